@@ -1,0 +1,303 @@
+/**
+ * SQLite backend on better-sqlite3. Spec text never becomes SQL: table and column names are
+ * checked against `^[A-Za-z_][A-Za-z0-9_]*$` and against the live schema, then quoted; every
+ * value is a bound parameter. Pages are read by keyset on the primary key, so rows the run
+ * updates (and that drop out of `where`) never shift the pages still to come.
+ */
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { DatafixError } from '../../errors.js';
+import type { FixPlan, SourcePlan } from '../../plan/types.js';
+import { deepEqual } from '../../plan/values.js';
+import type {
+  Adapter,
+  Item,
+  LookupRequest,
+  ReadOptions,
+  SourcePage,
+  WriteRequest,
+  WriteResult,
+} from '../types.js';
+import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
+
+export interface SqliteAdapterOptions {
+  /** Open read-only: a dry run cannot write even by mistake. */
+  readonly readonly?: boolean;
+}
+
+interface TableInfo {
+  readonly columns: Set<string>;
+  /** Primary key columns in key order; empty when the table has none (rowid is used). */
+  readonly primaryKey: string[];
+  /** Column sets that identify one row: the primary key and every unique index. */
+  readonly uniqueKeys: string[][];
+}
+
+type Target = Extract<FixPlan['target'], { backend: 'sqlite' }>;
+
+export function createSqliteAdapter(target: Target, options: SqliteAdapterOptions = {}): Adapter {
+  if (!existsSync(target.path)) {
+    throw new DatafixError(
+      'connection',
+      'DF410',
+      `SQLite database not found: ${target.path}. Check the path in the spec's target (or the environment variable it reads)`,
+    );
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(target.path, { fileMustExist: true, readonly: options.readonly ?? false, timeout: target.busyTimeoutMs });
+  } catch (err) {
+    throw new DatafixError('connection', 'DF410', `cannot open SQLite database ${target.path}: ${(err as Error).message}`);
+  }
+  const stats: Record<string, number> = {};
+  const count = (op: string) => {
+    stats[op] = (stats[op] ?? 0) + 1;
+  };
+  const tables = new Map<string, TableInfo>();
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string): Database.Statement => {
+    let st = statements.get(sql);
+    if (!st) {
+      st = db.prepare(sql);
+      // Integers beyond 2^53 must come back exact; ordinary ones are turned back into numbers.
+      if (st.reader) st.safeIntegers(true);
+      statements.set(sql, st);
+    }
+    return st;
+  };
+
+  const tableInfo = (table: string): TableInfo | undefined => {
+    const known = tables.get(table);
+    if (known) return known;
+    if (!SQL_IDENT.test(table)) return undefined;
+    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table);
+    if (!exists) return undefined;
+    const cols = db.prepare('SELECT name, pk FROM pragma_table_info(?)').all(table) as { name: string; pk: number }[];
+    const primaryKey = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+    const uniqueKeys = primaryKey.length ? [primaryKey] : [];
+    const indexes = db.prepare('SELECT name, "unique" AS u FROM pragma_index_list(?)').all(table) as { name: string; u: number }[];
+    for (const idx of indexes.filter((i) => i.u)) {
+      const idxCols = db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(idx.name) as { name: string }[];
+      uniqueKeys.push(idxCols.map((c) => c.name));
+    }
+    const info = { columns: new Set(cols.map((c) => c.name)), primaryKey, uniqueKeys };
+    tables.set(table, info);
+    return info;
+  };
+
+  const requireTable = (table: string, what: string): TableInfo => {
+    const info = tableInfo(table);
+    if (!info) {
+      throw new DatafixError('config', 'DF401', `${what}: table \`${table}\` does not exist in ${target.path}`);
+    }
+    return info;
+  };
+  const requireColumns = (info: TableInfo, table: string, columns: Iterable<string>, what: string): void => {
+    const missing = [...columns].filter((c) => !info.columns.has(c));
+    if (missing.length) {
+      throw new DatafixError(
+        'config',
+        'DF405',
+        `${what}: table \`${table}\` has no column ${missing.map((m) => `\`${m}\``).join(', ')}; it has ${[...info.columns].join(', ')}`,
+      );
+    }
+  };
+  const requireUnique = (info: TableInfo, table: string, columns: string[], what: string): void => {
+    const wanted = [...columns].sort().join(',');
+    if (!info.uniqueKeys.some((k) => [...k].sort().join(',') === wanted)) {
+      throw new DatafixError(
+        'config',
+        'DF403',
+        `${what}: (${columns.join(', ')}) is not the primary key or a unique index of \`${table}\`, so it could match several rows; key by the primary key (${info.primaryKey.join(', ') || 'rowid'})`,
+      );
+    }
+  };
+
+  const wrapBusy = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+        throw new DatafixError(
+          'connection',
+          'DF411',
+          `${target.path} is locked by another process and stayed locked for ${target.busyTimeoutMs} ms; nothing of the current batch was written. Retry when it is free, or raise target.sqlite.busyTimeoutMs`,
+        );
+      }
+      throw err;
+    }
+  };
+
+  return {
+    backend: 'sqlite',
+
+    async check(plan: FixPlan): Promise<void> {
+      const src = plan.source;
+      if (src.kind !== 'table') {
+        throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
+      }
+      const info = requireTable(src.table, 'source.table');
+      if (src.where) requireColumns(info, src.table, whereColumns(src.where), 'source.where');
+      for (const l of plan.lookups) {
+        const table = l.table ?? '';
+        const li = requireTable(table, `lookups.${l.name}.table`);
+        const cols = l.key.map(([k]) => k);
+        requireColumns(li, table, cols, `lookups.${l.name}.get`);
+        requireUnique(li, table, cols, `lookups.${l.name}.get`);
+      }
+      const table = plan.update.table ?? src.table;
+      const ui = requireTable(table, 'update.table');
+      const keyCols = plan.update.key.map(([k]) => k);
+      requireColumns(ui, table, keyCols, 'update.key');
+      requireUnique(ui, table, keyCols, 'update.key');
+      requireColumns(ui, table, [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)], 'update');
+    },
+
+    async *readPages(source: SourcePlan, options: ReadOptions): AsyncGenerator<SourcePage> {
+      if (source.kind !== 'table') throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
+      const info = requireTable(source.table, 'source.table');
+      const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
+      const usesRowid = info.primaryKey.length === 0;
+      const where = source.where ? compileWhere(source.where) : undefined;
+      const keyList = keyCols.map(quoteIdent).join(', ');
+      const select = `SELECT ${usesRowid ? 'rowid AS "\u0000rowid", ' : ''}* FROM ${quoteIdent(source.table)}`;
+      const order = ` ORDER BY ${keyList} LIMIT ?`;
+      const firstSql = `${select}${where ? ` WHERE (${where.sql})` : ''}${order}`;
+      const afterSql = `${select} WHERE ${where ? `(${where.sql}) AND ` : ''}(${keyList}) > (${keyCols.map(() => '?').join(', ')})${order}`;
+      let cursor = Array.isArray(options.cursor) ? (options.cursor as unknown[]) : undefined;
+      for (;;) {
+        if (options.signal?.aborted) return;
+        const params = [...(where?.params ?? []), ...(cursor ?? []).map(toSqlValue), options.pageSize];
+        const rows = wrapBusy(() => prepare(cursor ? afterSql : firstSql).all(...params)) as Item[];
+        count('select');
+        if (rows.length === 0) return;
+        const records = rows.map((raw) => {
+          const item = fromRow(raw);
+          const rowid = item['\u0000rowid'];
+          delete item['\u0000rowid'];
+          const key: Item = usesRowid ? { rowid } : Object.fromEntries(keyCols.map((k) => [k, item[k]]));
+          return { key, item };
+        });
+        const lastRecord = records[records.length - 1] as { key: Item };
+        cursor = keyCols.map((k) => lastRecord.key[k]);
+        const done = rows.length < options.pageSize;
+        yield { records, cursor: done ? undefined : cursor };
+        if (done) return;
+      }
+    },
+
+    async lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined)[]> {
+      const cache = new Map<string, Item | undefined>();
+      return requests.map((r) => {
+        const table = r.table ?? '';
+        const cols = Object.keys(r.key);
+        const memo = JSON.stringify([table, cols, cols.map((c) => String(r.key[c]))]);
+        if (cache.has(memo)) return cache.get(memo);
+        requireTable(table, 'lookup');
+        for (const c of cols) if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF405', `bad column name ${c}`);
+        const sql = `SELECT * FROM ${quoteIdent(table)} WHERE ${cols.map((c) => `${quoteIdent(c)} = ?`).join(' AND ')} LIMIT 1`;
+        const row = wrapBusy(() => prepare(sql).get(...cols.map((c) => toSqlValue(r.key[c])))) as Item | undefined;
+        count('lookup');
+        const item = row ? fromRow(row) : undefined;
+        cache.set(memo, item);
+        return item;
+      });
+    },
+
+    async write(requests: readonly WriteRequest[]): Promise<WriteResult[]> {
+      const results: WriteResult[] = [];
+      const applyAll = db.transaction(() => {
+        for (const r of requests) results.push(writeOne(r));
+      });
+      const writeOne = (r: WriteRequest): WriteResult => {
+        const table = r.table ?? '';
+        const keyCols = Object.keys(r.key);
+        for (const c of [...keyCols, ...r.fields.map((f) => f.name)]) {
+          if (!SQL_IDENT.test(c)) return { status: 'failed', reason: 'write_rejected', message: `bad column name ${c}` };
+        }
+        const guards: string[] = [];
+        const guardParams: unknown[] = [];
+        for (const f of r.fields) {
+          if (f.guard === 'absent' || (f.guard === 'unchanged' && (f.before === undefined || f.before === null))) {
+            guards.push(`${quoteIdent(f.name)} IS NULL`);
+          } else if (f.guard === 'unchanged') {
+            guards.push(`${quoteIdent(f.name)} IS ?`);
+            guardParams.push(toSqlValue(f.before));
+          }
+        }
+        const sql =
+          `UPDATE ${quoteIdent(table)} SET ${r.fields.map((f) => `${quoteIdent(f.name)} = ?`).join(', ')}` +
+          ` WHERE ${[...keyCols.map((k) => `${quoteIdent(k)} = ?`), ...guards].join(' AND ')}`;
+        let changes: number;
+        try {
+          changes = prepare(sql).run(
+            ...r.fields.map((f) => toSqlValue(f.value)),
+            ...keyCols.map((k) => toSqlValue(r.key[k])),
+            ...guardParams,
+          ).changes;
+        } catch (err) {
+          const code = (err as { code?: string }).code ?? '';
+          if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) throw err;
+          return { status: 'failed', reason: 'write_failed', message: (err as Error).message };
+        } finally {
+          count('update');
+        }
+        if (changes === 1) return { status: 'applied' };
+        // The guard failed: tell a row someone else changed from one that was deleted.
+        const current = prepare(
+          `SELECT * FROM ${quoteIdent(table)} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`,
+        ).get(...keyCols.map((k) => toSqlValue(r.key[k]))) as Item | undefined;
+        if (!current) return { status: 'not_found' };
+        const row = fromRow(current);
+        const ours = r.fields.filter((f) => f.guard !== 'none').every((f) => deepEqual(row[f.name], fromSqlValue(toSqlValue(f.value))));
+        return ours ? { status: 'applied' } : { status: 'conflict' };
+      };
+      // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
+      wrapBusy(() => applyAll.immediate());
+      return results;
+    },
+
+    stats: () => ({ ...stats }),
+
+    async close(): Promise<void> {
+      if (db.open) db.close();
+    },
+  };
+}
+
+function whereColumns(cond: NonNullable<Extract<SourcePlan, { kind: 'table' }>['where']>): string[] {
+  switch (cond.op) {
+    case 'equals':
+      return cond.pairs.map((p) => p.ref.root);
+    case 'all':
+    case 'any':
+      return cond.of.flatMap(whereColumns);
+    case 'not':
+      return whereColumns(cond.of);
+    default:
+      return cond.refs.map((r) => r.root);
+  }
+}
+
+/** Values as SQLite stores them: booleans as 0/1, structures as JSON text, binary as a Buffer. */
+export function toSqlValue(value: unknown): unknown {
+  if (value === undefined) return null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof Set) return JSON.stringify([...value]);
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  return value;
+}
+
+function fromSqlValue(value: unknown): unknown {
+  if (typeof value === 'bigint') {
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+  }
+  return value;
+}
+
+function fromRow(row: Item): Item {
+  // fromEntries defines own properties, so even a column named __proto__ stays plain data.
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, fromSqlValue(v)]));
+}

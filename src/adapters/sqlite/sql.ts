@@ -1,0 +1,46 @@
+/** The only place SQL text is assembled: from checked identifiers and `?` placeholders. */
+import type { Condition } from '../../plan/types.js';
+
+export const SQL_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Quotes a checked identifier; anything else is refused, never escaped. */
+export function quoteIdent(name: string): string {
+  if (!SQL_IDENT.test(name) && name !== 'rowid') throw new Error(`refusing SQL identifier ${JSON.stringify(name)}`);
+  return `"${name}"`;
+}
+
+/** Compiles a `where` condition (refs are bare column names) to SQL with bound parameters. */
+export function compileWhere(cond: Condition): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const walk = (c: Condition): string => {
+    switch (c.op) {
+      case 'exists':
+        return and(c.refs.map((r) => `(${quoteIdent(r.root)} IS NOT NULL AND ${quoteIdent(r.root)} <> '')`));
+      case 'missing':
+        return and(c.refs.map((r) => `(${quoteIdent(r.root)} IS NULL OR ${quoteIdent(r.root)} = '')`));
+      case 'isNull':
+        return and(c.refs.map((r) => `${quoteIdent(r.root)} IS NULL`));
+      case 'notNull':
+        return and(c.refs.map((r) => `${quoteIdent(r.root)} IS NOT NULL`));
+      case 'equals':
+        return and(
+          c.pairs.map(({ ref, value }) => {
+            if (value === null) return `${quoteIdent(ref.root)} IS NULL`;
+            params.push(typeof value === 'boolean' ? Number(value) : typeof value === 'object' ? JSON.stringify(value) : value);
+            return `${quoteIdent(ref.root)} = ?`;
+          }),
+        );
+      case 'all':
+        return and(c.of.map(walk));
+      case 'any':
+        return c.of.length ? `(${c.of.map(walk).join(' OR ')})` : '0';
+      case 'not':
+        return `NOT (${walk(c.of)})`;
+    }
+  };
+  return { sql: walk(cond), params };
+}
+
+function and(parts: string[]): string {
+  return parts.length ? `(${parts.join(' AND ')})` : '1';
+}

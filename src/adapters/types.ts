@@ -1,0 +1,98 @@
+/**
+ * The one small interface every backend implements. The engine drives it; adapters never import
+ * the engine, the spec loader or the CLI. Values cross this boundary as plain JS: strings,
+ * numbers (or an exact-number object for DynamoDB numbers beyond double precision), booleans,
+ * null, arrays, plain objects, `Set` and `Uint8Array`.
+ */
+import type { FixPlan, SourcePlan } from '../plan/types.js';
+
+export type Item = Record<string, unknown>;
+
+/** One record read from the source. */
+export interface SourceRecord {
+  /** The record's primary key, enough to address it in an update or a log line. */
+  readonly key: Item;
+  /** The whole record as read. */
+  readonly item: Item;
+}
+
+/** A page of source records and the cursor to continue after it. */
+export interface SourcePage {
+  readonly records: readonly SourceRecord[];
+  /** JSON-serialisable position after this page; `undefined` after the last page. */
+  readonly cursor: unknown;
+  /** Parallel scan segment this page came from, when segmented. */
+  readonly segment?: number;
+}
+
+export interface ReadOptions {
+  readonly pageSize: number;
+  /** Resume position from an earlier page's `cursor`. */
+  readonly cursor?: unknown;
+  /** Read only this segment of a parallel scan (another process reads the others). */
+  readonly segment?: { readonly index: number; readonly total: number };
+  readonly signal?: AbortSignal;
+}
+
+export interface LookupRequest {
+  /** Undefined means the target's own table. */
+  readonly table?: string;
+  readonly key: Item;
+  readonly consistentRead: boolean;
+}
+
+/**
+ * How a write protects data it did not read:
+ * - `absent`: fill-only, write only where the field is absent or NULL;
+ * - `unchanged`: write only where the field still equals `before` (absent when `before` is undefined);
+ * - `none`: write unconditionally (touch fields, written only together with a guarded field).
+ */
+export type WriteGuard = 'absent' | 'unchanged' | 'none';
+
+export interface FieldWrite {
+  readonly name: string;
+  readonly value: unknown;
+  readonly guard: WriteGuard;
+  readonly before?: unknown;
+}
+
+export interface WriteRequest {
+  /** Undefined means the target's own table. */
+  readonly table?: string;
+  readonly key: Item;
+  /** All guards hold or nothing is written: one record is one atomic conditional write. */
+  readonly fields: readonly FieldWrite[];
+}
+
+export type WriteResult =
+  | { readonly status: 'applied' }
+  /** A guard failed and the record does not already hold our values: someone else changed it. */
+  | { readonly status: 'conflict' }
+  /** No record with that key (it was deleted since it was read). */
+  | { readonly status: 'not_found' }
+  /** Throttled after the client's own retries ran out: the engine requeues it with backoff. */
+  | { readonly status: 'retry'; readonly message: string }
+  | { readonly status: 'failed'; readonly reason: string; readonly message: string };
+
+export interface WriteOptions {
+  /** How many writes may be in flight at once (backends that write one at a time ignore it). */
+  readonly concurrency: number;
+}
+
+export interface Adapter {
+  readonly backend: string;
+  /**
+   * Checks the plan against the live target before anything is read: tables, columns, keys.
+   * Throws a `DatafixError` (category `config`) naming what is wrong and what to do.
+   */
+  check(plan: FixPlan): Promise<void>;
+  /** Streams source pages in a stable order; memory stays bounded by one page. */
+  readPages(source: SourcePlan, options: ReadOptions): AsyncIterable<SourcePage>;
+  /** Fetches records by key; the answer is in request order, `undefined` where none exists. */
+  lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined)[]>;
+  /** Applies conditional writes; the answer is in request order. Never called in a dry run. */
+  write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]>;
+  /** Counts of requests made so far, by kind (for summaries and tests). */
+  stats(): Record<string, number>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,80 @@
+/**
+ * The library entry points the CLI is a thin shell over: validate specs, and run a fix from a
+ * spec file end to end (load → compile → connect → check → run → close).
+ */
+import { createAdapter, describeTarget } from './adapters/registry.js';
+import type { Adapter } from './adapters/types.js';
+import type { RunOptions } from './engine/run.js';
+import { runFix } from './engine/run.js';
+import type { EngineEvent, RunSummary } from './engine/events.js';
+import { DatafixError, type Diagnostic } from './errors.js';
+import type { FixPlan } from './plan/types.js';
+import { compileSpec, type CompileOptions } from './spec/compile.js';
+import { loadSpecFile } from './spec/load.js';
+
+export interface ValidateResult {
+  readonly file: string;
+  readonly ok: boolean;
+  readonly diagnostics: readonly Diagnostic[];
+  readonly plan?: FixPlan;
+}
+
+/** Loads, validates and compiles one spec file, collecting diagnostics instead of throwing. */
+export function checkSpecFile(file: string, options: CompileOptions = {}): ValidateResult {
+  try {
+    const plan = compileSpec(loadSpecFile(file), options);
+    return { file, ok: true, diagnostics: [], plan };
+  } catch (err) {
+    if (err instanceof DatafixError) {
+      const diagnostics = err.diagnostics.length
+        ? err.diagnostics
+        : [{ code: err.code, severity: 'error' as const, message: err.message, file, line: 1, col: 1 }];
+      return { file, ok: false, diagnostics };
+    }
+    throw err;
+  }
+}
+
+/** Loads and compiles a spec, throwing a DatafixError with every diagnostic when it is invalid. */
+export function loadPlan(file: string, options: CompileOptions = {}): FixPlan {
+  return compileSpec(loadSpecFile(file), options);
+}
+
+export interface RunSpecOptions extends Omit<RunOptions, 'onEvent'> {
+  readonly compile?: CompileOptions;
+  /** Called once the spec is compiled, before connecting. */
+  readonly onPlan?: (plan: FixPlan) => void;
+  /** Called once connected and checked. */
+  readonly onConnected?: (target: string) => void;
+  readonly onEvent?: (event: EngineEvent) => void;
+  /** Extra adapter options (fault injection in tests). */
+  readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
+}
+
+export interface RunResult {
+  readonly plan: FixPlan;
+  readonly summary: RunSummary;
+  /** Requests the adapter made, by kind. */
+  readonly requests: Record<string, number>;
+}
+
+export async function runSpecFile(file: string, options: RunSpecOptions): Promise<RunResult> {
+  const plan = loadPlan(file, options.compile);
+  options.onPlan?.(plan);
+  return runPlan(plan, options);
+}
+
+export async function runPlan(plan: FixPlan, options: RunSpecOptions): Promise<RunResult> {
+  const adapter: Adapter = await createAdapter(plan.target, {
+    readonly: options.dryRun,
+    ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),
+  });
+  try {
+    await adapter.check(plan);
+    options.onConnected?.(describeTarget(plan.target));
+    const summary = await runFix(plan, adapter, options);
+    return { plan, summary, requests: adapter.stats() };
+  } finally {
+    await adapter.close();
+  }
+}

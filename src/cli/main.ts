@@ -1,0 +1,29 @@
+/**
+ * CLI entry. Kept light: command modules import only clipanion at load time and load the
+ * engine, YAML/JSON Schema tooling and backends when a command actually runs.
+ */
+import { Builtins, Cli } from 'clipanion';
+import { DemoCommand } from './commands/demo.js';
+import { RunCommand } from './commands/run.js';
+import { ValidateCommand } from './commands/validate.js';
+import { EXIT } from './exit.js';
+import { VERSION } from './version.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const cli = new Cli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION });
+  cli.register(RunCommand);
+  cli.register(ValidateCommand);
+  cli.register(DemoCommand);
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  const context = { ...Cli.defaultContext };
+  let command: ReturnType<typeof cli.process>;
+  try {
+    command = cli.process(argv.length ? argv : ['--help'], context);
+  } catch (err) {
+    // clipanion reports bad usage on stdout with exit 1; ours is stderr and exit 2.
+    process.stderr.write(cli.error(err, { colored: false }));
+    return EXIT.invalid;
+  }
+  return cli.run(command, context);
+}

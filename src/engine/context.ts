@@ -1,0 +1,104 @@
+/**
+ * Pure per-record evaluation: resolving references, rendering templates and testing conditions
+ * against one record's context. No I/O, no backend knowledge.
+ */
+import type { Condition, Ref, Template } from '../plan/types.js';
+import { deepEqual, exactNumberText, isAbsent, isMissing } from '../plan/values.js';
+
+/** The values a record's references resolve against: source alias, lookups, extracts, `now`. */
+export type Context = Map<string, unknown>;
+
+/** Rendered value of a template whose reference was absent: the field is not written. */
+export const MISSING: unique symbol = Symbol('missing');
+
+export class TemplateError extends Error {}
+
+/** Follows a reference through own properties only, so `constructor` or a prototype is never reached. */
+export function resolveRef(ctx: Context, ref: Ref): unknown {
+  let value: unknown = ctx.get(ref.root);
+  for (const seg of ref.path) {
+    if (value === null || typeof value !== 'object' || value instanceof Set || value instanceof Uint8Array) {
+      return undefined;
+    }
+    if (Array.isArray(value)) {
+      value = /^[0-9]+$/.test(seg) ? value[Number(seg)] : undefined;
+    } else {
+      value = Object.hasOwn(value, seg) ? (value as Record<string, unknown>)[seg] : undefined;
+    }
+  }
+  return value;
+}
+
+function textOf(value: unknown, ref: Ref): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  const exact = exactNumberText(value);
+  if (exact !== undefined) return exact;
+  throw new TemplateError(`{{ ${ref.text} }} is not text or a number and cannot be placed inside a string`);
+}
+
+export function render(t: Template, ctx: Context): unknown {
+  switch (t.kind) {
+    case 'literal':
+      return t.value;
+    case 'ref': {
+      const v = resolveRef(ctx, t.ref);
+      return isAbsent(v) ? MISSING : v;
+    }
+    case 'string': {
+      let out = '';
+      for (const part of t.parts) {
+        if (typeof part === 'string') {
+          out += part;
+          continue;
+        }
+        const v = resolveRef(ctx, part);
+        if (isAbsent(v)) return MISSING;
+        out += textOf(v, part);
+      }
+      return out;
+    }
+    case 'object': {
+      const out: Record<string, unknown> = {};
+      for (const [k, sub] of t.entries) {
+        const v = render(sub, ctx);
+        if (v === MISSING) return MISSING;
+        out[k] = v;
+      }
+      return out;
+    }
+    case 'array': {
+      const out: unknown[] = [];
+      for (const sub of t.items) {
+        const v = render(sub, ctx);
+        if (v === MISSING) return MISSING;
+        out.push(v);
+      }
+      return out;
+    }
+  }
+}
+
+export function evaluate(cond: Condition, ctx: Context): boolean {
+  switch (cond.op) {
+    case 'exists':
+      return cond.refs.every((r) => !isMissing(resolveRef(ctx, r)));
+    case 'missing':
+      return cond.refs.every((r) => isMissing(resolveRef(ctx, r)));
+    case 'isNull':
+      return cond.refs.every((r) => isAbsent(resolveRef(ctx, r)));
+    case 'notNull':
+      return cond.refs.every((r) => !isAbsent(resolveRef(ctx, r)));
+    case 'equals':
+      return cond.pairs.every(({ ref, value }) => {
+        const v = resolveRef(ctx, ref);
+        return value === null ? isAbsent(v) : deepEqual(v, value);
+      });
+    case 'all':
+      return cond.of.every((c) => evaluate(c, ctx));
+    case 'any':
+      return cond.of.some((c) => evaluate(c, ctx));
+    case 'not':
+      return !evaluate(cond.of, ctx);
+  }
+}

@@ -1,0 +1,53 @@
+/** What the engine reports while it runs; the CLI draws these, tests assert on them. */
+import type { Item } from '../adapters/types.js';
+
+/** One field of a proposed or applied change. `before` undefined means the field was absent. */
+export interface FieldChange {
+  readonly field: string;
+  readonly before: unknown;
+  readonly after: unknown;
+  /** Fill-only (`absent`), compare-and-set (`unchanged`) or a touch field written alongside (`none`). */
+  readonly guard: 'absent' | 'unchanged' | 'none';
+}
+
+export type RecordOutcome = 'updated' | 'skipped' | 'failed';
+
+export interface RecordEvent {
+  readonly type: 'record';
+  readonly outcome: RecordOutcome;
+  /** The source record's key. */
+  readonly key: Item;
+  /** Skip or failure reason. */
+  readonly reason?: string;
+  /** For failures: what went wrong, without record values. */
+  readonly message?: string;
+  /** For updates (and would-be updates in a dry run): field-level before → after. */
+  readonly changes?: readonly FieldChange[];
+}
+
+export type EngineEvent =
+  | { readonly type: 'start'; readonly fix: string; readonly dryRun: boolean; readonly backend: string }
+  | RecordEvent
+  | {
+      readonly type: 'page';
+      readonly index: number;
+      readonly records: number;
+      readonly cursor: unknown;
+      readonly segment?: number;
+    }
+  | { readonly type: 'throttled'; readonly records: number; readonly concurrency: number; readonly waitMs: number }
+  | { readonly type: 'done'; readonly summary: RunSummary; readonly interrupted: boolean };
+
+/** The run's result; `--json` prints exactly this object. */
+export interface RunSummary {
+  readonly fix: string;
+  readonly dryRun: boolean;
+  readonly total: number;
+  /** In a dry run: the records that would be updated. */
+  readonly updated: number;
+  readonly skipped: number;
+  readonly failed: number;
+  /** Count per skip or failure reason. */
+  readonly reasons: Record<string, number>;
+  readonly durationMs: number;
+}

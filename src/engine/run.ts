@@ -1,0 +1,333 @@
+/**
+ * The generic engine: streams source pages from an adapter, runs the plan's steps on each page
+ * (batched lookups, extracts, ordered skip rules), diffs each record before → after, and applies
+ * guarded writes. It knows no backend; everything it does is in the plan.
+ */
+import type { Adapter, Item, LookupRequest, SourcePage, WriteRequest, WriteResult } from '../adapters/types.js';
+import type { FixPlan } from '../plan/types.js';
+import { deepEqual, isAbsent } from '../plan/values.js';
+import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
+import type { EngineEvent, FieldChange, RecordOutcome, RunSummary } from './events.js';
+import { type CompiledExtract, ExtractFailure, prepareExtract, runExtract } from './extract.js';
+
+export interface RunOptions {
+  readonly dryRun: boolean;
+  /** Stop after this many source records (overrides the plan's run.limit). */
+  readonly limit?: number;
+  readonly concurrency?: number;
+  readonly pageSize?: number;
+  readonly batchSize?: number;
+  /** Read only one segment of a parallel scan. */
+  readonly segment?: { readonly index: number; readonly total: number };
+  /** Resume after this source cursor. */
+  readonly cursor?: unknown;
+  /** Aborting stops reading new pages; records in flight finish and the summary is returned. */
+  readonly signal?: AbortSignal;
+  /** The run's timestamp, `now` in templates; one value for the whole run. */
+  readonly now?: Date;
+  readonly onEvent?: (event: EngineEvent) => void;
+  /** Backoff for requeued (throttled) writes; tests shorten it. */
+  readonly retryBaseMs?: number;
+  /** How many times one record's write is requeued before it counts as failed. */
+  readonly maxRequeues?: number;
+}
+
+interface RecordState {
+  readonly key: Item;
+  readonly ctx: Context;
+  outcome?: RecordOutcome;
+  reason?: string;
+  message?: string;
+  target?: Item;
+  write?: WriteRequest;
+  changes?: FieldChange[];
+}
+
+const FETCHED_TARGET = '\u0000target';
+
+export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOptions): Promise<RunSummary> {
+  const started = performance.now();
+  const emit = options.onEvent ?? (() => {});
+  const now = (options.now ?? new Date()).toISOString();
+  const limit = options.limit ?? plan.run.limit;
+  const maxConcurrency = options.concurrency ?? plan.run.concurrency;
+  const batchSize = options.batchSize ?? plan.run.batchSize;
+  const extracts = new Map<string, CompiledExtract>(plan.extracts.map((e) => [e.name, prepareExtract(e)]));
+  const lookups = new Map(plan.lookups.map((l) => [l.name, l]));
+  const counts = { total: 0, updated: 0, skipped: 0, failed: 0 };
+  const reasons: Record<string, number> = {};
+  const throttle = { concurrency: maxConcurrency, retryBaseMs: options.retryBaseMs ?? 200, maxRequeues: options.maxRequeues ?? 12 };
+  let interrupted = false;
+  let pageIndex = 0;
+
+  emit({ type: 'start', fix: plan.fix, dryRun: options.dryRun, backend: plan.target.backend });
+
+  const finish = (s: RecordState, outcome: RecordOutcome, reason?: string, message?: string): void => {
+    s.outcome = outcome;
+    if (reason) s.reason = reason;
+    if (message) s.message = message;
+  };
+
+  const report = (s: RecordState): void => {
+    const outcome = s.outcome ?? 'failed';
+    counts[outcome]++;
+    if (s.reason) reasons[s.reason] = (reasons[s.reason] ?? 0) + 1;
+    emit({
+      type: 'record',
+      outcome,
+      key: s.key,
+      ...(s.reason ? { reason: s.reason } : {}),
+      ...(s.message ? { message: s.message } : {}),
+      ...(outcome === 'updated' && s.changes ? { changes: s.changes } : {}),
+    });
+  };
+
+  const processPage = async (page: SourcePage, records: SourcePage['records']): Promise<void> => {
+    const states: RecordState[] = records.map((r) => {
+      const ctx: Context = new Map<string, unknown>([
+        ['now', now],
+        [plan.source.as, r.item],
+      ]);
+      return { key: r.key, ctx };
+    });
+    const alive = () => states.filter((s) => !s.outcome);
+
+    for (const step of plan.steps) {
+      const live = alive();
+      if (live.length === 0) break;
+      if (step.kind === 'lookup') {
+        const l = lookups.get(step.name);
+        if (!l) continue;
+        await batchLookup(adapter, live, step.name, (s) => renderKey(l.key, s.ctx), l.table, l.consistentRead);
+      } else if (step.kind === 'extract') {
+        const ex = extracts.get(step.name);
+        if (!ex) continue;
+        for (const s of live) {
+          try {
+            s.ctx.set(step.name, runExtract(ex, s.ctx));
+          } catch (err) {
+            if (err instanceof ExtractFailure) finish(s, 'failed', err.reason, err.message);
+            else throw err;
+          }
+        }
+      } else if (step.kind === 'skip') {
+        const rule = plan.skip[step.index];
+        if (!rule) continue;
+        for (const s of live) if (evaluate(rule.when, s.ctx)) finish(s, 'skipped', rule.reason);
+      } else {
+        await batchLookup(adapter, live, FETCHED_TARGET, (s) => renderKey(plan.update.key, s.ctx), plan.update.table, true);
+      }
+    }
+
+    for (const s of alive()) diffRecord(plan, s, finish);
+
+    const toWrite = alive();
+    if (options.dryRun) {
+      for (const s of toWrite) finish(s, 'updated');
+    } else {
+      for (let i = 0; i < toWrite.length; i += batchSize) {
+        await writeBatch(adapter, toWrite.slice(i, i + batchSize), throttle, maxConcurrency, finish, emit);
+      }
+    }
+    for (const s of states) report(s);
+    emit({ type: 'page', index: pageIndex, records: records.length, cursor: page.cursor, ...(page.segment !== undefined ? { segment: page.segment } : {}) });
+  };
+
+  const pages = prefetch(
+    adapter.readPages(plan.source, {
+      pageSize: options.pageSize ?? plan.run.pageSize,
+      ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
+      ...(options.segment ? { segment: options.segment } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    }),
+  );
+  for await (const page of pages) {
+    const room = limit === undefined ? page.records.length : Math.max(0, limit - counts.total);
+    const records = page.records.slice(0, room);
+    if (records.length > 0 || page.records.length === 0) {
+      counts.total += records.length;
+      await processPage(page, records);
+      pageIndex++;
+    }
+    if (limit !== undefined && counts.total >= limit) break;
+    if (options.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+  }
+
+  const summary: RunSummary = {
+    fix: plan.fix,
+    dryRun: options.dryRun,
+    total: counts.total,
+    updated: counts.updated,
+    skipped: counts.skipped,
+    failed: counts.failed,
+    reasons: sortedReasons(reasons),
+    durationMs: Math.round(performance.now() - started),
+  };
+  emit({ type: 'done', summary, interrupted });
+  return summary;
+}
+
+function sortedReasons(reasons: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(reasons).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function renderKey(key: FixPlan['update']['key'], ctx: Context): Item | undefined {
+  const out: Item = {};
+  for (const [k, t] of key) {
+    const v = render(t, ctx);
+    if (v === MISSING) return undefined;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** One batched round of lookups for a page; records whose key cannot be rendered find nothing. */
+async function batchLookup(
+  adapter: Adapter,
+  states: RecordState[],
+  name: string,
+  keyOf: (s: RecordState) => Item | undefined,
+  table: string | undefined,
+  consistentRead: boolean,
+): Promise<void> {
+  const requests: LookupRequest[] = [];
+  const owners: RecordState[] = [];
+  for (const s of states) {
+    let key: Item | undefined;
+    try {
+      key = keyOf(s);
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      s.outcome = 'failed';
+      s.reason = 'template_error';
+      s.message = err.message;
+      continue;
+    }
+    if (!key) {
+      s.ctx.set(name, undefined);
+      continue;
+    }
+    requests.push({ ...(table !== undefined ? { table } : {}), key, consistentRead });
+    owners.push(s);
+  }
+  if (requests.length === 0) return;
+  const found = await adapter.lookup(requests);
+  owners.forEach((s, i) => {
+    if (name === FETCHED_TARGET) s.target = found[i];
+    else s.ctx.set(name, found[i]);
+  });
+}
+
+type Finish = (s: RecordState, outcome: RecordOutcome, reason?: string, message?: string) => void;
+
+/** Renders the update and compares it with the record's current values. */
+function diffRecord(plan: FixPlan, s: RecordState, finish: Finish): void {
+  const u = plan.update;
+  try {
+    const key = renderKey(u.key, s.ctx);
+    if (!key) return finish(s, 'failed', 'template_error', 'the update key references a missing value');
+    const before = (u.before.kind === 'context' ? s.ctx.get(u.before.root) : s.target) as Item | undefined;
+    if (!before) return finish(s, 'skipped', 'not_found');
+    const changes: FieldChange[] = [];
+    for (const f of u.set) {
+      const after = render(f.template, s.ctx);
+      if (after === MISSING) continue;
+      const current = Object.hasOwn(before, f.field) ? before[f.field] : undefined;
+      if (f.overwrite) {
+        if (!deepEqual(current, after)) changes.push({ field: f.field, before: current, after, guard: 'unchanged' });
+      } else if (isAbsent(current)) {
+        changes.push({ field: f.field, before: current, after, guard: 'absent' });
+      }
+    }
+    if (changes.length === 0) return finish(s, 'skipped', 'no_change');
+    for (const t of u.touch) {
+      const after = render(t.template, s.ctx);
+      if (after === MISSING) continue;
+      const current = Object.hasOwn(before, t.field) ? before[t.field] : undefined;
+      changes.push({ field: t.field, before: current, after, guard: 'none' });
+    }
+    s.changes = changes;
+    s.write = {
+      ...(u.table !== undefined ? { table: u.table } : {}),
+      key,
+      fields: changes.map((c) => ({ name: c.field, value: c.after, guard: c.guard, before: c.before })),
+    };
+  } catch (err) {
+    if (err instanceof TemplateError) return finish(s, 'failed', 'template_error', err.message);
+    throw err;
+  }
+}
+
+/**
+ * Applies one batch. Writes the backend could not make because it was throttled come back as
+ * `retry`: they are requeued with backoff at a lower concurrency, which recovers as writes succeed.
+ */
+async function writeBatch(
+  adapter: Adapter,
+  batch: RecordState[],
+  throttle: { concurrency: number; retryBaseMs: number; maxRequeues: number },
+  maxConcurrency: number,
+  finish: Finish,
+  emit: (e: EngineEvent) => void,
+): Promise<void> {
+  let pending = batch;
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const results: WriteResult[] = await adapter.write(
+      pending.map((s) => s.write as WriteRequest),
+      { concurrency: throttle.concurrency },
+    );
+    const retry: RecordState[] = [];
+    pending.forEach((s, i) => {
+      const r = results[i] ?? { status: 'failed', reason: 'write_failed', message: 'no result from the backend' };
+      switch (r.status) {
+        case 'applied':
+          return finish(s, 'updated');
+        case 'conflict':
+          return finish(s, 'skipped', 'conflict');
+        case 'not_found':
+          return finish(s, 'skipped', 'not_found');
+        case 'retry':
+          if (attempt < throttle.maxRequeues) retry.push(s);
+          else finish(s, 'failed', 'throttled', r.message);
+          return;
+        case 'failed':
+          return finish(s, 'failed', r.reason, r.message);
+      }
+    });
+    if (retry.length === 0) {
+      throttle.concurrency = Math.min(maxConcurrency, throttle.concurrency + 1);
+      return;
+    }
+    throttle.concurrency = Math.max(1, Math.floor(throttle.concurrency / 2));
+    const waitMs = Math.min(20_000, throttle.retryBaseMs * 2 ** attempt) * (0.5 + Math.random() / 2);
+    emit({ type: 'throttled', records: retry.length, concurrency: throttle.concurrency, waitMs: Math.round(waitMs) });
+    await sleep(waitMs);
+    pending = retry;
+  }
+}
+
+// An interrupt does not cut this wait short: requeued writes still finish before the run stops.
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Reads page N+1 while page N is processed, so the source's latency overlaps the work. */
+async function* prefetch<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = it.next();
+      yield r.value;
+    }
+  } finally {
+    // Settle the read in flight before closing, so an early stop never leaves it dangling.
+    await next.catch(() => undefined);
+    await it.return?.();
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The compiled fix: readonly, JSON-serialisable and backend-neutral. It is the only thing the
+ * engine sees, so everything the engine needs (step order, guards, defaults) is decided here,
+ * once, by src/spec/compile.ts.
+ */
+
+/** A reference into the record context: `root` is the source alias, a lookup, an extract or `now`. */
+export interface Ref {
+  readonly root: string;
+  readonly path: readonly string[];
+  /** The reference as written, for messages. */
+  readonly text: string;
+}
+
+/**
+ * A compiled template. `ref` keeps the referenced value's type (a map stays a map); `string`
+ * interpolates into text. A template whose reference is missing renders as "missing" and is
+ * never written.
+ */
+export type Template =
+  | { readonly kind: 'literal'; readonly value: unknown }
+  | { readonly kind: 'ref'; readonly ref: Ref }
+  | { readonly kind: 'string'; readonly parts: readonly (string | Ref)[] }
+  | { readonly kind: 'object'; readonly entries: readonly (readonly [string, Template])[] }
+  | { readonly kind: 'array'; readonly items: readonly Template[] };
+
+/** A compiled condition. For SQL `where` and DynamoDB `filter`, `root` is a column/attribute name. */
+export type Condition =
+  | { readonly op: 'exists' | 'missing' | 'isNull' | 'notNull'; readonly refs: readonly Ref[] }
+  | { readonly op: 'equals'; readonly pairs: readonly { readonly ref: Ref; readonly value: unknown }[] }
+  | { readonly op: 'all' | 'any'; readonly of: readonly Condition[] }
+  | { readonly op: 'not'; readonly of: Condition };
+
+export type TargetPlan =
+  | { readonly backend: 'sqlite'; readonly path: string; readonly busyTimeoutMs: number }
+  | {
+      readonly backend: 'dynamodb';
+      readonly table: string;
+      readonly region: string;
+      readonly endpoint?: string;
+    };
+
+export type SortKeyOp = 'equals' | 'beginsWith' | 'between' | 'lt' | 'lte' | 'gt' | 'gte';
+
+export type SourcePlan =
+  | {
+      readonly kind: 'table';
+      readonly as: string;
+      readonly table: string;
+      readonly where?: Condition;
+    }
+  | {
+      readonly kind: 'query';
+      readonly as: string;
+      readonly index?: string;
+      readonly partitionKey: { readonly name: string; readonly value: string | number };
+      readonly sortKey?: {
+        readonly name: string;
+        readonly op: SortKeyOp;
+        readonly values: readonly (string | number)[];
+      };
+      readonly newestFirst: boolean;
+      readonly filter?: Condition;
+      readonly consistentRead: boolean;
+    }
+  | {
+      readonly kind: 'scan';
+      readonly as: string;
+      readonly index?: string;
+      readonly filter?: Condition;
+      readonly segments: number;
+      readonly consistentRead: boolean;
+    };
+
+export interface LookupPlan {
+  readonly name: string;
+  /** Undefined means the target's own table (DynamoDB). */
+  readonly table?: string;
+  readonly key: readonly (readonly [string, Template])[];
+  readonly consistentRead: boolean;
+  /** Context roots this lookup's key needs. */
+  readonly needs: readonly string[];
+}
+
+export interface ExtractPlan {
+  readonly name: string;
+  readonly from: Ref;
+  readonly parse?: 'json';
+  /** JSONPath expressions, tried in order; the first non-missing match wins. */
+  readonly paths: readonly string[];
+  readonly needs: readonly string[];
+}
+
+export interface SkipRulePlan {
+  readonly reason: string;
+  readonly when: Condition;
+  readonly needs: readonly string[];
+}
+
+/** One step of the per-page pipeline, in execution order. */
+export type Step =
+  | { readonly kind: 'lookup'; readonly name: string }
+  | { readonly kind: 'extract'; readonly name: string }
+  | { readonly kind: 'skip'; readonly index: number }
+  | { readonly kind: 'fetchTarget' };
+
+export interface SetFieldPlan {
+  readonly field: string;
+  readonly template: Template;
+  /** false: fill-only (write only where absent/NULL); true: may replace a value that differs. */
+  readonly overwrite: boolean;
+}
+
+export interface UpdatePlan {
+  /** Undefined means the target's own table (DynamoDB). */
+  readonly table?: string;
+  readonly key: readonly (readonly [string, Template])[];
+  readonly set: readonly SetFieldPlan[];
+  readonly touch: readonly { readonly field: string; readonly template: Template }[];
+  /**
+   * Where the engine finds the record's current values: the source record itself (or a lookup)
+   * when the update key is that record's own key, otherwise a fetch by the rendered key.
+   */
+  readonly before: { readonly kind: 'context'; readonly root: string } | { readonly kind: 'fetch' };
+}
+
+export interface RunPlan {
+  readonly concurrency: number;
+  readonly batchSize: number;
+  readonly pageSize: number;
+  readonly limit?: number;
+}
+
+export interface FixPlan {
+  readonly planVersion: 1;
+  readonly fix: string;
+  readonly description?: string;
+  /** sha256 of the spec file's bytes. */
+  readonly specChecksum: string;
+  readonly target: TargetPlan;
+  readonly source: SourcePlan;
+  readonly lookups: readonly LookupPlan[];
+  readonly extracts: readonly ExtractPlan[];
+  readonly skip: readonly SkipRulePlan[];
+  readonly steps: readonly Step[];
+  readonly update: UpdatePlan;
+  readonly run: RunPlan;
+}

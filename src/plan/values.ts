@@ -1,0 +1,106 @@
+/**
+ * Value semantics shared by the engine and the adapters, so that "missing", "equal" and the
+ * printed form of a value mean the same thing everywhere.
+ */
+
+/** Absent: undefined or null. Fill-only writes target absent fields only. */
+export function isAbsent(value: unknown): boolean {
+  return value === undefined || value === null;
+}
+
+/** Missing: absent or the empty string (conditions `missing`/`exists`, extract fallbacks). */
+export function isMissing(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
+
+/**
+ * An exact number that JS cannot hold as a double (DynamoDB returns numbers as decimal text).
+ * Recognised by shape so that neither side has to import the AWS SDK's NumberValue class.
+ */
+export function exactNumberText(value: unknown): string | undefined {
+  if (typeof value === 'bigint') return value.toString();
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    (value as { constructor?: { name?: string } }).constructor?.name === 'NumberValue' &&
+    typeof (value as { value?: unknown }).value === 'string'
+  ) {
+    return (value as { value: string }).value;
+  }
+  return undefined;
+}
+
+function exactInDouble(text: string): boolean {
+  const digits = text
+    .replace(/^-/, '')
+    .replace(/e.*$/i, '')
+    .replace('.', '')
+    .replace(/^0+/, '')
+    .replace(/0+$/, '');
+  return Number.isFinite(Number(text)) && digits.length <= 15;
+}
+
+function numberText(value: unknown): string | undefined {
+  if (typeof value === 'number') return String(value);
+  return exactNumberText(value);
+}
+
+/** Structural equality over the value kinds datafix reads: JSON values, Set, Uint8Array, exact numbers. */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  const na = numberText(a);
+  const nb = numberText(b);
+  if (na !== undefined || nb !== undefined) {
+    if (na === undefined || nb === undefined) return false;
+    // Different texts are the same number only when a double holds both exactly ("1.0" and 1).
+    return na === nb || (exactInDouble(na) && exactInDouble(nb) && Number(na) === Number(nb));
+  }
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.length !== b.length) return false;
+    return a.every((byte, i) => byte === b[i]);
+  }
+  if (a instanceof Set || b instanceof Set) {
+    if (!(a instanceof Set && b instanceof Set) || a.size !== b.size) return false;
+    for (const x of a) {
+      if (!b.has(x) && ![...b].some((y) => deepEqual(x, y))) return false;
+    }
+    return true;
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!(Array.isArray(a) && Array.isArray(b)) || a.length !== b.length) return false;
+    return a.every((x, i) => deepEqual(x, b[i]));
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every(
+    (k) => Object.hasOwn(b, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+  );
+}
+
+/**
+ * Converts a value to JSON-safe data for `--json`, plans and journals: sets become
+ * `{ "$set": [...] }`, binary `{ "$binary": base64 }`, exact numbers `{ "$number": "text" }`.
+ */
+export function toJsonSafe(value: unknown): unknown {
+  const exact = exactNumberText(value);
+  if (exact !== undefined) return { $number: exact };
+  if (value instanceof Uint8Array) return { $binary: Buffer.from(value).toString('base64') };
+  if (value instanceof Set) return { $set: [...value].map(toJsonSafe) };
+  if (Array.isArray(value)) return value.map(toJsonSafe);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = toJsonSafe(v);
+    return out;
+  }
+  return value;
+}
+
+/** A short, single-line rendering for diffs and log lines. */
+export function formatValue(value: unknown, maxLength = 120): string {
+  if (value === undefined) return '(absent)';
+  const text = JSON.stringify(toJsonSafe(value)) ?? String(value);
+  return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
+}

@@ -1,0 +1,131 @@
+/**
+ * The fix spec as a user writes it in YAML, after schema validation and before compilation.
+ * Every field here is documented for users in docs/spec.md and in schemas/fix.schema.json.
+ * The compiled, backend-neutral form the engine runs is `FixPlan` in src/plan/types.ts.
+ */
+
+/** A reference such as `row.raw_response`, `job.mediaId` or `now`. */
+export type RefText = string;
+
+/** A `{{ ref }}` template, or any literal value (written as is). */
+export type TemplateValue = unknown;
+
+/** Structured condition: exactly one operator per object. Lists under exists/missing/isNull/notNull mean "all of". */
+export interface ConditionSpec {
+  exists?: RefText | RefText[];
+  missing?: RefText | RefText[];
+  isNull?: RefText | RefText[];
+  notNull?: RefText | RefText[];
+  equals?: Record<RefText, unknown>;
+  all?: ConditionSpec[];
+  any?: ConditionSpec[];
+  not?: ConditionSpec;
+}
+
+export interface SqliteTargetSpec {
+  path: string;
+  busyTimeoutMs?: number | string;
+}
+
+export interface DynamoTargetSpec {
+  table: string;
+  region?: string;
+  endpoint?: string;
+}
+
+export interface TargetSpec {
+  sqlite?: SqliteTargetSpec;
+  dynamodb?: DynamoTargetSpec;
+}
+
+/** A sort-key condition in a DynamoDB query. */
+export interface SortKeyConditionSpec {
+  equals?: string | number;
+  beginsWith?: string;
+  between?: [string | number, string | number];
+  lt?: string | number;
+  lte?: string | number;
+  gt?: string | number;
+  gte?: string | number;
+}
+
+export interface QuerySpec {
+  index?: string;
+  /** Partition key equality, plus at most one sort-key condition. */
+  key: Record<string, string | number | SortKeyConditionSpec>;
+  newestFirst?: boolean;
+  pageSize?: number;
+  filter?: ConditionSpec;
+  consistentRead?: boolean;
+}
+
+export interface ScanSpec {
+  index?: string;
+  filter?: ConditionSpec;
+  pageSize?: number;
+  segments?: number;
+  consistentRead?: boolean;
+}
+
+export interface SourceSpec {
+  as: string;
+  /** SQLite: the table to read. */
+  table?: string;
+  /** SQLite: structured row filter, compiled to SQL with checked column names and bound values. */
+  where?: ConditionSpec;
+  /** SQLite: the page size for keyset paging. */
+  pageSize?: number;
+  /** DynamoDB: query a table or index. */
+  query?: QuerySpec;
+  /** DynamoDB: scan a table or index. */
+  scan?: ScanSpec;
+}
+
+export interface LookupSpec {
+  /** Key of the record to fetch: attribute/column name → template. */
+  get: Record<string, TemplateValue>;
+  /** Table to read from; DynamoDB defaults to the target table, SQLite requires it. */
+  table?: string;
+  consistentRead?: boolean;
+}
+
+export interface ExtractSpec {
+  from: RefText;
+  parse?: 'json';
+  path?: string;
+  first?: string[];
+}
+
+export interface SkipRuleSpec {
+  reason: string;
+  when: ConditionSpec;
+}
+
+export interface UpdateSpec {
+  /** SQLite: the table to write; defaults to the source table. DynamoDB: always the target table. */
+  table?: string;
+  key: Record<string, TemplateValue>;
+  set: Record<string, TemplateValue>;
+  touch?: Record<string, TemplateValue>;
+  /** `true` lets every `set` field replace an existing value; a list names the fields that may. */
+  overwrite?: boolean | string[];
+}
+
+export interface RunSpec {
+  concurrency?: number | string;
+  batchSize?: number | string;
+  pageSize?: number | string;
+  limit?: number | string;
+}
+
+export interface FixSpec {
+  name: string;
+  description?: string;
+  target: TargetSpec;
+  source: SourceSpec;
+  lookups?: Record<string, LookupSpec>;
+  extract?: Record<string, ExtractSpec>;
+  skip?: SkipRuleSpec[];
+  update: UpdateSpec;
+  run?: RunSpec;
+}
