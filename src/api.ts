@@ -4,12 +4,12 @@
  */
 import { createAdapter, describeTarget } from './adapters/registry.js';
 import type { Adapter } from './adapters/types.js';
+import type { EngineEvent, RunSummary } from './engine/events.js';
 import type { RunOptions } from './engine/run.js';
 import { runFix } from './engine/run.js';
-import type { EngineEvent, RunSummary } from './engine/events.js';
 import { DatafixError, type Diagnostic } from './errors.js';
 import type { FixPlan } from './plan/types.js';
-import { compileSpec, type CompileOptions } from './spec/compile.js';
+import { type CompileOptions, compileSpec } from './spec/compile.js';
 import { loadSpecFile } from './spec/load.js';
 
 export interface ValidateResult {

@@ -23,12 +23,7 @@ export class DatafixError extends Error {
   readonly code: string;
   readonly diagnostics: readonly Diagnostic[];
 
-  constructor(
-    category: ErrorCategory,
-    code: string,
-    message: string,
-    diagnostics: readonly Diagnostic[] = [],
-  ) {
+  constructor(category: ErrorCategory, code: string, message: string, diagnostics: readonly Diagnostic[] = []) {
     super(message);
     this.name = 'DatafixError';
     this.category = category;

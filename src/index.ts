@@ -1,13 +1,14 @@
 /** datafix as a library: everything the CLI does is callable from here. */
-export { checkSpecFile, loadPlan, runPlan, runSpecFile } from './api.js';
-export type { RunResult, RunSpecOptions, ValidateResult } from './api.js';
+
 export { createAdapter, describeTarget } from './adapters/registry.js';
 export type { Adapter, SourcePage, SourceRecord, WriteRequest, WriteResult } from './adapters/types.js';
-export { runFix } from './engine/run.js';
-export type { RunOptions } from './engine/run.js';
+export type { RunResult, RunSpecOptions, ValidateResult } from './api.js';
+export { checkSpecFile, loadPlan, runPlan, runSpecFile } from './api.js';
 export type { EngineEvent, FieldChange, RunSummary } from './engine/events.js';
-export { DatafixError, formatDiagnostic } from './errors.js';
+export type { RunOptions } from './engine/run.js';
+export { runFix } from './engine/run.js';
 export type { Diagnostic } from './errors.js';
+export { DatafixError, formatDiagnostic } from './errors.js';
 export type { FixPlan } from './plan/types.js';
 export { compileSpec } from './spec/compile.js';
 export { loadEnvFile } from './spec/env.js';

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSpecFile } from '../api.js';
+import { createMediaTable, mediaItems, putItems, sampleVideoCases, startLocalDynamo } from '../demo/local-dynamo.js';
 import { createVeo3Database } from '../demo/sqlite-sample.js';
+import type { EnvSource } from '../spec/env.js';
 import { plainReporter } from './progress.js';
-
-const FIXES = new URL('../../fixes/', import.meta.url);
 
 const PHASES = [
   { title: 'dry run: shows each proposed change, writes nothing', dryRun: true },
@@ -15,26 +15,50 @@ const PHASES = [
   { title: 'rerun: nothing left to do', dryRun: false },
 ] as const;
 
-export async function runDemo(o: { out: NodeJS.WritableStream; err: NodeJS.WritableStream; keep: boolean }): Promise<void> {
+interface DemoOutput {
+  readonly out: NodeJS.WritableStream;
+  readonly err: NodeJS.WritableStream;
+  readonly keep: boolean;
+}
+
+async function runPhases(fix: string, env: EnvSource, o: DemoOutput): Promise<void> {
+  const spec = fileURLToPath(new URL(`../../fixes/${fix}`, import.meta.url));
+  for (const phase of PHASES) {
+    o.out.write(`\n--- ${phase.title}\n`);
+    const reporter = plainReporter({ specFile: `fixes/${fix}`, dryRun: phase.dryRun, verbose: false, out: o.out, err: o.out });
+    const { summary } = await runSpecFile(spec, {
+      dryRun: phase.dryRun,
+      compile: { env: { ...process.env, ...env } },
+      onPlan: (p) => reporter.onPlan(p),
+      onConnected: (t) => reporter.onConnected(t),
+      onEvent: (e) => reporter.onEvent(e),
+    });
+    await reporter.end({ summary });
+  }
+}
+
+export async function runDemo(o: DemoOutput): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'datafix-demo-'));
   try {
     const dbPath = join(dir, 'veo3-automation.db');
     createVeo3Database(dbPath);
-    const spec = fileURLToPath(new URL('sync-media-generation-ids.yaml', FIXES));
-    o.out.write(`\n=== SQLite: fixes/sync-media-generation-ids.yaml on a sample database (${dbPath})\n`);
-    for (const phase of PHASES) {
-      o.out.write(`\n--- ${phase.title}\n`);
-      const reporter = plainReporter({ specFile: 'fixes/sync-media-generation-ids.yaml', dryRun: phase.dryRun, verbose: false, out: o.out, err: o.out });
-      const { summary } = await runSpecFile(spec, {
-        dryRun: phase.dryRun,
-        compile: { env: { ...process.env, VEO3_DB_PATH: dbPath } },
-        onPlan: (p) => reporter.onPlan(p),
-        onConnected: (t) => reporter.onConnected(t),
-        onEvent: (e) => reporter.onEvent(e),
-      });
-      await reporter.end({ summary });
+    o.out.write(`=== SQLite: fixes/sync-media-generation-ids.yaml on a sample database (${dbPath})\n`);
+    await runPhases('sync-media-generation-ids.yaml', { VEO3_DB_PATH: dbPath }, o);
+    o.out.write(
+      '\nRow gen-008 holds truncated JSON: it fails with reason invalid_json on every run, and a live run exits 1 so that it gets looked at.\n',
+    );
+
+    const dynamo = await startLocalDynamo();
+    try {
+      const table = 'demo-media';
+      await createMediaTable(dynamo.endpoint, table);
+      await putItems(dynamo.endpoint, table, mediaItems(sampleVideoCases()));
+      o.out.write(`\n=== DynamoDB: fixes/i2v-thumbnails.yaml on an in-process DynamoDB-compatible server (${dynamo.endpoint})\n`);
+      // A demo must never reach a real account, whatever the caller's environment holds.
+      await runPhases('i2v-thumbnails.yaml', { DYNAMODB_TABLE: table, LOCAL_AWS_ENDPOINT: dynamo.endpoint, AWS_REGION: 'us-east-1' }, o);
+    } finally {
+      await dynamo.stop();
     }
-    o.out.write('\nThe row gen-008 holds truncated JSON: it fails with reason invalid_json on every run, and a live run exits 1 so that it gets looked at.\n');
   } finally {
     if (o.keep) o.out.write(`\nsample data kept in ${dir}\n`);
     else rmSync(dir, { recursive: true, force: true });

@@ -49,7 +49,11 @@ export function formatDuration(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-export function formatProgress(c: { total: number; updated: number; skipped: number; failed: number }, elapsedMs: number, dryRun: boolean): string {
+export function formatProgress(
+  c: { total: number; updated: number; skipped: number; failed: number },
+  elapsedMs: number,
+  dryRun: boolean,
+): string {
   const rate = elapsedMs > 0 ? Math.round((c.total * 1000) / elapsedMs) : 0;
   return `${c.total} read · ${c.updated} ${dryRun ? 'would update' : 'updated'} · ${c.skipped} skipped · ${c.failed} failed · ${rate}/s`;
 }

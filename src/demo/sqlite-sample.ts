@@ -40,8 +40,15 @@ export function sampleRows(): SampleRow[] {
     { id: 'gen-006', raw_response: JSON.stringify({ operations: [op({ mediaGenerationId: '', ...nested('CAUSJGI4-empty-top-006') })] }) },
     { id: 'gen-007', raw_response: JSON.stringify({ operations: [op({ status: 'MEDIA_GENERATION_STATUS_FAILED' })] }) },
     { id: 'gen-008', raw_response: '{"operations": [ {"mediaGenerationId": "trunc' },
-    { id: "gen-009'); DROP TABLE veo3_video_generations; --", raw_response: JSON.stringify({ operations: [op({ mediaGenerationId: "id with 'quotes' and \"double\"" })] }) },
-    { id: 'gen-010', raw_response: JSON.stringify({ operations: [op({ mediaGenerationId: 'CAUSJGI4-new-010' })] }), media_generation_id: 'KEEP-existing-010' },
+    {
+      id: "gen-009'); DROP TABLE veo3_video_generations; --",
+      raw_response: JSON.stringify({ operations: [op({ mediaGenerationId: 'id with \'quotes\' and "double"' })] }),
+    },
+    {
+      id: 'gen-010',
+      raw_response: JSON.stringify({ operations: [op({ mediaGenerationId: 'CAUSJGI4-new-010' })] }),
+      media_generation_id: 'KEEP-existing-010',
+    },
     { id: 'gen-011', raw_response: null },
     { id: 'gen-012', raw_response: JSON.stringify({ operations: [] }) },
   ];

@@ -130,7 +130,13 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       }
     }
     for (const s of states) report(s);
-    emit({ type: 'page', index: pageIndex, records: records.length, cursor: page.cursor, ...(page.segment !== undefined ? { segment: page.segment } : {}) });
+    emit({
+      type: 'page',
+      index: pageIndex,
+      records: records.length,
+      cursor: page.cursor,
+      ...(page.segment !== undefined ? { segment: page.segment } : {}),
+    });
   };
 
   const pages = prefetch(
@@ -228,9 +234,15 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish): void {
   const u = plan.update;
   try {
     const key = renderKey(u.key, s.ctx);
-    if (!key) return finish(s, 'failed', 'template_error', 'the update key references a missing value');
+    if (!key) {
+      finish(s, 'failed', 'template_error', 'the update key references a missing value');
+      return;
+    }
     const before = (u.before.kind === 'context' ? s.ctx.get(u.before.root) : s.target) as Item | undefined;
-    if (!before) return finish(s, 'skipped', 'not_found');
+    if (!before) {
+      finish(s, 'skipped', 'not_found');
+      return;
+    }
     const changes: FieldChange[] = [];
     for (const f of u.set) {
       const after = render(f.template, s.ctx);
@@ -242,7 +254,10 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish): void {
         changes.push({ field: f.field, before: current, after, guard: 'absent' });
       }
     }
-    if (changes.length === 0) return finish(s, 'skipped', 'no_change');
+    if (changes.length === 0) {
+      finish(s, 'skipped', 'no_change');
+      return;
+    }
     for (const t of u.touch) {
       const after = render(t.template, s.ctx);
       if (after === MISSING) continue;
@@ -256,8 +271,8 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish): void {
       fields: changes.map((c) => ({ name: c.field, value: c.after, guard: c.guard, before: c.before })),
     };
   } catch (err) {
-    if (err instanceof TemplateError) return finish(s, 'failed', 'template_error', err.message);
-    throw err;
+    if (!(err instanceof TemplateError)) throw err;
+    finish(s, 'failed', 'template_error', err.message);
   }
 }
 
@@ -282,20 +297,11 @@ async function writeBatch(
     const retry: RecordState[] = [];
     pending.forEach((s, i) => {
       const r = results[i] ?? { status: 'failed', reason: 'write_failed', message: 'no result from the backend' };
-      switch (r.status) {
-        case 'applied':
-          return finish(s, 'updated');
-        case 'conflict':
-          return finish(s, 'skipped', 'conflict');
-        case 'not_found':
-          return finish(s, 'skipped', 'not_found');
-        case 'retry':
-          if (attempt < throttle.maxRequeues) retry.push(s);
-          else finish(s, 'failed', 'throttled', r.message);
-          return;
-        case 'failed':
-          return finish(s, 'failed', r.reason, r.message);
-      }
+      if (r.status === 'applied') finish(s, 'updated');
+      else if (r.status === 'conflict' || r.status === 'not_found') finish(s, 'skipped', r.status);
+      else if (r.status === 'failed') finish(s, 'failed', r.reason, r.message);
+      else if (attempt < throttle.maxRequeues) retry.push(s);
+      else finish(s, 'failed', 'throttled', r.message);
     });
     if (retry.length === 0) {
       throttle.concurrency = Math.min(maxConcurrency, throttle.concurrency + 1);

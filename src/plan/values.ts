@@ -32,12 +32,7 @@ export function exactNumberText(value: unknown): string | undefined {
 }
 
 function exactInDouble(text: string): boolean {
-  const digits = text
-    .replace(/^-/, '')
-    .replace(/e.*$/i, '')
-    .replace('.', '')
-    .replace(/^0+/, '')
-    .replace(/0+$/, '');
+  const digits = text.replace(/^-/, '').replace(/e.*$/i, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '');
   return Number.isFinite(Number(text)) && digits.length <= 15;
 }
 
@@ -75,9 +70,7 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a);
   const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
-  return ka.every(
-    (k) => Object.hasOwn(b, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
-  );
+  return ka.every((k) => Object.hasOwn(b, k) && deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /**

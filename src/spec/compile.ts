@@ -22,7 +22,7 @@ import type {
   Template,
   UpdatePlan,
 } from '../plan/types.js';
-import { interpolateEnv, type EnvSource } from './env.js';
+import { type EnvSource, interpolateEnv } from './env.js';
 import { checkJsonPath } from './jsonpath.js';
 import type { LoadedSpec, PathSegment } from './load.js';
 import { parseRef, parseTemplate, RefSyntaxError, templateRefs } from './refs.js';
@@ -79,7 +79,11 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
       const r = interpolateEnv(value, env);
       if (r.missing.length > 0) {
         for (const name of r.missing) {
-          c.error('DF301', path, `environment variable ${name} is not set; set it, give a default with \${${name}:-value}, or load it with --env NAME`);
+          c.error(
+            'DF301',
+            path,
+            `environment variable ${name} is not set; set it, give a default with \${${name}:-value}, or load it with --env NAME`,
+          );
         }
       }
       return r.value;
@@ -166,7 +170,7 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
   // --- lookups ------------------------------------------------------------------------------
   const lookups: LookupPlan[] = [];
   lookupNames.forEach((name, index) => {
-    const spec = (fix.lookups ?? {})[name];
+    const spec = fix.lookups?.[name];
     if (!spec) return;
     const key: [string, Template][] = [];
     const needs = new Set<string>();
@@ -178,8 +182,10 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
         checkRoot(r, p, (root) => {
           if (root === name) return `lookup \`${name}\` cannot use itself`;
           const li = lookupNames.indexOf(root);
-          if (li > index) return `lookup \`${name}\` uses lookup \`${root}\`, which is declared after it; move \`${root}\` above \`${name}\``;
-          if (roots.get(root) === 'extract') return `lookup \`${name}\` cannot use extract \`${root}\`; lookups may use the source, earlier lookups and now`;
+          if (li > index)
+            return `lookup \`${name}\` uses lookup \`${root}\`, which is declared after it; move \`${root}\` above \`${name}\``;
+          if (roots.get(root) === 'extract')
+            return `lookup \`${name}\` cannot use extract \`${root}\`; lookups may use the source, earlier lookups and now`;
           return undefined;
         });
         needs.add(r.root);
@@ -205,7 +211,7 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
   // --- extracts -----------------------------------------------------------------------------
   const extracts: ExtractPlan[] = [];
   extractNames.forEach((name, index) => {
-    const spec = (fix.extract ?? {})[name];
+    const spec = fix.extract?.[name];
     if (!spec) return;
     const p: PathSegment[] = ['extract', name];
     const from = ref(spec.from, [...p, 'from']);
@@ -256,7 +262,10 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
   const run: RunPlan = {
     concurrency: toCount(runSpec.concurrency ?? 10, ['run', 'concurrency'], c, 1, options.skipEnv) ?? 10,
     batchSize: toCount(runSpec.batchSize ?? 1000, ['run', 'batchSize'], c, 1, options.skipEnv) ?? 1000,
-    pageSize: readerPageSize ?? toCount(runSpec.pageSize ?? DEFAULT_PAGE[backend], ['run', 'pageSize'], c, 1, options.skipEnv) ?? DEFAULT_PAGE[backend],
+    pageSize:
+      readerPageSize ??
+      toCount(runSpec.pageSize ?? DEFAULT_PAGE[backend], ['run', 'pageSize'], c, 1, options.skipEnv) ??
+      DEFAULT_PAGE[backend],
     ...(runSpec.limit !== undefined ? { limit: toCount(runSpec.limit, ['run', 'limit'], c, 1, options.skipEnv) ?? 0 } : {}),
   };
 
@@ -294,13 +303,7 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
   };
 }
 
-function toCount(
-  value: unknown,
-  path: PathSegment[],
-  c: Collector,
-  min: number,
-  skipEnv: boolean | undefined,
-): number | undefined {
+function toCount(value: unknown, path: PathSegment[], c: Collector, min: number, skipEnv: boolean | undefined): number | undefined {
   if (typeof value === 'number') return value;
   if (skipEnv && typeof value === 'string' && value.includes('${')) return undefined;
   const text = String(value).trim();
@@ -318,13 +321,23 @@ function compileSource(
   const s = fix.source;
   const readers = (['table', 'query', 'scan'] as const).filter((k) => s[k] !== undefined);
   if (readers.length !== 1) {
-    c.error('DF205', ['source'], `source needs exactly one reader: \`table\` (SQLite), \`query\` or \`scan\` (DynamoDB); found ${readers.length ? readers.join(', ') : 'none'}`);
+    c.error(
+      'DF205',
+      ['source'],
+      `source needs exactly one reader: \`table\` (SQLite), \`query\` or \`scan\` (DynamoDB); found ${readers.length ? readers.join(', ') : 'none'}`,
+    );
   }
   const fieldCondition = (cond: ConditionSpec | undefined, path: PathSegment[]) =>
     cond ? compileCondition(cond, path, c, ref, () => undefined) : undefined;
 
   if (backend === 'sqlite') {
-    if (s.query || s.scan) c.error('DF205', ['source', s.query ? 'query' : 'scan'], 'a SQLite target reads with `table` and `where`; `query` and `scan` are DynamoDB readers', true);
+    if (s.query || s.scan)
+      c.error(
+        'DF205',
+        ['source', s.query ? 'query' : 'scan'],
+        'a SQLite target reads with `table` and `where`; `query` and `scan` are DynamoDB readers',
+        true,
+      );
     const where = fieldCondition(s.where, ['source', 'where']);
     if (where) {
       for (const r of conditionRefs(where)) {
@@ -336,7 +349,12 @@ function compileSource(
     return { kind: 'table', as: s.as, table: s.table ?? '', ...(where ? { where } : {}) };
   }
   if (s.table !== undefined || s.where !== undefined) {
-    c.error('DF205', ['source', s.table !== undefined ? 'table' : 'where'], 'a DynamoDB target reads with `query` or `scan`; `table`/`where` are SQLite readers', true);
+    c.error(
+      'DF205',
+      ['source', s.table !== undefined ? 'table' : 'where'],
+      'a DynamoDB target reads with `query` or `scan`; `table`/`where` are SQLite readers',
+      true,
+    );
   }
   if (s.scan) {
     return {
@@ -395,7 +413,9 @@ function compileCondition(
     case 'notNull': {
       const list = Array.isArray(arg) ? arg : [arg];
       const refs = list.map((t, i) => ref(t, Array.isArray(arg) ? [...p, i] : p));
-      refs.forEach((r, i) => r && check(r, Array.isArray(arg) ? [...p, i] : p));
+      refs.forEach((r, i) => {
+        if (r) check(r, Array.isArray(arg) ? [...p, i] : p);
+      });
       if (refs.some((r) => !r)) return undefined;
       return { op, refs: refs as Ref[] };
     }

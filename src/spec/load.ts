@@ -132,13 +132,7 @@ export function loadSpecText(text: string, file: string, bytes: Buffer = Buffer.
 }
 
 /** Refuses aliases, prototype keys, non-string keys and excessive depth, before any value is built. */
-function checkTree(
-  node: Node | null,
-  depth: number,
-  file: string,
-  at: (offset: number) => Location,
-  diags: Diagnostic[],
-): void {
+function checkTree(node: Node | null, depth: number, file: string, at: (offset: number) => Location, diags: Diagnostic[]): void {
   if (!node) return;
   const where = (n: unknown): Location => {
     const range = (n as { range?: [number, number, number] }).range;

@@ -9,15 +9,7 @@ import Database from 'better-sqlite3';
 import { DatafixError } from '../../errors.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
 import { deepEqual } from '../../plan/values.js';
-import type {
-  Adapter,
-  Item,
-  LookupRequest,
-  ReadOptions,
-  SourcePage,
-  WriteRequest,
-  WriteResult,
-} from '../types.js';
+import type { Adapter, Item, LookupRequest, ReadOptions, SourcePage, WriteRequest, WriteResult } from '../types.js';
 import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
 
 export interface SqliteAdapterOptions {
@@ -73,7 +65,10 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table);
     if (!exists) return undefined;
     const cols = db.prepare('SELECT name, pk FROM pragma_table_info(?)').all(table) as { name: string; pk: number }[];
-    const primaryKey = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+    const primaryKey = cols
+      .filter((c) => c.pk > 0)
+      .sort((a, b) => a.pk - b.pk)
+      .map((c) => c.name);
     const uniqueKeys = primaryKey.length ? [primaryKey] : [];
     const indexes = db.prepare('SELECT name, "unique" AS u FROM pragma_index_list(?)').all(table) as { name: string; u: number }[];
     for (const idx of indexes.filter((i) => i.u)) {
@@ -245,9 +240,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         }
         if (changes === 1) return { status: 'applied' };
         // The guard failed: tell a row someone else changed from one that was deleted.
-        const current = prepare(
-          `SELECT * FROM ${quoteIdent(table)} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`,
-        ).get(...keyCols.map((k) => toSqlValue(r.key[k]))) as Item | undefined;
+        const current = prepare(`SELECT * FROM ${quoteIdent(table)} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`).get(
+          ...keyCols.map((k) => toSqlValue(r.key[k])),
+        ) as Item | undefined;
         if (!current) return { status: 'not_found' };
         const row = fromRow(current);
         const ours = r.fields.filter((f) => f.guard !== 'none').every((f) => deepEqual(row[f.name], fromSqlValue(toSqlValue(f.value))));

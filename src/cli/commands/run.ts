@@ -29,11 +29,25 @@ export class RunCommand extends Command {
   spec = Option.String({ name: 'SPEC' });
   dryRun = Option.Boolean('--dry-run', false, { description: 'Write nothing; print every proposed change and the counts' });
   env = Option.String('--env', { description: 'Load .env.NAME from the working directory (never overrides variables already set)' });
-  limit = Option.String('--limit', { validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]), description: 'Stop after N source records' });
-  concurrency = Option.String('--concurrency', { validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]), description: 'Writes in flight at once (overrides run.concurrency)' });
-  segment = Option.String('--segment', { validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(0)]), description: 'DynamoDB scan: the segment this process reads (0-based)' });
-  totalSegments = Option.String('--total-segments', { validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]), description: 'DynamoDB scan: how many segments all processes split the table into' });
-  json = Option.Boolean('--json', false, { description: 'Print only the summary as one JSON object on stdout; everything else goes to stderr' });
+  limit = Option.String('--limit', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]),
+    description: 'Stop after N source records',
+  });
+  concurrency = Option.String('--concurrency', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]),
+    description: 'Writes in flight at once (overrides run.concurrency)',
+  });
+  segment = Option.String('--segment', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(0)]),
+    description: 'DynamoDB scan: the segment this process reads (0-based)',
+  });
+  totalSegments = Option.String('--total-segments', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]),
+    description: 'DynamoDB scan: how many segments all processes split the table into',
+  });
+  json = Option.Boolean('--json', false, {
+    description: 'Print only the summary as one JSON object on stdout; everything else goes to stderr',
+  });
   verbose = Option.Boolean('--verbose', false, { description: 'Also print skipped records and a progress line per page' });
 
   override async execute(): Promise<number> {
