@@ -10,7 +10,8 @@ import { EXIT } from './exit.js';
 import { VERSION } from './version.js';
 
 export async function main(argv: string[]): Promise<number> {
-  const cli = new Cli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION });
+  const colors = Boolean(process.stdout.isTTY) && !process.env.CI && !process.env.NO_COLOR;
+  const cli = new Cli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION, enableColors: colors });
   cli.register(RunCommand);
   cli.register(ValidateCommand);
   cli.register(DemoCommand);

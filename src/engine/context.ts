@@ -43,7 +43,7 @@ export function render(t: Template, ctx: Context): unknown {
       return t.value;
     case 'ref': {
       const v = resolveRef(ctx, t.ref);
-      return isAbsent(v) ? MISSING : v;
+      return isMissing(v) ? MISSING : v;
     }
     case 'string': {
       let out = '';
@@ -53,7 +53,8 @@ export function render(t: Template, ctx: Context): unknown {
           continue;
         }
         const v = resolveRef(ctx, part);
-        if (isAbsent(v)) return MISSING;
+        // "MEDIA#" from an empty id would address the wrong record: empty counts as missing.
+        if (isMissing(v)) return MISSING;
         out += textOf(v, part);
       }
       return out;

@@ -73,11 +73,13 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
   const fix = spec.data as FixSpec;
   const env = options.env ?? process.env;
 
+  let envMissing = false;
   const interp = (value: unknown, path: PathSegment[]): unknown => {
     if (options.skipEnv) return value;
     if (typeof value === 'string') {
       const r = interpolateEnv(value, env);
       if (r.missing.length > 0) {
+        envMissing = true;
         for (const name of r.missing) {
           c.error(
             'DF301',
@@ -104,11 +106,11 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
     const busy = toCount(t.busyTimeoutMs ?? 5000, ['target', 'sqlite', 'busyTimeoutMs'], c, 0, options.skipEnv);
     let path = t.path;
     if (path === '~' || path.startsWith('~/')) path = homedir() + path.slice(1);
-    if (!options.skipEnv && path.trim() === '') c.error('DF302', ['target', 'sqlite', 'path'], 'database path is empty');
+    if (!options.skipEnv && !envMissing && path.trim() === '') c.error('DF302', ['target', 'sqlite', 'path'], 'database path is empty');
     target = { backend, path: path && !options.skipEnv ? resolve(path) : path, busyTimeoutMs: busy ?? 5000 };
   } else {
     const t = interp(fix.target.dynamodb, ['target', 'dynamodb']) as { table: string; region?: string; endpoint?: string };
-    if (!options.skipEnv && !t.table) c.error('DF302', ['target', 'dynamodb', 'table'], 'table name is empty');
+    if (!options.skipEnv && !envMissing && !t.table) c.error('DF302', ['target', 'dynamodb', 'table'], 'table name is empty');
     const endpoint = t.endpoint?.trim() ? t.endpoint.trim() : undefined;
     if (endpoint && !options.skipEnv && !/^https?:\/\/[^\s]+$/.test(endpoint)) {
       c.error('DF302', ['target', 'dynamodb', 'endpoint'], `endpoint must be an http(s) URL, got \`${endpoint}\``);
@@ -494,7 +496,7 @@ function compileUpdate(
   if (backend === 'dynamodb' && u.table !== undefined) {
     c.error('DF205', ['update', 'table'], 'a DynamoDB update always writes the target table; remove `table`', true);
   }
-  if (table !== undefined && !SQL_IDENT.test(table)) c.error('DF205', ['update', 'table'], 'table must be a plain identifier');
+  if (table && !SQL_IDENT.test(table)) c.error('DF205', ['update', 'table'], 'table must be a plain identifier');
   const key = compileMap(u.key, 'key');
   const setEntries = compileMap(u.set, 'set');
   const touchEntries = compileMap(u.touch ?? {}, 'touch');
