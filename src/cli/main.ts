@@ -4,7 +4,9 @@
  */
 import { Builtins, Cli } from 'clipanion';
 import { DemoCommand } from './commands/demo.js';
+import { ExplainCommand } from './commands/explain.js';
 import { RunCommand } from './commands/run.js';
+import { SchemaCommand } from './commands/schema.js';
 import { ValidateCommand } from './commands/validate.js';
 import { EXIT } from './exit.js';
 import { VERSION } from './version.js';
@@ -15,6 +17,8 @@ export async function main(argv: string[]): Promise<number> {
   cli.register(RunCommand);
   cli.register(ValidateCommand);
   cli.register(DemoCommand);
+  cli.register(ExplainCommand);
+  cli.register(SchemaCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const context = { ...Cli.defaultContext };

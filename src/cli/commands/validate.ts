@@ -1,4 +1,5 @@
 import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
 import { EXIT } from '../exit.js';
 
 export class ValidateCommand extends Command {
@@ -7,32 +8,61 @@ export class ValidateCommand extends Command {
   static override usage = Command.Usage({
     description: 'Check specs without running them: YAML, schema, references, JSONPaths.',
     details: `
-      Prints every problem as \`file:line:col code message\` and exits 2 if any spec has an
-      error, 0 otherwise. Environment variables need not be set: \`\${VAR}\` references are
-      checked for form, not value.
+      Checks every spec named, and every \`*.yaml\`/\`*.yml\` spec in each directory named
+      (fix test files, \`*.test.yaml\`, are left to \`datafix test\`). Prints every problem as
+      \`file:line:col code message\` and exits 2 if any spec has an error, 0 otherwise.
+
+      Environment variables need not be set: \`\${VAR}\` references are checked for form, not value.
+
+      \`--format github\` prints GitHub Actions annotations, so problems show on the PR's diff.
     `,
     examples: [
+      ['Check every fix in a directory', 'datafix validate fixes'],
       ['Check one spec', 'datafix validate fixes/i2v-thumbnails.yaml'],
-      ['Check several', 'datafix validate fixes/*.yaml'],
+      ['In a GitHub Actions workflow', 'datafix validate fixes --format github'],
     ],
   });
 
-  specs = Option.Rest({ name: 'SPEC', required: 1 });
+  targets = Option.Rest({ name: 'PATH' });
+  format = Option.String('--format', 'text', {
+    validator: t.isEnum(['text', 'github'] as const),
+    description: 'text (default): file:line:col code message; github: GitHub Actions annotations',
+  });
 
   override async execute(): Promise<number> {
     const { checkSpecFile } = await import('../../api.js');
     const { formatDiagnostic } = await import('../../errors.js');
-    let failed = 0;
-    for (const file of this.specs) {
+    const { findSpecFiles } = await import('../files.js');
+    const { files, missing } = findSpecFiles(this.targets.length ? this.targets : ['fixes']);
+    for (const m of missing) this.context.stderr.write(`error DF007: ${m}: no such file or directory\n`);
+    let failed = missing.length;
+    for (const file of files) {
       const result = checkSpecFile(file, { skipEnv: true });
       if (result.ok) {
-        this.context.stdout.write(`ok ${file}\n`);
-      } else {
-        failed++;
-        for (const d of result.diagnostics) this.context.stderr.write(`${formatDiagnostic(d)}\n`);
+        if (this.format === 'text') this.context.stdout.write(`ok ${file}\n`);
+        continue;
+      }
+      failed++;
+      for (const d of result.diagnostics) {
+        if (this.format === 'github') {
+          // Annotation properties and messages have their own escaping rules.
+          const prop = (s: string) =>
+            s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A').replace(/:/g, '%3A').replace(/,/g, '%2C');
+          const msg = d.message.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+          this.context.stdout.write(
+            `::error file=${prop(d.file ?? file)},line=${d.line ?? 1},col=${d.col ?? 1},title=${prop(`datafix ${d.code}`)}::${msg}\n`,
+          );
+        } else {
+          this.context.stderr.write(`${formatDiagnostic(d)}\n`);
+        }
       }
     }
-    if (failed > 0) this.context.stderr.write(`${failed} of ${this.specs.length} spec(s) invalid\n`);
+    const total = files.length + missing.length;
+    if (total === 0) {
+      this.context.stderr.write('error DF007: no spec files found\n');
+      return EXIT.invalid;
+    }
+    if (failed > 0) this.context.stderr.write(`${failed} of ${total} spec(s) invalid\n`);
     return failed > 0 ? EXIT.invalid : EXIT.ok;
   }
 }

@@ -1,0 +1,177 @@
+/**
+ * `datafix explain`: a fix in plain language for a pull request. It is rendered from the
+ * compiled plan (so it says what the engine will actually do) with the spec's own text for
+ * templates and environment references (so it shows what a reviewer sees in the file).
+ * The output is deterministic: same spec, same text.
+ */
+import type { Condition, FixPlan, Ref, SourcePlan, Template } from './plan/types.js';
+import type { FixSpec } from './spec/types.js';
+
+export type ExplainFormat = 'markdown' | 'text';
+
+const code = (s: string, md: boolean) => (md ? `\`${s}\`` : s);
+
+function templateText(t: Template): string {
+  switch (t.kind) {
+    case 'literal':
+      return typeof t.value === 'string' ? t.value : JSON.stringify(t.value);
+    case 'ref':
+      return `{{ ${t.ref.text} }}`;
+    case 'string':
+      return t.parts.map((p) => (typeof p === 'string' ? p : `{{ ${p.text} }}`)).join('');
+    case 'object':
+      return `{ ${t.entries.map(([k, v]) => `${k}: ${templateText(v)}`).join(', ')} }`;
+    case 'array':
+      return `[${t.items.map(templateText).join(', ')}]`;
+  }
+}
+
+function refList(refs: readonly Ref[], md: boolean, one: string, many: string): string {
+  const names = refs.map((r) => code(r.text, md));
+  if (names.length === 1) return `${names[0]} ${one}`;
+  const all = names.length === 2 ? many.replace(/\ball\b/, 'both') : many;
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]} ${all}`;
+}
+
+export function describeCondition(c: Condition, md: boolean): string {
+  switch (c.op) {
+    case 'exists':
+      return refList(c.refs, md, 'has a value', 'all have a value');
+    case 'missing':
+      return refList(c.refs, md, 'is missing (absent, null or empty)', 'are all missing (absent, null or empty)');
+    case 'isNull':
+      return refList(c.refs, md, 'is absent or null', 'are all absent or null');
+    case 'notNull':
+      return refList(c.refs, md, 'is not null', 'are all not null');
+    case 'equals':
+      return c.pairs.map((p) => `${code(p.ref.text, md)} equals ${code(JSON.stringify(p.value) ?? 'null', md)}`).join(' and ');
+    case 'all':
+      return c.of.map((x) => `(${describeCondition(x, md)})`).join(' and ');
+    case 'any':
+      return c.of.map((x) => `(${describeCondition(x, md)})`).join(' or ');
+    case 'not':
+      return `not (${describeCondition(c.of, md)})`;
+  }
+}
+
+function describeSource(s: SourcePlan, pageSize: number, md: boolean): string {
+  switch (s.kind) {
+    case 'table':
+      return `Rows of table ${code(s.table, md)}${s.where ? ` where ${describeCondition(s.where, md)}` : ''}, in primary-key order, ${pageSize} per page (keyset paging). Each row is called ${code(s.as, md)}.`;
+    case 'query': {
+      const on = s.index ? `index ${code(s.index, md)}` : 'the table';
+      const sk = s.sortKey
+        ? ` and ${code(s.sortKey.name, md)} ${
+            s.sortKey.op === 'beginsWith'
+              ? 'begins with'
+              : s.sortKey.op === 'between'
+                ? 'is between'
+                : { equals: '=', lt: '<', lte: '≤', gt: '>', gte: '≥' }[s.sortKey.op]
+          } ${s.sortKey.values.map((v) => code(String(v), md)).join(' and ')}`
+        : '';
+      return `Query ${on} where ${code(s.partitionKey.name, md)} = ${code(String(s.partitionKey.value), md)}${sk}, ${
+        s.newestFirst ? 'newest first' : 'oldest first'
+      }, ${pageSize} per page${s.filter ? `, keeping only items where ${describeCondition(s.filter, md)}` : ''}. Each item is called ${code(s.as, md)}.`;
+    }
+    case 'scan':
+      return `Scan ${s.index ? `index ${code(s.index, md)}` : 'the table'}${s.segments > 1 ? ` in ${s.segments} parallel segments` : ''}, ${pageSize} per page${
+        s.filter ? `, keeping only items where ${describeCondition(s.filter, md)}` : ''
+      }. Each item is called ${code(s.as, md)}.`;
+  }
+}
+
+function describeTarget(spec: FixSpec, md: boolean): string {
+  if (spec.target.sqlite) {
+    return `SQLite database ${code(spec.target.sqlite.path, md)}`;
+  }
+  const d = spec.target.dynamodb ?? { table: '' };
+  const parts = [`DynamoDB table ${code(d.table, md)}`, `region ${code(d.region ?? 'us-east-1', md)}`];
+  if (d.endpoint !== undefined) parts.push(`endpoint ${code(d.endpoint, md)} (when empty: the AWS default)`);
+  return parts.join(', ');
+}
+
+/** Renders the explanation. `spec` is the file as written; `plan` its compilation without env values. */
+export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'markdown'): string {
+  const md = format === 'markdown';
+  const out: string[] = [];
+  const h = (level: number, text: string) =>
+    out.push(
+      md ? `${'#'.repeat(level)} ${text}` : level === 1 ? `${text}\n${'='.repeat(text.length)}` : `${text}\n${'-'.repeat(text.length)}`,
+      '',
+    );
+  const li = (text: string, n?: number) => out.push(`${n !== undefined ? `${n}.` : '-'} ${text}`);
+
+  h(1, `Fix ${code(plan.fix, md)}`);
+  if (plan.description) out.push(plan.description.trim(), '');
+  out.push(`**Target:** ${describeTarget(spec, md)}.`.replace(/\*\*/g, md ? '**' : ''), '');
+
+  h(2, 'Records read');
+  out.push(describeSource(plan.source, plan.run.pageSize, md), '');
+
+  if (plan.lookups.length) {
+    h(2, 'Lookups');
+    plan.lookups.forEach((l, i) => {
+      const key = l.key.map(([k, t]) => `${code(k, md)} = ${code(templateText(t), md)}`).join(', ');
+      const table = l.table ? `table ${code(l.table, md)}` : 'the target table';
+      const batched = plan.target.backend === 'dynamodb' ? ', batched (BatchGetItem, up to 100 keys per request)' : '';
+      li(
+        `${code(l.name, md)}: the record with ${key} from ${table}${l.consistentRead ? ', strongly consistent' : ''}${batched}. Missing when its key cannot be built.`,
+        i + 1,
+      );
+    });
+    out.push('');
+  }
+
+  if (plan.extracts.length) {
+    h(2, 'Extracted values');
+    for (const e of plan.extracts) {
+      const paths = e.paths.map((p) => code(p, md)).join(', then ');
+      const parse =
+        e.parse === 'json' ? ` parsed as JSON (a record whose text is not valid JSON fails with reason ${code('invalid_json', md)})` : '';
+      li(
+        `${code(e.name, md)} from ${code(e.from.text, md)}${parse}: ${e.paths.length > 1 ? 'the first non-empty match of ' : ''}${paths}.`,
+      );
+    }
+    out.push('');
+  }
+
+  h(2, 'Skip rules (the first that matches gives the reason)');
+  if (plan.skip.length === 0) out.push('None: every record read is considered for the update.');
+  plan.skip.forEach((r, i) => li(`${code(r.reason, md)} when ${describeCondition(r.when, md)}`, i + 1));
+  out.push('');
+
+  h(2, 'Writes');
+  const key = plan.update.key.map(([k, t]) => `${code(k, md)} = ${code(templateText(t), md)}`).join(', ');
+  const where = plan.target.backend === 'sqlite' ? `table ${code(plan.update.table ?? '', md)}` : 'the target table';
+  out.push(`One conditional update per record, in ${where}, on the record with ${key}:`, '');
+  for (const f of plan.update.set) {
+    const guard = f.overwrite
+      ? 'overwrite: replaces a different value, only if the field still holds the value read'
+      : 'fill-only: written only where the field is absent or null, and the write is conditional on that';
+    li(`${code(f.field, md)} ← ${code(templateText(f.template), md)} (${guard})`);
+  }
+  for (const t of plan.update.touch) {
+    li(`${code(t.field, md)} ← ${code(templateText(t.template), md)} (touch: written only together with another change)`);
+  }
+  out.push(
+    '',
+    'A field whose value is missing is left out. A record where nothing would change is skipped (`no_change`); a record changed by someone else between read and write is skipped (`conflict`) and left as it is; a record deleted meanwhile is skipped (`not_found`).'.replace(
+      /`/g,
+      md ? '`' : '',
+    ),
+    '',
+  );
+
+  h(2, 'Run settings');
+  const raw = spec.run ?? {};
+  const setting = (name: keyof NonNullable<FixSpec['run']>, value: number | undefined) => {
+    const written = raw[name];
+    return `${name} ${value ?? '-'}${typeof written === 'string' ? ` (${code(written, md)})` : ''}`;
+  };
+  li(setting('concurrency', plan.run.concurrency));
+  li(`pageSize ${plan.run.pageSize}`);
+  if (plan.target.backend === 'sqlite') li(`${setting('batchSize', plan.run.batchSize)} rows per transaction`);
+  if (plan.run.limit !== undefined || raw.limit !== undefined) li(setting('limit', plan.run.limit));
+  out.push('');
+  return `${out.join('\n').trimEnd()}\n`;
+}
