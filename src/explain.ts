@@ -99,7 +99,9 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
       md ? `${'#'.repeat(level)} ${text}` : level === 1 ? `${text}\n${'='.repeat(text.length)}` : `${text}\n${'-'.repeat(text.length)}`,
       '',
     );
-  const li = (text: string, n?: number) => out.push(`${n !== undefined ? `${n}.` : '-'} ${text}`);
+  const li = (text: string, n?: number): void => {
+    out.push(`${n !== undefined ? `${n}.` : '-'} ${text}`);
+  };
 
   h(1, `Fix ${code(plan.fix, md)}`);
   if (plan.description) out.push(plan.description.trim(), '');
@@ -137,7 +139,9 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
 
   h(2, 'Skip rules (the first that matches gives the reason)');
   if (plan.skip.length === 0) out.push('None: every record read is considered for the update.');
-  plan.skip.forEach((r, i) => li(`${code(r.reason, md)} when ${describeCondition(r.when, md)}`, i + 1));
+  plan.skip.forEach((r, i) => {
+    li(`${code(r.reason, md)} when ${describeCondition(r.when, md)}`, i + 1);
+  });
   out.push('');
 
   h(2, 'Writes');
