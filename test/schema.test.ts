@@ -6,9 +6,7 @@ import { parse } from 'yaml';
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 
-const schema = JSON.parse(
-  readFileSync(new URL('../schemas/fix.schema.json', import.meta.url), 'utf8'),
-) as JsonObject;
+const schema = JSON.parse(readFileSync(new URL('../schemas/fix.schema.json', import.meta.url), 'utf8')) as JsonObject;
 const docs = readFileSync(new URL('../docs/spec.md', import.meta.url), 'utf8');
 
 // Under NodeNext the default import of this CommonJS module is typed as the module itself;
@@ -111,11 +109,7 @@ describe('schemas/fix.schema.json', () => {
         });
       }
       if (!isObject(node)) return;
-      if (
-        node.type === 'object' &&
-        isObject(node.properties) &&
-        node.additionalProperties !== false
-      ) {
+      if (node.type === 'object' && isObject(node.properties) && node.additionalProperties !== false) {
         open.push(pointer || '/');
       }
       for (const [k, v] of Object.entries(node)) walk(v, `${pointer}/${escapePointer(k)}`);
@@ -131,9 +125,7 @@ describe('schemas/fix.schema.json', () => {
   });
 
   it('accepts every complete example in docs/spec.md', () => {
-    const blocks = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)]
-      .map((m) => m[1] ?? '')
-      .filter((text) => /^name: /m.test(text));
+    const blocks = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').filter((text) => /^name: /m.test(text));
     expect(blocks.length).toBe(2);
     for (const text of blocks) {
       const doc = parse(text, { schema: 'core', merge: false, uniqueKeys: true });
@@ -168,10 +160,7 @@ describe('schemas/fix.schema.json', () => {
           },
         },
       ],
-      [
-        'a scan with segments',
-        { source: { as: 'item', scan: { segments: 4, filter: { exists: 'thumbnailUrl' } } } },
-      ],
+      ['a scan with segments', { source: { as: 'item', scan: { segments: 4, filter: { exists: 'thumbnailUrl' } } } }],
       [
         'nested conditions, bracketed references and extracts',
         {
@@ -183,10 +172,7 @@ describe('schemas/fix.schema.json', () => {
             {
               reason: 'not_ready',
               when: {
-                any: [
-                  { all: [{ missing: ['one', 'two'] }, { not: { isNull: 'row.a' } }] },
-                  { notNull: 'row["a.b"].c' },
-                ],
+                any: [{ all: [{ missing: ['one', 'two'] }, { not: { isNull: 'row.a' } }] }, { notNull: 'row["a.b"].c' }],
               },
             },
           ],
@@ -216,18 +202,9 @@ describe('schemas/fix.schema.json', () => {
     it.each<[string, JsonObject]>([
       ['two readers in source', { source: { as: 'row', table: 'items', scan: {} } }],
       ['no reader in source', { source: { as: 'row' } }],
-      [
-        'both path and first in an extract',
-        { extract: { x: { from: 'row.raw', path: '$.a', first: ['$.b'] } } },
-      ],
-      [
-        'a JSONPath filter expression',
-        { extract: { x: { from: 'row.raw', path: '$.a[?(@.b)]' } } },
-      ],
-      [
-        'a __proto__ reference segment',
-        { skip: [{ reason: 'r', when: { exists: 'row.__proto__' } }] },
-      ],
+      ['both path and first in an extract', { extract: { x: { from: 'row.raw', path: '$.a', first: ['$.b'] } } }],
+      ['a JSONPath filter expression', { extract: { x: { from: 'row.raw', path: '$.a[?(@.b)]' } } }],
+      ['a __proto__ reference segment', { skip: [{ reason: 'r', when: { exists: 'row.__proto__' } }] }],
       ['a reserved skip reason', { skip: [{ reason: 'no_change', when: { exists: 'row.a' } }] }],
       ['a source named now', { source: { as: 'now', table: 'items' } }],
     ])('the schema accepts %s', (_label, patch) => {
@@ -247,32 +224,12 @@ describe('schemas/fix.schema.json', () => {
     it.each<[string, JsonObject, string, string]>([
       ['an unknown root key', { bogusKey: 1 }, '', 'additionalProperties'],
       ['a name with capitals', { name: 'Bad' }, '/name', 'pattern'],
-      [
-        'both backends in target',
-        { target: { sqlite: { path: 'a.db' }, dynamodb: { table: 't' } } },
-        '/target',
-        'maxProperties',
-      ],
+      ['both backends in target', { target: { sqlite: { path: 'a.db' }, dynamodb: { table: 't' } } }, '/target', 'maxProperties'],
       ['an empty target', { target: {} }, '/target', 'minProperties'],
-      [
-        'a condition with two operators',
-        when({ exists: 'row.a', missing: 'row.b' }),
-        '/skip/0/when',
-        'maxProperties',
-      ],
-      [
-        'an unknown condition operator',
-        when({ present: 'row.a' }),
-        '/skip/0/when',
-        'additionalProperties',
-      ],
+      ['a condition with two operators', when({ exists: 'row.a', missing: 'row.b' }), '/skip/0/when', 'maxProperties'],
+      ['an unknown condition operator', when({ present: 'row.a' }), '/skip/0/when', 'additionalProperties'],
       ['an empty all', when({ all: [] }), '/skip/0/when/all', 'minItems'],
-      [
-        'a __proto__ key in set',
-        update(JSON.parse('{"__proto__": "x"}')),
-        '/update/set',
-        'propertyNames',
-      ],
+      ['a __proto__ key in set', update(JSON.parse('{"__proto__": "x"}')), '/update/set', 'propertyNames'],
       [
         'a prototype key deep inside a template',
         update({ a: { b: [JSON.parse('{"prototype": 1}')] } }),
@@ -280,30 +237,15 @@ describe('schemas/fix.schema.json', () => {
         'propertyNames',
       ],
       ['an empty set', update({}), '/update/set', 'minProperties'],
-      [
-        'a lookup named now',
-        { lookups: { now: { get: { id: 1 }, table: 'jobs' } } },
-        '/lookups',
-        'propertyNames',
-      ],
-      [
-        'a table name that is not an identifier',
-        { source: { as: 'row', table: 'items; DROP TABLE x' } },
-        '/source/table',
-        'pattern',
-      ],
+      ['a lookup named now', { lookups: { now: { get: { id: 1 }, table: 'jobs' } } }, '/lookups', 'propertyNames'],
+      ['a table name that is not an identifier', { source: { as: 'row', table: 'items; DROP TABLE x' } }, '/source/table', 'pattern'],
       [
         'a sort-key condition with two operators',
         { source: { as: 'v', query: { key: { PK: 'a', SK: { gt: 1, lt: 5 } } } } },
         '/source/query/key/SK',
         'maxProperties',
       ],
-      [
-        'a parse other than json',
-        { extract: { x: { from: 'row.raw', parse: 'yaml', path: '$.a' } } },
-        '/extract/x/parse',
-        'enum',
-      ],
+      ['a parse other than json', { extract: { x: { from: 'row.raw', parse: 'yaml', path: '$.a' } } }, '/extract/x/parse', 'enum'],
       [
         'an unknown key inside a query',
         { source: { as: 'v', query: { key: { PK: 'a' }, scanForward: true } } },
@@ -311,54 +253,21 @@ describe('schemas/fix.schema.json', () => {
         'additionalProperties',
       ],
       ['a lookup without get', { lookups: { job: { table: 'jobs' } } }, '/lookups/job', 'required'],
-      [
-        'a __proto__ key under equals',
-        when({ equals: JSON.parse('{"__proto__": 1}') }),
-        '/skip/0/when/equals',
-        'propertyNames',
-      ],
+      ['a __proto__ key under equals', when({ equals: JSON.parse('{"__proto__": 1}') }), '/skip/0/when/equals', 'propertyNames'],
       [
         'a between with three values',
         { source: { as: 'v', query: { key: { PK: 'a', SK: { between: [1, 2, 3] } } } } },
         '/source/query/key/SK/between',
         'maxItems',
       ],
-      [
-        'too many scan segments',
-        { source: { as: 'v', scan: { segments: 1000001 } } },
-        '/source/scan/segments',
-        'maximum',
-      ],
-      [
-        'a negative busy timeout',
-        { target: { sqlite: { path: 'a.db', busyTimeoutMs: -1 } } },
-        '/target/sqlite/busyTimeoutMs',
-        'anyOf',
-      ],
-      [
-        'overwrite as text',
-        { update: { key: { id: 1 }, set: { a: 1 }, overwrite: 'yes' } },
-        '/update/overwrite',
-        'anyOf',
-      ],
-      [
-        'a skip reason in capitals',
-        { skip: [{ reason: 'Bad', when: { exists: 'row.a' } }] },
-        '/skip/0/reason',
-        'pattern',
-      ],
+      ['too many scan segments', { source: { as: 'v', scan: { segments: 1000001 } } }, '/source/scan/segments', 'maximum'],
+      ['a negative busy timeout', { target: { sqlite: { path: 'a.db', busyTimeoutMs: -1 } } }, '/target/sqlite/busyTimeoutMs', 'anyOf'],
+      ['overwrite as text', { update: { key: { id: 1 }, set: { a: 1 }, overwrite: 'yes' } }, '/update/overwrite', 'anyOf'],
+      ['a skip reason in capitals', { skip: [{ reason: 'Bad', when: { exists: 'row.a' } }] }, '/skip/0/reason', 'pattern'],
       ['a run setting of zero', { run: { concurrency: 0 } }, '/run/concurrency', 'minimum'],
-      [
-        'a run setting with text around the variable',
-        { run: { limit: `about ${env('N')}` } },
-        '/run/limit',
-        'pattern',
-      ],
+      ['a run setting with text around the variable', { run: { limit: `about ${env('N')}` } }, '/run/limit', 'pattern'],
     ])('rejects %s', (_label, patch, instancePath, keyword) => {
-      expect(keywordsAt(errorsFor({ ...baseSpec(), ...patch }))).toContainEqual([
-        instancePath,
-        keyword,
-      ]);
+      expect(keywordsAt(errorsFor({ ...baseSpec(), ...patch }))).toContainEqual([instancePath, keyword]);
     });
   });
 });

@@ -71,10 +71,12 @@ export async function createMediaTable(endpoint: string, table: string): Promise
 }
 
 /** Writes items with BatchWriteItem (seeding only: datafix itself never writes whole items). */
-export async function putItems(endpoint: string, table: string, items: Record<string, unknown>[]): Promise<void> {
+export async function putItems(endpoint: string, table: string, items: readonly Record<string, unknown>[]): Promise<void> {
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const { DynamoDBDocumentClient, BatchWriteCommand } = await import('@aws-sdk/lib-dynamodb');
-  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
   try {
     for (let i = 0; i < items.length; i += 25) {
       let pending: Record<string, unknown>[] | undefined = items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } }));

@@ -162,6 +162,9 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     }
   }
 
+  // An adapter may end its pages quietly on abort: the run was still cut short.
+  if (options.signal?.aborted) interrupted = true;
+
   const summary: RunSummary = {
     fix: plan.fix,
     dryRun: options.dryRun,

@@ -1,0 +1,244 @@
+/**
+ * Table descriptions (cached per adapter) and the pre-flight check of a plan against them, so a
+ * wrong table, index or key is reported before the first item is read.
+ */
+import type { DescribeTableCommandOutput } from '@aws-sdk/client-dynamodb';
+import { DatafixError } from '../../errors.js';
+import type { FixPlan } from '../../plan/types.js';
+import { conditionRefs } from './expressions.js';
+import { environmentError, isResourceNotFound, messageOf } from './failures.js';
+
+export interface KeySchema {
+  readonly partitionKey: string;
+  readonly sortKey?: string;
+}
+
+export interface IndexInfo extends KeySchema {
+  readonly name: string;
+  readonly kind: 'global' | 'local';
+  readonly status?: string;
+  /** ALL, KEYS_ONLY or INCLUDE (then `included` lists the extra attributes). */
+  readonly projection: string;
+  readonly included: readonly string[];
+}
+
+export interface TableInfo extends KeySchema {
+  readonly name: string;
+  /** Primary-key attribute names, partition key first. */
+  readonly keyNames: readonly string[];
+  readonly status?: string;
+  readonly indexes: ReadonlyMap<string, IndexInfo>;
+}
+
+type RawKeySchema = { AttributeName?: string; KeyType?: string }[] | undefined;
+
+function keySchemaOf(raw: RawKeySchema): KeySchema {
+  const hash = raw?.find((k) => k.KeyType === 'HASH')?.AttributeName ?? '';
+  const range = raw?.find((k) => k.KeyType === 'RANGE')?.AttributeName;
+  return range === undefined ? { partitionKey: hash } : { partitionKey: hash, sortKey: range };
+}
+
+function describeKeys(keys: KeySchema): string {
+  return keys.sortKey === undefined
+    ? `partition key \`${keys.partitionKey}\` and no sort key`
+    : `partition key \`${keys.partitionKey}\` and sort key \`${keys.sortKey}\``;
+}
+
+/** Describes each table once per adapter; a failed describe is not cached. */
+export class TableCache {
+  private readonly cache = new Map<string, Promise<TableInfo>>();
+
+  constructor(
+    private readonly describe: (table: string) => Promise<DescribeTableCommandOutput>,
+    private readonly where: string,
+  ) {}
+
+  get(table: string): Promise<TableInfo> {
+    let info = this.cache.get(table);
+    if (!info) {
+      info = this.load(table);
+      this.cache.set(table, info);
+      info.catch(() => this.cache.delete(table));
+    }
+    return info;
+  }
+
+  private async load(table: string): Promise<TableInfo> {
+    let out: DescribeTableCommandOutput;
+    try {
+      out = await this.describe(table);
+    } catch (err) {
+      if (isResourceNotFound(err)) {
+        throw new DatafixError(
+          'config',
+          'DF401',
+          `table \`${table}\` does not exist at ${this.where}; check the table name and the target's region/endpoint`,
+        );
+      }
+      throw (
+        environmentError(err, this.where, `describe table \`${table}\``) ??
+        new DatafixError('connection', 'DF410', `could not describe table \`${table}\` at ${this.where}: ${messageOf(err)}`)
+      );
+    }
+    const t = out.Table;
+    const keys = keySchemaOf(t?.KeySchema);
+    const indexes = new Map<string, IndexInfo>();
+    for (const g of t?.GlobalSecondaryIndexes ?? []) {
+      if (!g.IndexName) continue;
+      indexes.set(g.IndexName, {
+        name: g.IndexName,
+        kind: 'global',
+        ...keySchemaOf(g.KeySchema),
+        ...(g.IndexStatus ? { status: g.IndexStatus } : {}),
+        projection: g.Projection?.ProjectionType ?? 'ALL',
+        included: g.Projection?.NonKeyAttributes ?? [],
+      });
+    }
+    for (const l of t?.LocalSecondaryIndexes ?? []) {
+      if (!l.IndexName) continue;
+      indexes.set(l.IndexName, {
+        name: l.IndexName,
+        kind: 'local',
+        ...keySchemaOf(l.KeySchema),
+        projection: l.Projection?.ProjectionType ?? 'ALL',
+        included: l.Projection?.NonKeyAttributes ?? [],
+      });
+    }
+    return {
+      name: table,
+      ...keys,
+      keyNames: keys.sortKey === undefined ? [keys.partitionKey] : [keys.partitionKey, keys.sortKey],
+      ...(t?.TableStatus ? { status: t.TableStatus } : {}),
+      indexes,
+    };
+  }
+}
+
+/** The index a source reads, or throws DF402 naming the indexes that do exist. */
+export function findIndex(info: TableInfo, index: string): IndexInfo {
+  const found = info.indexes.get(index);
+  if (!found) {
+    const known = [...info.indexes.keys()].map((n) => `\`${n}\``).join(', ') || 'none';
+    throw new DatafixError(
+      'config',
+      'DF402',
+      `table \`${info.name}\` has no index \`${index}\` (its indexes: ${known}); fix the source's \`index\` or create the index`,
+    );
+  }
+  return found;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n) => b.includes(n));
+}
+
+function keyList(names: readonly string[]): string {
+  return names.map((n) => `\`${n}\``).join(', ') || 'nothing';
+}
+
+/** Checks a plan against the live tables; throws the first mismatch as a DatafixError. */
+export async function checkPlan(plan: FixPlan, targetTable: string, tables: TableCache): Promise<void> {
+  const table = await tables.get(targetTable);
+  if (table.status !== undefined && !['ACTIVE', 'UPDATING'].includes(table.status)) {
+    throw new DatafixError(
+      'config',
+      'DF401',
+      `table \`${table.name}\` is ${table.status}, not ACTIVE; wait until it is ACTIVE and run again`,
+    );
+  }
+
+  const source = plan.source;
+  if (source.kind === 'table') {
+    throw new DatafixError('config', 'DF405', 'a DynamoDB target reads with source.query or source.scan, not source.table');
+  }
+  let keys: KeySchema = table;
+  let where = `table \`${table.name}\``;
+  if (source.index !== undefined) {
+    const index = findIndex(table, source.index);
+    if (index.status !== undefined && index.status !== 'ACTIVE') {
+      throw new DatafixError(
+        'config',
+        'DF402',
+        `index \`${index.name}\` of table \`${table.name}\` is ${index.status}, not ACTIVE; wait for it and run again`,
+      );
+    }
+    keys = index;
+    where = `index \`${index.name}\` of table \`${table.name}\``;
+    // The engine diffs against the source record when the update addresses that record; an index
+    // that does not project the written fields would make present values look absent.
+    const before = plan.update.before;
+    if (before.kind === 'context' && before.root === source.as && index.projection !== 'ALL') {
+      const written = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)];
+      const unprojected = written.filter((f) => !index.included.includes(f));
+      if (unprojected.length > 0) {
+        throw new DatafixError(
+          'config',
+          'DF402',
+          `index \`${index.name}\` of table \`${table.name}\` projects ${index.projection}, so ${keyList(unprojected)} would read as absent; use an index with projection ALL, or fetch the item with a lookup`,
+        );
+      }
+    }
+  }
+
+  if (source.kind === 'query') {
+    const pk = source.partitionKey.name;
+    if (pk !== keys.partitionKey) {
+      throw new DatafixError(
+        'config',
+        'DF404',
+        `the query names \`${pk}\` as its partition key, but ${where} has ${describeKeys(keys)}; name \`${keys.partitionKey}\` first in source.query.key${source.index === undefined ? ' or set source.query.index' : ''}`,
+      );
+    }
+    const sk = source.sortKey?.name;
+    if (sk !== undefined && sk !== keys.sortKey) {
+      throw new DatafixError(
+        'config',
+        'DF404',
+        `the query tests \`${sk}\` as its sort key, but ${where} has ${describeKeys(keys)}; ${keys.sortKey === undefined ? 'remove the sort-key condition' : `use \`${keys.sortKey}\``} in source.query.key or move the test to source.query.filter`,
+      );
+    }
+    // DynamoDB rejects a query filter on the queried key attributes.
+    const keyAttrs = [keys.partitionKey, keys.sortKey].filter((n) => n !== undefined);
+    for (const ref of source.filter ? conditionRefs(source.filter) : []) {
+      if (keyAttrs.includes(ref.root)) {
+        throw new DatafixError(
+          'config',
+          'DF404',
+          `source.query.filter uses \`${ref.root}\`, a key attribute of ${where}; DynamoDB only filters other attributes, so put that test in source.query.key`,
+        );
+      }
+    }
+  }
+
+  for (const lookup of plan.lookups) {
+    const info = lookup.table === undefined ? table : await tables.get(lookup.table);
+    const names = lookup.key.map(([n]) => n);
+    if (!sameNames(names, info.keyNames)) {
+      throw new DatafixError(
+        'config',
+        'DF406',
+        `lookup \`${lookup.name}\` gets by ${keyList(names)}, but table \`${info.name}\` has ${describeKeys(info)}; give exactly the table's key attributes under lookups.${lookup.name}.get`,
+      );
+    }
+  }
+
+  const update = plan.update;
+  const info = update.table === undefined ? table : await tables.get(update.table);
+  const names = update.key.map(([n]) => n);
+  if (!sameNames(names, info.keyNames)) {
+    throw new DatafixError(
+      'config',
+      'DF403',
+      `update.key names ${keyList(names)}, but table \`${info.name}\` has ${describeKeys(info)}; give exactly the table's key attributes so one update addresses one item`,
+    );
+  }
+  const written = [...update.set.map((s) => s.field), ...update.touch.map((t) => t.field)];
+  const keyField = written.find((f) => info.keyNames.includes(f));
+  if (keyField !== undefined) {
+    throw new DatafixError(
+      'config',
+      'DF403',
+      `update writes \`${keyField}\`, a key attribute of table \`${info.name}\`; key attributes cannot be updated, remove it from update.set/touch`,
+    );
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Guarded writes: one conditional UpdateItem per record (never Put or BatchWrite, which would
+ * replace whole items and cannot be conditioned per field). A failed condition is resolved by a
+ * consistent re-read, never by retrying the write without its guard.
+ */
+import { deepEqual, isAbsent } from '../../plan/values.js';
+import type { Item, WriteOptions, WriteRequest, WriteResult } from '../types.js';
+import { toWritable, withoutUndefined } from './codec.js';
+import type { DynamoContext } from './context.js';
+import { absentExpression, ExpressionBuilder } from './expressions.js';
+import { isConditionalFailure, isItemTooLarge, isRetryable, isValidation, messageOf } from './failures.js';
+import { forEachLimit } from './retry.js';
+
+/** Applies the writes with at most `concurrency` in flight; answers in request order. */
+export async function write(ctx: DynamoContext, requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> {
+  const results: WriteResult[] = new Array(requests.length);
+  await forEachLimit(requests, Math.max(1, Math.floor(options.concurrency)), async (request, i) => {
+    results[i] = await writeOne(ctx, request);
+  });
+  return results;
+}
+
+async function writeOne(ctx: DynamoContext, request: WriteRequest): Promise<WriteResult> {
+  const table = request.table ?? ctx.target.table;
+  const keyNames = Object.keys(request.key);
+  if (request.fields.length === 0 || keyNames.length === 0) {
+    return {
+      status: 'failed',
+      reason: 'write_rejected',
+      message: request.fields.length === 0 ? 'nothing to write' : 'the update key is empty',
+    };
+  }
+  const b = new ExpressionBuilder();
+  const sets: string[] = [];
+  const guards: string[] = [];
+  for (const field of request.fields) {
+    const path = b.name(field.name);
+    sets.push(`${path} = ${b.value(toWritable(field.value, ctx.NumberValue))}`);
+    if (field.guard === 'absent' || (field.guard === 'unchanged' && isAbsent(field.before))) {
+      guards.push(absentExpression(path, b));
+    } else if (field.guard === 'unchanged') {
+      guards.push(`${path} = ${b.value(toWritable(field.before, ctx.NumberValue))}`);
+    }
+  }
+  // UpdateItem creates a missing item by default; requiring a key attribute makes it update only.
+  guards.push(`attribute_exists(${b.name(keyNames[0] as string)})`);
+
+  const key = toWritable(request.key, ctx.NumberValue) as Item;
+  const { UpdateCommand } = ctx.lib;
+  try {
+    await ctx.doc.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: key,
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ConditionExpression: guards.join(' AND '),
+        ExpressionAttributeNames: b.attributeNames,
+        ExpressionAttributeValues: b.attributeValues,
+      }),
+    );
+    return { status: 'applied' };
+  } catch (err) {
+    if (isConditionalFailure(err)) return resolveConflict(ctx, table, key, request);
+    return failure(err);
+  }
+}
+
+/**
+ * A guard failed: either someone else changed the item, it was deleted, or our own write landed
+ * and only its acknowledgement was lost (the SDK then retried into our own guard). A consistent
+ * read tells them apart.
+ */
+async function resolveConflict(ctx: DynamoContext, table: string, key: Item, request: WriteRequest): Promise<WriteResult> {
+  const { GetCommand } = ctx.lib;
+  let current: Item | undefined;
+  try {
+    const out = await ctx.doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }));
+    current = out.Item;
+  } catch (err) {
+    return failure(err);
+  }
+  if (!current) return { status: 'not_found' };
+  const landed = request.fields.every((f) => deepEqual(current[f.name], withoutUndefined(f.value)));
+  return landed ? { status: 'applied' } : { status: 'conflict' };
+}
+
+function failure(err: unknown): WriteResult {
+  const message = messageOf(err);
+  // Throttles, 5xx and broken connections that outlived the SDK's retries: the engine requeues
+  // them. Re-sending is safe because the write is conditional.
+  if (isRetryable(err)) return { status: 'retry', message };
+  if (isItemTooLarge(err)) return { status: 'failed', reason: 'item_too_large', message };
+  if (isValidation(err)) return { status: 'failed', reason: 'write_rejected', message };
+  return { status: 'failed', reason: 'write_failed', message };
+}
