@@ -7,6 +7,7 @@ import { DemoCommand } from './commands/demo.js';
 import { ExplainCommand } from './commands/explain.js';
 import { RunCommand } from './commands/run.js';
 import { SchemaCommand } from './commands/schema.js';
+import { TestCommand } from './commands/test.js';
 import { ValidateCommand } from './commands/validate.js';
 import { EXIT } from './exit.js';
 import { VERSION } from './version.js';
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<number> {
   cli.register(DemoCommand);
   cli.register(ExplainCommand);
   cli.register(SchemaCommand);
+  cli.register(TestCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const context = { ...Cli.defaultContext };

@@ -23,7 +23,7 @@ export function exactNumberText(value: unknown): string | undefined {
     value !== null &&
     typeof value === 'object' &&
     !Array.isArray(value) &&
-    (value as { constructor?: { name?: string } }).constructor?.name === 'NumberValue' &&
+    ['NumberValue', 'ExactNumber'].includes((value as { constructor?: { name?: string } }).constructor?.name ?? '') &&
     typeof (value as { value?: unknown }).value === 'string'
   ) {
     return (value as { value: string }).value;
@@ -96,4 +96,30 @@ export function formatValue(value: unknown, maxLength = 120): string {
   if (value === undefined) return '(absent)';
   const text = JSON.stringify(toJsonSafe(value)) ?? String(value);
   return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
+}
+
+/**
+ * The inverse of `toJsonSafe`: `{ "$set": [...] }`, `{ "$binary": base64 }` and
+ * `{ "$number": "text" }` become a Set, bytes and an exact number. Exact numbers that a double
+ * holds exactly become plain numbers; others stay tagged objects recognised by `exactNumberText`.
+ */
+export function fromJsonSafe(value: unknown, exactNumber: (text: string) => unknown = (t) => new ExactNumber(t)): unknown {
+  if (Array.isArray(value)) return value.map((v) => fromJsonSafe(v, exactNumber));
+  if (value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value);
+  if (entries.length === 1) {
+    const [tag, inner] = entries[0] as [string, unknown];
+    if (tag === '$set' && Array.isArray(inner)) return new Set(inner.map((v) => fromJsonSafe(v, exactNumber)));
+    if (tag === '$binary' && typeof inner === 'string') return new Uint8Array(Buffer.from(inner, 'base64'));
+    if (tag === '$number' && typeof inner === 'string') return exactInDouble(inner) ? Number(inner) : exactNumber(inner);
+  }
+  return Object.fromEntries(entries.map(([k, v]) => [k, fromJsonSafe(v, exactNumber)]));
+}
+
+/** An exact decimal that is not a double; shaped like the AWS SDK's NumberValue so both read alike. */
+export class ExactNumber {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
 }

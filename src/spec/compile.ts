@@ -34,6 +34,11 @@ export interface CompileOptions {
   readonly env?: EnvSource;
   /** Skips environment interpolation (validate/explain without the variables set). */
   readonly skipEnv?: boolean;
+  /**
+   * Runs the fix against this target instead of the spec's (fix tests on embedded engines);
+   * the spec's target section is then not interpolated, so its variables need not be set.
+   */
+  readonly target?: TargetPlan;
 }
 
 /** Engine-reserved reasons, so a user rule cannot be confused with them in a summary. */
@@ -101,7 +106,12 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
   // --- target -------------------------------------------------------------------------------
   const backend: 'sqlite' | 'dynamodb' = fix.target.sqlite ? 'sqlite' : 'dynamodb';
   let target: TargetPlan;
-  if (backend === 'sqlite') {
+  if (options.target) {
+    if (options.target.backend !== backend) {
+      c.error('DF205', ['target'], `this fix targets ${backend}; it cannot run on ${options.target.backend}`, true);
+    }
+    target = options.target;
+  } else if (backend === 'sqlite') {
     const t = interp(fix.target.sqlite, ['target', 'sqlite']) as { path: string; busyTimeoutMs?: unknown };
     const busy = toCount(t.busyTimeoutMs ?? 5000, ['target', 'sqlite', 'busyTimeoutMs'], c, 0, options.skipEnv);
     let path = t.path;

@@ -1,0 +1,296 @@
+/**
+ * `datafix test`: runs a fix's own test cases on embedded engines. Each case seeds a fresh
+ * target with `given`, does a dry run (which must change nothing and predict the live run), then
+ * a live run, and compares the summary, the per-record outcomes and every record afterwards with
+ * `expect`. Records a case does not list must come out unchanged.
+ */
+import { basename, dirname, resolve } from 'node:path';
+import { createAdapter } from '../adapters/registry.js';
+import type { LocalDynamo } from '../demo/local-dynamo.js';
+import type { RecordEvent, RunSummary } from '../engine/events.js';
+import { runFix } from '../engine/run.js';
+import { DatafixError, type Diagnostic } from '../errors.js';
+import { deepEqual, formatValue, fromJsonSafe } from '../plan/values.js';
+import { compileSpec } from '../spec/compile.js';
+import { type LoadedSpec, loadSpecFile } from '../spec/load.js';
+import { createDynamoTarget, createSqliteTarget, DYNAMO_TARGET_TABLE, type EmbeddedTarget, type Item, type Tables } from './embedded.js';
+import { validateTestFile } from './schema.js';
+
+export interface FixTestCaseSpec {
+  name: string;
+  env?: Record<string, string>;
+  given: Tables;
+  expect: {
+    summary?: Partial<Pick<RunSummary, 'total' | 'updated' | 'skipped' | 'failed' | 'reasons'>>;
+    records?: Tables;
+    outcomes?: { key: Item; outcome: RecordEvent['outcome']; reason?: string }[];
+  };
+}
+
+export interface FixTestFileSpec {
+  fix?: string;
+  cases: FixTestCaseSpec[];
+}
+
+export interface CaseResult {
+  readonly name: string;
+  readonly passed: boolean;
+  /** Readable differences between expected and actual, one per line. */
+  readonly problems: readonly string[];
+}
+
+export interface FileResult {
+  readonly file: string;
+  readonly fix: string;
+  readonly cases: readonly CaseResult[];
+  /** Set when the test file or its fix could not be loaded; no case ran. */
+  readonly diagnostics?: readonly Diagnostic[];
+}
+
+/** The timestamp every case runs at, so `{{ now }}` in expectations is exact. */
+const NOW_TEXT = '{{ now }}';
+
+export class FixTestRunner {
+  private dynamo: LocalDynamo | undefined;
+
+  async runFile(file: string): Promise<FileResult> {
+    let loaded: LoadedSpec;
+    let specFile: string;
+    let fixSpec: LoadedSpec;
+    try {
+      loaded = loadSpecFile(file);
+      const diags = validateTestFile(loaded);
+      if (diags.length) throw new DatafixError('spec', diags[0]?.code ?? 'DF500', `${file}: invalid test file`, diags);
+      const data = loaded.data as FixTestFileSpec;
+      specFile = resolve(dirname(file), data.fix ?? basename(file).replace(/\.test\.ya?ml$/, '.yaml'));
+      fixSpec = loadSpecFile(specFile);
+      // Compile once up front so a broken fix is one clear error, not one per case.
+      compileSpec(fixSpec, { skipEnv: true });
+    } catch (err) {
+      if (err instanceof DatafixError) {
+        return {
+          file,
+          fix: '',
+          cases: [],
+          diagnostics: err.diagnostics.length
+            ? err.diagnostics
+            : [{ code: err.code, severity: 'error', message: err.message, file, line: 1, col: 1 }],
+        };
+      }
+      throw err;
+    }
+    const data = loaded.data as FixTestFileSpec;
+    const cases: CaseResult[] = [];
+    for (const [i, c] of data.cases.entries()) {
+      cases.push(await this.runCase(fixSpec, c, i));
+    }
+    return { file, fix: specFile, cases };
+  }
+
+  private async runCase(fixSpec: LoadedSpec, c: FixTestCaseSpec, index: number): Promise<CaseResult> {
+    const problems: string[] = [];
+    const now = new Date('2030-01-01T00:00:00.000Z');
+    let embedded: EmbeddedTarget | undefined;
+    try {
+      const backend = (fixSpec.data as { target: Record<string, unknown> }).target.sqlite ? 'sqlite' : 'dynamodb';
+      // Placeholder target: the embedded one replaces it once the plan says what to create.
+      const placeholder =
+        backend === 'sqlite'
+          ? ({ backend, path: ':embedded:', busyTimeoutMs: 5000 } as const)
+          : ({ backend, table: DYNAMO_TARGET_TABLE, region: 'us-east-1' } as const);
+      const plan = compileSpec(fixSpec, { env: { ...c.env }, target: placeholder });
+      if (backend === 'sqlite') {
+        const { default: Database } = await import('better-sqlite3');
+        // SQLite holds exact integers as 64-bit integers; other exact decimals only as REAL.
+        const given = fromJsonSafe(c.given, (t) => (/^-?[0-9]+$/.test(t) ? BigInt(t) : Number(t))) as Tables;
+        embedded = createSqliteTarget(plan, given, Database);
+      } else {
+        const { NumberValue } = await import('@aws-sdk/lib-dynamodb');
+        const given = fromJsonSafe(c.given, (t) => NumberValue.from(t)) as Tables;
+        embedded = await createDynamoTarget(plan, given, await this.server());
+      }
+      const before = await embedded.snapshot();
+
+      const run = async (dryRun: boolean) => {
+        const events: RecordEvent[] = [];
+        const adapter = await createAdapter(embedded!.plan.target, { readonly: dryRun });
+        try {
+          await adapter.check(embedded!.plan);
+          const summary = await runFix(embedded!.plan, adapter, {
+            dryRun,
+            now,
+            retryBaseMs: 5,
+            onEvent: (e) => {
+              if (e.type === 'record') events.push(e);
+            },
+          });
+          return { summary, events };
+        } finally {
+          await adapter.close();
+        }
+      };
+
+      const dry = await run(true);
+      const afterDry = await embedded.snapshot();
+      for (const line of tableDiff(before, afterDry, embedded.keys)) problems.push(`dry run changed data: ${line}`);
+      const live = await run(false);
+      const after = await embedded.snapshot();
+
+      const counts = (s: RunSummary) => ({ total: s.total, updated: s.updated, skipped: s.skipped, failed: s.failed, reasons: s.reasons });
+      if (!deepEqual(counts(dry.summary), counts(live.summary))) {
+        problems.push(
+          `dry run counts ${JSON.stringify(counts(dry.summary))} differ from the live run's ${JSON.stringify(counts(live.summary))}`,
+        );
+      }
+      for (const [field, want] of Object.entries(c.expect.summary ?? {})) {
+        const got = (live.summary as unknown as Record<string, unknown>)[field];
+        if (!deepEqual(got, want)) problems.push(`summary.${field}: expected ${formatValue(want, 400)}, got ${formatValue(got, 400)}`);
+      }
+      for (const o of c.expect.outcomes ?? []) {
+        const want = fromJsonSafe(o.key) as Item;
+        const hit = live.events.find((e) => Object.entries(want).every(([k, v]) => deepEqual(e.key[k], v)));
+        const label = `outcome of ${keyText(want)}`;
+        if (!hit) problems.push(`${label}: expected ${o.outcome}${o.reason ? ` (${o.reason})` : ''}, but no such record was read`);
+        else if (hit.outcome !== o.outcome || (o.reason !== undefined && hit.reason !== o.reason)) {
+          problems.push(
+            `${label}: expected ${o.outcome}${o.reason ? ` (${o.reason})` : ''}, got ${hit.outcome}${hit.reason ? ` (${hit.reason})` : ''}`,
+          );
+        }
+      }
+      problems.push(...recordProblems(c.expect.records ?? {}, before, after, embedded.keys, now.toISOString()));
+    } catch (err) {
+      if (err instanceof DatafixError) {
+        problems.push(...(err.diagnostics.length ? err.diagnostics.map((d) => `${d.code} ${d.message}`) : [`${err.code} ${err.message}`]));
+      } else {
+        problems.push(`error: ${(err as Error).stack ?? String(err)}`);
+      }
+    } finally {
+      await embedded?.dispose();
+    }
+    return { name: c.name ?? `case ${index + 1}`, passed: problems.length === 0, problems };
+  }
+
+  private async server(): Promise<LocalDynamo> {
+    if (!this.dynamo) {
+      const { startLocalDynamo } = await import('../demo/local-dynamo.js');
+      this.dynamo = await startLocalDynamo();
+    }
+    return this.dynamo;
+  }
+
+  async close(): Promise<void> {
+    await this.dynamo?.stop();
+    this.dynamo = undefined;
+  }
+}
+
+function keyText(key: Item): string {
+  return Object.entries(key)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : formatValue(v)}`)
+    .join(' ');
+}
+
+function keyOf(record: Item, key: readonly string[]): string {
+  return JSON.stringify(key.map((k) => formatValue(record[k], Number.POSITIVE_INFINITY)));
+}
+
+/** Lines describing every record that differs between two snapshots. */
+function tableDiff(a: Tables, b: Tables, keys: ReadonlyMap<string, readonly string[]>): string[] {
+  const out: string[] = [];
+  for (const table of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    const key = keys.get(table) ?? [];
+    const before = new Map((a[table] ?? []).map((r) => [keyOf(r, key), r]));
+    for (const r of b[table] ?? []) {
+      const old = before.get(keyOf(r, key));
+      before.delete(keyOf(r, key));
+      if (!old) out.push(`${table} ${keyText(pick(r, key))}: added`);
+      else if (!deepEqual(old, r)) out.push(`${table} ${keyText(pick(r, key))}: ${fieldChanges(old, r).join('; ')}`);
+    }
+    for (const r of before.values()) out.push(`${table} ${keyText(pick(r, key))}: deleted`);
+  }
+  return out;
+}
+
+function pick(r: Item, key: readonly string[]): Item {
+  return Object.fromEntries(key.map((k) => [k, r[k]]));
+}
+
+function fieldChanges(a: Item, b: Item): string[] {
+  const out: string[] = [];
+  for (const f of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (!deepEqual(a[f], b[f])) out.push(`${f}: ${formatValue(a[f], 200)} → ${formatValue(b[f], 200)}`);
+  }
+  return out;
+}
+
+function matches(actual: unknown, expected: unknown, now: string): boolean {
+  if (expected === NOW_TEXT) return actual === now;
+  if (expected === null) return actual === null || actual === undefined;
+  if (
+    typeof actual === 'string' &&
+    expected !== null &&
+    typeof expected === 'object' &&
+    !(expected instanceof Set) &&
+    !(expected instanceof Uint8Array)
+  ) {
+    // SQLite keeps maps and lists as JSON text.
+    try {
+      return deepEqual(JSON.parse(actual), expected);
+    } catch {
+      return false;
+    }
+  }
+  return deepEqual(actual, expected);
+}
+
+function recordProblems(
+  expected: Tables,
+  before: Tables,
+  after: Tables,
+  keys: ReadonlyMap<string, readonly string[]>,
+  now: string,
+): string[] {
+  const out: string[] = [];
+  const listed = new Set<string>();
+  for (const [table, records] of Object.entries(expected)) {
+    const key = keys.get(table);
+    if (!key) {
+      out.push(`expect.records.${table}: no such table in this test`);
+      continue;
+    }
+    const actual = new Map((after[table] ?? []).map((r) => [keyOf(r, key), r]));
+    for (const raw of records) {
+      const want = fromJsonSafe(raw) as Item;
+      const missingKey = key.filter((k) => want[k] === undefined);
+      if (missingKey.length) {
+        out.push(`expect.records.${table}: a record lacks its key field(s) ${missingKey.join(', ')}`);
+        continue;
+      }
+      const id = keyOf(want, key);
+      listed.add(`${table}\u0000${id}`);
+      const got = actual.get(id);
+      const label = `${table} ${keyText(pick(want, key))}`;
+      if (!got) {
+        out.push(`${label}: expected to exist, but it does not`);
+        continue;
+      }
+      for (const [field, value] of Object.entries(want)) {
+        if (!matches(got[field], value, now)) {
+          out.push(
+            `${label}: ${field}: expected ${value === NOW_TEXT ? `the run's timestamp (${now})` : formatValue(value, 200)}, got ${formatValue(got[field], 200)}`,
+          );
+        }
+      }
+    }
+  }
+  // Anything not listed must be exactly as it was: a fix that writes where the test did not
+  // look is caught here.
+  for (const line of tableDiff(before, after, keys)) {
+    const [table = '', ...rest] = line.split(' ');
+    const key = keys.get(table) ?? [];
+    const record = (after[table] ?? before[table] ?? []).find((r) => line.startsWith(`${table} ${keyText(pick(r, key))}:`));
+    if (record && listed.has(`${table}\u0000${keyOf(record, key)}`)) continue;
+    out.push(`${table} ${rest.join(' ')} (changed, but not listed under expect.records)`);
+  }
+  return out;
+}
