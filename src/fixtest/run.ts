@@ -111,12 +111,13 @@ export class FixTestRunner {
       }
       const before = await embedded.snapshot();
 
+      const target = embedded;
       const run = async (dryRun: boolean) => {
         const events: RecordEvent[] = [];
-        const adapter = await createAdapter(embedded!.plan.target, { readonly: dryRun });
+        const adapter = await createAdapter(target.plan.target, { readonly: dryRun });
         try {
-          await adapter.check(embedded!.plan);
-          const summary = await runFix(embedded!.plan, adapter, {
+          await adapter.check(target.plan);
+          const summary = await runFix(target.plan, adapter, {
             dryRun,
             now,
             retryBaseMs: 5,
