@@ -5,6 +5,7 @@
 import { Builtins, Cli } from 'clipanion';
 import { DemoCommand } from './commands/demo.js';
 import { ExplainCommand } from './commands/explain.js';
+import { NewCommand } from './commands/new.js';
 import { RunCommand } from './commands/run.js';
 import { SchemaCommand } from './commands/schema.js';
 import { TestCommand } from './commands/test.js';
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<number> {
   const colors = Boolean(process.stdout.isTTY) && !process.env.CI && !process.env.NO_COLOR;
   const cli = new Cli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION, enableColors: colors });
   cli.register(RunCommand);
+  cli.register(NewCommand);
   cli.register(ValidateCommand);
   cli.register(DemoCommand);
   cli.register(ExplainCommand);
