@@ -92,6 +92,11 @@ export interface Adapter {
   lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined)[]>;
   /** Applies conditional writes; the answer is in request order. Never called in a dry run. */
   write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]>;
+  /**
+   * The value as it would read back after being written (SQLite keeps maps as JSON text and
+   * booleans as 0/1), so an overwrite that would store what is already there is `no_change`.
+   */
+  normalize?(value: unknown): unknown;
   /** Counts of requests made so far, by kind (for summaries and tests). */
   stats(): Record<string, number>;
   close(): Promise<void>;

@@ -5,7 +5,7 @@
  */
 import type { Adapter, Item, LookupRequest, SourcePage, WriteRequest, WriteResult } from '../adapters/types.js';
 import type { FixPlan } from '../plan/types.js';
-import { deepEqual, isAbsent } from '../plan/values.js';
+import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan } from '../plan/values.js';
 import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
 import type { EngineEvent, FieldChange, RecordOutcome, RunSummary } from './events.js';
 import { type CompiledExtract, ExtractFailure, prepareExtract, runExtract } from './extract.js';
@@ -48,6 +48,7 @@ const FETCHED_TARGET = '\u0000target';
 export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOptions): Promise<RunSummary> {
   const started = performance.now();
   const emit = options.onEvent ?? (() => {});
+  const normalize = adapter.normalize ? (v: unknown) => adapter.normalize?.(v) : (v: unknown) => v;
   const now = (options.now ?? new Date()).toISOString();
   const limit = options.limit ?? plan.run.limit;
   const maxConcurrency = options.concurrency ?? plan.run.concurrency;
@@ -119,7 +120,7 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       }
     }
 
-    for (const s of alive()) diffRecord(plan, s, finish);
+    for (const s of alive()) diffRecord(plan, s, finish, normalize);
 
     const toWrite = alive();
     if (options.dryRun) {
@@ -233,7 +234,7 @@ async function batchLookup(
 type Finish = (s: RecordState, outcome: RecordOutcome, reason?: string, message?: string) => void;
 
 /** Renders the update and compares it with the record's current values. */
-function diffRecord(plan: FixPlan, s: RecordState, finish: Finish): void {
+function diffRecord(plan: FixPlan, s: RecordState, finish: Finish, normalize: (v: unknown) => unknown): void {
   const u = plan.update;
   try {
     const key = renderKey(u.key, s.ctx);
@@ -250,9 +251,14 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish): void {
     for (const f of u.set) {
       const after = render(f.template, s.ctx);
       if (after === MISSING) continue;
+      if (nestedDeeperThan(after, MAX_VALUE_DEPTH)) {
+        finish(s, 'failed', 'value_too_deep', `${f.field}: the value nests more than ${MAX_VALUE_DEPTH} levels deep`);
+        return;
+      }
       const current = Object.hasOwn(before, f.field) ? before[f.field] : undefined;
       if (f.overwrite) {
-        if (!deepEqual(current, after)) changes.push({ field: f.field, before: current, after, guard: 'unchanged' });
+        // Compared as the backend would store it, so a rerun of an overwrite is a no-op.
+        if (!deepEqual(current, normalize(after))) changes.push({ field: f.field, before: current, after, guard: 'unchanged' });
       } else if (isAbsent(current)) {
         changes.push({ field: f.field, before: current, after, guard: 'absent' });
       }

@@ -3,6 +3,12 @@
  * printed form of a value mean the same thing everywhere.
  */
 
+/**
+ * Deepest nesting of a value datafix will write. DynamoDB allows 32 levels; beyond that a value
+ * is more likely an attack or a bug than data, and a record holding one fails on its own.
+ */
+export const MAX_VALUE_DEPTH = 32;
+
 /** Absent: undefined or null. Fill-only writes target absent fields only. */
 export function isAbsent(value: unknown): boolean {
   return value === undefined || value === null;
@@ -91,9 +97,23 @@ export function toJsonSafe(value: unknown): unknown {
   return value;
 }
 
+/** Whether a value nests deeper than `max` levels; iterative, so no depth can overflow the stack. */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || exactNumberText(v) !== undefined) continue;
+    if (depth >= max) return true;
+    const children = v instanceof Set ? [...v] : Array.isArray(v) ? v : Object.values(v);
+    for (const c of children) stack.push([c, depth + 1]);
+  }
+  return false;
+}
+
 /** A short, single-line rendering for diffs and log lines. */
 export function formatValue(value: unknown, maxLength = 120): string {
   if (value === undefined) return '(absent)';
+  if (nestedDeeperThan(value, MAX_VALUE_DEPTH)) return '(a value nested too deeply to show)';
   const text = JSON.stringify(toJsonSafe(value)) ?? String(value);
   return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
 }

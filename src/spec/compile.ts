@@ -52,6 +52,8 @@ export const RESERVED_REASONS = new Set([
   'item_too_large',
   'write_rejected',
   'write_failed',
+  'value_too_deep',
+  'throttled',
 ]);
 
 const NOW = 'now';

@@ -13,23 +13,29 @@ export interface JsonPathProblem {
 
 export function checkJsonPath(path: string): JsonPathProblem | undefined {
   if (!path.startsWith('$')) return { code: 'DF203', message: `JSONPath \`${path}\` must start with $` };
-  if (/[?()]/.test(path.replace(/\[(['"]).*?\1\]/g, ''))) {
-    return {
-      code: 'DF204',
-      message: `JSONPath \`${path}\` uses a filter or script expression; these are refused because they run code. Use plain paths and skip conditions instead`,
-    };
+  const filter = {
+    code: 'DF204' as const,
+    message: `JSONPath \`${path}\` uses a filter or script expression; these are refused because they run code. Use plain paths and skip conditions instead`,
+  };
+  // Scan as the path's reader would: quoted names only inside brackets, with matching quotes.
+  let inBracket = false;
+  for (let i = 0; i < path.length; i++) {
+    const ch = path[i] as string;
+    if (!inBracket) {
+      if (ch === '[') inBracket = true;
+      else if (ch === ']') return { code: 'DF203', message: `JSONPath \`${path}\` has an unmatched ]` };
+      else if (ch === '(' || ch === '?') return filter;
+    } else if (ch === "'" || ch === '"') {
+      const end = path.indexOf(ch, i + 1);
+      if (end < 0 || path[end + 1] !== ']') return { code: 'DF203', message: `JSONPath \`${path}\` has an unclosed or misplaced quote` };
+      i = end;
+    } else if (ch === ']') inBracket = false;
+    else if (ch === '(' || ch === '?' || ch === '[')
+      return ch === '[' ? { code: 'DF203', message: `JSONPath \`${path}\` nests brackets` } : filter;
   }
-  let depth = 0;
-  let quote: string | undefined;
-  for (const ch of path) {
-    if (quote) {
-      if (ch === quote) quote = undefined;
-    } else if (ch === "'" || ch === '"') quote = ch;
-    else if (ch === '[') depth++;
-    else if (ch === ']') depth--;
-    if (depth < 0 || depth > 1) break;
-  }
-  if (depth !== 0 || quote) return { code: 'DF203', message: `JSONPath \`${path}\` has unbalanced brackets or quotes` };
+  if (inBracket) return { code: 'DF203', message: `JSONPath \`${path}\` has an unclosed [` };
+  // And as jsonpath-plus itself reads it: whatever it would evaluate as code is refused.
+  if (JSONPath.toPathArray(path).some((seg) => /^\??\(/.test(seg))) return filter;
   for (const seg of JSONPath.toPathArray(path).slice(1)) {
     if (FORBIDDEN_SEGMENTS.has(seg)) return { code: 'DF203', message: `JSONPath \`${path}\`: \`${seg}\` is not allowed` };
     if (/^[~^@$]|^@/.test(seg) || seg.includes('`')) {

@@ -70,6 +70,9 @@ export function loadSpecText(text: string, file: string, bytes: Buffer = Buffer.
       strict: true,
       prettyErrors: false,
       version: '1.2',
+      // YAML 1.1 tags (!!timestamp, !!binary, !!set, !!omap) would build values the spec's
+      // reader does not see in the text; unresolved, they are warnings, and so errors here.
+      resolveKnownTags: false,
     });
   } catch (err) {
     return fail([diag('DF006', `spec could not be parsed (${(err as Error).message}); it is probably nested too deeply`, file, 1, 1)]);
@@ -161,6 +164,23 @@ function checkTree(node: Node | null, depth: number, file: string, at: (offset: 
         diags.push(diag('DF004', 'keys must be plain strings', file, line, col));
         continue;
       }
+      if (
+        isScalar(pair.value) &&
+        typeof pair.value.value === 'number' &&
+        Number.isInteger(pair.value.value) &&
+        !Number.isSafeInteger(pair.value.value)
+      ) {
+        const { line, col } = where(pair.value);
+        diags.push(
+          diag(
+            'DF008',
+            `${String(pair.value.source ?? pair.value.value)} is too large to be held exactly; quote it as a string`,
+            file,
+            line,
+            col,
+          ),
+        );
+      }
       if (key.value === '<<') {
         const { line, col } = where(key);
         diags.push(diag('DF004', 'merge keys (<<) are not supported; write the keys out', file, line, col));
@@ -171,7 +191,15 @@ function checkTree(node: Node | null, depth: number, file: string, at: (offset: 
       checkTree(pair.value as Node | null, depth + 1, file, at, diags);
     }
   } else if (isSeq(node)) {
-    for (const item of node.items) checkTree(item as Node | null, depth + 1, file, at, diags);
+    for (const item of node.items) {
+      if (isScalar(item) && typeof item.value === 'number' && Number.isInteger(item.value) && !Number.isSafeInteger(item.value)) {
+        const { line, col } = where(item);
+        diags.push(
+          diag('DF008', `${String(item.source ?? item.value)} is too large to be held exactly; quote it as a string`, file, line, col),
+        );
+      }
+      checkTree(item as Node | null, depth + 1, file, at, diags);
+    }
   }
 }
 

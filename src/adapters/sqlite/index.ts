@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DatafixError } from '../../errors.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
-import { deepEqual } from '../../plan/values.js';
 import type { Adapter, Item, LookupRequest, ReadOptions, SourcePage, WriteRequest, WriteResult } from '../types.js';
 import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
 
@@ -58,26 +57,54 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     return st;
   };
 
+  const wrapBusy = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+        throw new DatafixError(
+          'connection',
+          'DF411',
+          `${target.path} is locked by another process and stayed locked for ${target.busyTimeoutMs} ms; nothing of the current batch was written. Retry when it is free, or raise target.sqlite.busyTimeoutMs`,
+        );
+      }
+      throw err;
+    }
+  };
+
   const tableInfo = (table: string): TableInfo | undefined => {
     const known = tables.get(table);
     if (known) return known;
     if (!SQL_IDENT.test(table)) return undefined;
-    const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table);
-    if (!exists) return undefined;
-    const cols = db.prepare('SELECT name, pk FROM pragma_table_info(?)').all(table) as { name: string; pk: number }[];
-    const primaryKey = cols
-      .filter((c) => c.pk > 0)
-      .sort((a, b) => a.pk - b.pk)
-      .map((c) => c.name);
-    const uniqueKeys = primaryKey.length ? [primaryKey] : [];
-    const indexes = db.prepare('SELECT name, "unique" AS u FROM pragma_index_list(?)').all(table) as { name: string; u: number }[];
-    for (const idx of indexes.filter((i) => i.u)) {
-      const idxCols = db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(idx.name) as { name: string }[];
-      uniqueKeys.push(idxCols.map((c) => c.name));
-    }
-    const info = { columns: new Set(cols.map((c) => c.name)), primaryKey, uniqueKeys };
-    tables.set(table, info);
-    return info;
+    // Reading the schema takes the same locks as reading rows: a locked database must end in
+    // DF411 here too, not in a raw driver error.
+    return wrapBusy(() => {
+      const listing = db.prepare("SELECT wr FROM pragma_table_list WHERE name = ? AND type = 'table'").get(table) as
+        | { wr: number }
+        | undefined;
+      if (!listing) return undefined;
+      const cols = db.prepare('SELECT name, pk FROM pragma_table_info(?)').all(table) as { name: string; pk: number }[];
+      const primaryKey = cols
+        .filter((c) => c.pk > 0)
+        .sort((a, b) => a.pk - b.pk)
+        .map((c) => c.name);
+      const uniqueKeys = primaryKey.length ? [primaryKey] : [];
+      const indexes = db.prepare('SELECT name, "unique" AS u FROM pragma_index_list(?)').all(table) as { name: string; u: number }[];
+      for (const idx of indexes.filter((i) => i.u)) {
+        const idxCols = db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(idx.name) as { name: string }[];
+        uniqueKeys.push(idxCols.map((c) => c.name));
+      }
+      // A table without a primary key is addressed by its rowid, which reads like a column.
+      const names = cols.map((c) => c.name);
+      if (!listing.wr && primaryKey.length === 0 && !names.includes('rowid')) {
+        names.push('rowid');
+        uniqueKeys.push(['rowid']);
+      }
+      const info: TableInfo = { columns: new Set(names), primaryKey, uniqueKeys };
+      tables.set(table, info);
+      return info;
+    });
   };
 
   const requireTable = (table: string, what: string): TableInfo => {
@@ -105,22 +132,6 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         'DF403',
         `${what}: (${columns.join(', ')}) is not the primary key or a unique index of \`${table}\`, so it could match several rows; key by the primary key (${info.primaryKey.join(', ') || 'rowid'})`,
       );
-    }
-  };
-
-  const wrapBusy = <T>(fn: () => T): T => {
-    try {
-      return fn();
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-        throw new DatafixError(
-          'connection',
-          'DF411',
-          `${target.path} is locked by another process and stayed locked for ${target.busyTimeoutMs} ms; nothing of the current batch was written. Retry when it is free, or raise target.sqlite.busyTimeoutMs`,
-        );
-      }
-      throw err;
     }
   };
 
@@ -156,7 +167,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const usesRowid = info.primaryKey.length === 0;
       const where = source.where ? compileWhere(source.where) : undefined;
       const keyList = keyCols.map(quoteIdent).join(', ');
-      const select = `SELECT ${usesRowid ? 'rowid AS "\u0000rowid", ' : ''}* FROM ${quoteIdent(source.table)}`;
+      const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}* FROM ${quoteIdent(source.table)}`;
       const order = ` ORDER BY ${keyList} LIMIT ?`;
       const firstSql = `${select}${where ? ` WHERE (${where.sql})` : ''}${order}`;
       const afterSql = `${select} WHERE ${where ? `(${where.sql}) AND ` : ''}(${keyList}) > (${keyCols.map(() => '?').join(', ')})${order}`;
@@ -169,10 +180,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         if (rows.length === 0) return;
         const records = rows.map((raw) => {
           const item = fromRow(raw);
-          const rowid = item['\u0000rowid'];
-          delete item['\u0000rowid'];
-          const key: Item = usesRowid ? { rowid } : Object.fromEntries(keyCols.map((k) => [k, item[k]]));
-          return { key, item };
+          return { key: Object.fromEntries(keyCols.map((k) => [k, item[k]])), item };
         });
         const lastRecord = records[records.length - 1] as { key: Item };
         cursor = keyCols.map((k) => lastRecord.key[k]);
@@ -243,15 +251,16 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const current = prepare(`SELECT * FROM ${quoteIdent(table)} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`).get(
           ...keyCols.map((k) => toSqlValue(r.key[k])),
         ) as Item | undefined;
-        if (!current) return { status: 'not_found' };
-        const row = fromRow(current);
-        const ours = r.fields.filter((f) => f.guard !== 'none').every((f) => deepEqual(row[f.name], fromSqlValue(toSqlValue(f.value))));
-        return ours ? { status: 'applied' } : { status: 'conflict' };
+        // SQLite loses no acknowledgements: a failed guard is always someone else's change, even
+        // one that happens to hold our value (our touch fields were not written).
+        return current ? { status: 'conflict' } : { status: 'not_found' };
       };
       // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
       wrapBusy(() => applyAll.immediate());
       return results;
     },
+
+    normalize: (value: unknown) => fromSqlValue(toSqlValue(value)),
 
     stats: () => ({ ...stats }),
 
@@ -278,6 +287,8 @@ function whereColumns(cond: NonNullable<Extract<SourcePlan, { kind: 'table' }>['
 /** Values as SQLite stores them: booleans as 0/1, structures as JSON text, binary as a Buffer. */
 export function toSqlValue(value: unknown): unknown {
   if (value === undefined) return null;
+  // better-sqlite3 binds every JS number as REAL; a whole number must stay INTEGER (7, not 7.0).
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (value instanceof Set) return JSON.stringify([...value]);

@@ -27,7 +27,9 @@ export function compileWhere(cond: Condition): { sql: string; params: unknown[] 
           c.pairs.map(({ ref, value }) => {
             if (value === null) return `${quoteIdent(ref.root)} IS NULL`;
             params.push(typeof value === 'boolean' ? Number(value) : typeof value === 'object' ? JSON.stringify(value) : value);
-            return `${quoteIdent(ref.root)} = ?`;
+            // IS, not =: a NULL column compares false rather than unknown, so `not` keeps it,
+            // exactly as the same condition does in a skip rule.
+            return `${quoteIdent(ref.root)} IS ?`;
           }),
         );
       case 'all':
