@@ -1,0 +1,48 @@
+/**
+ * The import rules that keep the engine generic: spec and engine know no backend and no UI;
+ * adapters know no engine, spec or CLI; listr2 is drawn by one module only.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+/** Every module a file imports, statically or with import(). */
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  return [...text.matchAll(/(?:from\s+|import\s*\(\s*)['"]([^'"]+)['"]/g)].map((m) => m[1] as string);
+}
+
+function offending(dir: string, forbidden: RegExp): string[] {
+  return files(join(SRC, dir)).flatMap((f) =>
+    imports(f)
+      .filter((i) => forbidden.test(i))
+      .map((i) => `${relative(SRC, f)} imports ${i}`),
+  );
+}
+
+describe('architecture', () => {
+  const backendOrUi = /^(better-sqlite3|@aws-sdk\/|dynalite|listr2|clipanion|typanion)|adapters\/(sqlite|dynamodb)|\/cli\//;
+
+  it('spec, plan and engine import no backend, CLI or terminal-UI package', () => {
+    expect(files(join(SRC, 'engine')).length).toBeGreaterThan(2);
+    expect([...offending('spec', backendOrUi), ...offending('plan', backendOrUi), ...offending('engine', backendOrUi)]).toEqual([]);
+  });
+
+  it('adapters import no engine, spec or CLI module', () => {
+    expect(offending('adapters', /\/(engine|spec|cli)\//)).toEqual([]);
+  });
+
+  it('listr2 is imported by the progress module only', () => {
+    const users = files(SRC).filter((f) => imports(f).some((i) => i === 'listr2'));
+    expect(users.map((f) => relative(SRC, f))).toEqual(['cli/progress.ts']);
+  });
+});
