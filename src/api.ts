@@ -49,11 +49,15 @@ export interface RunSpecOptions extends Omit<RunOptions, 'onEvent'> {
   readonly onEvent?: (event: EngineEvent) => void;
   /** Extra adapter options (fault injection in tests). */
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
+  /** Where to start when resuming, once connected (SQLite keeps checkpoints in the database). */
+  readonly resumeCursor?: (adapter: Adapter) => unknown;
 }
 
 export interface RunResult {
   readonly plan: FixPlan;
   readonly summary: RunSummary;
+  /** The run stopped early on an interrupt; the checkpoint says where to resume. */
+  readonly interrupted: boolean;
   /** Requests the adapter made, by kind. */
   readonly requests: Record<string, number>;
 }
@@ -72,8 +76,19 @@ export async function runPlan(plan: FixPlan, options: RunSpecOptions): Promise<R
   try {
     await adapter.check(plan);
     options.onConnected?.(describeTarget(plan.target));
-    const summary = await runFix(plan, adapter, options);
-    return { plan, summary, requests: adapter.stats() };
+    const resumed = options.resumeCursor?.(adapter);
+    let interrupted = false;
+    const summary = await runFix(plan, adapter, {
+      ...options,
+      ...(resumed !== undefined && options.cursor === undefined ? { cursor: resumed } : {}),
+      onEvent: (e) => {
+        if (e.type === 'done') interrupted = e.interrupted;
+        options.onEvent?.(e);
+      },
+    });
+    // A finished run leaves no checkpoint behind in the target.
+    if (!interrupted && options.checkpoint && !options.dryRun) adapter.checkpoints?.clear(options.checkpoint.id);
+    return { plan, summary, interrupted, requests: adapter.stats() };
   } finally {
     await adapter.close();
   }

@@ -51,6 +51,7 @@ export type WriteGuard = 'absent' | 'unchanged' | 'none';
 
 export interface FieldWrite {
   readonly name: string;
+  /** The value to write; `undefined` removes the field (DynamoDB REMOVE, SQLite NULL), as undo does. */
   readonly value: unknown;
   readonly guard: WriteGuard;
   readonly before?: unknown;
@@ -77,6 +78,11 @@ export type WriteResult =
 export interface WriteOptions {
   /** How many writes may be in flight at once (backends that write one at a time ignore it). */
   readonly concurrency: number;
+  /**
+   * For adapters with `checkpoints`: store this source position under `id` in the same
+   * transaction as these writes (the call may carry no writes at all).
+   */
+  readonly checkpoint?: { readonly id: string; readonly cursor: string };
 }
 
 export interface Adapter {
@@ -97,6 +103,11 @@ export interface Adapter {
    * booleans as 0/1), so an overwrite that would store what is already there is `no_change`.
    */
   normalize?(value: unknown): unknown;
+  /**
+   * Present when the target itself can keep run checkpoints, committed atomically with writes
+   * (`WriteOptions.checkpoint`); `read` returns the last one stored under an id.
+   */
+  readonly checkpoints?: { read(id: string): string | undefined; clear(id: string): void };
   /** Counts of requests made so far, by kind (for summaries and tests). */
   stats(): Record<string, number>;
   close(): Promise<void>;

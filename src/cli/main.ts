@@ -3,26 +3,34 @@
  * engine, YAML/JSON Schema tooling and backends when a command actually runs.
  */
 import { Builtins, Cli } from 'clipanion';
+import { VERSION } from '../version.js';
+import { ApplyCommand } from './commands/apply.js';
 import { DemoCommand } from './commands/demo.js';
 import { ExplainCommand } from './commands/explain.js';
 import { NewCommand } from './commands/new.js';
+import { PlanCommand } from './commands/plan.js';
 import { RunCommand } from './commands/run.js';
 import { SchemaCommand } from './commands/schema.js';
 import { TestCommand } from './commands/test.js';
+import { UndoCommand } from './commands/undo.js';
+import { UnlockCommand } from './commands/unlock.js';
 import { ValidateCommand } from './commands/validate.js';
 import { EXIT } from './exit.js';
-import { VERSION } from './version.js';
 
 export async function main(argv: string[]): Promise<number> {
   const colors = Boolean(process.stdout.isTTY) && !process.env.CI && !process.env.NO_COLOR;
   const cli = new Cli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION, enableColors: colors });
   cli.register(RunCommand);
   cli.register(NewCommand);
+  cli.register(PlanCommand);
+  cli.register(ApplyCommand);
   cli.register(ValidateCommand);
   cli.register(DemoCommand);
   cli.register(ExplainCommand);
   cli.register(SchemaCommand);
   cli.register(TestCommand);
+  cli.register(UndoCommand);
+  cli.register(UnlockCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const context = { ...Cli.defaultContext };

@@ -23,6 +23,8 @@ export interface RecordEvent {
   readonly message?: string;
   /** For updates (and would-be updates in a dry run): field-level before → after. */
   readonly changes?: readonly FieldChange[];
+  /** For updates: the record written (its table and rendered key), which may differ from the source. */
+  readonly target?: { readonly table?: string; readonly key: Item };
 }
 
 export type EngineEvent =

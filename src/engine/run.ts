@@ -30,6 +30,28 @@ export interface RunOptions {
   readonly retryBaseMs?: number;
   /** How many times one record's write is requeued before it counts as failed. */
   readonly maxRequeues?: number;
+  /** Live runs: records every write before it is sent, and its outcome after (journal, undo). */
+  readonly journal?: WriteJournal;
+  /** Live runs: where the position after each fully processed page is kept (resume). */
+  readonly checkpoint?: CheckpointSink;
+}
+
+/**
+ * Before-images reach the journal before the writes do: `intend` is awaited before a batch is
+ * sent, and must not return until what it recorded is durable.
+ */
+export interface WriteJournal {
+  intend(requests: readonly WriteRequest[]): void | Promise<void>;
+  settle(requests: readonly WriteRequest[], results: readonly WriteResult[]): void | Promise<void>;
+}
+
+export interface CheckpointSink {
+  /** Identifies this fix on this target, for adapters that keep checkpoints inside the target. */
+  readonly id: string;
+  /** Called once a page is fully processed (after its writes committed). */
+  save(cursor: unknown, progress: { pages: number; records: number }): void | Promise<void>;
+  /** The text an adapter with in-target checkpoints commits with a page's writes. */
+  encode(cursor: unknown, progress: { pages: number; records: number }): string;
 }
 
 interface RecordState {
@@ -80,6 +102,9 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       ...(s.reason ? { reason: s.reason } : {}),
       ...(s.message ? { message: s.message } : {}),
       ...(outcome === 'updated' && s.changes ? { changes: s.changes } : {}),
+      ...(outcome === 'updated' && s.write
+        ? { target: { ...(s.write.table !== undefined ? { table: s.write.table } : {}), key: s.write.key } }
+        : {}),
     });
   };
 
@@ -126,11 +151,18 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     if (options.dryRun) {
       for (const s of toWrite) finish(s, 'updated');
     } else {
+      // A backend that can keep the position inside the target commits it with the page's last
+      // batch, so a crash can never separate the two.
+      const inTarget =
+        options.checkpoint && adapter.checkpoints ? { id: options.checkpoint.id, cursor: JSON.stringify(page.cursor ?? null) } : undefined;
+      const sink = { journal: options.journal, throttle, maxConcurrency, finish, emit };
       for (let i = 0; i < toWrite.length; i += batchSize) {
-        await writeBatch(adapter, toWrite.slice(i, i + batchSize), throttle, maxConcurrency, finish, emit);
+        const last = i + batchSize >= toWrite.length;
+        await writeBatch(adapter, toWrite.slice(i, i + batchSize), sink, last ? inTarget : undefined);
       }
     }
     for (const s of states) report(s);
+    if (!options.dryRun) await options.checkpoint?.save(page.cursor, { pages: pageIndex + 1, records: counts.total });
     emit({
       type: 'page',
       index: pageIndex,
@@ -148,7 +180,8 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       ...(options.signal ? { signal: options.signal } : {}),
     }),
   );
-  for await (const page of pages) {
+  // A null cursor is the position after the last page: a resumed run that has nothing left.
+  for await (const page of options.cursor === null ? [] : pages) {
     const room = limit === undefined ? page.records.length : Math.max(0, limit - counts.total);
     const records = page.records.slice(0, room);
     if (records.length > 0 || page.records.length === 0) {
@@ -292,17 +325,24 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish, normalize: (v
 async function writeBatch(
   adapter: Adapter,
   batch: RecordState[],
-  throttle: { concurrency: number; retryBaseMs: number; maxRequeues: number },
-  maxConcurrency: number,
-  finish: Finish,
-  emit: (e: EngineEvent) => void,
+  sink: {
+    journal: WriteJournal | undefined;
+    throttle: { concurrency: number; retryBaseMs: number; maxRequeues: number };
+    maxConcurrency: number;
+    finish: Finish;
+    emit: (e: EngineEvent) => void;
+  },
+  checkpoint: { id: string; cursor: string } | undefined,
 ): Promise<void> {
+  const { journal, throttle, maxConcurrency, finish, emit } = sink;
+  await journal?.intend(batch.map((s) => s.write as WriteRequest));
   let pending = batch;
   for (let attempt = 0; pending.length > 0; attempt++) {
-    const results: WriteResult[] = await adapter.write(
-      pending.map((s) => s.write as WriteRequest),
-      { concurrency: throttle.concurrency },
-    );
+    const requests = pending.map((s) => s.write as WriteRequest);
+    const results: WriteResult[] = await adapter.write(requests, {
+      concurrency: throttle.concurrency,
+      ...(attempt === 0 && checkpoint ? { checkpoint } : {}),
+    });
     const retry: RecordState[] = [];
     pending.forEach((s, i) => {
       const r = results[i] ?? { status: 'failed', reason: 'write_failed', message: 'no result from the backend' };
@@ -312,6 +352,7 @@ async function writeBatch(
       else if (attempt < throttle.maxRequeues) retry.push(s);
       else finish(s, 'failed', 'throttled', r.message);
     });
+    await journal?.settle(requests, results);
     if (retry.length === 0) {
       throttle.concurrency = Math.min(maxConcurrency, throttle.concurrency + 1);
       return;

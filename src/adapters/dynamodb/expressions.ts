@@ -222,3 +222,53 @@ export function conditionRefs(cond: Condition): Ref[] {
       return conditionRefs(cond.of);
   }
 }
+
+/** Above this many leaves a structural comparison would crowd DynamoDB's 4 KB expression limit. */
+const MAX_STRUCTURAL_LEAVES = 40;
+
+function leafCount(value: unknown, budget: number): number {
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    value instanceof Set ||
+    value instanceof Uint8Array ||
+    value.constructor?.name === 'NumberValue'
+  )
+    return 1;
+  let n = 1;
+  for (const v of Array.isArray(value) ? value : Object.values(value)) {
+    n += leafCount(v, budget - n);
+    if (n > budget) break;
+  }
+  return n;
+}
+
+/**
+ * `path` holds exactly `value`. Maps and lists are compared member by member (with `size` so no
+ * extra member slips through) where they are small: some DynamoDB-compatible servers compare
+ * maps and lists by identity, while DynamoDB's own `=` and this expansion agree everywhere.
+ */
+export function equalsExpression(path: string, value: unknown, b: ExpressionBuilder): string {
+  const structural =
+    value !== null &&
+    typeof value === 'object' &&
+    !(value instanceof Set) &&
+    !(value instanceof Uint8Array) &&
+    value.constructor?.name !== 'NumberValue' &&
+    leafCount(value, MAX_STRUCTURAL_LEAVES + 1) <= MAX_STRUCTURAL_LEAVES;
+  if (!structural) {
+    if (value === null) return `attribute_type(${path}, ${b.value('NULL')})`;
+    return `${path} = ${b.value(value)}`;
+  }
+  if (Array.isArray(value)) {
+    const parts = [`attribute_type(${path}, ${b.value('L')})`, `size(${path}) = ${b.value(value.length)}`];
+    value.forEach((v, i) => {
+      parts.push(equalsExpression(`${path}[${i}]`, v, b));
+    });
+    return `(${parts.join(' AND ')})`;
+  }
+  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+  const parts = [`attribute_type(${path}, ${b.value('M')})`, `size(${path}) = ${b.value(entries.length)}`];
+  for (const [k, v] of entries) parts.push(equalsExpression(`${path}.${b.name(k)}`, v, b));
+  return `(${parts.join(' AND ')})`;
+}

@@ -7,7 +7,7 @@ import { deepEqual, isAbsent } from '../../plan/values.js';
 import type { Item, WriteOptions, WriteRequest, WriteResult } from '../types.js';
 import { toWritable, withoutUndefined } from './codec.js';
 import type { DynamoContext } from './context.js';
-import { absentExpression, ExpressionBuilder } from './expressions.js';
+import { absentExpression, ExpressionBuilder, equalsExpression } from './expressions.js';
 import { isConditionalFailure, isItemTooLarge, isRetryable, isValidation, messageOf } from './failures.js';
 import { forEachLimit } from './retry.js';
 
@@ -32,14 +32,17 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest): Promise<Writ
   }
   const b = new ExpressionBuilder();
   const sets: string[] = [];
+  const removes: string[] = [];
   const guards: string[] = [];
   for (const field of request.fields) {
     const path = b.name(field.name);
-    sets.push(`${path} = ${b.value(toWritable(field.value, ctx.NumberValue))}`);
+    // No value means "absent": undo restores a field that did not exist by removing it.
+    if (field.value === undefined) removes.push(path);
+    else sets.push(`${path} = ${b.value(toWritable(field.value, ctx.NumberValue))}`);
     if (field.guard === 'absent' || (field.guard === 'unchanged' && isAbsent(field.before))) {
       guards.push(absentExpression(path, b));
     } else if (field.guard === 'unchanged') {
-      guards.push(`${path} = ${b.value(toWritable(field.before, ctx.NumberValue))}`);
+      guards.push(equalsExpression(path, toWritable(field.before, ctx.NumberValue), b));
     }
   }
   // UpdateItem creates a missing item by default; requiring a key attribute makes it update only.
@@ -52,7 +55,9 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest): Promise<Writ
       new UpdateCommand({
         TableName: table,
         Key: key,
-        UpdateExpression: `SET ${sets.join(', ')}`,
+        UpdateExpression: [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
+          .filter(Boolean)
+          .join(' '),
         ConditionExpression: guards.join(' AND '),
         ExpressionAttributeNames: b.attributeNames,
         ExpressionAttributeValues: b.attributeValues,

@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DatafixError } from '../../errors.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
-import type { Adapter, Item, LookupRequest, ReadOptions, SourcePage, WriteRequest, WriteResult } from '../types.js';
+import { exactNumberText } from '../../plan/values.js';
+import type { Adapter, Item, LookupRequest, ReadOptions, SourcePage, WriteOptions, WriteRequest, WriteResult } from '../types.js';
 import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
 
 export interface SqliteAdapterOptions {
@@ -25,6 +26,13 @@ interface TableInfo {
 }
 
 type Target = Extract<FixPlan['target'], { backend: 'sqlite' }>;
+
+/**
+ * Where live runs keep their position, inside the target so that it commits in the same
+ * transaction as the page's writes. Created on the first live run; one row per fix.
+ */
+export const CHECKPOINT_TABLE = '_datafix_checkpoints';
+const CHECKPOINT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS ${CHECKPOINT_TABLE} (id TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`;
 
 export function createSqliteAdapter(target: Target, options: SqliteAdapterOptions = {}): Adapter {
   if (!existsSync(target.path)) {
@@ -208,10 +216,17 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       });
     },
 
-    async write(requests: readonly WriteRequest[]): Promise<WriteResult[]> {
+    async write(requests: readonly WriteRequest[], options?: WriteOptions): Promise<WriteResult[]> {
       const results: WriteResult[] = [];
+      const checkpoint = options?.checkpoint;
       const applyAll = db.transaction(() => {
         for (const r of requests) results.push(writeOne(r));
+        if (checkpoint) {
+          db.exec(CHECKPOINT_TABLE_SQL);
+          prepare(
+            `INSERT INTO ${CHECKPOINT_TABLE} (id, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
+          ).run(checkpoint.id, checkpoint.cursor, new Date().toISOString());
+        }
       });
       const writeOne = (r: WriteRequest): WriteResult => {
         const table = r.table ?? '';
@@ -262,6 +277,24 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
 
     normalize: (value: unknown) => fromSqlValue(toSqlValue(value)),
 
+    checkpoints: {
+      read(id: string): string | undefined {
+        const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(CHECKPOINT_TABLE);
+        if (!exists) return undefined;
+        const row = db.prepare(`SELECT cursor FROM ${CHECKPOINT_TABLE} WHERE id = ?`).get(id) as { cursor: string } | undefined;
+        return row?.cursor;
+      },
+      clear(id: string): void {
+        const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(CHECKPOINT_TABLE);
+        if (!exists) return;
+        wrapBusy(() => {
+          db.prepare(`DELETE FROM ${CHECKPOINT_TABLE} WHERE id = ?`).run(id);
+          // Leave the schema as it was found once no run is in progress.
+          if (!db.prepare(`SELECT 1 FROM ${CHECKPOINT_TABLE} LIMIT 1`).get()) db.exec(`DROP TABLE ${CHECKPOINT_TABLE}`);
+        });
+      },
+    },
+
     stats: () => ({ ...stats }),
 
     async close(): Promise<void> {
@@ -291,6 +324,8 @@ export function toSqlValue(value: unknown): unknown {
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const exact = exactNumberText(value);
+  if (exact !== undefined) return /^-?[0-9]+$/.test(exact) ? BigInt(exact) : Number(exact);
   if (value instanceof Set) return JSON.stringify([...value]);
   if (value !== null && typeof value === 'object') return JSON.stringify(value);
   return value;

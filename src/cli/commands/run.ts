@@ -14,6 +14,11 @@ export class RunCommand extends Command {
       Always start with \`--dry-run\`: it writes nothing, prints each proposed change as a
       field-level before → after diff, and its counts equal the live run's on unchanged data.
 
+      A live run journals the before-image of every field it writes (\`datafix undo JOURNAL\`
+      restores them), takes a lock so the same fix cannot run twice on one target, and saves a
+      checkpoint after every page: after Ctrl-C or a crash, \`--resume\` continues from it. In a
+      terminal it first shows the counts and asks before writing (\`--yes\` skips the question).
+
       Exit codes: 0 finished with no failed record; 1 some records failed; 2 invalid spec,
       configuration, connection or usage; 130 interrupted.
     `,
@@ -23,6 +28,8 @@ export class RunCommand extends Command {
       ['Handle only the first 25 records', 'datafix run fixes/sync-media-generation-ids.yaml --limit 25'],
       ['Print the summary as JSON on stdout', 'datafix run fixes/i2v-thumbnails.yaml --dry-run --json'],
       ['Take segment 0 of 4 of a parallel scan', 'datafix run fix.yaml --segment 0 --total-segments 4'],
+      ['Continue a run that was interrupted or killed', 'datafix run fixes/i2v-thumbnails.yaml --resume'],
+      ['Undo a live run from its journal', 'datafix undo .datafix/runs/<run>.journal.jsonl'],
     ],
   });
 
@@ -49,6 +56,11 @@ export class RunCommand extends Command {
     description: 'Print only the summary as one JSON object on stdout; everything else goes to stderr',
   });
   verbose = Option.Boolean('--verbose', false, { description: 'Also print skipped records and a progress line per page' });
+  journal = Option.String('--journal', { description: 'Write the undo journal here (default: .datafix/runs/…journal.jsonl)' });
+  resume = Option.Boolean('--resume', false, {
+    description: 'Continue the last interrupted run of this fix on this target from its checkpoint',
+  });
+  yes = Option.Boolean('--yes,-y', false, { description: 'Do not ask for confirmation before a live run in a terminal' });
 
   override async execute(): Promise<number> {
     const stdout = this.context.stdout;
@@ -61,55 +73,90 @@ export class RunCommand extends Command {
       stderr.write(`error DF001: --segment must be below --total-segments (${this.totalSegments})\n`);
       return EXIT.invalid;
     }
-    const { runSpecFile } = await import('../../api.js');
+    const { loadPlan, runPlan } = await import('../../api.js');
+    const { runPlanSafely } = await import('../../safety/session.js');
     const { loadEnvFile } = await import('../../spec/env.js');
+    const { describeTarget } = await import('../../adapters/registry.js');
     const progress = await import('../progress.js');
     const out = this.json ? stderr : stdout;
-    const reporterOptions = { specFile: this.spec, dryRun: this.dryRun, verbose: this.verbose, out, err: stderr };
-    const reporter = progress.useTaskList(this.json)
-      ? await progress.taskListReporter(reporterOptions)
-      : progress.plainReporter(reporterOptions);
 
     const abort = new AbortController();
     const onSigint = () => {
       if (abort.signal.aborted) process.exit(EXIT.interrupted);
-      stderr.write('\ninterrupt: finishing the records in flight (Ctrl-C again to stop at once)\n');
+      stderr.write('\ninterrupt: finishing the records in flight and saving the checkpoint (Ctrl-C again to stop at once)\n');
       abort.abort();
     };
     process.on('SIGINT', onSigint);
+    let reporter: import('../progress.js').Reporter | undefined;
     try {
       if (this.env) {
         const names = loadEnvFile(this.env, process.cwd());
         stderr.write(`loaded .env.${this.env} (${names.length} variable(s) not already set)\n`);
       }
-      let interrupted = false;
-      const result = await runSpecFile(this.spec, {
-        dryRun: this.dryRun,
+      const plan = loadPlan(this.spec);
+      const limits = {
         ...(this.limit !== undefined ? { limit: this.limit } : {}),
         ...(this.concurrency !== undefined ? { concurrency: this.concurrency } : {}),
         ...(this.segment !== undefined && this.totalSegments !== undefined
           ? { segment: { index: this.segment, total: this.totalSegments } }
           : {}),
+      };
+      const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !process.env.CI;
+      if (!this.dryRun && !this.yes && interactive && !this.resume) {
+        // Show what the live run is about to do, and let the person say no.
+        stderr.write(`checking what ${plan.fix} would change on ${describeTarget(plan.target)} …\n`);
+        const preview = await runPlan(plan, { dryRun: true, ...limits, signal: abort.signal });
+        const s = preview.summary;
+        stderr.write(`${s.updated} record(s) would be updated, ${s.skipped} skipped, ${s.failed} failed (of ${s.total} read).\n`);
+        if (s.updated === 0) {
+          stderr.write('nothing to write.\n');
+        } else if (!(await confirm(`Write these changes to ${describeTarget(plan.target)}? [y/N] `))) {
+          stderr.write('cancelled: nothing was written.\n');
+          return EXIT.ok;
+        }
+      }
+      const reporterOptions = { specFile: this.spec, dryRun: this.dryRun, verbose: this.verbose, out, err: stderr };
+      reporter = progress.useTaskList(this.json)
+        ? await progress.taskListReporter(reporterOptions)
+        : progress.plainReporter(reporterOptions);
+      const shown = reporter;
+      shown.onPlan(plan);
+      const notes: string[] = [];
+      const result = await runPlanSafely(plan, {
+        dryRun: this.dryRun,
+        ...limits,
         signal: abort.signal,
-        onPlan: (plan) => reporter.onPlan(plan),
-        onConnected: (target) => reporter.onConnected(target),
-        onEvent: (e) => {
-          if (e.type === 'done') interrupted = e.interrupted;
-          reporter.onEvent(e);
-        },
+        cwd: process.cwd(),
+        specFile: this.spec,
+        ...(this.journal ? { journalPath: this.journal } : {}),
+        resume: this.resume,
+        onNote: (text) => notes.push(text),
+        onConnected: (target) => shown.onConnected(target),
+        onEvent: (e) => shown.onEvent(e),
       });
-      await reporter.end({ summary: result.summary, interrupted });
+      await shown.end({ summary: result.summary, interrupted: result.interrupted });
+      for (const n of notes) stderr.write(`${n}\n`);
       if (this.json) stdout.write(`${JSON.stringify(result.summary)}\n`);
-      if (interrupted) {
-        stderr.write('interrupted: rerun the same command to continue; records already fixed are skipped\n');
+      if (result.interrupted) {
+        stderr.write(`interrupted: the checkpoint is saved. Continue with: datafix run ${this.spec} --resume\n`);
         return EXIT.interrupted;
       }
       return result.summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
-      await reporter.end({ error: err });
+      await reporter?.end({ error: err });
       return reportError(err, stderr);
     } finally {
       process.off('SIGINT', onSigint);
     }
+  }
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
   }
 }

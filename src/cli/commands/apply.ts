@@ -1,0 +1,60 @@
+import { Command, Option } from 'clipanion';
+import { EXIT, reportError } from '../exit.js';
+
+export class ApplyCommand extends Command {
+  static override paths = [['apply']];
+
+  static override usage = Command.Usage({
+    description: 'Write exactly the changes of a saved plan, where each record still matches it.',
+    details: `
+      Each planned record is written only if every field it changes still holds its planned
+      before-image; a record that drifted since the plan was made is reported and left as it is.
+      The spec must be unchanged and must still point at the plan's target (load the same
+      environment as for \`datafix plan\`). A live apply is journaled like a run (\`datafix undo\`).
+
+      Exit 0 when every record was applied; 1 when some drifted or failed; 2 when the plan is
+      refused (other target, changed spec) or cannot be read.
+    `,
+    examples: [['Apply a reviewed plan', 'datafix apply i2v.plan.jsonl --env prod']],
+  });
+
+  plan = Option.String({ name: 'PLAN' });
+  env = Option.String('--env', { description: 'Load .env.NAME from the working directory first' });
+  dryRun = Option.Boolean('--dry-run', false, { description: 'Write nothing; report which records still match the plan' });
+  journal = Option.String('--journal', { description: 'Write the undo journal here' });
+  json = Option.Boolean('--json', false, { description: 'Print the summary as one JSON object on stdout' });
+
+  override async execute(): Promise<number> {
+    const out = this.json ? this.context.stderr : this.context.stdout;
+    try {
+      const { loadPlan } = await import('../../api.js');
+      const { loadEnvFile } = await import('../../spec/env.js');
+      const { applySavedPlan, readPlanHeader } = await import('../../safety/saved-plan.js');
+      const { formatKey } = await import('../format.js');
+      if (this.env) loadEnvFile(this.env, process.cwd());
+      const header = await readPlanHeader(this.plan);
+      const current = loadPlan(header.specFile);
+      const notes: string[] = [];
+      const summary = await applySavedPlan(this.plan, {
+        dryRun: this.dryRun,
+        cwd: process.cwd(),
+        currentTarget: current.target,
+        currentChecksum: current.specChecksum,
+        ...(this.journal ? { journalPath: this.journal } : {}),
+        onNote: (n) => notes.push(n),
+        onEvent: (e) => {
+          const mark = { applied: this.dryRun ? '~ would apply' : '~ applied', drifted: '! drifted', failed: '✗ failed' }[e.outcome];
+          out.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
+        },
+      });
+      out.write(
+        `Apply summary${this.dryRun ? ' (dry run)' : ''}\n  total    ${summary.total}\n  applied  ${summary.applied}\n  drifted  ${summary.drifted}\n  failed   ${summary.failed}\n`,
+      );
+      for (const n of notes) this.context.stderr.write(`${n}\n`);
+      if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
+      return summary.drifted > 0 || summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
+    } catch (err) {
+      return reportError(err, this.context.stderr);
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
+import { EXIT, reportError } from '../exit.js';
+
+export class PlanCommand extends Command {
+  static override paths = [['plan']];
+
+  static override usage = Command.Usage({
+    description: 'Save the record-level plan of a fix for review, to apply later with datafix apply.',
+    details: `
+      Runs the fix as a dry run and writes to --out, one JSON line per record that would change:
+      its key, and every field's before and after, plus the skip counts. The plan records the
+      spec's checksum and the target, so \`datafix apply\` refuses it anywhere else or after the
+      spec changed.
+    `,
+    examples: [['Plan, review, apply', 'datafix plan fixes/i2v-thumbnails.yaml --env prod --out i2v.plan.jsonl']],
+  });
+
+  spec = Option.String({ name: 'SPEC' });
+  out = Option.String('--out', { required: true, description: 'The plan file to write' });
+  env = Option.String('--env', { description: 'Load .env.NAME from the working directory first' });
+  limit = Option.String('--limit', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]),
+    description: 'Plan only the first N source records',
+  });
+  json = Option.Boolean('--json', false, { description: 'Print the summary as one JSON object on stdout' });
+
+  override async execute(): Promise<number> {
+    try {
+      const { loadPlan } = await import('../../api.js');
+      const { loadEnvFile } = await import('../../spec/env.js');
+      const { writeSavedPlan } = await import('../../safety/saved-plan.js');
+      const { formatSummary } = await import('../format.js');
+      if (this.env) loadEnvFile(this.env, process.cwd());
+      const plan = loadPlan(this.spec);
+      const summary = await writeSavedPlan(plan, this.spec, this.out, { ...(this.limit !== undefined ? { limit: this.limit } : {}) });
+      const out = this.json ? this.context.stderr : this.context.stdout;
+      out.write(
+        `${formatSummary(summary)}\nplan written to ${this.out}: ${summary.updated} change(s). Apply with: datafix apply ${this.out}\n`,
+      );
+      if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
+      return EXIT.ok;
+    } catch (err) {
+      return reportError(err, this.context.stderr);
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import { Command, Option } from 'clipanion';
+import * as t from 'typanion';
+import { EXIT, reportError } from '../exit.js';
+
+export class UnlockCommand extends Command {
+  static override paths = [['unlock']];
+
+  static override usage = Command.Usage({
+    description: 'Clear a stale lock left by a run whose process is gone.',
+    details: `
+      A live run holds a lock (under .datafix/locks) so the same fix cannot run twice on one
+      target. If its process died, the lock stays; this clears it once the process is confirmed
+      gone. \`--force\` clears it regardless: only for a lock taken on another machine, or when
+      you are sure no run is active.
+    `,
+    examples: [['Clear a stale lock', 'datafix unlock fixes/i2v-thumbnails.yaml --env prod']],
+  });
+
+  spec = Option.String({ name: 'SPEC' });
+  env = Option.String('--env', { description: 'Load .env.NAME first, as for the run (it decides the target)' });
+  segment = Option.String('--segment', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(0)]),
+    description: 'The segment of the run',
+  });
+  totalSegments = Option.String('--total-segments', {
+    validator: t.cascade(t.isNumber(), [t.isInteger(), t.isAtLeast(1)]),
+    description: 'Its total segments',
+  });
+  force = Option.Boolean('--force', false, { description: 'Clear even a lock whose process may be alive' });
+
+  override async execute(): Promise<number> {
+    try {
+      const { loadPlan } = await import('../../api.js');
+      const { loadEnvFile } = await import('../../spec/env.js');
+      const { RunLock, runId } = await import('../../safety/state.js');
+      if (this.env) loadEnvFile(this.env, process.cwd());
+      const plan = loadPlan(this.spec);
+      const segment =
+        this.segment !== undefined && this.totalSegments !== undefined
+          ? { segment: { index: this.segment, total: this.totalSegments } }
+          : {};
+      const result = RunLock.clear(process.cwd(), runId({ fix: plan.fix, target: plan.target, ...segment }), this.force);
+      this.context.stdout.write(result === 'cleared' ? `cleared the lock of ${plan.fix}\n` : `${plan.fix} holds no lock on this target\n`);
+      return EXIT.ok;
+    } catch (err) {
+      return reportError(err, this.context.stderr);
+    }
+  }
+}

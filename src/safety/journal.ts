@@ -1,0 +1,211 @@
+/**
+ * The run journal: one JSON line per event, appended and fsynced. Every write's before-image is
+ * on disk before the write is sent, so whatever happens to the process, `datafix undo` knows
+ * what each touched field held. Values are exact: DynamoDB big numbers, sets and binary, and
+ * SQLite integers beyond 2^53 are tagged (`$number`, `$set`, `$binary`), absent fields `$absent`.
+ */
+import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { WriteRequest, WriteResult } from '../adapters/types.js';
+import type { RunSummary } from '../engine/events.js';
+import type { WriteJournal } from '../engine/run.js';
+import { DatafixError } from '../errors.js';
+import type { TargetPlan } from '../plan/types.js';
+import { fromJsonSafe, toJsonSafe } from '../plan/values.js';
+
+export const JOURNAL_FORMAT = 1;
+
+export interface JournalHeader {
+  readonly type: 'header';
+  readonly format: number;
+  readonly fix: string;
+  readonly specFile: string;
+  readonly specChecksum: string;
+  readonly target: TargetPlan;
+  readonly startedAt: string;
+  readonly datafixVersion: string;
+}
+
+export interface JournalField {
+  readonly name: string;
+  /** What the field held before; `undefined` when it was absent. */
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+export interface JournalWrite {
+  readonly seq: number;
+  readonly table?: string;
+  readonly key: Record<string, unknown>;
+  readonly fields: readonly JournalField[];
+}
+
+type Line =
+  | JournalHeader
+  | { type: 'write'; seq: number; table?: string; key: unknown; fields: { name: string; before: unknown; after: unknown }[] }
+  | { type: 'result'; seq: number; status: WriteResult['status'] }
+  | { type: 'resume'; at: string }
+  | { type: 'end'; at: string; summary: RunSummary; interrupted: boolean };
+
+const ABSENT = { $absent: true };
+
+function encode(value: unknown): unknown {
+  return value === undefined ? ABSENT : toJsonSafe(value);
+}
+
+function decode(value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && (value as { $absent?: unknown }).$absent === true) return undefined;
+  return fromJsonSafe(value);
+}
+
+/** Appends to a journal; every `intend` is durable before it returns. */
+export class JournalWriter implements WriteJournal {
+  private readonly fd: number;
+  private seq = 0;
+  private readonly seqOf = new WeakMap<WriteRequest, number>();
+
+  private constructor(
+    readonly path: string,
+    fd: number,
+  ) {
+    this.fd = fd;
+  }
+
+  /** Starts a new journal; refuses to overwrite one that exists. */
+  static create(path: string, header: Omit<JournalHeader, 'type' | 'format'>): JournalWriter {
+    mkdirSync(dirname(path), { recursive: true });
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx');
+    } catch (err) {
+      const why =
+        (err as NodeJS.ErrnoException).code === 'EEXIST'
+          ? 'it already exists; journals are never overwritten'
+          : String((err as Error).message);
+      throw new DatafixError('usage', 'DF701', `cannot create journal ${path}: ${why}`);
+    }
+    const w = new JournalWriter(path, fd);
+    w.append({ type: 'header', format: JOURNAL_FORMAT, ...header }, true);
+    return w;
+  }
+
+  /** Continues a journal after an interrupted run (resume), numbering on from its last write. */
+  static async reopen(path: string): Promise<JournalWriter> {
+    let last = 0;
+    for await (const line of readLines(path)) if (line.type === 'write') last = Math.max(last, line.seq);
+    const w = new JournalWriter(path, openSync(path, 'a'));
+    w.seq = last;
+    w.append({ type: 'resume', at: new Date().toISOString() }, true);
+    return w;
+  }
+
+  private append(line: Line, sync: boolean): void {
+    writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    if (sync) fsyncSync(this.fd);
+  }
+
+  intend(requests: readonly WriteRequest[]): void {
+    if (requests.length === 0) return;
+    for (const r of requests) {
+      const seq = ++this.seq;
+      this.seqOf.set(r, seq);
+      this.append(
+        {
+          type: 'write',
+          seq,
+          ...(r.table !== undefined ? { table: r.table } : {}),
+          key: toJsonSafe(r.key),
+          fields: r.fields.map((f) => ({ name: f.name, before: encode(f.before), after: encode(f.value) })),
+        },
+        false,
+      );
+    }
+    // One fsync per batch: every before-image of the batch is durable before any of its writes.
+    fsyncSync(this.fd);
+  }
+
+  settle(requests: readonly WriteRequest[], results: readonly WriteResult[]): void {
+    requests.forEach((r, i) => {
+      const seq = this.seqOf.get(r);
+      const status = results[i]?.status;
+      if (seq !== undefined && status && status !== 'retry') this.append({ type: 'result', seq, status }, false);
+    });
+  }
+
+  end(summary: RunSummary, interrupted: boolean): void {
+    this.append({ type: 'end', at: new Date().toISOString(), summary, interrupted }, true);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+async function* readLines(path: string): AsyncGenerator<Line> {
+  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+  let n = 0;
+  for await (const text of rl) {
+    n++;
+    if (text.trim() === '') continue;
+    try {
+      yield JSON.parse(text) as Line;
+    } catch {
+      // The last line may be torn by a crash mid-append; anything earlier is corruption.
+      yield { type: 'torn', line: n } as unknown as Line;
+    }
+  }
+}
+
+export interface JournalReading {
+  readonly header: JournalHeader;
+  /**
+   * Writes in journal order whose outcome was `applied` or is unknown (the run died between
+   * sending and recording it). Streams: memory stays bounded by one batch of writes.
+   */
+  writes(): AsyncGenerator<JournalWrite>;
+}
+
+export async function openJournal(path: string): Promise<JournalReading> {
+  let header: JournalHeader | undefined;
+  try {
+    for await (const line of readLines(path)) {
+      if (line.type === 'header') header = line;
+      break;
+    }
+  } catch (err) {
+    throw new DatafixError('usage', 'DF702', `cannot read journal ${path}: ${(err as Error).message}`);
+  }
+  if (!header || header.format !== JOURNAL_FORMAT) {
+    throw new DatafixError('usage', 'DF702', `${path} is not a datafix journal (format ${JOURNAL_FORMAT})`);
+  }
+  const h = header;
+  return {
+    header: h,
+    async *writes() {
+      const pending = new Map<number, JournalWrite>();
+      const undecided: JournalWrite[] = [];
+      for await (const line of readLines(path)) {
+        if ((line as { type: string }).type === 'torn') continue;
+        if (line.type === 'write') {
+          pending.set(line.seq, {
+            seq: line.seq,
+            ...(line.table !== undefined ? { table: line.table } : {}),
+            key: decode(line.key) as Record<string, unknown>,
+            fields: line.fields.map((f) => ({ name: f.name, before: decode(f.before), after: decode(f.after) })),
+          });
+        } else if (line.type === 'result') {
+          const w = pending.get(line.seq);
+          pending.delete(line.seq);
+          if (w && line.status === 'applied') yield w;
+        } else if (line.type === 'resume' || line.type === 'end') {
+          // Writes still without an outcome here were cut off by a crash; undo checks each one.
+          undecided.push(...pending.values());
+          pending.clear();
+        }
+      }
+      yield* undecided;
+      yield* pending.values();
+    },
+  };
+}

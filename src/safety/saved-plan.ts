@@ -1,0 +1,251 @@
+/**
+ * Saved plans: `datafix plan` records, record by record, what a fix would change (key, before,
+ * after, reason), and `datafix apply` writes exactly that, only where each record still equals
+ * its planned before-image. A record that drifted is reported and left alone. The plan names its
+ * spec (by checksum) and target, and refuses to be applied anywhere else.
+ */
+import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createAdapter, describeTarget } from '../adapters/registry.js';
+import type { WriteRequest } from '../adapters/types.js';
+import { type RunSpecOptions, runPlan } from '../api.js';
+import type { FieldChange, RunSummary } from '../engine/events.js';
+import { DatafixError } from '../errors.js';
+import type { FixPlan, TargetPlan } from '../plan/types.js';
+import { deepEqual, fromJsonSafe, toJsonSafe } from '../plan/values.js';
+import { VERSION } from '../version.js';
+import { JournalWriter } from './journal.js';
+import { RunLock, RunStateStore, runId } from './state.js';
+
+export const PLAN_FORMAT = 1;
+
+interface PlanHeader {
+  readonly type: 'plan';
+  readonly format: number;
+  readonly fix: string;
+  readonly specFile: string;
+  readonly specChecksum: string;
+  readonly target: TargetPlan;
+  readonly createdAt: string;
+  readonly datafixVersion: string;
+}
+
+interface PlanChange {
+  readonly type: 'change';
+  readonly table?: string;
+  readonly key: unknown;
+  /** The source record the change came from. */
+  readonly source: unknown;
+  readonly fields: { name: string; before: unknown; after: unknown; guard: FieldChange['guard'] }[];
+}
+
+interface PlanEnd {
+  readonly type: 'summary';
+  readonly summary: RunSummary;
+}
+
+const ABSENT = { $absent: true };
+const enc = (v: unknown) => (v === undefined ? ABSENT : toJsonSafe(v));
+const dec = (v: unknown) =>
+  v !== null && typeof v === 'object' && (v as { $absent?: unknown }).$absent === true ? undefined : fromJsonSafe(v);
+
+/** Writes the plan file by a dry run; streams, so memory stays flat however many records change. */
+export async function writeSavedPlan(
+  plan: FixPlan,
+  specFile: string,
+  out: string,
+  options: Omit<RunSpecOptions, 'dryRun'>,
+): Promise<RunSummary> {
+  mkdirSync(dirname(resolve(out)), { recursive: true });
+  const fd = openSync(out, 'w');
+  const line = (obj: unknown) => writeSync(fd, `${JSON.stringify(obj)}\n`);
+  try {
+    const header: PlanHeader = {
+      type: 'plan',
+      format: PLAN_FORMAT,
+      fix: plan.fix,
+      specFile: resolve(specFile),
+      specChecksum: plan.specChecksum,
+      target: plan.target,
+      createdAt: new Date().toISOString(),
+      datafixVersion: VERSION,
+    };
+    line(header);
+    const { summary } = await runPlan(plan, {
+      ...options,
+      dryRun: true,
+      onEvent: (e) => {
+        options.onEvent?.(e);
+        if (e.type !== 'record' || e.outcome !== 'updated' || !e.target || !e.changes) return;
+        const change: PlanChange = {
+          type: 'change',
+          ...(e.target.table !== undefined ? { table: e.target.table } : {}),
+          key: toJsonSafe(e.target.key),
+          source: toJsonSafe(e.key),
+          fields: e.changes.map((c) => ({ name: c.field, before: enc(c.before), after: enc(c.after), guard: c.guard })),
+        };
+        line(change);
+      },
+    });
+    line({ type: 'summary', summary } satisfies PlanEnd);
+    fsyncSync(fd);
+    return summary;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function* readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | PlanEnd> {
+  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const text of rl) if (text.trim()) yield JSON.parse(text);
+}
+
+export async function readPlanHeader(path: string): Promise<PlanHeader> {
+  try {
+    for await (const l of readPlanLines(path)) {
+      if (l.type === 'plan' && l.format === PLAN_FORMAT) return l;
+      break;
+    }
+  } catch (err) {
+    throw new DatafixError('usage', 'DF730', `cannot read plan ${path}: ${(err as Error).message}`);
+  }
+  throw new DatafixError(
+    'usage',
+    'DF730',
+    `${path} is not a datafix plan (format ${PLAN_FORMAT}); make one with datafix plan SPEC --out FILE`,
+  );
+}
+
+export interface ApplySummary {
+  readonly plan: string;
+  readonly fix: string;
+  readonly dryRun: boolean;
+  readonly total: number;
+  readonly applied: number;
+  /** Records that no longer equal their planned before-image: left as they are. */
+  readonly drifted: number;
+  readonly failed: number;
+  readonly durationMs: number;
+}
+
+export interface ApplyEvent {
+  readonly outcome: 'applied' | 'drifted' | 'failed';
+  readonly table?: string;
+  readonly key: Record<string, unknown>;
+  readonly message?: string;
+}
+
+export interface ApplyOptions {
+  readonly dryRun: boolean;
+  readonly cwd: string;
+  /** The target the spec resolves to now (current environment); must equal the plan's. */
+  readonly currentTarget: TargetPlan;
+  readonly currentChecksum: string;
+  readonly journalPath?: string;
+  readonly batchSize?: number;
+  readonly concurrency?: number;
+  readonly onEvent?: (e: ApplyEvent) => void;
+  readonly onNote?: (text: string) => void;
+  readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
+}
+
+export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
+  const started = performance.now();
+  const header = await readPlanHeader(path);
+  if (header.specChecksum !== options.currentChecksum) {
+    throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
+  }
+  if (!deepEqual(header.target, options.currentTarget)) {
+    throw new DatafixError(
+      'usage',
+      'DF732',
+      `this plan was made for ${describeTarget(header.target)}, but the spec now points at ${describeTarget(options.currentTarget)}; it applies only where it was made`,
+    );
+  }
+  const adapter = await createAdapter(header.target, {
+    readonly: options.dryRun,
+    ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),
+  });
+  const counts = { total: 0, applied: 0, drifted: 0, failed: 0 };
+  const emit = (outcome: ApplyEvent['outcome'], c: PlanChange, message?: string) => {
+    counts[outcome]++;
+    options.onEvent?.({
+      outcome,
+      ...(c.table !== undefined ? { table: c.table } : {}),
+      key: dec(c.key) as Record<string, unknown>,
+      ...(message ? { message } : {}),
+    });
+  };
+  const planFix = { fix: header.fix } as FixPlan;
+  const lock = options.dryRun
+    ? undefined
+    : RunLock.acquire(options.cwd, runId({ fix: header.fix, target: header.target }), planFix, header.specFile);
+  let journal: JournalWriter | undefined;
+  try {
+    if (!options.dryRun) {
+      const startedAt = new Date().toISOString();
+      const jpath = resolve(
+        options.cwd,
+        options.journalPath ??
+          new RunStateStore(options.cwd).journalPath(`${runId({ fix: header.fix, target: header.target })}--apply`, startedAt),
+      );
+      journal = JournalWriter.create(jpath, {
+        fix: header.fix,
+        specFile: header.specFile,
+        specChecksum: header.specChecksum,
+        target: header.target,
+        startedAt,
+        datafixVersion: VERSION,
+      });
+      options.onNote?.(`journal ${jpath} (undo with: datafix undo ${jpath})`);
+    }
+    const flush = async (batch: PlanChange[]) => {
+      if (batch.length === 0) return;
+      const requests: WriteRequest[] = batch.map((c) => ({
+        ...(c.table !== undefined ? { table: c.table } : {}),
+        key: dec(c.key) as Record<string, unknown>,
+        // Every field, touch fields included, must still hold its planned before-image.
+        fields: c.fields.map((f) => ({ name: f.name, value: dec(f.after), guard: 'unchanged' as const, before: dec(f.before) })),
+      }));
+      if (options.dryRun) {
+        const currents = await adapter.lookup(
+          requests.map((r) => ({ ...(r.table !== undefined ? { table: r.table } : {}), key: r.key, consistentRead: true })),
+        );
+        batch.forEach((c, i) => {
+          const current = currents[i];
+          const same = current && requests[i]?.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.before ?? undefined));
+          if (same) emit('applied', c);
+          else emit('drifted', c, current ? 'changed since the plan was made' : 'no longer exists');
+        });
+        return;
+      }
+      await journal?.intend(requests);
+      const results = await adapter.write(requests, { concurrency: options.concurrency ?? 10 });
+      journal?.settle(requests, results);
+      batch.forEach((c, i) => {
+        const r = results[i];
+        if (r?.status === 'applied') emit('applied', c);
+        else if (r?.status === 'conflict') emit('drifted', c, 'changed since the plan was made');
+        else if (r?.status === 'not_found') emit('drifted', c, 'no longer exists');
+        else emit('failed', c, r && 'message' in r ? r.message : 'no result');
+      });
+    };
+    let batch: PlanChange[] = [];
+    for await (const l of readPlanLines(path)) {
+      if (l.type !== 'change') continue;
+      counts.total++;
+      batch.push(l);
+      if (batch.length >= (options.batchSize ?? 100)) {
+        await flush(batch);
+        batch = [];
+      }
+    }
+    await flush(batch);
+  } finally {
+    journal?.close();
+    lock?.release();
+    await adapter.close();
+  }
+  return { plan: path, fix: header.fix, dryRun: options.dryRun, ...counts, durationMs: Math.round(performance.now() - started) };
+}

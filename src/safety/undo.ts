@@ -1,0 +1,125 @@
+/**
+ * `datafix undo`: puts back the before-images a journal recorded. Each restore is a guarded write
+ * conditional on the field still holding what the run wrote, so a record changed since is left
+ * alone and reported as a conflict; a record already as it was before counts as unchanged.
+ */
+import { createAdapter, describeTarget } from '../adapters/registry.js';
+import type { Adapter, WriteRequest } from '../adapters/types.js';
+import { deepEqual } from '../plan/values.js';
+import { type JournalWrite, openJournal } from './journal.js';
+
+export interface UndoSummary {
+  readonly journal: string;
+  readonly fix: string;
+  readonly dryRun: boolean;
+  /** Writes in the journal that may need restoring. */
+  readonly total: number;
+  /** Restored to the before-image (in a dry run: would be). */
+  readonly restored: number;
+  /** Already as before the run (the write never landed, or was undone already). */
+  readonly unchanged: number;
+  /** Changed by someone else since the run: left alone. */
+  readonly conflicts: number;
+  readonly failed: number;
+  readonly durationMs: number;
+}
+
+export interface UndoEvent {
+  readonly outcome: 'restored' | 'unchanged' | 'conflict' | 'failed';
+  readonly table?: string;
+  readonly key: Record<string, unknown>;
+  readonly message?: string;
+}
+
+export interface UndoOptions {
+  readonly dryRun: boolean;
+  readonly batchSize?: number;
+  readonly concurrency?: number;
+  readonly onEvent?: (e: UndoEvent) => void;
+  readonly onTarget?: (target: string) => void;
+  readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
+}
+
+type Current = Record<string, unknown> | undefined;
+
+function holds(current: Current, w: JournalWrite, which: 'before' | 'after'): boolean {
+  if (!current) return false;
+  return w.fields.every((f) => deepEqual(current[f.name], f[which]) || (f[which] === undefined && current[f.name] === null));
+}
+
+export async function undoJournal(path: string, options: UndoOptions): Promise<UndoSummary> {
+  const started = performance.now();
+  const journal = await openJournal(path);
+  const adapter: Adapter = await createAdapter(journal.header.target, {
+    readonly: options.dryRun,
+    ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),
+  });
+  const counts = { total: 0, restored: 0, unchanged: 0, conflicts: 0, failed: 0 };
+  const emit = (outcome: UndoEvent['outcome'], w: JournalWrite, message?: string) => {
+    counts[outcome === 'conflict' ? 'conflicts' : outcome]++;
+    options.onEvent?.({ outcome, ...(w.table !== undefined ? { table: w.table } : {}), key: w.key, ...(message ? { message } : {}) });
+  };
+  const normalize = (v: unknown) => (adapter.normalize ? adapter.normalize(v) : v);
+
+  const flush = async (batch: JournalWrite[]) => {
+    if (batch.length === 0) return;
+    const currents = await adapter.lookup(
+      batch.map((w) => ({ ...(w.table !== undefined ? { table: w.table } : {}), key: w.key, consistentRead: true })),
+    );
+    const restore: { w: JournalWrite; request: WriteRequest }[] = [];
+    batch.forEach((w, i) => {
+      const current = currents[i];
+      const asWritten = { ...w, fields: w.fields.map((f) => ({ ...f, after: normalize(f.after), before: normalize(f.before) })) };
+      if (!current) emit('conflict', w, 'the record no longer exists');
+      else if (holds(current, asWritten, 'after')) {
+        restore.push({
+          w,
+          request: {
+            ...(w.table !== undefined ? { table: w.table } : {}),
+            key: w.key,
+            // Conditional on each field still holding what the run wrote.
+            fields: w.fields.map((f) => ({ name: f.name, value: f.before, guard: 'unchanged' as const, before: f.after })),
+          },
+        });
+      } else if (holds(current, asWritten, 'before')) emit('unchanged', w);
+      else emit('conflict', w, 'changed since the run');
+    });
+    if (options.dryRun) {
+      for (const r of restore) emit('restored', r.w);
+      return;
+    }
+    const results = await adapter.write(
+      restore.map((r) => r.request),
+      { concurrency: options.concurrency ?? 10 },
+    );
+    restore.forEach((r, i) => {
+      const res = results[i];
+      if (res?.status === 'applied') emit('restored', r.w);
+      else if (res?.status === 'conflict' || res?.status === 'not_found') emit('conflict', r.w, 'changed while undoing');
+      else emit('failed', r.w, res && 'message' in res ? res.message : 'no result');
+    });
+  };
+
+  try {
+    options.onTarget?.(describeTarget(journal.header.target));
+    let batch: JournalWrite[] = [];
+    for await (const w of journal.writes()) {
+      counts.total++;
+      batch.push(w);
+      if (batch.length >= (options.batchSize ?? 100)) {
+        await flush(batch);
+        batch = [];
+      }
+    }
+    await flush(batch);
+  } finally {
+    await adapter.close();
+  }
+  return {
+    journal: path,
+    fix: journal.header.fix,
+    dryRun: options.dryRun,
+    ...counts,
+    durationMs: Math.round(performance.now() - started),
+  };
+}
