@@ -10,7 +10,8 @@ import { toSqlValue } from '../adapters/sqlite/index.js';
 import { quoteIdent, SQL_IDENT } from '../adapters/sqlite/sql.js';
 import type { LocalDynamo } from '../demo/local-dynamo.js';
 import { DatafixError } from '../errors.js';
-import type { Condition, FixPlan, TargetPlan } from '../plan/types.js';
+import { conditionRefs } from '../plan/conditions.js';
+import type { FixPlan, TargetPlan } from '../plan/types.js';
 
 export type Item = Record<string, unknown>;
 
@@ -29,21 +30,6 @@ export interface EmbeddedTarget {
 
 export const DYNAMO_TARGET_TABLE = 'target';
 
-function conditionColumns(c: Condition | undefined): string[] {
-  if (!c) return [];
-  switch (c.op) {
-    case 'equals':
-      return c.pairs.map((p) => p.ref.root);
-    case 'all':
-    case 'any':
-      return c.of.flatMap(conditionColumns);
-    case 'not':
-      return conditionColumns(c.of);
-    default:
-      return c.refs.map((r) => r.root);
-  }
-}
-
 export function createSqliteTarget(plan: FixPlan, given: Tables, Database: typeof import('better-sqlite3')): EmbeddedTarget {
   const dir = mkdtempSync(join(tmpdir(), 'datafix-test-'));
   const path = join(dir, 'fixture.db');
@@ -60,7 +46,7 @@ export function createSqliteTarget(plan: FixPlan, given: Tables, Database: typeo
   };
   if (plan.source.kind === 'table') {
     const src = table(plan.source.table);
-    for (const c of conditionColumns(plan.source.where)) src.columns.add(c);
+    for (const r of plan.source.where ? conditionRefs(plan.source.where) : []) src.columns.add(r.root);
   }
   for (const l of plan.lookups) {
     const t = table(l.table ?? '');

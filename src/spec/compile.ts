@@ -7,6 +7,7 @@
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { DatafixError, type Diagnostic } from '../errors.js';
+import { conditionRefs } from '../plan/conditions.js';
 import type {
   Condition,
   ExtractPlan,
@@ -455,20 +456,6 @@ function compileCondition(
     default:
       c.error('DF106', path, 'a condition needs exactly one of: exists, missing, isNull, notNull, equals, all, any, not');
       return undefined;
-  }
-}
-
-function conditionRefs(cond: Condition): Ref[] {
-  switch (cond.op) {
-    case 'equals':
-      return cond.pairs.map((p) => p.ref);
-    case 'all':
-    case 'any':
-      return cond.of.flatMap(conditionRefs);
-    case 'not':
-      return conditionRefs(cond.of);
-    default:
-      return [...cond.refs];
   }
 }
 

@@ -205,24 +205,6 @@ export function keyConditionExpression(
   return parts.join(' AND ');
 }
 
-/** Every ref a condition mentions (for checks against key attributes). */
-export function conditionRefs(cond: Condition): Ref[] {
-  switch (cond.op) {
-    case 'exists':
-    case 'missing':
-    case 'isNull':
-    case 'notNull':
-      return [...cond.refs];
-    case 'equals':
-      return cond.pairs.map((p) => p.ref);
-    case 'all':
-    case 'any':
-      return cond.of.flatMap(conditionRefs);
-    case 'not':
-      return conditionRefs(cond.of);
-  }
-}
-
 /** Above this many leaves a structural comparison would crowd DynamoDB's 4 KB expression limit. */
 const MAX_STRUCTURAL_LEAVES = 40;
 

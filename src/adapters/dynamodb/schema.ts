@@ -4,8 +4,8 @@
  */
 import type { DescribeTableCommandOutput } from '@aws-sdk/client-dynamodb';
 import { DatafixError } from '../../errors.js';
+import { conditionRefs } from '../../plan/conditions.js';
 import type { FixPlan } from '../../plan/types.js';
-import { conditionRefs } from './expressions.js';
 import { environmentError, isResourceNotFound, messageOf } from './failures.js';
 
 export interface KeySchema {

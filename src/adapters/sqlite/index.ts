@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { DatafixError } from '../../errors.js';
+import { conditionRefs } from '../../plan/conditions.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
 import { exactNumberText } from '../../plan/values.js';
 import type { Adapter, Item, LookupRequest, ReadOptions, SourcePage, WriteOptions, WriteRequest, WriteResult } from '../types.js';
@@ -152,7 +153,13 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
       }
       const info = requireTable(src.table, 'source.table');
-      if (src.where) requireColumns(info, src.table, whereColumns(src.where), 'source.where');
+      if (src.where)
+        requireColumns(
+          info,
+          src.table,
+          conditionRefs(src.where).map((r) => r.root),
+          'source.where',
+        );
       for (const l of plan.lookups) {
         const table = l.table ?? '';
         const li = requireTable(table, `lookups.${l.name}.table`);
@@ -301,20 +308,6 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       if (db.open) db.close();
     },
   };
-}
-
-function whereColumns(cond: NonNullable<Extract<SourcePlan, { kind: 'table' }>['where']>): string[] {
-  switch (cond.op) {
-    case 'equals':
-      return cond.pairs.map((p) => p.ref.root);
-    case 'all':
-    case 'any':
-      return cond.of.flatMap(whereColumns);
-    case 'not':
-      return whereColumns(cond.of);
-    default:
-      return cond.refs.map((r) => r.root);
-  }
 }
 
 /** Values as SQLite stores them: booleans as 0/1, structures as JSON text, binary as a Buffer. */
