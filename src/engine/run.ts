@@ -153,8 +153,11 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     } else {
       // A backend that can keep the position inside the target commits it with the page's last
       // batch, so a crash can never separate the two.
+      // Pages that write nothing leave the target untouched; their position is in `save` alone.
       const inTarget =
-        options.checkpoint && adapter.checkpoints ? { id: options.checkpoint.id, cursor: JSON.stringify(page.cursor ?? null) } : undefined;
+        options.checkpoint && adapter.checkpoints && toWrite.length > 0
+          ? { id: options.checkpoint.id, cursor: options.checkpoint.encode(page.cursor, { pages: pageIndex + 1, records: counts.total }) }
+          : undefined;
       const sink = { journal: options.journal, throttle, maxConcurrency, finish, emit };
       for (let i = 0; i < toWrite.length; i += batchSize) {
         const last = i + batchSize >= toWrite.length;
@@ -163,6 +166,9 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     }
     for (const s of states) report(s);
     if (!options.dryRun) await options.checkpoint?.save(page.cursor, { pages: pageIndex + 1, records: counts.total });
+    // better-sqlite3 never yields; without this a whole synchronous run would starve the event
+    // loop, and Ctrl-C (handled there) could not stop it between pages.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     emit({
       type: 'page',
       index: pageIndex,

@@ -4,7 +4,7 @@
  * what each touched field held. Values are exact: DynamoDB big numbers, sets and binary, and
  * SQLite integers beyond 2^53 are tagged (`$number`, `$set`, `$binary`), absent fields `$absent`.
  */
-import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { WriteRequest, WriteResult } from '../adapters/types.js';
@@ -92,6 +92,13 @@ export class JournalWriter implements WriteJournal {
 
   /** Continues a journal after an interrupted run (resume), numbering on from its last write. */
   static async reopen(path: string): Promise<JournalWriter> {
+    if (!existsSync(path)) {
+      throw new DatafixError(
+        'usage',
+        'DF724',
+        `the interrupted run's journal ${path} is gone, so a resumed run could not be undone as one. Run without --resume to start over (rows already fixed are skipped)`,
+      );
+    }
     let last = 0;
     for await (const line of readLines(path)) if (line.type === 'write') last = Math.max(last, line.seq);
     const w = new JournalWriter(path, openSync(path, 'a'));
@@ -160,10 +167,46 @@ async function* readLines(path: string): AsyncGenerator<Line> {
 export interface JournalReading {
   readonly header: JournalHeader;
   /**
-   * Writes in journal order whose outcome was `applied` or is unknown (the run died between
-   * sending and recording it). Streams: memory stays bounded by one batch of writes.
+   * Writes newest first, so a record written twice is restored step by step back to its first
+   * before-image. Yields the writes whose outcome was `applied` or is unknown (the run died
+   * between sending and recording it). Memory stays bounded by a batch of writes.
    */
   writes(): AsyncGenerator<JournalWrite>;
+}
+
+/** The file's lines from last to first, read in chunks from the end; with 1-based line numbers. */
+function* linesBackward(path: string): Generator<{ text: string; line: number }> {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    let total = 0;
+    const counter = Buffer.alloc(1 << 16);
+    for (let pos = 0; pos < size; ) {
+      const n = readSync(fd, counter, 0, counter.length, pos);
+      for (let i = 0; i < n; i++) if (counter[i] === 10) total++;
+      pos += n;
+    }
+    let line = total + 1;
+    let rest = Buffer.alloc(0);
+    for (let end = size; end > 0; ) {
+      const start = Math.max(0, end - (1 << 16));
+      const chunk = Buffer.alloc(end - start);
+      readSync(fd, chunk, 0, chunk.length, start);
+      rest = Buffer.concat([chunk, rest]);
+      end = start;
+      let nl = rest.lastIndexOf(10);
+      while (nl >= 0) {
+        const text = rest.subarray(nl + 1).toString('utf8');
+        rest = rest.subarray(0, nl);
+        if (text.trim() !== '') yield { text, line };
+        line--;
+        nl = rest.lastIndexOf(10);
+      }
+    }
+    if (rest.length > 0 && rest.toString('utf8').trim() !== '') yield { text: rest.toString('utf8'), line: 1 };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export async function openJournal(path: string): Promise<JournalReading> {
@@ -183,29 +226,36 @@ export async function openJournal(path: string): Promise<JournalReading> {
   return {
     header: h,
     async *writes() {
-      const pending = new Map<number, JournalWrite>();
-      const undecided: JournalWrite[] = [];
-      for await (const line of readLines(path)) {
-        if ((line as { type: string }).type === 'torn') continue;
-        if (line.type === 'write') {
-          pending.set(line.seq, {
+      // Reading backwards, a write's outcome comes before the write itself.
+      const outcome = new Map<number, WriteResult['status']>();
+      let first = true;
+      for (const { text, line: lineNo } of linesBackward(path)) {
+        let line: Line;
+        try {
+          line = JSON.parse(text) as Line;
+        } catch {
+          // Only the very last line can be torn (a crash mid-append); damage elsewhere means the
+          // journal cannot be trusted to say what to restore.
+          if (first) {
+            first = false;
+            continue;
+          }
+          throw new DatafixError('usage', 'DF703', `${path}:${lineNo} is damaged; the journal cannot be trusted, so nothing was restored`);
+        }
+        first = false;
+        if (line.type === 'result') outcome.set(line.seq, line.status);
+        else if (line.type === 'write') {
+          const status = outcome.get(line.seq);
+          outcome.delete(line.seq);
+          if (status !== undefined && status !== 'applied') continue;
+          yield {
             seq: line.seq,
             ...(line.table !== undefined ? { table: line.table } : {}),
             key: decode(line.key) as Record<string, unknown>,
             fields: line.fields.map((f) => ({ name: f.name, before: decode(f.before), after: decode(f.after) })),
-          });
-        } else if (line.type === 'result') {
-          const w = pending.get(line.seq);
-          pending.delete(line.seq);
-          if (w && line.status === 'applied') yield w;
-        } else if (line.type === 'resume' || line.type === 'end') {
-          // Writes still without an outcome here were cut off by a crash; undo checks each one.
-          undecided.push(...pending.values());
-          pending.clear();
+          };
         }
       }
-      yield* undecided;
-      yield* pending.values();
     },
   };
 }

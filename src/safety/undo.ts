@@ -5,7 +5,7 @@
  */
 import { createAdapter, describeTarget } from '../adapters/registry.js';
 import type { Adapter, WriteRequest } from '../adapters/types.js';
-import { deepEqual } from '../plan/values.js';
+import { deepEqual, toJsonSafe } from '../plan/values.js';
 import { type JournalWrite, openJournal } from './journal.js';
 
 export interface UndoSummary {
@@ -103,13 +103,18 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
   try {
     options.onTarget?.(describeTarget(journal.header.target));
     let batch: JournalWrite[] = [];
+    const inBatch = new Set<string>();
     for await (const w of journal.writes()) {
       counts.total++;
-      batch.push(w);
-      if (batch.length >= (options.batchSize ?? 100)) {
+      // A record written twice is restored one step at a time: never twice in one batch.
+      const id = JSON.stringify([w.table ?? '', toJsonSafe(w.key)]);
+      if (inBatch.has(id) || batch.length >= (options.batchSize ?? 100)) {
         await flush(batch);
         batch = [];
+        inBatch.clear();
       }
+      batch.push(w);
+      inBatch.add(id);
     }
     await flush(batch);
   } finally {

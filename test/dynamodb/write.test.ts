@@ -147,7 +147,7 @@ describe('write', () => {
     for (const name of Object.keys(expected)) expect({ [name]: dst[name] }).toEqual({ [name]: expected[name] });
   });
 
-  it('fill-only: a different value is a conflict and stays; our own value counts as applied', async () => {
+  it('fill-only: a value already there is a conflict and stays, even our own value on a first attempt', async () => {
     const stats = adapter.stats();
     const results = await adapter.write(
       [
@@ -158,7 +158,11 @@ describe('write', () => {
       ],
       { concurrency: 4 },
     );
-    expect(results).toEqual([{ status: 'conflict' }, { status: 'applied' }, { status: 'applied' }, { status: 'not_found' }]);
+    // `same` already holds our value, but this request was sent once: someone else wrote it, so
+    // it is not ours to claim (an undo must not revert it). Lost acknowledgements are the
+    // retried case, tested below.
+    expect(results).toEqual([{ status: 'conflict' }, { status: 'conflict' }, { status: 'applied' }, { status: 'not_found' }]);
+    expect((await raw('same'))?.thumbnailUrl).toEqual({ S: 'https://ours/1.jpg' });
     expect((await raw('other'))?.thumbnailUrl).toEqual({ S: 'https://other/1.jpg' });
     expect((await raw('null'))?.thumbnailUrl).toEqual({ S: 'https://ours/1.jpg' });
     // The update never creates the missing item.

@@ -65,7 +65,10 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest): Promise<Writ
     );
     return { status: 'applied' };
   } catch (err) {
-    if (isConditionalFailure(err)) return resolveConflict(ctx, table, key, request);
+    if (isConditionalFailure(err)) {
+      const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+      return resolveConflict(ctx, table, key, request, attempts > 1);
+    }
     return failure(err);
   }
 }
@@ -75,7 +78,13 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest): Promise<Writ
  * and only its acknowledgement was lost (the SDK then retried into our own guard). A consistent
  * read tells them apart.
  */
-async function resolveConflict(ctx: DynamoContext, table: string, key: Item, request: WriteRequest): Promise<WriteResult> {
+async function resolveConflict(
+  ctx: DynamoContext,
+  table: string,
+  key: Item,
+  request: WriteRequest,
+  retried: boolean,
+): Promise<WriteResult> {
   const { GetCommand } = ctx.lib;
   let current: Item | undefined;
   try {
@@ -85,6 +94,10 @@ async function resolveConflict(ctx: DynamoContext, table: string, key: Item, req
     return failure(err);
   }
   if (!current) return { status: 'not_found' };
+  // Only a request the SDK sent more than once can have been refused by its own earlier
+  // attempt; on a first attempt, matching values were written by someone else (or an earlier
+  // apply of the same plan), and claiming them as ours would let an undo revert that write.
+  if (!retried) return { status: 'conflict' };
   const landed = request.fields.every((f) => deepEqual(current[f.name], withoutUndefined(f.value)));
   return landed ? { status: 'applied' } : { status: 'conflict' };
 }

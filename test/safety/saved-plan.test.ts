@@ -1,0 +1,297 @@
+/**
+ * Acceptance 5: `datafix plan SPEC --out PLAN` records what a fix would change, record by record;
+ * `datafix apply PLAN` writes exactly that where each record still holds its planned
+ * before-image. A record changed by hand since the plan is reported as drifted and left exactly as
+ * the hand edit left it; every other record ends as after a clean live run. A plan refuses to be
+ * applied to another target or after the spec changed, and `apply --dry-run` writes nothing.
+ */
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
+import { sha256File, useTempDirs } from '../helpers/tmp.js';
+import {
+  createGeneratedVeo3Db,
+  dumpSqlite,
+  dynamoEnv,
+  generationIds,
+  I2V_FIX,
+  jsonLines,
+  jsonSummary,
+  lockFiles,
+  pkOf,
+  type RawItem,
+  SYNC_FIX,
+  scanRaw,
+  show,
+  sqliteExec,
+  videoDataset,
+  withoutUpdatedAt,
+} from './support.js';
+
+const tmp = useTempDirs();
+const shared = useTempDirs({ scope: 'file' });
+
+describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
+  let template: string;
+  let updatable: string[];
+  let cleanIds: Map<string, { mgid: string | null; updatedAt: string | null }>;
+  let seededIds: Map<string, { mgid: string | null; updatedAt: string | null }>;
+
+  beforeAll(async () => {
+    const dir = shared();
+    template = dir.file('template.db');
+    ({ updatable } = createGeneratedVeo3Db(template, 1500));
+    seededIds = generationIds(template);
+    const clean = dir.file('clean.db');
+    copyFileSync(template, clean);
+    const r = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env: { VEO3_DB_PATH: clean } });
+    expect(r.code, show(r)).toBe(0);
+    cleanIds = generationIds(clean);
+  });
+
+  function copy() {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    copyFileSync(template, db);
+    return { dir, db, env: { VEO3_DB_PATH: db } };
+  }
+
+  it('plan, edit one planned row by hand, apply: that row is drifted and kept as edited; every other row as a clean run left it', async () => {
+    const { dir, db, env } = copy();
+    const plan = dir.file('sync.plan.jsonl');
+    const hash = sha256File(db);
+    const planned = await runCli(['plan', SYNC_FIX, '--out', plan, '--json'], { cwd: dir.path, env });
+    expect(planned.code, show(planned)).toBe(0);
+    expect(jsonSummary(planned)).toMatchObject({ dryRun: true, updated: updatable.length });
+    expect(planned.stderr).toContain(`plan written to ${plan}: ${updatable.length} change(s). Apply with: datafix apply ${plan}`);
+    // Planning writes nothing.
+    expect(sha256File(db)).toBe(hash);
+
+    const lines = jsonLines(plan);
+    expect(lines[0]).toMatchObject({
+      type: 'plan',
+      fix: 'sync-media-generation-ids',
+      specFile: SYNC_FIX,
+      target: { backend: 'sqlite', path: db },
+    });
+    const changes = lines.filter((l) => l.type === 'change');
+    expect(changes.map((c) => (c.key as { id: string }).id).sort()).toEqual([...updatable].sort());
+    for (const c of changes) {
+      const fields = c.fields as { name: string; before: unknown; after: unknown }[];
+      expect(fields.map((f) => f.name)).toEqual(['media_generation_id', 'updated_at']);
+      expect(fields[0]?.before).toBeNull();
+    }
+
+    const victim = updatable[7] as string;
+    sqliteExec(db, "UPDATE veo3_video_generations SET media_generation_id = 'SET-BY-HAND' WHERE id = ?", victim);
+    const edited = dumpSqlite(db).rows.veo3_video_generations?.find((r) => r.id === victim);
+
+    const applied = await runCli(['apply', plan, '--json'], { cwd: dir.path, env });
+    expect(applied.code, show(applied)).toBe(1);
+    expect(jsonSummary(applied)).toEqual({
+      plan,
+      fix: 'sync-media-generation-ids',
+      dryRun: false,
+      total: updatable.length,
+      applied: updatable.length - 1,
+      drifted: 1,
+      failed: 0,
+      durationMs: expect.any(Number),
+    });
+    expect(applied.stderr).toContain(`! drifted veo3_video_generations id=${victim} (changed since the plan was made)`);
+    expect(lockFiles(dir.path)).toEqual([]);
+
+    expect(dumpSqlite(db).rows.veo3_video_generations?.find((r) => r.id === victim)).toEqual(edited);
+    const ids = generationIds(db);
+    for (const [id, v] of cleanIds) {
+      if (id === victim) continue;
+      expect(ids.get(id)?.mgid, id).toBe(v.mgid);
+      // updated_at changed exactly where the clean run changed it.
+      expect(ids.get(id)?.updatedAt !== seededIds.get(id)?.updatedAt, id).toBe(v.updatedAt !== seededIds.get(id)?.updatedAt);
+    }
+
+    // A live apply is journaled like a run: undo restores what it wrote.
+    const journal = /journal (\S+\.journal\.jsonl) \(undo with/.exec(applied.stderr)?.[1] as string;
+    expect(journal).toBeDefined();
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(jsonSummary(undo)).toMatchObject({ restored: updatable.length - 1, conflicts: 0 });
+  });
+
+  it('apply refuses another target, a changed spec; apply --dry-run writes nothing', async () => {
+    const { dir, db, env } = copy();
+    const spec = dir.write('sync.yaml', readFileSync(SYNC_FIX, 'utf8'));
+    const plan = dir.file('p.jsonl');
+    const planned = await runCli(['plan', spec, '--out', plan], { cwd: dir.path, env });
+    expect(planned.code, show(planned)).toBe(0);
+    const hash = sha256File(db);
+
+    // The environment points the spec at another database.
+    const other = dir.file('other.db');
+    copyFileSync(template, other);
+    const otherHash = sha256File(other);
+    const elsewhere = await runCli(['apply', plan, '--json'], { cwd: dir.path, env: { VEO3_DB_PATH: other } });
+    expect(elsewhere.code, show(elsewhere)).toBe(2);
+    expect(elsewhere.stderr).toContain(`error DF732: this plan was made for sqlite ${db}, but the spec now points at sqlite ${other}`);
+    expect(elsewhere.stdout).toBe('');
+    expect(sha256File(other)).toBe(otherHash);
+    expect(sha256File(db)).toBe(hash);
+
+    // Dry run: reports what still matches, writes nothing.
+    sqliteExec(db, "UPDATE veo3_video_generations SET media_generation_id = 'HAND' WHERE id = ?", updatable[0]);
+    const handHash = sha256File(db);
+    const dry = await runCli(['apply', plan, '--dry-run', '--json'], { cwd: dir.path, env });
+    expect(dry.code, show(dry)).toBe(1);
+    expect(jsonSummary(dry)).toMatchObject({ dryRun: true, total: updatable.length, applied: updatable.length - 1, drifted: 1 });
+    expect(dry.stderr).toContain(`~ would apply veo3_video_generations id=${updatable[1]}`);
+    expect(sha256File(db)).toBe(handHash);
+
+    // The spec changed since the plan was made.
+    writeFileSync(spec, readFileSync(spec, 'utf8').replace('Fills only rows', 'Fills (edited) only rows'));
+    const changed = await runCli(['apply', plan, '--json'], { cwd: dir.path, env });
+    expect(changed.code, show(changed)).toBe(2);
+    expect(changed.stderr).toContain(`error DF731: ${spec} changed since this plan was made`);
+    expect(sha256File(db)).toBe(handHash);
+  });
+});
+
+describe('saved plans on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
+  let dynamo: RunningDynalite;
+  let proxy: CountingProxy;
+  let data: ReturnType<typeof videoDataset>;
+  let seeded: RawItem[];
+  let clean: RawItem[];
+  let tableNo = 0;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    proxy = await startCountingProxy(dynamo.endpoint);
+    data = videoDataset(300);
+    const table = await freshTable();
+    seeded = await scanRaw(dynamo.endpoint, table);
+    const r = await runCli(['run', I2V_FIX, '--json'], { cwd: shared().path, env: dynamoEnv(table, proxy.endpoint) });
+    expect(r.code, show(r)).toBe(0);
+    clean = await scanRaw(dynamo.endpoint, table);
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await dynamo?.stop();
+  });
+
+  async function freshTable(): Promise<string> {
+    const table = `media-plan-${++tableNo}`;
+    await createMediaTable(dynamo.endpoint, table);
+    await seedItems(dynamo.endpoint, table, data.items);
+    return table;
+  }
+
+  async function setThumbnail(table: string, pk: string, url: string): Promise<void> {
+    const client = rawClient(dynamo.endpoint);
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: { PK: { S: pk }, SK: { S: 'METADATA' } },
+          UpdateExpression: 'SET thumbnailUrl = :u',
+          ExpressionAttributeValues: { ':u': { S: url } },
+        }),
+      );
+    } finally {
+      client.destroy();
+    }
+  }
+
+  it('plan, set a thumbnailUrl on one planned video by hand, apply: drifted and kept as edited; the rest as a clean run', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const env = dynamoEnv(table, proxy.endpoint);
+    const plan = dir.file('i2v.plan.jsonl');
+
+    proxy.reset();
+    const planned = await runCli(['plan', I2V_FIX, '--out', plan, '--json'], { cwd: dir.path, env });
+    expect(planned.code, show(planned)).toBe(0);
+    expect(jsonSummary(planned)).toMatchObject({ updated: data.updatable.length });
+    expect(proxy.counts().UpdateItem ?? 0).toBe(0);
+    expect(await scanRaw(dynamo.endpoint, table)).toEqual(seeded);
+    const changes = jsonLines(plan).filter((l) => l.type === 'change');
+    expect(changes.map((c) => (c.key as { PK: string }).PK).sort()).toEqual([...data.updatable].sort());
+
+    const victim = 'MEDIA#v00016'; // kind 0: planned to get both thumbnail fields
+    expect(data.updatable).toContain(victim);
+    await setThumbnail(table, victim, 'https://hand.example.com/v00016.jpg');
+    const edited = (await scanRaw(dynamo.endpoint, table)).find((i) => pkOf(i) === victim);
+
+    // apply --dry-run first: it sees the drift and writes nothing.
+    proxy.reset();
+    const dry = await runCli(['apply', plan, '--dry-run', '--json'], { cwd: dir.path, env });
+    expect(dry.code, show(dry)).toBe(1);
+    expect(jsonSummary(dry)).toMatchObject({ dryRun: true, applied: data.updatable.length - 1, drifted: 1 });
+    expect(proxy.counts().UpdateItem ?? 0).toBe(0);
+
+    const applied = await runCli(['apply', plan, '--json'], { cwd: dir.path, env });
+    expect(applied.code, show(applied)).toBe(1);
+    expect(jsonSummary(applied)).toMatchObject({ total: data.updatable.length, applied: data.updatable.length - 1, drifted: 1, failed: 0 });
+    expect(applied.stderr).toContain(`! drifted PK=${victim} SK=METADATA (changed since the plan was made)`);
+
+    const items = await scanRaw(dynamo.endpoint, table);
+    expect(items.map(pkOf)).toEqual(clean.map(pkOf));
+    const seededAt = new Map(seeded.map((i) => [pkOf(i), i.updatedAt?.S]));
+    items.forEach((item, i) => {
+      if (pkOf(item) === victim) {
+        expect(item).toEqual(edited);
+        return;
+      }
+      const c = clean[i] as RawItem;
+      expect(withoutUpdatedAt(item), pkOf(item)).toEqual(withoutUpdatedAt(c));
+      expect(item.updatedAt?.S !== seededAt.get(pkOf(item)), pkOf(item)).toBe(c.updatedAt?.S !== seededAt.get(pkOf(c)));
+    });
+  });
+
+  // BUG: applying a plan a second time on DynamoDB reports every record as "applied" (exit 0)
+  // although nothing was written, while `apply --dry-run` on the same data reports them all as
+  // drifted (exit 1) — and SQLite's live apply reports them drifted too. The live apply's guard
+  // fails, and src/adapters/dynamodb/write.ts:88-89 (resolveConflict) counts a record that
+  // already holds the planned values as our own lost acknowledgement. The second apply's journal
+  // then records N "applied" writes, so `datafix undo` of that no-op apply reverts the first one.
+  // Expected: the live apply agrees with its dry run (drifted N, exit 1). Actual: applied N, exit 0.
+  it('a plan applied a second time: the live apply reports what its dry run predicts', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const env = dynamoEnv(table, proxy.endpoint);
+    const plan = dir.file('twice.plan.jsonl');
+    expect((await runCli(['plan', I2V_FIX, '--out', plan], { cwd: dir.path, env })).code).toBe(0);
+    const first = await runCli(['apply', plan, '--json'], { cwd: dir.path, env });
+    expect(first.code, show(first)).toBe(0);
+    expect(jsonSummary(first)).toMatchObject({ applied: data.updatable.length, drifted: 0 });
+
+    const dry = await runCli(['apply', plan, '--dry-run', '--json'], { cwd: dir.path, env });
+    const live = await runCli(['apply', plan, '--json'], { cwd: dir.path, env });
+    const { durationMs: _a, dryRun: _b, ...predicted } = jsonSummary(dry);
+    const { durationMs: _c, dryRun: _d, ...actual } = jsonSummary(live);
+    expect(predicted).toMatchObject({ applied: 0, drifted: data.updatable.length });
+    expect(actual).toEqual(predicted);
+    expect(live.code).toBe(dry.code);
+  });
+
+  it('apply refuses when the environment points the spec at another table, naming both', async () => {
+    const table = await freshTable();
+    const otherTable = await freshTable();
+    const dir = tmp();
+    const plan = dir.file('i2v.plan.jsonl');
+    const planned = await runCli(['plan', I2V_FIX, '--out', plan], { cwd: dir.path, env: dynamoEnv(table, proxy.endpoint) });
+    expect(planned.code, show(planned)).toBe(0);
+
+    proxy.reset();
+    const refused = await runCli(['apply', plan, '--json'], { cwd: dir.path, env: dynamoEnv(otherTable, proxy.endpoint) });
+    expect(refused.code, show(refused)).toBe(2);
+    expect(refused.stderr).toContain(
+      `error DF732: this plan was made for dynamodb ${table} (${proxy.endpoint}), but the spec now points at dynamodb ${otherTable} (${proxy.endpoint})`,
+    );
+    expect(proxy.counts().UpdateItem ?? 0).toBe(0);
+    expect(await scanRaw(dynamo.endpoint, otherTable)).toEqual(seeded);
+    expect(await scanRaw(dynamo.endpoint, table)).toEqual(seeded);
+  });
+});

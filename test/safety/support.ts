@@ -1,0 +1,441 @@
+/**
+ * Helpers for the safety acceptance tests: CLI processes the test can signal part-way (kill -9,
+ * Ctrl-C), bounded polling, the `.datafix/` state a run leaves in its working directory, whole
+ * SQLite databases and DynamoDB tables read back independently of datafix, and generated data.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
+import Database from 'better-sqlite3';
+import { afterEach } from 'vitest';
+import { createVeo3Database, type SampleRow } from '../../src/demo/sqlite-sample.js';
+import { BIN, type CliResult } from '../helpers/cli.js';
+import { rawClient } from '../helpers/dynalite.js';
+
+export const SYNC_FIX = fileURLToPath(new URL('../../fixes/sync-media-generation-ids.yaml', import.meta.url));
+export const I2V_FIX = fileURLToPath(new URL('../../fixes/i2v-thumbnails.yaml', import.meta.url));
+export const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` every `intervalMs` until it returns a truthy value; throws after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(options.intervalMs ?? 10);
+  }
+}
+
+// --- CLI processes the test can signal ---------------------------------------------------------
+
+export interface RunningCli {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly pid: number;
+  /** Resolves when the process has exited (never rejects on a non-zero exit). */
+  readonly done: Promise<CliResult>;
+  stdout(): string;
+  stderr(): string;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+const running = new Set<ChildProcessWithoutNullStreams>();
+
+/** The environment `runCli` gives the CLI (CI=true, no colours), plus `env` (undefined removes). */
+export function cliEnv(env: Readonly<Record<string, string | undefined>> = {}, base: { ci?: boolean } = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) out[k] = v;
+  if (base.ci ?? true) out.CI = 'true';
+  else delete out.CI;
+  out.NO_COLOR = '1';
+  delete out.FORCE_COLOR;
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Starts `node bin/datafix.js ARGS` like `runCli` does (no TTY, CI=true unless `ci: false`) but
+ * returns at once, so the test can watch it and signal it. stdin stays open unless `input` is
+ * given. Every process started here is SIGKILLed after the test if it is still running.
+ */
+export function startCli(
+  args: readonly string[],
+  options: { cwd: string; env?: Readonly<Record<string, string | undefined>>; ci?: boolean; input?: string; timeoutMs?: number },
+): RunningCli {
+  return startProcess(process.execPath, [BIN, ...args], options);
+}
+
+/** Starts any command with the CLI's environment; tracked and killed after the test like `startCli`. */
+export function startProcess(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; env?: Readonly<Record<string, string | undefined>>; ci?: boolean; input?: string; timeoutMs?: number },
+): RunningCli {
+  const child = spawn(command, [...args], {
+    cwd: options.cwd,
+    env: cliEnv(options.env, { ci: options.ci ?? true }),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    err += c;
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  const done = new Promise<CliResult>((resolve, reject) => {
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      running.delete(child);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      resolve({ code: code ?? 128 + (SIGNALS[signal ?? ''] ?? 0), stdout: out, stderr: err });
+    });
+  });
+  if (options.input !== undefined) child.stdin.end(options.input);
+  return { child, pid: child.pid as number, done, stdout: () => out, stderr: () => err };
+}
+
+/** Registers an afterEach that SIGKILLs every process `startCli` started and is still running. */
+export function killLeftoverProcesses(): void {
+  afterEach(async () => {
+    const left = [...running];
+    for (const c of left) c.kill('SIGKILL');
+    await Promise.all(left.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('close', r)))));
+  });
+}
+
+// --- .datafix state in a working directory -----------------------------------------------------
+
+export interface StateFile {
+  readonly file: string;
+  readonly fix: string;
+  readonly status: 'running' | 'interrupted' | 'done';
+  readonly pages: number;
+  readonly records: number;
+  readonly journal: string;
+  readonly cursor?: unknown;
+  readonly specChecksum: string;
+}
+
+/** Every `.datafix/runs/*.state.json` under `dir` (a torn or half-written one is skipped). */
+export function stateFiles(dir: string): StateFile[] {
+  const runs = join(dir, '.datafix', 'runs');
+  if (!existsSync(runs)) return [];
+  const out: StateFile[] = [];
+  for (const f of readdirSync(runs).filter((n) => n.endsWith('.state.json'))) {
+    try {
+      out.push({ file: join(runs, f), ...(JSON.parse(readFileSync(join(runs, f), 'utf8')) as Omit<StateFile, 'file'>) });
+    } catch {
+      // being replaced right now
+    }
+  }
+  return out;
+}
+
+/** The one state file in `dir` (fails the test when there are several). */
+export function onlyState(dir: string): StateFile | undefined {
+  const all = stateFiles(dir);
+  if (all.length > 1) throw new Error(`expected one state file in ${dir}, found ${all.length}`);
+  return all[0];
+}
+
+export function lockFiles(dir: string): string[] {
+  const locks = join(dir, '.datafix', 'locks');
+  return existsSync(locks) ? readdirSync(locks).map((f) => join(locks, f)) : [];
+}
+
+/** Parses a JSON Lines file (journal, plan). */
+export function jsonLines(file: string): Record<string, unknown>[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The single JSON object a `--json` command prints on stdout. */
+export function jsonSummary(r: CliResult): Record<string, unknown> {
+  const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length !== 1) throw new Error(`expected one JSON line on stdout, got:\n${r.stdout}\n--- stderr:\n${r.stderr.slice(-3000)}`);
+  return JSON.parse(lines[0] as string) as Record<string, unknown>;
+}
+
+/** A short view of a CLI result for assertion messages. */
+export function show(r: CliResult): string {
+  return `exit ${r.code}\n--- stdout (tail):\n${r.stdout.slice(-1500)}\n--- stderr (tail):\n${r.stderr.slice(-3000)}`;
+}
+
+// --- SQLite ------------------------------------------------------------------------------------
+
+/**
+ * A copy of the shipped sync fix in `dir` whose target waits only `busyTimeoutMs` for a locked
+ * database (the shipped one waits 5 s), so a test can make a live run fail fast with DF411.
+ */
+export function syncSpecWithBusyTimeout(dir: { write(name: string, text: string): string }, busyTimeoutMs: number): string {
+  const text = readFileSync(SYNC_FIX, 'utf8');
+  const edited = text.replace(/path: \$\{VEO3_DB_PATH:-[^}]*\}/, `path: \${VEO3_DB_PATH}\n    busyTimeoutMs: ${busyTimeoutMs}`);
+  if (edited === text) throw new Error('could not set busyTimeoutMs in the sync spec');
+  return dir.write('sync-busy.yaml', edited);
+}
+
+/** Runs `fn` while another connection holds the database's write lock (BEGIN IMMEDIATE). */
+export async function whileWriteLocked<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  const app = new Database(path, { fileMustExist: true });
+  app.exec('BEGIN IMMEDIATE');
+  try {
+    return await fn();
+  } finally {
+    app.exec('ROLLBACK');
+    app.close();
+  }
+}
+
+export interface SqliteDump {
+  /** Every schema object: type, name and SQL, sorted by name. */
+  readonly schema: { type: string; name: string; sql: string | null }[];
+  /** Every row of every table, in rowid order, integers exact (bigint). */
+  readonly rows: Record<string, Record<string, unknown>[]>;
+}
+
+/** Reads the whole database with an independent connection: every table, every row. */
+export function dumpSqlite(path: string): SqliteDump {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.defaultSafeIntegers(true);
+    const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all() as SqliteDump['schema'];
+    const rows: Record<string, Record<string, unknown>[]> = {};
+    for (const t of schema.filter((s) => s.type === 'table' && !s.name.startsWith('sqlite_'))) {
+      rows[t.name] = db.prepare(`SELECT * FROM "${t.name.replace(/"/g, '""')}" ORDER BY rowid`).all() as Record<string, unknown>[];
+    }
+    return { schema, rows };
+  } finally {
+    db.close();
+  }
+}
+
+export function tableNames(path: string): string[] {
+  return dumpSqlite(path)
+    .schema.filter((s) => s.type === 'table')
+    .map((s) => s.name);
+}
+
+export function sqliteExec(path: string, sql: string, ...params: unknown[]): void {
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    db.prepare(sql).run(...params);
+  } finally {
+    db.close();
+  }
+}
+
+export function sqliteAll<T = Record<string, unknown>>(path: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+/** id → media_generation_id (and updated_at) of every row. */
+export function generationIds(path: string): Map<string, { mgid: string | null; updatedAt: string | null }> {
+  return new Map(
+    sqliteAll<{ id: string; media_generation_id: string | null; updated_at: string | null }>(
+      path,
+      'SELECT id, media_generation_id, updated_at FROM veo3_video_generations',
+    ).map((r) => [r.id, { mgid: r.media_generation_id, updatedAt: r.updated_at }]),
+  );
+}
+
+/**
+ * A generated VEO3 database of `count` rows in every shape the sync fix reads, plus an unrelated
+ * `app_settings` table that no fix touches. Returns the id each row must end with after the fix
+ * (its current value when the fix must leave it alone).
+ */
+export function createGeneratedVeo3Db(
+  path: string,
+  count: number,
+  options: { invalidJsonEvery?: number } = {},
+): { expected: Map<string, string | null>; updatable: string[] } {
+  const op = (fields: Record<string, unknown>) => ({ status: 'MEDIA_GENERATION_STATUS_SUCCESSFUL', ...fields });
+  const nested = (id: string) => ({ operation: { metadata: { video: { mediaGenerationId: id } } } });
+  const rows: SampleRow[] = [];
+  const expected = new Map<string, string | null>();
+  const updatable: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `gen-${String(i).padStart(6, '0')}`;
+    const want = `MG-${i}-${(i * 7919) % 10007}`;
+    let raw: string | null;
+    let result: string | null = want;
+    switch (i % 7) {
+      case 0:
+        raw = JSON.stringify({ operations: [op({ mediaGenerationId: want })] });
+        break;
+      case 1:
+        raw = JSON.stringify({ operations: [op(nested(want))] });
+        break;
+      case 2:
+        raw = JSON.stringify({ raw: { operations: [op({ mediaGenerationId: want })] } });
+        break;
+      case 3:
+        raw = JSON.stringify({ raw: { operations: [op(nested(want))] } });
+        break;
+      case 4:
+        raw = JSON.stringify({ operations: [op({ mediaGenerationId: '', ...nested(want) })] });
+        break;
+      case 5:
+        raw = JSON.stringify({ operations: [op({ status: 'MEDIA_GENERATION_STATUS_FAILED' })] });
+        result = null;
+        break;
+      default:
+        raw = i % 2 ? null : JSON.stringify({ operations: [] });
+        result = null;
+    }
+    if (options.invalidJsonEvery && i % options.invalidJsonEvery === options.invalidJsonEvery - 1) {
+      raw = '{"operations": [ {"mediaGenerationId": "trunc';
+      result = null;
+    }
+    if (i % 37 === 36) {
+      rows.push({ id, raw_response: raw, media_generation_id: `KEEP-${i}`, updated_at: '2024-12-31T23:59:59.000Z' });
+      expected.set(id, `KEEP-${i}`);
+      continue;
+    }
+    rows.push({ id, raw_response: raw, media_generation_id: null });
+    expected.set(id, result);
+    if (result !== null) updatable.push(id);
+  }
+  createVeo3Database(path, rows);
+  const db = new Database(path);
+  try {
+    db.exec(`CREATE TABLE app_settings (key TEXT PRIMARY KEY, value TEXT, big INTEGER);
+      CREATE INDEX idx_gen_status ON veo3_video_generations (status);`);
+    const ins = db.prepare('INSERT INTO app_settings (key, value, big) VALUES (?, ?, ?)');
+    ins.run('theme', 'dark', 9007199254740993n);
+    ins.run('lastSync', null, -1n);
+  } finally {
+    db.close();
+  }
+  return { expected, updatable };
+}
+
+// --- DynamoDB ----------------------------------------------------------------------------------
+
+export type RawItem = Record<string, AttributeValue>;
+
+/** Sorts set members so that two scans of equal items compare equal (sets have no order). */
+export function canonical(v: AttributeValue): AttributeValue {
+  if (v.SS) return { SS: [...v.SS].sort() };
+  if (v.NS) return { NS: [...v.NS].sort() };
+  if (v.M) return { M: Object.fromEntries(Object.entries(v.M).map(([k, x]) => [k, canonical(x)])) };
+  if (v.L) return { L: v.L.map(canonical) };
+  return v;
+}
+
+/** Every item of a table in the low-level form (exact number texts, sets), sorted by key. */
+export async function scanRaw(endpoint: string, table: string): Promise<RawItem[]> {
+  const client = rawClient(endpoint);
+  const out: RawItem[] = [];
+  try {
+    let start: RawItem | undefined;
+    do {
+      const page = await client.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ConsistentRead: true }));
+      for (const item of page.Items ?? []) out.push(Object.fromEntries(Object.entries(item).map(([k, v]) => [k, canonical(v)])));
+      start = page.LastEvaluatedKey;
+    } while (start);
+  } finally {
+    client.destroy();
+  }
+  return out.sort((a, b) => {
+    const ka = `${a.PK?.S}\u0000${a.SK?.S}`;
+    const kb = `${b.PK?.S}\u0000${b.SK?.S}`;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+}
+
+/** An item with its set members sorted, as `scanRaw` returns it. */
+export function canonicalItem(item: RawItem): RawItem {
+  return Object.fromEntries(Object.entries(item).map(([k, v]) => [k, canonical(v)]));
+}
+
+export const pkOf = (i: RawItem): string => String(i.PK?.S);
+
+/** The environment that points fixes/i2v-thumbnails.yaml at a table behind an endpoint. */
+export function dynamoEnv(table: string, endpoint: string): Record<string, string | undefined> {
+  return {
+    DYNAMODB_TABLE: table,
+    LOCAL_AWS_ENDPOINT: endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: undefined,
+    AWS_SECRET_ACCESS_KEY: undefined,
+    AWS_SESSION_TOKEN: undefined,
+    AWS_PROFILE: undefined,
+  };
+}
+
+/**
+ * Videos with their I2V jobs and source images, in eight kinds cycled: full fills, partial fills,
+ * every skip reason, and thumbnail maps with nested values. Returns the items to seed and the
+ * PKs of the videos the fix must update.
+ */
+export function videoDataset(count: number, prefix = 'v'): { items: Record<string, unknown>[]; updatable: string[] } {
+  const items: Record<string, unknown>[] = [];
+  const updatable: string[] = [];
+  const thumbs = (id: string) => ({
+    thumbnailUrl: `https://cdn.example.com/${id}/t.jpg`,
+    thumbnailUrls: { small: `https://cdn.example.com/${id}/s.jpg`, large: `https://cdn.example.com/${id}/l.jpg`, dims: [320, 1080] },
+  });
+  for (let i = 0; i < count; i++) {
+    const id = `${prefix}${String(i).padStart(5, '0')}`;
+    const createdAt = new Date(Date.UTC(2025, 0, 1) + i * 60_000).toISOString();
+    const video: Record<string, unknown> = {
+      PK: `MEDIA#${id}`,
+      SK: 'METADATA',
+      id,
+      type: 'video',
+      createdAt,
+      updatedAt: createdAt,
+      GSI8PK: 'MEDIA_BY_TYPE_AND_CREATOR',
+      GSI8SK: `video#${createdAt}#${id}`,
+    };
+    const img = `img-${id}`;
+    const kind = i % 8;
+    if (kind === 1) video.thumbnailUrl = `https://own.example.com/${id}.jpg`;
+    if (kind === 2) Object.assign(video, thumbs(id)); // already_has_thumbnails
+    items.push(video);
+    if (kind === 3) continue; // no_i2v_job_found
+    items.push({ PK: `I2VJOB#${id}`, SK: 'METADATA', jobId: id, mediaId: img, status: 'COMPLETED' });
+    if (kind === 4) continue; // source_media_not_found
+    const source: Record<string, unknown> = { PK: `MEDIA#${img}`, SK: 'METADATA', id: img, type: 'image', createdAt };
+    if (kind === 5) {
+      // source_has_no_thumbnails
+    } else if (kind === 6) source.thumbnailUrl = thumbs(img).thumbnailUrl;
+    else Object.assign(source, thumbs(img));
+    items.push(source);
+    if (kind !== 2 && kind !== 5) updatable.push(`MEDIA#${id}`);
+  }
+  return { items, updatable };
+}
+
+/** An item without its `updatedAt`, for "equal apart from the run's timestamp". */
+export function withoutUpdatedAt(item: RawItem): RawItem {
+  const { updatedAt: _ignored, ...rest } = item;
+  return rest;
+}
