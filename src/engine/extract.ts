@@ -17,11 +17,31 @@ export class ExtractFailure extends Error {
 export interface CompiledExtract {
   readonly plan: ExtractPlan;
   readonly paths: readonly string[][];
+  /**
+   * For paths made only of names and indexes (most are): the segments to walk directly, which
+   * gives jsonpath-plus's answer without its per-call setup. Undefined where a path needs it.
+   */
+  readonly direct: readonly (readonly string[] | undefined)[];
 }
+
+const PLAIN_SEGMENT = /^(?:[0-9]+|[^*.[\]()?@$^~:,'"]+)$/;
 
 export function prepareExtract(plan: ExtractPlan): CompiledExtract {
   // toPathArray caches and shares its arrays; copy so nothing downstream can alter the cache.
-  return { plan, paths: plan.paths.map((p) => [...JSONPath.toPathArray(p)]) };
+  const paths = plan.paths.map((p) => [...JSONPath.toPathArray(p)]);
+  const direct = paths.map((segs) => (segs[0] === '$' && segs.slice(1).every((s) => PLAIN_SEGMENT.test(s)) ? segs.slice(1) : undefined));
+  return { plan, paths, direct };
+}
+
+/** A plain path walked through own properties, as jsonpath-plus would match it. */
+function walk(input: unknown, segments: readonly string[]): unknown {
+  let value = input;
+  for (const seg of segments) {
+    if (value === null || typeof value !== 'object') return undefined;
+    if (Array.isArray(value)) value = /^[0-9]+$/.test(seg) ? value[Number(seg)] : undefined;
+    else value = Object.hasOwn(value, seg) ? (value as Record<string, unknown>)[seg] : undefined;
+  }
+  return value;
 }
 
 export function runExtract(ex: CompiledExtract, ctx: Context): unknown {
@@ -40,7 +60,13 @@ export function runExtract(ex: CompiledExtract, ctx: Context): unknown {
     }
   }
   if (input === null || typeof input !== 'object') return undefined;
-  for (const path of ex.paths) {
+  for (const [i, path] of ex.paths.entries()) {
+    const direct = ex.direct[i];
+    if (direct) {
+      const found = walk(input, direct);
+      if (!isMissing(found)) return found;
+      continue;
+    }
     let matches: unknown[];
     try {
       // eval: false — no filter or script evaluation, whatever the path says.

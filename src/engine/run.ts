@@ -95,6 +95,8 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     const outcome = s.outcome ?? 'failed';
     counts[outcome]++;
     if (s.reason) reasons[s.reason] = (reasons[s.reason] ?? 0) + 1;
+    // No listener, no event: a library caller pays nothing per record for reporting.
+    if (!options.onEvent) return;
     emit({
       type: 'record',
       outcome,

@@ -1,3 +1,4 @@
+import { JSONPath } from 'jsonpath-plus';
 /**
  * The engine, end to end through the library on real SQLite files: what ends up in the rows is
  * the assertion. Templates, conditions, extraction, fill-only diffs, touch and overwrite.
@@ -505,5 +506,44 @@ describe('fill-only, touch and overwrite', () => {
     expect(dry.records.map((r) => [r.key.id, r.outcome, r.reason, r.changes])).toEqual(
       live.records.map((r) => [r.key.id, r.outcome, r.reason, r.changes]),
     );
+  });
+});
+
+describe('extraction fast path', () => {
+  it('plain paths walked directly find what jsonpath-plus finds', () => {
+    const docs = [
+      { operations: [{ mediaGenerationId: 'A', operation: { metadata: { video: { mediaGenerationId: 'B' } } } }] },
+      { raw: { operations: [{ operation: { metadata: { video: { mediaGenerationId: 'C' } } } }] } },
+      { operations: [] },
+      { operations: { 0: { mediaGenerationId: 'object-not-array' } } },
+      { 'a.b': { 'x y': [null, 0, false, ''] } },
+      [{ k: 1 }, { k: 2 }],
+    ];
+    const paths = [
+      '$.operations[0].mediaGenerationId',
+      '$.operations[0].operation.metadata.video.mediaGenerationId',
+      '$.raw.operations[0].operation.metadata.video.mediaGenerationId',
+      "$['a.b']['x y'][1]",
+      '$[1].k',
+      '$.missing.deeper',
+    ];
+    for (const path of paths) {
+      const ex = prepareExtract({ name: 'v', from: { root: 'row', path: ['doc'], text: 'row.doc' }, paths: [path], needs: ['row'] });
+      // The shipped fixes' paths take the fast path; names with dots go through jsonpath-plus.
+      if (!path.includes("'")) expect(ex.direct[0], path).toBeDefined();
+      for (const doc of docs) {
+        const viaLibrary = (JSONPath({ path, json: doc as object, eval: false, wrap: true }) as unknown[]).find(
+          (m) => m !== undefined && m !== null && m !== '',
+        );
+        expect(runExtract(ex, new Map<string, unknown>([['row', { doc }]])), `${path} on ${JSON.stringify(doc)}`).toEqual(viaLibrary);
+      }
+    }
+    const wildcard = prepareExtract({
+      name: 'v',
+      from: { root: 'row', path: ['doc'], text: 'row.doc' },
+      paths: ['$..mediaGenerationId'],
+      needs: ['row'],
+    });
+    expect(wildcard.direct[0]).toBeUndefined();
   });
 });

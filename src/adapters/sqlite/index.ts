@@ -54,6 +54,40 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     stats[op] = (stats[op] ?? 0) + 1;
   };
   const tables = new Map<string, TableInfo>();
+  // Every record of a fix usually has the same update shape (table, key, fields, guards): its
+  // SQL is assembled and checked once, not once per row.
+  const updates = new Map<string, { statement: Database.Statement } | { error: string }>();
+  const updateFor = (table: string, keyCols: string[], fields: WriteRequest['fields']) => {
+    let shape = `${table}\u0000${keyCols.join('\u0000')}`;
+    for (const f of fields) {
+      const guard =
+        f.guard === 'absent' || (f.guard === 'unchanged' && (f.before === undefined || f.before === null))
+          ? 'n'
+          : f.guard === 'unchanged'
+            ? 'u'
+            : '-';
+      shape += `\u0000${f.name}\u0001${guard}`;
+    }
+    let known = updates.get(shape);
+    if (!known) {
+      const bad = [table, ...keyCols, ...fields.map((f) => f.name)].find((c) => !SQL_IDENT.test(c));
+      if (bad !== undefined) known = { error: `bad name ${JSON.stringify(bad)}` };
+      else {
+        const guards: string[] = [];
+        for (const f of fields) {
+          if (f.guard === 'absent' || (f.guard === 'unchanged' && (f.before === undefined || f.before === null)))
+            guards.push(`${quoteIdent(f.name)} IS NULL`);
+          else if (f.guard === 'unchanged') guards.push(`${quoteIdent(f.name)} IS ?`);
+        }
+        const sql =
+          `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f.name)} = ?`).join(', ')}` +
+          ` WHERE ${[...keyCols.map((k) => `${quoteIdent(k)} = ?`), ...guards].join(' AND ')}`;
+        known = { statement: db.prepare(sql) };
+      }
+      updates.set(shape, known);
+    }
+    return known;
+  };
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string): Database.Statement => {
     let st = statements.get(sql);
@@ -238,29 +272,16 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const writeOne = (r: WriteRequest): WriteResult => {
         const table = r.table ?? '';
         const keyCols = Object.keys(r.key);
-        for (const c of [...keyCols, ...r.fields.map((f) => f.name)]) {
-          if (!SQL_IDENT.test(c)) return { status: 'failed', reason: 'write_rejected', message: `bad column name ${c}` };
-        }
-        const guards: string[] = [];
-        const guardParams: unknown[] = [];
-        for (const f of r.fields) {
-          if (f.guard === 'absent' || (f.guard === 'unchanged' && (f.before === undefined || f.before === null))) {
-            guards.push(`${quoteIdent(f.name)} IS NULL`);
-          } else if (f.guard === 'unchanged') {
-            guards.push(`${quoteIdent(f.name)} IS ?`);
-            guardParams.push(toSqlValue(f.before));
-          }
-        }
-        const sql =
-          `UPDATE ${quoteIdent(table)} SET ${r.fields.map((f) => `${quoteIdent(f.name)} = ?`).join(', ')}` +
-          ` WHERE ${[...keyCols.map((k) => `${quoteIdent(k)} = ?`), ...guards].join(' AND ')}`;
+        const update = updateFor(table, keyCols, r.fields);
+        if ('error' in update) return { status: 'failed', reason: 'write_rejected', message: update.error };
+        const params: unknown[] = [];
+        for (const f of r.fields) params.push(toSqlValue(f.value));
+        for (const k of keyCols) params.push(toSqlValue(r.key[k]));
+        for (const f of r.fields)
+          if (f.guard === 'unchanged' && f.before !== undefined && f.before !== null) params.push(toSqlValue(f.before));
         let changes: number;
         try {
-          changes = prepare(sql).run(
-            ...r.fields.map((f) => toSqlValue(f.value)),
-            ...keyCols.map((k) => toSqlValue(r.key[k])),
-            ...guardParams,
-          ).changes;
+          changes = update.statement.run(...params).changes;
         } catch (err) {
           const code = (err as { code?: string }).code ?? '';
           if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) throw err;
