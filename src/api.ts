@@ -77,15 +77,13 @@ export async function runPlan(plan: FixPlan, options: RunSpecOptions): Promise<R
     await adapter.check(plan);
     options.onConnected?.(describeTarget(plan.target));
     const resumed = options.resumeCursor?.(adapter);
-    let interrupted = false;
     const summary = await runFix(plan, adapter, {
       ...options,
       ...(resumed !== undefined && options.cursor === undefined ? { cursor: resumed } : {}),
-      onEvent: (e) => {
-        if (e.type === 'done') interrupted = e.interrupted;
-        options.onEvent?.(e);
-      },
     });
+    // runFix reports a run as interrupted exactly when the signal was aborted. Not wrapping
+    // onEvent to learn it keeps the engine from building record events nobody listens to.
+    const interrupted = options.signal?.aborted ?? false;
     // A finished run leaves no checkpoint behind in the target.
     if (!interrupted && options.checkpoint && !options.dryRun) adapter.checkpoints?.clear(options.checkpoint.id);
     return { plan, summary, interrupted, requests: adapter.stats() };

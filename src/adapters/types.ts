@@ -94,6 +94,11 @@ export interface Adapter {
   check(plan: FixPlan): Promise<void>;
   /** Streams source pages in a stable order; memory stays bounded by one page. */
   readPages(source: SourcePlan, options: ReadOptions): AsyncIterable<SourcePage>;
+  /**
+   * false: the backend reads synchronously, so reading the next page ahead overlaps nothing and
+   * only costs cache; the engine reads a page when it needs it. Default: read ahead.
+   */
+  readonly readsAhead?: boolean;
   /** Fetches records by key; the answer is in request order, `undefined` where none exists. */
   lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined)[]>;
   /** Applies conditional writes; the answer is in request order. Never called in a dry run. */

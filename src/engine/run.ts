@@ -180,7 +180,8 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     });
   };
 
-  const pages = prefetch(
+  // Reading ahead hides a remote source's latency; a synchronous one has none to hide.
+  const pages = (adapter.readsAhead === false ? <T>(x: AsyncIterable<T>) => x : prefetch)(
     adapter.readPages(plan.source, {
       pageSize: options.pageSize ?? plan.run.pageSize,
       ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),

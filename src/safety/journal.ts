@@ -114,30 +114,33 @@ export class JournalWriter implements WriteJournal {
 
   intend(requests: readonly WriteRequest[]): void {
     if (requests.length === 0) return;
+    // One write and one fsync per batch: every before-image of the batch is durable before any
+    // of its writes is sent.
+    let text = '';
     for (const r of requests) {
       const seq = ++this.seq;
       this.seqOf.set(r, seq);
-      this.append(
-        {
-          type: 'write',
-          seq,
-          ...(r.table !== undefined ? { table: r.table } : {}),
-          key: toJsonSafe(r.key),
-          fields: r.fields.map((f) => ({ name: f.name, before: encode(f.before), after: encode(f.value) })),
-        },
-        false,
-      );
+      const line: Line = {
+        type: 'write',
+        seq,
+        ...(r.table !== undefined ? { table: r.table } : {}),
+        key: toJsonSafe(r.key),
+        fields: r.fields.map((f) => ({ name: f.name, before: encode(f.before), after: encode(f.value) })),
+      };
+      text += `${JSON.stringify(line)}\n`;
     }
-    // One fsync per batch: every before-image of the batch is durable before any of its writes.
+    writeSync(this.fd, text);
     fsyncSync(this.fd);
   }
 
   settle(requests: readonly WriteRequest[], results: readonly WriteResult[]): void {
+    let text = '';
     requests.forEach((r, i) => {
       const seq = this.seqOf.get(r);
       const status = results[i]?.status;
-      if (seq !== undefined && status && status !== 'retry') this.append({ type: 'result', seq, status }, false);
+      if (seq !== undefined && status && status !== 'retry') text += `${JSON.stringify({ type: 'result', seq, status } satisfies Line)}\n`;
     });
+    if (text) writeSync(this.fd, text);
   }
 
   end(summary: RunSummary, interrupted: boolean): void {

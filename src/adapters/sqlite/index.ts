@@ -178,8 +178,13 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     }
   };
 
+  /** Per source table, the columns the checked plan reads (undefined: all of them). */
+  const sourceColumns = new Map<string, string[] | undefined>();
+
   return {
     backend: 'sqlite',
+    // better-sqlite3 reads synchronously: reading ahead would only evict the page being written.
+    readsAhead: false,
 
     async check(plan: FixPlan): Promise<void> {
       const src = plan.source;
@@ -187,6 +192,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
       }
       const info = requireTable(src.table, 'source.table');
+      sourceColumns.set(src.table, referencedColumns(plan, info));
       if (src.where)
         requireColumns(
           info,
@@ -216,7 +222,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const usesRowid = info.primaryKey.length === 0;
       const where = source.where ? compileWhere(source.where) : undefined;
       const keyList = keyCols.map(quoteIdent).join(', ');
-      const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}* FROM ${quoteIdent(source.table)}`;
+      const columns = sourceColumns.get(source.table);
+      const list = columns ? columns.map(quoteIdent).join(', ') : '*';
+      const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}${list} FROM ${quoteIdent(source.table)}`;
       const order = ` ORDER BY ${keyList} LIMIT ?`;
       const firstSql = `${select}${where ? ` WHERE (${where.sql})` : ''}${order}`;
       const afterSql = `${select} WHERE ${where ? `(${where.sql}) AND ` : ''}(${keyList}) > (${keyCols.map(() => '?').join(', ')})${order}`;
@@ -229,7 +237,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         if (rows.length === 0) return;
         const records = rows.map((raw) => {
           const item = fromRow(raw);
-          return { key: Object.fromEntries(keyCols.map((k) => [k, item[k]])), item };
+          const key: Item = {};
+          for (const k of keyCols) key[k] = item[k];
+          return { key, item };
         });
         const lastRecord = records[records.length - 1] as { key: Item };
         cursor = keyCols.map((k) => lastRecord.key[k]);
@@ -353,6 +363,47 @@ function fromSqlValue(value: unknown): unknown {
 }
 
 function fromRow(row: Item): Item {
-  // fromEntries defines own properties, so even a column named __proto__ stays plain data.
-  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, fromSqlValue(v)]));
+  const out: Item = {};
+  for (const k of Object.keys(row)) {
+    const v = row[k];
+    const value = typeof v === 'bigint' ? fromSqlValue(v) : v;
+    // Defined, not assigned, so even a column named __proto__ stays plain data.
+    if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+    else out[k] = value;
+  }
+  return out;
+}
+
+/**
+ * The source columns a plan reads from each record, or undefined when it may read the whole
+ * record: every ref rooted at the source alias in the lookups, extracts, skip rules and update,
+ * the fields the update writes (their before-images come from the record) and the primary key.
+ */
+function referencedColumns(plan: FixPlan, info: TableInfo): string[] | undefined {
+  const alias = plan.source.as;
+  const cols = new Set<string>();
+  let whole = false;
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) visit(x);
+      return;
+    }
+    if (v === null || typeof v !== 'object') return;
+    const o = v as Record<string, unknown>;
+    if (typeof o.root === 'string' && Array.isArray(o.path) && typeof o.text === 'string') {
+      if (o.root === alias) {
+        if (typeof o.path[0] === 'string') cols.add(o.path[0]);
+        else whole = true;
+      }
+      return;
+    }
+    for (const x of Object.values(o)) visit(x);
+  };
+  visit([plan.lookups, plan.extracts, plan.skip, plan.update]);
+  if (whole) return undefined;
+  if (plan.update.before.kind === 'context' && plan.update.before.root === alias) {
+    for (const f of [...plan.update.set, ...plan.update.touch]) cols.add(f.field);
+  }
+  for (const k of info.primaryKey) cols.add(k);
+  return [...cols].filter((c) => info.columns.has(c) && SQL_IDENT.test(c));
 }
