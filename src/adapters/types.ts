@@ -83,6 +83,11 @@ export interface WriteOptions {
    * transaction as these writes (the call may carry no writes at all).
    */
   readonly checkpoint?: { readonly id: string; readonly cursor: string };
+  /**
+   * These writes were sent before and their outcome was lost (requeued after throttling or
+   * errors): a failed guard may be their own earlier landing, to be checked, not a conflict.
+   */
+  readonly resend?: boolean;
 }
 
 export interface Adapter {

@@ -351,6 +351,7 @@ async function writeBatch(
     const results: WriteResult[] = await adapter.write(requests, {
       concurrency: throttle.concurrency,
       ...(attempt === 0 && checkpoint ? { checkpoint } : {}),
+      ...(attempt > 0 ? { resend: true } : {}),
     });
     const retry: RecordState[] = [];
     pending.forEach((s, i) => {

@@ -81,7 +81,10 @@ export function loadSpecText(text: string, file: string, bytes: Buffer = Buffer.
   const diags: Diagnostic[] = [];
   for (const e of doc.errors) {
     const { line, col } = at(e.pos[0]);
-    diags.push(diag('DF001', `YAML syntax error: ${firstLine(e.message)}`, file, line, col));
+    if (/Maximum call stack/i.test(e.message)) {
+      // The parser gave out before the depth check could run: say what is wrong with the spec.
+      diags.push(diag('DF006', `spec is nested more than ${MAX_SPEC_DEPTH} levels deep`, file, line, col));
+    } else diags.push(diag('DF001', `YAML syntax error: ${firstLine(e.message)}`, file, line, col));
   }
   for (const w of doc.warnings) {
     const { line, col } = at(w.pos[0]);

@@ -15,12 +15,12 @@ import { forEachLimit } from './retry.js';
 export async function write(ctx: DynamoContext, requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> {
   const results: WriteResult[] = new Array(requests.length);
   await forEachLimit(requests, Math.max(1, Math.floor(options.concurrency)), async (request, i) => {
-    results[i] = await writeOne(ctx, request);
+    results[i] = await writeOne(ctx, request, options.resend ?? false);
   });
   return results;
 }
 
-async function writeOne(ctx: DynamoContext, request: WriteRequest): Promise<WriteResult> {
+async function writeOne(ctx: DynamoContext, request: WriteRequest, resend: boolean): Promise<WriteResult> {
   const table = request.table ?? ctx.target.table;
   const keyNames = Object.keys(request.key);
   if (request.fields.length === 0 || keyNames.length === 0) {
@@ -67,7 +67,7 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest): Promise<Writ
   } catch (err) {
     if (isConditionalFailure(err)) {
       const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
-      return resolveConflict(ctx, table, key, request, attempts > 1);
+      return resolveConflict(ctx, table, key, request, resend || attempts > 1);
     }
     return failure(err);
   }
@@ -94,8 +94,8 @@ async function resolveConflict(
     return failure(err);
   }
   if (!current) return { status: 'not_found' };
-  // Only a request the SDK sent more than once can have been refused by its own earlier
-  // attempt; on a first attempt, matching values were written by someone else (or an earlier
+  // Only a request sent more than once (by the SDK's retries, or requeued by the engine after
+  // its outcome was lost) can have been refused by its own earlier attempt; on a first attempt, matching values were written by someone else (or an earlier
   // apply of the same plan), and claiming them as ours would let an undo revert that write.
   if (!retried) return { status: 'conflict' };
   const landed = request.fields.every((f) => deepEqual(current[f.name], withoutUndefined(f.value)));
