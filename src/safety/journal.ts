@@ -4,7 +4,7 @@
  * what each touched field held. Values are exact: DynamoDB big numbers, sets and binary, and
  * SQLite integers beyond 2^53 are tagged (`$number`, `$set`, `$binary`), absent fields `$absent`.
  */
-import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { WriteRequest, WriteResult } from '../adapters/types.js';
@@ -99,6 +99,17 @@ export class JournalWriter implements WriteJournal {
         `the interrupted run's journal ${path} is gone, so a resumed run could not be undone as one. Run without --resume to start over (rows already fixed are skipped)`,
       );
     }
+    // A crash can tear the last line mid-append; its batch was never sent (the journal is
+    // written and fsynced first), so it is cut off before new lines follow it.
+    const size = statSync(path).size;
+    const tail = Buffer.alloc(Math.min(size, 1 << 16));
+    const fdr = openSync(path, 'r');
+    try {
+      readSync(fdr, tail, 0, tail.length, size - tail.length);
+    } finally {
+      closeSync(fdr);
+    }
+    if (size > 0 && tail[tail.length - 1] !== 10) truncateSync(path, size - tail.length + tail.lastIndexOf(10) + 1);
     let last = 0;
     for await (const line of readLines(path)) if (line.type === 'write') last = Math.max(last, line.seq);
     const w = new JournalWriter(path, openSync(path, 'a'));
