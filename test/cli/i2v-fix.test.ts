@@ -4,101 +4,18 @@
  * how many requests the run cost.
  */
 import { fileURLToPath } from 'node:url';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { expectedFor, type Item, i2vDataset, scanAll } from '../helpers/i2v-oracle.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const FIX = fileURLToPath(new URL('../../fixes/i2v-thumbnails.yaml', import.meta.url));
 const VIDEOS = 630; // four query pages of 200
 
-type Item = Record<string, unknown>;
-
-/** Nine kinds of video, cycled: every skip reason, partial fills, and values that must copy intact. */
-function dataset(): Item[] {
-  const items: Item[] = [];
-  const thumbs = (id: string) => ({
-    thumbnailUrl: `https://cdn.example.com/${id}/t.jpg`,
-    thumbnailUrls: {
-      small: `https://cdn.example.com/${id}/s.jpg`,
-      '1080': `https://cdn.example.com/${id}/l.jpg`,
-      dims: [320, 1080],
-      ratio: 1.7778,
-    },
-  });
-  for (let i = 0; i < VIDEOS; i++) {
-    const id = `v${String(i).padStart(4, '0')}`;
-    const createdAt = new Date(Date.UTC(2025, 0, 1) + i * 60_000).toISOString();
-    const video: Item = {
-      PK: `MEDIA#${id}`,
-      SK: 'METADATA',
-      id,
-      type: 'video',
-      createdAt,
-      updatedAt: createdAt,
-      GSI8PK: 'MEDIA_BY_TYPE_AND_CREATOR',
-      GSI8SK: `video#${createdAt}#${id}`,
-    };
-    const img = `i${id}`;
-    const kind = i % 9;
-    if (kind === 1) video.thumbnailUrl = `https://own.example.com/${id}.jpg`;
-    if (kind === 2) video.thumbnailUrls = { small: `https://own.example.com/${id}-s.jpg` };
-    if (kind === 3) Object.assign(video, thumbs(id));
-    items.push(video);
-    if (kind === 4) continue; // no job
-    items.push({ PK: `I2VJOB#${id}`, SK: 'METADATA', jobId: id, mediaId: img });
-    if (kind === 5) continue; // job points at a missing image
-    const source: Item = {
-      PK: `MEDIA#${img}`,
-      SK: 'METADATA',
-      id: img,
-      type: 'image',
-      GSI8PK: 'MEDIA_BY_TYPE_AND_CREATOR',
-      GSI8SK: `image#${createdAt}#${img}`,
-    };
-    if (kind === 7) source.thumbnailUrl = thumbs(img).thumbnailUrl;
-    else if (kind === 8) source.thumbnailUrls = thumbs(img).thumbnailUrls;
-    else if (kind !== 6) Object.assign(source, thumbs(img));
-    items.push(source);
-  }
-  return items;
-}
-
-const present = (v: unknown) => v !== undefined && v !== null && v !== '';
-
-/** The rules of FACTS.md, written independently of the engine: reason or the fields to fill. */
-function expected(video: Item, byKey: Map<string, Item>): { reason: string } | { fill: Item } {
-  if (present(video.thumbnailUrl) && present(video.thumbnailUrls)) return { reason: 'already_has_thumbnails' };
-  const job = byKey.get(`I2VJOB#${video.id}`);
-  if (!job) return { reason: 'no_i2v_job_found' };
-  const source = byKey.get(`MEDIA#${job.mediaId}`);
-  if (!source) return { reason: 'source_media_not_found' };
-  if (!present(source.thumbnailUrl) && !present(source.thumbnailUrls)) return { reason: 'source_has_no_thumbnails' };
-  const fill: Item = {};
-  for (const f of ['thumbnailUrl', 'thumbnailUrls']) {
-    if (video[f] === undefined && present(source[f])) fill[f] = source[f];
-  }
-  return Object.keys(fill).length ? { fill } : { reason: 'no_change' };
-}
-
-async function scanAll(endpoint: string, table: string): Promise<Item[]> {
-  const client = rawClient(endpoint);
-  const out: Item[] = [];
-  try {
-    let start: Record<string, never> | undefined;
-    do {
-      const page = await client.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
-      out.push(...(page.Items ?? []).map((i) => unmarshall(i)));
-      start = page.LastEvaluatedKey as typeof start;
-    } while (start);
-  } finally {
-    client.destroy();
-  }
-  return out;
-}
+const dataset = () => i2vDataset(VIDEOS);
+const expected = expectedFor;
 
 const keyOf = (i: Item) => String(i.PK);
 

@@ -30,19 +30,11 @@ import {
   waitFor,
   withoutUpdatedAt,
 } from '../safety/support.js';
+import { lcg } from './support.js';
 
 const tmp = useTempDirs();
 const shared = useTempDirs({ scope: 'file' });
 killLeftoverProcesses();
-
-/** A small seeded generator, so a failing crash point can be replayed. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 /**
  * Runs the fix live, killing it twice at random page counts (each later than the last), then
@@ -106,7 +98,7 @@ describe('SQLite: SIGKILL at random pages, resume, undo', () => {
       const db = dir.file('veo3.db');
       copyFileSync(template, db);
       const before = dumpSqlite(db);
-      const journal = await killTwiceThenFinish(SYNC_FIX, dir.path, { VEO3_DB_PATH: db }, ROWS / 1000, seeded(seed));
+      const journal = await killTwiceThenFinish(SYNC_FIX, dir.path, { VEO3_DB_PATH: db }, ROWS / 1000, lcg(seed));
       const ids = generationIds(db);
       for (const [id, v] of cleanIds) expect(ids.get(id)?.mgid, id).toBe(v.mgid);
       const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
@@ -150,7 +142,7 @@ describe('DynamoDB: SIGKILL at random pages, resume, undo', () => {
     const dir = tmp();
     const table = await freshTable();
     const before = await scanRaw(dynamo.endpoint, table);
-    const journal = await killTwiceThenFinish(I2V_FIX, dir.path, dynamoEnv(table, slow.endpoint), VIDEOS / 200, seeded(42));
+    const journal = await killTwiceThenFinish(I2V_FIX, dir.path, dynamoEnv(table, slow.endpoint), VIDEOS / 200, lcg(42));
     const after = await scanRaw(dynamo.endpoint, table);
     expect(after.map(pkOf)).toEqual(clean.map(pkOf));
     after.forEach((item, i) => {
