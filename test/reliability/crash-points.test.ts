@@ -7,7 +7,7 @@
 import { copyFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { type RunningDynalite, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import {
@@ -24,6 +24,7 @@ import {
   type RawItem,
   SYNC_FIX,
   scanRaw,
+  seededTables,
   show,
   startCli,
   videoDataset,
@@ -115,14 +116,12 @@ describe('DynamoDB: SIGKILL at random pages, resume, undo', () => {
   let slow: CountingProxy;
   let data: ReturnType<typeof videoDataset>;
   let clean: RawItem[];
-  let tableNo = 0;
 
-  const freshTable = async (): Promise<string> => {
-    const table = `media-crash-${++tableNo}`;
-    await createMediaTable(dynamo.endpoint, table);
-    await seedItems(dynamo.endpoint, table, data.items);
-    return table;
-  };
+  const freshTable = seededTables(
+    () => dynamo.endpoint,
+    () => data.items,
+    'media-crash',
+  );
 
   beforeAll(async () => {
     dynamo = await startDynalite();

@@ -9,7 +9,7 @@ import { appendFileSync, copyFileSync, readFileSync, writeFileSync } from 'node:
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { createMediaTable, type RunningDynalite, rawClient, seedItems, seedRawItems, startDynalite } from '../helpers/dynalite.js';
+import { createMediaTable, type RunningDynalite, rawClient, seedRawItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { sha256File, useTempDirs } from '../helpers/tmp.js';
 import {
@@ -28,6 +28,7 @@ import {
   type RawItem,
   SYNC_FIX,
   scanRaw,
+  seededTables,
   show,
   sqliteExec,
   syncSpecWithBusyTimeout,
@@ -370,7 +371,6 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
   let proxy: CountingProxy;
   const VIDEOS = 250; // two query pages of 200
   let data: ReturnType<typeof videoDataset>;
-  let tableNo = 0;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
@@ -382,12 +382,11 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     await dynamo?.stop();
   });
 
-  async function freshTable(): Promise<string> {
-    const table = `media-undo-${++tableNo}`;
-    await createMediaTable(dynamo.endpoint, table);
-    await seedItems(dynamo.endpoint, table, data.items);
-    return table;
-  }
+  const freshTable = seededTables(
+    () => dynamo.endpoint,
+    () => data.items,
+    'media-undo',
+  );
 
   it('journals every write, and undo restores every item exactly (absent fields absent again)', async () => {
     const table = await freshTable();
@@ -497,7 +496,7 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
   });
 
   it('exact values survive run + undo byte for byte: big numbers, string sets, present and absent before-images', async () => {
-    const table = `media-exact-${++tableNo}`;
+    const table = `media-exact-${Date.now()}`;
     await createMediaTable(dynamo.endpoint, table);
     const dir = tmp();
     const spec = dir.write(

@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'n
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliResult } from '../helpers/cli.js';
 import { runCli } from '../helpers/cli.js';
-import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { type RunningDynalite, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import {
@@ -26,6 +26,7 @@ import {
   type RawItem,
   SYNC_FIX,
   scanRaw,
+  seededTables,
   show,
   sqliteAll,
   startCli,
@@ -57,7 +58,6 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
   let seeded: RawItem[];
   let clean: RawItem[];
   let cleanQueries: number;
-  let tableNo = 0;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
@@ -82,12 +82,11 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     await dynamo?.stop();
   });
 
-  async function freshTable(): Promise<string> {
-    const table = `media-resume-${++tableNo}`;
-    await createMediaTable(dynamo.endpoint, table);
-    await seedItems(dynamo.endpoint, table, data.items);
-    return table;
-  }
+  const freshTable = seededTables(
+    () => dynamo.endpoint,
+    () => data.items,
+    'media-resume',
+  );
 
   /** The table equals the clean run's result, apart from the updatedAt values, which changed on exactly the same items. */
   function expectLikeCleanRun(items: RawItem[]): void {

@@ -9,7 +9,7 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { type RunningDynalite, rawClient, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { sha256File, useTempDirs } from '../helpers/tmp.js';
 import {
@@ -25,6 +25,7 @@ import {
   type RawItem,
   SYNC_FIX,
   scanRaw,
+  seededTables,
   show,
   sqliteExec,
   videoDataset,
@@ -164,7 +165,6 @@ describe('saved plans on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
   let data: ReturnType<typeof videoDataset>;
   let seeded: RawItem[];
   let clean: RawItem[];
-  let tableNo = 0;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
@@ -181,12 +181,11 @@ describe('saved plans on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     await dynamo?.stop();
   });
 
-  async function freshTable(): Promise<string> {
-    const table = `media-plan-${++tableNo}`;
-    await createMediaTable(dynamo.endpoint, table);
-    await seedItems(dynamo.endpoint, table, data.items);
-    return table;
-  }
+  const freshTable = seededTables(
+    () => dynamo.endpoint,
+    () => data.items,
+    'media-plan',
+  );
 
   async function setThumbnail(table: string, pk: string, url: string): Promise<void> {
     const client = rawClient(dynamo.endpoint);

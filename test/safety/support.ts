@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import { createVeo3Database, type SampleRow } from '../../src/demo/sqlite-sample.js';
 import { BIN, type CliResult } from '../helpers/cli.js';
-import { rawClient } from '../helpers/dynalite.js';
+import { createMediaTable, rawClient, seedItems } from '../helpers/dynalite.js';
 
 export const SYNC_FIX = fileURLToPath(new URL('../../fixes/sync-media-generation-ids.yaml', import.meta.url));
 export const I2V_FIX = fileURLToPath(new URL('../../fixes/i2v-thumbnails.yaml', import.meta.url));
@@ -438,4 +438,19 @@ export function videoDataset(count: number, prefix = 'v'): { items: Record<strin
 export function withoutUpdatedAt(item: RawItem): RawItem {
   const { updatedAt: _ignored, ...rest } = item;
   return rest;
+}
+
+/** Makes a new media table seeded with `items` on each call (`<prefix>-1`, `<prefix>-2`, …). */
+export function seededTables(
+  endpoint: () => string,
+  items: () => readonly Record<string, unknown>[],
+  prefix: string,
+): () => Promise<string> {
+  let n = 0;
+  return async () => {
+    const table = `${prefix}-${++n}`;
+    await createMediaTable(endpoint(), table);
+    await seedItems(endpoint(), table, items());
+    return table;
+  };
 }
