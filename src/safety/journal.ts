@@ -4,27 +4,15 @@
  * what each touched field held. Values are exact: DynamoDB big numbers, sets and binary, and
  * SQLite integers beyond 2^53 are tagged (`$number`, `$set`, `$binary`), absent fields `$absent`.
  */
-import {
-  closeSync,
-  createReadStream,
-  existsSync,
-  fstatSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  statSync,
-  truncateSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { WriteRequest, WriteResult } from '../adapters/types.js';
 import type { RunSummary } from '../engine/events.js';
 import type { WriteJournal } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
-import { fromJsonSafe, toJsonSafe } from '../plan/values.js';
+import { toJsonSafe } from '../plan/values.js';
+import { decodeValue, encodeValue, readJsonLines } from './jsonl.js';
 
 export const JOURNAL_FORMAT = 1;
 
@@ -59,17 +47,6 @@ type Line =
   | { type: 'result'; seq: number; status: WriteResult['status'] }
   | { type: 'resume'; at: string }
   | { type: 'end'; at: string; summary: RunSummary; interrupted: boolean };
-
-const ABSENT = { $absent: true };
-
-function encode(value: unknown): unknown {
-  return value === undefined ? ABSENT : toJsonSafe(value);
-}
-
-function decode(value: unknown): unknown {
-  if (value !== null && typeof value === 'object' && (value as { $absent?: unknown }).$absent === true) return undefined;
-  return fromJsonSafe(value);
-}
 
 /** Appends to a journal; every `intend` is durable before it returns. */
 export class JournalWriter implements WriteJournal {
@@ -148,7 +125,7 @@ export class JournalWriter implements WriteJournal {
         seq,
         ...(r.table !== undefined ? { table: r.table } : {}),
         key: toJsonSafe(r.key),
-        fields: r.fields.map((f) => ({ name: f.name, before: encode(f.before), after: encode(f.value) })),
+        fields: r.fields.map((f) => ({ name: f.name, before: encodeValue(f.before), after: encodeValue(f.value) })),
       };
       text += `${JSON.stringify(line)}\n`;
     }
@@ -175,19 +152,9 @@ export class JournalWriter implements WriteJournal {
   }
 }
 
-async function* readLines(path: string): AsyncGenerator<Line> {
-  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
-  let n = 0;
-  for await (const text of rl) {
-    n++;
-    if (text.trim() === '') continue;
-    try {
-      yield JSON.parse(text) as Line;
-    } catch {
-      // The last line may be torn by a crash mid-append; anything earlier is corruption.
-      yield { type: 'torn', line: n } as unknown as Line;
-    }
-  }
+function readLines(path: string): AsyncGenerator<Line> {
+  // A crash can leave a torn line; the readers decide what one means where they meet it.
+  return readJsonLines(path, (line) => ({ type: 'torn', line }) as unknown as Line);
 }
 
 export interface JournalReading {
@@ -277,8 +244,8 @@ export async function openJournal(path: string): Promise<JournalReading> {
           yield {
             seq: line.seq,
             ...(line.table !== undefined ? { table: line.table } : {}),
-            key: decode(line.key) as Record<string, unknown>,
-            fields: line.fields.map((f) => ({ name: f.name, before: decode(f.before), after: decode(f.after) })),
+            key: decodeValue(line.key) as Record<string, unknown>,
+            fields: line.fields.map((f) => ({ name: f.name, before: decodeValue(f.before), after: decodeValue(f.after) })),
           };
         }
       }

@@ -4,18 +4,18 @@
  * its planned before-image. A record that drifted is reported and left alone. The plan names its
  * spec (by checksum) and target, and refuses to be applied anywhere else.
  */
-import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { createAdapter, describeTarget } from '../adapters/registry.js';
 import type { WriteRequest } from '../adapters/types.js';
 import { type RunSpecOptions, runPlan } from '../api.js';
 import type { FieldChange, RunSummary } from '../engine/events.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
-import { deepEqual, fromJsonSafe, toJsonSafe } from '../plan/values.js';
+import { deepEqual, toJsonSafe } from '../plan/values.js';
 import { VERSION } from '../version.js';
 import { JournalWriter } from './journal.js';
+import { decodeValue, encodeValue, readJsonLines } from './jsonl.js';
 import { RunLock, RunStateStore, runId } from './state.js';
 
 export const PLAN_FORMAT = 1;
@@ -44,11 +44,6 @@ interface PlanEnd {
   readonly type: 'summary';
   readonly summary: RunSummary;
 }
-
-const ABSENT = { $absent: true };
-const enc = (v: unknown) => (v === undefined ? ABSENT : toJsonSafe(v));
-const dec = (v: unknown) =>
-  v !== null && typeof v === 'object' && (v as { $absent?: unknown }).$absent === true ? undefined : fromJsonSafe(v);
 
 /** Writes the plan file by a dry run; streams, so memory stays flat however many records change. */
 export async function writeSavedPlan(
@@ -83,7 +78,7 @@ export async function writeSavedPlan(
           ...(e.target.table !== undefined ? { table: e.target.table } : {}),
           key: toJsonSafe(e.target.key),
           source: toJsonSafe(e.key),
-          fields: e.changes.map((c) => ({ name: c.field, before: enc(c.before), after: enc(c.after), guard: c.guard })),
+          fields: e.changes.map((c) => ({ name: c.field, before: encodeValue(c.before), after: encodeValue(c.after), guard: c.guard })),
         };
         line(change);
       },
@@ -96,15 +91,17 @@ export async function writeSavedPlan(
   }
 }
 
-async function* readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | PlanEnd> {
-  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const text of rl) if (text.trim()) yield JSON.parse(text);
+function readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | PlanEnd> {
+  return readJsonLines(path, (line) => {
+    throw new DatafixError('usage', 'DF733', `${path}:${line} is not valid JSON; the plan is damaged, make a new one with datafix plan`);
+  });
 }
 
 export async function readPlanHeader(path: string): Promise<PlanHeader> {
   try {
     for await (const l of readPlanLines(path)) {
-      if (l.type === 'plan' && l.format === PLAN_FORMAT) return l;
+      if (l.type === 'plan' && l.format === PLAN_FORMAT && typeof l.specFile === 'string' && typeof l.specChecksum === 'string' && l.target)
+        return l;
       break;
     }
   } catch (err) {
@@ -173,7 +170,7 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
     options.onEvent?.({
       outcome,
       ...(c.table !== undefined ? { table: c.table } : {}),
-      key: dec(c.key) as Record<string, unknown>,
+      key: decodeValue(c.key) as Record<string, unknown>,
       ...(message ? { message } : {}),
     });
   };
@@ -204,9 +201,14 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
       if (batch.length === 0) return;
       const requests: WriteRequest[] = batch.map((c) => ({
         ...(c.table !== undefined ? { table: c.table } : {}),
-        key: dec(c.key) as Record<string, unknown>,
+        key: decodeValue(c.key) as Record<string, unknown>,
         // Every field, touch fields included, must still hold its planned before-image.
-        fields: c.fields.map((f) => ({ name: f.name, value: dec(f.after), guard: 'unchanged' as const, before: dec(f.before) })),
+        fields: c.fields.map((f) => ({
+          name: f.name,
+          value: decodeValue(f.after),
+          guard: 'unchanged' as const,
+          before: decodeValue(f.before),
+        })),
       }));
       if (options.dryRun) {
         const currents = await adapter.lookup(

@@ -1,0 +1,35 @@
+/**
+ * What journals and saved plans share: JSON Lines read as a stream, and field values encoded
+ * exactly, with `{ "$absent": true }` for a field that did not exist.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fromJsonSafe, toJsonSafe } from '../plan/values.js';
+
+const ABSENT = { $absent: true };
+
+export function encodeValue(value: unknown): unknown {
+  return value === undefined ? ABSENT : toJsonSafe(value);
+}
+
+export function decodeValue(value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && (value as { $absent?: unknown }).$absent === true) return undefined;
+  return fromJsonSafe(value);
+}
+
+/** Parsed lines in file order; `onBadLine` says what an unparsable line (1-based) becomes, or throws. */
+export async function* readJsonLines<T>(path: string, onBadLine: (line: number) => T): AsyncGenerator<T> {
+  const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
+  let n = 0;
+  for await (const text of rl) {
+    n++;
+    if (text.trim() === '') continue;
+    let parsed: T;
+    try {
+      parsed = JSON.parse(text) as T;
+    } catch {
+      parsed = onBadLine(n);
+    }
+    yield parsed;
+  }
+}
