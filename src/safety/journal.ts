@@ -4,7 +4,8 @@
  * what each touched field held. Values are exact: DynamoDB big numbers, sets and binary, and
  * SQLite integers beyond 2^53 are tagged (`$number`, `$set`, `$binary`), absent fields `$absent`.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { WriteRequest, WriteResult } from '../adapters/types.js';
 import type { RunSummary } from '../engine/events.js';
@@ -12,9 +13,16 @@ import type { WriteJournal } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
 import { toJsonSafe } from '../plan/values.js';
-import { decodeValue, encodeValue, readJsonLines } from './jsonl.js';
+import { decodeValue, encodeValue, readTextLines } from './jsonl.js';
 
-export const JOURNAL_FORMAT = 1;
+/**
+ * 2: every line carries `sum`, a checksum chained from the header (see `chainSum`), so an edited,
+ * moved, removed or foreign line is detected before undo writes anything.
+ * 1: no checksums; still readable and undoable, without that verification.
+ */
+export const JOURNAL_FORMAT = 2;
+/** Formats this version reads (and continues on resume). */
+const READABLE_FORMATS = [1, 2];
 
 export interface JournalHeader {
   readonly type: 'header';
@@ -39,6 +47,12 @@ export interface JournalWrite {
   readonly table?: string;
   readonly key: Record<string, unknown>;
   readonly fields: readonly JournalField[];
+  /**
+   * `applied`: the run recorded the write as made. `unknown`: the run stopped (crash, journal
+   * write failure) between sending it and recording its outcome. `not written`: the run recorded
+   * that the backend did not make it (conflict, not found, failed).
+   */
+  readonly outcome: 'applied' | 'unknown' | 'not written';
 }
 
 type Line =
@@ -48,20 +62,62 @@ type Line =
   | { type: 'resume'; at: string }
   | { type: 'end'; at: string; summary: RunSummary; interrupted: boolean };
 
-/** Appends to a journal; every `intend` is durable before it returns. */
+/**
+ * The file operations the journal's durability rests on. Tests replace them to produce the
+ * faults no real filesystem here produces on demand (ENOSPC, EIO, EDQUOT); nothing else does.
+ */
+export const journalFs = { writeSync, fsyncSync };
+
+/** Errors that mean the disk cannot take the journal: the run must stop before writing data. */
+const DISK_CODES: Record<string, string> = {
+  ENOSPC: 'the disk is full (ENOSPC)',
+  EDQUOT: 'the disk quota is exhausted (EDQUOT)',
+  EIO: 'the disk reported an I/O error (EIO)',
+  EFBIG: 'the file size limit was reached (EFBIG)',
+};
+
+/**
+ * The checksum of a journal line: sha256 (first 32 hex digits) of the previous line's checksum,
+ * a newline, and this line's JSON without its `sum`. The header's previous checksum is empty, so
+ * every line is bound to its journal, its position and everything before it.
+ */
+function chainSum(previous: string, body: string): string {
+  return createHash('sha256').update(previous).update('\n').update(body).digest('hex').slice(0, 32);
+}
+
+const SUM_SUFFIX = /,"sum":"([0-9a-f]{32})"\}$/;
+
+/** Splits a format-2 line into its body (the JSON it was summed over) and its checksum. */
+function splitSum(text: string): { body: string; sum: string } | undefined {
+  const m = SUM_SUFFIX.exec(text);
+  return m?.[1] ? { body: `${text.slice(0, m.index)}}`, sum: m[1] } : undefined;
+}
+
+/** Appends to a journal; every `intend` is durable before it returns, or it throws. */
 export class JournalWriter implements WriteJournal {
   private readonly fd: number;
   private seq = 0;
   private readonly seqOf = new WeakMap<WriteRequest, number>();
+  /** Bytes known to be complete lines on disk: a failed append is cut back to here. */
+  private size: number;
+  /** The last line's checksum (format 2); undefined for a format-1 journal, which has none. */
+  private lastSum: string | undefined;
 
   private constructor(
     readonly path: string,
     fd: number,
+    size: number,
+    lastSum: string | undefined,
   ) {
     this.fd = fd;
+    this.size = size;
+    this.lastSum = lastSum;
   }
 
-  /** Starts a new journal; refuses to overwrite one that exists. */
+  /**
+   * Starts a new journal; refuses to overwrite one that exists (DF701).
+   * @throws DatafixError DF704 when the header cannot be written in full.
+   */
   static create(path: string, header: Omit<JournalHeader, 'type' | 'format'>): JournalWriter {
     mkdirSync(dirname(path), { recursive: true });
     let fd: number;
@@ -74,12 +130,23 @@ export class JournalWriter implements WriteJournal {
           : String((err as Error).message);
       throw new DatafixError('usage', 'DF701', `cannot create journal ${path}: ${why}`);
     }
-    const w = new JournalWriter(path, fd);
-    w.append({ type: 'header', format: JOURNAL_FORMAT, ...header }, true);
+    const w = new JournalWriter(path, fd, 0, '');
+    try {
+      w.append([{ type: 'header', format: JOURNAL_FORMAT, ...header }], 'before the run wrote anything');
+    } catch (err) {
+      // An empty journal would only block a rerun with the same --journal path (DF701).
+      closeSync(fd);
+      rmSync(path, { force: true });
+      throw err;
+    }
     return w;
   }
 
-  /** Continues a journal after an interrupted run (resume), numbering on from its last write. */
+  /**
+   * Continues a journal after an interrupted run (resume), numbering on from its last write.
+   * A torn last line (a crash mid-append) is cut off first, whatever its length.
+   * @throws DatafixError DF724 when the journal is gone, DF703 when it is damaged before its end.
+   */
   static async reopen(path: string): Promise<JournalWriter> {
     if (!existsSync(path)) {
       throw new DatafixError(
@@ -90,61 +157,96 @@ export class JournalWriter implements WriteJournal {
     }
     // A crash can tear the last line mid-append; its batch was never sent (the journal is
     // written and fsynced first), so it is cut off before new lines follow it.
-    const size = statSync(path).size;
-    const tail = Buffer.alloc(Math.min(size, 1 << 16));
-    const fdr = openSync(path, 'r');
+    const fd = openSync(path, 'r+');
     try {
-      readSync(fdr, tail, 0, tail.length, size - tail.length);
-    } finally {
-      closeSync(fdr);
+      const size = fstatSync(fd).size;
+      const complete = endOfLastCompleteLine(fd, size);
+      if (complete < size) ftruncateSync(fd, complete);
+      const check = await checkJournal(path, 'the run was not resumed');
+      const w = new JournalWriter(path, fd, complete, check.lastSum);
+      w.seq = check.lastSeq;
+      w.append([{ type: 'resume', at: new Date().toISOString() }], 'before the resumed run wrote anything');
+      return w;
+    } catch (err) {
+      closeSync(fd);
+      throw err;
     }
-    if (size > 0 && tail[tail.length - 1] !== 10) truncateSync(path, size - tail.length + tail.lastIndexOf(10) + 1);
-    let last = 0;
-    for await (const line of readLines(path)) if (line.type === 'write') last = Math.max(last, line.seq);
-    const w = new JournalWriter(path, openSync(path, 'a'));
-    w.seq = last;
-    w.append({ type: 'resume', at: new Date().toISOString() }, true);
-    return w;
   }
 
-  private append(line: Line, sync: boolean): void {
-    writeSync(this.fd, `${JSON.stringify(line)}\n`);
-    if (sync) fsyncSync(this.fd);
+  /**
+   * Appends whole lines and fsyncs them. Short writes are continued; a write or fsync that fails
+   * (disk full, quota, I/O error, file size limit) cuts the file back to its last complete line
+   * and throws DF704, so no caller ever goes on believing lines are on disk that are not.
+   */
+  private append(lines: readonly Line[], stage: string): void {
+    let text = '';
+    let sum = this.lastSum;
+    for (const line of lines) {
+      const body = JSON.stringify(line);
+      if (sum === undefined) text += `${body}\n`;
+      else {
+        sum = chainSum(sum, body);
+        text += `${body.slice(0, -1)},"sum":"${sum}"}\n`;
+      }
+    }
+    const bytes = Buffer.from(text, 'utf8');
+    try {
+      for (let off = 0; off < bytes.length; ) {
+        const n = journalFs.writeSync(this.fd, bytes, off, bytes.length - off, this.size + off);
+        // A write that makes no progress would loop forever; the OS reports no reason for it.
+        if (n <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
+        off += n;
+      }
+      journalFs.fsyncSync(this.fd);
+    } catch (err) {
+      try {
+        ftruncateSync(this.fd, this.size);
+      } catch {
+        // The file keeps a torn last line; reopening and undo both recognise and ignore it.
+      }
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      const cause = DISK_CODES[code] ?? (err as Error).message;
+      throw new DatafixError(
+        'config',
+        'DF704',
+        `cannot write the journal ${this.path}: ${cause}. The run stopped ${stage}; every write made so far is journaled and can be undone. Free space (or raise the limit), then continue with --resume or undo with: datafix undo ${this.path}`,
+      );
+    }
+    this.size += bytes.length;
+    this.lastSum = sum;
   }
 
   intend(requests: readonly WriteRequest[]): void {
     if (requests.length === 0) return;
     // One write and one fsync per batch: every before-image of the batch is durable before any
-    // of its writes is sent.
-    let text = '';
-    for (const r of requests) {
-      const seq = ++this.seq;
-      this.seqOf.set(r, seq);
-      const line: Line = {
-        type: 'write',
-        seq,
-        ...(r.table !== undefined ? { table: r.table } : {}),
-        key: toJsonSafe(r.key),
-        fields: r.fields.map((f) => ({ name: f.name, before: encodeValue(f.before), after: encodeValue(f.value) })),
-      };
-      text += `${JSON.stringify(line)}\n`;
-    }
-    writeSync(this.fd, text);
-    fsyncSync(this.fd);
+    // of its writes is sent. Seqs are assigned only once the batch is on disk.
+    const first = this.seq + 1;
+    const lines: Line[] = requests.map((r, i) => ({
+      type: 'write',
+      seq: first + i,
+      ...(r.table !== undefined ? { table: r.table } : {}),
+      key: toJsonSafe(r.key),
+      fields: r.fields.map((f) => ({ name: f.name, before: encodeValue(f.before), after: encodeValue(f.value) })),
+    }));
+    this.append(lines, 'before sending this batch (none of its writes were sent)');
+    for (const [i, r] of requests.entries()) this.seqOf.set(r, first + i);
+    this.seq += requests.length;
   }
 
   settle(requests: readonly WriteRequest[], results: readonly WriteResult[]): void {
-    let text = '';
+    const lines: Line[] = [];
     requests.forEach((r, i) => {
       const seq = this.seqOf.get(r);
       const status = results[i]?.status;
-      if (seq !== undefined && status && status !== 'retry') text += `${JSON.stringify({ type: 'result', seq, status } satisfies Line)}\n`;
+      if (seq !== undefined && status && status !== 'retry') lines.push({ type: 'result', seq, status });
     });
-    if (text) writeSync(this.fd, text);
+    // Outcomes are fsynced too: a lost outcome line is safe (undo checks such records against
+    // the database) but a half-written one would hide the next batch's before-images.
+    if (lines.length > 0) this.append(lines, 'after a batch was written, before the next one');
   }
 
   end(summary: RunSummary, interrupted: boolean): void {
-    this.append({ type: 'end', at: new Date().toISOString(), summary, interrupted }, true);
+    this.append([{ type: 'end', at: new Date().toISOString(), summary, interrupted }], 'after its last write');
   }
 
   close(): void {
@@ -152,19 +254,128 @@ export class JournalWriter implements WriteJournal {
   }
 }
 
-function readLines(path: string): AsyncGenerator<Line> {
-  // A crash can leave a torn line; the readers decide what one means where they meet it.
-  return readJsonLines(path, (line) => ({ type: 'torn', line }) as unknown as Line);
+/** Offset just after the file's last newline (0 if it has none), found by reading back from the end in chunks. */
+function endOfLastCompleteLine(fd: number, size: number): number {
+  const chunk = Buffer.alloc(1 << 16);
+  for (let end = size; end > 0; ) {
+    const start = Math.max(0, end - chunk.length);
+    const n = readSync(fd, chunk, 0, end - start, start);
+    const nl = chunk.subarray(0, n).lastIndexOf(10);
+    if (nl >= 0) return start + nl + 1;
+    end = start;
+  }
+  return 0;
 }
 
 export interface JournalReading {
   readonly header: JournalHeader;
+  /** False for a format-1 journal: it has no checksums, so its lines could not be verified. */
+  readonly verified: boolean;
+  /** Write lines in the journal (every journaled record, whatever its outcome). */
+  readonly writeCount: number;
   /**
    * Writes newest first, so a record written twice is restored step by step back to its first
-   * before-image. Yields the writes whose outcome was `applied` or is unknown (the run died
-   * between sending and recording it). Memory stays bounded by a batch of writes.
+   * before-image. Memory stays bounded by a batch of writes.
    */
   writes(): AsyncGenerator<JournalWrite>;
+}
+
+interface JournalCheck {
+  readonly header: JournalHeader;
+  readonly verified: boolean;
+  readonly writeCount: number;
+  readonly lastSeq: number;
+  /** Checksum of the last complete line (format 2), to chain new lines from. */
+  readonly lastSum: string | undefined;
+}
+
+/**
+ * Reads the whole journal once, front to back, and checks every line: valid JSON, the right shape,
+ * unique write numbers, outcomes only for journaled writes, and (format 2) each line's checksum
+ * chained from the header. Only the very last line may be torn (a crash mid-append); it is ignored.
+ * @param consequence what the caller has (not) done yet, for the error messages.
+ * @throws DatafixError DF702 (not a journal / unreadable), DF703 (damaged line), DF705 (checksum mismatch).
+ */
+async function checkJournal(path: string, consequence: string): Promise<JournalCheck> {
+  let header: JournalHeader | undefined;
+  let verified = false;
+  let sum: string | undefined;
+  let lastSeq = 0;
+  let writeCount = 0;
+  const seqs = new Set<number>();
+  let pending: { text: string; line: number } | undefined;
+  const damaged = (line: number, what: string) =>
+    new DatafixError('usage', 'DF703', `${path}:${line} is damaged (${what}); the journal cannot be trusted, so ${consequence}`);
+
+  const check = (text: string, lineNo: number): void => {
+    let line: Line;
+    try {
+      line = JSON.parse(text) as Line;
+    } catch {
+      throw damaged(lineNo, 'not a complete JSON line');
+    }
+    if (line === null || typeof line !== 'object' || Array.isArray(line)) throw damaged(lineNo, 'not a JSON object');
+    if (!header) {
+      if (line?.type !== 'header' || !READABLE_FORMATS.includes(line.format)) {
+        throw new DatafixError('usage', 'DF702', `${path} is not a datafix journal (formats ${READABLE_FORMATS.join(', ')})`);
+      }
+      header = line;
+      verified = line.format >= 2;
+      if (verified) sum = '';
+    } else if (line?.type === 'header') throw damaged(lineNo, 'a second header');
+    if (verified) {
+      const parts = splitSum(text);
+      if (!parts || chainSum(sum as string, parts.body) !== parts.sum) {
+        throw new DatafixError(
+          'usage',
+          'DF705',
+          `${path}:${lineNo} does not match its checksum: it was edited, moved, or copied from another journal, so ${consequence}`,
+        );
+      }
+      sum = parts.sum;
+    }
+    if (line.type === 'write') {
+      const ok =
+        Number.isSafeInteger(line.seq) &&
+        line.seq > 0 &&
+        line.key !== null &&
+        typeof line.key === 'object' &&
+        Array.isArray(line.fields) &&
+        line.fields.every((f) => f && typeof f.name === 'string' && 'before' in f && 'after' in f);
+      if (!ok) throw damaged(lineNo, 'a write line without a valid seq, key or fields');
+      if (seqs.has(line.seq)) throw damaged(lineNo, `write ${line.seq} appears twice`);
+      seqs.add(line.seq);
+      lastSeq = Math.max(lastSeq, line.seq);
+      writeCount++;
+    } else if (line.type === 'result') {
+      if (!seqs.has(line.seq)) throw damaged(lineNo, `an outcome for write ${line.seq}, which is not journaled before it`);
+    } else if (line.type !== 'header' && line.type !== 'resume' && line.type !== 'end') {
+      throw damaged(lineNo, `unknown line type ${JSON.stringify((line as { type?: unknown })?.type)}`);
+    }
+  };
+
+  try {
+    for await (const next of readTextLines(path)) {
+      // One line behind: the last line may be torn, any other must be whole.
+      if (pending) check(pending.text, pending.line);
+      pending = next;
+    }
+  } catch (err) {
+    if (err instanceof DatafixError) throw err;
+    throw new DatafixError('usage', 'DF702', `cannot read journal ${path}: ${(err as Error).message}`);
+  }
+  if (pending) {
+    let parses = true;
+    try {
+      JSON.parse(pending.text);
+    } catch {
+      parses = false;
+    }
+    // A torn last line is what a crash mid-append leaves; its writes were never sent.
+    if (parses || !header) check(pending.text, pending.line);
+  }
+  if (!header) throw new DatafixError('usage', 'DF702', `${path} is not a datafix journal (it has no header line)`);
+  return { header, verified, writeCount, lastSeq, lastSum: verified ? sum : undefined };
 }
 
 /** The file's lines from last to first, read in chunks from the end; with 1-based line numbers. */
@@ -202,22 +413,17 @@ function* linesBackward(path: string): Generator<{ text: string; line: number }>
   }
 }
 
+/**
+ * Opens a journal for undo: checks every line first (see `checkJournal`), so a damaged or edited
+ * journal is refused before anything is restored.
+ * @throws DatafixError DF702, DF703, DF705.
+ */
 export async function openJournal(path: string): Promise<JournalReading> {
-  let header: JournalHeader | undefined;
-  try {
-    for await (const line of readLines(path)) {
-      if (line.type === 'header') header = line;
-      break;
-    }
-  } catch (err) {
-    throw new DatafixError('usage', 'DF702', `cannot read journal ${path}: ${(err as Error).message}`);
-  }
-  if (!header || header.format !== JOURNAL_FORMAT) {
-    throw new DatafixError('usage', 'DF702', `${path} is not a datafix journal (format ${JOURNAL_FORMAT})`);
-  }
-  const h = header;
+  const check = await checkJournal(path, 'nothing was restored (undo checks the whole journal before writing anything)');
   return {
-    header: h,
+    header: check.header,
+    verified: check.verified,
+    writeCount: check.writeCount,
     async *writes() {
       // Reading backwards, a write's outcome comes before the write itself.
       const outcome = new Map<number, WriteResult['status']>();
@@ -227,25 +433,24 @@ export async function openJournal(path: string): Promise<JournalReading> {
         try {
           line = JSON.parse(text) as Line;
         } catch {
-          // Only the very last line can be torn (a crash mid-append); damage elsewhere means the
-          // journal cannot be trusted to say what to restore.
+          // The torn last line the check allowed; anything else changed after the check.
           if (first) {
             first = false;
             continue;
           }
-          throw new DatafixError('usage', 'DF703', `${path}:${lineNo} is damaged; the journal cannot be trusted, so nothing was restored`);
+          throw new DatafixError('usage', 'DF703', `${path}:${lineNo} changed while undo was reading the journal`);
         }
         first = false;
         if (line.type === 'result') outcome.set(line.seq, line.status);
         else if (line.type === 'write') {
           const status = outcome.get(line.seq);
           outcome.delete(line.seq);
-          if (status !== undefined && status !== 'applied') continue;
           yield {
             seq: line.seq,
             ...(line.table !== undefined ? { table: line.table } : {}),
             key: decodeValue(line.key) as Record<string, unknown>,
             fields: line.fields.map((f) => ({ name: f.name, before: decodeValue(f.before), after: decodeValue(f.after) })),
+            outcome: status === undefined ? 'unknown' : status === 'applied' ? 'applied' : 'not written',
           };
         }
       }

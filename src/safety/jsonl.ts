@@ -17,18 +17,24 @@ export function decodeValue(value: unknown): unknown {
   return fromJsonSafe(value);
 }
 
-/** Parsed lines in file order; `onBadLine` says what an unparsable line (1-based) becomes, or throws. */
-export async function* readJsonLines<T>(path: string, onBadLine: (line: number) => T): AsyncGenerator<T> {
+/** The file's non-blank lines in file order, as text with their 1-based line numbers; lines of any length. */
+export async function* readTextLines(path: string): AsyncGenerator<{ text: string; line: number }> {
   const rl = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Number.POSITIVE_INFINITY });
   let n = 0;
   for await (const text of rl) {
     n++;
-    if (text.trim() === '') continue;
+    if (text.trim() !== '') yield { text, line: n };
+  }
+}
+
+/** Parsed lines in file order; `onBadLine` says what an unparsable line (1-based) becomes, or throws. */
+export async function* readJsonLines<T>(path: string, onBadLine: (line: number) => T): AsyncGenerator<T> {
+  for await (const { text, line } of readTextLines(path)) {
     let parsed: T;
     try {
       parsed = JSON.parse(text) as T;
     } catch {
-      parsed = onBadLine(n);
+      parsed = onBadLine(line);
     }
     yield parsed;
   }

@@ -5,6 +5,7 @@
  */
 import { createAdapter, describeTarget } from '../adapters/registry.js';
 import type { Adapter, WriteRequest } from '../adapters/types.js';
+import { DatafixError } from '../errors.js';
 import { deepEqual, toJsonSafe } from '../plan/values.js';
 import { type JournalWrite, openJournal } from './journal.js';
 
@@ -12,8 +13,10 @@ export interface UndoSummary {
   readonly journal: string;
   readonly fix: string;
   readonly dryRun: boolean;
-  /** Writes in the journal that may need restoring. */
+  /** Writes in the journal: every journaled record, whatever its outcome. */
   readonly total: number;
+  /** Recorded by the run as not made (conflict, not found, failed): nothing to restore. */
+  readonly notWritten: number;
   /** Restored to the before-image (in a dry run: would be). */
   readonly restored: number;
   /** Already as before the run (the write never landed, or was undone already). */
@@ -37,6 +40,14 @@ export interface UndoOptions {
   readonly concurrency?: number;
   readonly onEvent?: (e: UndoEvent) => void;
   readonly onTarget?: (target: string) => void;
+  /** Things worth telling the person running it (e.g. a format-1 journal cannot be verified). */
+  readonly onNote?: (text: string) => void;
+  /**
+   * Called after a batch's records were read and before their restores are written. Restores are
+   * conditional, so a change made in this window must survive as a conflict; tests use this to
+   * make one with a second connection.
+   */
+  readonly beforeRestore?: (writes: readonly JournalWrite[]) => void | Promise<void>;
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
 }
 
@@ -47,14 +58,25 @@ function holds(current: Current, w: JournalWrite, which: 'before' | 'after'): bo
   return w.fields.every((f) => deepEqual(current[f.name], f[which]) || (f[which] === undefined && current[f.name] === null));
 }
 
+/**
+ * Restores the before-images in the journal at `path`, newest write first. The whole journal is
+ * checked before the first restore (see `openJournal`).
+ * @throws DatafixError DF702/DF703/DF705 when the journal cannot be trusted (nothing restored);
+ *   DF706 when undo stops part-way (the message says how many records were restored).
+ */
 export async function undoJournal(path: string, options: UndoOptions): Promise<UndoSummary> {
   const started = performance.now();
   const journal = await openJournal(path);
+  if (!journal.verified) {
+    options.onNote?.(
+      `${path} is a format-1 journal (written before journals carried checksums): its lines cannot be verified against edits, so undo trusts them as written`,
+    );
+  }
   const adapter: Adapter = await createAdapter(journal.header.target, {
     readonly: options.dryRun,
     ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),
   });
-  const counts = { total: 0, restored: 0, unchanged: 0, conflicts: 0, failed: 0 };
+  const counts = { total: 0, notWritten: 0, restored: 0, unchanged: 0, conflicts: 0, failed: 0 };
   const emit = (outcome: UndoEvent['outcome'], w: JournalWrite, message?: string) => {
     counts[outcome === 'conflict' ? 'conflicts' : outcome]++;
     options.onEvent?.({ outcome, ...(w.table !== undefined ? { table: w.table } : {}), key: w.key, ...(message ? { message } : {}) });
@@ -106,6 +128,10 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
     const inBatch = new Set<string>();
     for await (const w of journal.writes()) {
       counts.total++;
+      if (w.outcome === 'not written') {
+        counts.notWritten++;
+        continue;
+      }
       // A record written twice is restored one step at a time: never twice in one batch.
       const id = JSON.stringify([w.table ?? '', toJsonSafe(w.key)]);
       if (inBatch.has(id) || batch.length >= (options.batchSize ?? 100)) {
@@ -117,6 +143,14 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
       inBatch.add(id);
     }
     await flush(batch);
+  } catch (err) {
+    const cause = err instanceof DatafixError ? `${err.code} ${err.message}` : String((err as Error)?.message ?? err);
+    const open = journal.writeCount - counts.restored - counts.unchanged - counts.conflicts - counts.failed - counts.notWritten;
+    throw new DatafixError(
+      err instanceof DatafixError ? err.category : 'connection',
+      'DF706',
+      `undo of ${path} stopped part-way: ${counts.restored} record(s) ${options.dryRun ? 'would have been' : 'were'} restored, ${counts.unchanged} already held their before-image, ${counts.conflicts} conflict(s) and ${counts.failed} failure(s) were left alone, ${counts.notWritten} write(s) the run never made need nothing, and ${open} journaled write(s) were not restored. Cause: ${cause}. Fix the cause and run undo again: records already restored then count as unchanged`,
+    );
   } finally {
     await adapter.close();
   }

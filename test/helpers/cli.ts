@@ -26,6 +26,11 @@ export interface CliOptions {
   readonly input?: string;
   /** Kill the process after this long (default 30 s). */
   readonly timeoutMs?: number;
+  /**
+   * Runs the CLI under `ulimit -f` (RLIMIT_FSIZE) of this many KiB: a write past it comes back
+   * short, then fails with EFBIG, as on a full disk (Node ignores SIGXFSZ).
+   */
+  readonly fileSizeLimitKiB?: number;
 }
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
@@ -49,7 +54,12 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     else env[k] = v;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const [command, argv] =
+      options.fileSizeLimitKiB === undefined
+        ? [process.execPath, [BIN, ...args]]
+        : // bash counts -f in 1024-byte blocks.
+          ['bash', ['-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, BIN, ...args]];
+    const child = spawn(command, argv, {
       cwd: options.cwd ?? REPO_ROOT,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],

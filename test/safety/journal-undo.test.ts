@@ -77,13 +77,14 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     const header = lines[0] as Record<string, unknown>;
     expect(header).toEqual({
       type: 'header',
-      format: 1,
+      format: 2,
       fix: 'sync-media-generation-ids',
       specFile: SYNC_FIX,
       specChecksum: sha256File(SYNC_FIX),
       target: { backend: 'sqlite', path: db, busyTimeoutMs: expect.any(Number) },
       startedAt: expect.stringMatching(ISO),
       datafixVersion: PACKAGE_VERSION,
+      sum: expect.stringMatching(/^[0-9a-f]{32}$/),
     });
     const writes = lines.filter((l) => l.type === 'write');
     expect(writes).toHaveLength(updatable.length);
@@ -112,6 +113,7 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
       fix: 'sync-media-generation-ids',
       dryRun: false,
       total: updatable.length,
+      notWritten: 0,
       restored: updatable.length,
       unchanged: 0,
       conflicts: 0,
@@ -404,13 +406,14 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     const lines = jsonLines(journal);
     expect(lines[0]).toEqual({
       type: 'header',
-      format: 1,
+      format: 2,
       fix: 'i2v-thumbnails',
       specFile: I2V_FIX,
       specChecksum: sha256File(I2V_FIX),
       target: { backend: 'dynamodb', table, region: 'us-east-1', endpoint: proxy.endpoint },
       startedAt: expect.stringMatching(ISO),
       datafixVersion: PACKAGE_VERSION,
+      sum: expect.stringMatching(/^[0-9a-f]{32}$/),
     });
     const writes = lines.filter((l) => l.type === 'write');
     expect(writes.map((w) => (w.key as { PK: string }).PK).sort()).toEqual([...data.updatable].sort());

@@ -11,8 +11,13 @@ export class UndoCommand extends Command {
       field still holding what the run wrote: a record changed since is reported as a conflict and
       left alone. Records already as they were before count as unchanged.
 
+      The whole journal is checked first (every line, and from format 2 each line's checksum): a
+      damaged or edited journal is refused before anything is restored. Writes the run recorded as
+      not made count as "not written"; writes whose outcome the run never recorded (it stopped
+      first) are checked against the target like any other.
+
       Prints a summary (\`--json\`: one JSON object on stdout with journal, fix, dryRun, total,
-      restored, unchanged, conflicts, failed, durationMs). Exit 0 when everything was restored or
+      notWritten, restored, unchanged, conflicts, failed, durationMs). Exit 0 when everything was restored or
       unchanged; 1 on conflicts or failures; 2 if the journal cannot be read or the target reached.
     `,
     examples: [
@@ -35,6 +40,7 @@ export class UndoCommand extends Command {
         dryRun: this.dryRun,
         onTarget: (t) =>
           this.context.stderr.write(`undo ${this.journal}${this.dryRun ? ' (dry run: nothing will be written)' : ''}\n  target  ${t}\n`),
+        onNote: (text) => this.context.stderr.write(`note: ${text}\n`),
         onEvent: (e) => {
           if (e.outcome === 'unchanged' && !this.verbose) return;
           const mark = {
@@ -46,9 +52,15 @@ export class UndoCommand extends Command {
           out.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
         },
       });
-      out.write(
-        `Undo summary${this.dryRun ? ' (dry run)' : ''}\n  total      ${summary.total}\n  restored   ${summary.restored}\n  unchanged  ${summary.unchanged}\n  conflicts  ${summary.conflicts}\n  failed     ${summary.failed}\n`,
-      );
+      const rows: [string, number][] = [
+        ['total', summary.total],
+        ['not written', summary.notWritten],
+        ['restored', summary.restored],
+        ['unchanged', summary.unchanged],
+        ['conflicts', summary.conflicts],
+        ['failed', summary.failed],
+      ];
+      out.write(`Undo summary${this.dryRun ? ' (dry run)' : ''}\n${rows.map(([k, v]) => `  ${k.padEnd(12)}${v}\n`).join('')}`);
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
       return summary.conflicts > 0 || summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {

@@ -1,0 +1,461 @@
+/**
+ * The journal under faults, and undo's checks: a journal that cannot be written (disk full, I/O
+ * error, quota, file size limit) stops the run before any unjournaled write is sent; a torn last
+ * line of any length is cut off on resume; undo checks the whole journal (every line, every
+ * checksum) before its first restore, accounts for writes whose outcome was never recorded, and
+ * restores only records that still hold what the run wrote at the moment of the restore.
+ *
+ * The file size limit is real (`ulimit -f` on the CLI process). ENOSPC, EIO and EDQUOT, which no
+ * filesystem here produces on demand, are injected at the `writeSync`/`fsyncSync` seam only.
+ */
+import { appendFileSync, copyFileSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadPlan } from '../../src/api.js';
+import { DatafixError } from '../../src/errors.js';
+import { journalFs } from '../../src/safety/journal.js';
+import { runPlanSafely } from '../../src/safety/session.js';
+import { undoJournal } from '../../src/safety/undo.js';
+import { runCli } from '../helpers/cli.js';
+import { type RunningDynalite, rawClient, startDynalite } from '../helpers/dynalite.js';
+import { type TempDir, useTempDirs } from '../helpers/tmp.js';
+import {
+  createGeneratedVeo3Db,
+  dumpSqlite,
+  dynamoEnv,
+  generationIds,
+  I2V_FIX,
+  jsonLines,
+  jsonSummary,
+  pkOf,
+  type RawItem,
+  SYNC_FIX,
+  scanRaw,
+  seededTables,
+  show,
+  sqliteExec,
+  videoDataset,
+} from './support.js';
+
+const tmp = useTempDirs();
+const shared = useTempDirs({ scope: 'file' });
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** The keys of the journal's write lines, in order (`id` for SQLite, `PK` for DynamoDB). */
+function journaledKeys(journal: string, key: 'id' | 'PK'): string[] {
+  return jsonLines(journal)
+    .filter((l) => l.type === 'write')
+    .map((l) => String((l.key as Record<string, unknown>)[key]));
+}
+
+/** A torn journal line as a crash mid-append leaves it: the first part of a write line, no newline. */
+function tornWriteLine(seq: number, bytes: number): string {
+  const line = JSON.stringify({
+    type: 'write',
+    seq,
+    key: { id: 'torn' },
+    fields: [{ name: 'media_generation_id', before: null, after: 'x'.repeat(bytes) }],
+  });
+  return line.slice(0, bytes);
+}
+
+/** The SQLite fix pointed at `db` directly, so an in-process run needs no environment. */
+function syncSpecFor(dir: TempDir, db: string): string {
+  const text = readFileSync(SYNC_FIX, 'utf8');
+  const edited = text.replace(/path: \$\{VEO3_DB_PATH:-[^}]*\}/, `path: '${db}'`);
+  if (edited === text) throw new Error('could not point the sync spec at the test database');
+  return dir.write('sync.yaml', edited);
+}
+
+/**
+ * Makes the journal's `call`-th write (1-based: 1 is the header, 2 the first batch, 3 its outcomes,
+ * …) write only half its bytes and then fail with `code`, as a filling disk does.
+ */
+function failJournalWrite(call: number, code: string): void {
+  let calls = 0;
+  vi.spyOn(journalFs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+    calls++;
+    if (calls < call) return writeSync(fd, buf, off, len, pos);
+    if (calls === call) return writeSync(fd, buf, off, Math.max(1, Math.floor(len / 2)), pos);
+    throw Object.assign(new Error(`${code}: injected`), { code });
+  }) as typeof journalFs.writeSync);
+}
+
+describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
+  const ROWS = 3000;
+  let template: string;
+  let updatable: string[];
+
+  beforeAll(() => {
+    template = shared().file('template.db');
+    ({ updatable } = createGeneratedVeo3Db(template, ROWS));
+  });
+
+  function fresh() {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    copyFileSync(template, db);
+    return { dir, db, journal: dir.file('run.journal.jsonl'), spec: syncSpecFor(dir, db) };
+  }
+
+  /** Rows (by id) whose content differs between two dumps of the generations table. */
+  function changedIds(before: ReturnType<typeof dumpSqlite>, after: ReturnType<typeof dumpSqlite>): string[] {
+    const was = new Map((before.rows.veo3_video_generations ?? []).map((r) => [String(r.id), JSON.stringify(r, replacer)]));
+    return (after.rows.veo3_video_generations ?? [])
+      .filter((r) => was.get(String(r.id)) !== JSON.stringify(r, replacer))
+      .map((r) => String(r.id))
+      .sort();
+  }
+  const replacer = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+
+  it.each(['ENOSPC', 'EIO', 'EDQUOT'])(
+    '%s on the second batch: the run stops with DF704 before sending it; only journaled rows changed; undo restores all',
+    async (code) => {
+      const { dir, db, journal, spec } = fresh();
+      const before = dumpSqlite(db);
+      // 1 header, 2 first batch, 3 its outcomes, 4 second batch.
+      failJournalWrite(4, code);
+      const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal });
+      await expect(run).rejects.toThrow(DatafixError);
+      const err = (await run.catch((e: unknown) => e)) as DatafixError;
+      expect(err.code).toBe('DF704');
+      expect(err.category).toBe('config');
+      expect(err.message).toContain(`cannot write the journal ${journal}: `);
+      expect(err.message).toContain(`(${code})`);
+      expect(err.message).toContain('none of its writes were sent');
+      vi.restoreAllMocks();
+
+      // The half-written batch was cut off: every line is whole, and exactly the first batch
+      // (batchSize 1000 in the spec) is journaled, with its outcomes.
+      const lines = jsonLines(journal);
+      const keys = journaledKeys(journal, 'id');
+      expect(keys).toEqual(updatable.slice(0, 1000));
+      expect(lines.filter((l) => l.type === 'result')).toHaveLength(1000);
+      // The database: exactly the journaled rows changed, nothing else.
+      expect(changedIds(before, dumpSqlite(db))).toEqual([...keys].sort());
+
+      const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+      expect(undo.code, show(undo)).toBe(0);
+      expect(jsonSummary(undo)).toMatchObject({ total: 1000, restored: 1000, conflicts: 0, failed: 0, notWritten: 0 });
+      const after = dumpSqlite(db);
+      expect(after.rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
+      expect(after.rows.app_settings).toEqual(before.rows.app_settings);
+    },
+  );
+
+  it('an fsync that fails (EIO) stops the run as well: nothing of that batch is sent', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const before = dumpSqlite(db);
+    let syncs = 0;
+    // 1 header, 2 first batch: the batch never becomes durable, so it must never be sent.
+    vi.spyOn(journalFs, 'fsyncSync').mockImplementation(() => {
+      if (++syncs === 2) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+    });
+    const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal });
+    await expect(run).rejects.toThrow(/DF704|cannot write the journal/);
+    const err = (await run.catch((e: unknown) => e)) as DatafixError;
+    expect(err.code).toBe('DF704');
+    expect(err.message).toContain('the disk reported an I/O error (EIO)');
+    vi.restoreAllMocks();
+    expect(journaledKeys(journal, 'id')).toEqual([]);
+    expect(dumpSqlite(db)).toEqual(before);
+  });
+
+  it('outcome lines lost (the disk filled after a batch was sent): undo checks those rows against the database', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const before = dumpSqlite(db);
+    const beforeIds = generationIds(db);
+    // 1 header, 2 first batch, 3 its outcomes: the batch is written, its outcomes never journaled.
+    failJournalWrite(3, 'ENOSPC');
+    const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal });
+    await expect(run).rejects.toThrow(/after a batch was written/);
+    vi.restoreAllMocks();
+    const keys = journaledKeys(journal, 'id');
+    expect(keys).toEqual(updatable.slice(0, 1000));
+    expect(jsonLines(journal).filter((l) => l.type === 'result')).toEqual([]);
+    expect(changedIds(before, dumpSqlite(db))).toEqual([...keys].sort());
+
+    // Before undo: someone changes one of those rows, and one is already put back by hand.
+    const [edited, putBack] = keys as [string, string];
+    sqliteExec(db, "UPDATE veo3_video_generations SET media_generation_id = 'BY-HAND' WHERE id = ?", edited);
+    const old = beforeIds.get(putBack);
+    sqliteExec(
+      db,
+      'UPDATE veo3_video_generations SET media_generation_id = ?, updated_at = ? WHERE id = ?',
+      old?.mgid,
+      old?.updatedAt,
+      putBack,
+    );
+
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(1);
+    expect(jsonSummary(undo)).toMatchObject({ total: 1000, notWritten: 0, restored: 998, unchanged: 1, conflicts: 1, failed: 0 });
+    expect(undo.stderr).toContain(
+      `! conflict veo3_video_generations id=${edited} (the run stopped before recording this write; the record holds neither its before-image nor what the run wrote)`,
+    );
+    const ids = generationIds(db);
+    for (const [id, was] of beforeIds) {
+      if (id === edited) expect(ids.get(id)?.mgid).toBe('BY-HAND');
+      else expect(ids.get(id), id).toEqual(was);
+    }
+  });
+
+  it('a torn last line longer than 64 KiB is cut off on resume; the resumed run finishes and undo restores everything', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const before = dumpSqlite(db);
+    failJournalWrite(4, 'ENOSPC');
+    await expect(runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal })).rejects.toThrow(
+      /DF704|cannot write the journal/,
+    );
+    vi.restoreAllMocks();
+    // What a crash in the middle of appending a record with a 200 KB value leaves behind.
+    appendFileSync(journal, tornWriteLine(1001, 200_000));
+
+    const resumed = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, resume: true });
+    const result = await resumed;
+    expect(result.summary.failed).toBe(0);
+    // The fragment is gone; the resume line follows the last whole line.
+    const text = readFileSync(journal, 'utf8');
+    expect(text).not.toContain('"torn"');
+    expect(journaledKeys(journal, 'id')).toEqual(updatable);
+    const ids = generationIds(db);
+    for (const id of updatable) expect(ids.get(id)?.mgid, id).toMatch(/^MG-/);
+
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(jsonSummary(undo)).toMatchObject({ total: updatable.length, restored: updatable.length, conflicts: 0 });
+    const after = dumpSqlite(db);
+    expect(after.rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
+  });
+
+  /** A finished live run through the CLI; returns the dump after it. */
+  async function liveRun(dir: TempDir, journal: string, spec: string, db: string) {
+    const run = await runCli(['run', spec, '--journal', journal, '--json'], { cwd: dir.path });
+    expect(run.code, show(run)).toBe(0);
+    return dumpSqlite(db);
+  }
+
+  it('a damaged line in the middle: undo refuses before its first restore and says nothing was restored', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const afterRun = await liveRun(dir, journal, spec, db);
+    const lines = readFileSync(journal, 'utf8').split('\n');
+    const middle = Math.floor(lines.length / 2);
+    const original = lines[middle] as string;
+    lines[middle] = original.slice(0, 40);
+    writeFileSync(journal, lines.join('\n'));
+
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(2);
+    expect(undo.stderr).toContain(
+      `error DF703: ${journal}:${middle + 1} is damaged (not a complete JSON line); the journal cannot be trusted, so nothing was restored (undo checks the whole journal before writing anything)`,
+    );
+    expect(undo.stdout).toBe('');
+    expect(dumpSqlite(db)).toEqual(afterRun);
+
+    // Mended, the same journal undoes completely.
+    lines[middle] = original;
+    writeFileSync(journal, lines.join('\n'));
+    const again = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(again.code, show(again)).toBe(0);
+    expect(jsonSummary(again)).toMatchObject({ restored: updatable.length, conflicts: 0 });
+  });
+
+  it('a hand-edited key (pointing at another record) fails its checksum: undo refuses, nothing restored', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const afterRun = await liveRun(dir, journal, spec, db);
+    const lines = readFileSync(journal, 'utf8').split('\n');
+    const index = lines.findIndex((l) => l.includes(`"id":"${updatable[10]}"`));
+    lines[index] = (lines[index] as string).replace(`"id":"${updatable[10]}"`, `"id":"${updatable[11]}"`);
+    writeFileSync(journal, lines.join('\n'));
+
+    const undo = await runCli(['undo', journal], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(2);
+    expect(undo.stderr).toContain(
+      `error DF705: ${journal}:${index + 1} does not match its checksum: it was edited, moved, or copied from another journal, so nothing was restored`,
+    );
+    expect(dumpSqlite(db)).toEqual(afterRun);
+  });
+
+  it('a removed outcome line breaks the chain too: undo refuses, nothing restored', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const afterRun = await liveRun(dir, journal, spec, db);
+    const lines = readFileSync(journal, 'utf8').split('\n');
+    const index = lines.findIndex((l) => l.startsWith('{"type":"result"'));
+    lines.splice(index, 1);
+    writeFileSync(journal, lines.join('\n'));
+    const undo = await runCli(['undo', journal], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(2);
+    expect(undo.stderr).toContain(`error DF705: ${journal}:${index + 1} does not match its checksum`);
+    expect(dumpSqlite(db)).toEqual(afterRun);
+  });
+
+  it('a format-1 journal (no checksums) is still undone, with a note that it could not be verified', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const before = dumpSqlite(db);
+    await liveRun(dir, journal, spec, db);
+    // Format 1 as older datafix versions wrote it: the same lines, no `sum`.
+    const v1 = readFileSync(journal, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => {
+        const { sum: _sum, ...rest } = JSON.parse(l) as Record<string, unknown>;
+        return JSON.stringify(rest.type === 'header' ? { ...rest, format: 1 } : rest);
+      });
+    const old = dir.file('v1.journal.jsonl');
+    writeFileSync(old, `${v1.join('\n')}\n`);
+    const undo = await runCli(['undo', old, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(undo.stderr).toContain(
+      `note: ${old} is a format-1 journal (written before journals carried checksums): its lines cannot be verified against edits, so undo trusts them as written`,
+    );
+    expect(jsonSummary(undo)).toMatchObject({ restored: updatable.length, conflicts: 0 });
+    expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
+  });
+
+  it('a record changed between undo reading it and writing its restore keeps the other writer’s value (conflict)', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const before = generationIds(db);
+    await liveRun(dir, journal, spec, db);
+    let target = '';
+    const summary = await undoJournal(journal, {
+      dryRun: false,
+      beforeRestore: (writes) => {
+        if (target) return;
+        target = String(writes[0]?.key.id);
+        // Another application, on its own connection, in the window between read and write.
+        const other = new Database(db);
+        try {
+          other.prepare("UPDATE veo3_video_generations SET media_generation_id = 'OTHER-WRITER' WHERE id = ?").run(target);
+        } finally {
+          other.close();
+        }
+      },
+    });
+    expect(summary).toMatchObject({ total: updatable.length, restored: updatable.length - 1, conflicts: 1, failed: 0 });
+    expect(updatable).toContain(target);
+    const ids = generationIds(db);
+    expect(ids.get(target)?.mgid).toBe('OTHER-WRITER');
+    for (const [id, was] of before) if (id !== target) expect(ids.get(id), id).toEqual(was);
+  });
+});
+
+describe('journal faults and undo checks on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
+  let dynamo: RunningDynalite;
+  const VIDEOS = 250;
+  let data: ReturnType<typeof videoDataset>;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    data = videoDataset(VIDEOS);
+  });
+  afterAll(async () => {
+    await dynamo?.stop();
+  });
+
+  const freshTable = seededTables(
+    () => dynamo.endpoint,
+    () => data.items,
+    'media-jfault',
+  );
+
+  const changedPks = (before: RawItem[], after: RawItem[]) => {
+    const was = new Map(before.map((i) => [pkOf(i), JSON.stringify(i)]));
+    return after
+      .filter((i) => was.get(pkOf(i)) !== JSON.stringify(i))
+      .map(pkOf)
+      .sort();
+  };
+
+  /** A live run whose journal hits a real 24 KiB file size limit part-way (exit 2, DF704). */
+  async function runIntoFileSizeLimit(dir: TempDir, env: Record<string, string | undefined>, journal: string) {
+    const run = await runCli(['run', I2V_FIX, '--journal', journal], { cwd: dir.path, env, fileSizeLimitKiB: 24 });
+    expect(run.code, show(run)).toBe(2);
+    expect(run.stderr).toContain(`error DF704: cannot write the journal ${journal}: the file size limit was reached (EFBIG).`);
+    expect(run.stderr).toContain(`datafix undo ${journal}`);
+    expect(statSync(journal).size).toBeLessThanOrEqual(24 * 1024);
+    return run;
+  }
+
+  it('a journal that hits the file size limit stops the run: only journaled items changed, undo restores all', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const env = dynamoEnv(table, dynamo.endpoint);
+    const before = await scanRaw(dynamo.endpoint, table);
+    const journal = dir.file('i2v.journal.jsonl');
+    await runIntoFileSizeLimit(dir, env, journal);
+
+    const keys = journaledKeys(journal, 'PK');
+    // Some batches made it, the one that did not fit was never sent.
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.length).toBeLessThan(data.updatable.length);
+    expect(changedPks(before, await scanRaw(dynamo.endpoint, table))).toEqual([...keys].sort());
+
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path, env });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(jsonSummary(undo)).toMatchObject({ total: keys.length, restored: keys.length, conflicts: 0, failed: 0 });
+    expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
+  });
+
+  it('after the file size limit and a torn 200 KB last line, --resume finishes the run and undo restores all', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const env = dynamoEnv(table, dynamo.endpoint);
+    const before = await scanRaw(dynamo.endpoint, table);
+    const journal = dir.file('i2v.journal.jsonl');
+    await runIntoFileSizeLimit(dir, env, journal);
+    const journaled = journaledKeys(journal, 'PK').length;
+    appendFileSync(journal, tornWriteLine(journaled + 1, 200_000));
+
+    const resumed = await runCli(['run', I2V_FIX, '--resume', '--json'], { cwd: dir.path, env });
+    expect(resumed.code, show(resumed)).toBe(0);
+    expect(readFileSync(journal, 'utf8')).not.toContain('"torn"');
+    expect(journaledKeys(journal, 'PK').sort()).toEqual([...data.updatable].sort());
+    expect(changedPks(before, await scanRaw(dynamo.endpoint, table))).toEqual([...data.updatable].sort());
+
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path, env });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(jsonSummary(undo)).toMatchObject({ restored: data.updatable.length, conflicts: 0, failed: 0 });
+    expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
+  });
+
+  it('an item changed between undo reading it and writing its restore keeps the other writer’s value (conflict)', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const env = dynamoEnv(table, dynamo.endpoint);
+    const before = await scanRaw(dynamo.endpoint, table);
+    const journal = dir.file('i2v.journal.jsonl');
+    const run = await runCli(['run', I2V_FIX, '--journal', journal], { cwd: dir.path, env });
+    expect(run.code, show(run)).toBe(0);
+
+    let target = '';
+    const client = rawClient(dynamo.endpoint);
+    try {
+      const summary = await undoJournal(journal, {
+        dryRun: false,
+        beforeRestore: async (writes) => {
+          if (target) return;
+          target = String(writes[0]?.key.PK);
+          await client.send(
+            new UpdateItemCommand({
+              TableName: table,
+              Key: { PK: { S: target }, SK: { S: 'METADATA' } },
+              UpdateExpression: 'SET thumbnailUrl = :v',
+              ExpressionAttributeValues: { ':v': { S: 'https://other-writer.example/x.jpg' } },
+            }),
+          );
+        },
+      });
+      expect(summary).toMatchObject({ total: data.updatable.length, restored: data.updatable.length - 1, conflicts: 1, failed: 0 });
+    } finally {
+      client.destroy();
+    }
+    expect(data.updatable).toContain(target);
+    const after = await scanRaw(dynamo.endpoint, table);
+    expect(after.find((i) => pkOf(i) === target)?.thumbnailUrl).toEqual({ S: 'https://other-writer.example/x.jpg' });
+    expect(after.filter((i) => pkOf(i) !== target)).toEqual(before.filter((i) => pkOf(i) !== target));
+  });
+});
