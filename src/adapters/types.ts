@@ -45,7 +45,8 @@ export interface LookupRequest {
  * How a write protects data it did not read:
  * - `absent`: fill-only, write only where the field is absent or NULL;
  * - `unchanged`: write only where the field still equals `before` (absent when `before` is undefined);
- * - `none`: write unconditionally (touch fields, written only together with a guarded field).
+ * - `none`: write unconditionally. The engine never uses it for a run's writes: touch fields are
+ *   guarded `unchanged` on the value read, so every field's before-image is what the write replaced.
  */
 export type WriteGuard = 'absent' | 'unchanged' | 'none';
 
@@ -74,6 +75,20 @@ export type WriteResult =
   /** Throttled after the client's own retries ran out: the engine requeues it with backoff. */
   | { readonly status: 'retry'; readonly message: string }
   | { readonly status: 'failed'; readonly reason: string; readonly message: string };
+
+/**
+ * The answer to one lookup whose key breaks a per-record limit of the backend (a key too large,
+ * empty, of the wrong type, or a value that cannot be bound): that record alone fails with
+ * `reason`, and the run goes on.
+ */
+export class LookupRejected {
+  constructor(
+    /** Stable snake_case reason for the summary, e.g. `key_invalid`, `key_too_large`. */
+    readonly reason: string,
+    /** What is wrong with the key, for the record's log line. */
+    readonly message: string,
+  ) {}
+}
 
 export interface WriteOptions {
   /** How many writes may be in flight at once (backends that write one at a time ignore it). */
@@ -104,8 +119,11 @@ export interface Adapter {
    * only costs cache; the engine reads a page when it needs it. Default: read ahead.
    */
   readonly readsAhead?: boolean;
-  /** Fetches records by key; the answer is in request order, `undefined` where none exists. */
-  lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined)[]>;
+  /**
+   * Fetches records by key; the answer is in request order, `undefined` where none exists, a
+   * `LookupRejected` where the backend cannot look that one key up (its other keys still are).
+   */
+  lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]>;
   /** Applies conditional writes; the answer is in request order. Never called in a dry run. */
   write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]>;
   /**

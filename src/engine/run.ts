@@ -3,7 +3,7 @@
  * (batched lookups, extracts, ordered skip rules), diffs each record before → after, and applies
  * guarded writes. It knows no backend; everything it does is in the plan.
  */
-import type { Adapter, Item, LookupRequest, SourcePage, WriteRequest, WriteResult } from '../adapters/types.js';
+import { type Adapter, type Item, type LookupRequest, LookupRejected, type SourcePage, type WriteRequest, type WriteResult } from '../adapters/types.js';
 import type { FixPlan } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan } from '../plan/values.js';
 import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
@@ -268,8 +268,14 @@ async function batchLookup(
   if (requests.length === 0) return;
   const found = await adapter.lookup(requests);
   owners.forEach((s, i) => {
-    if (name === FETCHED_TARGET) s.target = found[i];
-    else s.ctx.set(name, found[i]);
+    const answer = found[i];
+    // One record's unusable key fails that record alone; the rest of the page goes on.
+    if (answer instanceof LookupRejected) {
+      s.outcome = 'failed';
+      s.reason = answer.reason;
+      s.message = answer.message;
+    } else if (name === FETCHED_TARGET) s.target = answer;
+    else s.ctx.set(name, answer);
   });
 }
 
@@ -313,7 +319,10 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish, normalize: (v
       const after = render(t.template, s.ctx);
       if (after === MISSING) continue;
       const current = Object.hasOwn(before, t.field) ? before[t.field] : undefined;
-      changes.push({ field: t.field, before: current, after, guard: 'none' });
+      // Guarded on the value read, like every other field: the before-image must be what the
+      // write really replaces. Another writer that changed the record since it was read (and
+      // bumped its timestamp) makes the record a conflict, so undo can never restore a stale value.
+      changes.push({ field: t.field, before: current, after, guard: 'unchanged' });
     }
     s.changes = changes;
     s.write = {

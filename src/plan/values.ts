@@ -86,6 +86,8 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 export function toJsonSafe(value: unknown): unknown {
   const exact = exactNumberText(value);
   if (exact !== undefined) return { $number: exact };
+  // JSON has no -0, NaN or ±Infinity (JSON.stringify would write 0 and null): they are tagged too.
+  if (typeof value === 'number' && (!Number.isFinite(value) || Object.is(value, -0))) return { $number: Object.is(value, -0) ? '-0' : String(value) };
   if (value instanceof Uint8Array) return { $binary: Buffer.from(value).toString('base64') };
   if (value instanceof Set) return { $set: [...value].map(toJsonSafe) };
   if (Array.isArray(value)) return value.map(toJsonSafe);
@@ -120,8 +122,10 @@ export function formatValue(value: unknown, maxLength = 120): string {
 
 /**
  * The inverse of `toJsonSafe`: `{ "$set": [...] }`, `{ "$binary": base64 }` and
- * `{ "$number": "text" }` become a Set, bytes and an exact number. Exact numbers that a double
- * holds exactly become plain numbers; others stay tagged objects recognised by `exactNumberText`.
+ * `{ "$number": "text" }` become a Set, bytes and an exact number. A number text that is exactly
+ * how JavaScript prints a double (and `-0`, `NaN`, `±Infinity`) becomes a plain number; any other
+ * text stays a tagged object recognised by `exactNumberText`, so `7.0` (a SQLite REAL) or
+ * 40 digits (a DynamoDB number) are written back with their own text, not as the double.
  */
 export function fromJsonSafe(value: unknown, exactNumber: (text: string) => unknown = (t) => new ExactNumber(t)): unknown {
   if (Array.isArray(value)) return value.map((v) => fromJsonSafe(v, exactNumber));
@@ -131,9 +135,15 @@ export function fromJsonSafe(value: unknown, exactNumber: (text: string) => unkn
     const [tag, inner] = entries[0] as [string, unknown];
     if (tag === '$set' && Array.isArray(inner)) return new Set(inner.map((v) => fromJsonSafe(v, exactNumber)));
     if (tag === '$binary' && typeof inner === 'string') return new Uint8Array(Buffer.from(inner, 'base64'));
-    if (tag === '$number' && typeof inner === 'string') return exactInDouble(inner) ? Number(inner) : exactNumber(inner);
+    if (tag === '$number' && typeof inner === 'string') return plainNumberText(inner) ? Number(inner) : exactNumber(inner);
   }
   return Object.fromEntries(entries.map(([k, v]) => [k, fromJsonSafe(v, exactNumber)]));
+}
+
+/** Whether a double prints as exactly this text (`-0` and the non-finite values included). */
+function plainNumberText(text: string): boolean {
+  if (text === '-0' || text === 'NaN' || text === 'Infinity' || text === '-Infinity') return true;
+  return String(Number(text)) === text;
 }
 
 /** An exact decimal that is not a double; shaped like the AWS SDK's NumberValue so both read alike. */

@@ -7,7 +7,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createAdapter, describeTarget } from '../adapters/registry.js';
-import type { WriteRequest } from '../adapters/types.js';
+import { LookupRejected, type WriteRequest } from '../adapters/types.js';
 import { type RunSpecOptions, runPlan } from '../api.js';
 import type { FieldChange, RunSummary } from '../engine/events.js';
 import { DatafixError } from '../errors.js';
@@ -215,7 +215,12 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
           requests.map((r) => ({ ...(r.table !== undefined ? { table: r.table } : {}), key: r.key, consistentRead: true })),
         );
         batch.forEach((c, i) => {
-          const current = currents[i];
+          const answer = currents[i];
+          if (answer instanceof LookupRejected) {
+            emit('failed', c, answer.message);
+            return;
+          }
+          const current = answer;
           const same = current && requests[i]?.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.before ?? undefined));
           if (same) emit('applied', c);
           else emit('drifted', c, current ? 'changed since the plan was made' : 'no longer exists');

@@ -4,7 +4,7 @@
  * alone and reported as a conflict; a record already as it was before counts as unchanged.
  */
 import { createAdapter, describeTarget } from '../adapters/registry.js';
-import type { Adapter, WriteRequest } from '../adapters/types.js';
+import { type Adapter, LookupRejected, type WriteRequest } from '../adapters/types.js';
 import { DatafixError } from '../errors.js';
 import { deepEqual, toJsonSafe } from '../plan/values.js';
 import { type JournalWrite, openJournal } from './journal.js';
@@ -90,7 +90,12 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
     );
     const restore: { w: JournalWrite; request: WriteRequest }[] = [];
     batch.forEach((w, i) => {
-      const current = currents[i];
+      const answer = currents[i];
+      if (answer instanceof LookupRejected) {
+        emit('failed', w, answer.message);
+        return;
+      }
+      const current = answer;
       const asWritten = { ...w, fields: w.fields.map((f) => ({ ...f, after: normalize(f.after), before: normalize(f.before) })) };
       if (!current) emit('conflict', w, 'the record no longer exists');
       else if (holds(current, asWritten, 'after')) {

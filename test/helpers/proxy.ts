@@ -26,7 +26,12 @@ export type FaultAction =
   /** Forward, then replace (or edit) the real answer: a lost acknowledgement, a partial batch. */
   | { readonly afterForward: (real: FakeResponse) => FakeResponse }
   /** Drop the connection without answering. */
-  | { readonly reset: true };
+  | { readonly reset: true }
+  /**
+   * Run `first` (e.g. another client writing to the table) and only then forward the request:
+   * a concurrent writer landing exactly between what datafix read and what it writes.
+   */
+  | { readonly beforeForward: () => Promise<void> };
 
 export interface ProxyOptions {
   readonly latencyMs?: number;
@@ -129,6 +134,7 @@ export async function startCountingProxy(targetEndpoint: string, options: ProxyO
           'content-type': 'application/x-amz-json-1.0',
         });
       if (action && 'respond' in action) return json(action.respond);
+      if (action && 'beforeForward' in action) await action.beforeForward();
       const real = await forward(req, body);
       if (action && 'afterForward' in action) {
         const text = real.body.toString('utf8');

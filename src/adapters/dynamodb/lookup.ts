@@ -1,11 +1,18 @@
 /**
  * Batched lookups by primary key: BatchGetItem with at most 100 keys per call, each distinct key
- * fetched once, unprocessed keys retried with backoff until every key has an answer.
+ * fetched once, unprocessed keys retried with backoff until every key has an answer. A key that
+ * breaks one of DynamoDB's per-record limits (see limits.ts) is answered with `LookupRejected`
+ * without being sent; should DynamoDB still reject a batch (ValidationException, which fails the
+ * whole BatchGetItem for one bad key), the batch is split until the bad key is alone, and every
+ * other key is still looked up.
  */
 import { DatafixError } from '../../errors.js';
-import type { Item, LookupRequest } from '../types.js';
+import { type Item, type LookupRequest, LookupRejected } from '../types.js';
 import { pickKey, stableKey, toWritable } from './codec.js';
 import { type DynamoContext, MAX_BACKOFF_MS, sendRead } from './context.js';
+import { isValidation, messageOf } from './failures.js';
+import { keyProblem } from './limits.js';
+import type { TableInfo } from './schema.js';
 import { backoffMs, forEachLimit, sleep } from './retry.js';
 
 /** BatchGetItem's limit on keys per call. */
@@ -21,12 +28,23 @@ interface Wanted {
   consistent: boolean;
 }
 
-/** Answers in request order; `undefined` where no item has that key. */
-export async function lookup(ctx: DynamoContext, requests: readonly LookupRequest[]): Promise<(Item | undefined)[]> {
+/** Answers in request order; `undefined` where no item has that key, `LookupRejected` where the key breaks a limit. */
+export async function lookup(ctx: DynamoContext, requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]> {
   const wanted = new Map<string, Wanted>();
+  const rejected = new Map<string, LookupRejected>();
+  const infos = new Map<string, TableInfo>();
+  for (const r of requests) {
+    const table = r.table ?? ctx.target.table;
+    if (!infos.has(table)) infos.set(table, await ctx.tables.get(table));
+  }
   const ids = requests.map((r) => {
     const table = r.table ?? ctx.target.table;
     const id = stableKey(table, r.key);
+    const problem = keyProblem(r.key, infos.get(table) as TableInfo);
+    if (problem) {
+      rejected.set(id, new LookupRejected(problem.reason, problem.message));
+      return id;
+    }
     const seen = wanted.get(id);
     // One fetch serves every duplicate, so it must be as strong as the strongest request.
     if (seen) seen.consistent ||= r.consistentRead;
@@ -59,14 +77,40 @@ export async function lookup(ctx: DynamoContext, requests: readonly LookupReques
     }
   }
 
-  const found = new Map<string, Item>();
+  const found = new Map<string, Item | LookupRejected>(rejected);
   await forEachLimit(calls, BATCH_CONCURRENCY, async (call) => {
     const info = await ctx.tables.get(call.table);
-    for (const item of await batchGet(ctx, call.table, call.consistent, call.keys)) {
-      found.set(stableKey(call.table, pickKey(item, info.keyNames)), item);
-    }
+    const answer = await batchGetIsolating(ctx, call.table, call.consistent, call.keys);
+    for (const item of answer.items) found.set(stableKey(call.table, pickKey(item, info.keyNames)), item);
+    for (const [key, why] of answer.rejected) found.set(stableKey(call.table, key), why);
   });
   return ids.map((id) => found.get(id));
+}
+
+/**
+ * BatchGetItem that survives a key DynamoDB refuses: a ValidationException fails the whole call,
+ * so the keys are split in halves and retried until the refused key is alone; it is answered
+ * with `LookupRejected` (`key_invalid`) and every other key is still looked up.
+ */
+async function batchGetIsolating(
+  ctx: DynamoContext,
+  table: string,
+  consistent: boolean,
+  keys: readonly Item[],
+): Promise<{ items: Item[]; rejected: [Item, LookupRejected][] }> {
+  try {
+    return { items: await batchGet(ctx, table, consistent, keys), rejected: [] };
+  } catch (err) {
+    // sendRead reports a ValidationException of a read as DF407.
+    if (!(isValidation(err) || (err instanceof DatafixError && err.code === 'DF407'))) throw err;
+    if (keys.length === 1) {
+      return { items: [], rejected: [[keys[0] as Item, new LookupRejected('key_invalid', `DynamoDB refused the key: ${messageOf(err)}`)]] };
+    }
+    const half = Math.ceil(keys.length / 2);
+    const a = await batchGetIsolating(ctx, table, consistent, keys.slice(0, half));
+    const b = await batchGetIsolating(ctx, table, consistent, keys.slice(half));
+    return { items: [...a.items, ...b.items], rejected: [...a.rejected, ...b.rejected] };
+  }
 }
 
 async function batchGet(ctx: DynamoContext, table: string, consistent: boolean, keys: readonly Item[]): Promise<Item[]> {

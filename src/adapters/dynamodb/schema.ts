@@ -26,6 +26,8 @@ export interface TableInfo extends KeySchema {
   readonly name: string;
   /** Primary-key attribute names, partition key first. */
   readonly keyNames: readonly string[];
+  /** Declared type (`S`, `N` or `B`) of each attribute in AttributeDefinitions, key attributes included. */
+  readonly keyTypes: Readonly<Record<string, string>>;
   readonly status?: string;
   readonly indexes: ReadonlyMap<string, IndexInfo>;
 }
@@ -108,6 +110,7 @@ export class TableCache {
       name: table,
       ...keys,
       keyNames: keys.sortKey === undefined ? [keys.partitionKey] : [keys.partitionKey, keys.sortKey],
+      keyTypes: Object.fromEntries((t?.AttributeDefinitions ?? []).map((d) => [d.AttributeName ?? '', d.AttributeType ?? 'S'])),
       ...(t?.TableStatus ? { status: t.TableStatus } : {}),
       indexes,
     };

@@ -9,6 +9,7 @@ import { toWritable, withoutUndefined } from './codec.js';
 import type { DynamoContext } from './context.js';
 import { absentExpression, ExpressionBuilder, equalsExpression } from './expressions.js';
 import { isConditionalFailure, isItemTooLarge, isRetryable, isValidation, messageOf } from './failures.js';
+import { keyProblem, type LimitProblem, valueProblem } from './limits.js';
 import { forEachLimit } from './retry.js';
 
 /** Applies the writes with at most `concurrency` in flight; answers in request order. */
@@ -30,6 +31,11 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest, resend: boole
       message: request.fields.length === 0 ? 'nothing to write' : 'the update key is empty',
     };
   }
+  // Per-record limits fail this record alone, before anything is sent.
+  const problem =
+    keyProblem(request.key, await ctx.tables.get(table)) ??
+    request.fields.reduce<LimitProblem | undefined>((found, f) => found ?? valueProblem(f.name, f.value), undefined);
+  if (problem) return { status: 'failed', reason: problem.reason, message: problem.message };
   const b = new ExpressionBuilder();
   const sets: string[] = [];
   const removes: string[] = [];
@@ -40,7 +46,16 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest, resend: boole
     if (field.value === undefined) removes.push(path);
     else sets.push(`${path} = ${b.value(toWritable(field.value, ctx.NumberValue))}`);
     if (field.guard === 'absent' || (field.guard === 'unchanged' && isAbsent(field.before))) {
-      guards.push(absentExpression(path, b));
+      // Exactly the state read: a missing attribute and a NULL one restore differently (REMOVE
+      // or NULL), so the guard tells them apart and the before-image is what the write replaced.
+      // A fill-only write that carries no before-image keeps the looser "absent or NULL".
+      guards.push(
+        !Object.hasOwn(field, 'before')
+          ? absentExpression(path, b)
+          : field.before === undefined
+            ? `attribute_not_exists(${path})`
+            : `attribute_type(${path}, ${b.constant('null_t', 'NULL')})`,
+      );
     } else if (field.guard === 'unchanged') {
       guards.push(equalsExpression(path, toWritable(field.before, ctx.NumberValue), b));
     }

@@ -9,8 +9,18 @@ import Database from 'better-sqlite3';
 import { DatafixError } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
-import { exactNumberText } from '../../plan/values.js';
-import type { Adapter, Item, LookupRequest, ReadOptions, SourcePage, WriteOptions, WriteRequest, WriteResult } from '../types.js';
+import { ExactNumber, exactNumberText } from '../../plan/values.js';
+import {
+  type Adapter,
+  type Item,
+  type LookupRequest,
+  LookupRejected,
+  type ReadOptions,
+  type SourcePage,
+  type WriteOptions,
+  type WriteRequest,
+  type WriteResult,
+} from '../types.js';
 import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
 
 export interface SqliteAdapterOptions {
@@ -249,18 +259,29 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       }
     },
 
-    async lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined)[]> {
+    async lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]> {
       const cache = new Map<string, Item | undefined>();
       return requests.map((r) => {
         const table = r.table ?? '';
         const cols = Object.keys(r.key);
+        // One record's key that SQLite cannot compare with a column fails that record alone.
+        const bad = cols.find((c) => lookupKeyProblem(r.key[c]) !== undefined);
+        if (bad !== undefined) return new LookupRejected('key_invalid', `key column \`${bad}\`: ${lookupKeyProblem(r.key[bad])}`);
         const memo = JSON.stringify([table, cols, cols.map((c) => String(r.key[c]))]);
         if (cache.has(memo)) return cache.get(memo);
         requireTable(table, 'lookup');
         for (const c of cols) if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF405', `bad column name ${c}`);
         const sql = `SELECT * FROM ${quoteIdent(table)} WHERE ${cols.map((c) => `${quoteIdent(c)} = ?`).join(' AND ')} LIMIT 1`;
-        const row = wrapBusy(() => prepare(sql).get(...cols.map((c) => toSqlValue(r.key[c])))) as Item | undefined;
-        count('lookup');
+        let row: Item | undefined;
+        try {
+          row = wrapBusy(() => prepare(sql).get(...cols.map((c) => toSqlValue(r.key[c])))) as Item | undefined;
+        } catch (err) {
+          // A locked database is the environment's problem; anything else is this key's.
+          if (err instanceof DatafixError) throw err;
+          return new LookupRejected('key_invalid', `SQLite cannot look up this key: ${(err as Error).message}`);
+        } finally {
+          count('lookup');
+        }
         const item = row ? fromRow(row) : undefined;
         cache.set(memo, item);
         return item;
@@ -279,11 +300,35 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           ).run(checkpoint.id, checkpoint.cursor, new Date().toISOString());
         }
       });
+      /**
+       * Why this write could not keep a value exactly, or undefined. Checked in the write's own
+       * transaction, before anything of the record is written: text SQLite cannot store as given
+       * (a lone UTF-16 surrogate), and a before-image read as text with U+FFFD in it whose stored
+       * bytes differ (TEXT that is not valid in the database's encoding reads back replaced, so
+       * restoring it would not give the same bytes).
+       */
+      const inexactField = (table: string, keyCols: string[], r: WriteRequest): string | undefined => {
+        for (const f of r.fields) {
+          if (typeof f.value === 'string' && LONE_SURROGATE.test(f.value)) {
+            return `${f.name}: the new text has a lone UTF-16 surrogate, which SQLite cannot store as given`;
+          }
+          if (typeof f.before !== 'string' || !f.before.includes('\uFFFD') || !SQL_IDENT.test(f.name)) continue;
+          const same = prepare(
+            `SELECT CAST(${quoteIdent(f.name)} AS BLOB) IS CAST(? AS BLOB) AS same FROM ${quoteIdent(table)} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`,
+          ).get(f.before, ...keyCols.map((k) => toSqlValue(r.key[k]))) as { same: bigint } | undefined;
+          if (same && !same.same) {
+            return `${f.name}: the stored text is not valid in the database's encoding, so its before-image cannot restore it byte for byte`;
+          }
+        }
+        return undefined;
+      };
       const writeOne = (r: WriteRequest): WriteResult => {
         const table = r.table ?? '';
         const keyCols = Object.keys(r.key);
         const update = updateFor(table, keyCols, r.fields);
         if ('error' in update) return { status: 'failed', reason: 'write_rejected', message: update.error };
+        const inexact = inexactField(table, keyCols, r);
+        if (inexact) return { status: 'failed', reason: 'value_not_exact', message: inexact };
         const params: unknown[] = [];
         for (const f of r.fields) params.push(toSqlValue(f.value));
         for (const k of keyCols) params.push(toSqlValue(r.key[k]));
@@ -305,7 +350,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           ...keyCols.map((k) => toSqlValue(r.key[k])),
         ) as Item | undefined;
         // SQLite loses no acknowledgements: a failed guard is always someone else's change, even
-        // one that happens to hold our value (our touch fields were not written).
+        // one that happens to hold our value (every field is guarded on the value read, touch
+        // fields included, so a row someone else changed keeps that writer's values).
         return current ? { status: 'conflict' } : { status: 'not_found' };
       };
       // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
@@ -341,11 +387,33 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
   };
 }
 
+/** Largest integer SQLite stores (a signed 64-bit INTEGER). */
+const MAX_INT64 = 2n ** 63n - 1n;
+const MIN_INT64 = -(2n ** 63n);
+
+/**
+ * Why a value cannot be a lookup key, or undefined: a key is compared with a column with `=`, so
+ * it must be one SQLite value (TEXT, INTEGER within 64 bits, REAL or BLOB), never a map, list or
+ * set (whose JSON text would match nothing meaningful).
+ */
+function lookupKeyProblem(value: unknown): string | undefined {
+  if (value === null || value === undefined) return 'it has no value';
+  if (value instanceof Uint8Array || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return undefined;
+  const exact = exactNumberText(value);
+  if (exact !== undefined) {
+    if (!/^-?[0-9]+$/.test(exact)) return undefined;
+    const n = BigInt(exact);
+    return n > MAX_INT64 || n < MIN_INT64 ? `${exact} does not fit a 64-bit SQLite INTEGER` : undefined;
+  }
+  return `a ${value instanceof Set ? 'set' : Array.isArray(value) ? 'list' : 'map'} is not a single SQLite value`;
+}
+
 /** Values as SQLite stores them: booleans as 0/1, structures as JSON text, binary as a Buffer. */
 export function toSqlValue(value: unknown): unknown {
   if (value === undefined) return null;
   // better-sqlite3 binds every JS number as REAL; a whole number must stay INTEGER (7, not 7.0).
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+  // -0 is a REAL (-0.0): as an INTEGER it would lose its sign.
+  if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) return BigInt(value);
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   const exact = exactNumberText(value);
@@ -362,11 +430,25 @@ function fromSqlValue(value: unknown): unknown {
   return value;
 }
 
+/** A lone UTF-16 surrogate: text no SQLite encoding can hold as given. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Statements read with safe integers on, so a JS number in a row is always a REAL. A whole REAL
+ * (7.0, -0.0, 1e20) is kept as an exact number with its REAL text, so that writing it back (an
+ * undo, an overwrite's copy) binds a REAL again rather than the INTEGER 7 or 0.
+ */
+function fromReal(value: number): unknown {
+  if (!Number.isInteger(value)) return value;
+  const text = Object.is(value, -0) ? '-0.0' : String(value);
+  return new ExactNumber(/^-?[0-9]+$/.test(text) ? `${text}.0` : text);
+}
+
 function fromRow(row: Item): Item {
   const out: Item = {};
   for (const k of Object.keys(row)) {
     const v = row[k];
-    const value = typeof v === 'bigint' ? fromSqlValue(v) : v;
+    const value = typeof v === 'bigint' ? fromSqlValue(v) : typeof v === 'number' ? fromReal(v) : v;
     // Defined, not assigned, so even a column named __proto__ stays plain data.
     if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
     else out[k] = value;

@@ -1,0 +1,225 @@
+/**
+ * Every value SQLite can hold round-trips exactly through a live run with its journal, a saved
+ * plan and `apply`, and `undo`: compared by storage class and bytes in the database, never through
+ * datafix. A value datafix cannot keep exactly fails its record with a named reason before
+ * anything of that record is written.
+ */
+import { copyFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { createMediaTable, type RunningDynalite, seedRawItems, startDynalite } from '../helpers/dynalite.js';
+import { useTempDirs } from '../helpers/tmp.js';
+import { dynamoEnv, jsonSummary, pkOf, type RawItem, scanRaw, show } from './support.js';
+
+const tmp = useTempDirs();
+
+/**
+ * SQL literals of every storage class and the edge of each: INTEGER at ±2^63 and beyond 2^53,
+ * REAL whole, negative zero, ±Infinity and a double that needs 17 digits, TEXT with NUL and with
+ * a character outside the BMP, BLOB empty and with NUL/0xFF bytes, and NULL. The columns have no
+ * declared type, so SQLite keeps each storage class exactly as given.
+ */
+const VALUES = [
+  '9223372036854775807',
+  '-9223372036854775808',
+  '9007199254740993',
+  '7.0',
+  '-0.0',
+  '1e20',
+  '9e999',
+  '-9e999',
+  '0.30000000000000004',
+  "'a' || char(0) || 'b'",
+  "'smile 😀'",
+  "x''",
+  "x'00ff10'",
+  'NULL',
+  "'plain'",
+];
+
+/** id, then storage class and exact content of each column: REALs as numbers (-0 kept), the rest as bytes. */
+function snapshot(path: string): unknown[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    const col = (c: string) => `typeof(${c}) AS t_${c}, CASE typeof(${c}) WHEN 'real' THEN ${c} ELSE hex(${c}) END AS x_${c}`;
+    return db.prepare(`SELECT id, ${col('v')}, ${col('v_new')} FROM vals ORDER BY id`).all();
+  } finally {
+    db.close();
+  }
+}
+
+function createValuesDb(path: string): void {
+  const db = new Database(path);
+  try {
+    db.exec('CREATE TABLE vals (id INTEGER PRIMARY KEY, v, v_new, touched_at TEXT)');
+    // Row i replaces VALUES[i] with VALUES[i + 1]: every value is once a before-image and once new.
+    VALUES.forEach((before, i) => {
+      const after = VALUES[(i + 1) % VALUES.length] as string;
+      db.exec(`INSERT INTO vals VALUES (${i + 1}, ${before}, ${after}, NULL)`);
+    });
+    // TEXT that is not valid UTF-8 reads back with U+FFFD: its before-image cannot restore it.
+    db.exec(`INSERT INTO vals VALUES (100, CAST(x'61ff62' AS TEXT), 'replacement', NULL)`);
+  } finally {
+    db.close();
+  }
+}
+
+const SPEC = `name: exact-values
+target:
+  sqlite: { path: "\${VALUES_DB}" }
+source:
+  as: row
+  table: vals
+update:
+  key: { id: "{{ row.id }}" }
+  set:
+    v: "{{ row.v_new }}"
+  overwrite: true
+  touch: { touched_at: "{{ now }}" }
+`;
+
+describe('SQLite values of every storage class', () => {
+  it('survive run + undo, and plan + apply + undo, byte for byte; invalid UTF-8 text fails with value_not_exact', async () => {
+    const dir = tmp();
+    const template = dir.file('template.db');
+    createValuesDb(template);
+    const spec = dir.write('values.yaml', SPEC);
+    const before = snapshot(template);
+    // The row whose new value is NULL writes nothing (a missing value is never written).
+    const nullRow = VALUES.indexOf('NULL'); // row nullRow replaces VALUES[nullRow - 1] with NULL
+    const expectedUpdated = VALUES.length - 1;
+    const copied = (rows: unknown[]) =>
+      (rows as Record<string, unknown>[]).map((r) =>
+        r.id === 100 || r.id === nullRow ? r : { ...r, t_v: r.t_v_new, x_v: r.x_v_new },
+      );
+
+    for (const mode of ['run', 'plan'] as const) {
+      const db = dir.file(`${mode}.db`);
+      copyFileSync(template, db);
+      const env = { VALUES_DB: db };
+      const journal = dir.file(`${mode}.journal.jsonl`);
+      let result: Awaited<ReturnType<typeof runCli>>;
+      if (mode === 'run') {
+        result = await runCli(['run', spec, '--journal', journal, '--json'], { cwd: dir.path, env });
+        expect(result.code, show(result)).toBe(1);
+        expect(jsonSummary(result)).toMatchObject({ total: VALUES.length + 1, updated: expectedUpdated, failed: 1 });
+        expect(jsonSummary(result).reasons).toMatchObject({ value_not_exact: 1 });
+      } else {
+        const planFile = dir.file('values.plan.jsonl');
+        const plan = await runCli(['plan', spec, '--out', planFile], { cwd: dir.path, env });
+        expect(plan.code, show(plan)).toBe(0);
+        result = await runCli(['apply', planFile, '--journal', journal, '--json'], { cwd: dir.path, env });
+        expect(result.code, show(result)).toBe(1);
+      }
+      expect(snapshot(db), mode).toEqual(copied(before));
+
+      const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+      expect(undo.code, show(undo)).toBe(0);
+      expect(jsonSummary(undo)).toMatchObject({ restored: expectedUpdated, conflicts: 0, failed: 0 });
+      expect(snapshot(db), mode).toEqual(before);
+    }
+  });
+});
+
+/**
+ * DynamoDB attribute values of every type: S (empty, non-BMP), N at 38 digits and at both ends of
+ * the range, B (empty and binary), SS, NS, BS, BOOL, NULL, and L/M holding sets and binary.
+ */
+const DYNAMO_VALUES: AttributeValue[] = [
+  { S: '' },
+  { S: 'smile 😀 and nul \u0000' },
+  { N: '12345678901234567890123456789012345678' },
+  { N: '1E-130' },
+  { N: '-9.9999999999999999999999999999999999999E+125' },
+  { N: '0.1' },
+  { B: new Uint8Array([]) },
+  { B: new Uint8Array([0, 255, 16]) },
+  { SS: ['a', 'b', ''] },
+  { NS: ['1', '-0.000000000000000000000000000000000001', '98765432109876543210987654321098765432'] },
+  { BS: [new Uint8Array([1]), new Uint8Array([0, 255])] },
+  { BOOL: true },
+  { BOOL: false },
+  { NULL: true },
+  {
+    L: [
+      { SS: ['x'] },
+      { NS: ['2', '12345678901234567890123456789012345678'] },
+      { BS: [new Uint8Array([7])] },
+      { B: new Uint8Array([9]) },
+      { M: { deep: { L: [{ N: '1E+125' }] } } },
+    ],
+  },
+  { M: { set: { SS: ['m'] }, bin: { B: new Uint8Array([1, 2]) }, n: { N: '-1E-130' }, empty: { M: {} }, list: { L: [] } } },
+];
+
+describe('DynamoDB values of every type', () => {
+  let dynamo: RunningDynalite;
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+  }, 30_000);
+  afterAll(async () => {
+    await dynamo?.stop();
+  });
+
+  const spec = `name: exact-dynamo-values
+target:
+  dynamodb: { table: "\${DYNAMODB_TABLE}", region: us-east-1, endpoint: "\${LOCAL_AWS_ENDPOINT}" }
+source:
+  as: item
+  scan: {}
+update:
+  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }
+  set:
+    v: "{{ item.v_new }}"
+  overwrite: true
+  touch: { touchedAt: "{{ now }}" }
+`;
+
+  it('survive run + undo, and plan + apply + undo, byte for byte', async () => {
+    const dir = tmp();
+    const file = dir.write('values.yaml', spec);
+    // Item i replaces value i with value i + 1; values that are "missing" as a template result
+    // (the empty string, NULL) are never written, so those items are left alone.
+    const items: RawItem[] = DYNAMO_VALUES.map((v, i) => ({
+      PK: { S: `V#${String(i).padStart(2, '0')}` },
+      SK: { S: 'METADATA' },
+      v,
+      v_new: DYNAMO_VALUES[(i + 1) % DYNAMO_VALUES.length] as AttributeValue,
+    }));
+    const unwritten = items.filter((it) => it.v_new?.S === '' || it.v_new?.NULL === true).map(pkOf);
+    expect(unwritten.length).toBe(2);
+
+    for (const mode of ['run', 'plan'] as const) {
+      const table = `exact-${mode}`;
+      await createMediaTable(dynamo.endpoint, table);
+      await seedRawItems(dynamo.endpoint, table, items);
+      const before = await scanRaw(dynamo.endpoint, table);
+      const env = dynamoEnv(table, dynamo.endpoint);
+      const journal = dir.file(`${mode}.journal.jsonl`);
+      if (mode === 'run') {
+        const run = await runCli(['run', file, '--journal', journal, '--json'], { cwd: dir.path, env });
+        expect(run.code, show(run)).toBe(0);
+        expect(jsonSummary(run)).toMatchObject({ total: items.length, updated: items.length - unwritten.length, failed: 0 });
+      } else {
+        const planFile = dir.file('dynamo.plan.jsonl');
+        const plan = await runCli(['plan', file, '--out', planFile], { cwd: dir.path, env });
+        expect(plan.code, show(plan)).toBe(0);
+        const apply = await runCli(['apply', planFile, '--journal', journal, '--json'], { cwd: dir.path, env });
+        expect(apply.code, show(apply)).toBe(0);
+      }
+      const after = await scanRaw(dynamo.endpoint, table);
+      after.forEach((item, i) => {
+        const was = before[i] as RawItem;
+        if (unwritten.includes(pkOf(item))) expect(item, pkOf(item)).toEqual(was);
+        else expect(item.v, `${mode} ${pkOf(item)}`).toEqual(was.v_new);
+      });
+
+      const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+      expect(undo.code, show(undo)).toBe(0);
+      expect(jsonSummary(undo)).toMatchObject({ restored: items.length - unwritten.length, conflicts: 0, failed: 0 });
+      expect(await scanRaw(dynamo.endpoint, table), mode).toEqual(before);
+    }
+  });
+});
