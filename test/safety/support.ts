@@ -158,9 +158,17 @@ export function onlyState(dir: string): StateFile | undefined {
   return all[0];
 }
 
+/**
+ * The target lock files a test's runs can leave: next to SQLite databases in `dir`, and in the
+ * test's DynamoDB lock directory (`DATAFIX_LOCK_DIR`, see test/helpers/lock-dir.ts).
+ */
 export function lockFiles(dir: string): string[] {
-  const locks = join(dir, '.datafix', 'locks');
-  return existsSync(locks) ? readdirSync(locks).map((f) => join(locks, f)) : [];
+  const places = [dir, process.env.DATAFIX_LOCK_DIR].filter((d): d is string => d !== undefined && existsSync(d));
+  return places.flatMap((d) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith('.lock'))
+      .map((f) => join(d, f)),
+  );
 }
 
 /** Parses a JSON Lines file (journal, plan). */
