@@ -46,6 +46,7 @@ function restore(backup: string, db: string): void {
 async function consistentCopy(db: string, to: string, writer: { kill(signal: NodeJS.Signals): boolean }): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     writer.kill('SIGSTOP');
+    rmSync(to, { force: true });
     const reader = new Database(db, { readonly: true, timeout: 0 });
     try {
       reader.prepare('VACUUM INTO ?').run(to);
@@ -149,7 +150,7 @@ describe('resume on SQLite checks the run it continues', () => {
 
     const undo = await runCli(['undo', killed.journal, '--json'], { cwd: dir.path });
     expect(undo.code, show(undo)).toBe(0);
-    expect(dumpSqlite(db).tables.veo3_video_generations).toEqual(templateDump.tables.veo3_video_generations);
+    expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(templateDump.rows.veo3_video_generations);
     const unlock = await runCli(['unlock', spec], { cwd: dir.path, env });
     expect(unlock.code, show(unlock)).toBe(0);
 

@@ -204,6 +204,27 @@ export function syncSpecWithBusyTimeout(dir: { write(name: string, text: string)
   return dir.write('sync-busy.yaml', edited);
 }
 
+/**
+ * SIGSTOPs a process writing `db` at a moment it holds no SQLite lock (between two
+ * transactions), so that other connections can read and write the database while it is paused.
+ */
+export async function pauseBetweenTransactions(writer: { kill(signal: NodeJS.Signals): boolean }, db: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    writer.kill('SIGSTOP');
+    const probe = new Database(db, { fileMustExist: true, timeout: 0 });
+    try {
+      probe.exec('BEGIN IMMEDIATE; ROLLBACK');
+      return;
+    } catch (err) {
+      if (attempt > 500 || !String((err as { code?: string }).code).startsWith('SQLITE_BUSY')) throw err;
+    } finally {
+      probe.close();
+    }
+    writer.kill('SIGCONT');
+    await sleep(2);
+  }
+}
+
 /** Runs `fn` while another connection holds the database's write lock (BEGIN IMMEDIATE). */
 export async function whileWriteLocked<T>(path: string, fn: () => Promise<T>): Promise<T> {
   const app = new Database(path, { fileMustExist: true });
