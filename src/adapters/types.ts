@@ -133,9 +133,10 @@ export interface Adapter {
   normalize?(value: unknown): unknown;
   /**
    * Present when the target itself can keep run checkpoints, committed atomically with writes
-   * (`WriteOptions.checkpoint`); `read` returns the last one stored under an id.
+   * (`WriteOptions.checkpoint`); `read` returns the last one stored under an id, `write` stores
+   * one outside any page (a new run superseding an older run's), `clear` removes it.
    */
-  readonly checkpoints?: { read(id: string): string | undefined; clear(id: string): void };
+  readonly checkpoints?: { read(id: string): string | undefined; write(id: string, cursor: string): void; clear(id: string): void };
   /** Counts of requests made so far, by kind (for summaries and tests). */
   stats(): Record<string, number>;
   close(): Promise<void>;

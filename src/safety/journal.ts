@@ -31,6 +31,8 @@ export interface JournalHeader {
   readonly specFile: string;
   readonly specChecksum: string;
   readonly target: TargetPlan;
+  /** The run this journal belongs to (resume checks it); absent in journals of saved-plan applies. */
+  readonly runId?: string;
   readonly startedAt: string;
   readonly datafixVersion: string;
 }

@@ -16,7 +16,8 @@ import { deepEqual, toJsonSafe } from '../plan/values.js';
 import { VERSION } from '../version.js';
 import { JournalWriter } from './journal.js';
 import { decodeValue, encodeValue, readJsonLines } from './jsonl.js';
-import { RunLock, RunStateStore, runId } from './state.js';
+import { TargetLock } from './lock.js';
+import { RunStateStore, runKey } from './state.js';
 
 export const PLAN_FORMAT = 1;
 
@@ -174,10 +175,8 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
       ...(message ? { message } : {}),
     });
   };
-  const planFix = { fix: header.fix } as FixPlan;
-  const lock = options.dryRun
-    ? undefined
-    : RunLock.acquire(options.cwd, runId({ fix: header.fix, target: header.target }), planFix, header.specFile);
+  // An apply writes the target like a run: it takes the same lock.
+  const lock = options.dryRun ? undefined : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'apply' });
   let journal: JournalWriter | undefined;
   try {
     if (!options.dryRun) {
@@ -185,7 +184,7 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
       const jpath = resolve(
         options.cwd,
         options.journalPath ??
-          new RunStateStore(options.cwd).journalPath(`${runId({ fix: header.fix, target: header.target })}--apply`, startedAt),
+          new RunStateStore(options.cwd).journalPath(`${runKey({ fix: header.fix, target: header.target })}--apply`, startedAt),
       );
       journal = JournalWriter.create(jpath, {
         fix: header.fix,

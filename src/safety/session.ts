@@ -1,14 +1,17 @@
 /**
- * A live run with its safety net: the lock (one run of a fix per target), the journal (undo),
+ * A live run with its safety net: the lock (one writer per target), the journal (undo),
  * and checkpoints after every page (resume). Dry runs need none of these and go straight through.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { describeTarget } from '../adapters/registry.js';
 import { type RunResult, type RunSpecOptions, runPlan } from '../api.js';
 import { DatafixError } from '../errors.js';
-import type { FixPlan } from '../plan/types.js';
+import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { VERSION } from '../version.js';
-import { JournalWriter } from './journal.js';
-import { RunLock, type RunState, RunStateStore, runId } from './state.js';
+import { JournalWriter, openJournal } from './journal.js';
+import { TargetLock } from './lock.js';
+import { newRunId, type RunState, RunStateStore, runKey, targetIdentity } from './state.js';
 
 export interface SafeRunOptions extends RunSpecOptions {
   /** Where `.datafix/` lives (the working directory). */
@@ -26,27 +29,59 @@ export interface SafeRunResult extends RunResult {
   readonly journal?: string;
 }
 
+/** What a checkpoint stored inside the target holds (SQLite). */
+interface StoredCheckpoint {
+  readonly runId?: string;
+  readonly pages: number;
+  readonly records: number;
+  /** Absent in the row a run stores when it starts: it begins at the first page. */
+  readonly cursor?: unknown;
+}
+
+/**
+ * Runs a plan live with lock, journal and checkpoints (or as a dry run without them).
+ * Throws `DatafixError`: DF727 `--segment` on a source that is not a scan; DF710/DF711/DF714 the
+ * target is locked; on `--resume`: DF721 nothing to resume, DF720 the spec changed, DF724 the
+ * journal is gone, DF725 the journal belongs to another run, DF726 the target no longer holds the
+ * checkpoint the run committed to it; DF713 while running: the lock was taken over.
+ */
 export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Promise<SafeRunResult> {
+  if (options.segment && plan.source.kind !== 'scan') {
+    // Only a DynamoDB scan can be split: anything else would hand every "segment" every record.
+    throw new DatafixError(
+      'usage',
+      'DF727',
+      `--segment splits a DynamoDB scan, but ${plan.fix} reads ${plan.target.backend === 'sqlite' ? 'a SQLite table' : `with source.${plan.source.kind}`}, which cannot be split: every process would handle every record. Run it once, without --segment and --total-segments`,
+    );
+  }
   if (options.dryRun) {
     if (options.resume) throw new DatafixError('usage', 'DF722', '--resume continues a live run; it cannot be combined with --dry-run');
     return runPlan(plan, options);
   }
-  const id = runId({ fix: plan.fix, target: plan.target, ...(options.segment ? { segment: options.segment } : {}) });
+  const segment = options.segment ? { segment: options.segment } : {};
+  const key = runKey({ fix: plan.fix, target: plan.target, ...segment });
   const store = new RunStateStore(options.cwd);
-  const lock = RunLock.acquire(options.cwd, id, plan, options.specFile, { takeOverStale: options.resume ?? false });
+  const lock = TargetLock.acquire(plan.target, {
+    fix: plan.fix,
+    spec: options.specFile,
+    purpose: options.resume ? 'resume' : 'run',
+    ...segment,
+    takeOverStale: options.resume ?? false,
+  });
   let journal: JournalWriter | undefined;
   let state: RunState | undefined;
   try {
-    const previous = store.read(id);
+    const previous = store.read(key);
     const startedAt = new Date().toISOString();
     let base = { pages: 0, records: 0 };
     let cursor: unknown;
+    let runId: string;
     if (options.resume) {
-      if (!previous || previous.status === 'done') {
+      if (!previous || previous.status === 'done' || previous.status === 'undone') {
         throw new DatafixError(
           'usage',
           'DF721',
-          `there is no interrupted run of ${plan.fix} on this target to resume; run without --resume`,
+          `there is no interrupted run of ${plan.fix} on this target to resume${previous?.status === 'undone' ? ` (the last one was undone from ${previous.journal})` : ''}; run without --resume`,
         );
       }
       if (previous.specChecksum !== plan.specChecksum) {
@@ -56,81 +91,166 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
           `${options.specFile} changed since the interrupted run (${previous.startedAt}); resuming would mix two different fixes. Run without --resume to start over (rows already fixed are skipped)`,
         );
       }
+      await checkJournalBelongs(previous, plan);
       journal = await JournalWriter.reopen(previous.journal);
+      runId = previous.runId ?? newRunId();
       base = { pages: previous.pages, records: previous.records };
       cursor = previous.cursor;
-      options.onNote?.(`resuming after ${previous.records} record(s) in ${previous.pages} page(s); journal ${previous.journal}`);
     } else {
-      if (previous && previous.status !== 'done') {
+      if (previous && previous.status !== 'done' && previous.status !== 'undone') {
         options.onNote?.('an earlier run of this fix on this target did not finish; starting over (--resume would continue it instead)');
       }
-      const path = resolve(options.cwd, options.journalPath ?? store.journalPath(id, startedAt));
+      runId = newRunId();
+      const path = resolve(options.cwd, options.journalPath ?? store.journalPath(key, startedAt));
       journal = JournalWriter.create(path, {
         fix: plan.fix,
         specFile: resolve(options.cwd, options.specFile),
         specChecksum: plan.specChecksum,
         target: plan.target,
+        runId,
         startedAt,
         datafixVersion: VERSION,
       });
       options.onNote?.(`journal ${path} (undo with: datafix undo ${path})`);
     }
+    const resumedFrom = options.resume ? previous : undefined;
     state = {
       fix: plan.fix,
       specFile: resolve(options.cwd, options.specFile),
       specChecksum: plan.specChecksum,
       target: plan.target,
-      ...(options.segment ? { segment: options.segment } : {}),
+      ...segment,
+      runId,
       journal: journal.path,
       status: 'running',
       ...(cursor !== undefined ? { cursor } : {}),
       pages: base.pages,
       records: base.records,
-      startedAt: previous && options.resume ? previous.startedAt : startedAt,
+      committedPages: resumedFrom?.committedPages ?? 0,
+      startedAt: resumedFrom ? resumedFrom.startedAt : startedAt,
       updatedAt: startedAt,
     };
-    store.write(id, state);
+    store.write(key, state);
     const running = state;
+    const writer = journal;
+    let committed = running.committedPages ?? 0;
+    let encoded = committed;
     const result = await runPlan(plan, {
       ...options,
-      journal,
+      // The fencing check: a process whose lease was taken over stops before its next write.
+      journal: {
+        intend: (requests) => {
+          lock.verify();
+          return writer.intend(requests);
+        },
+        settle: (requests, results) => writer.settle(requests, results),
+      },
       resumeCursor: (adapter) => {
-        if (!options.resume) return undefined;
+        const checkpoints = adapter.checkpoints;
+        if (!checkpoints) {
+          if (!options.resume) return undefined;
+          options.onNote?.(`resuming after ${base.records} record(s) in ${base.pages} page(s); journal ${writer.path}`);
+          return cursor;
+        }
+        if (!options.resume) {
+          // Supersedes whatever an earlier run left under this key: a resume of this run must
+          // never continue from another run's position.
+          checkpoints.write(key, JSON.stringify({ runId, pages: 0, records: 0 } satisfies StoredCheckpoint));
+          return undefined;
+        }
         // The target's checkpoint commits with the page's writes; the state file follows it, and
         // alone records pages that wrote nothing. Whichever is further along is where to go on.
-        const stored = adapter.checkpoints?.read(id);
-        const inTarget = stored === undefined ? undefined : (JSON.parse(stored) as { pages: number; records: number; cursor: unknown });
-        if (inTarget && inTarget.pages > base.pages) {
-          base = { pages: inTarget.pages, records: inTarget.records };
-          return inTarget.cursor;
+        const stored = checkpoints.read(key);
+        const parsed = stored === undefined ? undefined : (JSON.parse(stored) as StoredCheckpoint);
+        const ours = parsed !== undefined && parsed.runId === runId ? parsed : undefined;
+        if (committed > 0 && (!ours || ours.pages < committed)) {
+          throw new DatafixError(
+            'usage',
+            'DF726',
+            `${describeTarget(plan.target)} does not hold the checkpoint this run committed to it (${committed} page(s), run ${runId}, started ${running.startedAt}): ${ours ? `it holds an older one (${ours.pages} page(s)), so the database was restored from a copy` : 'the database was replaced or restored, or another run started over on it'} since. Resuming would skip rows it never fixed. Run without --resume to start over (rows already fixed are skipped)`,
+          );
         }
+        if (!ours) {
+          // Nothing of this run was committed here: start from the first page, not from a
+          // position read in a database that may not be this one.
+          base = { pages: 0, records: 0 };
+          options.onNote?.(`resuming from the first page: ${describeTarget(plan.target)} holds no checkpoint of this run`);
+          return undefined;
+        }
+        if (ours.pages > base.pages) {
+          base = { pages: ours.pages, records: ours.records };
+          options.onNote?.(`resuming after ${base.records} record(s) in ${base.pages} page(s); journal ${writer.path}`);
+          return ours.cursor;
+        }
+        options.onNote?.(`resuming after ${base.records} record(s) in ${base.pages} page(s); journal ${writer.path}`);
         return cursor;
       },
       checkpoint: {
-        id,
-        encode: (pageCursor, progress) =>
-          JSON.stringify({ pages: base.pages + progress.pages, records: base.records + progress.records, cursor: pageCursor ?? null }),
+        id: key,
+        encode: (pageCursor, progress) => {
+          encoded = base.pages + progress.pages;
+          return JSON.stringify({
+            runId,
+            pages: base.pages + progress.pages,
+            records: base.records + progress.records,
+            cursor: pageCursor ?? null,
+          } satisfies StoredCheckpoint);
+        },
         save: (pageCursor, progress) => {
+          lock.verify();
+          committed = encoded;
           state = {
             ...running,
             // null: the last page is done.
             cursor: pageCursor ?? null,
             pages: base.pages + progress.pages,
             records: base.records + progress.records,
+            committedPages: committed,
             updatedAt: new Date().toISOString(),
           };
-          store.write(id, state);
+          store.write(key, state);
         },
       },
     });
     journal.end(result.summary, result.interrupted);
-    store.write(id, { ...(state as RunState), status: result.interrupted ? 'interrupted' : 'done', updatedAt: new Date().toISOString() });
+    store.write(key, { ...(state as RunState), status: result.interrupted ? 'interrupted' : 'done', updatedAt: new Date().toISOString() });
     return { ...result, journal: journal.path };
   } catch (err) {
-    if (state) store.write(id, { ...state, status: 'interrupted', updatedAt: new Date().toISOString() });
+    if (state) store.write(key, { ...state, status: 'interrupted', updatedAt: new Date().toISOString() });
     throw err;
   } finally {
     journal?.close();
     lock.release();
+  }
+}
+
+/**
+ * Resume appends to the interrupted run's journal: it must be that run's, or undo would mix
+ * two runs (or two fixes, or two targets) in one file. Compares the journal header's fix, spec
+ * checksum, target identity and run id with the state file and the plan; throws DF725.
+ */
+async function checkJournalBelongs(previous: RunState, plan: FixPlan): Promise<void> {
+  let header: Record<string, unknown>;
+  try {
+    header = (await openJournal(previous.journal)).header as unknown as Record<string, unknown>;
+  } catch (err) {
+    // A missing journal has its own message (DF724) when it is reopened.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || !existsSync(previous.journal)) return;
+    throw err;
+  }
+  const mismatch: string[] = [];
+  if (header.fix !== previous.fix) mismatch.push(`fix ${String(header.fix)}, not ${previous.fix}`);
+  if (header.specChecksum !== previous.specChecksum) mismatch.push('another spec checksum');
+  const target = header.target as TargetPlan | undefined;
+  if (!target || targetIdentity(target) !== targetIdentity(plan.target) || targetIdentity(target) !== targetIdentity(previous.target)) {
+    mismatch.push(`target ${target ? describeTarget(target) : 'unknown'}, not ${describeTarget(plan.target)}`);
+  }
+  if (header.runId !== previous.runId) mismatch.push(`run ${String(header.runId ?? 'unknown')}, not ${String(previous.runId)}`);
+  if (mismatch.length > 0) {
+    throw new DatafixError(
+      'usage',
+      'DF725',
+      `the journal ${previous.journal} named by the interrupted run's state does not belong to it (${mismatch.join('; ')}); nothing was appended to it. Run without --resume to start over with a journal of its own (rows already fixed are skipped)`,
+    );
   }
 }

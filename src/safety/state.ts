@@ -1,28 +1,67 @@
 /**
- * Per-run bookkeeping under `.datafix/` in the working directory: a lock so that one fix runs on
- * one target at a time, and a state file with the last checkpoint so an interrupted run can be
- * resumed. Both are keyed by the fix, its target and its scan segment.
+ * Per-run bookkeeping under `.datafix/` in the working directory: a state file with the last
+ * checkpoint so an interrupted run can be resumed, keyed by the fix, the target's real identity
+ * and the scan segment. The lock that keeps two processes off one target is in `lock.ts`.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { DatafixError } from '../errors.js';
-import type { FixPlan, TargetPlan } from '../plan/types.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, writeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { TargetPlan } from '../plan/types.js';
 
 export const STATE_DIR = '.datafix';
+
+/** A parallel-scan segment: `index` from 0 to `total - 1`. */
+export interface Segment {
+  readonly index: number;
+  readonly total: number;
+}
 
 export interface RunKey {
   readonly fix: string;
   readonly target: TargetPlan;
-  readonly segment?: { readonly index: number; readonly total: number };
+  readonly segment?: Segment;
 }
 
-/** A stable file-name-safe id for a fix on a target (and segment). */
-export function runId(key: RunKey): string {
-  const hash = createHash('sha256').update(JSON.stringify(key.target)).digest('hex').slice(0, 12);
+/**
+ * What a target IS, independent of how a spec spells it or tunes the connection: for SQLite the
+ * database file with every symlink and `..` resolved (`busyTimeoutMs` is a setting, not an
+ * identity); for DynamoDB the table, region and endpoint (the default endpoint of the region when
+ * none is set). Two targets with the same identity are the same data.
+ */
+export function targetIdentity(target: TargetPlan): string {
+  if (target.backend === 'sqlite') {
+    let path = resolve(target.path);
+    try {
+      path = realpathSync(path);
+    } catch {
+      // Not there (yet): the adapter reports a missing database; the spelling is all there is.
+    }
+    return `sqlite:${path}`;
+  }
+  const endpoint = (target.endpoint ?? `https://dynamodb.${target.region}.amazonaws.com`).replace(/\/+$/, '').toLowerCase();
+  return `dynamodb:${JSON.stringify([target.region, endpoint, target.table])}`;
+}
+
+/** A short hash of a target's identity, for file names. */
+export function identityHash(target: TargetPlan): string {
+  return createHash('sha256').update(targetIdentity(target)).digest('hex').slice(0, 12);
+}
+
+/**
+ * A stable file-name-safe key for a fix on a target (and segment): names its state file and its
+ * checkpoint row in a SQLite target. The same for every spelling of the same target.
+ */
+export function runKey(key: RunKey): string {
   const seg = key.segment ? `--seg${key.segment.index}of${key.segment.total}` : '';
-  return `${key.fix}--${hash}${seg}`;
+  return `${key.fix}--${identityHash(key.target)}${seg}`;
+}
+
+/**
+ * A new run id: unique to one live run (a resume keeps it). The journal header, the state file
+ * and every checkpoint carry it, so that resume can tell its own from another run's.
+ */
+export function newRunId(): string {
+  return randomUUID();
 }
 
 export interface RunState {
@@ -30,13 +69,21 @@ export interface RunState {
   readonly specFile: string;
   readonly specChecksum: string;
   readonly target: TargetPlan;
-  readonly segment?: { readonly index: number; readonly total: number };
+  readonly segment?: Segment;
+  /** The run id (`newRunId`), also in the journal header and the target's checkpoint. */
+  readonly runId?: string;
   readonly journal: string;
-  readonly status: 'running' | 'interrupted' | 'done';
+  /** `undone`: `datafix undo` restored its journal since; there is nothing to resume. */
+  readonly status: 'running' | 'interrupted' | 'done' | 'undone';
   /** Source position after the last fully processed page (DynamoDB; SQLite keeps it in the database). */
   readonly cursor?: unknown;
   readonly pages: number;
   readonly records: number;
+  /**
+   * Pages whose checkpoint was committed inside the target with their writes (SQLite): the
+   * target must hold at least this far on resume, or it is not the database the run wrote to.
+   */
+  readonly committedPages?: number;
   readonly startedAt: string;
   readonly updatedAt: string;
 }
@@ -73,102 +120,20 @@ export class RunStateStore {
     writeAtomically(this.path(id), `${JSON.stringify(state)}\n`);
   }
 
-  journalPath(id: string, startedAt: string): string {
-    return join(this.dir, STATE_DIR, 'runs', `${id}--${startedAt.replace(/[:.]/g, '-')}.journal.jsonl`);
-  }
-}
-
-interface LockInfo {
-  readonly pid: number;
-  readonly host: string;
-  readonly startedAt: string;
-  readonly spec: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-export class RunLock {
-  private constructor(private readonly file: string) {}
-
-  static lockPath(dir: string, id: string): string {
-    return join(dir, STATE_DIR, 'locks', `${id}.lock`);
-  }
-
-  /** Takes the lock, or explains who holds it and what to do. */
-  static acquire(dir: string, id: string, plan: FixPlan, spec: string, options: { takeOverStale?: boolean } = {}): RunLock {
-    const file = RunLock.lockPath(dir, id);
-    mkdirSync(join(dir, STATE_DIR, 'locks'), { recursive: true });
-    const info: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), spec };
+  /** The key of the state file that names `journal`, if any. */
+  keyOfJournal(journal: string): string | undefined {
+    const dir = join(this.dir, STATE_DIR, 'runs');
+    let names: string[];
     try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, JSON.stringify(info));
-      fsyncSync(fd);
-      closeSync(fd);
-      return new RunLock(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const holder = RunLock.holder(file);
-    const who = holder ? `process ${holder.pid} on ${holder.host}, started ${holder.startedAt}` : 'an unknown process';
-    const stale = holder !== undefined && holder.host === hostname() && !alive(holder.pid);
-    if (stale && options.takeOverStale) {
-      // Resuming is continuing exactly the run that died holding this lock.
-      rmSync(file, { force: true });
-      return RunLock.acquire(dir, id, plan, spec);
-    }
-    if (stale) {
-      throw new DatafixError(
-        'usage',
-        'DF711',
-        `a stale lock is left by ${who}, which is no longer running. Continue that run with --resume, or clear the lock with \`datafix unlock ${spec}\` to start over`,
-      );
-    }
-    throw new DatafixError(
-      'usage',
-      'DF710',
-      `another run of ${plan.fix} on this target is in progress (${who}); wait for it to finish. If that process is gone, clear the lock with \`datafix unlock ${spec}\``,
-    );
-  }
-
-  static holder(file: string): LockInfo | undefined {
-    try {
-      return JSON.parse(readFileSync(file, 'utf8')) as LockInfo;
+      names = readdirSync(dir).filter((n) => n.endsWith('.state.json'));
     } catch {
       return undefined;
     }
+    const key = names.map((n) => n.slice(0, -'.state.json'.length)).find((k) => this.read(k)?.journal === journal);
+    return key;
   }
 
-  /**
-   * Clears a lock whose process is no longer running. A lock held by a live process on this
-   * machine is only cleared with `force`; one from another host cannot be checked, so needs it too.
-   */
-  static clear(dir: string, id: string, force: boolean): 'cleared' | 'none' {
-    const file = RunLock.lockPath(dir, id);
-    const holder = RunLock.holder(file);
-    if (!holder) {
-      rmSync(file, { force: true });
-      return 'none';
-    }
-    const stale = holder.host === hostname() && !alive(holder.pid);
-    if (!stale && !force) {
-      const where =
-        holder.host === hostname()
-          ? `process ${holder.pid} is still running`
-          : `it was taken on ${holder.host}, which this machine cannot check`;
-      throw new DatafixError('usage', 'DF712', `the lock is not stale: ${where}. Use --force only if you are sure no run is active`);
-    }
-    rmSync(file, { force: true });
-    return 'cleared';
-  }
-
-  release(): void {
-    rmSync(this.file, { force: true });
+  journalPath(id: string, startedAt: string): string {
+    return join(this.dir, STATE_DIR, 'runs', `${id}--${startedAt.replace(/[:.]/g, '-')}.journal.jsonl`);
   }
 }

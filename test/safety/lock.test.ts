@@ -1,12 +1,11 @@
 /**
- * Acceptance 4: one live run of a fix per target. A second live run while the first is in
- * progress exits 2 saying so; a lock left by a dead process is named as stale with the way out
+ * Acceptance 4: one writer per target. A second live run while the first is in progress exits
+ * 2 saying so; a lock left by a dead process is named as stale with the way out
  * (`datafix unlock SPEC`), which clears it; `--resume` takes over a stale lock by itself.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
@@ -76,9 +75,8 @@ describe('a run in progress holds the lock (DynamoDB behind a slow endpoint)', (
     expect(first.child.exitCode, 'the first run must still be running').toBeNull();
 
     expect(second.code, show(second)).toBe(2);
-    expect(second.stderr).toContain(
-      `error DF710: another run of i2v-thumbnails on this target is in progress (process ${first.pid} on ${hostname()}`,
-    );
+    expect(second.stderr).toContain(`error DF710: another process is writing dynamodb ${table} (`);
+    expect(second.stderr).toContain(`: process ${first.pid} on ${hostname()} (i2v-thumbnails), started `);
     expect(second.stderr).toContain(`datafix unlock ${I2V_FIX}`);
     expect(second.stdout).toBe('');
     // The refused run started no journal of its own.
@@ -92,7 +90,7 @@ describe('a run in progress holds the lock (DynamoDB behind a slow endpoint)', (
     expect(dry.code, show(dry)).toBe(0);
     // --resume takes over only a stale lock, never a live run's.
     expect(resume.code, show(resume)).toBe(2);
-    expect(resume.stderr).toContain('error DF710: another run of i2v-thumbnails on this target is in progress');
+    expect(resume.stderr).toContain(`error DF710: another process is writing dynamodb ${table} (`);
 
     // The first run was not disturbed: stopped with Ctrl-C it finishes its page cleanly and releases its lock.
     first.child.kill('SIGINT');
@@ -119,22 +117,14 @@ describe('stale locks (SQLite)', () => {
     return { dir, db, env: { VEO3_DB_PATH: db } };
   }
 
-  /**
-   * The lock file of this fix on this target (named by the run id): learnt from the state file
-   * of a one-record live run, as a user would find it under .datafix/.
-   */
-  async function lockPathFor(dir: string, env: Record<string, string>): Promise<string> {
-    const probe = await runCli(['run', SYNC_FIX, '--limit', '1', '--json'], { cwd: dir, env });
-    expect(probe.code, show(probe)).toBe(0);
-    const state = onlyState(dir);
-    if (!state) throw new Error('the one-record run left no state file');
-    return state.file.replace('/runs/', '/locks/').replace(/\.state\.json$/, '.lock');
+  /** The lock file of a database: next to it, named after it (as a user finds it). */
+  function lockPathFor(db: string): string {
+    return `${realpathSync(db)}.datafix.lock`;
   }
 
   it('a lock left by a dead process: a plain run exits 2 naming it and `datafix unlock`; unlock clears it; the run then works', async () => {
     const { dir, db, env } = copy();
-    const lock = await lockPathFor(dir.path, env);
-    copyFileSync(template, db);
+    const lock = lockPathFor(db);
     const pid = deadPid();
     writeFileSync(lock, JSON.stringify({ pid, host: hostname(), startedAt: '2025-01-01T00:00:00.000Z', spec: SYNC_FIX }));
     const before = dumpSqlite(db);
@@ -149,11 +139,11 @@ describe('stale locks (SQLite)', () => {
 
     const unlock = await runCli(['unlock', SYNC_FIX], { cwd: dir.path, env });
     expect(unlock.code, show(unlock)).toBe(0);
-    expect(unlock.stdout).toBe('cleared the lock of sync-media-generation-ids\n');
+    expect(unlock.stdout).toBe(`cleared the lock on sqlite ${db}\n`);
     expect(existsSync(lock)).toBe(false);
     const again = await runCli(['unlock', SYNC_FIX], { cwd: dir.path, env });
     expect(again.code, show(again)).toBe(0);
-    expect(again.stdout).toBe('sync-media-generation-ids holds no lock on this target\n');
+    expect(again.stdout).toBe(`no lock is held on sqlite ${db}\n`);
 
     const run = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env });
     expect(run.code, show(run)).toBe(0);
@@ -189,15 +179,24 @@ describe('stale locks (SQLite)', () => {
     expect(tableNames(db)).not.toContain('_datafix_checkpoints');
   });
 
-  it('a stale lock of another fix or another target does not block this one', async () => {
+  it('a stale lock on another database does not block this one; one of another fix on this database does (DF711)', async () => {
     const { dir, db, env } = copy();
-    const lock = await lockPathFor(dir.path, env);
-    copyFileSync(template, db);
-    // Same fix, other database: its lock has another name and does not concern this target.
-    const other = lock.replace(basename(lock), 'sync-media-generation-ids--000000000000.lock');
-    writeFileSync(other, JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: '2025-01-01T00:00:00.000Z', spec: SYNC_FIX }));
+    const stale = (spec: string) => JSON.stringify({ pid: deadPid(), host: hostname(), startedAt: '2025-01-01T00:00:00.000Z', spec });
+    // Another database in the same directory: its lock does not concern this one.
+    const other = dir.file('other.db.datafix.lock');
+    writeFileSync(other, stale(SYNC_FIX));
     const run = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env });
     expect(run.code, show(run)).toBe(0);
     expect(existsSync(other)).toBe(true);
+
+    // Any fix writing this database holds the one lock of the database.
+    copyFileSync(template, db);
+    const before = dumpSqlite(db);
+    writeFileSync(lockPathFor(db), stale('fixes/another-fix.yaml'));
+    const refused = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env });
+    expect(refused.code, show(refused)).toBe(2);
+    expect(refused.stderr).toContain('error DF711: a stale lock is left by process');
+    expect(refused.stderr).toContain('`datafix unlock fixes/another-fix.yaml`');
+    expect(dumpSqlite(db)).toEqual(before);
   });
 });

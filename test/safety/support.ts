@@ -158,9 +158,17 @@ export function onlyState(dir: string): StateFile | undefined {
   return all[0];
 }
 
+/**
+ * The target lock files a test's runs can leave: next to SQLite databases in `dir`, and in the
+ * test's DynamoDB lock directory (`DATAFIX_LOCK_DIR`, see test/helpers/lock-dir.ts).
+ */
 export function lockFiles(dir: string): string[] {
-  const locks = join(dir, '.datafix', 'locks');
-  return existsSync(locks) ? readdirSync(locks).map((f) => join(locks, f)) : [];
+  const places = [dir, process.env.DATAFIX_LOCK_DIR].filter((d): d is string => d !== undefined && existsSync(d));
+  return places.flatMap((d) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith('.lock'))
+      .map((f) => join(d, f)),
+  );
 }
 
 /** Parses a JSON Lines file (journal, plan). */
@@ -194,6 +202,27 @@ export function syncSpecWithBusyTimeout(dir: { write(name: string, text: string)
   const edited = text.replace(/path: \$\{VEO3_DB_PATH:-[^}]*\}/, `path: \${VEO3_DB_PATH}\n    busyTimeoutMs: ${busyTimeoutMs}`);
   if (edited === text) throw new Error('could not set busyTimeoutMs in the sync spec');
   return dir.write('sync-busy.yaml', edited);
+}
+
+/**
+ * SIGSTOPs a process writing `db` at a moment it holds no SQLite lock (between two
+ * transactions), so that other connections can read and write the database while it is paused.
+ */
+export async function pauseBetweenTransactions(writer: { kill(signal: NodeJS.Signals): boolean }, db: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    writer.kill('SIGSTOP');
+    const probe = new Database(db, { fileMustExist: true, timeout: 0 });
+    try {
+      probe.exec('BEGIN IMMEDIATE; ROLLBACK');
+      return;
+    } catch (err) {
+      if (attempt > 500 || !String((err as { code?: string }).code).startsWith('SQLITE_BUSY')) throw err;
+    } finally {
+      probe.close();
+    }
+    writer.kill('SIGCONT');
+    await sleep(2);
+  }
 }
 
 /** Runs `fn` while another connection holds the database's write lock (BEGIN IMMEDIATE). */

@@ -368,14 +368,26 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const row = db.prepare(`SELECT cursor FROM ${CHECKPOINT_TABLE} WHERE id = ?`).get(id) as { cursor: string } | undefined;
         return row?.cursor;
       },
+      write(id: string, cursor: string): void {
+        // One IMMEDIATE transaction creates the table and stores the row: two processes can
+        // never see the table half made, nor one drop it between the other's check and write.
+        const store = db.transaction(() => {
+          db.exec(CHECKPOINT_TABLE_SQL);
+          db.prepare(
+            `INSERT INTO ${CHECKPOINT_TABLE} (id, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
+          ).run(id, cursor, new Date().toISOString());
+        });
+        wrapBusy(() => store.immediate());
+      },
       clear(id: string): void {
-        const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(CHECKPOINT_TABLE);
-        if (!exists) return;
-        wrapBusy(() => {
+        const drop = db.transaction(() => {
+          const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(CHECKPOINT_TABLE);
+          if (!exists) return;
           db.prepare(`DELETE FROM ${CHECKPOINT_TABLE} WHERE id = ?`).run(id);
           // Leave the schema as it was found once no run is in progress.
           if (!db.prepare(`SELECT 1 FROM ${CHECKPOINT_TABLE} LIMIT 1`).get()) db.exec(`DROP TABLE ${CHECKPOINT_TABLE}`);
         });
+        wrapBusy(() => drop.immediate());
       },
     },
 

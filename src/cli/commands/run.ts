@@ -15,7 +15,7 @@ export class RunCommand extends Command {
       field-level before → after diff, and its counts equal the live run's on unchanged data.
 
       A live run journals the before-image of every field it writes (\`datafix undo JOURNAL\`
-      restores them), takes a lock so the same fix cannot run twice on one target, and saves a
+      restores them), takes the target's lock so that no two processes write it at once, and saves a
       checkpoint after every page: after Ctrl-C or a crash, \`--resume\` continues from it. In a
       terminal it first shows the counts and asks before writing (\`--yes\` skips the question).
 

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { EXIT, reportError } from '../exit.js';
 
@@ -35,23 +36,30 @@ export class UndoCommand extends Command {
     const out = this.json ? this.context.stderr : this.context.stdout;
     try {
       const { undoJournal } = await import('../../safety/undo.js');
+      const { openJournal } = await import('../../safety/journal.js');
+      const { TargetLock } = await import('../../safety/lock.js');
+      const { RunStateStore } = await import('../../safety/state.js');
       const { formatKey } = await import('../format.js');
-      const summary = await undoJournal(this.journal, {
-        dryRun: this.dryRun,
-        onTarget: (t) =>
-          this.context.stderr.write(`undo ${this.journal}${this.dryRun ? ' (dry run: nothing will be written)' : ''}\n  target  ${t}\n`),
-        onNote: (text) => this.context.stderr.write(`note: ${text}\n`),
-        onEvent: (e) => {
-          if (e.outcome === 'unchanged' && !this.verbose) return;
-          const mark = {
-            restored: this.dryRun ? '~ would restore' : '~ restored',
-            unchanged: '- unchanged',
-            conflict: '! conflict',
-            failed: '✗ failed',
-          }[e.outcome];
-          out.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
-        },
-      });
+      const header = (await openJournal(this.journal)).header;
+      // A live undo writes the target like a run: it takes the same lock. The run it undoes is
+      // usually one that died holding it, so a stale lock is taken over as --resume does.
+      const lock = this.dryRun
+        ? undefined
+        : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'undo', takeOverStale: true });
+      let summary: Awaited<ReturnType<typeof undoJournal>>;
+      try {
+        summary = await this.undo(undoJournal, formatKey);
+      } finally {
+        lock?.release();
+      }
+      if (!this.dryRun) {
+        // The undone run is over: `--resume` must not continue it from its old checkpoint.
+        const store = new RunStateStore(process.cwd());
+        const journalPath = resolve(this.journal);
+        const key = store.keyOfJournal(journalPath);
+        const state = key === undefined ? undefined : store.read(key);
+        if (key !== undefined && state) store.write(key, { ...state, status: 'undone', updatedAt: new Date().toISOString() });
+      }
       const rows: [string, number][] = [
         ['total', summary.total],
         ['not written', summary.notWritten],
@@ -66,5 +74,28 @@ export class UndoCommand extends Command {
     } catch (err) {
       return reportError(err, this.context.stderr);
     }
+  }
+
+  private undo(
+    undoJournal: typeof import('../../safety/undo.js').undoJournal,
+    formatKey: typeof import('../format.js').formatKey,
+  ): ReturnType<typeof import('../../safety/undo.js').undoJournal> {
+    const out = this.json ? this.context.stderr : this.context.stdout;
+    return undoJournal(this.journal, {
+      dryRun: this.dryRun,
+      onTarget: (t) =>
+        this.context.stderr.write(`undo ${this.journal}${this.dryRun ? ' (dry run: nothing will be written)' : ''}\n  target  ${t}\n`),
+      onNote: (text) => this.context.stderr.write(`note: ${text}\n`),
+      onEvent: (e) => {
+        if (e.outcome === 'unchanged' && !this.verbose) return;
+        const mark = {
+          restored: this.dryRun ? '~ would restore' : '~ restored',
+          unchanged: '- unchanged',
+          conflict: '! conflict',
+          failed: '✗ failed',
+        }[e.outcome];
+        out.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
+      },
+    });
   }
 }

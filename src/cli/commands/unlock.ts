@@ -8,8 +8,9 @@ export class UnlockCommand extends Command {
   static override usage = Command.Usage({
     description: 'Clear a stale lock left by a run whose process is gone.',
     details: `
-      A live run holds a lock (under .datafix/locks) so the same fix cannot run twice on one
-      target. If its process died, the lock stays; this clears it once the process is confirmed
+      A live run, resume, undo or apply holds a lock on its target (SQLite: next to the database
+      file; DynamoDB: in $DATAFIX_LOCK_DIR, default ~/.datafix/locks) so that no two processes
+      write one target at once. If its process died, the lock stays; this clears it once the process is confirmed
       gone. \`--force\` clears it regardless: only for a lock taken on another machine, or when
       you are sure no run is active.
     `,
@@ -32,15 +33,15 @@ export class UnlockCommand extends Command {
     try {
       const { loadPlan } = await import('../../api.js');
       const { loadEnvFile } = await import('../../spec/env.js');
-      const { RunLock, runId } = await import('../../safety/state.js');
+      const { TargetLock } = await import('../../safety/lock.js');
+      const { describeTarget } = await import('../../adapters/registry.js');
       if (this.env) loadEnvFile(this.env, process.cwd());
       const plan = loadPlan(this.spec);
       const segment =
-        this.segment !== undefined && this.totalSegments !== undefined
-          ? { segment: { index: this.segment, total: this.totalSegments } }
-          : {};
-      const result = RunLock.clear(process.cwd(), runId({ fix: plan.fix, target: plan.target, ...segment }), this.force);
-      this.context.stdout.write(result === 'cleared' ? `cleared the lock of ${plan.fix}\n` : `${plan.fix} holds no lock on this target\n`);
+        this.segment !== undefined && this.totalSegments !== undefined ? { index: this.segment, total: this.totalSegments } : undefined;
+      const result = TargetLock.clear(plan.target, segment, this.force);
+      const where = `${describeTarget(plan.target)}${segment ? ` (segment ${segment.index} of ${segment.total})` : ''}`;
+      this.context.stdout.write(result === 'cleared' ? `cleared the lock on ${where}\n` : `no lock is held on ${where}\n`);
       return EXIT.ok;
     } catch (err) {
       return reportError(err, this.context.stderr);

@@ -1,0 +1,304 @@
+/**
+ * The target lock: a lease that keeps every process that may write one target (run, resume, undo,
+ * apply, lock takeover) off it while another holds it, whatever the spelling of the target.
+ *
+ * Where it lives follows the target's identity (`targetIdentity`), never the working directory:
+ * - SQLite: next to the database file, `<real path>.datafix.lock` (symlinks resolved), so every
+ *   process that can write the database sees it;
+ * - DynamoDB: `$DATAFIX_LOCK_DIR` (default `~/.datafix/locks`), named by a hash of table, region
+ *   and endpoint. It excludes processes on this machine (and user, unless the directory is
+ *   shared) only: a run on another machine cannot see it.
+ *
+ * A lease holds the holder's pid, host and start time, a random nonce and a fencing token (bumped
+ * on every takeover). The holder checks that the lock file still carries its nonce before every
+ * journal append and checkpoint (`verify`), so a process whose lease was taken over stops before
+ * its next write instead of writing next to the new holder.
+ *
+ * Segmented DynamoDB scans take one lock per segment (`.seg<total>-<index>.lock`); the segments
+ * of one split of one fix coexist, anything else on the target excludes them and they it. Every
+ * acquisition creates its own file first (O_EXCL) and then looks for conflicting ones, so of two
+ * processes racing, at least one sees the other and backs off.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { describeTarget } from '../adapters/registry.js';
+import { DatafixError } from '../errors.js';
+import type { TargetPlan } from '../plan/types.js';
+import { identityHash, type Segment, targetIdentity } from './state.js';
+
+/** What the holder of a lock is doing. */
+export type LockPurpose = 'run' | 'resume' | 'undo' | 'apply';
+
+/** The content of a lock file. */
+export interface Lease {
+  readonly pid: number;
+  readonly host: string;
+  /** ISO time the lease was taken. */
+  readonly startedAt: string;
+  /** The spec file (undo: the journal's spec), for the `datafix unlock` hint. */
+  readonly spec: string;
+  readonly fix: string;
+  readonly purpose: LockPurpose;
+  readonly segment?: Segment;
+  /** Random: tells this lease from any later one, even one taken by a reused pid. */
+  readonly nonce: string;
+  /** Fencing token: 1 for a new lock, the taken-over lease's token + 1 on a takeover. */
+  readonly token: number;
+}
+
+export interface LockRequest {
+  readonly fix: string;
+  readonly spec: string;
+  readonly purpose: LockPurpose;
+  readonly segment?: Segment;
+  /** Take over a lock whose holder is confirmed dead on this host (`--resume`). */
+  readonly takeOverStale?: boolean;
+}
+
+/** The directory holding DynamoDB target locks: `$DATAFIX_LOCK_DIR`, else `~/.datafix/locks`. */
+export function dynamoLockDir(): string {
+  return process.env.DATAFIX_LOCK_DIR || join(homedir(), '.datafix', 'locks');
+}
+
+/** The directory and file-name stem of a target's lock files. */
+function lockStem(target: TargetPlan): { dir: string; stem: string } {
+  if (target.backend === 'sqlite') {
+    const path = targetIdentity(target).slice('sqlite:'.length);
+    return { dir: dirname(path), stem: `${basename(path)}.datafix` };
+  }
+  return { dir: dynamoLockDir(), stem: `dynamodb-${identityHash(target)}.datafix` };
+}
+
+/** The lock file of a target: the whole-target lock, or one segment's. */
+export function lockFile(target: TargetPlan, segment?: Segment): string {
+  const { dir, stem } = lockStem(target);
+  return join(dir, segment ? `${stem}.seg${segment.total}-${segment.index}.lock` : `${stem}.lock`);
+}
+
+function readRaw(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function parse(raw: string | undefined): Lease | undefined {
+  try {
+    return raw === undefined ? undefined : (JSON.parse(raw) as Lease);
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Confirmed gone: taken on this host by a process that is no longer running. */
+function isStale(holder: Lease | undefined): boolean {
+  return holder !== undefined && holder.host === hostname() && !alive(holder.pid);
+}
+
+function describeHolder(holder: Lease | undefined): string {
+  if (!holder) return 'a process whose lock file cannot be read (it may be writing it right now)';
+  const what = holder.purpose && holder.purpose !== 'run' ? ` (${holder.purpose} of ${holder.fix})` : holder.fix ? ` (${holder.fix})` : '';
+  return `process ${holder.pid} on ${holder.host}${what}, started ${holder.startedAt}`;
+}
+
+function unlockHint(holder: Lease | undefined): string {
+  const seg = holder?.segment ? ` --segment ${holder.segment.index} --total-segments ${holder.segment.total}` : '';
+  return `\`datafix unlock ${holder?.spec ?? 'SPEC'}${seg}\``;
+}
+
+/** Writes a whole file durably, failing if it exists. */
+function createExclusive(file: string, text: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw new DatafixError(
+      'usage',
+      'DF715',
+      `cannot create the lock file ${file}: ${(err as Error).message}. Check that its directory is writable`,
+    );
+  }
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/**
+ * Runs `fn` holding the takeover marker of `file` (O_EXCL), so that of several processes taking
+ * over or clearing one stale lock at once, exactly one acts and the others are refused.
+ */
+function withTakeoverMarker<T>(file: string, fn: () => T): T {
+  const marker = `${file}.takeover`;
+  if (!createExclusive(marker, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }))) {
+    throw new DatafixError(
+      'usage',
+      'DF714',
+      `another process is taking over or clearing the lock ${file} right now; try again in a moment. If no datafix process is running, delete ${marker}`,
+    );
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(marker, { force: true });
+  }
+}
+
+export class TargetLock {
+  private constructor(
+    readonly file: string,
+    readonly lease: Lease,
+    private readonly target: TargetPlan,
+  ) {}
+
+  /**
+   * Takes the lock of `target` for `request`, or throws a `DatafixError` naming the holder and
+   * what to do: DF710 a live holder (or one on another host), DF711 a stale one, DF714 a takeover
+   * in progress, DF715 the lock directory is not writable.
+   */
+  static acquire(target: TargetPlan, request: LockRequest): TargetLock {
+    const file = lockFile(target, request.segment);
+    const dir = dirname(file);
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw new DatafixError('usage', 'DF715', `cannot create the lock directory ${dir}: ${(err as Error).message}`);
+    }
+    const lease: Lease = {
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      spec: request.spec,
+      fix: request.fix,
+      purpose: request.purpose,
+      ...(request.segment ? { segment: request.segment } : {}),
+      nonce: randomBytes(16).toString('hex'),
+      token: 1,
+    };
+    let held: TargetLock;
+    if (createExclusive(file, JSON.stringify(lease))) held = new TargetLock(file, lease, target);
+    else {
+      const raw = readRaw(file);
+      const holder = parse(raw);
+      if (raw === undefined) return TargetLock.acquire(target, { ...request, takeOverStale: false });
+      if (!isStale(holder)) throw TargetLock.busy(target, holder);
+      if (!request.takeOverStale) throw TargetLock.stale(holder);
+      // Resuming is continuing exactly the run that died holding this lock.
+      const taken = withTakeoverMarker(file, () => {
+        // Re-verify under the marker: the lock must still be the stale one judged above.
+        if (readRaw(file) !== raw) throw TargetLock.busy(target, parse(readRaw(file)));
+        const next: Lease = { ...lease, token: (holder?.token ?? 0) + 1 };
+        const tmp = `${file}.${process.pid}.tmp`;
+        createExclusive(tmp, JSON.stringify(next));
+        renameSync(tmp, file);
+        return next;
+      });
+      held = new TargetLock(file, taken, target);
+    }
+    const conflict = held.conflicts();
+    if (conflict) {
+      held.release();
+      throw isStale(conflict.holder) ? TargetLock.stale(conflict.holder) : TargetLock.busy(target, conflict.holder);
+    }
+    return held;
+  }
+
+  private static busy(target: TargetPlan, holder: Lease | undefined): DatafixError {
+    return new DatafixError(
+      'usage',
+      'DF710',
+      `another process is writing ${describeTarget(target)}: ${describeHolder(holder)}; wait for it to finish. If that process is gone, clear the lock with ${unlockHint(holder)}`,
+    );
+  }
+
+  private static stale(holder: Lease | undefined): DatafixError {
+    return new DatafixError(
+      'usage',
+      'DF711',
+      `a stale lock is left by ${describeHolder(holder)}, which is no longer running. Continue that run with --resume, or clear the lock with ${unlockHint(holder)} to start over`,
+    );
+  }
+
+  /** Another lock file on the same target that excludes this one, if any. */
+  private conflicts(): { file: string; holder: Lease | undefined } | undefined {
+    const dir = dirname(this.file);
+    const { stem } = lockStem(this.target);
+    const mine = this.lease.segment;
+    for (const name of readdirSync(dir)) {
+      if (!name.startsWith(`${stem}.`) || !name.endsWith('.lock')) continue;
+      const file = join(dir, name);
+      if (file === this.file) continue;
+      const holder = parse(readRaw(file));
+      if (name === `${stem}.lock` || !mine) return { file, holder };
+      // Segments of one split of one fix run side by side; any other split overlaps this one.
+      const compatible = holder !== undefined && holder.segment?.total === mine.total && holder.fix === this.lease.fix;
+      if (!compatible) return { file, holder };
+    }
+    return undefined;
+  }
+
+  /**
+   * Checks the lease is still this process's: called before every journal append and
+   * checkpoint. Throws DF713 when another process took the lock over (this one was judged dead,
+   * or the lock was cleared with `unlock --force`).
+   */
+  verify(): void {
+    const holder = parse(readRaw(this.file));
+    if (holder?.nonce === this.lease.nonce) return;
+    throw new DatafixError(
+      'usage',
+      'DF713',
+      `this process lost its lock on ${describeTarget(this.target)} (${this.file} ${holder ? `now belongs to ${describeHolder(holder)}` : 'was removed'}); it stopped before its next write. Let the other process finish, then check the data and resume or undo`,
+    );
+  }
+
+  /** Removes the lock file if it is still this process's (never a later holder's). */
+  release(): void {
+    if (parse(readRaw(this.file))?.nonce === this.lease.nonce) rmSync(this.file, { force: true });
+  }
+
+  /**
+   * `datafix unlock`: clears the lock of `target` (one segment's with `segment`) once its holder
+   * is confirmed gone. A live holder on this host, or one on another host (which cannot be
+   * checked), needs `force`; `force` also removes a takeover marker left by a dead process.
+   * Throws DF712 when the lock is not stale and `force` is not given.
+   */
+  static clear(target: TargetPlan, segment: Segment | undefined, force: boolean): 'cleared' | 'none' {
+    const file = lockFile(target, segment);
+    if (force) rmSync(`${file}.takeover`, { force: true });
+    const raw = readRaw(file);
+    if (raw === undefined) return 'none';
+    const holder = parse(raw);
+    if (!isStale(holder) && !force) {
+      const where =
+        holder?.host === hostname()
+          ? `process ${holder.pid} is still running`
+          : holder
+            ? `it was taken on ${holder.host}, which this machine cannot check`
+            : 'its lock file cannot be read';
+      throw new DatafixError('usage', 'DF712', `the lock is not stale: ${where}. Use --force only if you are sure no run is active`);
+    }
+    return withTakeoverMarker(file, () => {
+      // Only the lease judged above: a run that took the lock over meanwhile keeps it.
+      if (readRaw(file) !== raw) return 'none';
+      rmSync(file, { force: true });
+      return 'cleared';
+    });
+  }
+}

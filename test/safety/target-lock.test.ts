@@ -1,0 +1,243 @@
+/**
+ * One target, one writer, whatever the spelling: the lock follows the target's real identity
+ * (the resolved SQLite file; the DynamoDB table, region and endpoint), not the spec's text, its
+ * tuning settings or the working directory. Runs, resumes, undos and applies all take it; a
+ * stale lock is taken over by one process only; scan segments of one split run side by side and
+ * exclude everything else. `--segment` on a source that cannot be split is refused.
+ */
+import { copyFileSync, symlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
+import { useTempDirs } from '../helpers/tmp.js';
+import {
+  createGeneratedVeo3Db,
+  dumpSqlite,
+  dynamoEnv,
+  generationIds,
+  I2V_FIX,
+  jsonSummary,
+  killLeftoverProcesses,
+  lockFiles,
+  onlyState,
+  pauseBetweenTransactions,
+  SYNC_FIX,
+  scanRaw,
+  show,
+  startCli,
+  syncSpecWithBusyTimeout,
+  videoDataset,
+  waitFor,
+} from './support.js';
+
+const tmp = useTempDirs();
+const shared = useTempDirs({ scope: 'file' });
+killLeftoverProcesses();
+
+describe('SQLite: the lock is on the database file', () => {
+  let template: string;
+  let expected: Map<string, string | null>;
+
+  beforeAll(() => {
+    template = shared().file('template.db');
+    ({ expected } = createGeneratedVeo3Db(template, 15_000));
+  });
+
+  function expectEveryRowFixed(db: string): void {
+    const ids = generationIds(db);
+    for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
+  }
+
+  it('while a run holds it: a run, resume, undo and apply through a symlink, with another busyTimeoutMs, from another directory all exit 2 (DF710)', async () => {
+    const first = tmp();
+    const db = first.file('veo3.db');
+    copyFileSync(template, db);
+    const other = tmp();
+    const link = other.file('same.db');
+    symlinkSync(db, link);
+    const spec = syncSpecWithBusyTimeout(other, 250);
+    const env = { VEO3_DB_PATH: link };
+    const plan = other.file('saved.plan.jsonl');
+    const planned = await runCli(['plan', spec, '--out', plan], { cwd: other.path, env });
+    expect(planned.code, show(planned)).toBe(0);
+
+    const holder = startCli(['run', SYNC_FIX], { cwd: first.path, env: { VEO3_DB_PATH: db } });
+    await waitFor('the first checkpoint', () => (onlyState(first.path)?.pages ?? 0) >= 1, { timeoutMs: 30_000, intervalMs: 5 });
+    // Paused between two transactions: alive, holding its lock, holding no SQLite lock.
+    await pauseBetweenTransactions(holder.child, db);
+    const journal = onlyState(first.path)?.journal as string;
+    const before = dumpSqlite(db);
+
+    const attempts = {
+      run: await runCli(['run', spec, '--json'], { cwd: other.path, env }),
+      resume: await runCli(['run', spec, '--resume'], { cwd: other.path, env }),
+      undo: await runCli(['undo', journal], { cwd: other.path }),
+      apply: await runCli(['apply', plan], { cwd: other.path, env }),
+    };
+    for (const [what, r] of Object.entries(attempts)) {
+      expect(r.code, `${what}: ${show(r)}`).toBe(2);
+      expect(r.stderr, what).toContain(`error DF710: another process is writing sqlite `);
+      expect(r.stderr, what).toContain(`process ${holder.pid} on ${hostname()} (sync-media-generation-ids)`);
+    }
+    expect(dumpSqlite(db)).toEqual(before);
+
+    holder.child.kill('SIGCONT');
+    const done = await holder.done;
+    expect(done.code, show(done)).toBe(0);
+    expectEveryRowFixed(db);
+    expect(lockFiles(first.path)).toEqual([]);
+  });
+
+  it('three --resume at once on one stale lock: exactly one takes it over and finishes, the others exit 2', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    copyFileSync(template, db);
+    const env = { VEO3_DB_PATH: db };
+    const victim = startCli(['run', SYNC_FIX], { cwd: dir.path, env });
+    await waitFor('the first checkpoint', () => (onlyState(dir.path)?.pages ?? 0) >= 1, { timeoutMs: 30_000, intervalMs: 5 });
+    victim.child.kill('SIGKILL');
+    await victim.done;
+    expect(lockFiles(dir.path)).toHaveLength(1);
+
+    const results = await Promise.all(
+      [0, 1, 2].map(() => runCli(['run', SYNC_FIX, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 })),
+    );
+    const codes = results.map((r) => r.code).sort();
+    expect(codes, results.map(show).join('\n')).toEqual([0, 2, 2]);
+    for (const r of results.filter((x) => x.code === 2)) expect(r.stderr).toMatch(/error DF7(10|14|21): /);
+    expectEveryRowFixed(db);
+    expect(lockFiles(dir.path)).toEqual([]);
+  });
+});
+
+describe('DynamoDB: segments of a scan', () => {
+  const N = 400;
+  let dynamo: RunningDynalite;
+  let slow: CountingProxy;
+  let n = 0;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    slow = await startCountingProxy(dynamo.endpoint, { latencyMs: 30 });
+  });
+  afterAll(async () => {
+    await slow?.stop();
+    await dynamo?.stop();
+  });
+
+  async function freshTable(): Promise<string> {
+    const table = `items-${++n}`;
+    await createMediaTable(dynamo.endpoint, table);
+    await seedItems(
+      dynamo.endpoint,
+      table,
+      Array.from({ length: N }, (_, i) => ({ PK: `ITEM#${i}`, SK: 'METADATA', n: i })),
+    );
+    return table;
+  }
+
+  function scanSpec(dir: { write(name: string, text: string): string }): string {
+    return dir.write(
+      'mark.yaml',
+      `name: mark-items
+target:
+  dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 }
+source:
+  as: item
+  scan: { pageSize: 10 }
+update:
+  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }
+  set: { copyOfN: "{{ item.n }}" }
+`,
+    );
+  }
+
+  it('a segment 0 of 2 in progress excludes a whole-table run and segment 0 of 4 (DF710); segment 1 of 2 runs beside it; every item is written once', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const spec = scanSpec(dir);
+    const env = { TABLE: table, ENDPOINT: slow.endpoint };
+    const seg0 = startCli(['run', spec, '--segment', '0', '--total-segments', '2', '--json'], { cwd: dir.path, env });
+    await waitFor('segment 0 to take its lock and write a page', () => (onlyState(dir.path)?.pages ?? 0) >= 1, {
+      timeoutMs: 30_000,
+      intervalMs: 5,
+    });
+    seg0.child.kill('SIGSTOP');
+    const other = tmp();
+    const whole = await runCli(['run', spec, '--json'], { cwd: other.path, env });
+    const quarter = await runCli(['run', spec, '--segment', '0', '--total-segments', '4', '--json'], { cwd: other.path, env });
+    for (const r of [whole, quarter]) {
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain(`error DF710: another process is writing dynamodb ${table}`);
+      expect(r.stderr).toContain(`process ${seg0.pid} on ${hostname()} (mark-items)`);
+    }
+    const seg1 = await runCli(['run', spec, '--segment', '1', '--total-segments', '2', '--json'], { cwd: other.path, env });
+    expect(seg1.code, show(seg1)).toBe(0);
+
+    seg0.child.kill('SIGCONT');
+    const done = await seg0.done;
+    expect(done.code, show(done)).toBe(0);
+    expect((jsonSummary(done).updated as number) + (jsonSummary(seg1).updated as number)).toBe(N);
+    const items = await scanRaw(dynamo.endpoint, table);
+    expect(items.map((i) => i.copyOfN?.N)).toEqual(items.map((i) => i.n?.N));
+    expect(items).toHaveLength(N);
+    expect(lockFiles(dir.path)).toEqual([]);
+  });
+
+  it('a whole-table run in progress excludes a segmented run (DF710)', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const spec = scanSpec(dir);
+    const env = { TABLE: table, ENDPOINT: slow.endpoint };
+    const whole = startCli(['run', spec, '--json'], { cwd: dir.path, env });
+    await waitFor('the whole-table run to write a page', () => (onlyState(dir.path)?.pages ?? 0) >= 1, {
+      timeoutMs: 30_000,
+      intervalMs: 5,
+    });
+    whole.child.kill('SIGSTOP');
+    const seg = await runCli(['run', spec, '--segment', '1', '--total-segments', '2', '--json'], { cwd: tmp().path, env });
+    expect(seg.code, show(seg)).toBe(2);
+    expect(seg.stderr).toContain(`error DF710: another process is writing dynamodb ${table}`);
+    whole.child.kill('SIGCONT');
+    const done = await whole.done;
+    expect(done.code, show(done)).toBe(0);
+    expect(jsonSummary(done)).toMatchObject({ total: N, updated: N });
+  });
+
+  it('--segment on a DynamoDB query exits 2 (DF727) and writes nothing', async () => {
+    const table = 'media-query';
+    await createMediaTable(dynamo.endpoint, table);
+    await seedItems(dynamo.endpoint, table, videoDataset(50).items);
+    const before = await scanRaw(dynamo.endpoint, table);
+    const r = await runCli(['run', I2V_FIX, '--segment', '0', '--total-segments', '2', '--json'], {
+      cwd: tmp().path,
+      env: dynamoEnv(table, dynamo.endpoint),
+    });
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain('error DF727: --segment splits a DynamoDB scan, but i2v-thumbnails reads with source.query');
+    expect(r.stdout).toBe('');
+    expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
+  });
+});
+
+describe('--segment on SQLite', () => {
+  it('exits 2 (DF727), live or dry run, and writes nothing', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    createGeneratedVeo3Db(db, 50);
+    const before = dumpSqlite(db);
+    for (const extra of [[], ['--dry-run']]) {
+      const r = await runCli(['run', SYNC_FIX, '--segment', '0', '--total-segments', '2', ...extra], {
+        cwd: dir.path,
+        env: { VEO3_DB_PATH: db },
+      });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain(
+        'error DF727: --segment splits a DynamoDB scan, but sync-media-generation-ids reads a SQLite table, which cannot be split: every process would handle every record. Run it once, without --segment and --total-segments',
+      );
+      expect(dumpSqlite(db)).toEqual(before);
+    }
+  });
+});
