@@ -34,6 +34,7 @@ import {
   scanRaw,
   seededTables,
   show,
+  sqliteAll,
   sqliteExec,
   videoDataset,
 } from './support.js';
@@ -89,10 +90,19 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
   const ROWS = 3000;
   let template: string;
   let updatable: string[];
+  /** The writes of the first page (1000 source rows, the spec's default page): the first batch. */
+  let firstBatch: string[];
 
   beforeAll(() => {
     template = shared().file('template.db');
     ({ updatable } = createGeneratedVeo3Db(template, ROWS));
+    const firstPage = new Set(
+      sqliteAll<{ id: string }>(
+        template,
+        'SELECT id FROM veo3_video_generations WHERE raw_response IS NOT NULL AND media_generation_id IS NULL ORDER BY id LIMIT 1000',
+      ).map((r) => r.id),
+    );
+    firstBatch = updatable.filter((id) => firstPage.has(id));
   });
 
   function fresh() {
@@ -129,18 +139,24 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
       expect(err.message).toContain('none of its writes were sent');
       vi.restoreAllMocks();
 
-      // The half-written batch was cut off: every line is whole, and exactly the first batch
-      // (batchSize 1000 in the spec) is journaled, with its outcomes.
+      // The half-written batch was cut off: every line is whole, and exactly the first batch is
+      // journaled, with its outcomes.
       const lines = jsonLines(journal);
       const keys = journaledKeys(journal, 'id');
-      expect(keys).toEqual(updatable.slice(0, 1000));
-      expect(lines.filter((l) => l.type === 'result')).toHaveLength(1000);
+      expect(keys).toEqual(firstBatch);
+      expect(lines.filter((l) => l.type === 'result')).toHaveLength(firstBatch.length);
       // The database: exactly the journaled rows changed, nothing else.
       expect(changedIds(before, dumpSqlite(db))).toEqual([...keys].sort());
 
       const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
       expect(undo.code, show(undo)).toBe(0);
-      expect(jsonSummary(undo)).toMatchObject({ total: 1000, restored: 1000, conflicts: 0, failed: 0, notWritten: 0 });
+      expect(jsonSummary(undo)).toMatchObject({
+        total: firstBatch.length,
+        restored: firstBatch.length,
+        conflicts: 0,
+        failed: 0,
+        notWritten: 0,
+      });
       const after = dumpSqlite(db);
       expect(after.rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
       expect(after.rows.app_settings).toEqual(before.rows.app_settings);
@@ -175,7 +191,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     await expect(run).rejects.toThrow(/after a batch was written/);
     vi.restoreAllMocks();
     const keys = journaledKeys(journal, 'id');
-    expect(keys).toEqual(updatable.slice(0, 1000));
+    expect(keys).toEqual(firstBatch);
     expect(jsonLines(journal).filter((l) => l.type === 'result')).toEqual([]);
     expect(changedIds(before, dumpSqlite(db))).toEqual([...keys].sort());
 
@@ -193,7 +209,14 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
 
     const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
     expect(undo.code, show(undo)).toBe(1);
-    expect(jsonSummary(undo)).toMatchObject({ total: 1000, notWritten: 0, restored: 998, unchanged: 1, conflicts: 1, failed: 0 });
+    expect(jsonSummary(undo)).toMatchObject({
+      total: firstBatch.length,
+      notWritten: 0,
+      restored: firstBatch.length - 2,
+      unchanged: 1,
+      conflicts: 1,
+      failed: 0,
+    });
     expect(undo.stderr).toContain(
       `! conflict veo3_video_generations id=${edited} (the run stopped before recording this write; the record holds neither its before-image nor what the run wrote)`,
     );
@@ -213,7 +236,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     );
     vi.restoreAllMocks();
     // What a crash in the middle of appending a record with a 200 KB value leaves behind.
-    appendFileSync(journal, tornWriteLine(1001, 200_000));
+    appendFileSync(journal, tornWriteLine(firstBatch.length + 1, 200_000));
 
     const resumed = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, resume: true });
     const result = await resumed;
