@@ -1,5 +1,12 @@
 /** Hand-built plan pieces for the DynamoDB adapter tests. */
-import type { Adapter, SourcePage, SourceRecord } from '../../src/adapters/types.js';
+import {
+  type Adapter,
+  type Item,
+  LookupRejected,
+  type LookupRequest,
+  type SourcePage,
+  type SourceRecord,
+} from '../../src/adapters/types.js';
 import type { Condition, FixPlan, Ref, SourcePlan, TargetPlan } from '../../src/plan/types.js';
 
 export type DynamoTargetPlan = Extract<TargetPlan, { backend: 'dynamodb' }>;
@@ -84,4 +91,13 @@ export async function readAll(
     records.push(...page.records);
   }
   return { pages, records };
+}
+
+/** The adapter's lookup answers for keys that must all be valid: a `LookupRejected` fails the test. */
+export async function lookupItems(adapter: Adapter, requests: readonly LookupRequest[]): Promise<(Item | undefined)[]> {
+  const answers = await adapter.lookup(requests);
+  return answers.map((a) => {
+    if (a instanceof LookupRejected) throw new Error(`lookup rejected a valid key: ${a.reason} ${a.message}`);
+    return a;
+  });
 }

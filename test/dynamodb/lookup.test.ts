@@ -4,7 +4,7 @@ import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { Adapter, LookupRequest } from '../../src/adapters/types.js';
 import { createMediaTable, mediaItem, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
-import { target } from './fixtures.js';
+import { lookupItems, target } from './fixtures.js';
 
 const MEDIA = 'media-lookup';
 const JOBS = 'jobs-lookup';
@@ -83,7 +83,7 @@ describe('lookup', () => {
     }));
     proxy.reset();
     const before = adapter.stats().BatchGetItem ?? 0;
-    const found = await adapter.lookup(requests);
+    const found = await lookupItems(adapter, requests);
 
     expect(proxy.counts().BatchGetItem).toBe(2);
     expect((adapter.stats().BatchGetItem ?? 0) - before).toBe(2);
@@ -98,13 +98,13 @@ describe('lookup', () => {
     proxy.reset();
     withholdOnce = true;
     const requests = Array.from({ length: 40 }, (_, i) => ({ key: mediaKey(i), consistentRead: true }));
-    const found = await adapter.lookup(requests);
+    const found = await lookupItems(adapter, requests);
     expect(found.map((item) => item?.id)).toEqual(requests.map((_, i) => `m${i}`));
     expect(proxy.counts().BatchGetItem).toBe(2);
   });
 
   it('reads other tables, and the target table when none is named', async () => {
-    const found = await adapter.lookup([
+    const found = await lookupItems(adapter, [
       { table: JOBS, key: { jobId: 'j3' }, consistentRead: false },
       { key: mediaKey(3), consistentRead: true },
       { table: JOBS, key: { jobId: 'nope' }, consistentRead: true },
@@ -118,7 +118,7 @@ describe('lookup', () => {
 
   it('answers an empty request list without calling DynamoDB', async () => {
     proxy.reset();
-    expect(await adapter.lookup([])).toEqual([]);
+    expect(await lookupItems(adapter, [])).toEqual([]);
     expect(proxy.counts().BatchGetItem).toBeUndefined();
   });
 });

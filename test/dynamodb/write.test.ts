@@ -14,7 +14,7 @@ import {
   startDynalite,
 } from '../helpers/dynalite.js';
 import { type CountingProxy, internalError, startCountingProxy, throttled } from '../helpers/proxy.js';
-import { target } from './fixtures.js';
+import { lookupItems, target } from './fixtures.js';
 
 const TABLE = 'media-write';
 
@@ -126,13 +126,13 @@ describe('write', () => {
     expect(item?.['a.b']).toEqual({ N: '1' });
     expect(item?.['x-y']).toEqual({ S: 'z' });
     expect(item?.data).toEqual({ M: { k: { S: 'v' } } });
-    const [back] = await adapter.lookup([{ key: key('names'), consistentRead: true }]);
+    const [back] = await lookupItems(adapter, [{ key: key('names'), consistentRead: true }]);
     expect(back?.['a.b']).toBe(1);
     expect(back?.['x-y']).toBe('z');
   });
 
   it('copies maps, lists, exact numbers, sets and binary byte for byte', async () => {
-    const [src] = await adapter.lookup([{ key: key('src'), consistentRead: true }]);
+    const [src] = await lookupItems(adapter, [{ key: key('src'), consistentRead: true }]);
     expect(src).toBeDefined();
     expect(src?.ss).toBeInstanceOf(Set);
     expect(src?.bin).toBeInstanceOf(Uint8Array);
@@ -172,7 +172,7 @@ describe('write', () => {
   });
 
   it('keeps the other writer’s value when the item changed between read and write', async () => {
-    const [before] = await adapter.lookup([{ key: key('raced'), consistentRead: true }]);
+    const [before] = await lookupItems(adapter, [{ key: key('raced'), consistentRead: true }]);
     const client = rawClient(db.endpoint);
     await client.send(
       new UpdateItemCommand({

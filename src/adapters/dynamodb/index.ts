@@ -4,7 +4,17 @@
  */
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
-import type { Adapter, Item, LookupRequest, ReadOptions, SourcePage, WriteOptions, WriteRequest, WriteResult } from '../types.js';
+import type {
+  Adapter,
+  Item,
+  LookupRejected,
+  LookupRequest,
+  ReadOptions,
+  SourcePage,
+  WriteOptions,
+  WriteRequest,
+  WriteResult,
+} from '../types.js';
 import { makeWrapNumbers } from './codec.js';
 import type { DynamoContext, DynamoTarget } from './context.js';
 import { describeWhere } from './failures.js';
@@ -113,7 +123,7 @@ class DynamoAdapter implements Adapter {
     return readPages(this.ctx, source, options);
   }
 
-  lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined)[]> {
+  lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]> {
     return lookup(this.ctx, requests);
   }
 

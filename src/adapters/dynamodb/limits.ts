@@ -54,7 +54,7 @@ export function numberProblem(text: string): string | undefined {
   }
   // Decimal exponent of the leading significant digit: value = 0.d1d2… × 10^(adjusted + 1).
   const leadingZeros = all.length - all.replace(/^0+/, '').length;
-  const adjusted = m[1].length - leadingZeros - 1 + Number(m[3] ?? 0);
+  const adjusted = (m[1] ?? '').length - leadingZeros - 1 + Number(m[3] ?? 0);
   if (adjusted > 125 || adjusted < -130) {
     return `${text} is outside DynamoDB's number range (1E-130 to 9.9999999999999999999999999999999999999E+125 in magnitude)`;
   }

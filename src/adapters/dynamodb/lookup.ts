@@ -7,13 +7,13 @@
  * other key is still looked up.
  */
 import { DatafixError } from '../../errors.js';
-import { type Item, type LookupRequest, LookupRejected } from '../types.js';
+import { type Item, LookupRejected, type LookupRequest } from '../types.js';
 import { pickKey, stableKey, toWritable } from './codec.js';
 import { type DynamoContext, MAX_BACKOFF_MS, sendRead } from './context.js';
 import { isValidation, messageOf } from './failures.js';
 import { keyProblem } from './limits.js';
-import type { TableInfo } from './schema.js';
 import { backoffMs, forEachLimit, sleep } from './retry.js';
+import type { TableInfo } from './schema.js';
 
 /** BatchGetItem's limit on keys per call. */
 const MAX_KEYS_PER_CALL = 100;
