@@ -439,11 +439,9 @@ describe('fill-only, touch and overwrite', () => {
     });
   });
 
-  // BUG: src/engine/run.ts diffRecord decides "equal → no_change" with deepEqual(current, after),
-  // where `current` is the value as SQLite stores it (a map as JSON text, true as 1) and `after`
-  // is the rendered JS value (an object, true). They never compare equal, so with overwrite a map
-  // or boolean field is rewritten on every run and the touch field bumped each time: the rerun of
-  // a finished fix is never a no-op, and a dry run always proposes the same "change" again.
+  // With overwrite, "already equal" compares the value as the backend stores it (a map as JSON
+  // text, true as 1) with the rendered value; otherwise the rerun of a finished fix would rewrite
+  // map and boolean fields, and bump touch, every time.
   it('overwrite: a map or boolean already stored is no_change on the rerun', async () => {
     const db = dbWith('CREATE TABLE items (id TEXT PRIMARY KEY, src TEXT, thumbs TEXT, flag INTEGER, updated_at TEXT)', [
       `INSERT INTO items VALUES ('a', '{"thumbs":{"small":"s.jpg"},"flag":true}', NULL, NULL, '${OLD}')`,
