@@ -205,28 +205,57 @@ describe('datafix run fixes/sync-media-generation-ids.yaml', () => {
     const changed = new Map<string, string | null>();
     const stamps = new Set<string>();
     for (const [id, row] of after) {
-      const old = before.get(id) as Gen;
-      expect(row.raw_response, id).toBe(old.raw_response);
-      if (row.media_generation_id !== old.media_generation_id) {
+      expect(row.raw_response, id).toBe((before.get(id) as Gen).raw_response);
+      if (row.media_generation_id !== before.get(id)?.media_generation_id) {
         changed.set(id, row.media_generation_id);
         stamps.add(row.updated_at);
-        // Fill-only: only NULL ids were written.
-        expect(old.media_generation_id, id).toBeNull();
-      } else {
-        expect(row.updated_at, `${id} must keep its updated_at`).toBe(old.updated_at);
       }
     }
     expect(changed).toEqual(proposed);
+    // Fill-only: every written row held NULL before.
+    expect([...changed.keys()].map((id) => before.get(id)?.media_generation_id)).toEqual([...changed.keys()].map(() => null));
+    // Every other row is exactly as it was, updated_at included (gen-010's KEEP-existing-010 and
+    // the generated KEEP- rows among them).
+    const untouched = (rows: Map<string, Gen>) => [...rows].filter(([id]) => !changed.has(id));
+    expect(untouched(after)).toEqual(untouched(before));
+    expect(after.get('gen-010')?.media_generation_id).toBe('KEEP-existing-010');
     // One timestamp for the run, taken during the run.
     expect(stamps.size).toBe(1);
     const [stamp] = [...stamps] as [string];
     expect(stamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(stamp >= started.slice(0, 19) && stamp <= ended).toBe(true);
-    // Ids that were already there are untouched.
-    expect(after.get('gen-010')?.media_generation_id).toBe('KEEP-existing-010');
-    for (const [id, row] of after)
-      if (id.startsWith('vol-') && before.get(id)?.media_generation_id) expect(row.media_generation_id).toMatch(/^KEEP-/);
-    expect(after.get('gen-008')).toMatchObject({ media_generation_id: null, updated_at: ORIGINAL_UPDATED_AT });
+  });
+
+  // The shipped `where` never reads a row that already holds an id, so the run above cannot show
+  // fill-only at work. This copy reads them too: the engine must judge them no_change (not a
+  // guard conflict), and neither the engine nor the UPDATE's guard may overwrite them.
+  it('fill-only with a `where` that also reads rows holding an id: those are no_change, value and updated_at kept', async () => {
+    const dir = tmp();
+    const db = copyOf(volumeDb, dir);
+    const text = FIX_TEXT.replace(/^ {6}- isNull: media_generation_id\n/m, '');
+    expect(text).not.toContain('isNull');
+    const spec = dir.write('fix.yaml', text);
+    const before = allRows(db);
+    const held = [...before.values()].filter((r) => r.media_generation_id !== null && r.raw_response !== null);
+    // gen-010 and the generated KEEP- rows whose raw_response holds an id reach the diff (i % 6 = 5
+    // holds none: skipped before it).
+    const withId = held.filter((r) => r.id === 'gen-010' || Number(r.id.slice(4)) % 6 !== 5);
+    expect(withId.map((r) => r.id)).toEqual(['gen-010', 'vol-0039', 'vol-0079', 'vol-0159', 'vol-0199', 'vol-0279']);
+    const noIdSelected = [...VOLUME_EXPECTED.values()].filter((v) => v === null).length + held.length - withId.length;
+    const wanted = [...VOLUME_EXPECTED.values()].filter((v) => v !== null).length;
+
+    const r = await runCli(['run', spec, '--json'], { cwd: dir.path, env: { VEO3_DB_PATH: db } });
+    expect(r.code, r.stderr).toBe(1);
+    const s = parseJsonSummary(r);
+    expect(s).toMatchObject({
+      total: VOLUME_EXPECTED.size + 1 + held.length,
+      updated: wanted,
+      skipped: noIdSelected + withId.length,
+      failed: 1,
+    });
+    expect(s.reasons).toEqual({ invalid_json: 1, no_change: withId.length, no_media_generation_id: noIdSelected });
+    const after = allRows(db);
+    expect(held.map((row) => after.get(row.id))).toEqual(held);
   });
 
   it('a second live run updates nothing', async () => {
@@ -355,8 +384,8 @@ describe('exit codes and errors', () => {
     expect(sha256File(db)).toBe(before);
   });
 
-  // BUG (see test/sqlite/adapter.test.ts): a locked database is reported as an internal error
-  // with a stack trace and exit 3, because the adapter's schema check is not wrapped in wrapBusy.
+  // The adapter's schema check runs under the busy timeout too: a locked database is an
+  // environment error (DF411), never an internal error with a stack trace.
   it('a locked database exits 2 with DF411 and no stack trace', async () => {
     const dir = tmp();
     const db = copyOf(cleanDb, dir);
@@ -375,11 +404,8 @@ describe('exit codes and errors', () => {
     }
   });
 
-  // BUG: src/plan/values.ts toJsonSafe (used by formatValue for every printed change) recurses
-  // once per nesting level. A raw_response whose first operation's mediaGenerationId is a
-  // 100000-deep array makes a dry run die with "internal error … RangeError: Maximum call stack
-  // size exceeded" (exit 3) while printing that record's diff; the live run of the same data
-  // handles the record on its own (write_failed) and goes on.
+  // A value nested 100 000 deep must not crash the printing of a dry run's diff: the record
+  // fails on its own (DynamoDB's limit is 32 levels), the others are shown.
   it('a deeply nested value in raw_response is handled per record in a dry run, not a crash', async () => {
     const dir = tmp();
     const db = dir.file('deep.db');
@@ -390,7 +416,8 @@ describe('exit codes and errors', () => {
     ]);
     const r = await run(db, ['--dry-run']);
     expectNoStack(r);
-    expect([0, 1]).toContain(r.code);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('✗ id=deep failed: value_too_deep');
     expect(r.stdout).toContain('~ id=ok would update');
     expect(r.stdout).toContain('Summary (dry run');
   });

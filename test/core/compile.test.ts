@@ -191,11 +191,8 @@ describe('JSONPath', () => {
     expect(d).toMatchObject({ path: '/extract/e/path', line: lineOf(text, 'path: "$') });
   });
 
-  // BUG: src/spec/jsonpath.ts checkJsonPath strips "quoted names" with /\[(['"]).*?\1\]/ before
-  // looking for `?` and `(`. With mismatched quotes that regex spans several brackets, so in
-  // `$["a'][?(@.x)]['b"]` the filter is hidden from the check — yet jsonpath-plus parses the path
-  // as ["$", "a", "?(@.x)", "b"], a filter. The spec compiles (and passes `datafix validate`);
-  // only the runtime `eval: false` stops it, failing every record with extract_failed.
+  // Mismatched quotes must not hide a filter from the check: jsonpath-plus would still read
+  // `?(@.x)` as a filter segment.
   it.each([[`$["a'][?(@.x)]['b"]`], [`$['a"][(@.length-1)]["b']`]])(
     'a filter hidden between mismatched quotes (%s) is refused with DF204',
     (path) => {

@@ -1,4 +1,3 @@
-import { JSONPath } from 'jsonpath-plus';
 /**
  * The engine, end to end through the library on real SQLite files: what ends up in the rows is
  * the assertion. Templates, conditions, extraction, fill-only diffs, touch and overwrite.
@@ -440,11 +439,9 @@ describe('fill-only, touch and overwrite', () => {
     });
   });
 
-  // BUG: src/engine/run.ts diffRecord decides "equal → no_change" with deepEqual(current, after),
-  // where `current` is the value as SQLite stores it (a map as JSON text, true as 1) and `after`
-  // is the rendered JS value (an object, true). They never compare equal, so with overwrite a map
-  // or boolean field is rewritten on every run and the touch field bumped each time: the rerun of
-  // a finished fix is never a no-op, and a dry run always proposes the same "change" again.
+  // With overwrite, "already equal" compares the value as the backend stores it (a map as JSON
+  // text, true as 1) with the rendered value; otherwise the rerun of a finished fix would rewrite
+  // map and boolean fields, and bump touch, every time.
   it('overwrite: a map or boolean already stored is no_change on the rerun', async () => {
     const db = dbWith('CREATE TABLE items (id TEXT PRIMARY KEY, src TEXT, thumbs TEXT, flag INTEGER, updated_at TEXT)', [
       `INSERT INTO items VALUES ('a', '{"thumbs":{"small":"s.jpg"},"flag":true}', NULL, NULL, '${OLD}')`,
@@ -510,34 +507,42 @@ describe('fill-only, touch and overwrite', () => {
 });
 
 describe('extraction fast path', () => {
-  it('plain paths walked directly find what jsonpath-plus finds', () => {
-    const docs = [
-      { operations: [{ mediaGenerationId: 'A', operation: { metadata: { video: { mediaGenerationId: 'B' } } } }] },
-      { raw: { operations: [{ operation: { metadata: { video: { mediaGenerationId: 'C' } } } }] } },
-      { operations: [] },
-      { operations: { 0: { mediaGenerationId: 'object-not-array' } } },
-      { 'a.b': { 'x y': [null, 0, false, ''] } },
-      [{ k: 1 }, { k: 2 }],
-    ];
-    const paths = [
-      '$.operations[0].mediaGenerationId',
-      '$.operations[0].operation.metadata.video.mediaGenerationId',
-      '$.raw.operations[0].operation.metadata.video.mediaGenerationId',
-      "$['a.b']['x y'][1]",
-      '$[1].k',
-      '$.missing.deeper',
-    ];
-    for (const path of paths) {
-      const ex = prepareExtract({ name: 'v', from: { root: 'row', path: ['doc'], text: 'row.doc' }, paths: [path], needs: ['row'] });
-      // The shipped fixes' paths take the fast path; names with dots go through jsonpath-plus.
-      if (!path.includes("'")) expect(ex.direct[0], path).toBeDefined();
-      for (const doc of docs) {
-        const viaLibrary = (JSONPath({ path, json: doc as object, eval: false, wrap: true }) as unknown[]).find(
-          (m) => m !== undefined && m !== null && m !== '',
-        );
-        expect(runExtract(ex, new Map<string, unknown>([['row', { doc }]])), `${path} on ${JSON.stringify(doc)}`).toEqual(viaLibrary);
-      }
+  // Expected matches are written out by hand from the JSONPath rules (first match that is not
+  // absent, null or ""), so neither the fast path nor jsonpath-plus is its own yardstick.
+  const docs = {
+    top: { operations: [{ mediaGenerationId: 'A', operation: { metadata: { video: { mediaGenerationId: 'B' } } } }] },
+    raw: { raw: { operations: [{ operation: { metadata: { video: { mediaGenerationId: 'C' } } } }] } },
+    empty: { operations: [] },
+    objectIndex: { operations: { 0: { mediaGenerationId: 'object-not-array' } } },
+    dotted: { 'a.b': { 'x y': [null, 0, false, ''] } },
+    list: [{ k: 1 }, { k: 2 }],
+  };
+  type DocName = keyof typeof docs;
+  const FAST = true;
+  const cases: [path: string, fast: boolean, found: Partial<Record<DocName, unknown>>][] = [
+    ['$.operations[0].mediaGenerationId', FAST, { top: 'A', objectIndex: 'object-not-array' }],
+    ['$.operations[0].operation.metadata.video.mediaGenerationId', FAST, { top: 'B' }],
+    ['$.raw.operations[0].operation.metadata.video.mediaGenerationId', FAST, { raw: 'C' }],
+    ["$['operations'][0]['mediaGenerationId']", FAST, { top: 'A', objectIndex: 'object-not-array' }],
+    ['$[1].k', FAST, { list: 2 }],
+    ['$.missing.deeper', FAST, {}],
+    // Names holding dots or spaces go through jsonpath-plus.
+    ["$['a.b']['x y'][1]", !FAST, { dotted: 0 }],
+    ["$['a.b']['x y'][2]", !FAST, { dotted: false }],
+    ["$['a.b']['x y'][0]", !FAST, {}], // null is missing
+    ["$['a.b']['x y'][3]", !FAST, {}], // "" is missing
+    ["$['a.b']['x y'][9]", !FAST, {}],
+  ];
+
+  it.each(cases)('%s (fast path: %s) finds exactly the hand-written value in every document', (path, fast, found) => {
+    const ex = prepareExtract({ name: 'v', from: { root: 'row', path: ['doc'], text: 'row.doc' }, paths: [path], needs: ['row'] });
+    expect(ex.direct[0] !== undefined, 'takes the fast path').toBe(fast);
+    for (const [name, doc] of Object.entries(docs) as [DocName, unknown][]) {
+      expect(runExtract(ex, new Map<string, unknown>([['row', { doc }]])), `${path} on ${name}`).toEqual(found[name]);
     }
+  });
+
+  it('a wildcard path never takes the fast path', () => {
     const wildcard = prepareExtract({
       name: 'v',
       from: { root: 'row', path: ['doc'], text: 'row.doc' },
@@ -545,5 +550,6 @@ describe('extraction fast path', () => {
       needs: ['row'],
     });
     expect(wildcard.direct[0]).toBeUndefined();
+    expect(runExtract(wildcard, new Map<string, unknown>([['row', { doc: docs.raw }]]))).toBe('C');
   });
 });

@@ -181,11 +181,8 @@ describe('YAML refusals, with line:col', () => {
     expect(formatDiagnostic(d)).toMatch(/^fix\.yaml:2:1 DF001 /);
   });
 
-  // BUG: load.ts parses with yaml's default `resolveKnownTags: true`, so the YAML 1.1 tags
-  // !!timestamp, !!set, !!binary and !!omap are accepted although specs are "plain YAML 1.2"
-  // (docs/spec.md, "Refused for safety"). The values become Date/Set/Buffer/Map objects that the
-  // template compiler then treats as plain objects: `note: !!timestamp 2020-01-01` in update.set
-  // compiles to an empty-object template and writes the text `{}` into the column.
+  // Specs are plain YAML 1.2 (docs/spec.md, "Refused for safety"): the YAML 1.1 tags would turn
+  // values into Date/Set/Buffer/Map objects that templates treat as plain objects.
   it.each([
     ['!!timestamp', 'description: !!timestamp 2020-01-01\n'],
     ['!!set', 'description: !!set { a, b }\n'],

@@ -3,7 +3,9 @@
  * no terminal attached and CI=true, and returns what a user would see: exit code, stdout, stderr.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/datafix.js', import.meta.url));
@@ -20,7 +22,11 @@ export interface CliResult {
 export interface CliOptions {
   /** Extra environment variables; `undefined` removes a variable inherited from the test process. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Working directory; the repository root by default. */
+  /**
+   * Working directory. By default a fresh temp dir, removed when the CLI exits, so the journals,
+   * state and lock files a run leaves in `.datafix/` never land in the repository; relative paths
+   * among `args` that name files of the repository are then passed as absolute paths.
+   */
   readonly cwd?: string;
   /** Text written to the CLI's stdin (stdin is closed either way). */
   readonly input?: string;
@@ -53,14 +59,21 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
+  const ownCwd = options.cwd === undefined ? mkdtempSync(join(tmpdir(), 'datafix-cli-')) : undefined;
+  const argv = ownCwd
+    ? args.map((a) => (!a.startsWith('-') && !isAbsolute(a) && existsSync(join(REPO_ROOT, a)) ? join(REPO_ROOT, a) : a))
+    : args;
+  const removeOwnCwd = () => {
+    if (ownCwd) rmSync(ownCwd, { recursive: true, force: true });
+  };
   return new Promise((resolve, reject) => {
-    const [command, argv] =
+    const [command, commandArgs] =
       options.fileSizeLimitKiB === undefined
-        ? [process.execPath, [BIN, ...args]]
+        ? [process.execPath, [BIN, ...argv]]
         : // bash counts -f in 1024-byte blocks.
-          ['bash', ['-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, BIN, ...args]];
-    const child = spawn(command, argv, {
-      cwd: options.cwd ?? REPO_ROOT,
+          ['bash', ['-c', `ulimit -f ${options.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, BIN, ...argv]];
+    const child = spawn(command, commandArgs, {
+      cwd: ownCwd ?? (options.cwd as string),
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -75,10 +88,12 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
     child.on('error', (err) => {
       clearTimeout(timer);
+      removeOwnCwd();
       reject(err);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      removeOwnCwd();
       resolve({ code: code ?? 128 + (SIGNALS[signal ?? ''] ?? 0), stdout, stderr });
     });
     child.stdin.end(options.input ?? '');

@@ -41,8 +41,8 @@ export interface ProxyOptions {
 export interface CountingProxy {
   readonly endpoint: string;
   counts(): Record<string, number>;
-  /** Most requests that were in the proxy at once since the last reset. */
-  peakInFlight(): number;
+  /** Most requests (of `operation`, e.g. `UpdateItem`, when given) in the proxy at once since the last reset. */
+  peakInFlight(operation?: string): number;
   reset(): void;
   stop(): Promise<void>;
 }
@@ -84,6 +84,8 @@ export async function startCountingProxy(targetEndpoint: string, options: ProxyO
   let counts: Record<string, number> = {};
   let inFlight = 0;
   let peak = 0;
+  const opInFlight = new Map<string, number>();
+  let opPeak = new Map<string, number>();
 
   const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> =>
     new Promise((resolve, reject) => {
@@ -105,15 +107,18 @@ export async function startCountingProxy(targetEndpoint: string, options: ProxyO
     });
 
   const server = createServer((req, res) => {
+    const header = req.headers['x-amz-target'];
+    const operation = (Array.isArray(header) ? header[0] : header)?.split('.').pop() ?? 'Unknown';
     inFlight++;
     peak = Math.max(peak, inFlight);
+    opInFlight.set(operation, (opInFlight.get(operation) ?? 0) + 1);
+    opPeak.set(operation, Math.max(opPeak.get(operation) ?? 0, opInFlight.get(operation) ?? 0));
     res.on('close', () => {
       inFlight--;
+      opInFlight.set(operation, (opInFlight.get(operation) ?? 1) - 1);
     });
     void (async () => {
       const body = await readBody(req);
-      const header = req.headers['x-amz-target'];
-      const operation = (Array.isArray(header) ? header[0] : header)?.split('.').pop() ?? 'Unknown';
       counts[operation] = (counts[operation] ?? 0) + 1;
       if (options.latencyMs) await delay(options.latencyMs);
       const action = options.fault?.({
@@ -159,10 +164,11 @@ export async function startCountingProxy(targetEndpoint: string, options: ProxyO
   return {
     endpoint: `http://127.0.0.1:${port}`,
     counts: () => ({ ...counts }),
-    peakInFlight: () => peak,
+    peakInFlight: (operation) => (operation === undefined ? peak : (opPeak.get(operation) ?? 0)),
     reset: () => {
       counts = {};
       peak = inFlight;
+      opPeak = new Map(opInFlight);
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -85,55 +85,55 @@ describe('no terminal: never asks', () => {
   });
 });
 
-describe.skipIf(!hasScript)(
-  hasScript
-    ? 'in a terminal (util-linux script)'
-    : 'in a terminal — SKIPPED: util-linux `script` is not installed, so no pseudo-terminal can be given to the CLI',
-  () => {
-    it('shows the counts and the target, asks, and "n" cancels with nothing written', async () => {
-      const { dir, db, env } = copy();
-      const hash = sha256File(db);
-      const child = inTerminal(['run', SYNC_FIX], dir.path, env);
-      await waitFor('the question', () => child.stdout().includes('[y/N]'), { timeoutMs: 20_000 });
-      child.child.stdin.write('n\r');
-      const r = await child.done;
-      const screen = stripTerminal(r.stdout + r.stderr);
-      expect(r.code, screen).toBe(0);
-      expect(screen).toContain(`checking what sync-media-generation-ids would change on sqlite ${db}`);
-      const [{ n: read } = { n: 0 }] = sqliteAll<{ n: number }>(
-        template,
-        'SELECT count(*) AS n FROM veo3_video_generations WHERE raw_response IS NOT NULL AND media_generation_id IS NULL',
-      );
-      expect(screen).toContain(
-        `${updatable.length} record(s) would be updated, ${read - updatable.length} skipped, 0 failed (of ${read} read).`,
-      );
-      expect(screen).toContain(`Write these changes to sqlite ${db}? [y/N]`);
-      expect(screen).toContain('cancelled: nothing was written.');
-      expect(sha256File(db)).toBe(hash);
-      // Nothing was started: no lock, no journal, no state.
-      expect(lockFiles(dir.path)).toEqual([]);
-      expect(existsSync(dir.file('.datafix'))).toBe(false);
-    });
+describe('in a terminal (util-linux script)', () => {
+  // Never skipped: without `script` these tests fail here, naming what to install.
+  it('util-linux `script` is installed, to give the CLI a pseudo-terminal', () => {
+    expect(hasScript, 'util-linux `script` is missing: install it (Debian: apt-get install bsdutils)').toBe(true);
+  });
 
-    it('"y" writes', async () => {
-      const { dir, db, env } = copy();
-      const child = inTerminal(['run', SYNC_FIX], dir.path, env);
-      await waitFor('the question', () => child.stdout().includes('[y/N]'), { timeoutMs: 20_000 });
-      child.child.stdin.write('y\r');
-      const r = await child.done;
-      expect(r.code, stripTerminal(r.stdout)).toBe(0);
-      expectFixed(db);
-    });
+  it('shows the counts and the target, asks, and "n" cancels with nothing written', async () => {
+    const { dir, db, env } = copy();
+    const hash = sha256File(db);
+    const child = inTerminal(['run', SYNC_FIX], dir.path, env);
+    await waitFor('the question', () => child.stdout().includes('[y/N]'), { timeoutMs: 20_000 });
+    child.child.stdin.write('n\r');
+    const r = await child.done;
+    const screen = stripTerminal(r.stdout + r.stderr);
+    expect(r.code, screen).toBe(0);
+    expect(screen).toContain(`checking what sync-media-generation-ids would change on sqlite ${db}`);
+    const [{ n: read } = { n: 0 }] = sqliteAll<{ n: number }>(
+      template,
+      'SELECT count(*) AS n FROM veo3_video_generations WHERE raw_response IS NOT NULL AND media_generation_id IS NULL',
+    );
+    expect(screen).toContain(
+      `${updatable.length} record(s) would be updated, ${read - updatable.length} skipped, 0 failed (of ${read} read).`,
+    );
+    expect(screen).toContain(`Write these changes to sqlite ${db}? [y/N]`);
+    expect(screen).toContain('cancelled: nothing was written.');
+    expect(sha256File(db)).toBe(hash);
+    // Nothing was started: no lock, no journal, no state.
+    expect(lockFiles(dir.path)).toEqual([]);
+    expect(existsSync(dir.file('.datafix'))).toBe(false);
+  });
 
-    it('--yes does not ask, and writes', async () => {
-      const { dir, db, env } = copy();
-      const child = inTerminal(['run', SYNC_FIX, '--yes'], dir.path, env);
-      const r = await child.done;
-      const screen = stripTerminal(r.stdout + r.stderr);
-      expect(r.code, screen).toBe(0);
-      expect(screen).not.toContain('[y/N]');
-      expect(screen).not.toContain('would be updated');
-      expectFixed(db);
-    });
-  },
-);
+  it('"y" writes', async () => {
+    const { dir, db, env } = copy();
+    const child = inTerminal(['run', SYNC_FIX], dir.path, env);
+    await waitFor('the question', () => child.stdout().includes('[y/N]'), { timeoutMs: 20_000 });
+    child.child.stdin.write('y\r');
+    const r = await child.done;
+    expect(r.code, stripTerminal(r.stdout)).toBe(0);
+    expectFixed(db);
+  });
+
+  it('--yes does not ask, and writes', async () => {
+    const { dir, db, env } = copy();
+    const child = inTerminal(['run', SYNC_FIX, '--yes'], dir.path, env);
+    const r = await child.done;
+    const screen = stripTerminal(r.stdout + r.stderr);
+    expect(r.code, screen).toBe(0);
+    expect(screen).not.toContain('[y/N]');
+    expect(screen).not.toContain('would be updated');
+    expectFixed(db);
+  });
+});

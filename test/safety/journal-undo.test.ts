@@ -191,12 +191,8 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     expect(dumpSqlite(db)).toEqual(before);
   });
 
-  // BUG: a corrupt line in the middle of a journal is skipped silently. src/safety/journal.ts:154
-  // says "The last line may be torn by a crash mid-append; anything earlier is corruption", but
-  // readLines turns every unparsable line into a `torn` marker and openJournal().writes() skips
-  // all of them (journal.ts:189). Input: a run's journal with one `write` line in the middle cut
-  // short. Expected: undo does not report success (it refuses the journal, or flags the line).
-  // Actual: exit 0, `total`/`restored` one lower, and that row silently stays as the run left it.
+  // Only the last line of a journal may be torn by a crash mid-append; a corrupt line before it is
+  // corruption, and undo must not report success over it.
   it('undo does not report success when a journal line before the end is corrupt', async () => {
     const { dir, db, env } = fresh();
     const journal = dir.file('corrupt.jsonl');
@@ -215,14 +211,8 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     expect(undo.code, show(undo)).not.toBe(0);
   });
 
-  // BUG: undo restores a journal's writes oldest first, each checked against the value read before
-  // the batch (src/safety/undo.ts:64-100 and the `for await` at :106). A record the run wrote twice
-  // (two source rows updating the same target row, e.g. `update.table` keyed by a lookup) is
-  // compared with its *first* after-image, found "changed since the run", reported as a conflict,
-  // and then restored only to the intermediate value by the second write's before-image.
-  // Input: events e1,e2 → users.u1 and e3,e4 → users.u2 (pageSize 1, overwrite). Expected after
-  // undo: users exactly as before, exit 0, conflicts 0. Actual: u1.last_event = 'e1',
-  // u2.last_event = 'e3', `conflicts: 2`, exit 1.
+  // A record the run wrote twice (two source rows updating one target row) is restored newest
+  // first, each write checked against its own after-image, so undo ends exactly at the start.
   it('undo restores a record the run wrote twice to its state before the run', async () => {
     const dir = tmp();
     const db = dir.file('app.db');
@@ -263,14 +253,8 @@ update:
     expect(jsonSummary(undo)).toMatchObject({ conflicts: 0, failed: 0 });
   });
 
-  // BUG (same root cause as the one above: undo looks up a whole batch once, then judges each
-  // journal entry on its own, src/safety/undo.ts:64-100): a SQLite batch that could not commit
-  // (DF411, database locked) leaves its write lines without outcome; `--resume` writes the same
-  // rows again. undo yields the undecided lines last (src/safety/journal.ts:207), in the same
-  // batch as their re-writes, compares them with values read before the batch was restored, and
-  // calls each one a conflict. Input: 70 rows (49 to fix), app holds BEGIN IMMEDIATE during the
-  // run, then --resume, then undo. Expected: exit 0, restored 49, unchanged 49, conflicts 0.
-  // Actual: the data is restored, but `conflicts: 49`, `unchanged: 0`, exit 1.
+  // Write lines left without an outcome by a batch that could not commit (DF411) and then written
+  // again by --resume are judged together with their re-writes: no false conflicts on undo.
   it('after a run that failed mid-way (database locked) and its --resume, undo restores everything without false conflicts', async () => {
     const dir = tmp();
     const db = dir.file('small.db');

@@ -258,13 +258,8 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 1000 
     expect(dumpSqlite(db)).toEqual(templateDump);
   });
 
-  // BUG: Ctrl-C is ignored by a live SQLite run: it runs to the last page and exits 0. The SQLite
-  // adapter is synchronous (better-sqlite3), so the engine's page loop (src/engine/run.ts:184) is
-  // one chain of already-resolved promises that never returns to the event loop; the SIGINT
-  // listener (src/cli/commands/run.ts:84-89) cannot run before the run is over, and is removed
-  // (run.ts:149) before it ever does. Input: 40 000 rows, SIGINT once the state file shows page 1
-  // done. Expected: exit 130, "interrupted: … --resume" on stderr, part of the rows left to do.
-  // Actual: exit 0, every row written, no "interrupt:" line (a second Ctrl-C does not stop it either).
+  // better-sqlite3 never yields, so the engine returns to the event loop between pages; only then
+  // can the SIGINT listener stop a live SQLite run (40 000 rows, Ctrl-C after page 1).
   it('Ctrl-C part-way exits 130 with the --resume hint; --resume then completes like a clean run', async () => {
     const { dir, db, spec, env } = copy();
     const victim = startCli(['run', spec, '--json'], { cwd: dir.path, env });
@@ -305,11 +300,8 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 1000 
     expect(tableNames(db)).not.toContain('_datafix_checkpoints');
   });
 
-  // BUG: when the interrupted run's journal is gone (cleaned up by hand), `--resume` crashes with
-  // an internal error (exit 3, "a bug in datafix", a raw ENOENT) instead of a usage error: the
-  // ENOENT from JournalWriter.reopen (src/safety/journal.ts:94-96, via src/safety/session.ts:59)
-  // is not turned into a DatafixError. Expected: exit 2 with a message naming the missing
-  // journal (and what to do: run without --resume). Actual: exit 3 and a stack.
+  // A journal removed by hand after an interrupted run is a usage error naming the journal and
+  // what to do (run without --resume), never an internal error with a raw ENOENT.
   it('--resume whose journal was deleted exits 2 with a message naming the journal', async () => {
     const dir = tmp();
     const db = dir.file('veo3.db');
@@ -342,13 +334,9 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 1000 
     expect(dry.stderr).toContain('error DF722: --resume continues a live run; it cannot be combined with --dry-run');
   });
 
-  // BUG: the checkpoint committed inside the database is never used. The engine stores the bare
-  // page cursor (src/engine/run.ts:157, `cursor: JSON.stringify(page.cursor ?? null)`, e.g.
-  // `["gen-001024"]`), but the session reads it back as `{ pages, records, cursor }`
-  // (src/safety/session.ts:101-106) and so always falls back to the state file. A crash that
-  // lands between a page's commit and the state-file write therefore resumes from the older
-  // position and re-reads a page the database says is done (docs/operations.md: the SQLite
-  // checkpoint is committed "in the same transaction as the page's writes").
+  // The SQLite checkpoint is committed in the same transaction as the page's writes
+  // (docs/operations.md): a crash between that commit and the state-file write must resume from
+  // the database's position, not re-read a page it says is done.
   it('resumes from the checkpoint committed in the database when the state file lags behind it', async () => {
     const { dir, db, spec, env } = copy();
     const victim = startCli(['run', spec], { cwd: dir.path, env });

@@ -249,13 +249,9 @@ describe('saved plans on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     });
   });
 
-  // BUG: applying a plan a second time on DynamoDB reports every record as "applied" (exit 0)
-  // although nothing was written, while `apply --dry-run` on the same data reports them all as
-  // drifted (exit 1) — and SQLite's live apply reports them drifted too. The live apply's guard
-  // fails, and src/adapters/dynamodb/write.ts:88-89 (resolveConflict) counts a record that
-  // already holds the planned values as our own lost acknowledgement. The second apply's journal
-  // then records N "applied" writes, so `datafix undo` of that no-op apply reverts the first one.
-  // Expected: the live apply agrees with its dry run (drifted N, exit 1). Actual: applied N, exit 0.
+  // A second live apply of the same plan writes nothing: it must say so (drifted, exit 1) as its
+  // dry run does, and its journal must not claim the first apply's writes as its own (or undo of
+  // the no-op apply would revert them).
   it('a plan applied a second time: the live apply reports what its dry run predicts', async () => {
     const table = await freshTable();
     const dir = tmp();

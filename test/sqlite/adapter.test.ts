@@ -120,9 +120,8 @@ describe('keyset paging', () => {
     expect(query(db, 'SELECT note FROM events')).toEqual([{ note: null }]);
   });
 
-  // BUG: src/adapters/sqlite/index.ts readPages builds `SELECT rowid AS "\u0000rowid", * …` for a
-  // table without a primary key. SQLite ends the statement text at the NUL byte, so every read
-  // of such a table fails with a raw `SqliteError: unrecognized token: """` (SQLITE_ERROR).
+  // A table without a primary key is paged by rowid; the rowid column's alias must be a name SQLite
+  // accepts (a NUL byte would end the statement text).
   it('a table without a primary key is read in rowid order (updated through a unique column)', async () => {
     const db = newDb(
       "CREATE TABLE logs (name TEXT NOT NULL UNIQUE, note TEXT); INSERT INTO logs VALUES ('second', NULL); INSERT INTO logs VALUES ('first', NULL); INSERT INTO logs VALUES ('third', NULL)",
@@ -135,9 +134,7 @@ describe('keyset paging', () => {
     expect(query(db, 'SELECT count(*) AS n FROM logs WHERE note = ?', ['seen'])).toEqual([{ n: 3 }]);
   });
 
-  // BUG: for a table without a primary key, DF403 says "key by the primary key (rowid)", but an
-  // update keyed by rowid is refused by check() with DF405 ("table has no column `rowid`"), and
-  // the source row does not carry rowid either (readPages deletes it from the item).
+  // For a table without a primary key DF403 advises keying by rowid: that advice must work.
   it('the key DF403 suggests for a table without a primary key (rowid) is accepted', async () => {
     const db = newDb("CREATE TABLE logs (name TEXT, note TEXT); INSERT INTO logs VALUES ('a', NULL)");
     const err = await rejection(
@@ -205,11 +202,9 @@ describe('where', () => {
     expect(ids).toEqual(engineIds(db, where));
   });
 
-  // BUG: src/adapters/sqlite/sql.ts compiles `equals` to `col = ?` and `not` to `NOT (…)`. Under
-  // SQL's three-valued logic `NOT (NULL = 'x')` is NULL, so `not: { equals: { a: x } }` drops every
-  // row whose `a` is NULL. The documented meaning (and the engine's, for the same condition in a
-  // skip rule) is "a does not equal x", which NULL satisfies. A fix meant for "every row not yet
-  // done" (`where: { not: { equals: { status: done } } }`) silently skips rows with NULL status.
+  // Under SQL's three-valued logic `NOT (NULL = 'x')` is NULL; the documented meaning of
+  // `not: { equals: … }` (and the engine's, in a skip rule) is "does not equal", which NULL
+  // satisfies, so `where: { not: { equals: { status: done } } }` must read rows with NULL status.
   it.each([
     ['{ not: { equals: { a: x } } }', "a IS NOT 'x'"],
     ['{ not: { any: [ { equals: { a: x } }, { equals: { b: 1 } } ] } }', "a IS NOT 'x' AND b IS NOT 1"],
@@ -454,11 +449,8 @@ describe('a locked database', () => {
     expect(query(db, 'SELECT count(*) AS n FROM items WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
   });
 
-  // BUG: src/adapters/sqlite/index.ts check() → requireTable() → tableInfo() runs its schema
-  // queries (line ~73, `db.prepare(...).get(table)`) outside wrapBusy, so a database locked by
-  // another process surfaces as a raw `SqliteError: database is locked` (code SQLITE_BUSY) instead
-  // of DatafixError DF411; the CLI then prints "internal error (a bug in datafix…)" with a stack
-  // trace and exits 3 instead of 2.
+  // The schema check runs under the busy timeout like every other statement: a database locked by
+  // another process is DF411 (exit 2), never a raw SQLITE_BUSY (an internal error, exit 3).
   it('held EXCLUSIVE by another connection: the error is DF411 with a clear message', async () => {
     const db = newDb(SAMPLE);
     const holder = openDb(db);
@@ -559,10 +551,8 @@ describe('large integers', () => {
     ]);
   });
 
-  // BUG: src/spec/load.ts parses YAML without `intAsBigInt`, so an integer literal beyond 2^53 in
-  // a spec is silently rounded to the nearest double: `equals: { id: 9007199254740993 }` selects
-  // the row 9007199254740992 instead (in `where`, and likewise in skip rules). Expected: the value
-  // is kept exactly, or the spec is refused; never a different row.
+  // An integer literal beyond 2^53 in a spec must be kept exactly (or refused): rounded to the
+  // nearest double it would select a different row.
   it('an integer literal beyond 2^53 in a spec selects exactly that row (or the spec is refused)', async () => {
     const db = tmp().file('big.db');
     createDb(db, 'CREATE TABLE big (id INTEGER PRIMARY KEY, note TEXT)');
@@ -583,10 +573,8 @@ describe('large integers', () => {
     expect(ids).toEqual([9007199254740993n]);
   });
 
-  // BUG: src/adapters/sqlite/index.ts fromSqlValue turns every safe INTEGER into a JS number and
-  // toSqlValue binds it as is; better-sqlite3 binds JS numbers as REAL. An integer 7 copied by
-  // "{{ row.media_id }}" into a TEXT column is stored as '7.0', and a lookup keyed by it
-  // (`WHERE id = 7.0`) does not find the TEXT key '7', so the lookup is silently "missing".
+  // better-sqlite3 binds JS numbers as REAL: an INTEGER read from SQLite must be written back as an
+  // integer, or 7 copied into a TEXT column becomes '7.0' and a lookup of the TEXT key '7' misses.
   it('an integer stays an integer: copied into a TEXT column it is "7", and it finds the TEXT key "7" in a lookup', async () => {
     const db = newDb(
       "CREATE TABLE media (id TEXT PRIMARY KEY, url TEXT); INSERT INTO media VALUES ('7', 'https://cdn/7.jpg');" +

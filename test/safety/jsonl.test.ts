@@ -1,0 +1,79 @@
+/**
+ * The JSON Lines reader and value encoding shared by journals and saved plans, in-process (so
+ * mutation testing sees it): lines come back in file order whatever their line endings, blank
+ * lines are no records, a bad line is reported by its 1-based number, and every value a
+ * before-image can hold survives the round trip, "field did not exist" included.
+ */
+import { describe, expect, it } from 'vitest';
+import { decodeValue, encodeValue, readJsonLines } from '../../src/safety/jsonl.js';
+import { useTempDirs } from '../helpers/tmp.js';
+
+const tmp = useTempDirs();
+
+async function collect<T>(gen: AsyncGenerator<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of gen) out.push(x);
+  return out;
+}
+
+describe('readJsonLines', () => {
+  it('yields each line parsed, in order, skipping blank and whitespace-only lines; CRLF and LF alike', async () => {
+    const file = tmp().write('a.jsonl', '{"n":1}\r\n\r\n   \n{"n":2}\n\t\n[3]\r\n"four"');
+    expect(await collect(readJsonLines(file, () => 'bad'))).toEqual([{ n: 1 }, { n: 2 }, [3], 'four']);
+  });
+
+  it('an unparsable line becomes what onBadLine returns for its 1-based line number, in place', async () => {
+    const file = tmp().write('b.jsonl', '{"n":1}\n\n{"n":\n{"n":4}\n{torn');
+    const bad: number[] = [];
+    const got = await collect(
+      readJsonLines(file, (line) => {
+        bad.push(line);
+        return { bad: line };
+      }),
+    );
+    expect(got).toEqual([{ n: 1 }, { bad: 3 }, { n: 4 }, { bad: 5 }]);
+    expect(bad).toEqual([3, 5]);
+  });
+
+  it('onBadLine may throw: reading stops with its error', async () => {
+    const file = tmp().write('c.jsonl', '{"n":1}\nnot json\n{"n":3}\n');
+    const seen: unknown[] = [];
+    await expect(
+      (async () => {
+        for await (const x of readJsonLines(file, (line) => {
+          throw new Error(`line ${line} is corrupt`);
+        }))
+          seen.push(x);
+      })(),
+    ).rejects.toThrow('line 2 is corrupt');
+    expect(seen).toEqual([{ n: 1 }]);
+  });
+
+  it('an empty file yields nothing', async () => {
+    expect(await collect(readJsonLines(tmp().write('d.jsonl', ''), () => 'bad'))).toEqual([]);
+  });
+});
+
+describe('encodeValue / decodeValue', () => {
+  it('a field that did not exist is written as {"$absent":true} and read back as absent', () => {
+    expect(encodeValue(undefined)).toEqual({ $absent: true });
+    expect(JSON.stringify(encodeValue(undefined))).toBe('{"$absent":true}');
+    expect(decodeValue({ $absent: true })).toBeUndefined();
+    expect(decodeValue(JSON.parse('{"$absent":true}'))).toBeUndefined();
+  });
+
+  it('null, "", 0, false and maps that only look like the marker stay what they are', () => {
+    for (const v of [null, '', 0, false, 'x', { $absent: false }, { $absent: 'true' }, { $absent: 1 }, [1, null, '']]) {
+      const line = JSON.stringify(encodeValue(v));
+      expect(decodeValue(JSON.parse(line)), line).toEqual(v);
+    }
+  });
+
+  it('binary, sets and numbers beyond a double survive a trip through JSON text', () => {
+    const before = { bin: new Uint8Array([0, 159, 255]), tags: new Set(['a', 'b']), list: [{ k: 'v' }] };
+    const back = decodeValue(JSON.parse(JSON.stringify(encodeValue(before)))) as typeof before;
+    expect(back.bin).toEqual(new Uint8Array([0, 159, 255]));
+    expect(back.tags).toEqual(new Set(['a', 'b']));
+    expect(back.list).toEqual([{ k: 'v' }]);
+  });
+});
