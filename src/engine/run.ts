@@ -25,7 +25,12 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** The run's timestamp, `now` in templates; one value for the whole run. */
   readonly now?: Date;
-  readonly onEvent?: (event: EngineEvent) => void;
+  /**
+   * Receives every event. A listener that cannot keep up (a reporter whose output pipe is full)
+   * returns a promise from a `page` event: the engine waits for it before reading on, so record
+   * lines never pile up in memory faster than the reader takes them.
+   */
+  readonly onEvent?: (event: EngineEvent) => void | Promise<void>;
   /** Backoff for requeued (throttled) writes; tests shorten it. */
   readonly retryBaseMs?: number;
   /** How many times one record's write is requeued before it counts as failed. */
@@ -171,7 +176,7 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     // better-sqlite3 never yields; without this a whole synchronous run would starve the event
     // loop, and Ctrl-C (handled there) could not stop it between pages.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    emit({
+    await emit({
       type: 'page',
       index: pageIndex,
       records: records.length,

@@ -3,11 +3,13 @@
  * and checkpoints after every page (resume). Dry runs need none of these and go straight through.
  */
 import { resolve } from 'node:path';
+import { redactTarget } from '../adapters/redact.js';
 import { type RunResult, type RunSpecOptions, runPlan } from '../api.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan } from '../plan/types.js';
 import { VERSION } from '../version.js';
 import { JournalWriter } from './journal.js';
+import { preflight } from './preflight.js';
 import { RunLock, type RunState, RunStateStore, runId } from './state.js';
 
 export interface SafeRunOptions extends RunSpecOptions {
@@ -31,6 +33,14 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     if (options.resume) throw new DatafixError('usage', 'DF722', '--resume continues a live run; it cannot be combined with --dry-run');
     return runPlan(plan, options);
   }
+  // Nothing is locked or written until the run is known to be able to write all of it.
+  await preflight(plan, {
+    cwd: options.cwd,
+    ...(options.journalPath && !options.resume ? { journalPath: options.journalPath } : {}),
+    ...(options.adapter ? { adapter: options.adapter } : {}),
+  });
+  // What the journal and state file record: the target without credentials.
+  const storedTarget = redactTarget(plan.target);
   const id = runId({ fix: plan.fix, target: plan.target, ...(options.segment ? { segment: options.segment } : {}) });
   const store = new RunStateStore(options.cwd);
   const lock = RunLock.acquire(options.cwd, id, plan, options.specFile, { takeOverStale: options.resume ?? false });
@@ -69,7 +79,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         fix: plan.fix,
         specFile: resolve(options.cwd, options.specFile),
         specChecksum: plan.specChecksum,
-        target: plan.target,
+        target: storedTarget,
         startedAt,
         datafixVersion: VERSION,
       });
@@ -79,7 +89,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       fix: plan.fix,
       specFile: resolve(options.cwd, options.specFile),
       specChecksum: plan.specChecksum,
-      target: plan.target,
+      target: storedTarget,
       ...(options.segment ? { segment: options.segment } : {}),
       journal: journal.path,
       status: 'running',

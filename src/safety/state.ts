@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { redactTarget } from '../adapters/redact.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 
@@ -20,7 +21,11 @@ export interface RunKey {
 
 /** A stable file-name-safe id for a fix on a target (and segment). */
 export function runId(key: RunKey): string {
-  const hash = createHash('sha256').update(JSON.stringify(key.target)).digest('hex').slice(0, 12);
+  // Keyed by the target without credentials: other credentials for the same table are the same target.
+  const hash = createHash('sha256')
+    .update(JSON.stringify(redactTarget(key.target)))
+    .digest('hex')
+    .slice(0, 12);
   const seg = key.segment ? `--seg${key.segment.index}of${key.segment.total}` : '';
   return `${key.fix}--${hash}${seg}`;
 }
