@@ -46,7 +46,8 @@ export interface RunSpecOptions extends Omit<RunOptions, 'onEvent'> {
   readonly onPlan?: (plan: FixPlan) => void;
   /** Called once connected and checked. */
   readonly onConnected?: (target: string) => void;
-  readonly onEvent?: (event: EngineEvent) => void;
+  /** See RunOptions.onEvent: a promise returned for a `page` event holds the run until it settles. */
+  readonly onEvent?: (event: EngineEvent) => void | Promise<void>;
   /** Extra adapter options (fault injection in tests). */
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
   /** Where to start when resuming, once connected (SQLite keeps checkpoints in the database). */

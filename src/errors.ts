@@ -38,3 +38,13 @@ export function formatDiagnostic(d: Diagnostic): string {
   const sev = d.severity === 'warning' ? ' warning' : '';
   return `${where}${where ? ' ' : ''}${d.code}${sev} ${d.message}`;
 }
+
+/**
+ * A spec that is valid on its own but does not fit the live target (a key that is not unique, a
+ * table or column that does not exist). `specPath` names the spec value at fault (e.g.
+ * `['update', 'key']`); whoever knows the spec file turns it into `file:line:col`
+ * (src/spec/locate.ts).
+ */
+export function targetMismatch(code: string, message: string, specPath: readonly (string | number)[]): DatafixError {
+  return new DatafixError('config', code, message, [{ code, severity: 'error', message, path: `/${specPath.join('/')}` }]);
+}

@@ -4,7 +4,10 @@
  */
 import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
+import { redactTarget } from './redact.js';
 import type { Adapter } from './types.js';
+
+export { redactEndpoint, redactTarget, redactText } from './redact.js';
 
 export interface AdapterOptions {
   /** Dry runs open the target read-only where the backend allows it. */
@@ -37,5 +40,6 @@ export async function createAdapter(target: TargetPlan, options: AdapterOptions 
 /** A one-line description of a target for output; never includes credentials. */
 export function describeTarget(target: TargetPlan): string {
   if (target.backend === 'sqlite') return `sqlite ${target.path}`;
-  return `dynamodb ${target.table} (${target.endpoint ?? target.region})`;
+  const t = redactTarget(target) as typeof target;
+  return `dynamodb ${t.table} (${t.endpoint ?? t.region})`;
 }

@@ -1,4 +1,5 @@
 /** Text a person reads: record lines, field diffs and the summary block. */
+import { redactText } from '../adapters/redact.js';
 import type { Item } from '../adapters/types.js';
 import type { FieldChange, RecordEvent, RunSummary } from '../engine/events.js';
 import { formatValue } from '../plan/values.js';
@@ -22,7 +23,7 @@ export function formatRecord(e: RecordEvent, dryRun: boolean, verbose: boolean):
     const lines = [`~ ${key} ${verb}`, ...(e.changes ?? []).map((c) => `    ${formatChange(c)}`)];
     return lines.join('\n');
   }
-  if (e.outcome === 'failed') return `✗ ${key} failed: ${e.reason ?? 'error'}${e.message ? ` (${e.message})` : ''}`;
+  if (e.outcome === 'failed') return `✗ ${key} failed: ${e.reason ?? 'error'}${e.message ? ` (${redactText(e.message)})` : ''}`;
   return verbose ? `- ${key} skipped: ${e.reason ?? ''}` : undefined;
 }
 

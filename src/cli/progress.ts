@@ -22,7 +22,12 @@ export interface ReporterOptions {
 export interface Reporter {
   onPlan(plan: FixPlan): void;
   onConnected(target: string): void;
-  onEvent(event: EngineEvent): void;
+  /**
+   * Draws one event. For a `page` event it returns a promise when the output stream's buffer is
+   * full; the engine waits for it, so a slow reader (`| less`) slows the run instead of letting
+   * unwritten lines pile up in memory.
+   */
+  onEvent(event: EngineEvent): void | Promise<void>;
   /** The run ended (normally or not); waits for the display to settle. */
   end(result: { summary?: RunSummary; interrupted?: boolean; error?: unknown }): Promise<void>;
 }
@@ -41,6 +46,39 @@ function tally(c: Counts, e: EngineEvent): void {
   }
 }
 
+/**
+ * Writes to a stream and remembers when its buffer filled up (`write` returned false), so the
+ * caller can wait for room at a point where waiting is safe (a page boundary).
+ */
+export function backpressured(stream: NodeJS.WritableStream): {
+  write(text: string | Uint8Array): void;
+  room(): Promise<void> | undefined;
+} {
+  let full = false;
+  return {
+    write(text) {
+      if (!stream.write(text)) full = true;
+    },
+    room() {
+      if (!full) return undefined;
+      full = false;
+      // 'close' and 'error' end the wait too: a reader that went away (`| head`) must not hang
+      // the run; the stream reports that failure itself.
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          stream.off('drain', done);
+          stream.off('close', done);
+          stream.off('error', done);
+          resolve();
+        };
+        stream.on('drain', done);
+        stream.on('close', done);
+        stream.on('error', done);
+      });
+    },
+  };
+}
+
 /** Whether to draw with listr2: a real terminal, not CI, and stdout not claimed by --json. */
 export function useTaskList(json: boolean): boolean {
   return !json && Boolean(process.stdout.isTTY) && !process.env.CI && process.env.TERM !== 'dumb';
@@ -50,6 +88,7 @@ export function plainReporter(o: ReporterOptions): Reporter {
   const counts: Counts = { total: 0, updated: 0, skipped: 0, failed: 0 };
   const started = performance.now();
   let lastProgress = started;
+  const out = backpressured(o.out);
   return {
     onPlan(plan) {
       o.err.write(`datafix ${plan.fix}${o.dryRun ? ' (dry run: nothing will be written)' : ''}\n  spec    ${o.specFile}\n`);
@@ -61,7 +100,7 @@ export function plainReporter(o: ReporterOptions): Reporter {
       tally(counts, e);
       if (e.type === 'record') {
         const line = formatRecord(e, o.dryRun, o.verbose);
-        if (line) o.out.write(`${line}\n`);
+        if (line) out.write(`${line}\n`);
       } else if (e.type === 'throttled') {
         o.err.write(`  throttled: requeued ${e.records} write(s), concurrency now ${e.concurrency}, waiting ${e.waitMs} ms\n`);
       } else if (e.type === 'page') {
@@ -71,7 +110,9 @@ export function plainReporter(o: ReporterOptions): Reporter {
           lastProgress = now;
           o.err.write(`  … ${formatProgress(counts, now - started, o.dryRun)}\n`);
         }
+        return out.room();
       }
+      return undefined;
     },
     async end({ summary, interrupted }) {
       if (summary) o.out.write(`${formatSummary(summary, interrupted)}\n`);
@@ -173,7 +214,13 @@ export async function taskListReporter(o: ReporterOptions): Promise<Reporter> {
       }
       await rendering;
       closeSync(spool);
-      if (spooled > 0) for await (const chunk of createReadStream(spoolPath)) o.out.write(chunk);
+      if (spooled > 0) {
+        const out = backpressured(o.out);
+        for await (const chunk of createReadStream(spoolPath)) {
+          out.write(chunk as Buffer);
+          await out.room();
+        }
+      }
       rmSync(spoolDir, { recursive: true, force: true });
       if (summary) o.out.write(`${formatSummary(summary, interrupted)}\n`);
     },

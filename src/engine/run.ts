@@ -3,7 +3,15 @@
  * (batched lookups, extracts, ordered skip rules), diffs each record before → after, and applies
  * guarded writes. It knows no backend; everything it does is in the plan.
  */
-import { type Adapter, type Item, type LookupRequest, LookupRejected, type SourcePage, type WriteRequest, type WriteResult } from '../adapters/types.js';
+import {
+  type Adapter,
+  type Item,
+  LookupRejected,
+  type LookupRequest,
+  type SourcePage,
+  type WriteRequest,
+  type WriteResult,
+} from '../adapters/types.js';
 import type { FixPlan } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan } from '../plan/values.js';
 import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
@@ -25,7 +33,12 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** The run's timestamp, `now` in templates; one value for the whole run. */
   readonly now?: Date;
-  readonly onEvent?: (event: EngineEvent) => void;
+  /**
+   * Receives every event. A listener that cannot keep up (a reporter whose output pipe is full)
+   * returns a promise from a `page` event: the engine waits for it before reading on, so record
+   * lines never pile up in memory faster than the reader takes them.
+   */
+  readonly onEvent?: (event: EngineEvent) => void | Promise<void>;
   /** Backoff for requeued (throttled) writes; tests shorten it. */
   readonly retryBaseMs?: number;
   /** How many times one record's write is requeued before it counts as failed. */
@@ -171,7 +184,7 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     // better-sqlite3 never yields; without this a whole synchronous run would starve the event
     // loop, and Ctrl-C (handled there) could not stop it between pages.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    emit({
+    await emit({
       type: 'page',
       index: pageIndex,
       records: records.length,

@@ -87,7 +87,8 @@ export function toJsonSafe(value: unknown): unknown {
   const exact = exactNumberText(value);
   if (exact !== undefined) return { $number: exact };
   // JSON has no -0, NaN or ±Infinity (JSON.stringify would write 0 and null): they are tagged too.
-  if (typeof value === 'number' && (!Number.isFinite(value) || Object.is(value, -0))) return { $number: Object.is(value, -0) ? '-0' : String(value) };
+  if (typeof value === 'number' && (!Number.isFinite(value) || Object.is(value, -0)))
+    return { $number: Object.is(value, -0) ? '-0' : String(value) };
   if (value instanceof Uint8Array) return { $binary: Buffer.from(value).toString('base64') };
   if (value instanceof Set) return { $set: [...value].map(toJsonSafe) };
   if (Array.isArray(value)) return value.map(toJsonSafe);

@@ -6,7 +6,7 @@
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { createAdapter, describeTarget } from '../adapters/registry.js';
+import { createAdapter, describeTarget, redactTarget } from '../adapters/registry.js';
 import { LookupRejected, type WriteRequest } from '../adapters/types.js';
 import { type RunSpecOptions, runPlan } from '../api.js';
 import type { FieldChange, RunSummary } from '../engine/events.js';
@@ -17,6 +17,7 @@ import { VERSION } from '../version.js';
 import { JournalWriter } from './journal.js';
 import { decodeValue, encodeValue, readJsonLines } from './jsonl.js';
 import { TargetLock } from './lock.js';
+import { preflight } from './preflight.js';
 import { RunStateStore, runKey } from './state.js';
 
 export const PLAN_FORMAT = 1;
@@ -63,7 +64,7 @@ export async function writeSavedPlan(
       fix: plan.fix,
       specFile: resolve(specFile),
       specChecksum: plan.specChecksum,
-      target: plan.target,
+      target: redactTarget(plan.target),
       createdAt: new Date().toISOString(),
       datafixVersion: VERSION,
     };
@@ -154,14 +155,18 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
   }
-  if (!deepEqual(header.target, options.currentTarget)) {
+  // The plan stores the target without credentials; the connection uses the current one's.
+  if (!deepEqual(header.target, redactTarget(options.currentTarget))) {
     throw new DatafixError(
       'usage',
       'DF732',
       `this plan was made for ${describeTarget(header.target)}, but the spec now points at ${describeTarget(options.currentTarget)}; it applies only where it was made`,
     );
   }
-  const adapter = await createAdapter(header.target, {
+  // The target is opened (and so checked for writing) just below, before anything is written.
+  if (!options.dryRun)
+    await preflight(undefined, { cwd: options.cwd, ...(options.journalPath ? { journalPath: options.journalPath } : {}) });
+  const adapter = await createAdapter(options.currentTarget, {
     readonly: options.dryRun,
     ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),
   });

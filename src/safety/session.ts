@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { redactTarget } from '../adapters/redact.js';
 import { describeTarget } from '../adapters/registry.js';
 import { type RunResult, type RunSpecOptions, runPlan } from '../api.js';
 import { DatafixError } from '../errors.js';
@@ -11,6 +12,7 @@ import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { VERSION } from '../version.js';
 import { JournalWriter, openJournal } from './journal.js';
 import { TargetLock } from './lock.js';
+import { preflight } from './preflight.js';
 import { newRunId, type RunState, RunStateStore, runKey, targetIdentity } from './state.js';
 
 export interface SafeRunOptions extends RunSpecOptions {
@@ -60,6 +62,14 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
   }
   const segment = options.segment ? { segment: options.segment } : {};
   const key = runKey({ fix: plan.fix, target: plan.target, ...segment });
+  // Nothing is locked or written until the run is known to be able to write all of it.
+  await preflight(plan, {
+    cwd: options.cwd,
+    ...(options.journalPath && !options.resume ? { journalPath: options.journalPath } : {}),
+    ...(options.adapter ? { adapter: options.adapter } : {}),
+  });
+  // What the journal and state file record: the target without credentials.
+  const storedTarget = redactTarget(plan.target);
   const store = new RunStateStore(options.cwd);
   const lock = TargetLock.acquire(plan.target, {
     fix: plan.fix,
@@ -106,7 +116,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         fix: plan.fix,
         specFile: resolve(options.cwd, options.specFile),
         specChecksum: plan.specChecksum,
-        target: plan.target,
+        target: storedTarget,
         runId,
         startedAt,
         datafixVersion: VERSION,
@@ -118,7 +128,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       fix: plan.fix,
       specFile: resolve(options.cwd, options.specFile),
       specChecksum: plan.specChecksum,
-      target: plan.target,
+      target: storedTarget,
       ...segment,
       runId,
       journal: journal.path,

@@ -6,6 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { redactEndpoint } from '../adapters/redact.js';
 import type { TargetPlan } from '../plan/types.js';
 
 export const STATE_DIR = '.datafix';
@@ -38,7 +39,10 @@ export function targetIdentity(target: TargetPlan): string {
     }
     return `sqlite:${path}`;
   }
-  const endpoint = (target.endpoint ?? `https://dynamodb.${target.region}.amazonaws.com`).replace(/\/+$/, '').toLowerCase();
+  // Credentials in the URL say who connects, not what is connected to: strip them.
+  const endpoint = redactEndpoint(target.endpoint ?? `https://dynamodb.${target.region}.amazonaws.com`)
+    .replace(/\/+$/, '')
+    .toLowerCase();
   return `dynamodb:${JSON.stringify([target.region, endpoint, target.table])}`;
 }
 

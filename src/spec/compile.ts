@@ -6,6 +6,7 @@
  */
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
+import { redactText } from '../adapters/redact.js';
 import { DatafixError, type Diagnostic } from '../errors.js';
 import { conditionRefs } from '../plan/conditions.js';
 import type {
@@ -126,7 +127,7 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
     if (!options.skipEnv && !envMissing && !t.table) c.error('DF302', ['target', 'dynamodb', 'table'], 'table name is empty');
     const endpoint = t.endpoint?.trim() ? t.endpoint.trim() : undefined;
     if (endpoint && !options.skipEnv && !/^https?:\/\/[^\s]+$/.test(endpoint)) {
-      c.error('DF302', ['target', 'dynamodb', 'endpoint'], `endpoint must be an http(s) URL, got \`${endpoint}\``);
+      c.error('DF302', ['target', 'dynamodb', 'endpoint'], `endpoint must be an http(s) URL, got \`${redactText(endpoint)}\``);
     }
     target = { backend, table: t.table, region: t.region?.trim() || 'us-east-1', ...(endpoint ? { endpoint } : {}) };
   }

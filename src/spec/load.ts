@@ -38,7 +38,14 @@ export function loadSpecFile(file: string): LoadedSpec {
     bytes = readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String(code ?? err);
+    const why =
+      code === 'ENOENT'
+        ? 'no such file; check the path'
+        : code === 'EISDIR'
+          ? 'it is a directory; give the path of a .yaml spec file'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied; make it readable by the user running datafix'
+            : String(code ?? err);
     throw new DatafixError('usage', 'DF007', `cannot read spec ${file}: ${why}`, [
       { code: 'DF007', severity: 'error', file, line: 1, col: 1, message: `cannot read spec: ${why}` },
     ]);

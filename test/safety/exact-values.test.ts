@@ -5,8 +5,8 @@
  * anything of that record is written.
  */
 import { copyFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedRawItems, startDynalite } from '../helpers/dynalite.js';
@@ -91,9 +91,7 @@ describe('SQLite values of every storage class', () => {
     const nullRow = VALUES.indexOf('NULL'); // row nullRow replaces VALUES[nullRow - 1] with NULL
     const expectedUpdated = VALUES.length - 1;
     const copied = (rows: unknown[]) =>
-      (rows as Record<string, unknown>[]).map((r) =>
-        r.id === 100 || r.id === nullRow ? r : { ...r, t_v: r.t_v_new, x_v: r.x_v_new },
-      );
+      (rows as Record<string, unknown>[]).map((r) => (r.id === 100 || r.id === nullRow ? r : { ...r, t_v: r.t_v_new, x_v: r.x_v_new }));
 
     for (const mode of ['run', 'plan'] as const) {
       const db = dir.file(`${mode}.db`);

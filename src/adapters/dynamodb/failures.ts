@@ -4,6 +4,7 @@
  * its own. Messages that reach the user are scrubbed of anything that looks like an access key.
  */
 import { DatafixError } from '../../errors.js';
+import { redactEndpoint, redactText } from '../redact.js';
 
 interface SdkErrorShape {
   name?: unknown;
@@ -103,27 +104,21 @@ function isUnreachable(err: unknown): boolean {
   return httpStatus(err) === undefined && UNREACHABLE_CODES.has(networkCode(err));
 }
 
-/** The error's message with access key ids removed (signature errors can echo the credential scope). */
+/**
+ * The error's message with access key ids (signature errors can echo the credential scope) and
+ * URL credentials (network errors quote the URL) removed.
+ */
 export function messageOf(err: unknown): string {
   const raw = shape(err).message;
   const text = typeof raw === 'string' ? raw : String(err);
-  return text.replace(/\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b/g, '<access-key-id>');
+  return redactText(text).replace(/\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b/g, '<access-key-id>');
 }
 
 /** "endpoint http://… (region …)" or "region …", for messages. */
 export function describeWhere(target: { region: string; endpoint?: string }): string {
   if (!target.endpoint) return `DynamoDB in region ${target.region}`;
-  let endpoint = target.endpoint;
-  try {
-    // An endpoint URL could carry user:password; it never reaches a message.
-    const url = new URL(endpoint);
-    url.username = '';
-    url.password = '';
-    endpoint = url.toString().replace(/\/$/, '');
-  } catch {
-    // Not a URL: shown as given (the spec compiler only accepts http(s) URLs).
-  }
-  return `DynamoDB endpoint ${endpoint} (region ${target.region})`;
+  // An endpoint URL could carry user:password or a token; it never reaches a message.
+  return `DynamoDB endpoint ${redactEndpoint(target.endpoint)} (region ${target.region})`;
 }
 
 /**

@@ -3,7 +3,7 @@
  * wrong table, index or key is reported before the first item is read.
  */
 import type { DescribeTableCommandOutput } from '@aws-sdk/client-dynamodb';
-import { DatafixError } from '../../errors.js';
+import { DatafixError, targetMismatch } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
 import type { FixPlan } from '../../plan/types.js';
 import { environmentError, isResourceNotFound, messageOf } from './failures.js';
@@ -118,14 +118,14 @@ export class TableCache {
 }
 
 /** The index a source reads, or throws DF402 naming the indexes that do exist. */
-export function findIndex(info: TableInfo, index: string): IndexInfo {
+export function findIndex(info: TableInfo, index: string, at: readonly string[] = ['source']): IndexInfo {
   const found = info.indexes.get(index);
   if (!found) {
     const known = [...info.indexes.keys()].map((n) => `\`${n}\``).join(', ') || 'none';
-    throw new DatafixError(
-      'config',
+    throw targetMismatch(
       'DF402',
       `table \`${info.name}\` has no index \`${index}\` (its indexes: ${known}); fix the source's \`index\` or create the index`,
+      at,
     );
   }
   return found;
@@ -156,13 +156,14 @@ export async function checkPlan(plan: FixPlan, targetTable: string, tables: Tabl
   }
   let keys: KeySchema = table;
   let where = `table \`${table.name}\``;
+  const sourceAt = ['source', source.kind];
   if (source.index !== undefined) {
-    const index = findIndex(table, source.index);
+    const index = findIndex(table, source.index, [...sourceAt, 'index']);
     if (index.status !== undefined && index.status !== 'ACTIVE') {
-      throw new DatafixError(
-        'config',
+      throw targetMismatch(
         'DF402',
         `index \`${index.name}\` of table \`${table.name}\` is ${index.status}, not ACTIVE; wait for it and run again`,
+        [...sourceAt, 'index'],
       );
     }
     keys = index;
@@ -174,10 +175,10 @@ export async function checkPlan(plan: FixPlan, targetTable: string, tables: Tabl
       const written = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)];
       const unprojected = written.filter((f) => !index.included.includes(f));
       if (unprojected.length > 0) {
-        throw new DatafixError(
-          'config',
+        throw targetMismatch(
           'DF402',
           `index \`${index.name}\` of table \`${table.name}\` projects ${index.projection}, so ${keyList(unprojected)} would read as absent; use an index with projection ALL, or fetch the item with a lookup`,
+          [...sourceAt, 'index'],
         );
       }
     }
@@ -186,28 +187,28 @@ export async function checkPlan(plan: FixPlan, targetTable: string, tables: Tabl
   if (source.kind === 'query') {
     const pk = source.partitionKey.name;
     if (pk !== keys.partitionKey) {
-      throw new DatafixError(
-        'config',
+      throw targetMismatch(
         'DF404',
         `the query names \`${pk}\` as its partition key, but ${where} has ${describeKeys(keys)}; name \`${keys.partitionKey}\` first in source.query.key${source.index === undefined ? ' or set source.query.index' : ''}`,
+        ['source', 'query', 'key', pk],
       );
     }
     const sk = source.sortKey?.name;
     if (sk !== undefined && sk !== keys.sortKey) {
-      throw new DatafixError(
-        'config',
+      throw targetMismatch(
         'DF404',
         `the query tests \`${sk}\` as its sort key, but ${where} has ${describeKeys(keys)}; ${keys.sortKey === undefined ? 'remove the sort-key condition' : `use \`${keys.sortKey}\``} in source.query.key or move the test to source.query.filter`,
+        ['source', 'query', 'key', sk],
       );
     }
     // DynamoDB rejects a query filter on the queried key attributes.
     const keyAttrs = [keys.partitionKey, keys.sortKey].filter((n) => n !== undefined);
     for (const ref of source.filter ? conditionRefs(source.filter) : []) {
       if (keyAttrs.includes(ref.root)) {
-        throw new DatafixError(
-          'config',
+        throw targetMismatch(
           'DF404',
           `source.query.filter uses \`${ref.root}\`, a key attribute of ${where}; DynamoDB only filters other attributes, so put that test in source.query.key`,
+          ['source', 'query', 'filter'],
         );
       }
     }
@@ -217,10 +218,10 @@ export async function checkPlan(plan: FixPlan, targetTable: string, tables: Tabl
     const info = lookup.table === undefined ? table : await tables.get(lookup.table);
     const names = lookup.key.map(([n]) => n);
     if (!sameNames(names, info.keyNames)) {
-      throw new DatafixError(
-        'config',
+      throw targetMismatch(
         'DF406',
         `lookup \`${lookup.name}\` gets by ${keyList(names)}, but table \`${info.name}\` has ${describeKeys(info)}; give exactly the table's key attributes under lookups.${lookup.name}.get`,
+        ['lookups', lookup.name, 'get'],
       );
     }
   }
@@ -229,19 +230,19 @@ export async function checkPlan(plan: FixPlan, targetTable: string, tables: Tabl
   const info = update.table === undefined ? table : await tables.get(update.table);
   const names = update.key.map(([n]) => n);
   if (!sameNames(names, info.keyNames)) {
-    throw new DatafixError(
-      'config',
+    throw targetMismatch(
       'DF403',
       `update.key names ${keyList(names)}, but table \`${info.name}\` has ${describeKeys(info)}; give exactly the table's key attributes so one update addresses one item`,
+      ['update', 'key'],
     );
   }
   const written = [...update.set.map((s) => s.field), ...update.touch.map((t) => t.field)];
   const keyField = written.find((f) => info.keyNames.includes(f));
   if (keyField !== undefined) {
-    throw new DatafixError(
-      'config',
+    throw targetMismatch(
       'DF403',
       `update writes \`${keyField}\`, a key attribute of table \`${info.name}\`; key attributes cannot be updated, remove it from update.set/touch`,
+      ['update', update.set.some((f) => f.field === keyField) ? 'set' : 'touch', keyField],
     );
   }
 }

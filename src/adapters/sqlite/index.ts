@@ -4,17 +4,18 @@
  * value is a bound parameter. Pages are read by keyset on the primary key, so rows the run
  * updates (and that drop out of `where`) never shift the pages still to come.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { DatafixError } from '../../errors.js';
+import { DatafixError, targetMismatch } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
 import { ExactNumber, exactNumberText } from '../../plan/values.js';
 import {
   type Adapter,
   type Item,
-  type LookupRequest,
   LookupRejected,
+  type LookupRequest,
   type ReadOptions,
   type SourcePage,
   type WriteOptions,
@@ -46,19 +47,7 @@ export const CHECKPOINT_TABLE = '_datafix_checkpoints';
 const CHECKPOINT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS ${CHECKPOINT_TABLE} (id TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`;
 
 export function createSqliteAdapter(target: Target, options: SqliteAdapterOptions = {}): Adapter {
-  if (!existsSync(target.path)) {
-    throw new DatafixError(
-      'connection',
-      'DF410',
-      `SQLite database not found: ${target.path}. Check the path in the spec's target (or the environment variable it reads)`,
-    );
-  }
-  let db: Database.Database;
-  try {
-    db = new Database(target.path, { fileMustExist: true, readonly: options.readonly ?? false, timeout: target.busyTimeoutMs });
-  } catch (err) {
-    throw new DatafixError('connection', 'DF410', `cannot open SQLite database ${target.path}: ${(err as Error).message}`);
-  }
+  const db = openDatabase(target, options.readonly ?? false);
   const stats: Record<string, number> = {};
   const count = (op: string) => {
     stats[op] = (stats[op] ?? 0) + 1;
@@ -160,30 +149,36 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     });
   };
 
-  const requireTable = (table: string, what: string): TableInfo => {
+  // `at` is where the checked value sits in the spec, so the error can point at its line.
+  const requireTable = (table: string, at: readonly string[]): TableInfo => {
     const info = tableInfo(table);
     if (!info) {
-      throw new DatafixError('config', 'DF401', `${what}: table \`${table}\` does not exist in ${target.path}`);
+      throw targetMismatch(
+        'DF401',
+        `${at.join('.')}: table \`${table}\` does not exist in ${target.path}; check the name against the database's tables`,
+        at,
+      );
     }
     return info;
   };
-  const requireColumns = (info: TableInfo, table: string, columns: Iterable<string>, what: string): void => {
+  const requireColumns = (info: TableInfo, table: string, columns: Iterable<string>, at: readonly string[]): void => {
     const missing = [...columns].filter((c) => !info.columns.has(c));
     if (missing.length) {
-      throw new DatafixError(
-        'config',
+      throw targetMismatch(
         'DF405',
-        `${what}: table \`${table}\` has no column ${missing.map((m) => `\`${m}\``).join(', ')}; it has ${[...info.columns].join(', ')}`,
+        `${at.join('.')}: table \`${table}\` has no column ${missing.map((m) => `\`${m}\``).join(', ')}; it has ${[...info.columns].join(', ')}`,
+        // Under update.set/touch each column is a key of its own: point at the first missing one.
+        at[0] === 'update' && at[1] !== 'key' ? [...at, missing[0] as string] : at,
       );
     }
   };
-  const requireUnique = (info: TableInfo, table: string, columns: string[], what: string): void => {
+  const requireUnique = (info: TableInfo, table: string, columns: string[], at: readonly string[]): void => {
     const wanted = [...columns].sort().join(',');
     if (!info.uniqueKeys.some((k) => [...k].sort().join(',') === wanted)) {
-      throw new DatafixError(
-        'config',
+      throw targetMismatch(
         'DF403',
-        `${what}: (${columns.join(', ')}) is not the primary key or a unique index of \`${table}\`, so it could match several rows; key by the primary key (${info.primaryKey.join(', ') || 'rowid'})`,
+        `${at.join('.')}: (${columns.join(', ')}) is not the primary key or a unique index of \`${table}\`, so it could match several rows; key by the primary key (${info.primaryKey.join(', ') || 'rowid'})`,
+        at,
       );
     }
   };
@@ -201,33 +196,44 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       if (src.kind !== 'table') {
         throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
       }
-      const info = requireTable(src.table, 'source.table');
+      const info = requireTable(src.table, ['source', 'table']);
       sourceColumns.set(src.table, referencedColumns(plan, info));
       if (src.where)
         requireColumns(
           info,
           src.table,
           conditionRefs(src.where).map((r) => r.root),
-          'source.where',
+          ['source', 'where'],
         );
       for (const l of plan.lookups) {
         const table = l.table ?? '';
-        const li = requireTable(table, `lookups.${l.name}.table`);
+        const li = requireTable(table, ['lookups', l.name, 'table']);
         const cols = l.key.map(([k]) => k);
-        requireColumns(li, table, cols, `lookups.${l.name}.get`);
-        requireUnique(li, table, cols, `lookups.${l.name}.get`);
+        requireColumns(li, table, cols, ['lookups', l.name, 'get']);
+        requireUnique(li, table, cols, ['lookups', l.name, 'get']);
       }
       const table = plan.update.table ?? src.table;
-      const ui = requireTable(table, 'update.table');
+      const ui = requireTable(table, plan.update.table === undefined ? ['source', 'table'] : ['update', 'table']);
       const keyCols = plan.update.key.map(([k]) => k);
-      requireColumns(ui, table, keyCols, 'update.key');
-      requireUnique(ui, table, keyCols, 'update.key');
-      requireColumns(ui, table, [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)], 'update');
+      requireColumns(ui, table, keyCols, ['update', 'key']);
+      requireUnique(ui, table, keyCols, ['update', 'key']);
+      requireColumns(
+        ui,
+        table,
+        plan.update.set.map((f) => f.field),
+        ['update', 'set'],
+      );
+      requireColumns(
+        ui,
+        table,
+        plan.update.touch.map((f) => f.field),
+        ['update', 'touch'],
+      );
     },
 
     async *readPages(source: SourcePlan, options: ReadOptions): AsyncGenerator<SourcePage> {
       if (source.kind !== 'table') throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
-      const info = requireTable(source.table, 'source.table');
+      const info = requireTable(source.table, ['source', 'table']);
       const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
       const usesRowid = info.primaryKey.length === 0;
       const where = source.where ? compileWhere(source.where) : undefined;
@@ -269,7 +275,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         if (bad !== undefined) return new LookupRejected('key_invalid', `key column \`${bad}\`: ${lookupKeyProblem(r.key[bad])}`);
         const memo = JSON.stringify([table, cols, cols.map((c) => String(r.key[c]))]);
         if (cache.has(memo)) return cache.get(memo);
-        requireTable(table, 'lookup');
+        requireTable(table, ['lookups']);
         for (const c of cols) if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF405', `bad column name ${c}`);
         const sql = `SELECT * FROM ${quoteIdent(table)} WHERE ${cols.map((c) => `${quoteIdent(c)} = ?`).join(' AND ')} LIMIT 1`;
         let row: Item | undefined;
@@ -418,6 +424,76 @@ function lookupKeyProblem(value: unknown): string | undefined {
     return n > MAX_INT64 || n < MIN_INT64 ? `${exact} does not fit a 64-bit SQLite INTEGER` : undefined;
   }
   return `a ${value instanceof Set ? 'set' : Array.isArray(value) ? 'list' : 'map'} is not a single SQLite value`;
+}
+
+/**
+ * Opens the database file, or throws a DatafixError saying what is wrong with it and what to do:
+ * missing (DF410), a directory or not a SQLite file (DF410), or, for a run that writes,
+ * read-only (DF415). SQLite opens a write-protected file read-only without a word and fails only
+ * at the first write, and it writes its rollback journal next to the file, so both the file and
+ * its directory are checked here, before anything else of the run happens.
+ */
+function openDatabase(target: Target, readonly: boolean): Database.Database {
+  const path = target.path;
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new DatafixError(
+      'connection',
+      'DF410',
+      `SQLite database not found: ${path}. Check the path in the spec's target (or the environment variable it reads)`,
+    );
+  }
+  if (!isFile) {
+    throw new DatafixError(
+      'connection',
+      'DF410',
+      `${path} is not a file, so it cannot be a SQLite database; give the path of the database file itself`,
+    );
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(path, { fileMustExist: true, readonly, timeout: target.busyTimeoutMs });
+    // Opening reads nothing; the first read of the header tells a database from any other file.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+      throw new DatafixError(
+        'connection',
+        'DF411',
+        `${path} is locked by another process and stayed locked for ${target.busyTimeoutMs} ms; retry when it is free, or raise target.sqlite.busyTimeoutMs`,
+      );
+    }
+    const why = code === 'SQLITE_NOTADB' ? 'it is not a SQLite database' : (err as Error).message;
+    throw new DatafixError('connection', 'DF410', `cannot open SQLite database ${path}: ${why}. Check the path in the spec's target`);
+  }
+  if (!readonly) {
+    const why = db.readonly
+      ? 'the file is read-only'
+      : !writable(dirname(resolve(path)))
+        ? `its directory ${dirname(resolve(path))} is not writable, and SQLite keeps its rollback journal there`
+        : undefined;
+    if (why) {
+      db.close();
+      throw new DatafixError(
+        'config',
+        'DF415',
+        `cannot write to SQLite database ${path}: ${why}. Nothing was written; give the user running datafix write access (or use --dry-run to only look)`,
+      );
+    }
+  }
+  return db;
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Values as SQLite stores them: booleans as 0/1, structures as JSON text, binary as a Buffer. */

@@ -1,5 +1,7 @@
+import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
+import { DatafixError } from '../../errors.js';
 import { EXIT, reportError } from '../exit.js';
 
 export class PlanCommand extends Command {
@@ -33,6 +35,13 @@ export class PlanCommand extends Command {
       const { formatSummary } = await import('../format.js');
       if (this.env) loadEnvFile(this.env, process.cwd());
       const plan = loadPlan(this.spec);
+      // A plan file is only started once the target is known to fit, so a failure leaves none.
+      const { checkTarget, whyNotCreatable } = await import('../../safety/preflight.js');
+      const outDir = dirname(resolve(this.out));
+      const why = whyNotCreatable(outDir);
+      if (why)
+        throw new DatafixError('usage', 'DF741', `cannot write the plan ${this.out}: ${why}. Give --out a path in a writable directory`);
+      await checkTarget(plan, { readonly: true });
       const summary = await writeSavedPlan(plan, this.spec, this.out, { ...(this.limit !== undefined ? { limit: this.limit } : {}) });
       const out = this.json ? this.context.stderr : this.context.stdout;
       out.write(
@@ -41,7 +50,8 @@ export class PlanCommand extends Command {
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
       return EXIT.ok;
     } catch (err) {
-      return reportError(err, this.context.stderr);
+      const { locateInSpec } = await import('../../spec/locate.js');
+      return reportError(locateInSpec(err, this.spec), this.context.stderr);
     }
   }
 }

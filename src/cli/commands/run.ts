@@ -144,7 +144,8 @@ export class RunCommand extends Command {
       return result.summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
       await reporter?.end({ error: err });
-      return reportError(err, stderr);
+      const { locateInSpec } = await import('../../spec/locate.js');
+      return reportError(locateInSpec(err, this.spec), stderr);
     } finally {
       process.off('SIGINT', onSigint);
     }

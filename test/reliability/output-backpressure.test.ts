@@ -1,0 +1,92 @@
+/**
+ * A dry run piped into a slow reader (`| less`) must not hold its unwritten output in memory: the
+ * run waits for the pipe instead. The built CLI runs over a SQLite table large enough that every
+ * record line buffered in memory would show in the process's peak RSS (VmHWM, read from /proc),
+ * once with stdout to a file and once into a pipe nobody reads for a while.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { createVeo3Database } from '../../src/demo/sqlite-sample.js';
+import { BIN } from '../helpers/cli.js';
+import { useTempDirs } from '../helpers/tmp.js';
+import { cliEnv, SYNC_FIX } from '../safety/support.js';
+
+const tmp = useTempDirs();
+const ROWS = 150_000;
+/** Long ids make every record's lines ~330 bytes, so buffered output is far above the heap's noise. */
+const ID_WIDTH = 200;
+
+/** Peak resident set size of a running process in kB, or undefined once it is gone. */
+function peakRssKb(pid: number): number | undefined {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples the child's peak RSS until it exits; resolves with the last reading and the exit code. */
+function watch(child: ChildProcess): Promise<{ peakKb: number; code: number | null; stderr: string }> {
+  let peakKb = 0;
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  const timer = setInterval(() => {
+    peakKb = Math.max(peakKb, peakRssKb(child.pid as number) ?? 0);
+  }, 20);
+  return new Promise((resolve) => {
+    child.on('exit', (code) => {
+      clearInterval(timer);
+      resolve({ peakKb, code, stderr });
+    });
+  });
+}
+
+describe('output backpressure', () => {
+  it('a dry run into a pipe nobody reads for a while stays as small as the same run into a file', async () => {
+    const dir = tmp();
+    const db = dir.file('big.db');
+    createVeo3Database(db, []);
+    const w = new Database(db);
+    // One INSERT … SELECT over a recursive CTE: 150k fixable rows in well under a second.
+    w.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS})
+      INSERT INTO veo3_video_generations (id, prompt, status, raw_response, media_generation_id, created_at, updated_at)
+      SELECT printf('%0${ID_WIDTH}d', i), 'p', 'completed', '{"operations":[{"mediaGenerationId":"M' || i || '"}]}', NULL,
+             '2025-06-01T10:00:00.000Z', '2025-06-01T10:00:00.000Z' FROM n`);
+    w.close();
+    const args = [BIN, 'run', SYNC_FIX, '--dry-run'];
+    const env = cliEnv({ VEO3_DB_PATH: db });
+
+    const outFile = dir.file('out.txt');
+    const fd = openSync(outFile, 'w');
+    const started = Date.now();
+    const toFile = await watch(spawn(process.execPath, args, { cwd: dir.path, env, stdio: ['ignore', fd, 'pipe'] }));
+    closeSync(fd);
+    const fileMs = Date.now() - started;
+    expect(toFile.code, toFile.stderr).toBe(0);
+    const written = statSync(outFile).size;
+    // Every record printed: far more output than any pipe or heap slack holds.
+    expect(written).toBeGreaterThan(ROWS * ID_WIDTH);
+
+    const piped = spawn(process.execPath, args, { cwd: dir.path, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const result = watch(piped);
+    // Nobody reads for as long as the whole run took into the file (at least 2 s): without
+    // backpressure the run finishes meanwhile, holding all its output in memory.
+    piped.stdout?.pause();
+    await new Promise((r) => setTimeout(r, Math.max(2000, fileMs)));
+    let received = 0;
+    piped.stdout?.on('data', (c: Buffer) => {
+      received += c.length;
+    });
+    piped.stdout?.resume();
+    const toPipe = await result;
+    expect(toPipe.code, toPipe.stderr).toBe(0);
+    expect(received).toBe(written);
+    // Flat: what the run holds does not grow with what the reader has not taken yet.
+    expect(toPipe.peakKb, `pipe ${toPipe.peakKb} kB vs file ${toFile.peakKb} kB`).toBeLessThan(toFile.peakKb * 1.25);
+  }, 60_000);
+});
