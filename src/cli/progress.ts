@@ -6,6 +6,7 @@
 import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { EngineEvent, RunSummary } from '../engine/events.js';
 import type { FixPlan } from '../plan/types.js';
 import { formatDuration, formatProgress, formatRecord, formatSummary } from './format.js';
@@ -62,6 +63,9 @@ export function backpressured(stream: NodeJS.WritableStream): {
     room() {
       if (!full) return undefined;
       full = false;
+      // The buffer may have emptied while the engine awaited its writes: 'drain' then already
+      // fired, and waiting for another would wait forever (Node exits 13 with the await unsettled).
+      if ((stream as Partial<Writable>).writableNeedDrain === false) return undefined;
       // 'close' and 'error' end the wait too: a reader that went away (`| head`) must not hang
       // the run; the stream reports that failure itself.
       return new Promise<void>((resolve) => {

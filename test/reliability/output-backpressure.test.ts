@@ -7,7 +7,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { backpressured } from '../../src/cli/progress.js';
 import { createVeo3Database } from '../../src/demo/sqlite-sample.js';
 import { BIN } from '../helpers/cli.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -89,4 +91,36 @@ describe('output backpressure', () => {
     // Flat: what the run holds does not grow with what the reader has not taken yet.
     expect(toPipe.peakKb, `pipe ${toPipe.peakKb} kB vs file ${toFile.peakKb} kB`).toBeLessThan(toFile.peakKb * 1.25);
   }, 60_000);
+});
+
+describe('waiting for room in the output', () => {
+  /** A stream that takes 16 bytes at a time and finishes each write on a later tick, like a pipe. */
+  const slowStream = () =>
+    new Writable({
+      highWaterMark: 16,
+      write(_chunk, _enc, done) {
+        setImmediate(done);
+      },
+    });
+  const settles = (p: Promise<void> | undefined) =>
+    Promise.race([Promise.resolve(p).then(() => 'settled'), new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+
+  it('waits while the buffer is full, and goes on once it drains', async () => {
+    const stream = slowStream();
+    const out = backpressured(stream);
+    out.write('x'.repeat(64));
+    const room = out.room();
+    expect(room).toBeInstanceOf(Promise);
+    expect(await settles(room)).toBe('settled');
+  });
+
+  it('does not wait for a drain that already happened while the engine was busy', async () => {
+    const stream = slowStream();
+    const out = backpressured(stream);
+    out.write('x'.repeat(64));
+    // The engine awaits its writes here; the buffer empties and 'drain' fires with nobody listening.
+    await new Promise<void>((r) => stream.once('drain', () => r()));
+    // Waiting for a second 'drain' would never end: the process would exit 13 mid-run.
+    expect(await settles(out.room())).toBe('settled');
+  });
 });
