@@ -109,12 +109,20 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
           },
         });
       } else if (holds(current, asWritten, 'before')) emit('unchanged', w);
-      else emit('conflict', w, 'changed since the run');
+      else
+        emit(
+          'conflict',
+          w,
+          w.outcome === 'unknown'
+            ? 'the run stopped before recording this write; the record holds neither its before-image nor what the run wrote'
+            : 'changed since the run',
+        );
     });
     if (options.dryRun) {
       for (const r of restore) emit('restored', r.w);
       return;
     }
+    if (restore.length > 0) await options.beforeRestore?.(restore.map((r) => r.w));
     const results = await adapter.write(
       restore.map((r) => r.request),
       { concurrency: options.concurrency ?? 10 },

@@ -10,6 +10,13 @@ import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/datafix.js', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * How much slower than an ordinary 2-core machine this one is: every timeout the tests set is
+ * multiplied by it (`DATAFIX_TEST_TIME_SCALE=5 npm test` on a loaded or emulated machine). 1 by
+ * default; the same factor scales vitest's own timeouts (vitest.config.ts).
+ */
+export const TIME_SCALE = Math.max(1, Number(process.env.DATAFIX_TEST_TIME_SCALE) || 1);
 const BUILT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 export interface CliResult {
@@ -85,7 +92,7 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), (options.timeoutMs ?? 30_000) * TIME_SCALE);
     child.on('error', (err) => {
       clearTimeout(timer);
       removeOwnCwd();

@@ -178,7 +178,11 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(err.message).toContain('the disk reported an I/O error (EIO)');
     vi.restoreAllMocks();
     expect(journaledKeys(journal, 'id')).toEqual([]);
-    expect(dumpSqlite(db)).toEqual(before);
+    // The data is untouched; the run's claim on the target (its checkpoint row) records no page.
+    const after = dumpSqlite(db);
+    expect(after.rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
+    expect(after.rows.app_settings).toEqual(before.rows.app_settings);
+    expect(after.rows._datafix_checkpoints?.map((r) => JSON.parse(String(r.cursor)))).toMatchObject([{ pages: 0, records: 0 }]);
   });
 
   it('outcome lines lost (the disk filled after a batch was sent): undo checks those rows against the database', async () => {
@@ -393,9 +397,20 @@ describe('journal faults and undo checks on DynamoDB (fixes/i2v-thumbnails.yaml)
       .sort();
   };
 
+  /**
+   * The i2v fix reading 20 videos a page: each page's journal batch is a few KiB, so a 24 KiB
+   * limit lets the first batches in and stops a later one (the shipped 200 would not fit once).
+   */
+  function smallPagesSpec(dir: TempDir): string {
+    const text = readFileSync(I2V_FIX, 'utf8');
+    const edited = text.replace(/pageSize: 200\b/, 'pageSize: 20');
+    if (edited === text) throw new Error('could not set the i2v spec page size');
+    return dir.write('i2v.yaml', edited);
+  }
+
   /** A live run whose journal hits a real 24 KiB file size limit part-way (exit 2, DF704). */
-  async function runIntoFileSizeLimit(dir: TempDir, env: Record<string, string | undefined>, journal: string) {
-    const run = await runCli(['run', I2V_FIX, '--journal', journal], { cwd: dir.path, env, fileSizeLimitKiB: 24 });
+  async function runIntoFileSizeLimit(dir: TempDir, env: Record<string, string | undefined>, journal: string, spec: string) {
+    const run = await runCli(['run', spec, '--journal', journal], { cwd: dir.path, env, fileSizeLimitKiB: 24 });
     expect(run.code, show(run)).toBe(2);
     expect(run.stderr).toContain(`error DF704: cannot write the journal ${journal}: the file size limit was reached (EFBIG).`);
     expect(run.stderr).toContain(`datafix undo ${journal}`);
@@ -409,7 +424,7 @@ describe('journal faults and undo checks on DynamoDB (fixes/i2v-thumbnails.yaml)
     const env = dynamoEnv(table, dynamo.endpoint);
     const before = await scanRaw(dynamo.endpoint, table);
     const journal = dir.file('i2v.journal.jsonl');
-    await runIntoFileSizeLimit(dir, env, journal);
+    await runIntoFileSizeLimit(dir, env, journal, smallPagesSpec(dir));
 
     const keys = journaledKeys(journal, 'PK');
     // Some batches made it, the one that did not fit was never sent.
@@ -429,11 +444,12 @@ describe('journal faults and undo checks on DynamoDB (fixes/i2v-thumbnails.yaml)
     const env = dynamoEnv(table, dynamo.endpoint);
     const before = await scanRaw(dynamo.endpoint, table);
     const journal = dir.file('i2v.journal.jsonl');
-    await runIntoFileSizeLimit(dir, env, journal);
+    const spec = smallPagesSpec(dir);
+    await runIntoFileSizeLimit(dir, env, journal, spec);
     const journaled = journaledKeys(journal, 'PK').length;
     appendFileSync(journal, tornWriteLine(journaled + 1, 200_000));
 
-    const resumed = await runCli(['run', I2V_FIX, '--resume', '--json'], { cwd: dir.path, env });
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
     expect(resumed.code, show(resumed)).toBe(0);
     expect(readFileSync(journal, 'utf8')).not.toContain('"torn"');
     expect(journaledKeys(journal, 'PK').sort()).toEqual([...data.updatable].sort());

@@ -11,7 +11,7 @@ import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import { createVeo3Database, type SampleRow } from '../../src/demo/sqlite-sample.js';
-import { BIN, type CliResult } from '../helpers/cli.js';
+import { BIN, type CliResult, TIME_SCALE } from '../helpers/cli.js';
 import { createMediaTable, rawClient, seedItems } from '../helpers/dynalite.js';
 
 export const SYNC_FIX = fileURLToPath(new URL('../../fixes/sync-media-generation-ids.yaml', import.meta.url));
@@ -27,7 +27,7 @@ export async function waitFor<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   options: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000) * TIME_SCALE;
   for (;;) {
     const v = await probe();
     if (v) return v;
@@ -97,7 +97,7 @@ export function startProcess(
   child.stderr.setEncoding('utf8').on('data', (c: string) => {
     err += c;
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), (options.timeoutMs ?? 60_000) * TIME_SCALE);
   const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', (e) => {
       clearTimeout(timer);
