@@ -4,7 +4,7 @@
  * its planned before-image. A record that drifted is reported and left alone. The plan names its
  * spec (by checksum) and target, and refuses to be applied anywhere else.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createAdapter, describeTarget, redactTarget } from '../adapters/registry.js';
 import { LookupRejected, type WriteRequest } from '../adapters/types.js';
@@ -47,7 +47,13 @@ interface PlanEnd {
   readonly summary: RunSummary;
 }
 
-/** Writes the plan file by a dry run; streams, so memory stays flat however many records change. */
+/**
+ * Writes the plan file by a dry run; streams, so memory stays flat however many records change.
+ * The plan is written to `<out>.partial` and renamed over `out` only once complete and fsynced,
+ * so `out` is never a half-written plan (a failed or interrupted `plan` leaves any earlier file
+ * at `out` as it was).
+ * @throws whatever the dry run throws; the partial file is removed first.
+ */
 export async function writeSavedPlan(
   plan: FixPlan,
   specFile: string,
@@ -55,8 +61,14 @@ export async function writeSavedPlan(
   options: Omit<RunSpecOptions, 'dryRun'>,
 ): Promise<RunSummary> {
   mkdirSync(dirname(resolve(out)), { recursive: true });
-  const fd = openSync(out, 'w');
-  const line = (obj: unknown) => writeSync(fd, `${JSON.stringify(obj)}\n`);
+  const partial = `${out}.partial`;
+  const fd = openSync(partial, 'w');
+  const line = (obj: unknown) => {
+    const bytes = Buffer.from(`${JSON.stringify(obj)}\n`);
+    // writeSync may write less than asked (a full disk first writes short): continue until whole.
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+  };
+  let complete = false;
   try {
     const header: PlanHeader = {
       type: 'plan',
@@ -73,23 +85,46 @@ export async function writeSavedPlan(
       ...options,
       dryRun: true,
       onEvent: (e) => {
-        options.onEvent?.(e);
-        if (e.type !== 'record' || e.outcome !== 'updated' || !e.target || !e.changes) return;
-        const change: PlanChange = {
-          type: 'change',
-          ...(e.target.table !== undefined ? { table: e.target.table } : {}),
-          key: toJsonSafe(e.target.key),
-          source: toJsonSafe(e.key),
-          fields: e.changes.map((c) => ({ name: c.field, before: encodeValue(c.before), after: encodeValue(c.after), guard: c.guard })),
-        };
-        line(change);
+        const waited = options.onEvent?.(e);
+        if (e.type === 'record' && e.outcome === 'updated' && e.target && e.changes) {
+          const change: PlanChange = {
+            type: 'change',
+            ...(e.target.table !== undefined ? { table: e.target.table } : {}),
+            key: toJsonSafe(e.target.key),
+            source: toJsonSafe(e.key),
+            fields: e.changes.map((c) => ({ name: c.field, before: encodeValue(c.before), after: encodeValue(c.after), guard: c.guard })),
+          };
+          line(change);
+        }
+        return waited;
       },
     });
     line({ type: 'summary', summary } satisfies PlanEnd);
     fsyncSync(fd);
+    complete = true;
     return summary;
   } finally {
     closeSync(fd);
+    if (complete) renameSync(partial, out);
+    else rmSync(partial, { force: true });
+  }
+}
+
+/**
+ * Reads the whole plan once before anything is applied: every line must parse, and the last must
+ * be the summary `plan` writes when it finishes. A plan cut short (copied while being written,
+ * truncated in transit) is refused instead of applied in part.
+ * @throws DatafixError DF733.
+ */
+async function checkPlanComplete(path: string): Promise<void> {
+  let last: PlanHeader | PlanChange | PlanEnd | undefined;
+  for await (const l of readPlanLines(path)) last = l;
+  if (last?.type !== 'summary') {
+    throw new DatafixError(
+      'usage',
+      'DF733',
+      `${path} is incomplete (it does not end with the summary line datafix plan writes last); nothing was applied. Make a new plan with datafix plan`,
+    );
   }
 }
 
@@ -144,7 +179,8 @@ export interface ApplyOptions {
   readonly journalPath?: string;
   readonly batchSize?: number;
   readonly concurrency?: number;
-  readonly onEvent?: (e: ApplyEvent) => void;
+  /** Receives each record's outcome; a returned promise (output full) is awaited between batches. */
+  readonly onEvent?: (e: ApplyEvent) => void | Promise<void>;
   readonly onNote?: (text: string) => void;
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
 }
@@ -152,6 +188,7 @@ export interface ApplyOptions {
 export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
   const started = performance.now();
   const header = await readPlanHeader(path);
+  await checkPlanComplete(path);
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
   }
@@ -173,13 +210,16 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
   const counts = { total: 0, applied: 0, drifted: 0, failed: 0 };
   const emit = (outcome: ApplyEvent['outcome'], c: PlanChange, message?: string) => {
     counts[outcome]++;
-    options.onEvent?.({
+    const wait = options.onEvent?.({
       outcome,
       ...(c.table !== undefined ? { table: c.table } : {}),
       key: decodeValue(c.key) as Record<string, unknown>,
       ...(message ? { message } : {}),
     });
+    if (wait) waiting = wait;
   };
+  /** The output's latest "wait for room" (see `onEvent`), awaited between batches. */
+  let waiting: Promise<void> | undefined;
   // An apply writes the target like a run: it takes the same lock.
   const lock = options.dryRun ? undefined : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'apply' });
   let journal: JournalWriter | undefined;
@@ -242,17 +282,23 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         else emit('failed', c, r && 'message' in r ? r.message : 'no result');
       });
     };
+    const flushed = async (batch: PlanChange[]) => {
+      await flush(batch);
+      const w = waiting;
+      waiting = undefined;
+      await w;
+    };
     let batch: PlanChange[] = [];
     for await (const l of readPlanLines(path)) {
       if (l.type !== 'change') continue;
       counts.total++;
       batch.push(l);
       if (batch.length >= (options.batchSize ?? 100)) {
-        await flush(batch);
+        await flushed(batch);
         batch = [];
       }
     }
-    await flush(batch);
+    await flushed(batch);
   } finally {
     journal?.close();
     lock?.release();

@@ -38,7 +38,12 @@ export interface UndoOptions {
   readonly dryRun: boolean;
   readonly batchSize?: number;
   readonly concurrency?: number;
-  readonly onEvent?: (e: UndoEvent) => void;
+  /**
+   * Receives each record's outcome. A listener whose output cannot keep up (a full pipe) returns
+   * a promise: undo waits for it after the batch, before reading on, so unread lines never pile
+   * up in memory.
+   */
+  readonly onEvent?: (e: UndoEvent) => void | Promise<void>;
   readonly onTarget?: (target: string) => void;
   /** Things worth telling the person running it (e.g. a format-1 journal cannot be verified). */
   readonly onNote?: (text: string) => void;
@@ -79,7 +84,21 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
   const counts = { total: 0, notWritten: 0, restored: 0, unchanged: 0, conflicts: 0, failed: 0 };
   const emit = (outcome: UndoEvent['outcome'], w: JournalWrite, message?: string) => {
     counts[outcome === 'conflict' ? 'conflicts' : outcome]++;
-    options.onEvent?.({ outcome, ...(w.table !== undefined ? { table: w.table } : {}), key: w.key, ...(message ? { message } : {}) });
+    const wait = options.onEvent?.({
+      outcome,
+      ...(w.table !== undefined ? { table: w.table } : {}),
+      key: w.key,
+      ...(message ? { message } : {}),
+    });
+    if (wait) waiting = wait;
+  };
+  /** The output's latest "wait for room" (see `onEvent`), awaited between batches. */
+  let waiting: Promise<void> | undefined;
+  const flushed = async (batch: JournalWrite[]) => {
+    await flush(batch);
+    const w = waiting;
+    waiting = undefined;
+    await w;
   };
   const normalize = (v: unknown) => (adapter.normalize ? adapter.normalize(v) : v);
 
@@ -148,14 +167,14 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
       // A record written twice is restored one step at a time: never twice in one batch.
       const id = JSON.stringify([w.table ?? '', toJsonSafe(w.key)]);
       if (inBatch.has(id) || batch.length >= (options.batchSize ?? 100)) {
-        await flush(batch);
+        await flushed(batch);
         batch = [];
         inBatch.clear();
       }
       batch.push(w);
       inBatch.add(id);
     }
-    await flush(batch);
+    await flushed(batch);
   } catch (err) {
     const cause = err instanceof DatafixError ? `${err.code} ${err.message}` : String((err as Error)?.message ?? err);
     const open = journal.writeCount - counts.restored - counts.unchanged - counts.conflicts - counts.failed - counts.notWritten;

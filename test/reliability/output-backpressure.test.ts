@@ -6,8 +6,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { Writable } from 'node:stream';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { backpressured } from '../../src/cli/progress.js';
 import { createVeo3Database } from '../../src/demo/sqlite-sample.js';

@@ -5,7 +5,7 @@
  * the hand edit left it; every other record ends as after a clean live run. A plan refuses to be
  * applied to another target or after the spec changed, and `apply --dry-run` writes nothing.
  */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -28,7 +28,9 @@ import {
   seededTables,
   show,
   sqliteExec,
+  startCli,
   videoDataset,
+  waitFor,
   withoutUpdatedAt,
 } from './support.js';
 
@@ -120,6 +122,37 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
     expect(undo.code, show(undo)).toBe(0);
     expect(jsonSummary(undo)).toMatchObject({ restored: updatable.length - 1, conflicts: 0 });
+  });
+
+  it('a plan cut short is refused by apply (DF733) and nothing is written; a killed plan leaves the earlier plan file whole', async () => {
+    const { dir, db, env } = copy();
+    const plan = dir.file('sync.plan.jsonl');
+    const planned = await runCli(['plan', SYNC_FIX, '--out', plan, '--json'], { cwd: dir.path, env });
+    expect(planned.code, show(planned)).toBe(0);
+    const whole = readFileSync(plan, 'utf8');
+
+    // Copied while being written, or truncated in transit: the first half of its lines.
+    const cut = dir.file('cut.plan.jsonl');
+    const lines = whole.split('\n');
+    writeFileSync(cut, `${lines.slice(0, Math.floor(lines.length / 2)).join('\n')}\n`);
+    const before = dumpSqlite(db);
+    const applied = await runCli(['apply', cut, '--json'], { cwd: dir.path, env });
+    expect(applied.code, show(applied)).toBe(2);
+    expect(applied.stderr).toContain(
+      `error DF733: ${cut} is incomplete (it does not end with the summary line datafix plan writes last); nothing was applied`,
+    );
+    expect(applied.stdout).toBe('');
+    expect(dumpSqlite(db)).toEqual(before);
+    expect(lockFiles(dir.path)).toEqual([]);
+
+    // A second plan to the same file, killed once it has started writing: the first stays as it was.
+    const again = startCli(['plan', SYNC_FIX, '--out', plan], { cwd: dir.path, env });
+    await waitFor('the plan to start writing', () => existsSync(`${plan}.partial`) && statSync(`${plan}.partial`).size > 0, {
+      intervalMs: 2,
+    });
+    again.child.kill('SIGKILL');
+    expect((await again.done).code).toBe(137);
+    expect(readFileSync(plan, 'utf8')).toBe(whole);
   });
 
   it('apply refuses another target, a changed spec; apply --dry-run writes nothing', async () => {

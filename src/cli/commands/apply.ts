@@ -31,10 +31,13 @@ export class ApplyCommand extends Command {
       const { loadEnvFile } = await import('../../spec/env.js');
       const { applySavedPlan, readPlanHeader } = await import('../../safety/saved-plan.js');
       const { formatKey } = await import('../format.js');
+      const { backpressured } = await import('../progress.js');
       if (this.env) loadEnvFile(this.env, process.cwd());
       const header = await readPlanHeader(this.plan);
       const current = loadPlan(header.specFile);
       const notes: string[] = [];
+      // A slow reader of the record lines slows the apply instead of filling memory.
+      const lines = backpressured(out);
       const summary = await applySavedPlan(this.plan, {
         dryRun: this.dryRun,
         cwd: process.cwd(),
@@ -44,7 +47,8 @@ export class ApplyCommand extends Command {
         onNote: (n) => notes.push(n),
         onEvent: (e) => {
           const mark = { applied: this.dryRun ? '~ would apply' : '~ applied', drifted: '! drifted', failed: '✗ failed' }[e.outcome];
-          out.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
+          lines.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
+          return lines.room();
         },
       });
       out.write(

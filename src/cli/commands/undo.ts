@@ -40,6 +40,7 @@ export class UndoCommand extends Command {
       const { TargetLock } = await import('../../safety/lock.js');
       const { RunStateStore } = await import('../../safety/state.js');
       const { formatKey } = await import('../format.js');
+      const { backpressured } = await import('../progress.js');
       const header = (await openJournal(this.journal)).header;
       // A live undo writes the target like a run: it takes the same lock. The run it undoes is
       // usually one that died holding it, so a stale lock is taken over as --resume does.
@@ -48,7 +49,7 @@ export class UndoCommand extends Command {
         : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'undo', takeOverStale: true });
       let summary: Awaited<ReturnType<typeof undoJournal>>;
       try {
-        summary = await this.undo(undoJournal, formatKey);
+        summary = await this.undo(undoJournal, formatKey, backpressured);
       } finally {
         lock?.release();
       }
@@ -79,22 +80,25 @@ export class UndoCommand extends Command {
   private undo(
     undoJournal: typeof import('../../safety/undo.js').undoJournal,
     formatKey: typeof import('../format.js').formatKey,
+    backpressured: typeof import('../progress.js').backpressured,
   ): ReturnType<typeof import('../../safety/undo.js').undoJournal> {
-    const out = this.json ? this.context.stderr : this.context.stdout;
+    // A slow reader of the record lines slows the undo instead of filling memory.
+    const lines = backpressured(this.json ? this.context.stderr : this.context.stdout);
     return undoJournal(this.journal, {
       dryRun: this.dryRun,
       onTarget: (t) =>
         this.context.stderr.write(`undo ${this.journal}${this.dryRun ? ' (dry run: nothing will be written)' : ''}\n  target  ${t}\n`),
       onNote: (text) => this.context.stderr.write(`note: ${text}\n`),
       onEvent: (e) => {
-        if (e.outcome === 'unchanged' && !this.verbose) return;
+        if (e.outcome === 'unchanged' && !this.verbose) return undefined;
         const mark = {
           restored: this.dryRun ? '~ would restore' : '~ restored',
           unchanged: '- unchanged',
           conflict: '! conflict',
           failed: '✗ failed',
         }[e.outcome];
-        out.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
+        lines.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
+        return lines.room();
       },
     });
   }
