@@ -13,7 +13,7 @@ import { VERSION } from '../version.js';
 import { JournalWriter, openJournal } from './journal.js';
 import { TargetLock } from './lock.js';
 import { preflight } from './preflight.js';
-import { newRunId, type RunState, RunStateStore, runKey, targetIdentity } from './state.js';
+import { newRunId, type RunState, RunStateStore, runKey, type Segment, targetIdentity } from './state.js';
 
 export interface SafeRunOptions extends RunSpecOptions {
   /** Where `.datafix/` lives (the working directory). */
@@ -41,6 +41,20 @@ interface StoredCheckpoint {
 }
 
 /**
+ * Refuses `--segment` on a source that cannot be split. Only a DynamoDB scan can be: anything
+ * else would hand every "segment" every record, so N processes would each run the whole fix.
+ * @throws DatafixError DF727 (exit 2).
+ */
+export function checkSegmentable(plan: FixPlan, segment: Segment | undefined): void {
+  if (!segment || plan.source.kind === 'scan') return;
+  throw new DatafixError(
+    'usage',
+    'DF727',
+    `--segment splits a DynamoDB scan, but ${plan.fix} reads ${plan.target.backend === 'sqlite' ? 'a SQLite table' : `with source.${plan.source.kind}`}, which cannot be split: every process would handle every record. Run it once, without --segment and --total-segments`,
+  );
+}
+
+/**
  * Runs a plan live with lock, journal and checkpoints (or as a dry run without them).
  * Throws `DatafixError`: DF727 `--segment` on a source that is not a scan; DF710/DF711/DF714 the
  * target is locked; on `--resume`: DF721 nothing to resume, DF720 the spec changed, DF724 the
@@ -48,14 +62,7 @@ interface StoredCheckpoint {
  * checkpoint the run committed to it; DF713 while running: the lock was taken over.
  */
 export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Promise<SafeRunResult> {
-  if (options.segment && plan.source.kind !== 'scan') {
-    // Only a DynamoDB scan can be split: anything else would hand every "segment" every record.
-    throw new DatafixError(
-      'usage',
-      'DF727',
-      `--segment splits a DynamoDB scan, but ${plan.fix} reads ${plan.target.backend === 'sqlite' ? 'a SQLite table' : `with source.${plan.source.kind}`}, which cannot be split: every process would handle every record. Run it once, without --segment and --total-segments`,
-    );
-  }
+  checkSegmentable(plan, options.segment);
   if (options.dryRun) {
     if (options.resume) throw new DatafixError('usage', 'DF722', '--resume continues a live run; it cannot be combined with --dry-run');
     return runPlan(plan, options);

@@ -116,6 +116,18 @@ describe('in a terminal (util-linux script)', () => {
     expect(existsSync(dir.file('.datafix'))).toBe(false);
   });
 
+  it('--segment on a SQLite source is refused (exit 2, DF727) before the dry pass and the question', async () => {
+    const { dir, db, env } = copy();
+    const hash = sha256File(db);
+    const r = await inTerminal(['run', SYNC_FIX, '--segment', '0', '--total-segments', '2'], dir.path, env).done;
+    const screen = stripTerminal(r.stdout + r.stderr);
+    expect(r.code, screen).toBe(2);
+    expect(screen).toContain('error DF727: --segment splits a DynamoDB scan, but sync-media-generation-ids reads a SQLite table');
+    expect(screen).not.toContain('checking what');
+    expect(screen).not.toContain('[y/N]');
+    expect(sha256File(db)).toBe(hash);
+  });
+
   it('"y" writes', async () => {
     const { dir, db, env } = copy();
     const child = inTerminal(['run', SYNC_FIX], dir.path, env);

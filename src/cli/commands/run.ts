@@ -74,7 +74,7 @@ export class RunCommand extends Command {
       return EXIT.invalid;
     }
     const { loadPlan, runPlan } = await import('../../api.js');
-    const { runPlanSafely } = await import('../../safety/session.js');
+    const { checkSegmentable, runPlanSafely } = await import('../../safety/session.js');
     const { loadEnvFile } = await import('../../spec/env.js');
     const { describeTarget } = await import('../../adapters/registry.js');
     const progress = await import('../progress.js');
@@ -101,6 +101,8 @@ export class RunCommand extends Command {
           ? { segment: { index: this.segment, total: this.totalSegments } }
           : {}),
       };
+      // Refused before the confirmation's dry pass: no preview of a run that cannot start.
+      checkSegmentable(plan, limits.segment);
       const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !process.env.CI;
       if (!this.dryRun && !this.yes && interactive && !this.resume) {
         // Show what the live run is about to do, and let the person say no.
