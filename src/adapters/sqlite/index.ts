@@ -24,6 +24,21 @@ import {
 } from '../types.js';
 import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
 
+/** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
+function isLockedError(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code ?? '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED');
+}
+
+/** DF411: `path` stayed locked for `timeoutMs` ms; `next` says what was (not) done and starts the advice. */
+function lockedError(path: string, timeoutMs: number, next: string): DatafixError {
+  return new DatafixError(
+    'connection',
+    'DF411',
+    `${path} is locked by another process and stayed locked for ${timeoutMs} ms; ${next} when it is free, or raise target.sqlite.busyTimeoutMs`,
+  );
+}
+
 export interface SqliteAdapterOptions {
   /** Open read-only: a dry run cannot write even by mistake. */
   readonly readonly?: boolean;
@@ -103,14 +118,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     try {
       return fn();
     } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-        throw new DatafixError(
-          'connection',
-          'DF411',
-          `${target.path} is locked by another process and stayed locked for ${target.busyTimeoutMs} ms; nothing of the current batch was written. Retry when it is free, or raise target.sqlite.busyTimeoutMs`,
-        );
-      }
+      if (isLockedError(err)) throw lockedError(target.path, target.busyTimeoutMs, 'nothing of the current batch was written. Retry');
       throw err;
     }
   };
@@ -344,8 +352,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         try {
           changes = update.statement.run(...params).changes;
         } catch (err) {
-          const code = (err as { code?: string }).code ?? '';
-          if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) throw err;
+          if (isLockedError(err)) throw err;
           return { status: 'failed', reason: 'write_failed', message: (err as Error).message };
         } finally {
           count('update');
@@ -458,14 +465,8 @@ function openDatabase(target: Target, readonly: boolean): Database.Database {
     // Opening reads nothing; the first read of the header tells a database from any other file.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
   } catch (err) {
+    if (isLockedError(err)) throw lockedError(path, target.busyTimeoutMs, 'retry');
     const code = (err as { code?: string }).code ?? '';
-    if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-      throw new DatafixError(
-        'connection',
-        'DF411',
-        `${path} is locked by another process and stayed locked for ${target.busyTimeoutMs} ms; retry when it is free, or raise target.sqlite.busyTimeoutMs`,
-      );
-    }
     const why = code === 'SQLITE_NOTADB' ? 'it is not a SQLite database' : (err as Error).message;
     throw new DatafixError('connection', 'DF410', `cannot open SQLite database ${path}: ${why}. Check the path in the spec's target`);
   }
