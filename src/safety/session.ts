@@ -171,8 +171,12 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         }
         if (!options.resume) {
           // Supersedes whatever an earlier run left under this key: a resume of this run must
-          // never continue from another run's position.
-          checkpoints.write(key, JSON.stringify({ runId, pages: 0, records: 0 } satisfies StoredCheckpoint));
+          // never continue from another run's position. (Resume also ignores a checkpoint of
+          // another run id.) A target holding none is left untouched: a run with nothing to
+          // write changes no byte of the database.
+          if (checkpoints.read(key) !== undefined) {
+            checkpoints.write(key, JSON.stringify({ runId, pages: 0, records: 0 } satisfies StoredCheckpoint));
+          }
           return undefined;
         }
         // The target's checkpoint commits with the page's writes; the state file follows it, and

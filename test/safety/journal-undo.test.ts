@@ -84,6 +84,8 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
       target: { backend: 'sqlite', path: db, busyTimeoutMs: expect.any(Number) },
       startedAt: expect.stringMatching(ISO),
       datafixVersion: PACKAGE_VERSION,
+      // The run's id: the state file and the target's checkpoint carry the same one.
+      runId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       sum: expect.stringMatching(/^[0-9a-f]{32}$/),
     });
     const writes = lines.filter((l) => l.type === 'write');
@@ -397,6 +399,8 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
       target: { backend: 'dynamodb', table, region: 'us-east-1', endpoint: proxy.endpoint },
       startedAt: expect.stringMatching(ISO),
       datafixVersion: PACKAGE_VERSION,
+      // The run's id: the state file and the target's checkpoint carry the same one.
+      runId: expect.stringMatching(/^[0-9a-f-]{36}$/),
       sum: expect.stringMatching(/^[0-9a-f]{32}$/),
     });
     const writes = lines.filter((l) => l.type === 'write');
