@@ -10,10 +10,11 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVeo3Database } from '../../src/demo/sqlite-sample.js';
-import { BIN, type CliResult } from '../helpers/cli.js';
-import { createMediaTable, type RunningDynalite, rawClient, startDynalite } from '../helpers/dynalite.js';
+import { BIN, type CliResult, runCli } from '../helpers/cli.js';
+import { createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { startCountingProxy } from '../helpers/proxy.js';
 import { sha256File, type TempDir, useTempDirs } from '../helpers/tmp.js';
-import { cliEnv, dynamoEnv, I2V_FIX, SYNC_FIX, show } from './support.js';
+import { cliEnv, dynamoEnv, I2V_FIX, jsonSummary, SYNC_FIX, scanRaw, show, videoDataset } from './support.js';
 
 const tmp = useTempDirs();
 
@@ -305,6 +306,49 @@ describe('DynamoDB: a missing table or index, an unreachable endpoint', () => {
       const r = await runAsUser(dir, ['run', I2V_FIX, ...extra], dynamoEnv('no-gsi', dynamo.endpoint));
       expectEnvError(r, 'DF402', `${I2V_FIX}:${line}:${col}`, 'has no index `GSI8`');
       expect(filesBelow(dir.path, [])).toEqual([]);
+    }
+  });
+
+  it('writes denied (reads allowed): the run stops at the first denial with DF408, exit 2; undo restores what it wrote', async () => {
+    const table = 'writes-denied';
+    await createMediaTable(dynamo.endpoint, table);
+    const data = videoDataset(60);
+    await seedItems(dynamo.endpoint, table, data.items);
+    const before = await scanRaw(dynamo.endpoint, table);
+    // A role that may read but not write, as IAM answers it: only UpdateItem is refused.
+    const denied = await startCountingProxy(dynamo.endpoint, {
+      fault: (r) =>
+        r.operation === 'UpdateItem' && r.nth > 3
+          ? {
+              respond: {
+                status: 400,
+                body: {
+                  __type: 'com.amazon.coral.service#AccessDeniedException',
+                  message: 'User: arn:aws:sts::123456789012:assumed-role/reader is not authorized to perform: dynamodb:UpdateItem',
+                },
+              },
+            }
+          : undefined,
+    });
+    try {
+      const dir = tmp();
+      const env = dynamoEnv(table, denied.endpoint);
+      const r = await runCli(['run', I2V_FIX, '--concurrency', '1', '--json'], { cwd: dir.path, env });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain('error DF408: DynamoDB endpoint http://127.0.0.1:');
+      expect(r.stderr).toContain(`denied access while trying to write to table \`${table}\``);
+      expect(r.stderr).toContain('grant the caller that permission or use another role');
+      // It stopped at the first denial instead of failing every record of the table one by one.
+      expect(denied.counts().UpdateItem).toBe(4);
+      expect(r.stdout).toBe('');
+
+      const journal = /journal (\S+\.journal\.jsonl) \(undo with/.exec(r.stderr)?.[1] as string;
+      const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path, env: dynamoEnv(table, dynamo.endpoint) });
+      expect(undo.code, show(undo)).toBe(0);
+      expect(jsonSummary(undo)).toMatchObject({ restored: 3, conflicts: 0, failed: 0 });
+      expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
+    } finally {
+      await denied.stop();
     }
   });
 

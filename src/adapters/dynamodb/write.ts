@@ -3,12 +3,22 @@
  * replace whole items and cannot be conditioned per field). A failed condition is resolved by a
  * consistent re-read, never by retrying the write without its guard.
  */
+
+import { DatafixError } from '../../errors.js';
 import { deepEqual, isAbsent } from '../../plan/values.js';
 import type { Item, WriteOptions, WriteRequest, WriteResult } from '../types.js';
 import { toWritable, withoutUndefined } from './codec.js';
 import type { DynamoContext } from './context.js';
 import { absentExpression, ExpressionBuilder, equalsExpression } from './expressions.js';
-import { isConditionalFailure, isItemTooLarge, isRetryable, isValidation, messageOf } from './failures.js';
+import {
+  environmentError,
+  isConditionalFailure,
+  isItemTooLarge,
+  isResourceNotFound,
+  isRetryable,
+  isValidation,
+  messageOf,
+} from './failures.js';
 import { keyProblem, type LimitProblem, valueProblem } from './limits.js';
 import { forEachLimit } from './retry.js';
 
@@ -84,7 +94,7 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest, resend: boole
       const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
       return resolveConflict(ctx, table, key, request, resend || attempts > 1);
     }
-    return failure(err);
+    return failure(ctx, table, err);
   }
 }
 
@@ -106,7 +116,7 @@ async function resolveConflict(
     const out = await ctx.doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }));
     current = out.Item;
   } catch (err) {
-    return failure(err);
+    return failure(ctx, table, err);
   }
   if (!current) return { status: 'not_found' };
   // Only a request sent more than once (by the SDK's retries, or requeued by the engine after
@@ -117,11 +127,25 @@ async function resolveConflict(
   return landed ? { status: 'applied' } : { status: 'conflict' };
 }
 
-function failure(err: unknown): WriteResult {
+/**
+ * One write's error as its result. What is wrong with the environment, not the record (rejected
+ * or expired credentials, access denied, the table gone), would fail every record the same way:
+ * it is thrown instead (DF411/DF408/DF401, exit 2) so the run stops, its journal intact, rather
+ * than reading the whole table to fail each record.
+ */
+function failure(ctx: DynamoContext, table: string, err: unknown): WriteResult {
   const message = messageOf(err);
   // Throttles, 5xx and broken connections that outlived the SDK's retries: the engine requeues
   // them. Re-sending is safe because the write is conditional.
   if (isRetryable(err)) return { status: 'retry', message };
+  const stop = isResourceNotFound(err)
+    ? new DatafixError(
+        'config',
+        'DF401',
+        `table \`${table}\` was not found at ${ctx.where} while writing: ${messageOf(err)}; check the table name`,
+      )
+    : environmentError(err, ctx.where, `write to table \`${table}\``);
+  if (stop) throw stop;
   if (isItemTooLarge(err)) return { status: 'failed', reason: 'item_too_large', message };
   if (isValidation(err)) return { status: 'failed', reason: 'write_rejected', message };
   return { status: 'failed', reason: 'write_failed', message };
