@@ -132,11 +132,20 @@ function createExclusive(file: string, text: string): boolean {
     );
   }
   try {
-    writeSync(fd, text);
+    const bytes = Buffer.from(text);
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
-  } finally {
+  } catch (err) {
+    // An empty or partial lock file would block every later run as "held": never leave one.
     closeSync(fd);
+    rmSync(file, { force: true });
+    throw new DatafixError(
+      'usage',
+      'DF715',
+      `cannot write the lock file ${file}: ${(err as Error).message}. Free space on its disk or check its directory`,
+    );
   }
+  closeSync(fd);
   return true;
 }
 
@@ -204,14 +213,21 @@ export class TargetLock {
         // Re-verify under the marker: the lock must still be the stale one judged above.
         if (readRaw(file) !== raw) throw TargetLock.busy(target, parse(readRaw(file)));
         const next: Lease = { ...lease, token: (holder?.token ?? 0) + 1 };
-        const tmp = `${file}.${process.pid}.tmp`;
-        createExclusive(tmp, JSON.stringify(next));
+        // A random name: a file left by an earlier process with the same pid is never renamed in.
+        const tmp = `${file}.${randomBytes(8).toString('hex')}.tmp`;
+        if (!createExclusive(tmp, JSON.stringify(next))) throw TargetLock.busy(target, parse(readRaw(file)));
         renameSync(tmp, file);
         return next;
       });
       held = new TargetLock(file, taken, target);
     }
-    const conflict = held.conflicts();
+    let conflict: ReturnType<TargetLock['conflicts']>;
+    try {
+      conflict = held.conflicts();
+    } catch (err) {
+      held.release();
+      throw err;
+    }
     if (conflict) {
       held.release();
       throw isStale(conflict.holder) ? TargetLock.stale(conflict.holder) : TargetLock.busy(target, conflict.holder);

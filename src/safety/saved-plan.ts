@@ -200,13 +200,9 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
       `this plan was made for ${describeTarget(header.target)}, but the spec now points at ${describeTarget(options.currentTarget)}; it applies only where it was made`,
     );
   }
-  // The target is opened (and so checked for writing) just below, before anything is written.
+  // The target is opened (and so checked for writing) below, before anything is written.
   if (!options.dryRun)
     await preflight(undefined, { cwd: options.cwd, ...(options.journalPath ? { journalPath: options.journalPath } : {}) });
-  const adapter = await createAdapter(options.currentTarget, {
-    readonly: options.dryRun,
-    ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),
-  });
   const counts = { total: 0, applied: 0, drifted: 0, failed: 0 };
   const emit = (outcome: ApplyEvent['outcome'], c: PlanChange, message?: string) => {
     counts[outcome]++;
@@ -220,8 +216,19 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
   };
   /** The output's latest "wait for room" (see `onEvent`), awaited between batches. */
   let waiting: Promise<void> | undefined;
+  // Opening the target first checks it can be written (a read-only database is DF415 here).
+  const adapter = await createAdapter(options.currentTarget, {
+    readonly: options.dryRun,
+    ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),
+  });
   // An apply writes the target like a run: it takes the same lock.
-  const lock = options.dryRun ? undefined : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'apply' });
+  let lock: TargetLock | undefined;
+  try {
+    lock = options.dryRun ? undefined : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'apply' });
+  } catch (err) {
+    await adapter.close();
+    throw err;
+  }
   let journal: JournalWriter | undefined;
   try {
     if (!options.dryRun) {
