@@ -90,6 +90,22 @@ describe('SQLite: the lock is on the database file', () => {
     expect(lockFiles(first.path)).toEqual([]);
   });
 
+  it('a lock file that cannot be written (file size limit): DF715, exit 2, no lock left to block the next run', async () => {
+    const dir = tmp();
+    const db = dir.file('small.db');
+    createGeneratedVeo3Db(db, 50);
+    const before = dumpSqlite(db);
+    const env = { VEO3_DB_PATH: db };
+    // RLIMIT_FSIZE 0: the lock file is created, and its first byte cannot be written.
+    const blocked = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env, fileSizeLimitKiB: 0 });
+    expect(blocked.code, show(blocked)).toBe(2);
+    expect(blocked.stderr).toContain(`error DF715: cannot write the lock file ${db}.datafix.lock: `);
+    expect(lockFiles(dir.path)).toEqual([]);
+    expect(dumpSqlite(db)).toEqual(before);
+    const next = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env });
+    expect(next.code, show(next)).toBe(0);
+  });
+
   it('three --resume at once on one stale lock: exactly one takes it over and finishes, the others exit 2', async () => {
     const dir = tmp();
     const db = dir.file('veo3.db');
