@@ -133,8 +133,21 @@ export class RunStateStore {
     } catch {
       return undefined;
     }
-    const key = names.map((n) => n.slice(0, -'.state.json'.length)).find((k) => this.read(k)?.journal === journal);
-    return key;
+    // The same file however it is spelled (a symlinked working directory, `..`).
+    const real = (p: string) => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return resolve(p);
+      }
+    };
+    const wanted = real(journal);
+    return names
+      .map((n) => n.slice(0, -'.state.json'.length))
+      .find((k) => {
+        const named = this.read(k)?.journal;
+        return named !== undefined && (named === journal || real(named) === wanted);
+      });
   }
 
   journalPath(id: string, startedAt: string): string {

@@ -166,10 +166,13 @@ describe('resume on SQLite checks the run it continues', () => {
     expectEveryRowFixed(db);
   });
 
-  it('after undo, --resume of the undone run exits 2 (DF721): there is nothing to resume', async () => {
+  it.each([
+    ['the run’s directory', false],
+    ['another directory', true],
+  ])('after undo from %s, --resume of the undone run exits 2 (DF721): there is nothing to resume', async (_where, elsewhere) => {
     const { dir, db, spec, env } = copy();
     const killed = await killAfterFirstPage(dir.path, spec, env);
-    const undo = await runCli(['undo', killed.journal, '--json'], { cwd: dir.path });
+    const undo = await runCli(['undo', killed.journal, '--json'], { cwd: elsewhere ? tmp().path : dir.path });
     expect(undo.code, show(undo)).toBe(0);
     const undone = dumpSqlite(db);
 

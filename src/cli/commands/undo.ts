@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { EXIT, reportError } from '../exit.js';
 
@@ -38,7 +38,7 @@ export class UndoCommand extends Command {
       const { undoJournal } = await import('../../safety/undo.js');
       const { openJournal } = await import('../../safety/journal.js');
       const { TargetLock } = await import('../../safety/lock.js');
-      const { RunStateStore } = await import('../../safety/state.js');
+      const { RunStateStore, STATE_DIR } = await import('../../safety/state.js');
       const { formatKey } = await import('../format.js');
       const { backpressured } = await import('../progress.js');
       const header = (await openJournal(this.journal)).header;
@@ -54,12 +54,19 @@ export class UndoCommand extends Command {
         lock?.release();
       }
       if (!this.dryRun) {
-        // The undone run is over: `--resume` must not continue it from its old checkpoint.
-        const store = new RunStateStore(process.cwd());
+        // The undone run is over: `--resume` must not continue it from its old checkpoint. Its
+        // state file is in the `.datafix/` the journal is in (the default place for journals),
+        // or in the working directory's, wherever undo is run from.
         const journalPath = resolve(this.journal);
-        const key = store.keyOfJournal(journalPath);
-        const state = key === undefined ? undefined : store.read(key);
-        if (key !== undefined && state) store.write(key, { ...state, status: 'undone', updatedAt: new Date().toISOString() });
+        const runsDir = dirname(journalPath);
+        const roots = new Set([process.cwd()]);
+        if (basename(runsDir) === 'runs' && basename(dirname(runsDir)) === STATE_DIR) roots.add(dirname(dirname(runsDir)));
+        for (const root of roots) {
+          const store = new RunStateStore(root);
+          const key = store.keyOfJournal(journalPath);
+          const state = key === undefined ? undefined : store.read(key);
+          if (key !== undefined && state) store.write(key, { ...state, status: 'undone', updatedAt: new Date().toISOString() });
+        }
       }
       const rows: [string, number][] = [
         ['total', summary.total],
