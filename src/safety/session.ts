@@ -184,7 +184,11 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         const stored = checkpoints.read(key);
         const parsed = stored === undefined ? undefined : (JSON.parse(stored) as StoredCheckpoint);
         const ours = parsed !== undefined && parsed.runId === runId ? parsed : undefined;
-        if (committed > 0 && (!ours || ours.pages < committed)) {
+        // The state saw the last page done (cursor null) and the run cleared its checkpoint on
+        // finishing; only its end line or final state was lost (disk full, a kill in between).
+        // Going over it again from the first page is safe: rows already fixed are skipped.
+        const finishedEveryPage = cursor === null && !ours;
+        if (committed > 0 && !finishedEveryPage && (!ours || ours.pages < committed)) {
           throw new DatafixError(
             'usage',
             'DF726',

@@ -227,6 +227,26 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     }
   });
 
+  it('the end line cannot be written after the last page: DF704; --resume goes over it again from the first page', async () => {
+    const { dir, db, journal, spec } = fresh();
+    // Every page is written and committed (and the target's checkpoint cleared); then the disk fills.
+    vi.spyOn(journalFs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+      if (buf.subarray(off, off + len).includes('"type":"end"')) throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+      return writeSync(fd, buf, off, len, pos);
+    }) as typeof journalFs.writeSync);
+    const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal });
+    await expect(run).rejects.toThrow(/DF704|cannot write the journal/);
+    vi.restoreAllMocks();
+    const ids = generationIds(db);
+    for (const id of updatable) expect(ids.get(id)?.mgid, id).toMatch(/^MG-/);
+
+    // Not DF726 ("the database was replaced"): the run had finished every page.
+    const resumed = await runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, resume: true });
+    expect(resumed.summary).toMatchObject({ updated: 0, failed: 0 });
+    expect(generationIds(db)).toEqual(ids);
+    expect(jsonLines(journal).at(-1)).toMatchObject({ type: 'end', interrupted: false });
+  });
+
   it('a torn last line longer than 64 KiB is cut off on resume; the resumed run finishes and undo restores everything', async () => {
     const { dir, db, journal, spec } = fresh();
     const before = dumpSqlite(db);
