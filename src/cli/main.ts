@@ -17,7 +17,18 @@ import { UnlockCommand } from './commands/unlock.js';
 import { ValidateCommand } from './commands/validate.js';
 import { EXIT } from './exit.js';
 
+/**
+ * Keeps a reader that went away (`datafix … | head`) from crashing the process: the failed write
+ * to the closed pipe (EPIPE) would otherwise be an uncaught error with a stack, leaving a stale
+ * lock and no end line. Output to it is dropped from then on; `run` also stops like Ctrl-C.
+ */
+function dropOutputErrors(stream: NodeJS.WriteStream): void {
+  stream.on('error', () => {});
+}
+
 export async function main(argv: string[]): Promise<number> {
+  dropOutputErrors(process.stdout);
+  dropOutputErrors(process.stderr);
   const colors = Boolean(process.stdout.isTTY) && !process.env.CI && !process.env.NO_COLOR;
   const cli = new Cli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION, enableColors: colors });
   cli.register(RunCommand);

@@ -65,7 +65,10 @@ export function backpressured(stream: NodeJS.WritableStream): {
       full = false;
       // The buffer may have emptied while the engine awaited its writes: 'drain' then already
       // fired, and waiting for another would wait forever (Node exits 13 with the await unsettled).
-      if ((stream as Partial<Writable>).writableNeedDrain === false) return undefined;
+      const w = stream as Partial<Writable>;
+      if (w.writableNeedDrain === false) return undefined;
+      // A stream already destroyed (the reader went away) never drains: nothing to wait for.
+      if (w.destroyed) return undefined;
       // 'close' and 'error' end the wait too: a reader that went away (`| head`) must not hang
       // the run; the stream reports that failure itself.
       return new Promise<void>((resolve) => {

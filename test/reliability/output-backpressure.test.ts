@@ -11,9 +11,9 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { backpressured } from '../../src/cli/progress.js';
 import { createVeo3Database } from '../../src/demo/sqlite-sample.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN, runCli } from '../helpers/cli.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { cliEnv, SYNC_FIX } from '../safety/support.js';
+import { cliEnv, createGeneratedVeo3Db, generationIds, lockFiles, onlyState, SYNC_FIX, startCli, waitFor } from '../safety/support.js';
 
 const tmp = useTempDirs();
 const ROWS = 150_000;
@@ -122,5 +122,29 @@ describe('waiting for room in the output', () => {
     await new Promise<void>((r) => stream.once('drain', () => r()));
     // Waiting for a second 'drain' would never end: the process would exit 13 mid-run.
     expect(await settles(out.room())).toBe('settled');
+  });
+});
+
+describe('a reader that goes away', () => {
+  it('`datafix run | head`: the live run stops like Ctrl-C (exit 130, checkpoint, no lock); --resume fixes every row', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    const { expected } = createGeneratedVeo3Db(db, 12_000);
+    const env = { VEO3_DB_PATH: db };
+    const run = startCli(['run', SYNC_FIX], { cwd: dir.path, env });
+    // `head -1`: read the first record line, then close the pipe.
+    await waitFor('the first record line', () => run.stdout().includes('\n'), { intervalMs: 2 });
+    run.child.stdout.destroy();
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toContain(`interrupted: the checkpoint is saved. Continue with: datafix run ${SYNC_FIX} --resume`);
+    expect(r.stderr).not.toMatch(/EPIPE|at .*\.js:\d+/);
+    expect(lockFiles(dir.path)).toEqual([]);
+    expect(onlyState(dir.path)?.status).toBe('interrupted');
+
+    const resumed = await runCli(['run', SYNC_FIX, '--resume', '--json'], { cwd: dir.path, env });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const ids = generationIds(db);
+    for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
   });
 });

@@ -87,6 +87,12 @@ export class RunCommand extends Command {
       abort.abort();
     };
     process.on('SIGINT', onSigint);
+    // The reader of the output went away (`| head`): stop like Ctrl-C, with a checkpoint and the
+    // lock released, instead of writing on with nobody reading.
+    const onGone = () => {
+      if (!abort.signal.aborted) abort.abort();
+    };
+    stdout.on('error', onGone);
     let reporter: import('../progress.js').Reporter | undefined;
     try {
       if (this.env) {
@@ -150,6 +156,7 @@ export class RunCommand extends Command {
       return reportError(locateInSpec(err, this.spec), stderr);
     } finally {
       process.off('SIGINT', onSigint);
+      stdout.off('error', onGone);
     }
   }
 }
