@@ -11,7 +11,7 @@ export function formatKey(key: Item): string {
 }
 
 export function formatChange(c: FieldChange): string {
-  const note = c.guard === 'absent' ? '' : c.guard === 'unchanged' ? ' (overwrite)' : ' (touch)';
+  const note = c.touch || c.guard === 'none' ? ' (touch)' : c.guard === 'absent' ? '' : ' (overwrite)';
   return `${c.field}: ${formatValue(c.before)} → ${formatValue(c.after)}${note}`;
 }
 

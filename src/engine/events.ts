@@ -6,8 +6,14 @@ export interface FieldChange {
   readonly field: string;
   readonly before: unknown;
   readonly after: unknown;
-  /** Fill-only (`absent`), compare-and-set (`unchanged`) or a touch field written alongside (`none`). */
+  /**
+   * Fill-only (`absent`) or compare-and-set on the value read (`unchanged`: `overwrite` fields and
+   * `touch` fields alike, so the before-image is what the write replaced). `none` is not produced
+   * by the engine; saved plans of older versions may carry it.
+   */
   readonly guard: 'absent' | 'unchanged' | 'none';
+  /** A `touch` field (e.g. `updated_at`), written alongside the fields that changed. */
+  readonly touch?: true;
 }
 
 export type RecordOutcome = 'updated' | 'skipped' | 'failed';

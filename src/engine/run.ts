@@ -335,7 +335,7 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish, normalize: (v
       // Guarded on the value read, like every other field: the before-image must be what the
       // write really replaces. Another writer that changed the record since it was read (and
       // bumped its timestamp) makes the record a conflict, so undo can never restore a stale value.
-      changes.push({ field: t.field, before: current, after, guard: 'unchanged' });
+      changes.push({ field: t.field, before: current, after, guard: 'unchanged', touch: true });
     }
     s.changes = changes;
     s.write = {

@@ -411,7 +411,7 @@ describe('fill-only, touch and overwrite', () => {
     const change = run.records.find((r) => r.key.id === 'empty')?.changes;
     expect(change).toEqual([
       { field: 'note', before: null, after: 'new', guard: 'absent' },
-      { field: 'updated_at', before: OLD, after: NOW_ISO, guard: 'unchanged' },
+      { field: 'updated_at', before: OLD, after: NOW_ISO, guard: 'unchanged', touch: true },
     ]);
   });
 
