@@ -471,11 +471,14 @@ function openDatabase(target: Target, readonly: boolean): Database.Database {
     throw new DatafixError('connection', 'DF410', `cannot open SQLite database ${path}: ${why}. Check the path in the spec's target`);
   }
   if (!readonly) {
-    const why = db.readonly
-      ? 'the file is read-only'
-      : !writable(dirname(resolve(path)))
-        ? `its directory ${dirname(resolve(path))} is not writable, and SQLite keeps its rollback journal there`
-        : undefined;
+    // better-sqlite3's `db.readonly` echoes the option asked for, not what SQLite did: a file the
+    // user cannot write is opened read-only without a word, so the file's mode is asked directly.
+    const why =
+      db.readonly || !canAccess(path, constants.W_OK)
+        ? 'the file is read-only'
+        : !writable(dirname(resolve(path)))
+          ? `its directory ${dirname(resolve(path))} is not writable, and SQLite keeps its rollback journal there`
+          : undefined;
     if (why) {
       db.close();
       throw new DatafixError(
@@ -489,8 +492,13 @@ function openDatabase(target: Target, readonly: boolean): Database.Database {
 }
 
 function writable(dir: string): boolean {
+  return canAccess(dir, constants.W_OK | constants.X_OK);
+}
+
+/** access(2) for the user running datafix; `mode` is a mask of `constants.R_OK/W_OK/X_OK`. */
+function canAccess(path: string, mode: number): boolean {
   try {
-    accessSync(dir, constants.W_OK | constants.X_OK);
+    accessSync(path, mode);
     return true;
   } catch {
     return false;

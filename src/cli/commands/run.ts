@@ -94,6 +94,9 @@ export class RunCommand extends Command {
     };
     stdout.on('error', onGone);
     let reporter: import('../progress.js').Reporter | undefined;
+    // Notes (the journal's path and how to undo it) are printed after the run, also when it stops
+    // with an error: what it wrote by then is in that journal.
+    const notes: string[] = [];
     try {
       if (this.env) {
         const names = loadEnvFile(this.env, process.cwd());
@@ -129,7 +132,6 @@ export class RunCommand extends Command {
         : progress.plainReporter(reporterOptions);
       const shown = reporter;
       shown.onPlan(plan);
-      const notes: string[] = [];
       const result = await runPlanSafely(plan, {
         dryRun: this.dryRun,
         ...limits,
@@ -152,6 +154,7 @@ export class RunCommand extends Command {
       return result.summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
       await reporter?.end({ error: err });
+      for (const n of notes) stderr.write(`${n}\n`);
       const { locateInSpec } = await import('../../spec/locate.js');
       return reportError(locateInSpec(err, this.spec), stderr);
     } finally {
