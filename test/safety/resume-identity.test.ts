@@ -90,7 +90,15 @@ describe('resume on SQLite checks the run it continues', () => {
   /** Starts a live run and SIGKILLs it once its state file shows a page done. */
   async function killAfterFirstPage(dir: string, spec: string, env: Record<string, string>) {
     const victim = startCli(['run', spec], { cwd: dir, env });
-    await waitFor('the first checkpoint', () => (onlyState(dir)?.pages ?? 0) >= 1, { timeoutMs: 30_000, intervalMs: 5 });
+    // Its own state: an earlier, finished run of the same fix in `dir` has one under the same key.
+    await waitFor(
+      'the first checkpoint',
+      () => {
+        const s = onlyState(dir);
+        return s?.status === 'running' && s.pages >= 1;
+      },
+      { timeoutMs: 30_000, intervalMs: 5 },
+    );
     victim.child.kill('SIGKILL');
     expect((await victim.done).code).toBe(137);
     const state = onlyState(dir);
