@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { backpressured } from '../../src/cli/progress.js';
 import { createVeo3Database } from '../../src/demo/sqlite-sample.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { BIN, runCli, TIME_SCALE } from '../helpers/cli.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { cliEnv, createGeneratedVeo3Db, generationIds, lockFiles, onlyState, SYNC_FIX, startCli, waitFor } from '../safety/support.js';
 
@@ -49,48 +49,52 @@ function watch(child: ChildProcess): Promise<{ peakKb: number; code: number | nu
 }
 
 describe('output backpressure', () => {
-  it('a dry run into a pipe nobody reads for a while stays as small as the same run into a file', async () => {
-    const dir = tmp();
-    const db = dir.file('big.db');
-    createVeo3Database(db, []);
-    const w = new Database(db);
-    // One INSERT … SELECT over a recursive CTE: 150k fixable rows in well under a second.
-    w.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS})
+  it(
+    'a dry run into a pipe nobody reads for a while stays as small as the same run into a file',
+    async () => {
+      const dir = tmp();
+      const db = dir.file('big.db');
+      createVeo3Database(db, []);
+      const w = new Database(db);
+      // One INSERT … SELECT over a recursive CTE: 150k fixable rows in well under a second.
+      w.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS})
       INSERT INTO veo3_video_generations (id, prompt, status, raw_response, media_generation_id, created_at, updated_at)
       SELECT printf('%0${ID_WIDTH}d', i), 'p', 'completed', '{"operations":[{"mediaGenerationId":"M' || i || '"}]}', NULL,
              '2025-06-01T10:00:00.000Z', '2025-06-01T10:00:00.000Z' FROM n`);
-    w.close();
-    const args = [BIN, 'run', SYNC_FIX, '--dry-run'];
-    const env = cliEnv({ VEO3_DB_PATH: db });
+      w.close();
+      const args = [BIN, 'run', SYNC_FIX, '--dry-run'];
+      const env = cliEnv({ VEO3_DB_PATH: db });
 
-    const outFile = dir.file('out.txt');
-    const fd = openSync(outFile, 'w');
-    const started = Date.now();
-    const toFile = await watch(spawn(process.execPath, args, { cwd: dir.path, env, stdio: ['ignore', fd, 'pipe'] }));
-    closeSync(fd);
-    const fileMs = Date.now() - started;
-    expect(toFile.code, toFile.stderr).toBe(0);
-    const written = statSync(outFile).size;
-    // Every record printed: far more output than any pipe or heap slack holds.
-    expect(written).toBeGreaterThan(ROWS * ID_WIDTH);
+      const outFile = dir.file('out.txt');
+      const fd = openSync(outFile, 'w');
+      const started = Date.now();
+      const toFile = await watch(spawn(process.execPath, args, { cwd: dir.path, env, stdio: ['ignore', fd, 'pipe'] }));
+      closeSync(fd);
+      const fileMs = Date.now() - started;
+      expect(toFile.code, toFile.stderr).toBe(0);
+      const written = statSync(outFile).size;
+      // Every record printed: far more output than any pipe or heap slack holds.
+      expect(written).toBeGreaterThan(ROWS * ID_WIDTH);
 
-    const piped = spawn(process.execPath, args, { cwd: dir.path, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const result = watch(piped);
-    // Nobody reads for as long as the whole run took into the file (at least 2 s): without
-    // backpressure the run finishes meanwhile, holding all its output in memory.
-    piped.stdout?.pause();
-    await new Promise((r) => setTimeout(r, Math.max(2000, fileMs)));
-    let received = 0;
-    piped.stdout?.on('data', (c: Buffer) => {
-      received += c.length;
-    });
-    piped.stdout?.resume();
-    const toPipe = await result;
-    expect(toPipe.code, toPipe.stderr).toBe(0);
-    expect(received).toBe(written);
-    // Flat: what the run holds does not grow with what the reader has not taken yet.
-    expect(toPipe.peakKb, `pipe ${toPipe.peakKb} kB vs file ${toFile.peakKb} kB`).toBeLessThan(toFile.peakKb * 1.25);
-  }, 60_000);
+      const piped = spawn(process.execPath, args, { cwd: dir.path, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const result = watch(piped);
+      // Nobody reads for as long as the whole run took into the file (at least 2 s): without
+      // backpressure the run finishes meanwhile, holding all its output in memory.
+      piped.stdout?.pause();
+      await new Promise((r) => setTimeout(r, Math.max(2000, fileMs)));
+      let received = 0;
+      piped.stdout?.on('data', (c: Buffer) => {
+        received += c.length;
+      });
+      piped.stdout?.resume();
+      const toPipe = await result;
+      expect(toPipe.code, toPipe.stderr).toBe(0);
+      expect(received).toBe(written);
+      // Flat: what the run holds does not grow with what the reader has not taken yet.
+      expect(toPipe.peakKb, `pipe ${toPipe.peakKb} kB vs file ${toFile.peakKb} kB`).toBeLessThan(toFile.peakKb * 1.25);
+    },
+    60_000 * TIME_SCALE,
+  );
 });
 
 describe('waiting for room in the output', () => {

@@ -8,7 +8,7 @@
  */
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, TIME_SCALE } from '../helpers/cli.js';
 import { type RunningDynalite, rawClient, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -112,7 +112,7 @@ describe('DynamoDB: an item another client changed after it was read', () => {
         };
       },
     });
-  }, 30_000);
+  }, 30_000 * TIME_SCALE);
 
   afterAll(async () => {
     await proxy?.stop();

@@ -8,7 +8,7 @@ import { copyFileSync } from 'node:fs';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, TIME_SCALE } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedRawItems, startDynalite } from '../helpers/dynalite.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { dynamoEnv, jsonSummary, pkOf, type RawItem, scanRaw, show } from './support.js';
@@ -156,7 +156,7 @@ describe('DynamoDB values of every type', () => {
   let dynamo: RunningDynalite;
   beforeAll(async () => {
     dynamo = await startDynalite();
-  }, 30_000);
+  }, 30_000 * TIME_SCALE);
   afterAll(async () => {
     await dynamo?.stop();
   });

@@ -10,7 +10,7 @@ import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
 import { type Adapter, LookupRejected } from '../../src/adapters/types.js';
 import { ExactNumber } from '../../src/plan/values.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, TIME_SCALE } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -41,7 +41,7 @@ describe('DynamoDB', () => {
             }
           : undefined,
     });
-  }, 30_000);
+  }, 30_000 * TIME_SCALE);
 
   afterAll(async () => {
     await proxy?.stop();
