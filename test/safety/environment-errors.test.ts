@@ -316,9 +316,10 @@ describe('DynamoDB: a missing table or index, an unreachable endpoint', () => {
     await seedItems(dynamo.endpoint, table, data.items);
     const before = await scanRaw(dynamo.endpoint, table);
     // A role that may read but not write, as IAM answers it: only UpdateItem is refused.
+    let denying = true;
     const denied = await startCountingProxy(dynamo.endpoint, {
       fault: (r) =>
-        r.operation === 'UpdateItem' && r.nth > 3
+        denying && r.operation === 'UpdateItem' && r.nth > 3
           ? {
               respond: {
                 status: 400,
@@ -342,8 +343,10 @@ describe('DynamoDB: a missing table or index, an unreachable endpoint', () => {
       expect(denied.counts().UpdateItem).toBe(4);
       expect(r.stdout).toBe('');
 
+      // The permission is granted; undo connects where the run wrote (the journal's target).
+      denying = false;
       const journal = /journal (\S+\.journal\.jsonl) \(undo with/.exec(r.stderr)?.[1] as string;
-      const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path, env: dynamoEnv(table, dynamo.endpoint) });
+      const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
       expect(undo.code, show(undo)).toBe(0);
       expect(jsonSummary(undo)).toMatchObject({ restored: 3, conflicts: 0, failed: 0 });
       expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
