@@ -14,6 +14,7 @@ import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
 import { toJsonSafe } from '../plan/values.js';
 import { decodeValue, encodeValue, readTextLines } from './jsonl.js';
+import { writeFully } from './write-fully.js';
 
 /**
  * 2: every line carries `sum`, a checksum chained from the header (see `chainSum`), so an edited,
@@ -193,12 +194,7 @@ export class JournalWriter implements WriteJournal {
     }
     const bytes = Buffer.from(text, 'utf8');
     try {
-      for (let off = 0; off < bytes.length; ) {
-        const n = journalFs.writeSync(this.fd, bytes, off, bytes.length - off, this.size + off);
-        // A write that makes no progress would loop forever; the OS reports no reason for it.
-        if (n <= 0) throw Object.assign(new Error('the write made no progress'), { code: 'EIO' });
-        off += n;
-      }
+      writeFully(this.fd, bytes, this.size, journalFs.writeSync);
       journalFs.fsyncSync(this.fd);
     } catch (err) {
       try {

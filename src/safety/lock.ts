@@ -20,13 +20,14 @@
  * processes racing, at least one sees the other and backs off.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { describeTarget } from '../adapters/registry.js';
 import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
 import { identityHash, type Segment, targetIdentity } from './state.js';
+import { writeFully } from './write-fully.js';
 
 /** What the holder of a lock is doing. */
 export type LockPurpose = 'run' | 'resume' | 'undo' | 'apply';
@@ -133,7 +134,7 @@ function createExclusive(file: string, text: string): boolean {
   }
   try {
     const bytes = Buffer.from(text);
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    writeFully(fd, bytes);
     fsyncSync(fd);
   } catch (err) {
     // An empty or partial lock file would block every later run as "held": never leave one.

@@ -4,7 +4,7 @@
  * its planned before-image. A record that drifted is reported and left alone. The plan names its
  * spec (by checksum) and target, and refuses to be applied anywhere else.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createAdapter, describeTarget, redactTarget } from '../adapters/registry.js';
 import { LookupRejected, type WriteRequest } from '../adapters/types.js';
@@ -19,6 +19,7 @@ import { decodeValue, encodeValue, readJsonLines } from './jsonl.js';
 import { TargetLock } from './lock.js';
 import { preflight } from './preflight.js';
 import { RunStateStore, runKey } from './state.js';
+import { writeFully } from './write-fully.js';
 
 export const PLAN_FORMAT = 1;
 
@@ -65,8 +66,7 @@ export async function writeSavedPlan(
   const fd = openSync(partial, 'w');
   const line = (obj: unknown) => {
     const bytes = Buffer.from(`${JSON.stringify(obj)}\n`);
-    // writeSync may write less than asked (a full disk first writes short): continue until whole.
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    writeFully(fd, bytes);
   };
   let complete = false;
   try {
