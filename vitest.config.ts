@@ -1,7 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-/** DATAFIX_TEST_TIME_SCALE stretches every timeout on a slow machine (see test/helpers/cli.ts). */
-const scale = Math.max(1, Number(process.env.DATAFIX_TEST_TIME_SCALE) || 1);
+import { TIME_SCALE as scale } from './test/helpers/time-scale.js';
 
 export default defineConfig({
   test: {
@@ -10,6 +9,10 @@ export default defineConfig({
     testTimeout: 60_000 * scale,
     hookTimeout: 60_000 * scale,
     pool: 'forks',
+    // Most test time is spent waiting on CLI child processes and on the in-process DynamoDB
+    // server, not on the worker's own CPU: three files at a time keep two cores busy (vitest's
+    // default on two cores is one).
+    maxWorkers: 3,
     // DynamoDB target locks go to a temp directory per test, never to ~/.datafix/locks.
     setupFiles: ['test/helpers/lock-dir.ts'],
     // The SDK's Node-version notice is noise in test output; the CLI silences it the same way.

@@ -7,16 +7,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TIME_SCALE } from './time-scale.js';
+
+export { TIME_SCALE };
 
 export const BIN = fileURLToPath(new URL('../../bin/datafix.js', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/**
- * How much slower than an ordinary 2-core machine this one is: every timeout the tests set is
- * multiplied by it (`DATAFIX_TEST_TIME_SCALE=5 npm test` on a loaded or emulated machine). 1 by
- * default; the same factor scales vitest's own timeouts (vitest.config.ts).
- */
-export const TIME_SCALE = Math.max(1, Number(process.env.DATAFIX_TEST_TIME_SCALE) || 1);
 const BUILT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 export interface CliResult {

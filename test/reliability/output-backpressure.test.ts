@@ -107,7 +107,7 @@ describe('waiting for room in the output', () => {
       },
     });
   const settles = (p: Promise<void> | undefined) =>
-    Promise.race([Promise.resolve(p).then(() => 'settled'), new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+    Promise.race([Promise.resolve(p).then(() => 'settled'), new Promise((r) => setTimeout(() => r('still waiting'), 1000 * TIME_SCALE))]);
 
   it('waits while the buffer is full, and goes on once it drains', async () => {
     const stream = slowStream();
