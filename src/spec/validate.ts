@@ -2,33 +2,18 @@
  * Schema validation with one cached ajv, and the translation of ajv's errors into diagnostics a
  * person can act on: a stable code, the JSON path, file:line:col and a plain message.
  */
-import { readFileSync } from 'node:fs';
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { ErrorObject } from 'ajv';
 import type { Diagnostic } from '../errors.js';
 import type { LoadedSpec, PathSegment } from './load.js';
+import { schemaSource, schemaValidator } from './schema-validator.js';
 
-const SCHEMA_URL = new URL('../../schemas/fix.schema.json', import.meta.url);
-
-let cached: ValidateFunction | undefined;
-let schemaRoot: Record<string, unknown> | undefined;
-
+/** The parsed `schemas/fix.schema.json`. */
 export function fixSchema(): Record<string, unknown> {
-  schemaRoot ??= JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as Record<string, unknown>;
-  return schemaRoot;
-}
-
-function validator(): ValidateFunction {
-  if (!cached) {
-    // strict mode stays on: a schema typo must fail loudly, not validate nothing.
-    const ajv = new Ajv2020({ strict: true, allErrors: true, verbose: true });
-    cached = ajv.compile(fixSchema());
-  }
-  return cached;
+  return schemaSource('fix').json;
 }
 
 export function validateSpec(spec: LoadedSpec): Diagnostic[] {
-  const validate = validator();
+  const validate = schemaValidator('fix');
   if (validate(spec.data)) return [];
   return toDiagnostics(validate.errors ?? [], spec);
 }

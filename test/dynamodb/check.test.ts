@@ -37,7 +37,7 @@ beforeAll(async () => {
   );
   client.destroy();
   adapter = await createDynamoAdapter(target(db.endpoint, TABLE));
-}, 30_000);
+});
 
 afterAll(async () => {
   await adapter?.close();

@@ -62,7 +62,7 @@ beforeAll(async () => {
     },
   });
   adapter = await createDynamoAdapter(target(proxy.endpoint, MEDIA), { retryBaseMs: 1 });
-}, 30_000);
+});
 
 afterAll(async () => {
   await adapter?.close();

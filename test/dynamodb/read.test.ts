@@ -54,7 +54,7 @@ beforeAll(async () => {
   }
   await seedItems(db.endpoint, FILTERED, filterItems);
   adapter = await createDynamoAdapter(target(db.endpoint, MEDIA), { retryBaseMs: 1 });
-}, 30_000);
+});
 
 afterAll(async () => {
   await adapter?.close();

@@ -92,7 +92,7 @@ beforeAll(async () => {
     maxAttempts: 2,
     retryBaseMs: 1,
   });
-}, 30_000);
+});
 
 afterAll(async () => {
   await adapter?.close();
