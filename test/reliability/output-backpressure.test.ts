@@ -16,9 +16,9 @@ import { useTempDirs } from '../helpers/tmp.js';
 import { cliEnv, createGeneratedVeo3Db, generationIds, lockFiles, onlyState, SYNC_FIX, startCli, waitFor } from '../safety/support.js';
 
 const tmp = useTempDirs();
-const ROWS = 150_000;
-/** Long ids make every record's lines ~330 bytes, so buffered output is far above the heap's noise. */
-const ID_WIDTH = 200;
+const ROWS = 50_000;
+/** Long ids make every record's lines ~730 bytes (36 MB in all), so buffered output is far above the heap's noise. */
+const ID_WIDTH = 600;
 
 /** Peak resident set size of a running process in kB, or undefined once it is gone. */
 function peakRssKb(pid: number): number | undefined {
@@ -56,7 +56,7 @@ describe('output backpressure', () => {
       const db = dir.file('big.db');
       createVeo3Database(db, []);
       const w = new Database(db);
-      // One INSERT … SELECT over a recursive CTE: 150k fixable rows in well under a second.
+      // One INSERT … SELECT over a recursive CTE: 50k fixable rows in well under a second.
       w.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS})
       INSERT INTO veo3_video_generations (id, prompt, status, raw_response, media_generation_id, created_at, updated_at)
       SELECT printf('%0${ID_WIDTH}d', i), 'p', 'completed', '{"operations":[{"mediaGenerationId":"M' || i || '"}]}', NULL,

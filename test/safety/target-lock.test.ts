@@ -42,7 +42,7 @@ describe('SQLite: the lock is on the database file', () => {
 
   beforeAll(() => {
     template = shared().file('template.db');
-    ({ expected } = createGeneratedVeo3Db(template, 15_000));
+    ({ expected } = createGeneratedVeo3Db(template, 6000));
   });
 
   function expectEveryRowFixed(db: string): void {
