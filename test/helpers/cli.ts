@@ -64,8 +64,9 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     else env[k] = v;
   }
   const ownCwd = options.cwd === undefined ? mkdtempSync(join(tmpdir(), 'datafix-cli-')) : undefined;
+  // The first argument is the command: `test` must stay `test`, not become the repository's test/.
   const argv = ownCwd
-    ? args.map((a) => (!a.startsWith('-') && !isAbsolute(a) && existsSync(join(REPO_ROOT, a)) ? join(REPO_ROOT, a) : a))
+    ? args.map((a, i) => (i > 0 && !a.startsWith('-') && !isAbsolute(a) && existsSync(join(REPO_ROOT, a)) ? join(REPO_ROOT, a) : a))
     : args;
   const removeOwnCwd = () => {
     if (ownCwd) rmSync(ownCwd, { recursive: true, force: true });
