@@ -29,9 +29,11 @@ describe('throttled writes', () => {
       Array.from({ length: 2 * PAGE }, (_, i) => mediaItem(`t${String(i).padStart(2, '0')}`, '2024-01-01T00:00:00Z')),
     );
     // Waves 1 and 2 of the first page (2 × 16 UpdateItems) are throttled; everything after lands.
+    // Counted here, not by the proxy's `nth`: the test resets the proxy's counts at every wave.
+    let updates = 0;
     proxy = await startCountingProxy(dynamo.endpoint, {
       latencyMs: 30,
-      fault: (r) => (r.operation === 'UpdateItem' && r.nth <= 2 * PAGE ? { respond: throttled() } : undefined),
+      fault: (r) => (r.operation === 'UpdateItem' && ++updates <= 2 * PAGE ? { respond: throttled() } : undefined),
     });
   });
   afterAll(async () => {
