@@ -1,6 +1,7 @@
 /**
- * Schema validation with one cached ajv, and the translation of ajv's errors into diagnostics a
- * person can act on: a stable code, the JSON path, file:line:col and a plain message.
+ * Schema validation (one validator per process, from `schema-validator.ts`) and the translation of
+ * ajv's errors into diagnostics a person can act on: a stable code, the JSON path, file:line:col
+ * and a plain message.
  */
 import type { ErrorObject } from 'ajv';
 import type { Diagnostic } from '../errors.js';
