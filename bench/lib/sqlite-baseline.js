@@ -2,7 +2,7 @@
  * The hand-written best case the SQLite fix is measured against: what a careful engineer would
  * write for this one job with better-sqlite3 and nothing else. Prepared statements, keyset
  * paging on the primary key (rows it updates drop out of the WHERE, so OFFSET would skip rows),
- * one transaction per page of 1000, JSON.parse and direct property access, and the same
+ * one transaction per page of 200 (the fix's own page size), JSON.parse and direct property access, and the same
  * fill-only guard as datafix (`AND media_generation_id IS NULL`).
  *
  * Semantics match fixes/sync-media-generation-ids.yaml exactly: the first non-empty id among
@@ -10,7 +10,8 @@
  */
 import Database from 'better-sqlite3';
 
-const PAGE = 1000;
+// The fix's source.pageSize: both sides hold the write lock for the same number of rows.
+const PAGE = 200;
 
 const present = (v) => v !== undefined && v !== null && v !== '';
 

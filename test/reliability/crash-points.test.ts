@@ -16,6 +16,7 @@ import {
   dynamoEnv,
   generationIds,
   I2V_FIX,
+  i2vSpecWithPageSize,
   jsonLines,
   jsonSummary,
   killLeftoverProcesses,
@@ -78,7 +79,7 @@ async function killTwiceThenFinish(
 }
 
 describe('SQLite: SIGKILL at random pages, resume, undo', () => {
-  const ROWS = 12_000;
+  const ROWS = 2400; // twelve pages of 200
   let template: string;
   let cleanIds: ReturnType<typeof generationIds>;
 
@@ -99,7 +100,7 @@ describe('SQLite: SIGKILL at random pages, resume, undo', () => {
       const db = dir.file('veo3.db');
       copyFileSync(template, db);
       const before = dumpSqlite(db);
-      const journal = await killTwiceThenFinish(SYNC_FIX, dir.path, { VEO3_DB_PATH: db }, ROWS / 1000, lcg(seed));
+      const journal = await killTwiceThenFinish(SYNC_FIX, dir.path, { VEO3_DB_PATH: db }, ROWS / 200, lcg(seed));
       const ids = generationIds(db);
       for (const [id, v] of cleanIds) expect(ids.get(id)?.mgid, id).toBe(v.mgid);
       const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
@@ -111,11 +112,13 @@ describe('SQLite: SIGKILL at random pages, resume, undo', () => {
 });
 
 describe('DynamoDB: SIGKILL at random pages, resume, undo', () => {
-  const VIDEOS = 800; // four query pages of 200
+  const VIDEOS = 200; // four query pages of 50
   let dynamo: RunningDynalite;
   let slow: CountingProxy;
   let data: ReturnType<typeof videoDataset>;
   let clean: RawItem[];
+  /** The shipped fix reading 50 videos a page. */
+  let spec: string;
 
   const freshTable = seededTables(
     () => dynamo.endpoint,
@@ -127,6 +130,7 @@ describe('DynamoDB: SIGKILL at random pages, resume, undo', () => {
     dynamo = await startDynalite();
     slow = await startCountingProxy(dynamo.endpoint, { latencyMs: 10 });
     data = videoDataset(VIDEOS);
+    spec = i2vSpecWithPageSize(shared(), 50);
     const table = await freshTable();
     const r = await runCli(['run', I2V_FIX, '--json'], { cwd: shared().path, env: dynamoEnv(table, dynamo.endpoint) });
     expect(r.code, show(r)).toBe(0);
@@ -141,7 +145,7 @@ describe('DynamoDB: SIGKILL at random pages, resume, undo', () => {
     const dir = tmp();
     const table = await freshTable();
     const before = await scanRaw(dynamo.endpoint, table);
-    const journal = await killTwiceThenFinish(I2V_FIX, dir.path, dynamoEnv(table, slow.endpoint), VIDEOS / 200, lcg(42));
+    const journal = await killTwiceThenFinish(spec, dir.path, dynamoEnv(table, slow.endpoint), VIDEOS / 50, lcg(42));
     const after = await scanRaw(dynamo.endpoint, table);
     expect(after.map(pkOf)).toEqual(clean.map(pkOf));
     after.forEach((item, i) => {

@@ -26,6 +26,7 @@ import {
   dynamoEnv,
   generationIds,
   I2V_FIX,
+  i2vSpecWithPageSize,
   jsonLines,
   jsonSummary,
   pkOf,
@@ -87,10 +88,10 @@ function failJournalWrite(call: number, code: string): void {
 }
 
 describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
-  const ROWS = 3000;
+  const ROWS = 600; // three pages of 200
   let template: string;
   let updatable: string[];
-  /** The writes of the first page (1000 source rows, the spec's default page): the first batch. */
+  /** The writes of the first page (the spec's 200 source rows): the first batch. */
   let firstBatch: string[];
 
   beforeAll(() => {
@@ -99,7 +100,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     const firstPage = new Set(
       sqliteAll<{ id: string }>(
         template,
-        'SELECT id FROM veo3_video_generations WHERE raw_response IS NOT NULL AND media_generation_id IS NULL ORDER BY id LIMIT 1000',
+        'SELECT id FROM veo3_video_generations WHERE raw_response IS NOT NULL AND media_generation_id IS NULL ORDER BY id LIMIT 200',
       ).map((r) => r.id),
     );
     firstBatch = updatable.filter((id) => firstPage.has(id));
@@ -417,12 +418,7 @@ describe('journal faults and undo checks on DynamoDB (fixes/i2v-thumbnails.yaml)
    * The i2v fix reading 20 videos a page: each page's journal batch is a few KiB, so a 24 KiB
    * limit lets the first batches in and stops a later one (the shipped 200 would not fit once).
    */
-  function smallPagesSpec(dir: TempDir): string {
-    const text = readFileSync(I2V_FIX, 'utf8');
-    const edited = text.replace(/pageSize: 200\b/, 'pageSize: 20');
-    if (edited === text) throw new Error('could not set the i2v spec page size');
-    return dir.write('i2v.yaml', edited);
-  }
+  const smallPagesSpec = (dir: TempDir): string => i2vSpecWithPageSize(dir, 20);
 
   /** A live run whose journal hits a real 24 KiB file size limit part-way (exit 2, DF704). */
   async function runIntoFileSizeLimit(dir: TempDir, env: Record<string, string | undefined>, journal: string, spec: string) {

@@ -47,7 +47,7 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
 
   beforeAll(() => {
     template = shared().file('template.db');
-    ({ expected, updatable } = createGeneratedVeo3Db(template, 1500));
+    ({ expected, updatable } = createGeneratedVeo3Db(template, 600));
   });
 
   function fresh() {

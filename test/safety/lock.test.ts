@@ -155,7 +155,7 @@ describe('stale locks (SQLite)', () => {
   it('the lock of a run killed with SIGKILL is stale: a plain run refuses, --resume takes it over and finishes', async () => {
     const dir = tmp();
     const db = dir.file('big.db');
-    const { expected: bigExpected } = createGeneratedVeo3Db(db, 6000);
+    const { expected: bigExpected } = createGeneratedVeo3Db(db, 1200);
     const env = { VEO3_DB_PATH: db };
     const victim = startCli(['run', SYNC_FIX], { cwd: dir.path, env });
     await waitFor('a checkpoint', () => (onlyState(dir.path)?.pages ?? 0) >= 1, { timeoutMs: 30_000, intervalMs: 5 });

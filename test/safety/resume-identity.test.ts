@@ -31,7 +31,7 @@ const tmp = useTempDirs();
 const shared = useTempDirs({ scope: 'file' });
 killLeftoverProcesses();
 
-const ROWS = 6000; // six pages of 1000
+const ROWS = 1200; // six pages of 200
 
 /** Restores a database file from a backup as an operator would: the file and no rollback journal. */
 function restore(backup: string, db: string): void {

@@ -16,7 +16,7 @@ import {
   dumpSqlite,
   dynamoEnv,
   generationIds,
-  I2V_FIX,
+  i2vSpecWithPageSize,
   jsonLines,
   jsonSummary,
   killLeftoverProcesses,
@@ -50,7 +50,7 @@ async function afterFirstPage(dir: string): Promise<void> {
 // --- DynamoDB ----------------------------------------------------------------------------------
 
 describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)', () => {
-  const VIDEOS = 1000; // five query pages of 200
+  const VIDEOS = 250; // five query pages of 50
   let dynamo: RunningDynalite;
   let slow: CountingProxy;
   let fast: CountingProxy;
@@ -58,18 +58,21 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
   let seeded: RawItem[];
   let clean: RawItem[];
   let cleanQueries: number;
+  /** The shipped fix reading 50 videos a page. */
+  let spec: string;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
     slow = await startCountingProxy(dynamo.endpoint, { latencyMs: 15 });
     fast = await startCountingProxy(dynamo.endpoint);
     data = videoDataset(VIDEOS);
+    spec = i2vSpecWithPageSize(shared(), 50);
     // The clean run, for comparison, on an identical fresh table.
     const table = await freshTable();
     seeded = await scanRaw(dynamo.endpoint, table);
     const dir = shared();
     fast.reset();
-    const r = await runCli(['run', I2V_FIX, '--json'], { cwd: dir.path, env: dynamoEnv(table, fast.endpoint) });
+    const r = await runCli(['run', spec, '--json'], { cwd: dir.path, env: dynamoEnv(table, fast.endpoint) });
     expect(r.code, show(r)).toBe(0);
     expect(jsonSummary(r)).toMatchObject({ total: VIDEOS, updated: data.updatable.length, failed: 0 });
     cleanQueries = fast.counts().Query ?? 0;
@@ -104,7 +107,7 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     const table = await freshTable();
     const dir = tmp();
     const env = dynamoEnv(table, slow.endpoint);
-    const victim = startCli(['run', I2V_FIX], { cwd: dir.path, env });
+    const victim = startCli(['run', spec], { cwd: dir.path, env });
     await afterFirstPage(dir.path);
     victim.child.kill('SIGKILL');
     const killed = await victim.done;
@@ -119,7 +122,7 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     expect(lockFiles(dir.path)).toHaveLength(1);
 
     slow.reset();
-    const resumed = await runCli(['run', I2V_FIX, '--resume', '--json'], { cwd: dir.path, env });
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
     expect(resumed.code, show(resumed)).toBe(0);
     expect(resumed.stderr).toContain(`resuming after ${state?.records} record(s) in ${done} page(s)`);
     const queries = slow.counts().Query ?? 0;
@@ -146,12 +149,12 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     const table = await freshTable();
     const dir = tmp();
     const env = dynamoEnv(table, slow.endpoint);
-    const victim = startCli(['run', I2V_FIX], { cwd: dir.path, env });
+    const victim = startCli(['run', spec], { cwd: dir.path, env });
     await afterFirstPage(dir.path);
     victim.child.kill('SIGINT');
     const stopped = await victim.done;
     expect(stopped.code, show(stopped)).toBe(130);
-    expect(stopped.stderr).toContain(`interrupted: the checkpoint is saved. Continue with: datafix run ${I2V_FIX} --resume`);
+    expect(stopped.stderr).toContain(`interrupted: the checkpoint is saved. Continue with: datafix run ${spec} --resume`);
     const state = onlyState(dir.path);
     expect(state?.status).toBe('interrupted');
     expect(state?.pages).toBeGreaterThanOrEqual(1);
@@ -165,7 +168,7 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     expect(notYet.length).toBeLessThan(data.updatable.length);
 
     slow.reset();
-    const resumed = await runCli(['run', I2V_FIX, '--resume', '--json'], { cwd: dir.path, env });
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
     expect(resumed.code, show(resumed)).toBe(0);
     expect(slow.counts().Query ?? 0).toBeLessThanOrEqual(cleanQueries - (state?.pages ?? 0) + 1);
     expectLikeCleanRun(await scanRaw(dynamo.endpoint, table));
@@ -175,8 +178,8 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
 
 // --- SQLite ------------------------------------------------------------------------------------
 
-describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 1000 rows)', () => {
-  const ROWS = 6000; // six pages of 1000: enough to stop part-way, small enough for a slow CI machine
+describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 rows)', () => {
+  const ROWS = 1200; // six pages of 200: enough to stop part-way, small enough for a slow CI machine
   let template: string;
   let cleanIds: Map<string, { mgid: string | null; updatedAt: string | null }>;
   let cleanSummary: Record<string, unknown>;
@@ -224,7 +227,7 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 1000 
     const state = onlyState(dir.path);
     expect(state).toMatchObject({ status: 'running' });
     expect(state?.pages).toBeGreaterThanOrEqual(1);
-    expect(state?.pages).toBeLessThan(ROWS / 1000);
+    expect(state?.pages).toBeLessThan(ROWS / 200);
     // The position is also kept inside the database, committed with the page's writes.
     expect(tableNames(db)).toContain('_datafix_checkpoints');
 
@@ -285,7 +288,7 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 1000 
   it('a run that stopped on an error (database locked) is resumable, and --resume finishes it', async () => {
     const dir = tmp();
     const db = dir.file('veo3.db');
-    const { expected } = createGeneratedVeo3Db(db, 2500);
+    const { expected } = createGeneratedVeo3Db(db, 500);
     const spec = syncSpecWithBusyTimeout(dir, 100);
     const env = { VEO3_DB_PATH: db };
     const failed = await whileWriteLocked(db, () => runCli(['run', spec, '--json'], { cwd: dir.path, env }));

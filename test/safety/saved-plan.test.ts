@@ -46,7 +46,7 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
   beforeAll(async () => {
     const dir = shared();
     template = dir.file('template.db');
-    ({ updatable } = createGeneratedVeo3Db(template, 1500));
+    ({ updatable } = createGeneratedVeo3Db(template, 1000));
     seededIds = generationIds(template);
     const clean = dir.file('clean.db');
     copyFileSync(template, clean);

@@ -194,6 +194,17 @@ export function show(r: CliResult): string {
 // --- SQLite ------------------------------------------------------------------------------------
 
 /**
+ * A copy of the shipped i2v fix in `dir` that reads `pageSize` videos per query page instead of
+ * 200, so a test can run through several pages of a small table (a slow machine runs few items).
+ */
+export function i2vSpecWithPageSize(dir: { write(name: string, text: string): string }, pageSize: number): string {
+  const text = readFileSync(I2V_FIX, 'utf8');
+  const edited = text.replace(/pageSize: 200\b/, `pageSize: ${pageSize}`);
+  if (edited === text) throw new Error('could not set the i2v spec page size');
+  return dir.write(`i2v-pages-of-${pageSize}.yaml`, edited);
+}
+
+/**
  * A copy of the shipped sync fix in `dir` whose target waits only `busyTimeoutMs` for a locked
  * database (the shipped one waits 5 s), so a test can make a live run fail fast with DF411.
  */

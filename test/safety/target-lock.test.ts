@@ -42,7 +42,7 @@ describe('SQLite: the lock is on the database file', () => {
 
   beforeAll(() => {
     template = shared().file('template.db');
-    ({ expected } = createGeneratedVeo3Db(template, 6000));
+    ({ expected } = createGeneratedVeo3Db(template, 1200));
   });
 
   function expectEveryRowFixed(db: string): void {
@@ -129,7 +129,7 @@ describe('SQLite: the lock is on the database file', () => {
 });
 
 describe('DynamoDB: segments of a scan', () => {
-  const N = 400;
+  const N = 120;
   let dynamo: RunningDynalite;
   let slow: CountingProxy;
   let n = 0;
