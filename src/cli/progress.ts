@@ -47,6 +47,9 @@ function tally(c: Counts, e: EngineEvent): void {
   }
 }
 
+/** How often (ms) a wait for room in the output also checks the buffer itself. */
+const DRAIN_POLL_MS = 50;
+
 /**
  * Writes to a stream and remembers when its buffer filled up (`write` returned false), so the
  * caller can wait for room at a point where waiting is safe (a page boundary).
@@ -66,13 +69,21 @@ export function backpressured(stream: NodeJS.WritableStream): {
       // The buffer may have emptied while the engine awaited its writes: 'drain' then already
       // fired, and waiting for another would wait forever (Node exits 13 with the await unsettled).
       const w = stream as Partial<Writable>;
-      if (w.writableNeedDrain === false) return undefined;
+      const flushed = () => w.writableNeedDrain === false || w.writableLength === 0;
+      if (flushed()) return undefined;
       // A stream already destroyed (the reader went away) never drains: nothing to wait for.
       if (w.destroyed) return undefined;
       // 'close' and 'error' end the wait too: a reader that went away (`| head`) must not hang
-      // the run; the stream reports that failure itself.
+      // the run; the stream reports that failure itself. 'drain' alone is not enough: on a pipe
+      // whose reader went away, stdout can hold nothing while its needDrain flag stays set, and no
+      // event comes. So a timer also looks at the buffer; being a live timer, it keeps the process
+      // from exiting (13) with this wait unsettled.
       return new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (flushed() || w.destroyed) done();
+        }, DRAIN_POLL_MS);
         const done = () => {
+          clearInterval(timer);
           stream.off('drain', done);
           stream.off('close', done);
           stream.off('error', done);

@@ -12,7 +12,7 @@ import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const FIX = fileURLToPath(new URL('../../fixes/i2v-thumbnails.yaml', import.meta.url));
-const VIDEOS = 630; // four query pages of 200
+const VIDEOS = 250; // two query pages of 200, the second partial
 
 const dataset = () => i2vDataset(VIDEOS);
 const expected = expectedFor;

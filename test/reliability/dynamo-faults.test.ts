@@ -13,7 +13,7 @@ import { type CountingProxy, internalError, type ProxyOptions, startCountingProx
 import { useTempDirs } from '../helpers/tmp.js';
 import { expectOracleState, I2V_FIX, type Item, i2vDataset, lcg, oracleCounts, scanAll, serviceUnavailable } from './support.js';
 
-const VIDEOS = 600;
+const VIDEOS = 300;
 
 describe('i2v fix through a faulty network (CLI, default retry settings)', () => {
   let dynamo: RunningDynalite;
@@ -80,7 +80,8 @@ describe('i2v fix through a faulty network (CLI, default retry settings)', () =>
       return undefined;
     });
     const { after } = await runAndVerify(table, proxy, before);
-    expect(faults).toBeGreaterThan(100);
+    // 300 videos draw 55 faults from this seed; more than 40 shows the run met many, not a handful.
+    expect(faults).toBeGreaterThan(40);
     // Nothing is left half-done: a rerun (without faults) finds nothing to change.
     const rerun = await runCli(['run', I2V_FIX, '--json'], {
       cwd: tmp().path,
