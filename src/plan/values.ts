@@ -82,6 +82,9 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 /**
  * Converts a value to JSON-safe data for `--json`, plans and journals: sets become
  * `{ "$set": [...] }`, binary `{ "$binary": base64 }`, exact numbers `{ "$number": "text" }`.
+ * A map that would read back as one of these tags (exactly one key, starting with `$`, such as
+ * a DynamoDB map `{ "$number": "5" }`) is wrapped as `{ "$map": {...} }`, so it reads back as
+ * the map it was and not as a number, set, binary or absent field.
  */
 export function toJsonSafe(value: unknown): unknown {
   const exact = exactNumberText(value);
@@ -95,9 +98,15 @@ export function toJsonSafe(value: unknown): unknown {
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) out[k] = toJsonSafe(v);
-    return out;
+    return looksTagged(out) ? { $map: out } : out;
   }
   return value;
+}
+
+/** Whether a plain object has the shape of a tag (`$set`, `$number`, `$absent`, …): one `$` key. */
+function looksTagged(value: object): boolean {
+  const keys = Object.keys(value);
+  return keys.length === 1 && (keys[0] as string).startsWith('$');
 }
 
 /** Whether a value nests deeper than `max` levels; iterative, so no depth can overflow the stack. */
@@ -123,7 +132,8 @@ export function formatValue(value: unknown, maxLength = 120): string {
 
 /**
  * The inverse of `toJsonSafe`: `{ "$set": [...] }`, `{ "$binary": base64 }` and
- * `{ "$number": "text" }` become a Set, bytes and an exact number. A number text that is exactly
+ * `{ "$number": "text" }` become a Set, bytes and an exact number; `{ "$map": {...} }` is that map,
+ * its own keys taken as they are. A number text that is exactly
  * how JavaScript prints a double (and `-0`, `NaN`, `±Infinity`) becomes a plain number; any other
  * text stays a tagged object recognised by `exactNumberText`, so `7.0` (a SQLite REAL) or
  * 40 digits (a DynamoDB number) are written back with their own text, not as the double.
@@ -137,6 +147,8 @@ export function fromJsonSafe(value: unknown, exactNumber: (text: string) => unkn
     if (tag === '$set' && Array.isArray(inner)) return new Set(inner.map((v) => fromJsonSafe(v, exactNumber)));
     if (tag === '$binary' && typeof inner === 'string') return new Uint8Array(Buffer.from(inner, 'base64'));
     if (tag === '$number' && typeof inner === 'string') return plainNumberText(inner) ? Number(inner) : exactNumber(inner);
+    if (tag === '$map' && inner !== null && typeof inner === 'object' && !Array.isArray(inner))
+      return Object.fromEntries(Object.entries(inner).map(([k, v]) => [k, fromJsonSafe(v, exactNumber)]));
   }
   return Object.fromEntries(entries.map(([k, v]) => [k, fromJsonSafe(v, exactNumber)]));
 }

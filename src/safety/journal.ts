@@ -17,13 +17,16 @@ import { decodeValue, encodeValue, readTextLines } from './jsonl.js';
 import { writeFully } from './write-fully.js';
 
 /**
+ * 3: as 2; a map that has the shape of a value tag (one key starting with `$`) is written as
+ * `{ "$map": {...} }`. A datafix that reads only formats 1 and 2 would restore such a map as the
+ * wrapper itself, so it refuses these journals instead.
  * 2: every line carries `sum`, a checksum chained from the header (see `chainSum`), so an edited,
  * moved, removed or foreign line is detected before undo writes anything.
  * 1: no checksums; still readable and undoable, without that verification.
  */
-export const JOURNAL_FORMAT = 2;
+export const JOURNAL_FORMAT = 3;
 /** Formats this version reads (and continues on resume). */
-const READABLE_FORMATS = [1, 2];
+const READABLE_FORMATS = [1, 2, 3];
 
 export interface JournalHeader {
   readonly type: 'header';

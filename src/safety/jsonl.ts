@@ -4,6 +4,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { isDeepStrictEqual } from 'node:util';
 import { fromJsonSafe, toJsonSafe } from '../plan/values.js';
 
 const ABSENT = { $absent: true };
@@ -13,7 +14,8 @@ export function encodeValue(value: unknown): unknown {
 }
 
 export function decodeValue(value: unknown): unknown {
-  if (value !== null && typeof value === 'object' && (value as { $absent?: unknown }).$absent === true) return undefined;
+  // Exactly `{ "$absent": true }`: a map holding `$absent` among other keys is a map.
+  if (isDeepStrictEqual(value, ABSENT)) return undefined;
   return fromJsonSafe(value);
 }
 

@@ -21,7 +21,13 @@ import { preflight } from './preflight.js';
 import { RunStateStore, runKey } from './state.js';
 import { writeFully } from './write-fully.js';
 
-export const PLAN_FORMAT = 1;
+/**
+ * 2: a map that has the shape of a value tag is written as `{ "$map": {...} }` (see
+ * `toJsonSafe`); a datafix that reads only format 1 refuses these plans instead of writing the
+ * wrapper into the data. 1: the same without that wrapper; still applied.
+ */
+export const PLAN_FORMAT = 2;
+const READABLE_PLAN_FORMATS = [1, 2];
 
 interface PlanHeader {
   readonly type: 'plan';
@@ -137,7 +143,7 @@ function readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | P
 export async function readPlanHeader(path: string): Promise<PlanHeader> {
   try {
     for await (const l of readPlanLines(path)) {
-      if (l.type === 'plan' && l.format === PLAN_FORMAT && typeof l.specFile === 'string' && typeof l.specChecksum === 'string' && l.target)
+      if (l.type === 'plan' && READABLE_PLAN_FORMATS.includes(l.format) && typeof l.specFile === 'string' && typeof l.specChecksum === 'string' && l.target)
         return l;
       break;
     }
@@ -147,7 +153,7 @@ export async function readPlanHeader(path: string): Promise<PlanHeader> {
   throw new DatafixError(
     'usage',
     'DF730',
-    `${path} is not a datafix plan (format ${PLAN_FORMAT}); make one with datafix plan SPEC --out FILE`,
+    `${path} is not a datafix plan (formats ${READABLE_PLAN_FORMATS.join(', ')}); make one with datafix plan SPEC --out FILE`,
   );
 }
 

@@ -150,6 +150,14 @@ const DYNAMO_VALUES: AttributeValue[] = [
     ],
   },
   { M: { set: { SS: ['m'] }, bin: { B: new Uint8Array([1, 2]) }, n: { N: '-1E-130' }, empty: { M: {} }, list: { L: [] } } },
+  // Maps shaped like the journal's and plan's own value tags: still maps after the round trip.
+  { M: { $number: { S: '5' } } },
+  { M: { $set: { L: [{ S: 'a' }] } } },
+  { M: { $binary: { S: 'AAE=' } } },
+  { M: { $absent: { BOOL: true } } },
+  { M: { $absent: { BOOL: true }, other: { N: '1' } } },
+  { M: { $map: { M: { $number: { S: '7' } } } } },
+  { L: [{ M: { $number: { S: '9' } } }] },
 ];
 
 describe('DynamoDB values of every type', () => {

@@ -77,7 +77,7 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     const header = lines[0] as Record<string, unknown>;
     expect(header).toEqual({
       type: 'header',
-      format: 2,
+      format: 3,
       fix: 'sync-media-generation-ids',
       specFile: SYNC_FIX,
       specChecksum: sha256File(SYNC_FIX),
@@ -392,7 +392,7 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     const lines = jsonLines(journal);
     expect(lines[0]).toEqual({
       type: 'header',
-      format: 2,
+      format: 3,
       fix: 'i2v-thumbnails',
       specFile: I2V_FIX,
       specChecksum: sha256File(I2V_FIX),

@@ -69,6 +69,26 @@ describe('encodeValue / decodeValue', () => {
     }
   });
 
+  it('maps shaped like a value tag ($number, $set, $binary, $absent, $map) read back as those maps', () => {
+    const maps = [
+      { $number: '5' },
+      { $set: ['a'] },
+      { $binary: 'AAE=' },
+      { $absent: true },
+      { $absent: true, other: 1 },
+      { $map: { $number: '7' } },
+      [{ $number: '9' }],
+      { nested: { $set: [] } },
+    ];
+    for (const v of maps) {
+      const line = JSON.stringify(encodeValue(v));
+      expect(decodeValue(JSON.parse(line)), line).toEqual(v);
+    }
+    // The tags themselves still mean what they say.
+    expect(decodeValue({ $set: ['a'] })).toEqual(new Set(['a']));
+    expect(decodeValue({ $map: { $set: ['a'] } })).toEqual({ $set: ['a'] });
+  });
+
   it('binary, sets and numbers beyond a double survive a trip through JSON text', () => {
     const before = { bin: new Uint8Array([0, 159, 255]), tags: new Set(['a', 'b']), list: [{ k: 'v' }] };
     const back = decodeValue(JSON.parse(JSON.stringify(encodeValue(before)))) as typeof before;
