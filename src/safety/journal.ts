@@ -275,6 +275,11 @@ export interface JournalReading {
   /** Write lines in the journal (every journaled record, whatever its outcome). */
   readonly writeCount: number;
   /**
+   * Whether the last complete line is an `end` line. Without one the run was stopped (killed,
+   * out of disk) or the journal was cut short at a line boundary, which no checksum can tell apart.
+   */
+  readonly ended: boolean;
+  /**
    * Writes newest first, so a record written twice is restored step by step back to its first
    * before-image. Memory stays bounded by a batch of writes.
    */
@@ -288,6 +293,8 @@ interface JournalCheck {
   readonly lastSeq: number;
   /** Checksum of the last complete line (format 2), to chain new lines from. */
   readonly lastSum: string | undefined;
+  /** Whether the last complete line is an `end` line. */
+  readonly ended: boolean;
 }
 
 /**
@@ -303,6 +310,7 @@ async function checkJournal(path: string, consequence: string): Promise<JournalC
   let sum: string | undefined;
   let lastSeq = 0;
   let writeCount = 0;
+  let lastType: string | undefined;
   const seqs = new Set<number>();
   let pending: { text: string; line: number } | undefined;
   const damaged = (line: number, what: string) =>
@@ -324,6 +332,15 @@ async function checkJournal(path: string, consequence: string): Promise<JournalC
       verified = line.format >= 2;
       if (verified) sum = '';
     } else if (line?.type === 'header') throw damaged(lineNo, 'a second header');
+    // Format 1 has no checksums, and a format-1 journal continued on resume gets none either: a
+    // checksum here means the header was edited to skip the verification.
+    if (!verified && SUM_SUFFIX.test(text)) {
+      throw new DatafixError(
+        'usage',
+        'DF705',
+        `${path}:${lineNo} carries a checksum, but the header says format 1, which has none: the header was edited, so ${consequence}`,
+      );
+    }
     if (verified) {
       const parts = splitSum(text);
       if (!parts || chainSum(sum as string, parts.body) !== parts.sum) {
@@ -353,6 +370,7 @@ async function checkJournal(path: string, consequence: string): Promise<JournalC
     } else if (line.type !== 'header' && line.type !== 'resume' && line.type !== 'end') {
       throw damaged(lineNo, `unknown line type ${JSON.stringify((line as { type?: unknown })?.type)}`);
     }
+    lastType = line.type;
   };
 
   try {
@@ -376,7 +394,7 @@ async function checkJournal(path: string, consequence: string): Promise<JournalC
     if (parses || !header) check(pending.text, pending.line);
   }
   if (!header) throw new DatafixError('usage', 'DF702', `${path} is not a datafix journal (it has no header line)`);
-  return { header, verified, writeCount, lastSeq, lastSum: verified ? sum : undefined };
+  return { header, verified, writeCount, lastSeq, lastSum: verified ? sum : undefined, ended: lastType === 'end' };
 }
 
 /** The file's lines from last to first, read in chunks from the end; with 1-based line numbers. */
@@ -425,6 +443,7 @@ export async function openJournal(path: string): Promise<JournalReading> {
     header: check.header,
     verified: check.verified,
     writeCount: check.writeCount,
+    ended: check.ended,
     async *writes() {
       // Reading backwards, a write's outcome comes before the write itself.
       const outcome = new Map<number, WriteResult['status']>();

@@ -77,6 +77,11 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
       `${path} is a format-1 journal (written before journals carried checksums): its lines cannot be verified against edits, so undo trusts them as written`,
     );
   }
+  if (!journal.ended) {
+    options.onNote?.(
+      `${path} has no end line: the run was stopped (killed, interrupted, out of disk) or the journal was cut short. Undo restores every write the journal holds; if lines were cut from its end, the writes they recorded are not restored`,
+    );
+  }
   const adapter: Adapter = await createAdapter(journal.header.target, {
     readonly: options.dryRun,
     ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),

@@ -337,6 +337,44 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(dumpSqlite(db)).toEqual(afterRun);
   });
 
+  it('a header edited to format 1, which has no checksums, to hide an edited key: undo refuses, nothing restored', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const afterRun = await liveRun(dir, journal, spec, db);
+    const lines = readFileSync(journal, 'utf8').split('\n');
+    lines[0] = (lines[0] as string).replace(/"format":\d+/, '"format":1');
+    const index = lines.findIndex((l) => l.includes(`"id":"${updatable[10]}"`));
+    lines[index] = (lines[index] as string).replace(`"id":"${updatable[10]}"`, `"id":"${updatable[11]}"`);
+    writeFileSync(journal, lines.join('\n'));
+    const undo = await runCli(['undo', journal], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(2);
+    expect(undo.stderr).toContain(
+      `error DF705: ${journal}:1 carries a checksum, but the header says format 1, which has none: the header was edited, so nothing was restored`,
+    );
+    expect(dumpSqlite(db)).toEqual(afterRun);
+  });
+
+  it('a journal cut short at a line boundary: undo says it has no end line and restores every write it holds', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const before = dumpSqlite(db);
+    await liveRun(dir, journal, spec, db);
+    const lines = readFileSync(journal, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    // The end line and the outcomes of the last batch go: no checksum can tell this from a kill.
+    let cut = lines.length - 1;
+    while (cut > 0 && !(lines[cut - 1] as string).startsWith('{"type":"write"')) cut--;
+    expect(lines.length - cut).toBeGreaterThan(1);
+    writeFileSync(journal, `${lines.slice(0, cut).join('\n')}\n`);
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(undo.stderr).toContain(
+      `note: ${journal} has no end line: the run was stopped (killed, interrupted, out of disk) or the journal was cut short. Undo restores every write the journal holds; if lines were cut from its end, the writes they recorded are not restored`,
+    );
+    // The writes whose outcomes were cut are checked against the database, and restored too.
+    expect(jsonSummary(undo)).toMatchObject({ restored: updatable.length, conflicts: 0, failed: 0 });
+    expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
+  });
+
   it('a format-1 journal (no checksums) is still undone, with a note that it could not be verified', async () => {
     const { dir, db, journal, spec } = fresh();
     const before = dumpSqlite(db);
@@ -356,6 +394,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(undo.stderr).toContain(
       `note: ${old} is a format-1 journal (written before journals carried checksums): its lines cannot be verified against edits, so undo trusts them as written`,
     );
+    expect(undo.stderr).not.toContain('has no end line');
     expect(jsonSummary(undo)).toMatchObject({ restored: updatable.length, conflicts: 0 });
     expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
   });
