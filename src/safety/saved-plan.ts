@@ -143,7 +143,13 @@ function readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | P
 export async function readPlanHeader(path: string): Promise<PlanHeader> {
   try {
     for await (const l of readPlanLines(path)) {
-      if (l.type === 'plan' && READABLE_PLAN_FORMATS.includes(l.format) && typeof l.specFile === 'string' && typeof l.specChecksum === 'string' && l.target)
+      if (
+        l.type === 'plan' &&
+        READABLE_PLAN_FORMATS.includes(l.format) &&
+        typeof l.specFile === 'string' &&
+        typeof l.specChecksum === 'string' &&
+        l.target
+      )
         return l;
       break;
     }
