@@ -20,7 +20,7 @@
  * processes racing, at least one sees the other and backs off.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { describeTarget } from '../adapters/registry.js';
@@ -36,6 +36,11 @@ export type LockPurpose = 'run' | 'resume' | 'undo' | 'apply';
 export interface Lease {
   readonly pid: number;
   readonly host: string;
+  /**
+   * The holder's pid namespace (Linux: `/proc/self/ns/pid`, e.g. `pid:[4026531836]`). Absent in
+   * leases written by older datafix versions and where the system has none to read.
+   */
+  readonly pidNamespace?: string;
   /** ISO time the lease was taken. */
   readonly startedAt: string;
   /** The spec file (undo: the journal's spec), for the `datafix unlock` hint. */
@@ -103,9 +108,28 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Confirmed gone: taken on this host by a process that is no longer running. */
+/**
+ * This process's pid namespace, or undefined where none can be read. Two containers can share a
+ * host name and a volume, not their pids: a holder's pid means something only in its namespace.
+ */
+function pidNamespace(): string | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined;
+  }
+}
+
+const PID_NAMESPACE = pidNamespace();
+
+/** Whether this process can check the holder's pid: same host and (when recorded) same pid namespace. */
+function checkable(holder: Lease): boolean {
+  return holder.host === hostname() && (holder.pidNamespace === undefined || holder.pidNamespace === PID_NAMESPACE);
+}
+
+/** Confirmed gone: taken on this host, in this pid namespace, by a process that is no longer running. */
 function isStale(holder: Lease | undefined): boolean {
-  return holder !== undefined && holder.host === hostname() && !alive(holder.pid);
+  return holder !== undefined && checkable(holder) && !alive(holder.pid);
 }
 
 function describeHolder(holder: Lease | undefined): string {
@@ -193,6 +217,7 @@ export class TargetLock {
     const lease: Lease = {
       pid: process.pid,
       host: hostname(),
+      ...(PID_NAMESPACE ? { pidNamespace: PID_NAMESPACE } : {}),
       startedAt: new Date().toISOString(),
       spec: request.spec,
       fix: request.fix,
@@ -303,12 +328,13 @@ export class TargetLock {
     if (raw === undefined) return 'none';
     const holder = parse(raw);
     if (!isStale(holder) && !force) {
-      const where =
-        holder?.host === hostname()
-          ? `process ${holder.pid} is still running`
-          : holder
-            ? `it was taken on ${holder.host}, which this machine cannot check`
-            : 'its lock file cannot be read';
+      const where = !holder
+        ? 'its lock file cannot be read'
+        : holder.host !== hostname()
+          ? `it was taken on ${holder.host}, which this machine cannot check`
+          : !checkable(holder)
+            ? `it was taken by process ${holder.pid} in another pid namespace (${holder.pidNamespace}, a container sharing this host name), which this process cannot check`
+            : `process ${holder.pid} is still running`;
       throw new DatafixError('usage', 'DF712', `the lock is not stale: ${where}. Use --force only if you are sure no run is active`);
     }
     return withTakeoverMarker(file, () => {

@@ -122,6 +122,39 @@ describe('stale locks (SQLite)', () => {
     return `${realpathSync(db)}.datafix.lock`;
   }
 
+  it('a lock from another pid namespace (a container with this host name) is not judged by its pid: run exits 2 (DF710), unlock needs --force', async () => {
+    const { dir, db, env } = copy();
+    const lock = lockPathFor(db);
+    // The pid is not running here, but it names a process in a namespace this one cannot see.
+    const pid = deadPid();
+    const lease = {
+      pid,
+      host: hostname(),
+      pidNamespace: 'pid:[1]',
+      startedAt: '2025-01-01T00:00:00.000Z',
+      spec: SYNC_FIX,
+      fix: 'sync-media-generation-ids',
+      purpose: 'run',
+    };
+    writeFileSync(lock, JSON.stringify(lease));
+    const before = dumpSqlite(db);
+
+    const refused = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env });
+    expect(refused.code, show(refused)).toBe(2);
+    expect(refused.stderr).toContain(`error DF710: another process is writing sqlite ${db}`);
+    const unlock = await runCli(['unlock', SYNC_FIX], { cwd: dir.path, env });
+    expect(unlock.code, show(unlock)).toBe(2);
+    expect(unlock.stderr).toContain(
+      `error DF712: the lock is not stale: it was taken by process ${pid} in another pid namespace (pid:[1], a container sharing this host name), which this process cannot check. Use --force only if you are sure no run is active`,
+    );
+    expect(JSON.parse(readFileSync(lock, 'utf8'))).toEqual(lease);
+    expect(dumpSqlite(db)).toEqual(before);
+
+    const forced = await runCli(['unlock', SYNC_FIX, '--force'], { cwd: dir.path, env });
+    expect(forced.code, show(forced)).toBe(0);
+    expect(existsSync(lock)).toBe(false);
+  });
+
   it('a lock left by a dead process: a plain run exits 2 naming it and `datafix unlock`; unlock clears it; the run then works', async () => {
     const { dir, db, env } = copy();
     const lock = lockPathFor(db);
