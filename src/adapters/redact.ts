@@ -38,8 +38,12 @@ export function redactTarget(target: TargetPlan): TargetPlan {
 
 /**
  * Removes credentials from free text (error messages from drivers and the SDK can quote the URL
- * they failed on): the user info and query string of every URL in it.
+ * they failed on): the user info, query string and fragment of every URL in it. The query and
+ * fragment end only at whitespace, a quote or an angle bracket (which an http(s) URL holds only
+ * percent-encoded): a `)` may be part of a token, so a closing parenthesis after a URL goes with it.
  */
 export function redactText(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, '$1').replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#]*)\?[^\s#)'"`]*/gi, '$1');
+  return text
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, '$1')
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#'"`<>]*)[?#][^\s'"`<>]*/gi, '$1');
 }

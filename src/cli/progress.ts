@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { EngineEvent, RunSummary } from '../engine/events.js';
 import type { FixPlan } from '../plan/types.js';
+import { redactText } from '../adapters/redact.js';
 import { formatDuration, formatProgress, formatRecord, formatSummary } from './format.js';
 
 export interface ReporterOptions {
@@ -225,7 +226,8 @@ export async function taskListReporter(o: ReporterOptions): Promise<Reporter> {
     async end({ summary, interrupted, error }) {
       if (summary) processed.resolve({ summary, interrupted: interrupted ?? false });
       else {
-        const failure = error ?? new Error('stopped');
+        // The task list prints this message on the failed task's line: never with credentials.
+        const failure = new Error(redactText(error instanceof Error ? error.message : String(error ?? 'stopped')));
         loaded.reject(failure);
         connected.reject(failure);
         processed.reject(failure);

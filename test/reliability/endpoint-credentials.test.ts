@@ -3,10 +3,12 @@
  * what datafix prints or stores: not in stdout or stderr, not in the journal header, the state or
  * lock files, nor in a saved plan. The run itself still works through such an endpoint.
  */
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { redactText } from '../../src/adapters/redact.js';
+import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { dynamoEnv, show } from '../safety/support.js';
@@ -114,5 +116,32 @@ describe('credentials in the endpoint URL', () => {
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toContain('DF302');
     expectNoCredentials('stderr', r.stderr);
+  });
+
+  it('the task list of a terminal prints a failure without the credentials its message quotes', () => {
+    // The task list is drawn only on a terminal; its renderer for other output prints the same
+    // failed-task line, which is what this reads.
+    const script = `const { taskListReporter } = await import(${JSON.stringify(`${REPO_ROOT}dist/cli/progress.js`)});
+const r = await taskListReporter({ specFile: 'x.yaml', dryRun: true, verbose: false, out: process.stdout, err: process.stderr });
+await r.end({ error: new Error(${JSON.stringify(`cannot reach http://${USER}:${PASSWORD}@127.0.0.1:9/?token=${TOKEN}#access_token=${TOKEN}`)}) });`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(`${r.stdout}${r.stderr}`).toContain('FAILED: cannot reach http://127.0.0.1:9/]');
+    expectNoCredentials('stdout', r.stdout);
+    expectNoCredentials('stderr', r.stderr);
+  });
+});
+
+describe('redactText', () => {
+  it('removes user info, query string and fragment of every URL, whatever follows them', () => {
+    const cases: [string, string][] = [
+      [`GET http://${USER}:${PASSWORD}@h:8000/a?token=${TOKEN} failed`, 'GET http://h:8000/a failed'],
+      [`see https://h/x#access_token=${TOKEN}`, 'see https://h/x'],
+      [`(from http://h/?sig=${TOKEN})CD) done`, '(from http://h/ done'],
+      [`"http://h/?a=1&sig=${TOKEN}" and 'https://${USER}@h2/p'`, `"http://h/" and 'https://h2/p'`],
+      ['no URL here: a?b#c', 'no URL here: a?b#c'],
+      ['http://plain-host:9/path stays', 'http://plain-host:9/path stays'],
+    ];
+    for (const [text, want] of cases) expect(redactText(text), text).toBe(want);
   });
 });
