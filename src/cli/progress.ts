@@ -7,9 +7,9 @@ import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { redactText } from '../adapters/redact.js';
 import type { EngineEvent, RunSummary } from '../engine/events.js';
 import type { FixPlan } from '../plan/types.js';
-import { redactText } from '../adapters/redact.js';
 import { formatDuration, formatProgress, formatRecord, formatSummary } from './format.js';
 
 export interface ReporterOptions {
