@@ -1,7 +1,8 @@
 /** Extraction of values from JSON text or structured fields with the plan's checked JSONPaths. */
 import { JSONPath } from 'jsonpath-plus';
+import { isSafeNumber, parse as parseLossless } from 'lossless-json';
 import type { ExtractPlan } from '../plan/types.js';
-import { isMissing } from '../plan/values.js';
+import { ExactNumber, isMissing } from '../plan/values.js';
 import { type Context, resolveRef } from './context.js';
 
 export class ExtractFailure extends Error {
@@ -44,6 +45,25 @@ function walk(input: unknown, segments: readonly string[]): unknown {
   return value;
 }
 
+/**
+ * A number literal a double may not hold exactly: 16 or more digits in a row, or an exponent of
+ * three digits. JSON text without one parses with JSON.parse, which gives the same values faster.
+ */
+const MAYBE_INEXACT_NUMBER = /[0-9]{16}|[eE][+-]?[0-9]{3}/;
+
+/**
+ * Parses JSON text so that every number keeps its value: one a double holds exactly stays a
+ * number; any other (an id of 19 digits, 1e400) becomes an `ExactNumber` with its text, which
+ * the adapters write exactly or fail with `value_not_exact` (lossless-json; JSON.parse would
+ * round 1091482500479000001 to 1091482500479000064 without a word).
+ * @throws SyntaxError for text that is not JSON, including an object with a duplicate key;
+ *   RangeError when nested deeper than the parser's stack.
+ */
+export function parseJsonExactly(text: string): unknown {
+  if (!MAYBE_INEXACT_NUMBER.test(text)) return JSON.parse(text);
+  return parseLossless(text, null, (literal) => (isSafeNumber(literal) ? Number(literal) : new ExactNumber(literal)));
+}
+
 export function runExtract(ex: CompiledExtract, ctx: Context): unknown {
   let input = resolveRef(ctx, ex.plan.from);
   if (isMissing(input)) return undefined;
@@ -52,7 +72,7 @@ export function runExtract(ex: CompiledExtract, ctx: Context): unknown {
       throw new ExtractFailure('invalid_json', `${ex.plan.from.text} is not JSON text`);
     }
     try {
-      input = JSON.parse(input);
+      input = parseJsonExactly(input);
     } catch (err) {
       // Deeply nested JSON overflows the parser's stack: it is as unusable as malformed JSON.
       const why = err instanceof RangeError ? 'nested too deeply' : 'not valid JSON';

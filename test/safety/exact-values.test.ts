@@ -229,3 +229,75 @@ update:
     }
   });
 });
+
+describe('numbers in JSON text keep every digit', () => {
+  const extractSpec = (target: string, update: string) =>
+    `name: json-ids
+target:
+${target}
+source:
+  as: r
+  ${update.includes('table:') ? 'table: t' : 'scan: {}'}
+extract:
+  x: { from: r.raw, parse: json, first: ["$.data.id"] }
+update:
+${update}
+  set: { ext: "{{ x }}" }
+`;
+
+  it('SQLite: a 19-digit id is written exactly; one beyond 64 bits fails alone with value_not_exact', async () => {
+    const dir = tmp();
+    const db = dir.file('ids.db');
+    const w = new Database(db);
+    w.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, ext)');
+    const ins = w.prepare('INSERT INTO t (id, raw) VALUES (?, ?)');
+    ins.run(1, '{"data":{"id":1091482500479000001}}');
+    ins.run(2, '{"data":{"id":1234567890123456789012345}}');
+    ins.run(3, '{"data":{"id":-9223372036854775808,"more":[1e400]}}');
+    ins.run(4, '{"data":{"id":0.30000000000000004}}');
+    w.close();
+    const spec = dir.write('ids.yaml', extractSpec(`  sqlite: { path: "${db}" }`, '  table: t\n  key: { id: "{{ r.id }}" }'));
+    const live = await runCli(['run', spec, '--json'], { cwd: dir.path });
+    expect(live.code, show(live)).toBe(1);
+    expect(jsonSummary(live)).toMatchObject({ total: 4, updated: 3, failed: 1, reasons: { value_not_exact: 1 } });
+    expect(live.stderr).toContain('ext: 1234567890123456789012345 is beyond what SQLite stores exactly');
+    const r = new Database(db, { readonly: true });
+    r.defaultSafeIntegers(true);
+    try {
+      expect(r.prepare('SELECT id, ext, typeof(ext) AS type FROM t ORDER BY id').all()).toEqual([
+        { id: 1n, ext: 1091482500479000001n, type: 'integer' },
+        { id: 2n, ext: null, type: 'null' },
+        { id: 3n, ext: -9223372036854775808n, type: 'integer' },
+        { id: 4n, ext: 0.30000000000000004, type: 'real' },
+      ]);
+    } finally {
+      r.close();
+    }
+  });
+
+  it('DynamoDB: a 19-digit id is written as that number, not the nearest double', async () => {
+    const dynamo = await startDynalite();
+    try {
+      const dir = tmp();
+      const table = 'json-ids';
+      await createMediaTable(dynamo.endpoint, table);
+      await seedRawItems(dynamo.endpoint, table, [
+        { PK: { S: 'J#1' }, SK: { S: 'METADATA' }, raw: { S: '{"data":{"id":1091482500479000001}}' } },
+        { PK: { S: 'J#2' }, SK: { S: 'METADATA' }, raw: { S: '{"data":{"id":-12345678901234567890123456789012345678}}' } },
+      ]);
+      const spec = dir.write(
+        'ids.yaml',
+        extractSpec(
+          '  dynamodb: { table: "${DYNAMODB_TABLE}", region: us-east-1, endpoint: "${LOCAL_AWS_ENDPOINT}" }',
+          '  key: { PK: "{{ r.PK }}", SK: "{{ r.SK }}" }',
+        ),
+      );
+      const live = await runCli(['run', spec, '--json'], { cwd: dir.path, env: dynamoEnv(table, dynamo.endpoint) });
+      expect(live.code, show(live)).toBe(0);
+      const items = await scanRaw(dynamo.endpoint, table);
+      expect(items.map((i) => i.ext)).toEqual([{ N: '1091482500479000001' }, { N: '-12345678901234567890123456789012345678' }]);
+    } finally {
+      await dynamo.stop();
+    }
+  });
+});

@@ -326,6 +326,10 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           if (typeof f.value === 'string' && LONE_SURROGATE.test(f.value)) {
             return `${f.name}: the new text has a lone UTF-16 surrogate, which SQLite cannot store as given`;
           }
+          const number = exactNumberText(f.value);
+          if (number !== undefined && !sqliteHoldsExactly(number)) {
+            return `${f.name}: ${number} is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)`;
+          }
           if (typeof f.before !== 'string' || !f.before.includes('\uFFFD') || !SQL_IDENT.test(f.name)) continue;
           const same = prepare(
             `SELECT CAST(${quoteIdent(f.name)} AS BLOB) IS CAST(? AS BLOB) AS same FROM ${quoteIdent(table)} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`,
@@ -506,6 +510,41 @@ function canAccess(path: string, mode: number): boolean {
 }
 
 /** Values as SQLite stores them: booleans as 0/1, structures as JSON text, binary as a Buffer. */
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** A decimal text as sign, significant digits and exponent (`12.50` → 125e-1); undefined if not one. */
+function decimalParts(text: string): { neg: boolean; digits: string; exp: number } | undefined {
+  const m = /^(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$/.exec(text);
+  if (!m || `${m[2]}${m[3] ?? ''}` === '') return undefined;
+  let digits = `${m[2]}${m[3] ?? ''}`.replace(/^0+/, '');
+  let exp = Number(m[4] ?? 0) - (m[3] ?? '').length;
+  while (digits.endsWith('0')) {
+    digits = digits.slice(0, -1);
+    exp++;
+  }
+  return digits === '' ? { neg: false, digits: '0', exp: 0 } : { neg: m[1] === '-', digits, exp };
+}
+
+/**
+ * Whether SQLite can store an exact number's text without changing it: an integer within the
+ * 64-bit INTEGER range, or a decimal whose double prints back as the same decimal (so a REAL read
+ * back gives the same number; `-0.0` included). https://www.sqlite.org/datatype3.html (INTEGER:
+ * up to 8 bytes; REAL: an 8-byte IEEE floating point number).
+ */
+export function sqliteHoldsExactly(text: string): boolean {
+  if (/^-?[0-9]+$/.test(text)) {
+    const n = BigInt(text);
+    return n >= INT64_MIN && n <= INT64_MAX;
+  }
+  const double = Number(text);
+  if (!Number.isFinite(double)) return false;
+  if (Object.is(double, -0)) return true;
+  const a = decimalParts(text);
+  const b = decimalParts(String(double));
+  return a !== undefined && b !== undefined && a.neg === b.neg && a.digits === b.digits && a.exp === b.exp;
+}
+
 export function toSqlValue(value: unknown): unknown {
   if (value === undefined) return null;
   // better-sqlite3 binds every JS number as REAL; a whole number must stay INTEGER (7, not 7.0).
