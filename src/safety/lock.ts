@@ -20,7 +20,7 @@
  * processes racing, at least one sees the other and backs off.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { describeTarget } from '../adapters/registry.js';
@@ -194,6 +194,30 @@ function withTakeoverMarker<T>(file: string, fn: () => T): T {
   }
 }
 
+/**
+ * A SQLite database file with several hard links has several names. The lock lives next to one
+ * name and cannot keep out a process that writes the file under another; SQLite itself keeps its
+ * rollback journal next to the name it opened, so a crash under one name is not recovered under
+ * the other (https://www.sqlite.org/howtocorrupt.html, section "Multiple links to the same file").
+ * @throws DatafixError DF716 when the file has more than one link.
+ */
+function refuseHardLinks(target: TargetPlan & { backend: 'sqlite' }): void {
+  const path = targetIdentity(target).slice('sqlite:'.length);
+  let links: number;
+  try {
+    links = statSync(path).nlink;
+  } catch {
+    return; // Not there: the adapter reports the missing database.
+  }
+  if (links > 1) {
+    throw new DatafixError(
+      'usage',
+      'DF716',
+      `${path} has ${links} hard links: a lock next to this name cannot keep out a process writing the file under another name, and SQLite keeps its rollback journal next to the name it opened, so writing under two names can corrupt the database (https://www.sqlite.org/howtocorrupt.html). Nothing was written. Work on a copy, or remove the other links (\`find / -samefile ${path}\`), then run again`,
+    );
+  }
+}
+
 export class TargetLock {
   private constructor(
     readonly file: string,
@@ -207,6 +231,7 @@ export class TargetLock {
    * in progress, DF715 the lock directory is not writable.
    */
   static acquire(target: TargetPlan, request: LockRequest): TargetLock {
+    if (target.backend === 'sqlite') refuseHardLinks(target);
     const file = lockFile(target, request.segment);
     const dir = dirname(file);
     try {

@@ -127,7 +127,12 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
     if (!options.skipEnv && !envMissing && !t.table) c.error('DF302', ['target', 'dynamodb', 'table'], 'table name is empty');
     const endpoint = t.endpoint?.trim() ? t.endpoint.trim() : undefined;
     if (endpoint && !options.skipEnv && !/^https?:\/\/[^\s]+$/.test(endpoint)) {
-      c.error('DF302', ['target', 'dynamodb', 'endpoint'], `endpoint must be an http(s) URL, got \`${redactText(endpoint)}\``);
+      // Shown only when it cannot hold credentials: a value that is not a URL may hide them
+      // where no URL parser finds them (`alice:pw@host`, a space in the password).
+      const shown = /^[^\s@?#]+$/.test(endpoint)
+        ? `, got \`${redactText(endpoint)}\``
+        : ' (the value is not shown: it may hold credentials)';
+      c.error('DF302', ['target', 'dynamodb', 'endpoint'], `endpoint must be an http(s) URL such as http://localhost:8000${shown}`);
     }
     target = { backend, table: t.table, region: t.region?.trim() || 'us-east-1', ...(endpoint ? { endpoint } : {}) };
   }

@@ -110,12 +110,27 @@ describe('credentials in the endpoint URL', () => {
     expect(allFiles(dir.path)).toEqual([]);
   });
 
-  it('a spec error quoting a malformed endpoint does not print its credentials', async () => {
+  it('a spec error about a malformed endpoint does not print its credentials, whatever its shape', async () => {
     const dir = tmp();
-    const r = await runCli(['run', I2V_FIX], { cwd: dir.path, env: dynamoEnv('media', `ftp://${USER}:${PASSWORD}@host/x?token=${TOKEN}`) });
-    expect(r.code, show(r)).toBe(2);
-    expect(r.stderr).toContain('DF302');
-    expectNoCredentials('stderr', r.stderr);
+    for (const endpoint of [
+      `ftp://${USER}:${PASSWORD}@host/x?token=${TOKEN}`,
+      `${USER}:${PASSWORD}@127.0.0.1:8612`,
+      `//${USER}:${PASSWORD}@host:1`,
+      `http:/${USER}:${PASSWORD}@host:1`,
+      `http://${USER}:${PASSWORD} x@host:1`,
+      `127.0.0.1:8612?token=${TOKEN}`,
+    ]) {
+      const r = await runCli(['run', I2V_FIX], { cwd: dir.path, env: dynamoEnv('media', endpoint) });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain('DF302');
+      expect(r.stderr).toContain(
+        'endpoint must be an http(s) URL such as http://localhost:8000 (the value is not shown: it may hold credentials)',
+      );
+      expectNoCredentials(`stderr for ${endpoint}`, r.stderr);
+    }
+    // A value that cannot hold credentials is shown, to help find the mistake.
+    const plain = await runCli(['run', I2V_FIX], { cwd: dir.path, env: dynamoEnv('media', 'localhost:8000') });
+    expect(plain.stderr).toContain('endpoint must be an http(s) URL such as http://localhost:8000, got `localhost:8000`');
   });
 
   it('the task list of a terminal prints a failure without the credentials its message quotes', () => {

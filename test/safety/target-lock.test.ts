@@ -5,7 +5,7 @@
  * stale lock is taken over by one process only; scan segments of one split run side by side and
  * exclude everything else. `--segment` on a source that cannot be split is refused.
  */
-import { copyFileSync, symlinkSync } from 'node:fs';
+import { copyFileSync, linkSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -88,6 +88,44 @@ describe('SQLite: the lock is on the database file', () => {
     expect(done.code, show(done)).toBe(0);
     expectEveryRowFixed(db);
     expect(lockFiles(first.path)).toEqual([]);
+  });
+
+  it('a database with a second hard link: run, apply and undo under either name exit 2 (DF716) and write nothing; a dry run still works', async () => {
+    const first = tmp();
+    const db = first.file('veo3.db');
+    copyFileSync(template, db);
+    const env = { VEO3_DB_PATH: db };
+    // A journal and a plan made before the link, to undo and apply under it.
+    const run = await runCli(['run', SYNC_FIX, '--limit', '5', '--json'], { cwd: first.path, env });
+    expect(run.code, show(run)).toBe(0);
+    const journal = onlyState(first.path)?.journal as string;
+    const plan = first.file('p.plan.jsonl');
+    expect((await runCli(['plan', SYNC_FIX, '--out', plan], { cwd: first.path, env })).code).toBe(0);
+
+    const other = tmp();
+    const link = other.file('hard.db');
+    linkSync(db, link);
+    const before = dumpSqlite(db);
+    for (const [args, path, cwd] of [
+      [['run', SYNC_FIX], link, other.path],
+      [['run', SYNC_FIX], db, first.path],
+      [['apply', plan], db, first.path],
+      [['undo', journal], db, first.path],
+    ] as const) {
+      const r = await runCli([...args], { cwd, env: { VEO3_DB_PATH: path } });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain(`error DF716: ${realpathSync(db === path ? db : link)} has 2 hard links`);
+    }
+    expect(dumpSqlite(db)).toEqual(before);
+    expect(lockFiles(first.path)).toEqual([]);
+    expect(lockFiles(other.path)).toEqual([]);
+    const dry = await runCli(['run', SYNC_FIX, '--dry-run', '--json'], { cwd: other.path, env: { VEO3_DB_PATH: link } });
+    expect(dry.code, show(dry)).toBe(0);
+
+    rmSync(link);
+    const after = await runCli(['run', SYNC_FIX, '--json'], { cwd: first.path, env });
+    expect(after.code, show(after)).toBe(0);
+    expectEveryRowFixed(db);
   });
 
   it('a lock file that cannot be written (file size limit): DF715, exit 2, no lock left to block the next run', async () => {
