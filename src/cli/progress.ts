@@ -60,11 +60,14 @@ export function backpressured(stream: NodeJS.WritableStream): {
   room(): Promise<void> | undefined;
 } {
   let full = false;
+  /** The wait in progress: callers that ask again while it lasts share it (one set of listeners). */
+  let pending: Promise<void> | undefined;
   return {
     write(text) {
       if (!stream.write(text)) full = true;
     },
     room() {
+      if (pending) return pending;
       if (!full) return undefined;
       full = false;
       // The buffer may have emptied while the engine awaited its writes: 'drain' then already
@@ -79,7 +82,7 @@ export function backpressured(stream: NodeJS.WritableStream): {
       // whose reader went away, stdout can hold nothing while its needDrain flag stays set, and no
       // event comes. So a timer also looks at the buffer; being a live timer, it keeps the process
       // from exiting (13) with this wait unsettled.
-      return new Promise<void>((resolve) => {
+      pending = new Promise<void>((resolve) => {
         const timer = setInterval(() => {
           if (flushed() || w.destroyed) done();
         }, DRAIN_POLL_MS);
@@ -88,12 +91,14 @@ export function backpressured(stream: NodeJS.WritableStream): {
           stream.off('drain', done);
           stream.off('close', done);
           stream.off('error', done);
+          pending = undefined;
           resolve();
         };
         stream.on('drain', done);
         stream.on('close', done);
         stream.on('error', done);
       });
+      return pending;
     },
   };
 }

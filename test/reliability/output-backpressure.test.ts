@@ -13,7 +13,17 @@ import { backpressured } from '../../src/cli/progress.js';
 import { createVeo3Database } from '../../src/demo/sqlite-sample.js';
 import { BIN, runCli, TIME_SCALE } from '../helpers/cli.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { cliEnv, createGeneratedVeo3Db, generationIds, lockFiles, onlyState, SYNC_FIX, startCli, waitFor } from '../safety/support.js';
+import {
+  cliEnv,
+  createGeneratedVeo3Db,
+  dumpSqlite,
+  generationIds,
+  lockFiles,
+  onlyState,
+  SYNC_FIX,
+  startCli,
+  waitFor,
+} from '../safety/support.js';
 
 const tmp = useTempDirs();
 const ROWS = 15_000;
@@ -131,6 +141,21 @@ describe('waiting for room in the output', () => {
     expect(await settles(out.room())).toBe('settled');
   });
 
+  it('asked again while it waits (a line per record, as undo asks), shares the one wait: no listeners pile up', async () => {
+    const stream = slowStream();
+    const out = backpressured(stream);
+    const waits: (Promise<void> | undefined)[] = [];
+    for (let i = 0; i < 20; i++) {
+      out.write('x'.repeat(64));
+      waits.push(out.room());
+    }
+    // Node warns (MaxListenersExceededWarning) from 11 listeners on: one set, whatever the count.
+    expect(stream.listenerCount('drain')).toBe(1);
+    expect(new Set(waits).size).toBe(1);
+    expect(waits[0]).toBeInstanceOf(Promise);
+    expect(await settles(Promise.all(waits).then(() => undefined))).toBe('settled');
+  });
+
   it('does not wait when nothing is left to write though the stream still asks for a drain that never comes', async () => {
     // stdout on a pipe whose reader went away was seen in this state: empty, needDrain still set,
     // and no 'drain', 'close' or 'error' ever after. Waiting on events alone exited 13 mid-run.
@@ -165,5 +190,23 @@ describe('a reader that goes away', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     const ids = generationIds(db);
     for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
+  });
+
+  it('`datafix undo JOURNAL | head`: undo finishes its work, restores every row and prints no warning', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    createGeneratedVeo3Db(db, 2400);
+    const before = dumpSqlite(db);
+    const env = { VEO3_DB_PATH: db };
+    const run = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env });
+    expect(run.code, run.stderr).toBe(0);
+    const journal = onlyState(dir.path)?.journal as string;
+    const undo = startCli(['undo', journal], { cwd: dir.path });
+    await waitFor('the first restored line', () => undo.stdout().includes('\n'), { intervalMs: 2 });
+    undo.child.stdout.destroy();
+    const r = await undo.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/Warning|EPIPE|at .*\.js:\d+/);
+    expect(dumpSqlite(db)).toEqual(before);
   });
 });
