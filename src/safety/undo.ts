@@ -7,7 +7,8 @@ import { createAdapter, describeTarget } from '../adapters/registry.js';
 import { type Adapter, LookupRejected, type WriteRequest } from '../adapters/types.js';
 import { DatafixError } from '../errors.js';
 import { deepEqual, toJsonSafe } from '../plan/values.js';
-import { type JournalWrite, openJournal } from './journal.js';
+import { type JournalHeader, type JournalWrite, openJournal } from './journal.js';
+import { runKey } from './state.js';
 
 export interface UndoSummary {
   readonly journal: string;
@@ -69,6 +70,25 @@ function holds(current: Current, w: JournalWrite, which: 'before' | 'after'): bo
  * @throws DatafixError DF702/DF703/DF705 when the journal cannot be trusted (nothing restored);
  *   DF706 when undo stops part-way (the message says how many records were restored).
  */
+/**
+ * The undone run cannot be resumed (DF721), so the checkpoint it keeps in the target (SQLite:
+ * a row of `_datafix_checkpoints`) goes, and the table with it once no other run keeps one there.
+ * Only the checkpoint of this journal's run: another run's is left alone.
+ */
+function clearCheckpoint(adapter: Adapter, header: JournalHeader): void {
+  if (!adapter.checkpoints || !header.runId) return;
+  const key = runKey({ fix: header.fix, target: header.target });
+  const stored = adapter.checkpoints.read(key);
+  if (stored === undefined) return;
+  let runId: unknown;
+  try {
+    runId = (JSON.parse(stored) as { runId?: unknown }).runId;
+  } catch {
+    return;
+  }
+  if (runId === header.runId) adapter.checkpoints.clear(key);
+}
+
 export async function undoJournal(path: string, options: UndoOptions): Promise<UndoSummary> {
   const started = performance.now();
   const journal = await openJournal(path);
@@ -180,6 +200,7 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
       inBatch.add(id);
     }
     await flushed(batch);
+    if (!options.dryRun) clearCheckpoint(adapter, journal.header);
   } catch (err) {
     const cause = err instanceof DatafixError ? `${err.code} ${err.message}` : String((err as Error)?.message ?? err);
     const open = journal.writeCount - counts.restored - counts.unchanged - counts.conflicts - counts.failed - counts.notWritten;

@@ -183,6 +183,8 @@ describe('resume on SQLite checks the run it continues', () => {
     const undo = await runCli(['undo', killed.journal, '--json'], { cwd: elsewhere ? tmp().path : dir.path });
     expect(undo.code, show(undo)).toBe(0);
     const undone = dumpSqlite(db);
+    // Table for table as before the run: the undone run's checkpoint table is gone too.
+    expect(undone).toEqual(templateDump);
 
     const r = await runCli(['run', spec, '--resume'], { cwd: dir.path, env });
     expect(r.code, show(r)).toBe(2);
