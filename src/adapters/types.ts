@@ -4,6 +4,7 @@
  * numbers (or an exact-number object for DynamoDB numbers beyond double precision), booleans,
  * null, arrays, plain objects, `Set` and `Uint8Array`.
  */
+import type { FailureReason } from '../plan/reasons.js';
 import type { FixPlan, SourcePlan } from '../plan/types.js';
 
 export type Item = Record<string, unknown>;
@@ -74,7 +75,7 @@ export type WriteResult =
   | { readonly status: 'not_found' }
   /** Throttled after the client's own retries ran out: the engine requeues it with backoff. */
   | { readonly status: 'retry'; readonly message: string }
-  | { readonly status: 'failed'; readonly reason: string; readonly message: string };
+  | { readonly status: 'failed'; readonly reason: FailureReason; readonly message: string };
 
 /**
  * The answer to one lookup whose key breaks a per-record limit of the backend (a key too large,
@@ -84,7 +85,7 @@ export type WriteResult =
 export class LookupRejected {
   constructor(
     /** Stable snake_case reason for the summary, e.g. `key_invalid`, `key_too_large`. */
-    readonly reason: string,
+    readonly reason: FailureReason,
     /** What is wrong with the key, for the record's log line. */
     readonly message: string,
   ) {}

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { redactText } from '../adapters/redact.js';
 import { DatafixError, type Diagnostic } from '../errors.js';
 import { conditionRefs } from '../plan/conditions.js';
+import { ENGINE_REASONS } from '../plan/reasons.js';
 import type {
   Condition,
   ExtractPlan,
@@ -44,19 +45,7 @@ export interface CompileOptions {
 }
 
 /** Engine-reserved reasons, so a user rule cannot be confused with them in a summary. */
-export const RESERVED_REASONS = new Set([
-  'no_change',
-  'conflict',
-  'not_found',
-  'invalid_json',
-  'extract_failed',
-  'template_error',
-  'item_too_large',
-  'write_rejected',
-  'write_failed',
-  'value_too_deep',
-  'throttled',
-]);
+export const RESERVED_REASONS: ReadonlySet<string> = new Set(ENGINE_REASONS);
 
 const NOW = 'now';
 const SQL_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -238,7 +238,18 @@ describe('names and reasons', () => {
     expect(list.some((d) => d.path?.startsWith('/skip/0/reason') && d.line === lineOf(text, 'no_change'))).toBe(true);
   });
 
-  it.each(['conflict', 'not_found', 'invalid_json', 'write_failed'])('the reserved reason %s is refused', (reason) => {
+  // Every reason the engine or an adapter reports, the per-record limits' reasons included.
+  it.each([
+    'conflict',
+    'not_found',
+    'invalid_json',
+    'write_failed',
+    'key_invalid',
+    'key_too_large',
+    'number_out_of_range',
+    'value_invalid',
+    'value_not_exact',
+  ])('the reserved reason %s is refused', (reason) => {
     expect(() => compile(spec({ skip: `skip:\n  - reason: ${reason}\n    when: { exists: row.x }` }))).toThrow(DatafixError);
   });
 
