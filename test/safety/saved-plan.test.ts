@@ -155,6 +155,26 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     expect(readFileSync(plan, 'utf8')).toBe(whole);
   });
 
+  it('plan exits 1 when records failed, as its dry run does; the plan holds the rest, and apply writes them', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    const { expected, updatable } = createGeneratedVeo3Db(db, 140, { invalidJsonEvery: 10 });
+    const env = { VEO3_DB_PATH: db };
+    const plan = dir.file('p.plan.jsonl');
+    const dry = await runCli(['run', SYNC_FIX, '--dry-run', '--json'], { cwd: dir.path, env });
+    const planned = await runCli(['plan', SYNC_FIX, '--out', plan, '--json'], { cwd: dir.path, env });
+    expect(dry.code, show(dry)).toBe(1);
+    expect(planned.code, show(planned)).toBe(1);
+    const { durationMs: _a, ...predicted } = jsonSummary(dry);
+    const { durationMs: _b, ...summary } = jsonSummary(planned);
+    expect(summary).toEqual(predicted);
+    expect(summary).toMatchObject({ updated: updatable.length, reasons: { invalid_json: 14 } });
+    const applied = await runCli(['apply', plan, '--json'], { cwd: dir.path, env });
+    expect(applied.code, show(applied)).toBe(0);
+    const ids = generationIds(db);
+    for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
+  });
+
   it('apply refuses another target, a changed spec; apply --dry-run writes nothing', async () => {
     const { dir, db, env } = copy();
     const spec = dir.write('sync.yaml', readFileSync(SYNC_FIX, 'utf8'));

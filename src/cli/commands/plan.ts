@@ -48,7 +48,8 @@ export class PlanCommand extends Command {
         `${formatSummary(summary)}\nplan written to ${this.out}: ${summary.updated} change(s). Apply with: datafix apply ${this.out}\n`,
       );
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
-      return EXIT.ok;
+      // As its dry run: records that failed are in no plan, and the exit code says so.
+      return summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
       const { locateInSpec } = await import('../../spec/locate.js');
       return reportError(locateInSpec(err, this.spec), this.context.stderr);
