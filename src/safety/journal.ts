@@ -134,7 +134,11 @@ export class JournalWriter implements WriteJournal {
         (err as NodeJS.ErrnoException).code === 'EEXIST'
           ? 'it already exists; journals are never overwritten'
           : String((err as Error).message);
-      throw new DatafixError('usage', 'DF701', `cannot create journal ${path}: ${why}`);
+      throw new DatafixError(
+        'usage',
+        'DF701',
+        `cannot create journal ${path}: ${why}. Give --journal a new file in a writable directory, or make ${dirname(path)} writable`,
+      );
     }
     const w = new JournalWriter(path, fd, 0, '');
     try {

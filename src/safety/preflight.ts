@@ -27,12 +27,13 @@ export interface PreflightOptions {
  */
 export async function preflight(plan: FixPlan | undefined, options: PreflightOptions): Promise<void> {
   const stateDir = join(resolve(options.cwd), STATE_DIR);
-  const stateProblem = whyNotCreatable(stateDir);
+  // State files and default journals go to .datafix/runs: both levels must be writable.
+  const stateProblem = whyNotCreatable(stateDir) ?? whyNotCreatable(join(stateDir, 'runs'));
   if (stateProblem) {
     throw new DatafixError(
       'config',
       'DF740',
-      `cannot keep run state in ${stateDir}: ${stateProblem}. Live runs write their lock, state and journal there; run datafix from a directory you can write to, or fix ${stateDir}`,
+      `cannot keep run state in ${stateDir}: ${stateProblem}. Live runs write their state and journal in ${join(stateDir, 'runs')}; run datafix from a directory you can write to, or make it writable`,
     );
   }
   if (options.journalPath !== undefined) {

@@ -122,6 +122,23 @@ describe('SQLite live run: environment errors stop before anything is written', 
     expect(sha256File(db)).toBe(hash);
   });
 
+  it('a `.datafix/runs` the user cannot write (`.datafix` writable): DF740 naming it, with what to do; nothing left behind', async () => {
+    const { dir, db, hash } = sqliteWorkspace();
+    mkdirSync(dir.file('.datafix/runs'), { recursive: true });
+    if (asRoot) chownTree(dir.path, NOBODY);
+    chmodSync(dir.file('.datafix/runs'), 0o555);
+    const r = await runAsUser(dir, ['run', SYNC_FIX], { VEO3_DB_PATH: db });
+    chmodSync(dir.file('.datafix/runs'), 0o755);
+    expectEnvError(
+      r,
+      'DF740',
+      `${join(dir.path, '.datafix', 'runs')} is not writable`,
+      'run datafix from a directory you can write to, or make it writable',
+    );
+    expect(filesBelow(dir.path, [db])).toEqual([]);
+    expect(sha256File(db)).toBe(hash);
+  });
+
   it('a read-only database file: DF415 naming the file and the cause; nothing written', async () => {
     const { dir, db, hash } = sqliteWorkspace();
     if (asRoot) chownTree(dir.path, NOBODY);
