@@ -1,11 +1,12 @@
 /** `datafix demo`: the shipped fixes on sample data, phase by phase, as a user would run them. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSpecFile } from '../api.js';
 import { createMediaTable, mediaItems, putItems, sampleVideoCases, startLocalDynamo } from '../demo/local-dynamo.js';
 import { createVeo3Database } from '../demo/sqlite-sample.js';
+import { DatafixError } from '../errors.js';
 import type { EnvSource } from '../spec/env.js';
 import { plainReporter } from './progress.js';
 
@@ -35,6 +36,20 @@ async function runPhases(fix: string, env: EnvSource, o: DemoOutput): Promise<vo
     });
     await reporter.end({ summary });
   }
+}
+
+/**
+ * Writes the demo's sample SQLite database (the sync fix's data, before any run) to `path`, a
+ * new file, and returns its absolute path.
+ * @throws DatafixError DF742 when the file exists (it is never overwritten).
+ */
+export function writeSampleDatabase(path: string): string {
+  const target = resolve(path);
+  if (existsSync(target)) {
+    throw new DatafixError('usage', 'DF742', `${target} already exists; give --sample-db a new file (it is never overwritten)`);
+  }
+  createVeo3Database(target);
+  return target;
 }
 
 export async function runDemo(o: DemoOutput): Promise<void> {

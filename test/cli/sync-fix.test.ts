@@ -534,4 +534,25 @@ describe('datafix demo', () => {
     expect(proposals(livePart ?? '')).toEqual(proposals(dryPart ?? ''));
     expect(proposals(dryPart ?? '').size).toBe(7);
   });
+
+  it('--sample-db writes the sample database before any run, as the README tour uses it; never over a file', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3-automation.db');
+    const r = await runCli(['demo', '--sample-db', db], { cwd: dir.path });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`sample database written to ${db}`);
+    // The sample rows as generated: the sync fix has everything left to do.
+    expect(query(db, 'SELECT id, media_generation_id FROM veo3_video_generations ORDER BY id')).toEqual(
+      sampleRows()
+        .map((row) => ({ id: row.id, media_generation_id: row.media_generation_id ?? null }))
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+    );
+    const dry = await runCli(['run', FIX, '--dry-run', '--json'], { env: { VEO3_DB_PATH: db } });
+    expect(JSON.parse(dry.stdout)).toMatchObject({ total: 10, updated: 7, skipped: 2, failed: 1 });
+    const hash = sha256File(db);
+    const again = await runCli(['demo', '--sample-db', db], { cwd: dir.path });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`error DF742: ${db} already exists; give --sample-db a new file (it is never overwritten)`);
+    expect(sha256File(db)).toBe(hash);
+  });
 });

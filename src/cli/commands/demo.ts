@@ -11,14 +11,28 @@ export class DemoCommand extends Command {
       runs each shipped fix three times: a dry run that writes nothing, the live run, and a
       second live run that finds nothing left to do.
     `,
-    examples: [['Show the demo', 'datafix demo']],
+    examples: [
+      ['Show the demo', 'datafix demo'],
+      ['Write the sample SQLite database to try the sync fix on', 'datafix demo --sample-db ./veo3-automation.db'],
+    ],
   });
 
   keep = Option.Boolean('--keep', false, { description: 'Keep the temporary sample data and print where it is' });
+  sampleDb = Option.String('--sample-db', {
+    description: 'Only write the sample SQLite database (before any fix ran) to this new file, and exit',
+  });
 
   override async execute(): Promise<number> {
     const { runDemo } = await import('../demo.js');
     try {
+      if (this.sampleDb !== undefined) {
+        const { writeSampleDatabase } = await import('../demo.js');
+        const path = writeSampleDatabase(this.sampleDb);
+        this.context.stdout.write(
+          `sample database written to ${path}\ntry: VEO3_DB_PATH=${path} datafix run fixes/sync-media-generation-ids.yaml --dry-run\n`,
+        );
+        return EXIT.ok;
+      }
       await runDemo({ out: this.context.stdout, err: this.context.stderr, keep: this.keep });
       return EXIT.ok;
     } catch (err) {
