@@ -7,7 +7,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createAdapter, describeTarget, redactTarget } from '../adapters/registry.js';
-import { LookupRejected, type WriteRequest } from '../adapters/types.js';
+import { type Item, LookupRejected, type WriteRequest } from '../adapters/types.js';
 import { type RunSpecOptions, runPlan } from '../api.js';
 import type { FieldChange, RunSummary } from '../engine/events.js';
 import { DatafixError } from '../errors.js';
@@ -197,6 +197,12 @@ export interface ApplyOptions {
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
 }
 
+/** Why a record no longer holds its planned before-image: the plan's own values, or someone else's. */
+function whyDrifted(current: Item, request: WriteRequest): string {
+  const planned = request.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.value ?? undefined));
+  return planned ? 'already holds the planned values (this plan was applied before)' : 'changed since the plan was made';
+}
+
 export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
   const started = performance.now();
   const header = await readPlanHeader(path);
@@ -286,18 +292,37 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
           const current = answer;
           const same = current && requests[i]?.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.before ?? undefined));
           if (same) emit('applied', c);
-          else emit('drifted', c, current ? 'changed since the plan was made' : 'no longer exists');
+          else emit('drifted', c, current ? whyDrifted(current, requests[i] as WriteRequest) : 'no longer exists');
         });
         return;
       }
       await journal?.intend(requests);
       const results = await adapter.write(requests, { concurrency: options.concurrency ?? 10 });
       journal?.settle(requests, results);
+      // Records that drifted are read once more, to say whether they hold the plan's own values.
+      const drifted = results.flatMap((r, i) => (r?.status === 'conflict' ? [i] : []));
+      const currents =
+        drifted.length === 0
+          ? []
+          : await adapter.lookup(
+              drifted.map((i) => {
+                const r = requests[i] as WriteRequest;
+                return { ...(r.table !== undefined ? { table: r.table } : {}), key: r.key, consistentRead: true };
+              }),
+            );
       batch.forEach((c, i) => {
         const r = results[i];
         if (r?.status === 'applied') emit('applied', c);
-        else if (r?.status === 'conflict') emit('drifted', c, 'changed since the plan was made');
-        else if (r?.status === 'not_found') emit('drifted', c, 'no longer exists');
+        else if (r?.status === 'conflict') {
+          const current = currents[drifted.indexOf(i)];
+          emit(
+            'drifted',
+            c,
+            current && !(current instanceof LookupRejected)
+              ? whyDrifted(current, requests[i] as WriteRequest)
+              : 'changed since the plan was made',
+          );
+        } else if (r?.status === 'not_found') emit('drifted', c, 'no longer exists');
         else emit('failed', c, r && 'message' in r ? r.message : 'no result');
       });
     };

@@ -322,6 +322,12 @@ describe('saved plans on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     expect(predicted).toMatchObject({ applied: 0, drifted: data.updatable.length });
     expect(actual).toEqual(predicted);
     expect(live.code).toBe(dry.code);
+    // Each says why: the record holds this plan's own values, not someone else's.
+    for (const r of [dry, live]) {
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('! drifted'));
+      expect(lines).toHaveLength(data.updatable.length);
+      for (const l of lines) expect(l).toMatch(/\(already holds the planned values \(this plan was applied before\)\)$/);
+    }
   });
 
   it('apply refuses when the environment points the spec at another table, naming both', async () => {
