@@ -80,7 +80,7 @@ export function render(t: Template, ctx: Context): unknown {
   }
 }
 
-export function evaluate(cond: Condition, ctx: Context): boolean {
+export function evaluate(cond: Condition, ctx: Context, same: (a: unknown, b: unknown) => boolean = deepEqual): boolean {
   switch (cond.op) {
     case 'exists':
       return cond.refs.every((r) => !isMissing(resolveRef(ctx, r)));
@@ -93,13 +93,13 @@ export function evaluate(cond: Condition, ctx: Context): boolean {
     case 'equals':
       return cond.pairs.every(({ ref, value }) => {
         const v = resolveRef(ctx, ref);
-        return value === null ? isAbsent(v) : deepEqual(v, value);
+        return value === null ? isAbsent(v) : same(v, value);
       });
     case 'all':
-      return cond.of.every((c) => evaluate(c, ctx));
+      return cond.of.every((c) => evaluate(c, ctx, same));
     case 'any':
-      return cond.of.some((c) => evaluate(c, ctx));
+      return cond.of.some((c) => evaluate(c, ctx, same));
     case 'not':
-      return !evaluate(cond.of, ctx);
+      return !evaluate(cond.of, ctx, same);
   }
 }

@@ -84,6 +84,9 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   const started = performance.now();
   const emit = options.onEvent ?? (() => {});
   const normalize = adapter.normalize ? (v: unknown) => adapter.normalize?.(v) : (v: unknown) => v;
+  // Skip rules compare as the target stores values, as the source's where does: on SQLite
+  // `true` is the INTEGER 1, so { equals: { row.archived: true } } matches a stored 1.
+  const sameInTarget = (a: unknown, b: unknown) => deepEqual(normalize(a), normalize(b));
   const now = (options.now ?? new Date()).toISOString();
   const limit = options.limit ?? plan.run.limit;
   const maxConcurrency = options.concurrency ?? plan.run.concurrency;
@@ -154,7 +157,7 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       } else if (step.kind === 'skip') {
         const rule = plan.skip[step.index];
         if (!rule) continue;
-        for (const s of live) if (evaluate(rule.when, s.ctx)) finish(s, 'skipped', rule.reason);
+        for (const s of live) if (evaluate(rule.when, s.ctx, sameInTarget)) finish(s, 'skipped', rule.reason);
       } else {
         await batchLookup(adapter, live, FETCHED_TARGET, (s) => renderKey(plan.update.key, s.ctx), plan.update.table, true);
       }

@@ -553,3 +553,25 @@ describe('extraction fast path', () => {
     expect(runExtract(wildcard, new Map<string, unknown>([['row', { doc: docs.raw }]]))).toBe('C');
   });
 });
+
+describe('conditions compare as the target stores values', () => {
+  it('SQLite: a skip rule on `true` matches a stored 1, as the source where does (1 updated, 1 skipped archived)', async () => {
+    const db = dbWith('CREATE TABLE users (id INTEGER PRIMARY KEY, email_verified INTEGER, archived INTEGER, plan TEXT)', [
+      'INSERT INTO users VALUES (1, 1, 0, NULL)',
+      'INSERT INTO users VALUES (2, 1, 1, NULL)',
+      'INSERT INTO users VALUES (3, 0, 0, NULL)',
+    ]);
+    const yaml =
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: users, where: { equals: { email_verified: true } } }\n` +
+      'skip:\n  - { reason: archived, when: { equals: { row.archived: true } } }\n  - { reason: never, when: { equals: { row.archived: false, row.email_verified: false } } }\n' +
+      'update:\n  table: users\n  key: { id: "{{ row.id }}" }\n  set: { plan: free }\n';
+    const dry = await runYaml(yaml, { dryRun: true, now: NOW });
+    const live = await runYaml(yaml, { now: NOW });
+    for (const run of [dry, live]) expect(run.summary).toMatchObject({ total: 2, updated: 1, skipped: 1, reasons: { archived: 1 } });
+    expect(query(db, 'SELECT id, plan FROM users ORDER BY id')).toEqual([
+      { id: 1, plan: 'free' },
+      { id: 2, plan: null },
+      { id: 3, plan: null },
+    ]);
+  });
+});
