@@ -4,6 +4,7 @@
  * response page is yielded, empty or not, so the cursor keeps moving through long stretches
  * that a filter removes.
  */
+import { setMaxListeners } from 'node:events';
 import type { QueryCommandOutput, ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { DatafixError } from '../../errors.js';
 import type { SourcePlan } from '../../plan/types.js';
@@ -130,6 +131,10 @@ async function* readScan(
   // One controller for this reader: stopping early (break, error, interrupt) cancels the
   // requests other segments still have in flight.
   const inner = new AbortController();
+  // Each request in flight listens on it (the SDK's handler, and a retry's backoff): up to
+  // 16 segments at once pass Node's default of 10, which would print a MaxListenersExceeded
+  // warning on the user's terminal for what is a bounded number of listeners.
+  setMaxListeners(4 * MAX_SEGMENTS_IN_FLIGHT, inner.signal);
   const onAbort = (): void => inner.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
 
