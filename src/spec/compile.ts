@@ -380,6 +380,8 @@ function compileSource(
   let partitionKey: { name: string; value: string | number } | undefined;
   let sortKey: { name: string; op: SortKeyOp; values: (string | number)[] } | undefined;
   for (const [name, v] of Object.entries(q.key)) {
+    const problem = literalValueProblem(v);
+    if (problem) c.error('DF214', ['source', 'query', 'key', name], problem);
     if (typeof v === 'string' || typeof v === 'number') {
       if (partitionKey) {
         if (sortKey) c.error('DF206', ['source', 'query', 'key', name], 'a query key has one partition key and at most one sort key', true);
@@ -405,6 +407,31 @@ function compileSource(
     ...(q.filter ? { filter: fieldCondition(q.filter, ['source', 'query', 'filter']) } : {}),
     consistentRead: q.consistentRead ?? false,
   };
+}
+
+/**
+ * Why a value a condition or query key compares with would silently mean something else than it
+ * seems, or undefined. Values there are compared as written, maps and lists deeply: a
+ * `{{ template }}` anywhere in one is not rendered and a `${VAR}` is not expanded (only the
+ * target and run settings read the environment).
+ */
+function literalValueProblem(value: unknown): string | undefined {
+  const stack: unknown[] = [value];
+  for (let seen = 0; stack.length > 0 && seen < 10_000; seen++) {
+    const v = stack.pop();
+    if (v !== null && typeof v === 'object') {
+      stack.push(...(Array.isArray(v) ? v : Object.values(v)));
+      continue;
+    }
+    if (typeof v !== 'string') continue;
+    if (/\{\{[\s\S]*\}\}/.test(v)) {
+      return `\`${v}\` would be compared as this very text: templates are not rendered in conditions and query keys. Write the value itself`;
+    }
+    if (/\$\{[^}]*\}/.test(v)) {
+      return `\`${v}\` would be compared as this very text: \`\${VAR}\` is expanded only in the target and run settings. Write the value itself`;
+    }
+  }
+  return undefined;
 }
 
 function compileCondition(
@@ -435,6 +462,8 @@ function compileCondition(
         const r = ref(k, [...p, k]);
         if (!r) continue;
         check(r, [...p, k]);
+        const problem = literalValueProblem(v);
+        if (problem) c.error('DF214', [...p, k], problem);
         pairs.push({ ref: r, value: v });
       }
       return { op, pairs };

@@ -479,3 +479,66 @@ describe('step order', () => {
     expect(compile(spec()).update.before).toEqual({ kind: 'context', root: 'row' });
   });
 });
+
+describe('condition and query-key values are compared as written, so what would be misread is refused', () => {
+  const dynamoTarget = 'target:\n  dynamodb: { table: media, region: us-east-1 }';
+  it.each([
+    [
+      'a template in a where value',
+      spec({ source: 'source:\n  as: row\n  table: items\n  where: { equals: { expiresAt: "{{ now }}" } }' }),
+      '{{ now }}',
+      'templates are not rendered',
+    ],
+    [
+      'an environment reference in a where value',
+      spec({ source: 'source:\n  as: row\n  table: items\n  where: { equals: { region: "${REGION}" } }' }),
+      '${REGION}',
+      'is expanded only in the target',
+    ],
+    [
+      'a template inside a map compared deeply',
+      spec({ source: 'source:\n  as: row\n  table: items\n  where: { equals: { meta: { at: [x, "{{ now }}"] } } }' }),
+      'meta: {',
+      'templates are not rendered',
+    ],
+    [
+      'a template in a skip rule value',
+      spec({ skip: 'skip:\n  - reason: same\n    when: { equals: { row.a: "{{ row.b }}" } }' }),
+      '{{ row.b }}',
+      'templates are not rendered',
+    ],
+    [
+      'a template in a query sort-key condition',
+      spec({
+        target: dynamoTarget,
+        source: 'source:\n  as: v\n  query:\n    key: { PK: x, SK: { lt: "{{ now }}" } }',
+        update: 'update:\n  key: { PK: "{{ v.PK }}", SK: "{{ v.SK }}" }\n  set: { a: 1 }',
+      }),
+      'SK: { lt',
+      'templates are not rendered',
+    ],
+    [
+      'an environment reference in a query partition key',
+      spec({
+        target: dynamoTarget,
+        source: 'source:\n  as: v\n  query:\n    key: { PK: "${TENANT}" }',
+        update: 'update:\n  key: { PK: "{{ v.PK }}", SK: "{{ v.SK }}" }\n  set: { a: 1 }',
+      }),
+      'PK: "${TENANT}"',
+      'is expanded only in the target',
+    ],
+  ])('%s: DF214 at its line', (_what, text, needle, words) => {
+    const d = one(diags(text), 'DF214');
+    expect(d.message).toContain(words);
+    expect(d.line).toBe(lineOf(text, needle));
+  });
+
+  it('plain values still compile, maps compared deeply included', () => {
+    expect(() =>
+      compile(spec({ source: 'source:\n  as: row\n  table: items\n  where: { equals: { status: done, n: 5, tags: [a, b] } }' })),
+    ).not.toThrow();
+    expect(() =>
+      compile(spec({ skip: 'skip:\n  - reason: same\n    when: { equals: { row.m: { a: [1, 2], b: "{ not a template }" } } }' })),
+    ).not.toThrow();
+  });
+});
