@@ -16,15 +16,15 @@ export class TemplateError extends Error {}
 /** Follows a reference through own properties only, so `constructor` or a prototype is never reached. */
 export function resolveRef(ctx: Context, ref: Ref): unknown {
   let value: unknown = ctx.get(ref.root);
-  for (const seg of ref.path) {
+  for (const [i, seg] of ref.path.entries()) {
     if (value === null || typeof value !== 'object' || value instanceof Set || value instanceof Uint8Array) {
       return undefined;
     }
-    if (Array.isArray(value)) {
-      value = /^[0-9]+$/.test(seg) ? value[Number(seg)] : undefined;
-    } else {
-      value = Object.hasOwn(value, seg) ? (value as Record<string, unknown>)[seg] : undefined;
-    }
+    // `[N]` reads a list element and nothing else; a name reads a map key and nothing else, as
+    // the same reference in a DynamoDB filter does.
+    if (ref.indexes?.includes(i)) value = Array.isArray(value) ? value[Number(seg)] : undefined;
+    else if (Array.isArray(value)) value = undefined;
+    else value = Object.hasOwn(value, seg) ? (value as Record<string, unknown>)[seg] : undefined;
   }
   return value;
 }

@@ -8,6 +8,12 @@
 export interface Ref {
   readonly root: string;
   readonly path: readonly string[];
+  /**
+   * Positions in `path` written as a list position (`tags[0]` or `tags.0`). Such a segment reads
+   * a list element only; any other segment (`m["0"]`, `m.name`) reads a map key only, on every
+   * backend alike (DynamoDB: `#tags[0]` against `#m.#n`). Absent when there is none.
+   */
+  readonly indexes?: readonly number[];
   /** The reference as written, for messages. */
   readonly text: string;
 }

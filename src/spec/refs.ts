@@ -17,12 +17,16 @@ export function parseRef(text: string): Ref {
   const rootMatch = IDENT.exec(src);
   if (!rootMatch) throw new RefSyntaxError(`\`${src}\` is not a reference; expected a name such as row.column`);
   const segments: string[] = [rootMatch[0]];
+  const indexes: number[] = [];
   let i = rootMatch[0].length;
   while (i < src.length) {
     const rest = src.slice(i);
     if (rest.startsWith('.')) {
-      const m = IDENT.exec(rest.slice(1)) ?? /^[0-9]+/.exec(rest.slice(1));
+      const name = IDENT.exec(rest.slice(1));
+      const m = name ?? /^[0-9]+/.exec(rest.slice(1));
       if (!m) throw new RefSyntaxError(`\`${src}\`: expected a name after "." (use ["..."] for other characters)`);
+      // `.0` is a list position, as `[0]` is; a map key made of digits is written `["0"]`.
+      if (!name) indexes.push(segments.length - 1);
       segments.push(m[0]);
       i += 1 + m[0].length;
     } else if (rest.startsWith('["') || rest.startsWith("['")) {
@@ -33,6 +37,8 @@ export function parseRef(text: string): Ref {
       i += end + 2;
     } else if (/^\[[0-9]+\]/.test(rest)) {
       const end = rest.indexOf(']');
+      // Its position in `path` (segments minus the root).
+      indexes.push(segments.length - 1);
       segments.push(rest.slice(1, end));
       i += end + 1;
     } else {
@@ -43,7 +49,7 @@ export function parseRef(text: string): Ref {
     if (FORBIDDEN_SEGMENTS.has(seg)) throw new RefSyntaxError(`\`${src}\`: \`${seg}\` is not allowed in a reference`);
   }
   const [root, ...path] = segments as [string, ...string[]];
-  return { root, path, text: src };
+  return { root, path, text: src, ...(indexes.length > 0 ? { indexes } : {}) };
 }
 
 const PLACEHOLDER = /\{\{(.*?)\}\}/g;

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { Adapter } from '../../src/adapters/types.js';
+import { evaluate } from '../../src/engine/context.js';
 import type { Condition } from '../../src/plan/types.js';
+import { parseRef } from '../../src/spec/refs.js';
 import { createMediaTable, mediaItem, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy, throttled } from '../helpers/proxy.js';
 import { all, any, equals, exists, isNull, missing, not, notNull, readAll, ref, scanSource, target, videoQuery } from './fixtures.js';
@@ -48,6 +50,10 @@ beforeAll(async () => {
       if (n % 3 === 0) item['a.b'] = n % 2 === 0 ? 'even' : 'odd';
       if (n % 4 === 1) item['x-y'] = 1;
       if (n % 5 === 2) item.name = 'named';
+      // A list whose first element may be `featured`, and maps whose key is the digit 0.
+      if (n % 6 === 0) item.tags = ['featured', 'other'];
+      if (n % 6 === 1) item.tags = ['other', 'featured'];
+      if (n % 6 === 2) item.tags = { '0': 'featured' };
       filterItems.push(item);
       n++;
     }
@@ -170,16 +176,41 @@ describe('filters', () => {
     ['two refs', exists(ref('status'), ref('thumbnailUrls')), (i) => present(i.status) && present(i.thumbnailUrls)],
     ['empty any (never)', any(), () => false],
     ['empty all (always)', all(), () => true],
+    // A list position (`tags[0]`, `tags.0`) reads the list's element; `["0"]` reads the map key "0".
+    ['list position [0]', equals([parseRef('tags[0]'), 'featured']), (i) => Array.isArray(i.tags) && i.tags[0] === 'featured'],
+    ['list position .0', equals([parseRef('tags.0'), 'featured']), (i) => Array.isArray(i.tags) && i.tags[0] === 'featured'],
+    [
+      'map key "0"',
+      equals([parseRef('tags["0"]'), 'featured']),
+      (i) =>
+        i.tags !== null && typeof i.tags === 'object' && !Array.isArray(i.tags) && (i.tags as Record<string, unknown>)['0'] === 'featured',
+    ],
   ];
 
-  it.each(cases)('%s selects exactly the items the documented semantics select', async (_name, condition, probe) => {
+  // dynalite reads `tags[0]` on a map as its key "0"; DynamoDB dereferences list elements only
+  // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.Attributes.html).
+  // Items whose tags are such a map are left out of the list-position cases.
+  const comparable = (name: string) => (item: Record<string, unknown>) =>
+    !name.startsWith('list position') || item.tags === undefined || Array.isArray(item.tags);
+
+  it.each(cases)('%s selects exactly the items the documented semantics select', async (name, condition, probe) => {
     const expected = filterItems
+      .filter(comparable(name))
       .filter(probe)
       .map((item) => item.n)
       .sort((x, y) => Number(x) - Number(y));
     const { records } = await readAll(filtered, scanSource({ filter: condition }), { pageSize: 1000 });
-    const got = records.map((r) => r.item.n).sort((x, y) => Number(x) - Number(y));
+    const got = records
+      .filter((r) => comparable(name)(r.item))
+      .map((r) => r.item.n)
+      .sort((x, y) => Number(x) - Number(y));
     expect(got).toEqual(expected);
+    // The same condition in a skip rule (the engine) selects the same items.
+    const byEngine = filterItems
+      .filter(comparable(name))
+      .filter((item) => evaluate(condition, new Map(Object.entries(item))))
+      .map((item) => item.n);
+    expect(byEngine.sort((x, y) => Number(x) - Number(y))).toEqual(expected);
   });
 
   it('keeps paging through pages the filter empties', async () => {

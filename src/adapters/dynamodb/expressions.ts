@@ -29,9 +29,16 @@ export class ExpressionBuilder {
     return id;
   }
 
-  /** A document path: the top-level attribute, then nested map keys. */
-  path(root: string, path: readonly string[] = []): string {
-    return [root, ...path].map((segment) => this.name(segment)).join('.');
+  /**
+   * A document path: the top-level attribute, then nested map keys (`.#n`) and list positions
+   * (`[N]`, at the positions of `path` listed in `indexes`).
+   */
+  path(root: string, path: readonly string[] = [], indexes: readonly number[] = []): string {
+    let out = this.name(root);
+    path.forEach((segment, i) => {
+      out += indexes.includes(i) ? `[${Number(segment)}]` : `.${this.name(segment)}`;
+    });
+    return out;
   }
 
   /** A fresh placeholder for a value. */
@@ -70,7 +77,7 @@ const nullType = (b: ExpressionBuilder): string => b.constant('null_t', 'NULL');
 const emptyString = (b: ExpressionBuilder): string => b.constant('empty', '');
 
 function refPath(ref: Ref, b: ExpressionBuilder): string {
-  return b.path(ref.root, ref.path);
+  return b.path(ref.root, ref.path, ref.indexes);
 }
 
 /** Absent or NULL, the engine's `isAbsent`. */
