@@ -3,6 +3,7 @@ import { JSONPath } from 'jsonpath-plus';
 import { isSafeNumber, parse as parseLossless } from 'lossless-json';
 import type { ExtractPlan } from '../plan/types.js';
 import { ExactNumber, isMissing } from '../plan/values.js';
+import { type JsonPathSegment, jsonPathSegments } from '../spec/jsonpath.js';
 import { type Context, resolveRef } from './context.js';
 
 export class ExtractFailure extends Error {
@@ -17,32 +18,40 @@ export class ExtractFailure extends Error {
 /** An extract with its JSONPaths parsed once, not once per record. */
 export interface CompiledExtract {
   readonly plan: ExtractPlan;
-  readonly paths: readonly string[][];
+  readonly paths: readonly string[];
   /**
-   * For paths made only of names and indexes (most are): the segments to walk directly, which
-   * gives jsonpath-plus's answer without its per-call setup. Undefined where a path needs it.
+   * For paths of names, [n] and [*] only (most are): their steps, walked here so that every
+   * name is read literally as written (jsonpath-plus splits `['a,b']` and reads `['*']` as a
+   * wildcard). Undefined where a path needs jsonpath-plus (`..`, slices).
    */
-  readonly direct: readonly (readonly string[] | undefined)[];
+  readonly walks: readonly (readonly JsonPathSegment[] | undefined)[];
 }
-
-const PLAIN_SEGMENT = /^(?:[0-9]+|[^*.[\]()?@$^~:,'"]+)$/;
 
 export function prepareExtract(plan: ExtractPlan): CompiledExtract {
-  // toPathArray caches and shares its arrays; copy so nothing downstream can alter the cache.
-  const paths = plan.paths.map((p) => [...JSONPath.toPathArray(p)]);
-  const direct = paths.map((segs) => (segs[0] === '$' && segs.slice(1).every((s) => PLAIN_SEGMENT.test(s)) ? segs.slice(1) : undefined));
-  return { plan, paths, direct };
+  const walks = plan.paths.map((p) => {
+    const segments = jsonPathSegments(p);
+    return segments.every((seg) => seg.kind === 'name' || seg.kind === 'index' || seg.kind === 'wildcard') ? segments : undefined;
+  });
+  return { plan, paths: plan.paths, walks };
 }
 
-/** A plain path walked through own properties, as jsonpath-plus would match it. */
-function walk(input: unknown, segments: readonly string[]): unknown {
-  let value = input;
+/** Every match of a path of names, [n] and [*], in document order, through own properties. */
+function walk(input: unknown, segments: readonly JsonPathSegment[]): unknown[] {
+  let current: unknown[] = [input];
   for (const seg of segments) {
-    if (value === null || typeof value !== 'object') return undefined;
-    if (Array.isArray(value)) value = /^[0-9]+$/.test(seg) ? value[Number(seg)] : undefined;
-    else value = Object.hasOwn(value, seg) ? (value as Record<string, unknown>)[seg] : undefined;
+    const next: unknown[] = [];
+    for (const value of current) {
+      if (value === null || typeof value !== 'object' || value instanceof ExactNumber) continue;
+      if (seg.kind === 'wildcard') next.push(...(Array.isArray(value) ? value : Object.values(value)));
+      else if (Array.isArray(value)) {
+        // `[n]` and `.n` are positions in a list; a quoted name (`['0']`) is not.
+        if (seg.kind === 'index' && seg.index < value.length) next.push(value[seg.index]);
+      } else if (seg.kind === 'name' && Object.hasOwn(value, seg.name)) next.push((value as Record<string, unknown>)[seg.name]);
+      // `[n]` on an object selects nothing (RFC 9535, 2.3.3 Index Selector).
+    }
+    current = next;
   }
-  return value;
+  return current;
 }
 
 /**
@@ -81,18 +90,16 @@ export function runExtract(ex: CompiledExtract, ctx: Context): unknown {
   }
   if (input === null || typeof input !== 'object') return undefined;
   for (const [i, path] of ex.paths.entries()) {
-    const direct = ex.direct[i];
-    if (direct) {
-      const found = walk(input, direct);
-      if (!isMissing(found)) return found;
-      continue;
-    }
+    const steps = ex.walks[i];
     let matches: unknown[];
-    try {
-      // eval: false — no filter or script evaluation, whatever the path says.
-      matches = JSONPath({ path, json: input as object, eval: false, wrap: true }) as unknown[];
-    } catch (err) {
-      throw new ExtractFailure('extract_failed', `${ex.plan.name}: ${(err as Error).message}`);
+    if (steps) matches = walk(input, steps);
+    else {
+      try {
+        // eval: false — no filter or script evaluation, whatever the path says.
+        matches = JSONPath({ path, json: input as object, eval: false, wrap: true }) as unknown[];
+      } catch (err) {
+        throw new ExtractFailure('extract_failed', `${ex.plan.name}: ${(err as Error).message}`);
+      }
     }
     const found = matches?.find((m) => !isMissing(m));
     if (found !== undefined) return found;

@@ -11,6 +11,72 @@ export interface JsonPathProblem {
   readonly message: string;
 }
 
+/** One step of a JSONPath, as datafix reads it. */
+export type JsonPathSegment =
+  | { readonly kind: 'name'; readonly name: string }
+  | { readonly kind: 'index'; readonly index: number }
+  | { readonly kind: 'wildcard' }
+  | { readonly kind: 'descend' }
+  /** A bracket datafix leaves to jsonpath-plus (a slice `1:3`, a union `0,1`) or refuses (`-1`). */
+  | { readonly kind: 'other'; readonly text: string };
+
+/**
+ * The steps of a JSONPath that `checkJsonPath` accepted: `.name` (up to the next `.` or `[`),
+ * `['name']` / `["name"]` (any text, taken literally: `['a,b']`, `['*']`, `['cd[x]']`), `[N]`
+ * and `.N` (list positions),
+ * `.*` / `[*]`, `..`, and other brackets as written. The leading `$` is not a step.
+ */
+export function jsonPathSegments(path: string): JsonPathSegment[] {
+  const out: JsonPathSegment[] = [];
+  let i = 1;
+  while (i < path.length) {
+    if (path.startsWith('..', i)) {
+      out.push({ kind: 'descend' });
+      i += 2;
+      if (path[i] !== '[' && path[i] !== '*') {
+        const end = nextDelimiter(path, i);
+        out.push({ kind: 'name', name: path.slice(i, end) });
+        i = end;
+      }
+    } else if (path[i] === '.') {
+      const end = nextDelimiter(path, i + 1);
+      const name = path.slice(i + 1, end);
+      // `.0` is a list position, as jsonpath-plus reads it and as `row.list.0` is in references.
+      out.push(
+        name === '*' ? { kind: 'wildcard' } : /^[0-9]+$/.test(name) ? { kind: 'index', index: Number(name) } : { kind: 'name', name },
+      );
+      i = end;
+    } else if (path[i] === '*') {
+      out.push({ kind: 'wildcard' });
+      i += 1;
+    } else if (path[i] === '[') {
+      const quote = path[i + 1];
+      if (quote === "'" || quote === '"') {
+        const end = path.indexOf(`${quote}]`, i + 2);
+        out.push({ kind: 'name', name: path.slice(i + 2, end) });
+        i = end + 2;
+      } else {
+        const end = path.indexOf(']', i);
+        const text = path.slice(i + 1, end);
+        out.push(
+          text === '*' ? { kind: 'wildcard' } : /^[0-9]+$/.test(text) ? { kind: 'index', index: Number(text) } : { kind: 'other', text },
+        );
+        i = end + 1;
+      }
+    } else {
+      const end = nextDelimiter(path, i);
+      out.push({ kind: 'name', name: path.slice(i, end) });
+      i = end;
+    }
+  }
+  return out;
+}
+
+function nextDelimiter(path: string, from: number): number {
+  for (let j = from; j < path.length; j++) if (path[j] === '.' || path[j] === '[') return j;
+  return path.length;
+}
+
 export function checkJsonPath(path: string): JsonPathProblem | undefined {
   if (!path.startsWith('$')) return { code: 'DF203', message: `JSONPath \`${path}\` must start with $` };
   const filter = {
@@ -34,6 +100,24 @@ export function checkJsonPath(path: string): JsonPathProblem | undefined {
       return ch === '[' ? { code: 'DF203', message: `JSONPath \`${path}\` nests brackets` } : filter;
   }
   if (inBracket) return { code: 'DF203', message: `JSONPath \`${path}\` has an unclosed [` };
+  const segments = jsonPathSegments(path);
+  const negative = segments.find((seg) => seg.kind === 'other' && /^-[0-9]+$/.test(seg.text));
+  if (negative) {
+    return {
+      code: 'DF203',
+      message: `JSONPath \`${path}\`: [${negative.kind === 'other' ? negative.text : ''}] counts from the end, which is not supported; for the last element write [-1:]`,
+    };
+  }
+  // Paths with `..`, slices or unions go to jsonpath-plus, which splits a quoted name at
+  // brackets, commas, quotes and stars: such a name would not be read as written.
+  const navigatesOnly = segments.every((seg) => seg.kind !== 'descend' && seg.kind !== 'other');
+  const oddName = segments.find((seg) => seg.kind === 'name' && !/^[A-Za-z0-9_$-]*$/.test(seg.name));
+  if (!navigatesOnly && oddName && oddName.kind === 'name') {
+    return {
+      code: 'DF203',
+      message: `JSONPath \`${path}\`: the name \`${oddName.name}\` can be read as written only in a path of names, [n] and [*] (without .. or slices); read its parent with one such path, then extract from that`,
+    };
+  }
   // And as jsonpath-plus itself reads it: whatever it would evaluate as code is refused.
   if (JSONPath.toPathArray(path).some((seg) => /^\??\(/.test(seg))) return filter;
   for (const seg of JSONPath.toPathArray(path).slice(1)) {

@@ -224,6 +224,18 @@ describe('JSONPath', () => {
     expect(() => compile(withPath("$['size (px)']"))).not.toThrow();
   });
 
+  it('an index counted from the end is DF203, with the slice to write instead', () => {
+    const d = one(diags(withPath('$.list[-1]')), 'DF203');
+    expect(d.message).toContain('[-1] counts from the end, which is not supported; for the last element write [-1:]');
+  });
+
+  it('a name jsonpath-plus would split, next to .. or a slice, is DF203; alone it compiles and is read literally', () => {
+    for (const p of ["$..['a,b']", "$['cd[DataLayer]'][0:2]", "$..['*']"]) {
+      expect(one(diags(withPath(p)), 'DF203').message, p).toContain('can be read as written only in a path of names, [n] and [*]');
+    }
+    for (const p of ["$['cd[DataLayer]']", "$['*']", "$['a,b']", '$["it\'s"]']) expect(() => compile(withPath(p)), p).not.toThrow();
+  });
+
   it('navigation paths compile: names, indexes, wildcards, recursive descent', () => {
     for (const p of ['$.operations[0].mediaGenerationId', "$['a.b'][*]", '$..mediaGenerationId', '$.a[0:2]']) {
       expect(() => compile(withPath(p)), p).not.toThrow();

@@ -516,40 +516,50 @@ describe('extraction fast path', () => {
     objectIndex: { operations: { 0: { mediaGenerationId: 'object-not-array' } } },
     dotted: { 'a.b': { 'x y': [null, 0, false, ''] } },
     list: [{ k: 1 }, { k: 2 }],
+    odd: { 'cd[DataLayer]': 'L-1', '*': 'star', 'a,b': 'comma', "it's": 'apostrophe', other: 'not this one', tail: [1, 2, 3] },
   };
   type DocName = keyof typeof docs;
   const FAST = true;
   const cases: [path: string, fast: boolean, found: Partial<Record<DocName, unknown>>][] = [
-    ['$.operations[0].mediaGenerationId', FAST, { top: 'A', objectIndex: 'object-not-array' }],
+    // [0] selects an array element only; on an object it selects nothing (RFC 9535, 2.3.3).
+    ['$.operations[0].mediaGenerationId', FAST, { top: 'A' }],
     ['$.operations[0].operation.metadata.video.mediaGenerationId', FAST, { top: 'B' }],
     ['$.raw.operations[0].operation.metadata.video.mediaGenerationId', FAST, { raw: 'C' }],
-    ["$['operations'][0]['mediaGenerationId']", FAST, { top: 'A', objectIndex: 'object-not-array' }],
+    ["$['operations'][0]['mediaGenerationId']", FAST, { top: 'A' }],
+    ["$.operations['0'].mediaGenerationId", FAST, { objectIndex: 'object-not-array' }],
     ['$[1].k', FAST, { list: 2 }],
     ['$.missing.deeper', FAST, {}],
-    // Names holding dots or spaces go through jsonpath-plus.
-    ["$['a.b']['x y'][1]", !FAST, { dotted: 0 }],
-    ["$['a.b']['x y'][2]", !FAST, { dotted: false }],
-    ["$['a.b']['x y'][0]", !FAST, {}], // null is missing
-    ["$['a.b']['x y'][3]", !FAST, {}], // "" is missing
-    ["$['a.b']['x y'][9]", !FAST, {}],
+    // Quoted names are read literally, whatever they hold.
+    ["$['a.b']['x y'][1]", FAST, { dotted: 0 }],
+    ["$['a.b']['x y'][2]", FAST, { dotted: false }],
+    ["$['a.b']['x y'][0]", FAST, {}], // null is missing
+    ["$['a.b']['x y'][3]", FAST, {}], // "" is missing
+    ["$['a.b']['x y'][9]", FAST, {}],
+    ["$['cd[DataLayer]']", FAST, { odd: 'L-1' }],
+    ["$['*']", FAST, { odd: 'star' }], // the key "*", not any property
+    ["$['a,b']", FAST, { odd: 'comma' }],
+    ['$["it\'s"]', FAST, { odd: 'apostrophe' }],
+    ['$[*].k', FAST, { list: 1 }], // every element, in order: the first not missing
+    // `..` and slices go through jsonpath-plus.
+    ['$.tail[-1:]', !FAST, { odd: 3 }],
   ];
 
   it.each(cases)('%s (fast path: %s) finds exactly the hand-written value in every document', (path, fast, found) => {
     const ex = prepareExtract({ name: 'v', from: { root: 'row', path: ['doc'], text: 'row.doc' }, paths: [path], needs: ['row'] });
-    expect(ex.direct[0] !== undefined, 'takes the fast path').toBe(fast);
+    expect(ex.walks[0] !== undefined, 'takes the fast path').toBe(fast);
     for (const [name, doc] of Object.entries(docs) as [DocName, unknown][]) {
       expect(runExtract(ex, new Map<string, unknown>([['row', { doc }]])), `${path} on ${name}`).toEqual(found[name]);
     }
   });
 
-  it('a wildcard path never takes the fast path', () => {
+  it('a path with .. is left to jsonpath-plus', () => {
     const wildcard = prepareExtract({
       name: 'v',
       from: { root: 'row', path: ['doc'], text: 'row.doc' },
       paths: ['$..mediaGenerationId'],
       needs: ['row'],
     });
-    expect(wildcard.direct[0]).toBeUndefined();
+    expect(wildcard.walks[0]).toBeUndefined();
     expect(runExtract(wildcard, new Map<string, unknown>([['row', { doc: docs.raw }]]))).toBe('C');
   });
 });
