@@ -4,7 +4,7 @@
  * its planned before-image. A record that drifted is reported and left alone. The plan names its
  * spec (by checksum) and target, and refuses to be applied anywhere else.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createAdapter, describeTarget, redactTarget } from '../adapters/registry.js';
 import { type Item, LookupRejected, type WriteRequest } from '../adapters/types.js';
@@ -138,6 +138,29 @@ function readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | P
   return readJsonLines(path, (line) => {
     throw new DatafixError('usage', 'DF733', `${path}:${line} is not valid JSON; the plan is damaged, make a new one with datafix plan`);
   });
+}
+
+/**
+ * Whether `path` is a datafix plan: a regular file whose first line is a plan header. Reads at
+ * most 64 KiB; false for anything else (a database, a journal, a spec, a directory).
+ */
+export function isPlanFile(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    if (!fstatSync(fd).isFile()) return false;
+    const buf = Buffer.alloc(1 << 16);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const text = buf.subarray(0, n).toString('utf8');
+    const end = text.indexOf('\n');
+    if (end < 0) return false;
+    const first = JSON.parse(text.slice(0, end)) as { type?: unknown; format?: unknown };
+    return first?.type === 'plan' && READABLE_PLAN_FORMATS.includes(first.format as number);
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 export async function readPlanHeader(path: string): Promise<PlanHeader> {

@@ -175,6 +175,29 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
   });
 
+  it('plan --out never overwrites what is not a plan: the database, a journal, the spec (DF741, each byte-identical)', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    copyFileSync(template, db);
+    const env = { VEO3_DB_PATH: db };
+    const journal = dir.file('run.journal.jsonl');
+    const run = await runCli(['run', SYNC_FIX, '--limit', '5', '--journal', journal], { cwd: dir.path, env });
+    expect(run.code, show(run)).toBe(0);
+    const spec = dir.write('fix.yaml', readFileSync(SYNC_FIX, 'utf8'));
+    for (const out of [db, journal, spec]) {
+      const before = sha256File(out);
+      const r = await runCli(['plan', spec, '--out', out], { cwd: dir.path, env });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain(
+        `error DF741: cannot write the plan ${out}: it exists and is not a datafix plan, so it is never overwritten`,
+      );
+      expect(sha256File(out), out).toBe(before);
+    }
+    // An earlier plan is replaced, as before.
+    const plan = dir.file('p.plan.jsonl');
+    for (let i = 0; i < 2; i++) expect((await runCli(['plan', spec, '--out', plan], { cwd: dir.path, env })).code).toBe(0);
+  });
+
   it('apply refuses another target, a changed spec; apply --dry-run writes nothing', async () => {
     const { dir, db, env } = copy();
     const spec = dir.write('sync.yaml', readFileSync(SYNC_FIX, 'utf8'));

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
@@ -41,6 +42,16 @@ export class PlanCommand extends Command {
       const why = whyNotCreatable(outDir);
       if (why)
         throw new DatafixError('usage', 'DF741', `cannot write the plan ${this.out}: ${why}. Give --out a path in a writable directory`);
+      // A new plan replaces an earlier plan, never anything else: not the database, a journal,
+      // the spec or any other file that happens to be at that path.
+      const { isPlanFile } = await import('../../safety/saved-plan.js');
+      if (existsSync(this.out) && !isPlanFile(this.out)) {
+        throw new DatafixError(
+          'usage',
+          'DF741',
+          `cannot write the plan ${this.out}: it exists and is not a datafix plan, so it is never overwritten. Give --out a new file (or an earlier plan's)`,
+        );
+      }
       await checkTarget(plan, { readonly: true });
       const summary = await writeSavedPlan(plan, this.spec, this.out, { ...(this.limit !== undefined ? { limit: this.limit } : {}) });
       const out = this.json ? this.context.stderr : this.context.stdout;
