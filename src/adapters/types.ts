@@ -133,6 +133,13 @@ export interface Adapter {
    */
   normalize?(value: unknown): unknown;
   /**
+   * The value exactly as the target would store it in `field` of `table` (SQLite applies the
+   * column's type affinity: 12345 into a TEXT column is stored as the text "12345"). The engine
+   * shows, journals and writes this value, so the dry run says what will be stored and undo
+   * finds what was written. Absent: values are stored as given.
+   */
+  storedAs?(table: string | undefined, field: string, value: unknown): unknown;
+  /**
    * Present when the target itself can keep run checkpoints, committed atomically with writes
    * (`WriteOptions.checkpoint`); `read` returns the last one stored under an id, `write` stores
    * one outside any page (a new run superseding an older run's), `clear` removes it.

@@ -87,6 +87,9 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   // Skip rules compare as the target stores values, as the source's where does: on SQLite
   // `true` is the INTEGER 1, so { equals: { row.archived: true } } matches a stored 1.
   const sameInTarget = (a: unknown, b: unknown) => deepEqual(normalize(a), normalize(b));
+  const stored = adapter.storedAs
+    ? (table: string | undefined, field: string, v: unknown) => adapter.storedAs?.(table, field, v)
+    : (_table: string | undefined, _field: string, v: unknown) => v;
   const now = (options.now ?? new Date()).toISOString();
   const limit = options.limit ?? plan.run.limit;
   const maxConcurrency = options.concurrency ?? plan.run.concurrency;
@@ -163,7 +166,7 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       }
     }
 
-    for (const s of alive()) diffRecord(plan, s, finish, normalize);
+    for (const s of alive()) diffRecord(plan, s, finish, normalize, stored);
 
     const toWrite = alive();
     if (options.dryRun) {
@@ -298,7 +301,13 @@ async function batchLookup(
 type Finish = (s: RecordState, outcome: RecordOutcome, reason?: string, message?: string) => void;
 
 /** Renders the update and compares it with the record's current values. */
-function diffRecord(plan: FixPlan, s: RecordState, finish: Finish, normalize: (v: unknown) => unknown): void {
+function diffRecord(
+  plan: FixPlan,
+  s: RecordState,
+  finish: Finish,
+  normalize: (v: unknown) => unknown,
+  stored: (table: string | undefined, field: string, v: unknown) => unknown,
+): void {
   const u = plan.update;
   try {
     const key = renderKey(u.key, s.ctx);
@@ -313,8 +322,10 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish, normalize: (v
     }
     const changes: FieldChange[] = [];
     for (const f of u.set) {
-      const after = render(f.template, s.ctx);
-      if (after === MISSING) continue;
+      const rendered = render(f.template, s.ctx);
+      if (rendered === MISSING) continue;
+      // What the target will hold: shown, journaled and written, so undo finds exactly it.
+      const after = stored(u.table, f.field, rendered);
       if (nestedDeeperThan(after, MAX_VALUE_DEPTH)) {
         finish(s, 'failed', 'value_too_deep', `${f.field}: the value nests more than ${MAX_VALUE_DEPTH} levels deep`);
         return;
@@ -332,8 +343,9 @@ function diffRecord(plan: FixPlan, s: RecordState, finish: Finish, normalize: (v
       return;
     }
     for (const t of u.touch) {
-      const after = render(t.template, s.ctx);
-      if (after === MISSING) continue;
+      const rendered = render(t.template, s.ctx);
+      if (rendered === MISSING) continue;
+      const after = stored(u.table, t.field, rendered);
       const current = Object.hasOwn(before, t.field) ? before[t.field] : undefined;
       // Guarded on the value read, like every other field: the before-image must be what the
       // write really replaces. Another writer that changed the record since it was read (and

@@ -59,9 +59,19 @@ export interface UndoOptions {
 
 type Current = Record<string, unknown> | undefined;
 
-function holds(current: Current, w: JournalWrite, which: 'before' | 'after'): boolean {
+/**
+ * Whether the record holds each field's journaled value: equal as read, or equal once both are
+ * put as the backend stores them (`normalize`), as for a REAL read back exactly whose journaled
+ * text a double cannot print, or a journal written before values were journaled as stored.
+ */
+function holds(current: Current, w: JournalWrite, which: 'before' | 'after', normalize: (v: unknown) => unknown): boolean {
   if (!current) return false;
-  return w.fields.every((f) => deepEqual(current[f.name], f[which]) || (f[which] === undefined && current[f.name] === null));
+  return w.fields.every(
+    (f) =>
+      deepEqual(current[f.name], f[which]) ||
+      deepEqual(normalize(current[f.name]), normalize(f[which])) ||
+      (f[which] === undefined && current[f.name] === null),
+  );
 }
 
 /**
@@ -140,9 +150,8 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
         return;
       }
       const current = answer;
-      const asWritten = { ...w, fields: w.fields.map((f) => ({ ...f, after: normalize(f.after), before: normalize(f.before) })) };
       if (!current) emit('conflict', w, 'the record no longer exists');
-      else if (holds(current, asWritten, 'after')) {
+      else if (holds(current, w, 'after', normalize)) {
         restore.push({
           w,
           request: {
@@ -152,7 +161,7 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
             fields: w.fields.map((f) => ({ name: f.name, value: f.before, guard: 'unchanged' as const, before: f.after })),
           },
         });
-      } else if (holds(current, asWritten, 'before')) emit('unchanged', w);
+      } else if (holds(current, w, 'before', normalize)) emit('unchanged', w);
       else
         emit(
           'conflict',

@@ -301,3 +301,63 @@ ${update}
     }
   });
 });
+
+describe("SQLite's type affinity", () => {
+  it('a value goes into each column as SQLite stores it there: the dry run shows it, the live run writes it, undo restores every row', async () => {
+    const dir = tmp();
+    const db = dir.file('affinity.db');
+    const oracle = dir.file('oracle.db');
+    const w = new Database(db);
+    w.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, txt TEXT, num INTEGER, r REAL, nu NUMERIC, b)');
+    const ins = w.prepare('INSERT INTO t (id, raw) VALUES (?, ?)');
+    // (JSON 7.0 is left out: a JSON number is a value, so 7.0 reads as 7, where SQLite's JSON keeps a REAL.)
+    const raws = ['12345', '0.1', 'true', 'false', '"007"', '"12"', '"abc"', '1.5e300', '-3', '"2.50"', '9007199254740993'];
+    raws.forEach((v, i) => ins.run(i + 1, `{"v":${v}}`));
+    w.close();
+    copyFileSync(db, oracle);
+    // The expected table: SQLite itself stores each JSON value (json_extract) into each column.
+    const o = new Database(oracle);
+    o.exec(
+      "UPDATE t SET txt = json_extract(raw, '$.v'), num = json_extract(raw, '$.v'), r = json_extract(raw, '$.v'), nu = json_extract(raw, '$.v'), b = json_extract(raw, '$.v')",
+    );
+    o.close();
+    const spec = dir.write(
+      'affinity.yaml',
+      `name: affinity
+target:
+  sqlite: { path: "${db}" }
+source: { as: row, table: t }
+extract:
+  v: { from: row.raw, parse: json, path: "$.v" }
+update:
+  table: t
+  key: { id: "{{ row.id }}" }
+  set: { txt: "{{ v }}", num: "{{ v }}", r: "{{ v }}", nu: "{{ v }}", b: "{{ v }}" }
+`,
+    );
+    const snapshotOf = (path: string) => {
+      const r = new Database(path, { readonly: true });
+      r.defaultSafeIntegers(true);
+      try {
+        return r
+          .prepare('SELECT id, txt, typeof(txt), num, typeof(num), r, typeof(r), nu, typeof(nu), b, typeof(b) FROM t ORDER BY id')
+          .all();
+      } finally {
+        r.close();
+      }
+    };
+    const before = snapshotOf(db);
+    const dry = await runCli(['run', spec, '--dry-run'], { cwd: dir.path });
+    expect(dry.code, show(dry)).toBe(0);
+    // The dry run shows what will be stored: the number 12345 as TEXT "12345" in txt.
+    expect(dry.stdout).toContain('txt: null → "12345"');
+    const journal = dir.file('affinity.journal.jsonl');
+    const live = await runCli(['run', spec, '--journal', journal, '--json'], { cwd: dir.path });
+    expect(live.code, show(live)).toBe(0);
+    expect(snapshotOf(db)).toEqual(snapshotOf(oracle));
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(jsonSummary(undo)).toMatchObject({ restored: raws.length, conflicts: 0, failed: 0 });
+    expect(snapshotOf(db)).toEqual(before);
+  });
+});

@@ -50,7 +50,28 @@ interface TableInfo {
   readonly primaryKey: string[];
   /** Column sets that identify one row: the primary key and every unique index. */
   readonly uniqueKeys: string[][];
+  /** Each column's type affinity, from its declared type. */
+  readonly affinity: Map<string, Affinity>;
 }
+
+type Affinity = 'TEXT' | 'NUMERIC' | 'INTEGER' | 'REAL' | 'BLOB';
+
+/**
+ * A column's type affinity from its declared type, by SQLite's rules in order: INT → INTEGER;
+ * CHAR, CLOB or TEXT → TEXT; BLOB or no type → BLOB; REAL, FLOA or DOUB → REAL; else NUMERIC.
+ * https://www.sqlite.org/datatype3.html, 3.1 Determination Of Column Affinity.
+ */
+export function affinityOf(declared: string): Affinity {
+  const t = declared.toUpperCase();
+  if (t.includes('INT')) return 'INTEGER';
+  if (t.includes('CHAR') || t.includes('CLOB') || t.includes('TEXT')) return 'TEXT';
+  if (t.includes('BLOB') || t.trim() === '') return 'BLOB';
+  if (t.includes('REAL') || t.includes('FLOA') || t.includes('DOUB')) return 'REAL';
+  return 'NUMERIC';
+}
+
+/** Text SQLite reads as a number when a column's affinity asks for one (a well-formed literal). */
+const NUMERIC_TEXT = /^\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*$/;
 
 type Target = Extract<FixPlan['target'], { backend: 'sqlite' }>;
 
@@ -134,7 +155,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         | { wr: number }
         | undefined;
       if (!listing) return undefined;
-      const cols = db.prepare('SELECT name, pk FROM pragma_table_info(?)').all(table) as { name: string; pk: number }[];
+      const cols = db.prepare('SELECT name, pk, type FROM pragma_table_info(?)').all(table) as { name: string; pk: number; type: string }[];
       const primaryKey = cols
         .filter((c) => c.pk > 0)
         .sort((a, b) => a.pk - b.pk)
@@ -151,7 +172,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         names.push('rowid');
         uniqueKeys.push(['rowid']);
       }
-      const info: TableInfo = { columns: new Set(names), primaryKey, uniqueKeys };
+      const affinity = new Map(cols.map((c) => [c.name, affinityOf(c.type ?? '')]));
+      const info: TableInfo = { columns: new Set(names), primaryKey, uniqueKeys, affinity };
       tables.set(table, info);
       return info;
     });
@@ -378,6 +400,28 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
 
     normalize: (value: unknown) => fromSqlValue(toSqlValue(value)),
 
+    storedAs(table: string | undefined, field: string, value: unknown): unknown {
+      if (value === undefined || value === null || value instanceof Uint8Array || table === undefined) return value;
+      const affinity = tableInfo(table)?.affinity.get(field);
+      if (!affinity || affinity === 'BLOB') return value;
+      const isNumber =
+        typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || exactNumberText(value) !== undefined;
+      // SQLite converts as it stores: a number into a TEXT column becomes its text; numeric text
+      // into a NUMERIC, INTEGER or REAL column becomes a number. SQLite itself does the
+      // conversion here (the same routine as a CAST), so what is journaled is what is stored.
+      let sql: string | undefined;
+      if (affinity === 'TEXT' && isNumber) sql = 'SELECT CAST(? AS TEXT) AS v';
+      else if (affinity === 'REAL' && (isNumber || (typeof value === 'string' && NUMERIC_TEXT.test(value))))
+        sql = 'SELECT CAST(? AS REAL) AS v';
+      else if ((affinity === 'NUMERIC' || affinity === 'INTEGER') && (isNumber || (typeof value === 'string' && NUMERIC_TEXT.test(value))))
+        sql = 'SELECT CAST(? AS NUMERIC) AS v';
+      if (!sql) return value;
+      const exact = exactNumberText(value);
+      if (exact !== undefined && !sqliteHoldsExactly(exact)) return value; // fails in the write with value_not_exact
+      const got = (prepare(sql).get(toSqlValue(value)) as { v: unknown }).v;
+      return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
+    },
+
     checkpoints: {
       read(id: string): string | undefined {
         const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(CHECKPOINT_TABLE);
@@ -550,7 +594,8 @@ export function toSqlValue(value: unknown): unknown {
   // better-sqlite3 binds every JS number as REAL; a whole number must stay INTEGER (7, not 7.0).
   // -0 is a REAL (-0.0): as an INTEGER it would lose its sign.
   if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) return BigInt(value);
-  if (typeof value === 'boolean') return value ? 1 : 0;
+  // An INTEGER 1 or 0, not the REAL a JS number would bind as (1.0 into a TEXT column is "1.0").
+  if (typeof value === 'boolean') return value ? 1n : 0n;
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   const exact = exactNumberText(value);
   if (exact !== undefined) return /^-?[0-9]+$/.test(exact) ? BigInt(exact) : Number(exact);
