@@ -312,7 +312,7 @@ describe("SQLite's type affinity", () => {
     const ins = w.prepare('INSERT INTO t (id, raw) VALUES (?, ?)');
     // (JSON 7.0 is left out: a JSON number is a value, so 7.0 reads as 7, where SQLite's JSON keeps a REAL.)
     const raws = ['12345', '0.1', 'true', 'false', '"007"', '"12"', '"abc"', '1.5e300', '-3', '"2.50"', '9007199254740993'];
-    raws.forEach((v, i) => ins.run(i + 1, `{"v":${v}}`));
+    for (const [i, v] of raws.entries()) ins.run(i + 1, `{"v":${v}}`);
     w.close();
     copyFileSync(db, oracle);
     // The expected table: SQLite itself stores each JSON value (json_extract) into each column.
