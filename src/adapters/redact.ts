@@ -43,7 +43,10 @@ export function redactTarget(target: TargetPlan): TargetPlan {
  * percent-encoded): a `)` may be part of a token, so a closing parenthesis after a URL goes with it.
  */
 export function redactText(text: string): string {
-  return text
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, '$1')
-    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#'"`<>]*)[?#][^\s'"`<>]*/gi, '$1');
+  return (
+    text
+      // Up to the last @ of the URL, as a URL parser reads user info: `user:p@ss@host`, `user:pw/x@h`.
+      .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s'"`<>]*@/gi, '$1')
+      .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#'"`<>]*)[?#][^\s'"`<>]*/gi, '$1')
+  );
 }

@@ -39,11 +39,26 @@ export function targetIdentity(target: TargetPlan): string {
     }
     return `sqlite:${path}`;
   }
-  // Credentials in the URL say who connects, not what is connected to: strip them.
-  const endpoint = redactEndpoint(target.endpoint ?? `https://dynamodb.${target.region}.amazonaws.com`)
-    .replace(/\/+$/, '')
-    .toLowerCase();
+  const endpoint = endpointIdentity(target.endpoint ?? `https://dynamodb.${target.region}.amazonaws.com`);
   return `dynamodb:${JSON.stringify([target.region, endpoint, target.table])}`;
+}
+
+/**
+ * One spelling per server: credentials in the URL say who connects, not what is connected to, so
+ * they go; the URL parser's form follows (`127.1` and `127.0.0.1`, port `08000` and `8000`, the
+ * default port written or not); and every loopback name (`localhost`, `[::1]`, 127.x.x.x) is one
+ * host. Text that is not a URL is compared as written, lower-cased.
+ */
+function endpointIdentity(endpoint: string): string {
+  let url: URL;
+  try {
+    url = new URL(redactEndpoint(endpoint));
+  } catch {
+    return endpoint.replace(/\/+$/, '').toLowerCase();
+  }
+  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `${url.protocol}//${loopback ? 'loopback' : url.hostname}:${port}${url.pathname.replace(/\/+$/, '')}`;
 }
 
 /** A short hash of a target's identity, for file names. */

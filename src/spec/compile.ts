@@ -115,7 +115,7 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
     const t = interp(fix.target.dynamodb, ['target', 'dynamodb']) as { table: string; region?: string; endpoint?: string };
     if (!options.skipEnv && !envMissing && !t.table) c.error('DF302', ['target', 'dynamodb', 'table'], 'table name is empty');
     const endpoint = t.endpoint?.trim() ? t.endpoint.trim() : undefined;
-    if (endpoint && !options.skipEnv && !/^https?:\/\/[^\s]+$/.test(endpoint)) {
+    if (endpoint && !options.skipEnv && !isHttpUrl(endpoint)) {
       // Shown only when it cannot hold credentials: a value that is not a URL may hide them
       // where no URL parser finds them (`alice:pw@host`, a space in the password).
       const shown = /^[^\s@?#]+$/.test(endpoint)
@@ -432,6 +432,21 @@ function literalValueProblem(value: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Whether `text` is an http(s) URL as the SDK will parse it (WHATWG URL). A value that only looks
+ * like one (`http://user:pw/x@host`, a bad port) would be printed wherever the target is shown,
+ * where no URL parser could find and strip its credentials.
+ */
+function isHttpUrl(text: string): boolean {
+  if (!/^https?:\/\/[^\s]+$/i.test(text)) return false;
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }
 
 function compileCondition(

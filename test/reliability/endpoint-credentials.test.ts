@@ -119,6 +119,9 @@ describe('credentials in the endpoint URL', () => {
       `http:/${USER}:${PASSWORD}@host:1`,
       `http://${USER}:${PASSWORD} x@host:1`,
       `127.0.0.1:8612?token=${TOKEN}`,
+      `http://${USER}:${PASSWORD}/x@host:1`,
+      `http://${USER}:${PASSWORD}#x@host:1`,
+      `http://${USER}:${PASSWORD}?x@host:1`,
     ]) {
       const r = await runCli(['run', I2V_FIX], { cwd: dir.path, env: dynamoEnv('media', endpoint) });
       expect(r.code, show(r)).toBe(2);

@@ -66,12 +66,20 @@ describe('a run in progress holds the lock (DynamoDB behind a slow endpoint)', (
     expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toMatchObject({ pid: first.pid, host: hostname(), spec: I2V_FIX });
 
     // While it runs: a second live run, `unlock`, and a dry run (which needs no lock).
-    const [second, unlock, dry, resume] = await Promise.all([
+    // The same server spelled otherwise: localhost, IPv4 shorthand, a zero-padded port.
+    const port = new URL(slow.endpoint).port;
+    const spellings = [`http://localhost:${port}`, `http://127.1:${port}`, `http://127.0.0.1:0${port}/`];
+    const [second, unlock, dry, resume, ...spelled] = await Promise.all([
       runCli(['run', I2V_FIX, '--json'], { cwd: dir.path, env }),
       runCli(['unlock', I2V_FIX], { cwd: dir.path, env }),
       runCli(['run', I2V_FIX, '--dry-run', '--json'], { cwd: dir.path, env }),
       runCli(['run', I2V_FIX, '--resume', '--json'], { cwd: dir.path, env }),
+      ...spellings.map((endpoint) => runCli(['run', I2V_FIX, '--json'], { cwd: tmp().path, env: dynamoEnv(table, endpoint) })),
     ]);
+    for (const r of spelled) {
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain(`: process ${first.pid} on ${hostname()} (i2v-thumbnails), started `);
+    }
     expect(first.child.exitCode, 'the first run must still be running').toBeNull();
 
     expect(second.code, show(second)).toBe(2);
