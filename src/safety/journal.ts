@@ -4,7 +4,6 @@
  * what each touched field held. Values are exact: DynamoDB big numbers, sets and binary, and
  * SQLite integers beyond 2^53 are tagged (`$number`, `$set`, `$binary`), absent fields `$absent`.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { WriteRequest, WriteResult } from '../adapters/types.js';
@@ -13,7 +12,7 @@ import type { WriteJournal } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
 import { toJsonSafe } from '../plan/values.js';
-import { decodeValue, encodeValue, readTextLines } from './jsonl.js';
+import { chainSum, decodeValue, encodeValue, readTextLines, SUM_SUFFIX, splitSum } from './jsonl.js';
 import { writeFully } from './write-fully.js';
 
 /**
@@ -81,23 +80,6 @@ const DISK_CODES: Record<string, string> = {
   EIO: 'the disk reported an I/O error (EIO)',
   EFBIG: 'the file size limit was reached (EFBIG)',
 };
-
-/**
- * The checksum of a journal line: sha256 (first 32 hex digits) of the previous line's checksum,
- * a newline, and this line's JSON without its `sum`. The header's previous checksum is empty, so
- * every line is bound to its journal, its position and everything before it.
- */
-function chainSum(previous: string, body: string): string {
-  return createHash('sha256').update(previous).update('\n').update(body).digest('hex').slice(0, 32);
-}
-
-const SUM_SUFFIX = /,"sum":"([0-9a-f]{32})"\}$/;
-
-/** Splits a format-2 line into its body (the JSON it was summed over) and its checksum. */
-function splitSum(text: string): { body: string; sum: string } | undefined {
-  const m = SUM_SUFFIX.exec(text);
-  return m?.[1] ? { body: `${text.slice(0, m.index)}}`, sum: m[1] } : undefined;
-}
 
 /** Appends to a journal; every `intend` is durable before it returns, or it throws. */
 export class JournalWriter implements WriteJournal {

@@ -2,6 +2,7 @@
  * What journals and saved plans share: JSON Lines read as a stream, and field values encoded
  * exactly, with `{ "$absent": true }` for a field that did not exist.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { isDeepStrictEqual } from 'node:util';
@@ -40,4 +41,28 @@ export async function* readJsonLines<T>(path: string, onBadLine: (line: number) 
     }
     yield parsed;
   }
+}
+
+/**
+ * The checksum of a journal or plan line: sha256 (first 32 hex digits) of the previous line's checksum,
+ * a newline, and this line's JSON without its `sum`. The header's previous checksum is empty, so
+ * every line is bound to its journal, its position and everything before it.
+ */
+export function chainSum(previous: string, body: string): string {
+  return createHash('sha256').update(previous).update('\n').update(body).digest('hex').slice(0, 32);
+}
+
+export const SUM_SUFFIX = /,"sum":"([0-9a-f]{32})"\}$/;
+
+/** Splits a checksummed line into its body (the JSON it was summed over) and its checksum. */
+export function splitSum(text: string): { body: string; sum: string } | undefined {
+  const m = SUM_SUFFIX.exec(text);
+  return m?.[1] ? { body: `${text.slice(0, m.index)}}`, sum: m[1] } : undefined;
+}
+
+/** A line's JSON with its checksum chained from `previous` appended as `sum`; returns both. */
+export function withSum(previous: string, obj: unknown): { text: string; sum: string } {
+  const body = JSON.stringify(obj);
+  const sum = chainSum(previous, body);
+  return { text: `${body.slice(0, -1)},"sum":"${sum}"}`, sum };
 }

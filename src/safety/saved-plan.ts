@@ -12,13 +12,13 @@ import { type RunSpecOptions, runPlan } from '../api.js';
 import type { FieldChange, RunSummary } from '../engine/events.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
-import { deepEqual, toJsonSafe } from '../plan/values.js';
+import { deepEqual, isAbsent, toJsonSafe } from '../plan/values.js';
 import { VERSION } from '../version.js';
 import { JournalWriter } from './journal.js';
-import { decodeValue, encodeValue, readJsonLines } from './jsonl.js';
+import { chainSum, decodeValue, encodeValue, readJsonLines, readTextLines, SUM_SUFFIX, splitSum, withSum } from './jsonl.js';
 import { TargetLock } from './lock.js';
 import { preflight } from './preflight.js';
-import { RunStateStore, runKey } from './state.js';
+import { RunStateStore, runKey, targetIdentity } from './state.js';
 import { writeFully } from './write-fully.js';
 
 /**
@@ -36,6 +36,8 @@ interface PlanHeader {
   readonly specFile: string;
   readonly specChecksum: string;
   readonly target: TargetPlan;
+  /** The target's identity (SQLite: the real file, symlinks resolved); format 2 on. */
+  readonly targetIdentity?: string;
   readonly createdAt: string;
   readonly datafixVersion: string;
 }
@@ -70,9 +72,13 @@ export async function writeSavedPlan(
   mkdirSync(dirname(resolve(out)), { recursive: true });
   const partial = `${out}.partial`;
   const fd = openSync(partial, 'w');
+  // Each line carries a checksum chained from the header, as journal lines do: an edited,
+  // removed or moved line is refused by apply before anything is written.
+  let sum = '';
   const line = (obj: unknown) => {
-    const bytes = Buffer.from(`${JSON.stringify(obj)}\n`);
-    writeFully(fd, bytes);
+    const next = withSum(sum, obj);
+    sum = next.sum;
+    writeFully(fd, Buffer.from(`${next.text}\n`));
   };
   let complete = false;
   try {
@@ -83,6 +89,7 @@ export async function writeSavedPlan(
       specFile: resolve(specFile),
       specChecksum: plan.specChecksum,
       target: redactTarget(plan.target),
+      targetIdentity: targetIdentity(plan.target),
       createdAt: new Date().toISOString(),
       datafixVersion: VERSION,
     };
@@ -116,15 +123,56 @@ export async function writeSavedPlan(
   }
 }
 
+/** What the spec lets a plan change: `update` of the spec the plan was made from, as it is now. */
+export interface PlanScope {
+  readonly table?: string;
+  /** `set` fields; fill-only unless `overwrite`. */
+  readonly set: readonly { readonly field: string; readonly overwrite: boolean }[];
+  readonly touch: readonly string[];
+}
+
 /**
- * Reads the whole plan once before anything is applied: every line must parse, and the last must
- * be the summary `plan` writes when it finishes. A plan cut short (copied while being written,
- * truncated in transit) is refused instead of applied in part.
- * @throws DatafixError DF733.
+ * Reads the whole plan once before anything is applied: every line must parse and (format 2)
+ * match its checksum chained from the header, every change must be one the spec can make (its
+ * table, its fields, a fill-only field planned only where absent), and the last line must be the
+ * summary `plan` writes when it finishes. A plan cut short or edited is refused, not applied.
+ * @throws DatafixError DF733 (damaged or incomplete), DF734 (edited, or outside the spec).
  */
-async function checkPlanComplete(path: string): Promise<void> {
+async function checkPlan(path: string, scope: PlanScope | undefined, onNote?: (text: string) => void): Promise<void> {
+  const edited = (lineNo: number, what: string) =>
+    new DatafixError(
+      'usage',
+      'DF734',
+      `${path}:${lineNo} ${what}: the plan was edited, so nothing was applied. Make a new plan with datafix plan, and review it without editing it`,
+    );
   let last: PlanHeader | PlanChange | PlanEnd | undefined;
-  for await (const l of readPlanLines(path)) last = l;
+  let verified = false;
+  let sum = '';
+  for await (const { text, line: lineNo } of readTextLines(path)) {
+    let parsed: PlanHeader | PlanChange | PlanEnd;
+    try {
+      parsed = JSON.parse(text) as PlanHeader | PlanChange | PlanEnd;
+    } catch {
+      throw new DatafixError(
+        'usage',
+        'DF733',
+        `${path}:${lineNo} is not valid JSON; the plan is damaged, make a new one with datafix plan`,
+      );
+    }
+    if (last === undefined) verified = parsed.type === 'plan' && parsed.format >= 2;
+    if (verified) {
+      const parts = splitSum(text);
+      if (!parts || chainSum(sum, parts.body) !== parts.sum) throw edited(lineNo, 'does not match its checksum');
+      sum = parts.sum;
+    } else if (SUM_SUFFIX.test(text)) throw edited(lineNo, 'carries a checksum, but the header says format 1, which has none');
+    if (parsed.type === 'change' && scope) {
+      const problem = outsideScope(parsed, scope);
+      if (problem) throw edited(lineNo, problem);
+    }
+    last = parsed;
+  }
+  if (!verified)
+    onNote?.(`note: ${path} is a format-1 plan (written before plans carried checksums): its lines cannot be verified against edits`);
   if (last?.type !== 'summary') {
     throw new DatafixError(
       'usage',
@@ -132,6 +180,19 @@ async function checkPlanComplete(path: string): Promise<void> {
       `${path} is incomplete (it does not end with the summary line datafix plan writes last); nothing was applied. Make a new plan with datafix plan`,
     );
   }
+}
+
+/** Why a planned change is not one the spec can make, or undefined. */
+function outsideScope(c: PlanChange, scope: PlanScope): string | undefined {
+  if (scope.table !== undefined && c.table !== scope.table) return `changes table ${String(c.table)}, which the spec does not update`;
+  for (const f of c.fields) {
+    const set = scope.set.find((s) => s.field === f.name);
+    if (!set && !scope.touch.includes(f.name)) return `changes field ${f.name}, which the spec neither sets nor touches`;
+    if (set && !set.overwrite && (f.guard !== 'absent' || !isAbsent(decodeValue(f.before)))) {
+      return `overwrites ${f.name}, which the spec only fills where it is absent`;
+    }
+  }
+  return undefined;
 }
 
 function readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | PlanEnd> {
@@ -218,6 +279,8 @@ export interface ApplyOptions {
   readonly onEvent?: (e: ApplyEvent) => void | Promise<void>;
   readonly onNote?: (text: string) => void;
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
+  /** What the spec lets a change touch; a change outside it is refused (DF734). */
+  readonly scope?: PlanScope;
 }
 
 /** Why a record no longer holds its planned before-image: the plan's own values, or someone else's. */
@@ -229,12 +292,17 @@ function whyDrifted(current: Item, request: WriteRequest): string {
 export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
   const started = performance.now();
   const header = await readPlanHeader(path);
-  await checkPlanComplete(path);
+  await checkPlan(path, options.scope, options.onNote);
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
   }
-  // The plan stores the target without credentials; the connection uses the current one's.
-  if (!deepEqual(header.target, redactTarget(options.currentTarget))) {
+  // The plan stores the target without credentials; the connection uses the current one's. The
+  // identity compares what the spec points at now (a symlink re-pointed is another database).
+  const sameTarget =
+    header.targetIdentity !== undefined
+      ? header.targetIdentity === targetIdentity(options.currentTarget)
+      : deepEqual(header.target, redactTarget(options.currentTarget));
+  if (!sameTarget) {
     throw new DatafixError(
       'usage',
       'DF732',

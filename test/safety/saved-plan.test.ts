@@ -5,7 +5,8 @@
  * the hand edit left it; every other record ends as after a clean live run. A plan refuses to be
  * applied to another target or after the spec changed, and `apply --dry-run` writes nothing.
  */
-import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -196,6 +197,93 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     // An earlier plan is replaced, as before.
     const plan = dir.file('p.plan.jsonl');
     for (let i = 0; i < 2; i++) expect((await runCli(['plan', spec, '--out', plan], { cwd: dir.path, env })).code).toBe(0);
+  });
+
+  it('an edited plan is refused before anything is written: a changed value (checksum), and a change the spec cannot make (DF734)', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    copyFileSync(template, db);
+    const env = { VEO3_DB_PATH: db };
+    const plan = dir.file('p.plan.jsonl');
+    expect((await runCli(['plan', SYNC_FIX, '--out', plan], { cwd: dir.path, env })).code).toBe(0);
+    const lines = readFileSync(plan, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    const at = lines.findIndex((l) => l.startsWith('{"type":"change"'));
+    const before = dumpSqlite(db);
+    /** The plan with line `at` replaced, its checksums chained again as datafix would (a careful forger). */
+    const forged = (edit: (change: Record<string, unknown>) => void) => {
+      let sum = '';
+      return lines
+        .map((l, i) => {
+          const { sum: _s, ...obj } = JSON.parse(l) as Record<string, unknown>;
+          if (i === at) edit(obj);
+          const body = JSON.stringify(obj);
+          sum = createHash('sha256').update(sum).update('\n').update(body).digest('hex').slice(0, 32);
+          return `${body.slice(0, -1)},"sum":"${sum}"}`;
+        })
+        .join('\n')
+        .concat('\n');
+    };
+    const cases: [string, string, string][] = [
+      [
+        'value edited by hand',
+        lines
+          .map((l, i) => (i === at ? l.replace(/"after":"MG-/, '"after":"EDITED-') : l))
+          .join('\n')
+          .concat('\n'),
+        'does not match its checksum',
+      ],
+      [
+        'another table',
+        forged((c) => {
+          c.table = 'app_settings';
+        }),
+        'changes table app_settings, which the spec does not update',
+      ],
+      [
+        'a field the spec never names',
+        forged((c) => {
+          (c.fields as { name: string }[])[0] = { ...(c.fields as object[])[0], name: 'status' } as { name: string };
+        }),
+        'changes field status, which the spec neither sets nor touches',
+      ],
+      [
+        'a fill-only field planned over a value',
+        forged((c) => {
+          const f = (c.fields as { name: string; before: unknown }[]).find((x) => x.name === 'media_generation_id');
+          if (f) f.before = 'KEEP-ME';
+        }),
+        'overwrites media_generation_id, which the spec only fills where it is absent',
+      ],
+    ];
+    for (const [what, text, message] of cases) {
+      writeFileSync(plan, text);
+      const r = await runCli(['apply', plan], { cwd: dir.path, env });
+      expect(r.code, `${what}: ${show(r)}`).toBe(2);
+      expect(r.stderr, what).toContain(`error DF734: ${plan}:${at + 1} ${message}: the plan was edited, so nothing was applied`);
+      expect(dumpSqlite(db), what).toEqual(before);
+    }
+  });
+
+  it('a plan made through a symlink is refused after the link points at another database (DF732)', async () => {
+    const dir = tmp();
+    const staging = dir.file('staging.db');
+    const prod = dir.file('prod.db');
+    copyFileSync(template, staging);
+    copyFileSync(template, prod);
+    const link = dir.file('current.db');
+    symlinkSync(staging, link);
+    const env = { VEO3_DB_PATH: link };
+    const plan = dir.file('p.plan.jsonl');
+    expect((await runCli(['plan', SYNC_FIX, '--out', plan], { cwd: dir.path, env })).code).toBe(0);
+    rmSync(link);
+    symlinkSync(prod, link);
+    const before = dumpSqlite(prod);
+    const r = await runCli(['apply', plan], { cwd: dir.path, env });
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain('error DF732: this plan was made for');
+    expect(dumpSqlite(prod)).toEqual(before);
   });
 
   it('apply refuses another target, a changed spec; apply --dry-run writes nothing', async () => {

@@ -43,6 +43,11 @@ export class ApplyCommand extends Command {
         cwd: process.cwd(),
         currentTarget: current.target,
         currentChecksum: current.specChecksum,
+        scope: {
+          ...(current.update.table !== undefined ? { table: current.update.table } : {}),
+          set: current.update.set.map((f) => ({ field: f.field, overwrite: f.overwrite })),
+          touch: current.update.touch.map((f) => f.field),
+        },
         ...(this.journal ? { journalPath: this.journal } : {}),
         onNote: (n) => notes.push(n),
         onEvent: (e) => {
