@@ -36,6 +36,8 @@ export interface JournalHeader {
   readonly target: TargetPlan;
   /** The run this journal belongs to (resume checks it); absent in journals of saved-plan applies. */
   readonly runId?: string;
+  /** The directory whose `.datafix/` holds the run's state, so undo of a copy still finds it. */
+  readonly stateDir?: string;
   readonly startedAt: string;
   readonly datafixVersion: string;
 }
@@ -416,6 +418,26 @@ function* linesBackward(path: string): Generator<{ text: string; line: number }>
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The run id and state directory in a journal's header; empty for a saved plan's apply or an
+ * unreadable file.
+ */
+export async function journalRun(path: string): Promise<{ runId?: string; stateDir?: string }> {
+  try {
+    for await (const { text } of readTextLines(path)) {
+      const header = JSON.parse(text) as { type?: unknown; runId?: unknown; stateDir?: unknown };
+      if (header?.type !== 'header') return {};
+      return {
+        ...(typeof header.runId === 'string' ? { runId: header.runId } : {}),
+        ...(typeof header.stateDir === 'string' ? { stateDir: header.stateDir } : {}),
+      };
+    }
+  } catch {
+    return {};
+  }
+  return {};
 }
 
 /**

@@ -125,6 +125,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         specChecksum: plan.specChecksum,
         target: storedTarget,
         runId,
+        stateDir: resolve(options.cwd),
         startedAt,
         datafixVersion: VERSION,
       });

@@ -140,7 +140,11 @@ export class RunStateStore {
   }
 
   /** The key of the state file that names `journal`, if any. */
-  keyOfJournal(journal: string): string | undefined {
+  /**
+   * The key of the run whose state names `journal`, or (given `runId`, the journal header's) the
+   * run with that id: a copy of the journal moved elsewhere still names its run.
+   */
+  keyOfJournal(journal: string, runId?: string): string | undefined {
     const dir = join(this.dir, STATE_DIR, 'runs');
     let names: string[];
     try {
@@ -160,7 +164,9 @@ export class RunStateStore {
     return names
       .map((n) => n.slice(0, -'.state.json'.length))
       .find((k) => {
-        const named = this.read(k)?.journal;
+        const state = this.read(k);
+        const named = state?.journal;
+        if (runId !== undefined && state?.runId === runId) return true;
         return named !== undefined && (named === journal || real(named) === wanted);
       });
   }

@@ -86,6 +86,8 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
       datafixVersion: PACKAGE_VERSION,
       // The run's id: the state file and the target's checkpoint carry the same one.
       runId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      // Where the run's state is, so that undo of a copy of the journal finds it too.
+      stateDir: dir.path,
       sum: expect.stringMatching(/^[0-9a-f]{32}$/),
     });
     const writes = lines.filter((l) => l.type === 'write');
@@ -401,6 +403,8 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
       datafixVersion: PACKAGE_VERSION,
       // The run's id: the state file and the target's checkpoint carry the same one.
       runId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      // Where the run's state is, so that undo of a copy of the journal finds it too.
+      stateDir: dir.path,
       sum: expect.stringMatching(/^[0-9a-f]{32}$/),
     });
     const writes = lines.filter((l) => l.type === 'write');

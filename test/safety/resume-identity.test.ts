@@ -175,12 +175,16 @@ describe('resume on SQLite checks the run it continues', () => {
   });
 
   it.each([
-    ['the run’s directory', false],
-    ['another directory', true],
-  ])('after undo from %s, --resume of the undone run exits 2 (DF721): there is nothing to resume', async (_where, elsewhere) => {
+    ['the run’s directory', false, false],
+    ['another directory', true, false],
+    ['another directory, of a copy of the journal', true, true],
+  ])('after undo from %s, --resume of the undone run exits 2 (DF721): there is nothing to resume', async (_where, elsewhere, copied) => {
     const { dir, db, spec, env } = copy();
     const killed = await killAfterFirstPage(dir.path, spec, env);
-    const undo = await runCli(['undo', killed.journal, '--json'], { cwd: elsewhere ? tmp().path : dir.path });
+    const other = tmp();
+    const journal = copied ? other.file('copy.journal.jsonl') : killed.journal;
+    if (copied) copyFileSync(killed.journal, journal);
+    const undo = await runCli(['undo', journal, '--json'], { cwd: elsewhere ? other.path : dir.path });
     expect(undo.code, show(undo)).toBe(0);
     const undone = dumpSqlite(db);
     // Table for table as before the run: the undone run's checkpoint table is gone too.

@@ -36,7 +36,7 @@ export class UndoCommand extends Command {
     const out = this.json ? this.context.stderr : this.context.stdout;
     try {
       const { undoJournal } = await import('../../safety/undo.js');
-      const { openJournal } = await import('../../safety/journal.js');
+      const { journalRun, openJournal } = await import('../../safety/journal.js');
       const { TargetLock } = await import('../../safety/lock.js');
       const { RunStateStore, STATE_DIR } = await import('../../safety/state.js');
       const { formatKey } = await import('../format.js');
@@ -61,9 +61,11 @@ export class UndoCommand extends Command {
         const runsDir = dirname(journalPath);
         const roots = new Set([process.cwd()]);
         if (basename(runsDir) === 'runs' && basename(dirname(runsDir)) === STATE_DIR) roots.add(dirname(dirname(runsDir)));
+        const { runId, stateDir } = await journalRun(journalPath);
+        if (stateDir) roots.add(stateDir);
         for (const root of roots) {
           const store = new RunStateStore(root);
-          const key = store.keyOfJournal(journalPath);
+          const key = store.keyOfJournal(journalPath, runId);
           const state = key === undefined ? undefined : store.read(key);
           if (key !== undefined && state) store.write(key, { ...state, status: 'undone', updatedAt: new Date().toISOString() });
         }
