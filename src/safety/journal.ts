@@ -87,6 +87,11 @@ const DISK_CODES: Record<string, string> = {
 export class JournalWriter implements WriteJournal {
   private readonly fd: number;
   private seq = 0;
+
+  /** The number of the last write journaled so far (0 before the first). */
+  get lastSeq(): number {
+    return this.seq;
+  }
   private readonly seqOf = new WeakMap<WriteRequest, number>();
   /** Bytes known to be complete lines on disk: a failed append is cut back to here. */
   private size: number;
@@ -141,7 +146,7 @@ export class JournalWriter implements WriteJournal {
    * A torn last line (a crash mid-append) is cut off first, whatever its length.
    * @throws DatafixError DF724 when the journal is gone, DF703 when it is damaged before its end.
    */
-  static async reopen(path: string): Promise<JournalWriter> {
+  static async reopen(path: string, recordedSeq?: number): Promise<JournalWriter> {
     if (!existsSync(path)) {
       throw new DatafixError(
         'usage',
@@ -157,6 +162,16 @@ export class JournalWriter implements WriteJournal {
       const complete = endOfLastCompleteLine(fd, size);
       if (complete < size) ftruncateSync(fd, complete);
       const check = await checkJournal(path, 'the run was not resumed');
+      // The state file saw writes up to `recordedSeq` journaled by its last checkpoint; a journal
+      // that ends before them lost lines (cut at a line boundary, which no checksum shows), and
+      // the writes on them could never be undone.
+      if (recordedSeq !== undefined && check.lastSeq < recordedSeq) {
+        throw new DatafixError(
+          'usage',
+          'DF728',
+          `the journal ${path} holds writes up to ${check.lastSeq}, but the interrupted run had journaled ${recordedSeq} by its last checkpoint: lines were cut from its end, and the writes on them could not be undone. Nothing was resumed. Restore the journal from a copy and resume, or undo what it holds and run without --resume`,
+        );
+      }
       const w = new JournalWriter(path, fd, complete, check.lastSum);
       w.seq = check.lastSeq;
       w.append([{ type: 'resume', at: new Date().toISOString() }], 'before the resumed run wrote anything');

@@ -109,7 +109,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         );
       }
       await checkJournalBelongs(previous, plan);
-      journal = await JournalWriter.reopen(previous.journal);
+      journal = await JournalWriter.reopen(previous.journal, previous.journalSeq);
       runId = previous.runId ?? newRunId();
       base = { pages: previous.pages, records: previous.records };
       cursor = previous.cursor;
@@ -232,6 +232,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
             pages: base.pages + progress.pages,
             records: base.records + progress.records,
             committedPages: committed,
+            journalSeq: writer.lastSeq,
             updatedAt: new Date().toISOString(),
           };
           store.write(key, state);

@@ -198,6 +198,30 @@ describe('resume on SQLite checks the run it continues', () => {
     expect(dumpSqlite(db)).toEqual(undone);
   });
 
+  it('a journal cut short at a line boundary: --resume exits 2 (DF728) and leaves the journal and the database as they were', async () => {
+    const { dir, db, spec, env } = copy();
+    const killed = await killAfterFirstPage(dir.path, spec, env);
+    const recorded = (onlyState(dir.path) as { journalSeq?: number }).journalSeq ?? 0;
+    expect(recorded).toBeGreaterThan(0);
+    // Whole lines go from the end until the last write line left is before the recorded one.
+    const lines = readFileSync(killed.journal, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    const seqOf = (l: string) => (JSON.parse(l) as { type: string; seq?: number }).seq ?? 0;
+    let keep = lines.length;
+    while (keep > 1 && lines.slice(0, keep).some((l) => l.startsWith('{"type":"write"') && seqOf(l) >= recorded)) keep--;
+    writeFileSync(killed.journal, `${lines.slice(0, keep).join('\n')}\n`);
+    const cut = readFileSync(killed.journal, 'utf8');
+    const beforeResume = dumpSqlite(db);
+    const r = await runCli(['run', spec, '--resume'], { cwd: dir.path, env });
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain(
+      `error DF728: the journal ${killed.journal} holds writes up to ${recorded - 1}, but the interrupted run had journaled ${recorded} by its last checkpoint`,
+    );
+    expect(readFileSync(killed.journal, 'utf8')).toBe(cut);
+    expect(dumpSqlite(db)).toEqual(beforeResume);
+  });
+
   it('the database replaced by a restored copy: --resume exits 2 (DF726) and writes nothing; a fresh run then fixes every row', async () => {
     const { dir, db, spec, env } = copy();
     const killed = await killAfterFirstPage(dir.path, spec, env);
