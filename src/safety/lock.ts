@@ -180,7 +180,24 @@ function createExclusive(file: string, text: string): boolean {
  */
 function withTakeoverMarker<T>(file: string, fn: () => T): T {
   const marker = `${file}.takeover`;
-  if (!createExclusive(marker, JSON.stringify({ pid: process.pid, host: hostname(), at: new Date().toISOString() }))) {
+  const mine = JSON.stringify({
+    pid: process.pid,
+    host: hostname(),
+    ...(PID_NAMESPACE ? { pidNamespace: PID_NAMESPACE } : {}),
+    at: new Date().toISOString(),
+  });
+  let taken = createExclusive(marker, mine);
+  if (!taken) {
+    // A marker whose process died (killed mid-takeover) would block every takeover for good:
+    // one confirmed gone, by the same rules as a lease, is removed and the marker taken again.
+    const left = readRaw(marker);
+    const holder = parse(left) as Lease | undefined;
+    if (holder && isStale(holder) && readRaw(marker) === left) {
+      rmSync(marker, { force: true });
+      taken = createExclusive(marker, mine);
+    }
+  }
+  if (!taken) {
     throw new DatafixError(
       'usage',
       'DF714',

@@ -193,7 +193,7 @@ describe('stale locks (SQLite)', () => {
     expect(lockFiles(dir.path)).toEqual([]);
   });
 
-  it('the lock of a run killed with SIGKILL is stale: a plain run refuses, --resume takes it over and finishes', async () => {
+  it('the lock of a run killed with SIGKILL is stale: a plain run refuses, --resume takes it over (past a dead takeover marker) and finishes', async () => {
     const dir = tmp();
     const db = dir.file('big.db');
     const { expected: bigExpected } = createGeneratedVeo3Db(db, 1200);
@@ -212,11 +212,17 @@ describe('stale locks (SQLite)', () => {
     expect(plain.stderr).toContain('Continue that run with --resume');
     expect(plain.stderr).toContain(`\`datafix unlock ${SYNC_FIX}\``);
 
+    // A takeover marker left by a process killed mid-takeover (its pid is gone) does not block
+    // the next takeover for good.
+    const marker = `${lock}.takeover`;
+    writeFileSync(marker, JSON.stringify({ pid: deadPid(), host: hostname(), at: '2025-01-01T00:00:00.000Z' }));
+
     const resumed = await runCli(['run', SYNC_FIX, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
     expect(resumed.code, show(resumed)).toBe(0);
     const ids = generationIds(db);
     for (const [id, want] of bigExpected) expect(ids.get(id)?.mgid, id).toBe(want);
     expect(lockFiles(dir.path)).toEqual([]);
+    expect(existsSync(marker)).toBe(false);
     expect(tableNames(db)).not.toContain('_datafix_checkpoints');
   });
 
