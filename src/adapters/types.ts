@@ -140,6 +140,12 @@ export interface Adapter {
    */
   storedAs?(table: string | undefined, field: string, value: unknown): unknown;
   /**
+   * An identity of the target's current incarnation, known once `check` ran (DynamoDB: the
+   * table's TableId, or its ARN and creation time where a server gives no id). A table deleted
+   * and created again, or restored from a backup, under the same name has another.
+   */
+  instance?(): string | undefined;
+  /**
    * Present when the target itself can keep run checkpoints, committed atomically with writes
    * (`WriteOptions.checkpoint`); `read` returns the last one stored under an id, `write` stores
    * one outside any page (a new run superseding an older run's), `clear` removes it.

@@ -145,11 +145,12 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       pages: base.pages,
       records: base.records,
       committedPages: resumedFrom?.committedPages ?? 0,
+      ...(resumedFrom?.targetInstance !== undefined ? { targetInstance: resumedFrom.targetInstance } : {}),
       startedAt: resumedFrom ? resumedFrom.startedAt : startedAt,
       updatedAt: startedAt,
     };
     store.write(key, state);
-    const running = state;
+    let running = state;
     const writer = journal;
     let committed = running.committedPages ?? 0;
     let encoded = committed;
@@ -164,6 +165,21 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         settle: (requests, results) => writer.settle(requests, results),
       },
       resumeCursor: (adapter) => {
+        // The target's incarnation (DynamoDB: the table's id): a table deleted and created again,
+        // or restored from a backup, under the same name is not where the run left off.
+        const instance = adapter.instance?.();
+        if (options.resume && running.targetInstance !== undefined && instance !== undefined && instance !== running.targetInstance) {
+          throw new DatafixError(
+            'usage',
+            'DF726',
+            `${describeTarget(plan.target)} is not the table the interrupted run wrote (it was ${running.targetInstance}, it is ${instance} now): it was deleted and created again, or restored from a backup, since. Resuming would skip items it never fixed. Run without --resume to start over (items already fixed are skipped)`,
+          );
+        }
+        if (instance !== undefined && running.targetInstance === undefined) {
+          running = { ...running, targetInstance: instance };
+          state = running;
+          store.write(key, running);
+        }
         const checkpoints = adapter.checkpoints;
         if (!checkpoints) {
           if (!options.resume) return undefined;

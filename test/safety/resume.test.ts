@@ -5,10 +5,11 @@
  * already done), refuses when the spec changed since, and there must be something to resume.
  */
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliResult } from '../helpers/cli.js';
 import { runCli } from '../helpers/cli.js';
-import { type RunningDynalite, startDynalite } from '../helpers/dynalite.js';
+import { createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import {
@@ -143,6 +144,31 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     expect(undo.code, show(undo)).toBe(0);
     expect(jsonSummary(undo)).toMatchObject({ restored: data.updatable.length, conflicts: 0, failed: 0 });
     expect(await scanRaw(dynamo.endpoint, table)).toEqual(seeded);
+  });
+
+  it('the table deleted and created again (as a restore from a backup does) between kill and --resume: exit 2 (DF726), nothing written', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const env = dynamoEnv(table, slow.endpoint);
+    const victim = startCli(['run', spec], { cwd: dir.path, env });
+    await afterFirstPage(dir.path);
+    victim.child.kill('SIGKILL');
+    expect((await victim.done).code).toBe(137);
+    // The same name, the same items as seeded: another table all the same.
+    const client = rawClient(dynamo.endpoint);
+    try {
+      await client.send(new DeleteTableCommand({ TableName: table }));
+    } finally {
+      client.destroy();
+    }
+    await createMediaTable(dynamo.endpoint, table);
+    await seedItems(dynamo.endpoint, table, data.items);
+    const restored = await scanRaw(dynamo.endpoint, table);
+    const r = await runCli(['run', spec, '--resume'], { cwd: dir.path, env });
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain(`error DF726: dynamodb ${table}`);
+    expect(r.stderr).toContain('is not the table the interrupted run wrote');
+    expect(await scanRaw(dynamo.endpoint, table)).toEqual(restored);
   });
 
   it('Ctrl-C part-way exits 130 with the --resume hint; --resume then completes like a clean run', async () => {

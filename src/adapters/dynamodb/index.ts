@@ -115,6 +115,10 @@ class DynamoAdapter implements Adapter {
     private readonly counts: Record<string, number>,
   ) {}
 
+  instance(): string | undefined {
+    return this.ctx.tables.instanceOf(this.ctx.target.table);
+  }
+
   check(plan: FixPlan): Promise<void> {
     return checkPlan(plan, this.ctx.target.table, this.ctx.tables);
   }

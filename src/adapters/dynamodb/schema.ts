@@ -49,6 +49,13 @@ function describeKeys(keys: KeySchema): string {
 /** Describes each table once per adapter; a failed describe is not cached. */
 export class TableCache {
   private readonly cache = new Map<string, Promise<TableInfo>>();
+  /** Each described table's incarnation: its TableId, else its ARN and creation time. */
+  private readonly instances = new Map<string, string>();
+
+  /** The incarnation of a table described so far, or undefined. */
+  instanceOf(table: string): string | undefined {
+    return this.instances.get(table);
+  }
 
   constructor(
     private readonly describe: (table: string) => Promise<DescribeTableCommandOutput>,
@@ -83,6 +90,9 @@ export class TableCache {
       );
     }
     const t = out.Table;
+    const instance =
+      t?.TableId ?? (t?.CreationDateTime ? `${t.TableArn ?? table}@${new Date(t.CreationDateTime).toISOString()}` : undefined);
+    if (instance) this.instances.set(table, instance);
     const keys = keySchemaOf(t?.KeySchema);
     const indexes = new Map<string, IndexInfo>();
     for (const g of t?.GlobalSecondaryIndexes ?? []) {
