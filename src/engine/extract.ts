@@ -55,10 +55,12 @@ function walk(input: unknown, segments: readonly JsonPathSegment[]): unknown[] {
 }
 
 /**
- * A number literal a double may not hold exactly: 16 or more digits in a row, or an exponent of
- * three digits. JSON text without one parses with JSON.parse, which gives the same values faster.
+ * A number a double may not hold exactly, where JSON puts a number (after `:`, `[` or `,`): 16
+ * digits in a row, 17 digits and dots, or an exponent of three digits. JSON text without one
+ * parses with JSON.parse, which gives the same values several times faster; text inside strings
+ * that only looks like one (`"ts:12345678901234567"`) merely takes the exact parser.
  */
-const MAYBE_INEXACT_NUMBER = /[0-9]{16}|[eE][+-]?[0-9]{3}/;
+const MAYBE_INEXACT_NUMBER = /[:[,]\s*-?(?:[0-9]{16}|[0-9.]{17}|[0-9.]+[eE][+-]?[0-9]{3})/;
 
 /**
  * Parses JSON text so that every number keeps its value: one a double holds exactly stays a
