@@ -585,3 +585,28 @@ describe('conditions compare as the target stores values', () => {
     ]);
   });
 });
+
+describe('lookups find what the same lookup alone would find', () => {
+  it('SQLite: keys "1" and 1 in an untyped column are different keys, whatever the order or page size', async () => {
+    for (const pageSize of [1, 10]) {
+      for (const order of ['text first', 'integer first']) {
+        const rows = order === 'text first' ? [`(1, '1', NULL)`, '(2, 1, NULL)'] : ['(1, 1, NULL)', `(2, '1', NULL)`];
+        const db = dbWith(
+          'CREATE TABLE customers (id PRIMARY KEY, country TEXT); CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id, country TEXT)',
+          ["INSERT INTO customers VALUES (1, 'SE')", `INSERT INTO orders VALUES ${rows.join(', ')}`],
+        );
+        const run = await runYaml(
+          `name: t\n${sqliteTarget(db)}source: { as: ord, table: orders, pageSize: ${pageSize} }\n` +
+            'lookups:\n  customer: { table: customers, get: { id: "{{ ord.customer_id }}" } }\n' +
+            'skip:\n  - { reason: no_customer, when: { missing: customer } }\n' +
+            'update:\n  table: orders\n  key: { id: "{{ ord.id }}" }\n  set: { country: "{{ customer.country }}" }\n',
+          { now: NOW },
+        );
+        // SQLite itself: the integer 1 matches the customer whose id is the integer 1; the text '1' does not.
+        const expected = query(db, 'SELECT o.id, c.country FROM orders o LEFT JOIN customers c ON c.id = o.customer_id ORDER BY o.id');
+        expect(query(db, 'SELECT id, country FROM orders ORDER BY id'), `${order}, pages of ${pageSize}`).toEqual(expected);
+        expect(run.summary, `${order}, pages of ${pageSize}`).toMatchObject({ updated: 1, skipped: 1, reasons: { no_customer: 1 } });
+      }
+    }
+  });
+});

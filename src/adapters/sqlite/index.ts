@@ -303,7 +303,16 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         // One record's key that SQLite cannot compare with a column fails that record alone.
         const bad = cols.find((c) => lookupKeyProblem(r.key[c]) !== undefined);
         if (bad !== undefined) return new LookupRejected('key_invalid', `key column \`${bad}\`: ${lookupKeyProblem(r.key[bad])}`);
-        const memo = JSON.stringify([table, cols, cols.map((c) => String(r.key[c]))]);
+        // Keys that bind alike, type included: the text "1" and the integer 1 are different keys
+        // to SQLite (in a column without a numeric affinity), so they are different lookups here.
+        const memo = JSON.stringify([
+          table,
+          cols,
+          cols.map((c) => {
+            const bound = toSqlValue(r.key[c]);
+            return [typeof bound, bound instanceof Uint8Array ? Buffer.from(bound).toString('base64') : String(bound)];
+          }),
+        ]);
         if (cache.has(memo)) return cache.get(memo);
         requireTable(table, ['lookups']);
         for (const c of cols) if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF405', `bad column name ${c}`);
