@@ -13,7 +13,7 @@ import {
   type WriteResult,
 } from '../adapters/types.js';
 import type { FixPlan } from '../plan/types.js';
-import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan } from '../plan/values.js';
+import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
 import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
 import type { EngineEvent, FieldChange, RecordOutcome, RunSummary } from './events.js';
 import { type CompiledExtract, ExtractFailure, prepareExtract, runExtract } from './extract.js';
@@ -87,6 +87,17 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   // Skip rules compare as the target stores values, as the source's where does: on SQLite
   // `true` is the INTEGER 1, so { equals: { row.archived: true } } matches a stored 1.
   const sameInTarget = (a: unknown, b: unknown) => deepEqual(normalize(a), normalize(b));
+  // Target records this run updates, when the update key is not the source record's own (then
+  // two source records can update one target record). Grows with the distinct targets updated.
+  const written = plan.update.before.kind === 'fetch' ? new Set<string>() : undefined;
+  const targetIdOf = (s: RecordState): string | undefined => {
+    try {
+      const key = renderKey(plan.update.key, s.ctx);
+      return key ? JSON.stringify([plan.update.table ?? '', toJsonSafe(key)]) : undefined;
+    } catch {
+      return undefined; // diffRecord reports the template error
+    }
+  };
   const stored = adapter.storedAs
     ? (table: string | undefined, field: string, v: unknown) => adapter.storedAs?.(table, field, v)
     : (_table: string | undefined, _field: string, v: unknown) => v;
@@ -166,7 +177,18 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       }
     }
 
-    for (const s of alive()) diffRecord(plan, s, finish, normalize, stored);
+    for (const s of alive()) {
+      // The first record (in source order) that updates a target record has it; a later one of
+      // the same run is skipped before it is compared with what the first wrote, so a dry run
+      // (which never wrote it) and a live run agree, whatever the page size or concurrency.
+      const targetId = written ? targetIdOf(s) : undefined;
+      if (targetId !== undefined && written?.has(targetId)) {
+        finish(s, 'skipped', 'duplicate_target');
+        continue;
+      }
+      diffRecord(plan, s, finish, normalize, stored);
+      if (targetId !== undefined && s.write) written?.add(targetId);
+    }
 
     const toWrite = alive();
     if (options.dryRun) {

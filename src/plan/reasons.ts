@@ -9,6 +9,7 @@ export const ENGINE_REASONS = [
   'no_change',
   'conflict',
   'not_found',
+  'duplicate_target',
   // Failures of the record's data or the spec's templates
   'invalid_json',
   'extract_failed',
@@ -29,4 +30,4 @@ export const ENGINE_REASONS = [
 export type EngineReason = (typeof ENGINE_REASONS)[number];
 
 /** The reasons a record can fail with (the others are skips). */
-export type FailureReason = Exclude<EngineReason, 'no_change' | 'conflict' | 'not_found'>;
+export type FailureReason = Exclude<EngineReason, 'no_change' | 'conflict' | 'not_found' | 'duplicate_target'>;

@@ -610,3 +610,27 @@ describe('lookups find what the same lookup alone would find', () => {
     }
   });
 });
+
+describe('two source records that update one target record', () => {
+  it.each([1, 10])(
+    'the first in source order updates it; the other is skipped as duplicate_target, dry run and live run alike (pages of %i)',
+    async (pageSize) => {
+      const db = dbWith(
+        'CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, ship_country TEXT); CREATE TABLE users (id INTEGER PRIMARY KEY, country TEXT)',
+        ["INSERT INTO orders VALUES (1, 7, 'NL'), (2, 7, 'BE'), (3, 8, 'FR')", 'INSERT INTO users VALUES (7, NULL), (8, NULL)'],
+      );
+      const yaml =
+        `name: t\n${sqliteTarget(db)}source: { as: ord, table: orders, pageSize: ${pageSize} }\n` +
+        'update:\n  table: users\n  key: { id: "{{ ord.user_id }}" }\n  set: { country: "{{ ord.ship_country }}" }\n';
+      const dry = await runYaml(yaml, { dryRun: true, now: NOW });
+      const live = await runYaml(yaml, { now: NOW });
+      for (const run of [dry, live]) {
+        expect(run.summary).toMatchObject({ total: 3, updated: 2, skipped: 1, failed: 0, reasons: { duplicate_target: 1 } });
+      }
+      expect(query(db, 'SELECT id, country FROM users ORDER BY id')).toEqual([
+        { id: 7, country: 'NL' },
+        { id: 8, country: 'FR' },
+      ]);
+    },
+  );
+});
