@@ -145,8 +145,40 @@ export function loadSpecText(text: string, file: string, bytes: Buffer = Buffer.
 }
 
 /** Refuses aliases, prototype keys, non-string keys and excessive depth, before any value is built. */
+/**
+ * Why a plain (unquoted) scalar would not mean what its text says, or undefined: YAML 1.2's core
+ * schema reads `01234` as the number 1234, `1.10` as 1.1, `0x1F` as 31, `1e3` as 1000, `TRUE` as
+ * a boolean and `~` or `NULL` as null, and a condition or a write would then use that value.
+ */
+function ambiguousScalar(node: unknown): string | undefined {
+  if (!isScalar(node) || node.type !== 'PLAIN' || typeof node.source !== 'string') return undefined;
+  const text = node.source;
+  const v = node.value;
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) && !Number.isSafeInteger(v)) return undefined; // DF008 says more
+    return String(v) === text
+      ? undefined
+      : `${text} is read as the number ${String(v)}; quote it ("${text}") if it is text, or write ${String(v)}`;
+  }
+  if (typeof v === 'boolean') {
+    return text === String(v)
+      ? undefined
+      : `${text} is read as the boolean ${String(v)}; quote it ("${text}") if it is text, or write ${String(v)}`;
+  }
+  if (v === null && (text === '~' || text === 'Null' || text === 'NULL')) {
+    return `${text} is read as null; quote it ("${text}") if it is text, or write null`;
+  }
+  return undefined;
+}
+
 function checkTree(node: Node | null, depth: number, file: string, at: (offset: number) => Location, diags: Diagnostic[]): void {
   if (!node) return;
+  const ambiguous = ambiguousScalar(node);
+  if (ambiguous) {
+    const range = (node as { range?: [number, number, number] }).range;
+    const { line, col } = range ? at(range[0]) : { line: 1, col: 1 };
+    diags.push(diag('DF009', ambiguous, file, line, col));
+  }
   const where = (n: unknown): Location => {
     const range = (n as { range?: [number, number, number] }).range;
     return range ? at(range[0]) : { line: 1, col: 1 };

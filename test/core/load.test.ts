@@ -106,6 +106,28 @@ describe('YAML refusals, with line:col', () => {
     expect(d.message).toContain('1.1');
   });
 
+  it.each([
+    ['zip: 01234', '01234 is read as the number 1234; quote it ("01234") if it is text, or write 1234'],
+    ['version: 1.10', '1.10 is read as the number 1.1'],
+    ['code: 0x1F', '0x1F is read as the number 31'],
+    ['n: 1e3', '1e3 is read as the number 1000'],
+    ['flag: TRUE', 'TRUE is read as the boolean true'],
+    ['note: ~', '~ is read as null'],
+    ['note: NULL', 'NULL is read as null'],
+    ['list: [a, 007]', '007 is read as the number 7'],
+  ])('a plain scalar YAML reads as something else than its text (%s) is DF009 at its position', (line, message) => {
+    const d = only(loadDiags(`name: t\n${line}\n`), 'DF009');
+    expect(d.message).toContain(message);
+    expect(d.line).toBe(2);
+  });
+
+  it('plain scalars that read as written, and quoted ones, are fine', () => {
+    expect(loadSpecText('name: t\na: 10\nb: 1.5\nc: true\nd: null\ne: "01234"\nf: -3\n', 'fix.yaml').data).toMatchObject({
+      a: 10,
+      e: '01234',
+    });
+  });
+
   it('the %YAML 1.2 directive is accepted', () => {
     expect(loadSpecText('%YAML 1.2\n---\nname: t\n', 'fix.yaml').data).toEqual({ name: 't' });
   });

@@ -215,9 +215,9 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     expect(undo.code, show(undo)).not.toBe(0);
   });
 
-  // A record the run wrote twice (two source rows updating one target row) is restored newest
-  // first, each write checked against its own after-image, so undo ends exactly at the start.
-  it('undo restores a record the run wrote twice to its state before the run', async () => {
+  // Two source rows for one target row: the first (in source order) writes it, the later ones are
+  // duplicate_target and write nothing; undo ends exactly at the start.
+  it('two source rows updating one target row: the first writes it, the other is duplicate_target; undo restores it', async () => {
     const dir = tmp();
     const db = dir.file('app.db');
     const { default: Database } = await import('better-sqlite3');
@@ -248,8 +248,8 @@ update:
     const journal = dir.file('j.jsonl');
     const run = await runCli(['run', spec, '--journal', journal, '--json'], { cwd: dir.path, env: { APP_DB: db } });
     expect(run.code, show(run)).toBe(0);
-    expect(jsonSummary(run)).toMatchObject({ updated: 4 });
-    expect(dumpSqlite(db).rows.users?.map((u) => u.last_event)).toEqual(['e2', 'e4']);
+    expect(jsonSummary(run)).toMatchObject({ updated: 2, skipped: 2, reasons: { duplicate_target: 2 } });
+    expect(dumpSqlite(db).rows.users?.map((u) => u.last_event)).toEqual(['e1', 'e3']);
 
     const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
     expect(dumpSqlite(db)).toEqual(before);
