@@ -545,6 +545,22 @@ function compileUpdate(
   for (const f of Object.keys(u.touch ?? {})) {
     if (Object.hasOwn(u.set, f)) c.error('DF213', ['update', 'touch', f], `\`${f}\` is under both set and touch; keep it in one`, true);
   }
+  // A literal null would write NULL (SQL NULL, a DynamoDB NULL attribute), which a dry run shows
+  // much like "absent" and a fill-only field already counts as absent: refused, not guessed at.
+  for (const [section, map] of [
+    ['set', u.set],
+    ['touch', u.touch ?? {}],
+  ] as const) {
+    for (const [f, v] of Object.entries(map)) {
+      if (v === null) {
+        c.error(
+          'DF215',
+          ['update', section, f],
+          `\`${f}: null\` would write NULL; datafix does not write NULL or remove fields. Leave the field out, or write a value`,
+        );
+      }
+    }
+  }
   for (const f of [...Object.keys(u.set), ...Object.keys(u.touch ?? {})]) {
     if (Object.hasOwn(u.key, f)) c.error('DF213', ['update', 'set', f], `\`${f}\` is part of the key and cannot be written`, true);
   }

@@ -554,3 +554,15 @@ describe('condition and query-key values are compared as written, so what would 
     ).not.toThrow();
   });
 });
+
+describe('null in update values', () => {
+  it.each([
+    ['set', 'update:\n  key: { id: "{{ row.id }}" }\n  set:\n    note: null', 'note: null'],
+    ['touch', 'update:\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\n  touch:\n    seen: null', 'seen: null'],
+  ])('a literal null under %s is DF215 at its line: datafix writes no NULL', (_section, update, needle) => {
+    const text = spec({ update });
+    const d = one(diags(text), 'DF215');
+    expect(d.message).toContain('would write NULL; datafix does not write NULL or remove fields');
+    expect(d.line).toBe(lineOf(text, needle));
+  });
+});
