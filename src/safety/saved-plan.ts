@@ -4,7 +4,7 @@
  * its planned before-image. A record that drifted is reported and left alone. The plan names its
  * spec (by checksum) and target, and refuses to be applied anywhere else.
  */
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createAdapter, describeTarget, redactTarget } from '../adapters/registry.js';
 import { type Item, LookupRejected, type WriteRequest } from '../adapters/types.js';
@@ -71,7 +71,19 @@ export async function writeSavedPlan(
 ): Promise<RunSummary> {
   mkdirSync(dirname(resolve(out)), { recursive: true });
   const partial = `${out}.partial`;
-  const fd = openSync(partial, 'w');
+  // Created, never opened over whatever is there: an unfinished plan of an earlier run goes, but
+  // a symlink (to the database, say) or any other file at that name stays as it is.
+  if (existsSync(partial) || isSymlink(partial)) {
+    if (!isPlanFile(partial, { partial: true })) {
+      throw new DatafixError(
+        'usage',
+        'DF741',
+        `cannot write the plan ${out}: ${partial} exists and is not an unfinished datafix plan, so it is never overwritten. Move it away, or give --out another file`,
+      );
+    }
+    rmSync(partial);
+  }
+  const fd = openSync(partial, 'wx');
   // Each line carries a checksum chained from the header, as journal lines do: an edited,
   // removed or moved line is refused by apply before anything is written.
   let sum = '';
@@ -205,22 +217,36 @@ function readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | P
  * Whether `path` is a datafix plan: a regular file whose first line is a plan header. Reads at
  * most 64 KiB; false for anything else (a database, a journal, a spec, a directory).
  */
-export function isPlanFile(path: string): boolean {
+export function isPlanFile(path: string, options: { partial?: boolean } = {}): boolean {
   let fd: number | undefined;
   try {
+    // Not followed, not opened unless a regular file: a symlink or a FIFO is no plan (opening a
+    // FIFO to read it would wait for a writer forever).
+    if (!lstatSync(path).isFile()) return false;
     fd = openSync(path, 'r');
     if (!fstatSync(fd).isFile()) return false;
     const buf = Buffer.alloc(1 << 16);
     const n = readSync(fd, buf, 0, buf.length, 0);
     const text = buf.subarray(0, n).toString('utf8');
     const end = text.indexOf('\n');
+    // An unfinished plan may be cut anywhere after its header line.
     if (end < 0) return false;
+    if (options.partial && text.length === 0) return false;
     const first = JSON.parse(text.slice(0, end)) as { type?: unknown; format?: unknown };
     return first?.type === 'plan' && READABLE_PLAN_FORMATS.includes(first.format as number);
   } catch {
     return false;
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Whether `path` is a symbolic link (dangling ones included). */
+export function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 

@@ -56,9 +56,18 @@ function endpointIdentity(endpoint: string): string {
   } catch {
     return endpoint.replace(/\/+$/, '').toLowerCase();
   }
-  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  // This machine by any name: localhost, 127.0.0.0/8, ::1, 0.0.0.0 and IPv4-mapped forms of those.
+  const h = url.hostname.replace(/^\[|\]$/g, '');
+  const loopback =
+    h === 'localhost' ||
+    h === '::1' ||
+    h === '0.0.0.0' ||
+    h === '::' ||
+    /^127\.\d+\.\d+\.\d+$/.test(h) ||
+    /^::ffff:(127\.\d+\.\d+\.\d+|7f[0-9a-f]{2}:[0-9a-f]{1,4})$/.test(h);
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return `${url.protocol}//${loopback ? 'loopback' : url.hostname}:${port}${url.pathname.replace(/\/+$/, '')}`;
+  // The path is left out: one server is one lock, whatever path a proxy in front of it routes on.
+  return `${url.protocol}//${loopback ? 'loopback' : h}:${port}`;
 }
 
 /** A short hash of a target's identity, for file names. */

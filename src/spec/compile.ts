@@ -6,7 +6,6 @@
  */
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { redactText } from '../adapters/redact.js';
 import { DatafixError, type Diagnostic } from '../errors.js';
 import { conditionRefs } from '../plan/conditions.js';
 import { ENGINE_REASONS } from '../plan/reasons.js';
@@ -118,8 +117,10 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
     if (endpoint && !options.skipEnv && !isHttpUrl(endpoint)) {
       // Shown only when it cannot hold credentials: a value that is not a URL may hide them
       // where no URL parser finds them (`alice:pw@host`, a space in the password).
-      const shown = /^[^\s@?#]+$/.test(endpoint)
-        ? `, got \`${redactText(endpoint)}\``
+      // Only a bare host[:port] is shown: anything with a scheme, a path or a user part may hide a
+      // password where no parser finds it (`http://admin:pw`, `admin:pw%40host`).
+      const shown = /^[A-Za-z0-9.-]+(?::[0-9]+)?$/.test(endpoint)
+        ? `, got \`${endpoint}\``
         : ' (the value is not shown: it may hold credentials)';
       c.error('DF302', ['target', 'dynamodb', 'endpoint'], `endpoint must be an http(s) URL such as http://localhost:8000${shown}`);
     }

@@ -122,6 +122,9 @@ describe('credentials in the endpoint URL', () => {
       `http://${USER}:${PASSWORD}/x@host:1`,
       `http://${USER}:${PASSWORD}#x@host:1`,
       `http://${USER}:${PASSWORD}?x@host:1`,
+      `http://${USER}:${PASSWORD}`,
+      `http://${USER}:${PASSWORD}/dynamodb`,
+      `http://${USER}:${PASSWORD}%40127.0.0.1:8000`,
     ]) {
       const r = await runCli(['run', I2V_FIX], { cwd: dir.path, env: dynamoEnv('media', endpoint) });
       expect(r.code, show(r)).toBe(2);

@@ -68,7 +68,14 @@ describe('a run in progress holds the lock (DynamoDB behind a slow endpoint)', (
     // While it runs: a second live run, `unlock`, and a dry run (which needs no lock).
     // The same server spelled otherwise: localhost, IPv4 shorthand, a zero-padded port.
     const port = new URL(slow.endpoint).port;
-    const spellings = [`http://localhost:${port}`, `http://127.1:${port}`, `http://127.0.0.1:0${port}/`];
+    const spellings = [
+      `http://localhost:${port}`,
+      `http://127.1:${port}`,
+      `http://127.0.0.1:0${port}/`,
+      `http://0.0.0.0:${port}`,
+      `http://[::ffff:127.0.0.1]:${port}`,
+      `http://127.0.0.1:${port}/dynamodb`,
+    ];
     const [second, unlock, dry, resume, ...spelled] = await Promise.all([
       runCli(['run', I2V_FIX, '--json'], { cwd: dir.path, env }),
       runCli(['unlock', I2V_FIX], { cwd: dir.path, env }),

@@ -5,6 +5,7 @@
  * the hand edit left it; every other record ends as after a clean live run. A plan refuses to be
  * applied to another target or after the spec changed, and `apply --dry-run` writes nothing.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
@@ -194,6 +195,26 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
       );
       expect(sha256File(out), out).toBe(before);
     }
+    // Nor what sits at <out>.partial, where the plan is written first: a symlink to the database,
+    // another file. And a FIFO at --out is refused without waiting on it.
+    const linked = dir.file('review.jsonl');
+    symlinkSync(db, `${linked}.partial`);
+    const notes = dir.write('notes.txt.partial', 'mine\n');
+    const fifo = dir.file('fifo.jsonl');
+    spawnSync('mkfifo', [fifo]);
+    const dbBefore = sha256File(db);
+    for (const [out, message] of [
+      [linked, `${linked}.partial exists and is not an unfinished datafix plan, so it is never overwritten`],
+      [dir.file('notes.txt'), `${notes} exists and is not an unfinished datafix plan`],
+      [fifo, `cannot write the plan ${fifo}: it exists and is not a datafix plan`],
+    ] as const) {
+      const r = await runCli(['plan', spec, '--out', out], { cwd: dir.path, env });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain('error DF741: cannot write the plan');
+      expect(r.stderr).toContain(message);
+    }
+    expect(sha256File(db)).toBe(dbBefore);
+    expect(readFileSync(notes, 'utf8')).toBe('mine\n');
     // An earlier plan is replaced, as before.
     const plan = dir.file('p.plan.jsonl');
     for (let i = 0; i < 2; i++) expect((await runCli(['plan', spec, '--out', plan], { cwd: dir.path, env })).code).toBe(0);

@@ -44,8 +44,8 @@ export class PlanCommand extends Command {
         throw new DatafixError('usage', 'DF741', `cannot write the plan ${this.out}: ${why}. Give --out a path in a writable directory`);
       // A new plan replaces an earlier plan, never anything else: not the database, a journal,
       // the spec or any other file that happens to be at that path.
-      const { isPlanFile } = await import('../../safety/saved-plan.js');
-      if (existsSync(this.out) && !isPlanFile(this.out)) {
+      const { isPlanFile, isSymlink } = await import('../../safety/saved-plan.js');
+      if ((existsSync(this.out) || isSymlink(this.out)) && !isPlanFile(this.out)) {
         throw new DatafixError(
           'usage',
           'DF741',
