@@ -22,12 +22,13 @@ import { RunStateStore, runKey, targetIdentity } from './state.js';
 import { writeFully } from './write-fully.js';
 
 /**
- * 2: a map that has the shape of a value tag is written as `{ "$map": {...} }` (see
- * `toJsonSafe`); a datafix that reads only format 1 refuses these plans instead of writing the
- * wrapper into the data. 1: the same without that wrapper; still applied.
+ * 2: every line carries a checksum chained from the header, and a map that has the shape of a
+ * value tag is written as `{ "$map": {...} }` (see `toJsonSafe`). Format 1 plans (no checksums)
+ * are refused: an edited plan stripped of its checksums would read as one.
  */
 export const PLAN_FORMAT = 2;
-const READABLE_PLAN_FORMATS = [1, 2];
+// Format 1 had no checksums, so an edited plan stripped of them would read as one: refused.
+const READABLE_PLAN_FORMATS = [2];
 
 interface PlanHeader {
   readonly type: 'plan';

@@ -37,6 +37,8 @@ export interface UndoEvent {
 
 export interface UndoOptions {
   readonly dryRun: boolean;
+  /** Undo a format-1 journal, whose lines carry no checksums (`--unverified`); refused otherwise. */
+  readonly allowUnverified?: boolean;
   readonly batchSize?: number;
   readonly concurrency?: number;
   /**
@@ -102,6 +104,14 @@ function clearCheckpoint(adapter: Adapter, header: JournalHeader): void {
 export async function undoJournal(path: string, options: UndoOptions): Promise<UndoSummary> {
   const started = performance.now();
   const journal = await openJournal(path);
+  if (!journal.verified && !options.allowUnverified) {
+    // A journal edited and stripped of its checksums reads the same: only the user can vouch.
+    throw new DatafixError(
+      'usage',
+      'DF707',
+      `${path} is a format-1 journal: its lines carry no checksums, so edits to it cannot be detected, and nothing was restored. If it was written by an older datafix and nobody changed it since, run undo again with --unverified`,
+    );
+  }
   if (!journal.verified) {
     options.onNote?.(
       `${path} is a format-1 journal (written before journals carried checksums): its lines cannot be verified against edits, so undo trusts them as written`,

@@ -375,7 +375,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
   });
 
-  it('a format-1 journal (no checksums) is still undone, with a note that it could not be verified', async () => {
+  it('a format-1 journal (no checksums) is undone only with --unverified (DF707 without), with a note that it could not be verified', async () => {
     const { dir, db, journal, spec } = fresh();
     const before = dumpSqlite(db);
     await liveRun(dir, journal, spec, db);
@@ -389,7 +389,14 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
       });
     const old = dir.file('v1.journal.jsonl');
     writeFileSync(old, `${v1.join('\n')}\n`);
-    const undo = await runCli(['undo', old, '--json'], { cwd: dir.path });
+    // Edited and stripped of its checksums, a journal reads the same: the user must vouch for it.
+    const afterRun = dumpSqlite(db);
+    const refused = await runCli(['undo', old, '--json'], { cwd: dir.path });
+    expect(refused.code, show(refused)).toBe(2);
+    expect(refused.stderr).toContain(`error DF707: ${old} is a format-1 journal: its lines carry no checksums`);
+    expect(refused.stderr).toContain('run undo again with --unverified');
+    expect(dumpSqlite(db)).toEqual(afterRun);
+    const undo = await runCli(['undo', old, '--unverified', '--json'], { cwd: dir.path });
     expect(undo.code, show(undo)).toBe(0);
     expect(undo.stderr).toContain(
       `note: ${old} is a format-1 journal (written before journals carried checksums): its lines cannot be verified against edits, so undo trusts them as written`,

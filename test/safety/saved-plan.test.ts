@@ -278,6 +278,20 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
         'overwrites media_generation_id, which the spec only fills where it is absent',
       ],
     ];
+    // Stripped of its checksums and called format 1 (which had none), an edited plan is no plan.
+    const stripped = lines
+      .map((l, i) => {
+        const { sum: _s, ...obj } = JSON.parse(l) as Record<string, unknown>;
+        return JSON.stringify(
+          i === 0 ? { ...obj, format: 1 } : i === at ? JSON.parse(JSON.stringify(obj).replace(/"after":"MG-/, '"after":"EVIL-')) : obj,
+        );
+      })
+      .join('\n');
+    writeFileSync(plan, `${stripped}\n`);
+    const downgraded = await runCli(['apply', plan], { cwd: dir.path, env });
+    expect(downgraded.code, show(downgraded)).toBe(2);
+    expect(downgraded.stderr).toContain(`error DF730: ${plan} is not a datafix plan (formats 2)`);
+    expect(dumpSqlite(db)).toEqual(before);
     for (const [what, text, message] of cases) {
       writeFileSync(plan, text);
       const r = await runCli(['apply', plan], { cwd: dir.path, env });

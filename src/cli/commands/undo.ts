@@ -31,6 +31,9 @@ export class UndoCommand extends Command {
   dryRun = Option.Boolean('--dry-run', false, { description: 'Write nothing; report what would be restored' });
   json = Option.Boolean('--json', false, { description: 'Print only the summary as one JSON object on stdout' });
   verbose = Option.Boolean('--verbose', false, { description: 'Also print records that are already unchanged' });
+  unverified = Option.Boolean('--unverified', false, {
+    description: 'Undo a format-1 journal (no checksums, so its lines cannot be verified against edits)',
+  });
 
   override async execute(): Promise<number> {
     const out = this.json ? this.context.stderr : this.context.stdout;
@@ -95,6 +98,7 @@ export class UndoCommand extends Command {
     const lines = backpressured(this.json ? this.context.stderr : this.context.stdout);
     return undoJournal(this.journal, {
       dryRun: this.dryRun,
+      allowUnverified: this.unverified,
       onTarget: (t) =>
         this.context.stderr.write(`undo ${this.journal}${this.dryRun ? ' (dry run: nothing will be written)' : ''}\n  target  ${t}\n`),
       onNote: (text) => this.context.stderr.write(`note: ${text}\n`),
