@@ -52,6 +52,11 @@ export interface RunSpecOptions extends Omit<RunOptions, 'onEvent'> {
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
   /** Where to start when resuming, once connected (SQLite keeps checkpoints in the database). */
   readonly resumeCursor?: (adapter: Adapter) => unknown;
+  /**
+   * The record limit for this process, asked after `resumeCursor` (a resumed run has fewer
+   * records left of its limit than the interrupted one had); overrides `limit`.
+   */
+  readonly limitAfterResume?: () => number | undefined;
 }
 
 export interface RunResult {
@@ -78,8 +83,10 @@ export async function runPlan(plan: FixPlan, options: RunSpecOptions): Promise<R
     await adapter.check(plan);
     options.onConnected?.(describeTarget(plan.target));
     const resumed = options.resumeCursor?.(adapter);
+    const limit = options.limitAfterResume ? options.limitAfterResume() : options.limit;
     const summary = await runFix(plan, adapter, {
       ...options,
+      ...(limit !== undefined ? { limit } : {}),
       ...(resumed !== undefined && options.cursor === undefined ? { cursor: resumed } : {}),
     });
     // runFix reports a run as interrupted exactly when the signal was aborted. Not wrapping

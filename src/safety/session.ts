@@ -90,6 +90,8 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
   try {
     const previous = store.read(key);
     const startedAt = new Date().toISOString();
+    // The whole run's limit: the interrupted run's on --resume, else --limit or the spec's.
+    const runLimit = options.resume ? (previous?.limit ?? undefined) : (options.limit ?? plan.run.limit);
     let base = { pages: 0, records: 0 };
     let cursor: unknown;
     let runId: string;
@@ -106,6 +108,15 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
           'usage',
           'DF720',
           `${options.specFile} changed since the interrupted run (${previous.startedAt}); resuming would mix two different fixes. Run without --resume to start over (rows already fixed are skipped)`,
+        );
+      }
+      // A resumed run ends where the interrupted one would have: with its --limit (or the spec's
+      // run.limit) counted from the run's first record, not from the resume point.
+      if (options.limit !== undefined && options.limit !== (previous.limit ?? undefined)) {
+        throw new DatafixError(
+          'usage',
+          'DF729',
+          `--limit ${options.limit} is not the interrupted run's ${previous.limit === undefined ? 'limit (it had none)' : `--limit ${previous.limit}`}; resume with the same limit, or without --limit`,
         );
       }
       await checkJournalBelongs(previous, plan);
@@ -145,6 +156,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       pages: base.pages,
       records: base.records,
       committedPages: resumedFrom?.committedPages ?? 0,
+      ...(runLimit !== undefined ? { limit: runLimit } : {}),
       ...(resumedFrom?.targetInstance !== undefined ? { targetInstance: resumedFrom.targetInstance } : {}),
       startedAt: resumedFrom ? resumedFrom.startedAt : startedAt,
       updatedAt: startedAt,
@@ -156,6 +168,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     let encoded = committed;
     const result = await runPlan(plan, {
       ...options,
+      limitAfterResume: () => (runLimit === undefined ? undefined : Math.max(0, runLimit - base.records)),
       // The fencing check: a process whose lease was taken over stops before its next write.
       journal: {
         intend: (requests) => {

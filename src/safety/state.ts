@@ -112,6 +112,8 @@ export interface RunState {
    * target must hold at least this far on resume, or it is not the database the run wrote to.
    */
   readonly committedPages?: number;
+  /** The run's record limit (--limit or the spec's run.limit), which a resume keeps. */
+  readonly limit?: number;
   /** The target's incarnation when the run started (DynamoDB: the table's id), for resume. */
   readonly targetInstance?: string;
   /** The last write journaled when this state was saved: a journal ending before it was cut. */

@@ -311,6 +311,24 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     expectLikeCleanRun(db);
   });
 
+  it("--resume keeps the interrupted run's --limit: it ends as a clean run with that limit; another --limit is DF729", async () => {
+    const clean = copy();
+    const cleanRun = await runCli(['run', clean.spec, '--limit', '700', '--json'], { cwd: clean.dir.path, env: clean.env });
+    expect(cleanRun.code, show(cleanRun)).toBe(0);
+    const { dir, db, spec, env } = copy();
+    const victim = startCli(['run', spec, '--limit', '700'], { cwd: dir.path, env });
+    await afterFirstPage(dir.path);
+    victim.child.kill('SIGKILL');
+    expect((await victim.done).code).toBe(137);
+    const other = await runCli(['run', spec, '--resume', '--limit', '500'], { cwd: dir.path, env });
+    expect(other.code, show(other)).toBe(2);
+    expect(other.stderr).toContain("error DF729: --limit 500 is not the interrupted run's --limit 700");
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
+    expect(resumed.code, show(resumed)).toBe(0);
+    const mgids = (path: string) => [...generationIds(path)].map(([id, v]) => [id, v.mgid, v.updatedAt === null ? null : 'touched']);
+    expect(mgids(db)).toEqual(mgids(clean.db));
+  });
+
   it('a run that stopped on an error (database locked) is resumable, and --resume finishes it', async () => {
     const dir = tmp();
     const db = dir.file('veo3.db');
