@@ -361,3 +361,34 @@ update:
     expect(snapshotOf(db)).toEqual(before);
   });
 });
+
+describe('a key SQLite cannot address', () => {
+  it('a TEXT key that is not valid UTF-8 fails its record with value_not_exact (exit 1), not skipped as deleted', async () => {
+    const dir = tmp();
+    const db = dir.file('keys.db');
+    const w = new Database(db);
+    w.exec(
+      "CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT, w TEXT); INSERT INTO t VALUES (CAST(x'61ff62' AS TEXT), 'x', NULL), ('ok', 'y', NULL)",
+    );
+    w.close();
+    const spec = dir.write(
+      'keys.yaml',
+      `name: keys\ntarget:\n  sqlite: { path: "${db}" }\nsource: { as: row, table: t }\nupdate:\n  table: t\n  key: { id: "{{ row.id }}" }\n  set: { w: "{{ row.v }}" }\n`,
+    );
+    const r = await runCli(['run', spec, '--json'], { cwd: dir.path });
+    expect(r.code, show(r)).toBe(1);
+    expect(jsonSummary(r)).toMatchObject({ updated: 1, skipped: 0, failed: 1, reasons: { value_not_exact: 1 } });
+    expect(r.stderr).toContain(
+      "its stored text is not valid in the database's encoding (it reads back with U+FFFD), so SQLite cannot address the row by it",
+    );
+    const check = new Database(db, { readonly: true });
+    try {
+      expect(check.prepare('SELECT hex(id) AS id, w FROM t ORDER BY id').all()).toEqual([
+        { id: '61FF62', w: null },
+        { id: '6F6B', w: 'y' },
+      ]);
+    } finally {
+      check.close();
+    }
+  });
+});

@@ -400,7 +400,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         // SQLite loses no acknowledgements: a failed guard is always someone else's change, even
         // one that happens to hold our value (every field is guarded on the value read, touch
         // fields included, so a row someone else changed keeps that writer's values).
-        return current ? { status: 'conflict' } : { status: 'not_found' };
+        if (current) return { status: 'conflict' };
+        // A key read back with U+FFFD was TEXT not valid in the database's encoding: the row is
+        // there, but no bound text can name it. That is this record's failure, not a deletion.
+        const unaddressable = keyCols.find((k) => typeof r.key[k] === 'string' && (r.key[k] as string).includes('\uFFFD'));
+        if (unaddressable !== undefined) {
+          return {
+            status: 'failed',
+            reason: 'value_not_exact',
+            message: `key column \`${unaddressable}\`: its stored text is not valid in the database's encoding (it reads back with U+FFFD), so SQLite cannot address the row by it`,
+          };
+        }
+        return { status: 'not_found' };
       };
       // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
       wrapBusy(() => applyAll.immediate());
