@@ -13,7 +13,8 @@ export interface JsonPathProblem {
 
 /** One step of a JSONPath, as datafix reads it. */
 export type JsonPathSegment =
-  | { readonly kind: 'name'; readonly name: string }
+  /** `quoted`: written `['…']` or `["…"]`, so read as the very text, whatever it holds. */
+  | { readonly kind: 'name'; readonly name: string; readonly quoted?: boolean }
   | { readonly kind: 'index'; readonly index: number }
   | { readonly kind: 'wildcard' }
   | { readonly kind: 'descend' }
@@ -53,7 +54,7 @@ export function jsonPathSegments(path: string): JsonPathSegment[] {
       const quote = path[i + 1];
       if (quote === "'" || quote === '"') {
         const end = path.indexOf(`${quote}]`, i + 2);
-        out.push({ kind: 'name', name: path.slice(i + 2, end) });
+        out.push({ kind: 'name', name: path.slice(i + 2, end), quoted: true });
         i = end + 2;
       } else {
         const end = path.indexOf(']', i);
@@ -111,19 +112,40 @@ export function checkJsonPath(path: string): JsonPathProblem | undefined {
   // Paths with `..`, slices or unions go to jsonpath-plus, which splits a quoted name at
   // brackets, commas, quotes and stars: such a name would not be read as written.
   const navigatesOnly = segments.every((seg) => seg.kind !== 'descend' && seg.kind !== 'other');
-  const oddName = segments.find((seg) => seg.kind === 'name' && !/^[A-Za-z0-9_$-]*$/.test(seg.name));
+  const oddName = segments.find((seg) => seg.kind === 'name' && !/^[A-Za-z0-9_-]*$/.test(seg.name));
   if (!navigatesOnly && oddName && oddName.kind === 'name') {
     return {
       code: 'DF203',
       message: `JSONPath \`${path}\`: the name \`${oddName.name}\` can be read as written only in a path of names, [n] and [*] (without .. or slices); read its parent with one such path, then extract from that`,
     };
   }
-  // And as jsonpath-plus itself reads it: whatever it would evaluate as code is refused.
-  if (JSONPath.toPathArray(path).some((seg) => /^\??\(/.test(seg))) return filter;
-  for (const seg of JSONPath.toPathArray(path).slice(1)) {
-    if (FORBIDDEN_SEGMENTS.has(seg)) return { code: 'DF203', message: `JSONPath \`${path}\`: \`${seg}\` is not allowed` };
-    if (/^[~^@$]|^@/.test(seg) || seg.includes('`')) {
-      return { code: 'DF203', message: `JSONPath \`${path}\`: \`${seg}\` is not supported; use names, [n], [*] and ..` };
+  for (const seg of segments) {
+    if (seg.kind !== 'name') continue;
+    if (FORBIDDEN_SEGMENTS.has(seg.name)) return { code: 'DF203', message: `JSONPath \`${path}\`: \`${seg.name}\` is not allowed` };
+    // A quoted name holding `][` reads like more path (mismatched quotes hiding a filter): what a
+    // reviewer sees is not what would be read, so it is refused.
+    if (seg.quoted && seg.name.includes('][')) {
+      if (/[?(]/.test(seg.name)) return filter;
+      return { code: 'DF203', message: `JSONPath \`${path}\`: the name \`${seg.name}\` reads like more path; check the quotes` };
+    }
+    // Unquoted, these characters are JSONPath syntax (jsonpath-plus: @ and $ variables, ~ names,
+    // ^ parents); quoted, a name is only text (`$['@type']`, `$['$oid']`).
+    if (!seg.quoted && (/^[~^@$]/.test(seg.name) || seg.name.includes('`'))) {
+      return {
+        code: 'DF203',
+        message: `JSONPath \`${path}\`: \`${seg.name}\` is not supported unquoted; write ['${seg.name}'] for a key of that name`,
+      };
+    }
+  }
+  // Paths that go to jsonpath-plus (with .. or slices) are also checked as it reads them:
+  // whatever it would evaluate as code is refused.
+  if (!navigatesOnly) {
+    if (JSONPath.toPathArray(path).some((seg) => /^\??\(/.test(seg))) return filter;
+    for (const seg of JSONPath.toPathArray(path).slice(1)) {
+      if (FORBIDDEN_SEGMENTS.has(seg)) return { code: 'DF203', message: `JSONPath \`${path}\`: \`${seg}\` is not allowed` };
+      if (/^[~^@$]/.test(seg) || seg.includes('`')) {
+        return { code: 'DF203', message: `JSONPath \`${path}\`: \`${seg}\` is not supported; use names, [n], [*] and ..` };
+      }
     }
   }
   return undefined;

@@ -233,7 +233,10 @@ describe('JSONPath', () => {
     for (const p of ["$..['a,b']", "$['cd[DataLayer]'][0:2]", "$..['*']"]) {
       expect(one(diags(withPath(p)), 'DF203').message, p).toContain('can be read as written only in a path of names, [n] and [*]');
     }
-    for (const p of ["$['cd[DataLayer]']", "$['*']", "$['a,b']", '$["it\'s"]']) expect(() => compile(withPath(p)), p).not.toThrow();
+    for (const p of ["$['cd[DataLayer]']", "$['*']", "$['a,b']", '$["it\'s"]', "$['@type']", "$['$oid']", "$['?(x)']", "$['(x)']"]) {
+      expect(() => compile(withPath(p)), p).not.toThrow();
+    }
+    expect(one(diags(withPath('$.@type')), 'DF203').message).toContain("not supported unquoted; write ['@type']");
   });
 
   it('navigation paths compile: names, indexes, wildcards, recursive descent', () => {

@@ -516,7 +516,17 @@ describe('extraction fast path', () => {
     objectIndex: { operations: { 0: { mediaGenerationId: 'object-not-array' } } },
     dotted: { 'a.b': { 'x y': [null, 0, false, ''] } },
     list: [{ k: 1 }, { k: 2 }],
-    odd: { 'cd[DataLayer]': 'L-1', '*': 'star', 'a,b': 'comma', "it's": 'apostrophe', other: 'not this one', tail: [1, 2, 3] },
+    odd: {
+      'cd[DataLayer]': 'L-1',
+      '*': 'star',
+      'a,b': 'comma',
+      "it's": 'apostrophe',
+      '@type': 'json-ld',
+      $oid: 'mongo',
+      '?(x)': 'not a filter',
+      other: 'not this one',
+      tail: [1, 2, 3],
+    },
   };
   type DocName = keyof typeof docs;
   const FAST = true;
@@ -540,6 +550,9 @@ describe('extraction fast path', () => {
     ["$['a,b']", FAST, { odd: 'comma' }],
     ['$["it\'s"]', FAST, { odd: 'apostrophe' }],
     ['$[*].k', FAST, { list: 1 }], // every element, in order: the first not missing
+    ["$['@type']", FAST, { odd: 'json-ld' }],
+    ["$['$oid']", FAST, { odd: 'mongo' }],
+    ["$['?(x)']", FAST, { odd: 'not a filter' }],
     // `..` and slices go through jsonpath-plus.
     ['$.tail[-1:]', !FAST, { odd: 3 }],
   ];
