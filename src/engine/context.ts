@@ -80,7 +80,11 @@ export function render(t: Template, ctx: Context): unknown {
   }
 }
 
-export function evaluate(cond: Condition, ctx: Context, same: (a: unknown, b: unknown) => boolean = deepEqual): boolean {
+export function evaluate(
+  cond: Condition,
+  ctx: Context,
+  same: (a: unknown, b: unknown, ref: Ref) => boolean = (a, b) => deepEqual(a, b),
+): boolean {
   switch (cond.op) {
     case 'exists':
       return cond.refs.every((r) => !isMissing(resolveRef(ctx, r)));
@@ -93,7 +97,7 @@ export function evaluate(cond: Condition, ctx: Context, same: (a: unknown, b: un
     case 'equals':
       return cond.pairs.every(({ ref, value }) => {
         const v = resolveRef(ctx, ref);
-        return value === null ? isAbsent(v) : same(v, value);
+        return value === null ? isAbsent(v) : same(v, value, ref);
       });
     case 'all':
       return cond.of.every((c) => evaluate(c, ctx, same));

@@ -12,7 +12,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../adapters/types.js';
-import type { FixPlan } from '../plan/types.js';
+import type { FixPlan, Ref } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
 import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
 import type { EngineEvent, FieldChange, RecordOutcome, RunSummary } from './events.js';
@@ -86,7 +86,14 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   const normalize = adapter.normalize ? (v: unknown) => adapter.normalize?.(v) : (v: unknown) => v;
   // Skip rules compare as the target stores values, as the source's where does: on SQLite
   // `true` is the INTEGER 1, so { equals: { row.archived: true } } matches a stored 1.
-  const sameInTarget = (a: unknown, b: unknown) => deepEqual(normalize(a), normalize(b));
+  // A source column compares with a constant as SQLite's `where` does: the constant takes the
+  // column's affinity first (200 against a TEXT column is the text '200').
+  const sourceTable = plan.source.kind === 'table' ? plan.source.table : undefined;
+  const sameInTarget = (a: unknown, b: unknown, ref?: Ref) => {
+    const column = ref && sourceTable !== undefined && ref.root === plan.source.as && ref.path.length === 1 ? ref.path[0] : undefined;
+    const constant = column !== undefined && adapter.storedAs ? adapter.storedAs(sourceTable, column, b) : b;
+    return deepEqual(normalize(a), normalize(constant));
+  };
   // Target records this run updates, when the update key is not the source record's own (then
   // two source records can update one target record). Grows with the distinct targets updated.
   const written = plan.update.before.kind === 'fetch' ? new Set<string>() : undefined;

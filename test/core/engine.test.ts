@@ -647,3 +647,27 @@ describe('two source records that update one target record', () => {
     },
   );
 });
+
+describe('a skip rule agrees with where on the same data', () => {
+  it('SQLite: 200 against a TEXT column holding "200" matches in both, as SQLite compares', async () => {
+    const db = dbWith('CREATE TABLE calls (id INTEGER PRIMARY KEY, status_code TEXT, note TEXT)', [
+      "INSERT INTO calls VALUES (1, '200', NULL), (2, '404', NULL), (3, '200', NULL)",
+    ]);
+    const where = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: calls, where: { equals: { status_code: 200 } } }\n` +
+        'update:\n  table: calls\n  key: { id: "{{ row.id }}" }\n  set: { note: ok }\n',
+      { dryRun: true, now: NOW },
+    );
+    const skip = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: calls }\n` +
+        'skip:\n  - { reason: ok_status, when: { equals: { row.status_code: 200 } } }\n' +
+        'update:\n  table: calls\n  key: { id: "{{ row.id }}" }\n  set: { note: ok }\n',
+      { dryRun: true, now: NOW },
+    );
+    // SQLite's own answer: the rows `status_code = 200` selects.
+    const [{ n }] = query(db, 'SELECT count(*) AS n FROM calls WHERE status_code = 200') as [{ n: number }];
+    expect(n).toBe(2);
+    expect(where.summary.total).toBe(n);
+    expect(skip.summary.reasons).toEqual({ ok_status: n });
+  });
+});

@@ -266,7 +266,10 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const info = requireTable(source.table, ['source', 'table']);
       const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
       const usesRowid = info.primaryKey.length === 0;
-      const where = source.where ? compileWhere(source.where) : undefined;
+      const compiled = source.where ? compileWhere(source.where) : undefined;
+      // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
+      // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
+      const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
       const keyList = keyCols.map(quoteIdent).join(', ');
       const columns = sourceColumns.get(source.table);
       const list = columns ? columns.map(quoteIdent).join(', ') : '*';

@@ -26,7 +26,8 @@ export function compileWhere(cond: Condition): { sql: string; params: unknown[] 
         return and(
           c.pairs.map(({ ref, value }) => {
             if (value === null) return `${quoteIdent(ref.root)} IS NULL`;
-            params.push(typeof value === 'boolean' ? Number(value) : typeof value === 'object' ? JSON.stringify(value) : value);
+            // Values go as they are; the adapter binds them as it binds every value (toSqlValue).
+            params.push(value);
             // IS, not =: a NULL column compares false rather than unknown, so `not` keeps it,
             // exactly as the same condition does in a skip rule.
             return `${quoteIdent(ref.root)} IS ?`;
