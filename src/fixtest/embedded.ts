@@ -55,6 +55,17 @@ export function createSqliteTarget(plan: FixPlan, given: Tables, Database: typeo
   const updateTable = table(plan.update.table ?? '');
   updateTable.key = plan.update.key.map(([k]) => k);
   for (const f of [...plan.update.set.map((s) => s.field), ...plan.update.touch.map((t) => t.field)]) updateTable.columns.add(f);
+  // A given table the fix never reads or writes (a typo such as `orderz`) would make a case pass
+  // on no data at all: it fails the case, as on DynamoDB.
+  for (const name of Object.keys(given)) {
+    if (!layout.has(name)) {
+      throw new DatafixError(
+        'spec',
+        'DF505',
+        `given.${name}: the fix reads or writes no such table (it uses ${[...layout.keys()].join(', ')})`,
+      );
+    }
+  }
   for (const [name, rows] of Object.entries(given)) {
     const t = table(name);
     for (const row of rows) for (const c of Object.keys(row)) t.columns.add(c);

@@ -34,6 +34,20 @@ describe('datafix test', () => {
     expect(r.stdout).toMatch(/^\d+ passed, 1 failed$/m);
   });
 
+  it('fails a case whose given table the fix never reads (a typo), on SQLite as on DynamoDB', async () => {
+    const dir = tmp();
+    const test = copyFix(dir.path, 'sync-media-generation-ids');
+    const text = readFileSync(test, 'utf8');
+    // The first case's table misspelled: the fix would read an empty table and the case pass.
+    writeFileSync(test, text.replace('    given:\n      veo3_video_generations:', '    given:\n      veo3_video_generationz:'));
+    const r = await runCli(['test', dir.path]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      'DF505 given.veo3_video_generationz: the fix reads or writes no such table (it uses veo3_video_generations)',
+    );
+    expect(r.stdout).toMatch(/^\d+ passed, 1 failed$/m);
+  });
+
   it('fails a broken expectation on DynamoDB, and catches a write the case did not expect', async () => {
     const dir = tmp();
     const test = copyFix(dir.path, 'i2v-thumbnails');
