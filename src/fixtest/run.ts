@@ -224,9 +224,18 @@ function fieldChanges(a: Item, b: Item): string[] {
   return out;
 }
 
+/** `{ $absent: true }` in an expected record: the field must not exist. */
+function isAbsentMarker(value: unknown): boolean {
+  return (
+    value !== null && typeof value === 'object' && Object.keys(value).length === 1 && (value as { $absent?: unknown }).$absent === true
+  );
+}
+
 function matches(actual: unknown, expected: unknown, now: string): boolean {
   if (expected === NOW_TEXT) return actual === now;
-  if (expected === null) return actual === null || actual === undefined;
+  // null is a NULL (SQL NULL, a DynamoDB NULL attribute); { $absent: true } a field not there.
+  if (expected === null) return actual === null;
+  if (isAbsentMarker(expected)) return actual === undefined;
   if (
     typeof actual === 'string' &&
     expected !== null &&
@@ -278,7 +287,7 @@ function recordProblems(
       for (const [field, value] of Object.entries(want)) {
         if (!matches(got[field], value, now)) {
           out.push(
-            `${label}: ${field}: expected ${value === NOW_TEXT ? `the run's timestamp (${now})` : formatValue(value, 200)}, got ${formatValue(got[field], 200)}`,
+            `${label}: ${field}: expected ${value === NOW_TEXT ? `the run's timestamp (${now})` : isAbsentMarker(value) ? '(absent)' : formatValue(value, 200)}, got ${formatValue(got[field], 200)}`,
           );
         }
       }

@@ -48,6 +48,18 @@ describe('datafix test', () => {
     expect(r.stdout).toMatch(/^\d+ passed, 1 failed$/m);
   });
 
+  it('tells NULL from absent: null expects a NULL, { $absent: true } a field that is not there', async () => {
+    const dir = tmp();
+    const test = copyFix(dir.path, 'i2v-thumbnails');
+    const text = readFileSync(test, 'utf8');
+    expect(text).toContain('thumbnailUrls: { $absent: true }');
+    writeFileSync(test, text.replace('thumbnailUrls: { $absent: true }', 'thumbnailUrls: null'));
+    const r = await runCli(['test', dir.path]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('PK=MEDIA#p1 SK=METADATA: thumbnailUrls: expected null, got (absent)');
+    expect(r.stdout).toMatch(/^\d+ passed, 1 failed$/m);
+  });
+
   it('fails a broken expectation on DynamoDB, and catches a write the case did not expect', async () => {
     const dir = tmp();
     const test = copyFix(dir.path, 'i2v-thumbnails');
