@@ -20,6 +20,7 @@ import {
   show,
   sleep,
   sqliteAll,
+  sqliteExec,
   startCli,
   syncSpecWithBusyTimeout,
   tableNames,
@@ -156,9 +157,21 @@ describe('resume on SQLite checks the run it continues', () => {
     // The killed run committed its checkpoint in the database.
     expect(tableNames(db)).toContain('_datafix_checkpoints');
 
+    const [oldCheckpoint] = sqliteAll<{ id: string; cursor: string; updated_at: string }>(db, 'SELECT * FROM _datafix_checkpoints');
     const undo = await runCli(['undo', killed.journal, '--json'], { cwd: dir.path });
     expect(undo.code, show(undo)).toBe(0);
     expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(templateDump.rows.veo3_video_generations);
+    // Undo removed the old run's checkpoint row; an older datafix left it, so it is put back:
+    // a new run must still never continue from another run's position.
+    expect(tableNames(db)).not.toContain('_datafix_checkpoints');
+    sqliteExec(db, 'CREATE TABLE _datafix_checkpoints (id TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)');
+    sqliteExec(
+      db,
+      'INSERT INTO _datafix_checkpoints VALUES (?, ?, ?)',
+      oldCheckpoint?.id,
+      oldCheckpoint?.cursor,
+      oldCheckpoint?.updated_at,
+    );
     const unlock = await runCli(['unlock', spec], { cwd: dir.path, env });
     expect(unlock.code, show(unlock)).toBe(0);
 
