@@ -104,7 +104,8 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     expect(touched(items).sort()).toEqual([...data.updatable].sort());
   }
 
-  it('kill -9 part-way, then --resume: ends as a clean run, without re-querying the pages already done', async () => {
+  /** A fresh table, and a live run on it through the slow endpoint SIGKILLed after its first page. */
+  async function killedRun(): Promise<{ table: string; dir: ReturnType<typeof tmp>; env: Record<string, string | undefined> }> {
     const table = await freshTable();
     const dir = tmp();
     const env = dynamoEnv(table, slow.endpoint);
@@ -113,6 +114,11 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     victim.child.kill('SIGKILL');
     const killed = await victim.done;
     expect(killed.code, show(killed)).toBe(137);
+    return { table, dir, env };
+  }
+
+  it('kill -9 part-way, then --resume: ends as a clean run, without re-querying the pages already done', async () => {
+    const { table, dir, env } = await killedRun();
 
     const state = onlyState(dir.path);
     expect(state).toMatchObject({ fix: 'i2v-thumbnails', status: 'running' });
@@ -147,13 +153,7 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
   });
 
   it('the table deleted and created again (as a restore from a backup does) between kill and --resume: exit 2 (DF726), nothing written', async () => {
-    const table = await freshTable();
-    const dir = tmp();
-    const env = dynamoEnv(table, slow.endpoint);
-    const victim = startCli(['run', spec], { cwd: dir.path, env });
-    await afterFirstPage(dir.path);
-    victim.child.kill('SIGKILL');
-    expect((await victim.done).code).toBe(137);
+    const { table, dir, env } = await killedRun();
     // The same name, the same items as seeded: another table all the same.
     const client = rawClient(dynamo.endpoint);
     try {
