@@ -153,9 +153,14 @@ export function fromJsonSafe(value: unknown, exactNumber: (text: string) => unkn
   return Object.fromEntries(entries.map(([k, v]) => [k, fromJsonSafe(v, exactNumber)]));
 }
 
-/** Whether a double prints as exactly this text (`-0` and the non-finite values included). */
+/**
+ * Whether a double prints as exactly this text (`-0` and the non-finite values included). An
+ * integer beyond 2^53 is never plain, even one a double happens to hold (1e20): it stays an exact
+ * number, so a plan applies it as the run would write it.
+ */
 function plainNumberText(text: string): boolean {
   if (text === '-0' || text === 'NaN' || text === 'Infinity' || text === '-Infinity') return true;
+  if (/^-?[0-9]+$/.test(text) && !Number.isSafeInteger(Number(text))) return false;
   return String(Number(text)) === text;
 }
 

@@ -4,7 +4,7 @@
  * datafix. A value datafix cannot keep exactly fails its record with a named reason before
  * anything of that record is written.
  */
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -311,7 +311,23 @@ describe("SQLite's type affinity", () => {
     w.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, txt TEXT, num INTEGER, r REAL, nu NUMERIC, b)');
     const ins = w.prepare('INSERT INTO t (id, raw) VALUES (?, ?)');
     // (JSON 7.0 is left out: a JSON number is a value, so 7.0 reads as 7, where SQLite's JSON keeps a REAL.)
-    const raws = ['12345', '0.1', 'true', 'false', '"007"', '"12"', '"abc"', '1.5e300', '-3', '"2.50"', '9007199254740993'];
+    // Unicode spaces are not SQLite's spaces: "\u202f7" stays text everywhere; "12\u0000" is read up to its NUL.
+    const raws = [
+      '12345',
+      '0.1',
+      'true',
+      'false',
+      '"007"',
+      '"12"',
+      '"abc"',
+      '1.5e300',
+      '-3',
+      '"2.50"',
+      '9007199254740993',
+      '"\\u202f7"',
+      '"12\\u00a0"',
+      '"12\\u0000"',
+    ];
     for (const [i, v] of raws.entries()) ins.run(i + 1, `{"v":${v}}`);
     w.close();
     copyFileSync(db, oracle);
@@ -390,5 +406,44 @@ describe('a key SQLite cannot address', () => {
     } finally {
       check.close();
     }
+  });
+});
+
+describe('STRICT tables and numbers a double holds by chance', () => {
+  it('an ANY column of a STRICT table keeps text as text; 1e20 from JSON fails alike in a run and in plan + apply', async () => {
+    const dir = tmp();
+    const db = dir.file('strict.db');
+    const w = new Database(db);
+    w.exec('CREATE TABLE s (id INTEGER PRIMARY KEY, raw TEXT, a ANY, t TEXT) STRICT');
+    w.prepare('INSERT INTO s (id, raw) VALUES (?, ?)').run(1, '{"v":"007","big":100000000000000000000}');
+    w.close();
+    const spec = dir.write(
+      'strict.yaml',
+      `name: strict\ntarget:\n  sqlite: { path: "${db}" }\nsource: { as: row, table: s }\nextract:\n  v: { from: row.raw, parse: json, path: "$.v" }\nupdate:\n  table: s\n  key: { id: "{{ row.id }}" }\n  set: { a: "{{ v }}" }\n`,
+    );
+    const r = await runCli(['run', spec, '--json'], { cwd: dir.path });
+    expect(r.code, show(r)).toBe(0);
+    const read = () => {
+      const c = new Database(db, { readonly: true });
+      try {
+        return c.prepare('SELECT a, typeof(a) AS ta, t, typeof(t) AS tt FROM s').get();
+      } finally {
+        c.close();
+      }
+    };
+    expect(read()).toEqual({ a: '007', ta: 'text', t: null, tt: 'null' });
+    // 1e20 is beyond a 64-bit INTEGER: the run fails the record, and so does apply of its plan.
+    const bigSpec = dir.write(
+      'big.yaml',
+      readFileSync(spec, 'utf8').replace('$.v" }', '$.big" }').replace('set: { a: "{{ v }}" }', 'set: { t: "{{ v }}" }'),
+    );
+    const run = await runCli(['run', bigSpec, '--json'], { cwd: dir.path });
+    expect(jsonSummary(run)).toMatchObject({ failed: 1, reasons: { value_not_exact: 1 } });
+    const plan = dir.file('big.plan.jsonl');
+    expect((await runCli(['plan', bigSpec, '--out', plan], { cwd: dir.path })).code).toBe(0);
+    const applied = await runCli(['apply', plan, '--json'], { cwd: dir.path });
+    expect(applied.code, show(applied)).toBe(1);
+    expect(jsonSummary(applied)).toMatchObject({ applied: 0, failed: 1 });
+    expect(read()).toEqual({ a: '007', ta: 'text', t: null, tt: 'null' });
   });
 });

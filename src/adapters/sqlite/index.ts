@@ -70,8 +70,13 @@ export function affinityOf(declared: string): Affinity {
   return 'NUMERIC';
 }
 
-/** Text SQLite reads as a number when a column's affinity asks for one (a well-formed literal). */
-const NUMERIC_TEXT = /^\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*$/;
+/**
+ * Text SQLite reads as a number when a column's affinity asks for one: a well-formed literal with
+ * only ASCII spaces around it (SQLite's isspace, not Unicode's), read up to a NUL, where SQLite
+ * stops reading text for a number.
+ */
+const NUMERIC_TEXT = /^[ \t\n\v\f\r]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t\n\v\f\r]*$/;
+const numericText = (text: string): boolean => NUMERIC_TEXT.test(text.split('\u0000')[0] as string);
 
 type Target = Extract<FixPlan['target'], { backend: 'sqlite' }>;
 
@@ -151,8 +156,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     // Reading the schema takes the same locks as reading rows: a locked database must end in
     // DF411 here too, not in a raw driver error.
     return wrapBusy(() => {
-      const listing = db.prepare("SELECT wr FROM pragma_table_list WHERE name = ? AND type = 'table'").get(table) as
-        | { wr: number }
+      const listing = db.prepare("SELECT wr, strict FROM pragma_table_list WHERE name = ? AND type = 'table'").get(table) as
+        | { wr: number; strict: number }
         | undefined;
       if (!listing) return undefined;
       const cols = db.prepare('SELECT name, pk, type FROM pragma_table_info(?)').all(table) as { name: string; pk: number; type: string }[];
@@ -172,7 +177,10 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         names.push('rowid');
         uniqueKeys.push(['rowid']);
       }
-      const affinity = new Map(cols.map((c) => [c.name, affinityOf(c.type ?? '')]));
+      // In a STRICT table an ANY column keeps every value as given (no affinity).
+      const affinity = new Map(
+        cols.map((c) => [c.name, listing.strict && (c.type ?? '').toUpperCase() === 'ANY' ? ('BLOB' as const) : affinityOf(c.type ?? '')]),
+      );
       const info: TableInfo = { columns: new Set(names), primaryKey, uniqueKeys, affinity };
       tables.set(table, info);
       return info;
@@ -434,9 +442,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // conversion here (the same routine as a CAST), so what is journaled is what is stored.
       let sql: string | undefined;
       if (affinity === 'TEXT' && isNumber) sql = 'SELECT CAST(? AS TEXT) AS v';
-      else if (affinity === 'REAL' && (isNumber || (typeof value === 'string' && NUMERIC_TEXT.test(value))))
+      else if (affinity === 'REAL' && (isNumber || (typeof value === 'string' && numericText(value))))
         sql = 'SELECT CAST(? AS REAL) AS v';
-      else if ((affinity === 'NUMERIC' || affinity === 'INTEGER') && (isNumber || (typeof value === 'string' && NUMERIC_TEXT.test(value))))
+      else if ((affinity === 'NUMERIC' || affinity === 'INTEGER') && (isNumber || (typeof value === 'string' && numericText(value))))
         sql = 'SELECT CAST(? AS NUMERIC) AS v';
       if (!sql) return value;
       const exact = exactNumberText(value);
