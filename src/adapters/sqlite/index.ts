@@ -442,8 +442,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // conversion here (the same routine as a CAST), so what is journaled is what is stored.
       let sql: string | undefined;
       if (affinity === 'TEXT' && isNumber) sql = 'SELECT CAST(? AS TEXT) AS v';
-      else if (affinity === 'REAL' && (isNumber || (typeof value === 'string' && numericText(value))))
-        sql = 'SELECT CAST(? AS REAL) AS v';
+      else if (affinity === 'REAL' && (isNumber || (typeof value === 'string' && numericText(value)))) sql = 'SELECT CAST(? AS REAL) AS v';
       else if ((affinity === 'NUMERIC' || affinity === 'INTEGER') && (isNumber || (typeof value === 'string' && numericText(value))))
         sql = 'SELECT CAST(? AS NUMERIC) AS v';
       if (!sql) return value;
