@@ -45,6 +45,8 @@ export interface RunOptions {
   readonly maxRequeues?: number;
   /** Live runs: records every write before it is sent, and its outcome after (journal, undo). */
   readonly journal?: WriteJournal;
+  /** Target records an interrupted run already updated (their keys), for `duplicate_target`. */
+  readonly updatedTargets?: readonly Item[];
   /** Live runs: where the position after each fully processed page is kept (resume). */
   readonly checkpoint?: CheckpointSink;
 }
@@ -97,10 +99,17 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   // Target records this run updates, when the update key is not the source record's own (then
   // two source records can update one target record). Grows with the distinct targets updated.
   const written = plan.update.before.kind === 'fetch' ? new Set<string>() : undefined;
+  const keyNames = plan.update.key.map(([k]) => k);
+  // One id per target record, from its key as stored (as the fetched record holds it, else as
+  // the target would store the rendered one), so that 1, '1' and 1.0 for an INTEGER key, or
+  // another case under a NOCASE key, are the one record they name.
+  const idOf = (key: Item) =>
+    JSON.stringify([plan.update.table ?? '', keyNames.map((k) => toJsonSafe(normalize(stored(plan.update.table, k, key[k]))))]);
   const targetIdOf = (s: RecordState): string | undefined => {
+    if (s.target) return idOf(s.target);
     try {
       const key = renderKey(plan.update.key, s.ctx);
-      return key ? JSON.stringify([plan.update.table ?? '', toJsonSafe(key)]) : undefined;
+      return key ? idOf(key) : undefined;
     } catch {
       return undefined; // diffRecord reports the template error
     }
@@ -108,6 +117,8 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   const stored = adapter.storedAs
     ? (table: string | undefined, field: string, v: unknown) => adapter.storedAs?.(table, field, v)
     : (_table: string | undefined, _field: string, v: unknown) => v;
+  // A resumed run already updated the targets its journal holds.
+  if (written) for (const t of options.updatedTargets ?? []) written.add(idOf(t));
   const now = (options.now ?? new Date()).toISOString();
   const limit = options.limit ?? plan.run.limit;
   const maxConcurrency = options.concurrency ?? plan.run.concurrency;
@@ -194,7 +205,9 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
         continue;
       }
       diffRecord(plan, s, finish, normalize, stored);
-      if (targetId !== undefined && s.write) written?.add(targetId);
+      // Claimed also when it already holds this record's values: a rerun then keeps them, instead
+      // of letting a later record of the same target change it back and forth.
+      if (targetId !== undefined && (s.write || s.reason === 'no_change')) written?.add(targetId);
     }
 
     const toWrite = alive();

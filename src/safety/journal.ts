@@ -436,6 +436,28 @@ function* linesBackward(path: string): Generator<{ text: string; line: number }>
 }
 
 /**
+ * The keys of the records a journal's writes were made to (decoded), in file order: what a
+ * resumed run already updated.
+ * @throws DatafixError DF703 for a line that is not JSON (the journal was checked before).
+ */
+export async function journaledKeys(path: string): Promise<Record<string, unknown>[]> {
+  const keys: Record<string, unknown>[] = [];
+  for await (const { text, line } of readTextLines(path)) {
+    let parsed: { type?: unknown; key?: unknown };
+    try {
+      parsed = JSON.parse(text) as { type?: unknown; key?: unknown };
+    } catch {
+      // The torn last line a crash left; reopening cut it off before this runs.
+      throw new DatafixError('usage', 'DF703', `${path}:${line} is damaged (not a complete JSON line)`);
+    }
+    if (parsed.type === 'write' && parsed.key !== null && typeof parsed.key === 'object') {
+      keys.push(decodeValue(parsed.key) as Record<string, unknown>);
+    }
+  }
+  return keys;
+}
+
+/**
  * The run id and state directory in a journal's header; empty for a saved plan's apply or an
  * unreadable file.
  */

@@ -10,7 +10,7 @@ import { type RunResult, type RunSpecOptions, runPlan } from '../api.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { VERSION } from '../version.js';
-import { JournalWriter, openJournal } from './journal.js';
+import { JournalWriter, journaledKeys, openJournal } from './journal.js';
 import { TargetLock } from './lock.js';
 import { preflight } from './preflight.js';
 import { newRunId, type RunState, RunStateStore, runKey, type Segment, targetIdentity } from './state.js';
@@ -93,6 +93,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     // The whole run's limit: the interrupted run's on --resume, else --limit or the spec's.
     const runLimit = options.resume ? (previous?.limit ?? undefined) : (options.limit ?? plan.run.limit);
     let base = { pages: 0, records: 0 };
+    let updatedTargets: Record<string, unknown>[] | undefined;
     let cursor: unknown;
     let runId: string;
     if (options.resume) {
@@ -121,6 +122,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       }
       await checkJournalBelongs(previous, plan);
       journal = await JournalWriter.reopen(previous.journal, previous.journalSeq);
+      if (plan.update.before.kind === 'fetch') updatedTargets = await journaledKeys(previous.journal);
       runId = previous.runId ?? newRunId();
       base = { pages: previous.pages, records: previous.records };
       cursor = previous.cursor;
@@ -168,6 +170,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     let encoded = committed;
     const result = await runPlan(plan, {
       ...options,
+      ...(updatedTargets ? { updatedTargets } : {}),
       limitAfterResume: () => (runLimit === undefined ? undefined : Math.max(0, runLimit - base.records)),
       // The fencing check: a process whose lease was taken over stops before its next write.
       journal: {

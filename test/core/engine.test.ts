@@ -671,3 +671,36 @@ describe('a skip rule agrees with where on the same data', () => {
     expect(skip.summary.reasons).toEqual({ ok_status: n });
   });
 });
+
+describe('duplicate targets by identity, and across reruns', () => {
+  it.each([1, 10])('keys 1, "1" and 1.0 name one INTEGER key; the first wins, reruns keep it (pages of %i)', async (pageSize) => {
+    const db = dbWith(
+      'CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id, n INTEGER); CREATE TABLE users (id INTEGER PRIMARY KEY, last_order INTEGER)',
+      ["INSERT INTO orders VALUES (10, 1, 10), (11, '1', 11), (12, 1.0, 12)", 'INSERT INTO users VALUES (1, NULL)'],
+    );
+    const yaml =
+      `name: t\n${sqliteTarget(db)}source: { as: ord, table: orders, pageSize: ${pageSize} }\n` +
+      'update:\n  table: users\n  key: { id: "{{ ord.user_id }}" }\n  set: { last_order: "{{ ord.n }}" }\n  overwrite: true\n';
+    const dry = await runYaml(yaml, { dryRun: true, now: NOW });
+    const live = await runYaml(yaml, { now: NOW });
+    for (const run of [dry, live]) expect(run.summary).toMatchObject({ updated: 1, skipped: 2, reasons: { duplicate_target: 2 } });
+    expect(query(db, 'SELECT last_order FROM users')).toEqual([{ last_order: 10 }]);
+    // A rerun: the first record finds its own value (no_change) and still holds the target.
+    const again = await runYaml(yaml, { now: NOW });
+    expect(again.summary).toMatchObject({ updated: 0, skipped: 3, reasons: { no_change: 1, duplicate_target: 2 } });
+    expect(query(db, 'SELECT last_order FROM users')).toEqual([{ last_order: 10 }]);
+  });
+
+  it('keys that differ only in case under a NOCASE key name one record', async () => {
+    const db = dbWith(
+      'CREATE TABLE orders (id INTEGER PRIMARY KEY, email TEXT, n INTEGER); CREATE TABLE users (email TEXT COLLATE NOCASE PRIMARY KEY, last_order INTEGER)',
+      ["INSERT INTO orders VALUES (10, 'a@x.io', 10), (11, 'A@X.IO', 11), (12, 'A@x.io', 12)", "INSERT INTO users VALUES ('a@x.io', NULL)"],
+    );
+    const yaml =
+      `name: t\n${sqliteTarget(db)}source: { as: ord, table: orders, pageSize: 1 }\n` +
+      'update:\n  table: users\n  key: { email: "{{ ord.email }}" }\n  set: { last_order: "{{ ord.n }}" }\n  overwrite: true\n';
+    const live = await runYaml(yaml, { now: NOW });
+    expect(live.summary).toMatchObject({ updated: 1, skipped: 2, reasons: { duplicate_target: 2 } });
+    expect(query(db, 'SELECT last_order FROM users')).toEqual([{ last_order: 10 }]);
+  });
+});

@@ -235,6 +235,30 @@ describe('resume on SQLite checks the run it continues', () => {
     expect(dumpSqlite(db)).toEqual(beforeResume);
   });
 
+  it('a resumed run remembers the targets the killed one updated: a later record of the same target is duplicate_target', async () => {
+    const dir = tmp();
+    const db = dir.file('shop.db');
+    const w = new Database(db);
+    w.exec(
+      'CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, n INTEGER); CREATE TABLE users (id INTEGER PRIMARY KEY, last_order INTEGER)',
+    );
+    const order = w.prepare('INSERT INTO orders VALUES (?, ?, ?)');
+    const user = w.prepare('INSERT INTO users VALUES (?, NULL)');
+    // Order 1 and the last order both update user 1; every other order its own user.
+    for (let i = 1; i <= 1200; i++) order.run(i, i === 1200 ? 1 : i, i);
+    for (let i = 1; i < 1200; i++) user.run(i);
+    w.close();
+    const spec = dir.write(
+      'last-order.yaml',
+      `name: last-order\ntarget:\n  sqlite: { path: "${db}" }\nsource: { as: ord, table: orders, pageSize: 100 }\nupdate:\n  table: users\n  key: { id: "{{ ord.user_id }}" }\n  set: { last_order: "{{ ord.n }}" }\n  overwrite: true\n`,
+    );
+    await killAfterFirstPage(dir.path, spec, {});
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path });
+    expect(resumed.code, show(resumed)).toBe(0);
+    expect(jsonSummary(resumed).reasons).toMatchObject({ duplicate_target: 1 });
+    expect(sqliteAll<{ last_order: number }>(db, 'SELECT last_order FROM users WHERE id = 1')).toEqual([{ last_order: 1 }]);
+  });
+
   it('the database replaced by a restored copy: --resume exits 2 (DF726) and writes nothing; a fresh run then fixes every row', async () => {
     const { dir, db, spec, env } = copy();
     const killed = await killAfterFirstPage(dir.path, spec, env);
