@@ -86,15 +86,16 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   const started = performance.now();
   const emit = options.onEvent ?? (() => {});
   const normalize = adapter.normalize ? (v: unknown) => adapter.normalize?.(v) : (v: unknown) => v;
-  // Skip rules compare as the target stores values, as the source's where does: on SQLite
-  // `true` is the INTEGER 1, so { equals: { row.archived: true } } matches a stored 1.
-  // A source column compares with a constant as SQLite's `where` does: the constant takes the
-  // column's affinity first (200 against a TEXT column is the text '200').
+  const stored = adapter.storedAs
+    ? (table: string | undefined, field: string, v: unknown) => adapter.storedAs?.(table, field, v)
+    : (_table: string | undefined, _field: string, v: unknown) => v;
+  // Skip rules compare as the source's `where` does: both sides as the target stores them (on
+  // SQLite `true` is the INTEGER 1), and a constant compared with a source column first takes
+  // that column's affinity (200 against a TEXT column is the text '200').
   const sourceTable = plan.source.kind === 'table' ? plan.source.table : undefined;
   const sameInTarget = (a: unknown, b: unknown, ref?: Ref) => {
     const column = ref && sourceTable !== undefined && ref.root === plan.source.as && ref.path.length === 1 ? ref.path[0] : undefined;
-    const constant = column !== undefined && adapter.storedAs ? adapter.storedAs(sourceTable, column, b) : b;
-    return deepEqual(normalize(a), normalize(constant));
+    return deepEqual(normalize(a), normalize(column !== undefined ? stored(sourceTable, column, b) : b));
   };
   // Target records this run updates, when the update key is not the source record's own (then
   // two source records can update one target record). Grows with the distinct targets updated.
@@ -114,9 +115,6 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       return undefined; // diffRecord reports the template error
     }
   };
-  const stored = adapter.storedAs
-    ? (table: string | undefined, field: string, v: unknown) => adapter.storedAs?.(table, field, v)
-    : (_table: string | undefined, _field: string, v: unknown) => v;
   // A resumed run already updated the targets its journal holds.
   if (written) for (const t of options.updatedTargets ?? []) written.add(idOf(t));
   const now = (options.now ?? new Date()).toISOString();

@@ -11,6 +11,7 @@ import type { RecordEvent, RunSummary } from '../engine/events.js';
 import { runFix } from '../engine/run.js';
 import { DatafixError, type Diagnostic } from '../errors.js';
 import { deepEqual, formatValue, fromJsonSafe } from '../plan/values.js';
+import { isAbsentMarker } from '../safety/jsonl.js';
 import { compileSpec } from '../spec/compile.js';
 import { type LoadedSpec, loadSpecFile } from '../spec/load.js';
 import { createDynamoTarget, createSqliteTarget, DYNAMO_TARGET_TABLE, type EmbeddedTarget, type Item, type Tables } from './embedded.js';
@@ -224,16 +225,10 @@ function fieldChanges(a: Item, b: Item): string[] {
   return out;
 }
 
-/** `{ $absent: true }` in an expected record: the field must not exist. */
-function isAbsentMarker(value: unknown): boolean {
-  return (
-    value !== null && typeof value === 'object' && Object.keys(value).length === 1 && (value as { $absent?: unknown }).$absent === true
-  );
-}
-
 function matches(actual: unknown, expected: unknown, now: string): boolean {
   if (expected === NOW_TEXT) return actual === now;
-  // null is a NULL (SQL NULL, a DynamoDB NULL attribute); { $absent: true } a field not there.
+  // null is a NULL (SQL NULL, a DynamoDB NULL attribute); { $absent: true }, as journals and
+  // plans write it, a field not there.
   if (expected === null) return actual === null;
   if (isAbsentMarker(expected)) return actual === undefined;
   if (

@@ -12,7 +12,7 @@ import type { WriteJournal } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
 import { toJsonSafe } from '../plan/values.js';
-import { chainSum, decodeValue, encodeValue, readTextLines, SUM_SUFFIX, splitSum } from './jsonl.js';
+import { chainSum, decodeValue, encodeValue, readTextLines, SUM_SUFFIX, splitSum, withSum } from './jsonl.js';
 import { writeFully } from './write-fully.js';
 
 /**
@@ -146,7 +146,16 @@ export class JournalWriter implements WriteJournal {
    * A torn last line (a crash mid-append) is cut off first, whatever its length.
    * @throws DatafixError DF724 when the journal is gone, DF703 when it is damaged before its end.
    */
-  static async reopen(path: string, recordedSeq?: number): Promise<JournalWriter> {
+  static async reopen(
+    path: string,
+    options: {
+      /** The last write the run's state saw journaled: a journal ending before it was cut (DF728). */
+      readonly recordedSeq?: number;
+      /** Receives the key of every write line, as the whole journal is checked. */
+      readonly onWrite?: (key: Record<string, unknown>) => void;
+    } = {},
+  ): Promise<JournalWriter> {
+    const { recordedSeq } = options;
     if (!existsSync(path)) {
       throw new DatafixError(
         'usage',
@@ -161,7 +170,7 @@ export class JournalWriter implements WriteJournal {
       const size = fstatSync(fd).size;
       const complete = endOfLastCompleteLine(fd, size);
       if (complete < size) ftruncateSync(fd, complete);
-      const check = await checkJournal(path, 'the run was not resumed');
+      const check = await checkJournal(path, 'the run was not resumed', options.onWrite);
       // The state file saw writes up to `recordedSeq` journaled by its last checkpoint; a journal
       // that ends before them lost lines (cut at a line boundary, which no checksum shows), and
       // the writes on them could never be undone.
@@ -191,11 +200,11 @@ export class JournalWriter implements WriteJournal {
     let text = '';
     let sum = this.lastSum;
     for (const line of lines) {
-      const body = JSON.stringify(line);
-      if (sum === undefined) text += `${body}\n`;
+      if (sum === undefined) text += `${JSON.stringify(line)}\n`;
       else {
-        sum = chainSum(sum, body);
-        text += `${body.slice(0, -1)},"sum":"${sum}"}\n`;
+        const summed = withSum(sum, line);
+        sum = summed.sum;
+        text += `${summed.text}\n`;
       }
     }
     const bytes = Buffer.from(text, 'utf8');
@@ -307,7 +316,7 @@ interface JournalCheck {
  * @param consequence what the caller has (not) done yet, for the error messages.
  * @throws DatafixError DF702 (not a journal / unreadable), DF703 (damaged line), DF705 (checksum mismatch).
  */
-async function checkJournal(path: string, consequence: string): Promise<JournalCheck> {
+async function checkJournal(path: string, consequence: string, onWrite?: (key: Record<string, unknown>) => void): Promise<JournalCheck> {
   let header: JournalHeader | undefined;
   let verified = false;
   let sum: string | undefined;
@@ -368,6 +377,7 @@ async function checkJournal(path: string, consequence: string): Promise<JournalC
       seqs.add(line.seq);
       lastSeq = Math.max(lastSeq, line.seq);
       writeCount++;
+      onWrite?.(decodeValue(line.key) as Record<string, unknown>);
     } else if (line.type === 'result') {
       if (!seqs.has(line.seq)) throw damaged(lineNo, `an outcome for write ${line.seq}, which is not journaled before it`);
     } else if (line.type !== 'header' && line.type !== 'resume' && line.type !== 'end') {
@@ -433,48 +443,6 @@ function* linesBackward(path: string): Generator<{ text: string; line: number }>
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * The keys of the records a journal's writes were made to (decoded), in file order: what a
- * resumed run already updated.
- * @throws DatafixError DF703 for a line that is not JSON (the journal was checked before).
- */
-export async function journaledKeys(path: string): Promise<Record<string, unknown>[]> {
-  const keys: Record<string, unknown>[] = [];
-  for await (const { text, line } of readTextLines(path)) {
-    let parsed: { type?: unknown; key?: unknown };
-    try {
-      parsed = JSON.parse(text) as { type?: unknown; key?: unknown };
-    } catch {
-      // The torn last line a crash left; reopening cut it off before this runs.
-      throw new DatafixError('usage', 'DF703', `${path}:${line} is damaged (not a complete JSON line)`);
-    }
-    if (parsed.type === 'write' && parsed.key !== null && typeof parsed.key === 'object') {
-      keys.push(decodeValue(parsed.key) as Record<string, unknown>);
-    }
-  }
-  return keys;
-}
-
-/**
- * The run id and state directory in a journal's header; empty for a saved plan's apply or an
- * unreadable file.
- */
-export async function journalRun(path: string): Promise<{ runId?: string; stateDir?: string }> {
-  try {
-    for await (const { text } of readTextLines(path)) {
-      const header = JSON.parse(text) as { type?: unknown; runId?: unknown; stateDir?: unknown };
-      if (header?.type !== 'header') return {};
-      return {
-        ...(typeof header.runId === 'string' ? { runId: header.runId } : {}),
-        ...(typeof header.stateDir === 'string' ? { stateDir: header.stateDir } : {}),
-      };
-    }
-  } catch {
-    return {};
-  }
-  return {};
 }
 
 /**

@@ -14,9 +14,13 @@ export function encodeValue(value: unknown): unknown {
   return value === undefined ? ABSENT : toJsonSafe(value);
 }
 
+/** Whether a value is exactly `{ "$absent": true }`: a map holding `$absent` among other keys is a map. */
+export function isAbsentMarker(value: unknown): boolean {
+  return isDeepStrictEqual(value, ABSENT);
+}
+
 export function decodeValue(value: unknown): unknown {
-  // Exactly `{ "$absent": true }`: a map holding `$absent` among other keys is a map.
-  if (isDeepStrictEqual(value, ABSENT)) return undefined;
+  if (isAbsentMarker(value)) return undefined;
   return fromJsonSafe(value);
 }
 

@@ -4,7 +4,7 @@
  * its planned before-image. A record that drifted is reported and left alone. The plan names its
  * spec (by checksum) and target, and refuses to be applied anywhere else.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createAdapter, describeTarget, redactTarget } from '../adapters/registry.js';
 import { type Item, LookupRejected, type WriteRequest } from '../adapters/types.js';
@@ -15,7 +15,7 @@ import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { deepEqual, isAbsent, toJsonSafe } from '../plan/values.js';
 import { VERSION } from '../version.js';
 import { JournalWriter } from './journal.js';
-import { chainSum, decodeValue, encodeValue, readJsonLines, readTextLines, SUM_SUFFIX, splitSum, withSum } from './jsonl.js';
+import { chainSum, decodeValue, encodeValue, readJsonLines, readTextLines, splitSum, withSum } from './jsonl.js';
 import { TargetLock } from './lock.js';
 import { preflight } from './preflight.js';
 import { RunStateStore, runKey, targetIdentity } from './state.js';
@@ -27,7 +27,6 @@ import { writeFully } from './write-fully.js';
  * are refused: an edited plan stripped of its checksums would read as one.
  */
 export const PLAN_FORMAT = 2;
-// Format 1 had no checksums, so an edited plan stripped of them would read as one: refused.
 const READABLE_PLAN_FORMATS = [2];
 
 interface PlanHeader {
@@ -74,8 +73,8 @@ export async function writeSavedPlan(
   const partial = `${out}.partial`;
   // Created, never opened over whatever is there: an unfinished plan of an earlier run goes, but
   // a symlink (to the database, say) or any other file at that name stays as it is.
-  if (existsSync(partial) || isSymlink(partial)) {
-    if (!isPlanFile(partial, { partial: true })) {
+  if (isOccupied(partial)) {
+    if (!isPlanFile(partial)) {
       throw new DatafixError(
         'usage',
         'DF741',
@@ -145,13 +144,13 @@ export interface PlanScope {
 }
 
 /**
- * Reads the whole plan once before anything is applied: every line must parse and (format 2)
- * match its checksum chained from the header, every change must be one the spec can make (its
+ * Reads the whole plan once before anything is applied (`readPlanHeader` has refused any format
+ * but 2): every line must parse and match its checksum chained from the header, every change must be one the spec can make (its
  * table, its fields, a fill-only field planned only where absent), and the last line must be the
  * summary `plan` writes when it finishes. A plan cut short or edited is refused, not applied.
  * @throws DatafixError DF733 (damaged or incomplete), DF734 (edited, or outside the spec).
  */
-async function checkPlan(path: string, scope: PlanScope | undefined, onNote?: (text: string) => void): Promise<void> {
+async function checkPlan(path: string, scope: PlanScope | undefined): Promise<void> {
   const edited = (lineNo: number, what: string) =>
     new DatafixError(
       'usage',
@@ -159,7 +158,6 @@ async function checkPlan(path: string, scope: PlanScope | undefined, onNote?: (t
       `${path}:${lineNo} ${what}: the plan was edited, so nothing was applied. Make a new plan with datafix plan, and review it without editing it`,
     );
   let last: PlanHeader | PlanChange | PlanEnd | undefined;
-  let verified = false;
   let sum = '';
   for await (const { text, line: lineNo } of readTextLines(path)) {
     let parsed: PlanHeader | PlanChange | PlanEnd;
@@ -172,20 +170,15 @@ async function checkPlan(path: string, scope: PlanScope | undefined, onNote?: (t
         `${path}:${lineNo} is not valid JSON; the plan is damaged, make a new one with datafix plan`,
       );
     }
-    if (last === undefined) verified = parsed.type === 'plan' && parsed.format >= 2;
-    if (verified) {
-      const parts = splitSum(text);
-      if (!parts || chainSum(sum, parts.body) !== parts.sum) throw edited(lineNo, 'does not match its checksum');
-      sum = parts.sum;
-    } else if (SUM_SUFFIX.test(text)) throw edited(lineNo, 'carries a checksum, but the header says format 1, which has none');
+    const parts = splitSum(text);
+    if (!parts || chainSum(sum, parts.body) !== parts.sum) throw edited(lineNo, 'does not match its checksum');
+    sum = parts.sum;
     if (parsed.type === 'change' && scope) {
       const problem = outsideScope(parsed, scope);
       if (problem) throw edited(lineNo, problem);
     }
     last = parsed;
   }
-  if (!verified)
-    onNote?.(`note: ${path} is a format-1 plan (written before plans carried checksums): its lines cannot be verified against edits`);
   if (last?.type !== 'summary') {
     throw new DatafixError(
       'usage',
@@ -218,7 +211,7 @@ function readPlanLines(path: string): AsyncGenerator<PlanHeader | PlanChange | P
  * Whether `path` is a datafix plan: a regular file whose first line is a plan header. Reads at
  * most 64 KiB; false for anything else (a database, a journal, a spec, a directory).
  */
-export function isPlanFile(path: string, options: { partial?: boolean } = {}): boolean {
+export function isPlanFile(path: string): boolean {
   let fd: number | undefined;
   try {
     // Not followed, not opened unless a regular file: a symlink or a FIFO is no plan (opening a
@@ -232,7 +225,6 @@ export function isPlanFile(path: string, options: { partial?: boolean } = {}): b
     const end = text.indexOf('\n');
     // An unfinished plan may be cut anywhere after its header line.
     if (end < 0) return false;
-    if (options.partial && text.length === 0) return false;
     const first = JSON.parse(text.slice(0, end)) as { type?: unknown; format?: unknown };
     return first?.type === 'plan' && READABLE_PLAN_FORMATS.includes(first.format as number);
   } catch {
@@ -242,10 +234,11 @@ export function isPlanFile(path: string, options: { partial?: boolean } = {}): b
   }
 }
 
-/** Whether `path` is a symbolic link (dangling ones included). */
-export function isSymlink(path: string): boolean {
+/** Whether anything is at `path`, a dangling symbolic link included (which `existsSync` misses). */
+export function isOccupied(path: string): boolean {
   try {
-    return lstatSync(path).isSymbolicLink();
+    lstatSync(path);
+    return true;
   } catch {
     return false;
   }
@@ -319,7 +312,7 @@ function whyDrifted(current: Item, request: WriteRequest): string {
 export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
   const started = performance.now();
   const header = await readPlanHeader(path);
-  await checkPlan(path, options.scope, options.onNote);
+  await checkPlan(path, options.scope);
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
   }

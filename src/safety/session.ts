@@ -10,7 +10,7 @@ import { type RunResult, type RunSpecOptions, runPlan } from '../api.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { VERSION } from '../version.js';
-import { JournalWriter, journaledKeys, openJournal } from './journal.js';
+import { JournalWriter, openJournal } from './journal.js';
 import { TargetLock } from './lock.js';
 import { preflight } from './preflight.js';
 import { newRunId, type RunState, RunStateStore, runKey, type Segment, targetIdentity } from './state.js';
@@ -121,8 +121,13 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         );
       }
       await checkJournalBelongs(previous, plan);
-      journal = await JournalWriter.reopen(previous.journal, previous.journalSeq);
-      if (plan.update.before.kind === 'fetch') updatedTargets = await journaledKeys(previous.journal);
+      // A run that can meet one target twice remembers the targets its journal already holds.
+      const keys: Record<string, unknown>[] | undefined = plan.update.before.kind === 'fetch' ? [] : undefined;
+      journal = await JournalWriter.reopen(previous.journal, {
+        ...(previous.journalSeq !== undefined ? { recordedSeq: previous.journalSeq } : {}),
+        ...(keys ? { onWrite: (key: Record<string, unknown>) => keys.push(key) } : {}),
+      });
+      updatedTargets = keys;
       runId = previous.runId ?? newRunId();
       base = { pages: previous.pages, records: previous.records };
       cursor = previous.cursor;

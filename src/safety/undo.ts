@@ -77,12 +77,6 @@ function holds(current: Current, w: JournalWrite, which: 'before' | 'after', nor
 }
 
 /**
- * Restores the before-images in the journal at `path`, newest write first. The whole journal is
- * checked before the first restore (see `openJournal`).
- * @throws DatafixError DF702/DF703/DF705 when the journal cannot be trusted (nothing restored);
- *   DF706 when undo stops part-way (the message says how many records were restored).
- */
-/**
  * The undone run cannot be resumed (DF721), so the checkpoint it keeps in the target (SQLite:
  * a row of `_datafix_checkpoints`) goes, and the table with it once no other run keeps one there.
  * Only the checkpoint of this journal's run: another run's is left alone.
@@ -101,6 +95,12 @@ function clearCheckpoint(adapter: Adapter, header: JournalHeader): void {
   if (runId === header.runId) adapter.checkpoints.clear(key);
 }
 
+/**
+ * Restores the before-images in the journal at `path`, newest write first. The whole journal is
+ * checked before the first restore (see `openJournal`).
+ * @throws DatafixError DF702/DF703/DF705/DF707 when the journal cannot be trusted (nothing restored);
+ *   DF706 when undo stops part-way (the message says how many records were restored).
+ */
 export async function undoJournal(path: string, options: UndoOptions): Promise<UndoSummary> {
   const started = performance.now();
   const journal = await openJournal(path);

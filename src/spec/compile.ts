@@ -115,8 +115,6 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
     if (!options.skipEnv && !envMissing && !t.table) c.error('DF302', ['target', 'dynamodb', 'table'], 'table name is empty');
     const endpoint = t.endpoint?.trim() ? t.endpoint.trim() : undefined;
     if (endpoint && !options.skipEnv && !isHttpUrl(endpoint)) {
-      // Shown only when it cannot hold credentials: a value that is not a URL may hide them
-      // where no URL parser finds them (`alice:pw@host`, a space in the password).
       // Only a bare host[:port] is shown: anything with a scheme, a path or a user part may hide a
       // password where no parser finds it (`http://admin:pw`, `admin:pw%40host`).
       const shown = /^[A-Za-z0-9.-]+(?::[0-9]+)?$/.test(endpoint)

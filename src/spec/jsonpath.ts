@@ -24,8 +24,8 @@ export type JsonPathSegment =
 /**
  * The steps of a JSONPath that `checkJsonPath` accepted: `.name` (up to the next `.` or `[`),
  * `['name']` / `["name"]` (any text, taken literally: `['a,b']`, `['*']`, `['cd[x]']`), `[N]`
- * and `.N` (list positions),
- * `.*` / `[*]`, `..`, and other brackets as written. The leading `$` is not a step.
+ * and `.N` (list positions), `.*` / `[*]`, `..`, and other brackets as written. The leading `$`
+ * is not a step.
  */
 export function jsonPathSegments(path: string): JsonPathSegment[] {
   const out: JsonPathSegment[] = [];

@@ -504,9 +504,7 @@ function lookupKeyProblem(value: unknown): string | undefined {
   if (value instanceof Uint8Array || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return undefined;
   const exact = exactNumberText(value);
   if (exact !== undefined) {
-    if (!/^-?[0-9]+$/.test(exact)) return undefined;
-    const n = BigInt(exact);
-    return n > MAX_INT64 || n < MIN_INT64 ? `${exact} does not fit a 64-bit SQLite INTEGER` : undefined;
+    return /^-?[0-9]+$/.test(exact) && !sqliteHoldsExactly(exact) ? `${exact} does not fit a 64-bit SQLite INTEGER` : undefined;
   }
   return `a ${value instanceof Set ? 'set' : Array.isArray(value) ? 'list' : 'map'} is not a single SQLite value`;
 }
@@ -583,10 +581,6 @@ function canAccess(path: string, mode: number): boolean {
   }
 }
 
-/** Values as SQLite stores them: booleans as 0/1, structures as JSON text, binary as a Buffer. */
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
-
 /** A decimal text as sign, significant digits and exponent (`12.50` → 125e-1); undefined if not one. */
 function decimalParts(text: string): { neg: boolean; digits: string; exp: number } | undefined {
   const m = /^(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$/.exec(text);
@@ -609,7 +603,7 @@ function decimalParts(text: string): { neg: boolean; digits: string; exp: number
 export function sqliteHoldsExactly(text: string): boolean {
   if (/^-?[0-9]+$/.test(text)) {
     const n = BigInt(text);
-    return n >= INT64_MIN && n <= INT64_MAX;
+    return n >= MIN_INT64 && n <= MAX_INT64;
   }
   const double = Number(text);
   if (!Number.isFinite(double)) return false;
@@ -619,6 +613,7 @@ export function sqliteHoldsExactly(text: string): boolean {
   return a !== undefined && b !== undefined && a.neg === b.neg && a.digits === b.digits && a.exp === b.exp;
 }
 
+/** Values as SQLite stores them: booleans as 0/1, structures as JSON text, binary as a Buffer. */
 export function toSqlValue(value: unknown): unknown {
   if (value === undefined) return null;
   // better-sqlite3 binds every JS number as REAL; a whole number must stay INTEGER (7, not 7.0).

@@ -23,10 +23,9 @@ export class DemoCommand extends Command {
   });
 
   override async execute(): Promise<number> {
-    const { runDemo } = await import('../demo.js');
+    const { runDemo, writeSampleDatabase } = await import('../demo.js');
     try {
       if (this.sampleDb !== undefined) {
-        const { writeSampleDatabase } = await import('../demo.js');
         const path = writeSampleDatabase(this.sampleDb);
         this.context.stdout.write(
           `sample database written to ${path}\ntry: VEO3_DB_PATH=${path} datafix run fixes/sync-media-generation-ids.yaml --dry-run\n`,

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
@@ -44,8 +43,8 @@ export class PlanCommand extends Command {
         throw new DatafixError('usage', 'DF741', `cannot write the plan ${this.out}: ${why}. Give --out a path in a writable directory`);
       // A new plan replaces an earlier plan, never anything else: not the database, a journal,
       // the spec or any other file that happens to be at that path.
-      const { isPlanFile, isSymlink } = await import('../../safety/saved-plan.js');
-      if ((existsSync(this.out) || isSymlink(this.out)) && !isPlanFile(this.out)) {
+      const { isOccupied, isPlanFile } = await import('../../safety/saved-plan.js');
+      if (isOccupied(this.out) && !isPlanFile(this.out)) {
         throw new DatafixError(
           'usage',
           'DF741',

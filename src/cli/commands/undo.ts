@@ -39,7 +39,7 @@ export class UndoCommand extends Command {
     const out = this.json ? this.context.stderr : this.context.stdout;
     try {
       const { undoJournal } = await import('../../safety/undo.js');
-      const { journalRun, openJournal } = await import('../../safety/journal.js');
+      const { openJournal } = await import('../../safety/journal.js');
       const { TargetLock } = await import('../../safety/lock.js');
       const { RunStateStore, STATE_DIR } = await import('../../safety/state.js');
       const { formatKey } = await import('../format.js');
@@ -64,11 +64,11 @@ export class UndoCommand extends Command {
         const runsDir = dirname(journalPath);
         const roots = new Set([process.cwd()]);
         if (basename(runsDir) === 'runs' && basename(dirname(runsDir)) === STATE_DIR) roots.add(dirname(dirname(runsDir)));
-        const { runId, stateDir } = await journalRun(journalPath);
-        if (stateDir) roots.add(stateDir);
+        // The header says where the run kept its state, so undo of a copy of the journal finds it.
+        if (header.stateDir) roots.add(header.stateDir);
         for (const root of roots) {
           const store = new RunStateStore(root);
-          const key = store.keyOfJournal(journalPath, runId);
+          const key = store.keyOfJournal(journalPath, header.runId);
           const state = key === undefined ? undefined : store.read(key);
           if (key !== undefined && state) store.write(key, { ...state, status: 'undone', updatedAt: new Date().toISOString() });
         }
