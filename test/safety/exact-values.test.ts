@@ -39,6 +39,17 @@ const VALUES = [
   "'plain'",
 ];
 
+/** The rows a query reads, read-only, integers as bigints (exact at any size). */
+function exactRows(path: string, sql: string): unknown[] {
+  const db = new Database(path, { readonly: true });
+  db.defaultSafeIntegers(true);
+  try {
+    return db.prepare(sql).all();
+  } finally {
+    db.close();
+  }
+}
+
 /** id, then storage class and exact content of each column: REALs as numbers (-0 kept), the rest as bytes. */
 function snapshot(path: string): unknown[] {
   const db = new Database(path, { readonly: true });
@@ -261,18 +272,12 @@ ${update}
     expect(live.code, show(live)).toBe(1);
     expect(jsonSummary(live)).toMatchObject({ total: 4, updated: 3, failed: 1, reasons: { value_not_exact: 1 } });
     expect(live.stderr).toContain('ext: 1234567890123456789012345 is beyond what SQLite stores exactly');
-    const r = new Database(db, { readonly: true });
-    r.defaultSafeIntegers(true);
-    try {
-      expect(r.prepare('SELECT id, ext, typeof(ext) AS type FROM t ORDER BY id').all()).toEqual([
-        { id: 1n, ext: 1091482500479000001n, type: 'integer' },
-        { id: 2n, ext: null, type: 'null' },
-        { id: 3n, ext: -9223372036854775808n, type: 'integer' },
-        { id: 4n, ext: 0.30000000000000004, type: 'real' },
-      ]);
-    } finally {
-      r.close();
-    }
+    expect(exactRows(db, 'SELECT id, ext, typeof(ext) AS type FROM t ORDER BY id')).toEqual([
+      { id: 1n, ext: 1091482500479000001n, type: 'integer' },
+      { id: 2n, ext: null, type: 'null' },
+      { id: 3n, ext: -9223372036854775808n, type: 'integer' },
+      { id: 4n, ext: 0.30000000000000004, type: 'real' },
+    ]);
   });
 
   it('DynamoDB: a 19-digit id is written as that number, not the nearest double', async () => {
@@ -351,17 +356,8 @@ update:
   set: { txt: "{{ v }}", num: "{{ v }}", r: "{{ v }}", nu: "{{ v }}", b: "{{ v }}" }
 `,
     );
-    const snapshotOf = (path: string) => {
-      const r = new Database(path, { readonly: true });
-      r.defaultSafeIntegers(true);
-      try {
-        return r
-          .prepare('SELECT id, txt, typeof(txt), num, typeof(num), r, typeof(r), nu, typeof(nu), b, typeof(b) FROM t ORDER BY id')
-          .all();
-      } finally {
-        r.close();
-      }
-    };
+    const snapshotOf = (path: string) =>
+      exactRows(path, 'SELECT id, txt, typeof(txt), num, typeof(num), r, typeof(r), nu, typeof(nu), b, typeof(b) FROM t ORDER BY id');
     const before = snapshotOf(db);
     const dry = await runCli(['run', spec, '--dry-run'], { cwd: dir.path });
     expect(dry.code, show(dry)).toBe(0);
@@ -397,15 +393,10 @@ describe('a key SQLite cannot address', () => {
     expect(r.stderr).toContain(
       "its stored text is not valid in the database's encoding (it reads back with U+FFFD), so SQLite cannot address the row by it",
     );
-    const check = new Database(db, { readonly: true });
-    try {
-      expect(check.prepare('SELECT hex(id) AS id, w FROM t ORDER BY id').all()).toEqual([
-        { id: '61FF62', w: null },
-        { id: '6F6B', w: 'y' },
-      ]);
-    } finally {
-      check.close();
-    }
+    expect(exactRows(db, 'SELECT hex(id) AS id, w FROM t ORDER BY id')).toEqual([
+      { id: '61FF62', w: null },
+      { id: '6F6B', w: 'y' },
+    ]);
   });
 });
 
@@ -423,14 +414,7 @@ describe('STRICT tables and numbers a double holds by chance', () => {
     );
     const r = await runCli(['run', spec, '--json'], { cwd: dir.path });
     expect(r.code, show(r)).toBe(0);
-    const read = () => {
-      const c = new Database(db, { readonly: true });
-      try {
-        return c.prepare('SELECT a, typeof(a) AS ta, t, typeof(t) AS tt FROM s').get();
-      } finally {
-        c.close();
-      }
-    };
+    const read = () => exactRows(db, 'SELECT a, typeof(a) AS ta, t, typeof(t) AS tt FROM s')[0];
     expect(read()).toEqual({ a: '007', ta: 'text', t: null, tt: 'null' });
     // 1e20 is beyond a 64-bit INTEGER: the run fails the record, and so does apply of its plan.
     const bigSpec = dir.write(

@@ -308,12 +308,18 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(jsonSummary(again)).toMatchObject({ restored: updatable.length, conflicts: 0 });
   });
 
+  /** Edits the journal line of updatable[10] to name updatable[11] instead; returns its index. */
+  function pointKeyElsewhere(lines: string[]): number {
+    const index = lines.findIndex((l) => l.includes(`"id":"${updatable[10]}"`));
+    lines[index] = (lines[index] as string).replace(`"id":"${updatable[10]}"`, `"id":"${updatable[11]}"`);
+    return index;
+  }
+
   it('a hand-edited key (pointing at another record) fails its checksum: undo refuses, nothing restored', async () => {
     const { dir, db, journal, spec } = fresh();
     const afterRun = await liveRun(dir, journal, spec, db);
     const lines = readFileSync(journal, 'utf8').split('\n');
-    const index = lines.findIndex((l) => l.includes(`"id":"${updatable[10]}"`));
-    lines[index] = (lines[index] as string).replace(`"id":"${updatable[10]}"`, `"id":"${updatable[11]}"`);
+    const index = pointKeyElsewhere(lines);
     writeFileSync(journal, lines.join('\n'));
 
     const undo = await runCli(['undo', journal], { cwd: dir.path });
@@ -342,8 +348,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     const afterRun = await liveRun(dir, journal, spec, db);
     const lines = readFileSync(journal, 'utf8').split('\n');
     lines[0] = (lines[0] as string).replace(/"format":\d+/, '"format":1');
-    const index = lines.findIndex((l) => l.includes(`"id":"${updatable[10]}"`));
-    lines[index] = (lines[index] as string).replace(`"id":"${updatable[10]}"`, `"id":"${updatable[11]}"`);
+    pointKeyElsewhere(lines);
     writeFileSync(journal, lines.join('\n'));
     const undo = await runCli(['undo', journal], { cwd: dir.path });
     expect(undo.code, show(undo)).toBe(2);
