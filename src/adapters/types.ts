@@ -140,6 +140,13 @@ export interface Adapter {
    */
   storedAs?(table: string | undefined, field: string, value: unknown): unknown;
   /**
+   * Whether the target, comparing column `field` of `table` with `value` as a `where` would,
+   * finds it equal to `stored` (a value read from that column): SQLite first gives `value` the
+   * column's type affinity and compares text by the column's collation (NOCASE, RTRIM).
+   * https://www.sqlite.org/datatype3.html, 4.2 and 7.1. Absent: values compare exactly, as stored.
+   */
+  equalInColumn?(table: string, field: string, stored: unknown, value: unknown): boolean;
+  /**
    * An identity of the target's current incarnation, known once `check` ran (DynamoDB: the
    * table's TableId, or its ARN and creation time where a server gives no id). A table deleted
    * and created again, or restored from a backup, under the same name has another.

@@ -12,6 +12,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../adapters/types.js';
+import { columnOfRef } from '../plan/conditions.js';
 import type { FixPlan, Ref } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
 import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
@@ -90,12 +91,12 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     ? (table: string | undefined, field: string, v: unknown) => adapter.storedAs?.(table, field, v)
     : (_table: string | undefined, _field: string, v: unknown) => v;
   // Skip rules compare as the source's `where` does: both sides as the target stores them (on
-  // SQLite `true` is the INTEGER 1), and a constant compared with a source column first takes
-  // that column's affinity (200 against a TEXT column is the text '200').
-  const sourceTable = plan.source.kind === 'table' ? plan.source.table : undefined;
+  // SQLite `true` is the INTEGER 1), and a constant compared with a column first takes that
+  // column's affinity (200 against a TEXT column is the text '200') and compares by its collation.
   const sameInTarget = (a: unknown, b: unknown, ref?: Ref) => {
-    const column = ref && sourceTable !== undefined && ref.root === plan.source.as && ref.path.length === 1 ? ref.path[0] : undefined;
-    return deepEqual(normalize(a), normalize(column !== undefined ? stored(sourceTable, column, b) : b));
+    const column = ref && adapter.equalInColumn ? columnOfRef(plan, ref) : undefined;
+    if (column && adapter.equalInColumn) return adapter.equalInColumn(column[0], column[1], a, b);
+    return deepEqual(normalize(a), normalize(b));
   };
   // Target records this run updates, when the update key is not the source record's own (then
   // two source records can update one target record). Grows with the distinct targets updated.

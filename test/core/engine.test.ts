@@ -672,6 +672,84 @@ describe('a skip rule agrees with where on the same data', () => {
   });
 });
 
+describe("a skip rule compares text by the column's collation, as where does", () => {
+  const schema = 'CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT COLLATE NOCASE, code TEXT COLLATE RTRIM, name TEXT, note TEXT)';
+  const rows = [
+    "INSERT INTO users VALUES (1, 'a@x.io', 'AB', 'Ann', NULL), (2, 'A@X.IO', 'AB  ', 'ANN', NULL), (3, 'b@x.io', 'ab', 'ann ', NULL)",
+  ];
+  it.each([
+    ['email', 'A@x.io', 'NOCASE: any ASCII case'],
+    ['code', 'AB', 'RTRIM: trailing spaces ignored'],
+    ['name', 'Ann', 'BINARY: exactly'],
+  ])('%s = %s (%s): where, a skip rule and SQLite select the same rows', async (column, value) => {
+    const db = dbWith(schema, rows);
+    const where = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: users, where: { equals: { ${column}: "${value}" } } }\n` +
+        'update:\n  table: users\n  key: { id: "{{ row.id }}" }\n  set: { note: hit }\n',
+      { dryRun: true, now: NOW },
+    );
+    const skip = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: users }\n` +
+        `skip:\n  - { reason: hit, when: { equals: { row.${column}: "${value}" } } }\n` +
+        'update:\n  table: users\n  key: { id: "{{ row.id }}" }\n  set: { note: miss }\n',
+      { now: NOW },
+    );
+    // SQLite's own answer, by id.
+    const selected = (query(db, `SELECT id FROM users WHERE ${column} = ? ORDER BY id`, [value]) as { id: number }[]).map((r) => r.id);
+    const skipped = (query(db, 'SELECT id FROM users WHERE note IS NULL ORDER BY id') as { id: number }[]).map((r) => r.id);
+    expect(selected.length).toBe(column === 'name' ? 1 : 2);
+    expect(where.summary.total).toBe(selected.length);
+    expect(skipped).toEqual(selected);
+    expect(skip.summary).toMatchObject({ updated: 3 - selected.length, reasons: { hit: selected.length } });
+  });
+
+  it('a lookup column compares by its affinity and collation too', async () => {
+    const db = dbWith(
+      'CREATE TABLE customers (id INTEGER PRIMARY KEY, dial TEXT, tier TEXT COLLATE NOCASE); CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, note TEXT)',
+      ["INSERT INTO customers VALUES (1, '46', 'GOLD'), (2, '47', 'silver')", 'INSERT INTO orders VALUES (10, 1, NULL), (11, 2, NULL)'],
+    );
+    const run = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: ord, table: orders }\n` +
+        'lookups:\n  cust: { table: customers, get: { id: "{{ ord.customer_id }}" } }\n' +
+        'skip:\n  - { reason: sweden_gold, when: { equals: { cust.dial: 46, cust.tier: gold } } }\n' +
+        'update:\n  table: orders\n  key: { id: "{{ ord.id }}" }\n  set: { note: done }\n',
+      { now: NOW },
+    );
+    // SQLite: dial = 46 and tier = 'gold' select customer 1 only.
+    expect(query(db, "SELECT id FROM customers WHERE dial = 46 AND tier = 'gold'")).toEqual([{ id: 1 }]);
+    expect(run.summary).toMatchObject({ updated: 1, skipped: 1, reasons: { sweden_gold: 1 } });
+    expect(query(db, 'SELECT id, note FROM orders ORDER BY id')).toEqual([
+      { id: 10, note: null },
+      { id: 11, note: 'done' },
+    ]);
+  });
+
+  it('spaces are not empty under RTRIM: exists and missing agree in where and in skip rules', async () => {
+    const db = dbWith('CREATE TABLE t (id INTEGER PRIMARY KEY, code TEXT COLLATE RTRIM, note TEXT)', [
+      "INSERT INTO t VALUES (1, '   ', NULL), (2, '', NULL), (3, NULL, NULL), (4, 'x', NULL)",
+    ]);
+    const where = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: t, where: { missing: code } }\n` +
+        'update:\n  table: t\n  key: { id: "{{ row.id }}" }\n  set: { note: n }\n',
+      { dryRun: true, now: NOW },
+    );
+    const skip = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: t }\n` +
+        'skip:\n  - { reason: no_code, when: { missing: row.code } }\n' +
+        'update:\n  table: t\n  key: { id: "{{ row.id }}" }\n  set: { note: has_code }\n',
+      { now: NOW },
+    );
+    expect(where.summary.total).toBe(2);
+    expect(skip.summary).toMatchObject({ updated: 2, reasons: { no_code: 2 } });
+    expect(query(db, 'SELECT id, note FROM t ORDER BY id')).toEqual([
+      { id: 1, note: 'has_code' },
+      { id: 2, note: null },
+      { id: 3, note: null },
+      { id: 4, note: 'has_code' },
+    ]);
+  });
+});
+
 describe('duplicate targets by identity, and across reruns', () => {
   it.each([1, 10])('keys 1, "1" and 1.0 name one INTEGER key; the first wins, reruns keep it (pages of %i)', async (pageSize) => {
     const db = dbWith(

@@ -3,7 +3,7 @@
  * look like SQL, guarded writes (conflict, not_found), schema checks, locks, big integers and
  * read-only dry runs. Assertions are on the rows, read back through an independent connection.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
@@ -325,6 +325,33 @@ describe('guarded writes', () => {
       { id: 'b', note: 'mine' },
     ]);
   });
+
+  it.each([
+    ['NOCASE', 'READ', 'read'],
+    ['RTRIM', 'read  ', 'read'],
+  ])(
+    'under %s, a value changed since the read only in case or trailing spaces is a conflict and is kept',
+    async (collation, theirs, read) => {
+      const db = newDb(
+        `CREATE TABLE items (id TEXT PRIMARY KEY, note TEXT COLLATE ${collation}); INSERT INTO items VALUES ('a', '${read}'), ('b', '${read}')`,
+      );
+      const run = await runYaml(
+        `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: mine }\n  overwrite: true\n`,
+        {
+          wrap: withConcurrentWriter(() => {
+            const other = openDb(db);
+            other.prepare("UPDATE items SET note = ? WHERE id = 'a'").run(theirs);
+            other.close();
+          }),
+        },
+      );
+      expect(run.outcomes.get('a')).toMatchObject({ outcome: 'skipped', reason: 'conflict' });
+      expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
+        { id: 'a', note: theirs },
+        { id: 'b', note: 'mine' },
+      ]);
+    },
+  );
 });
 
 describe('schema checks before anything is read', () => {
@@ -342,6 +369,48 @@ describe('schema checks before anything is read', () => {
     expect(err.code).toBe('DF403');
     expect(err.message).toContain('media_id');
     expect(query(db, 'SELECT count(*) AS n FROM items WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
+  });
+
+  it('comparing a column with an application-defined collation, in a skip rule or where, is DF413; other rules still run', async () => {
+    // better-sqlite3 cannot register a collation; Python's sqlite3 module can, as an app would.
+    const db = tmp().file('app.db');
+    const made = spawnSync('python3', [
+      '-c',
+      'import sqlite3, sys\n' +
+        'c = sqlite3.connect(sys.argv[1])\n' +
+        'c.create_collation("app_order", lambda a, b: (a > b) - (a < b))\n' +
+        'c.executescript("CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT COLLATE app_order, note TEXT);' +
+        " INSERT INTO items VALUES ('a', 'x', NULL), ('b', 'y', NULL);\")\n" +
+        'c.close()\n',
+      db,
+    ]);
+    expect(made.status, `python3 with its sqlite3 module is needed to make the database: ${made.error ?? made.stderr}`).toBe(0);
+    const err = await rejection(
+      runYaml(
+        `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nskip:\n  - { reason: named_x, when: { equals: { row.name: x } } }\n` +
+          'update:\n  key: { id: "{{ row.id }}" }\n  set: { note: n }\n',
+      ),
+    );
+    expect(err).toBeInstanceOf(DatafixError);
+    expect(err.code).toBe('DF413');
+    expect(err.message).toContain(
+      'skip.0.when: SQLite cannot compare column `name` of `items` here (no such collation sequence: app_order)',
+    );
+    expect(err.diagnostics[0]?.path).toBe('/skip/0/when');
+    // The same comparison in where: SQLite itself would fail; it is the same clear error, not a crash.
+    const inWhere = await rejection(
+      runYaml(
+        `name: t\n${sqliteTarget(db)}source: { as: row, table: items, where: { equals: { name: x } } }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: n }\n`,
+      ),
+    );
+    expect(inWhere).toMatchObject({ code: 'DF413', diagnostics: [{ path: '/source/where' }] });
+    expect(query(db, 'SELECT count(*) AS n FROM items WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
+    // Rules that compare no text of that column are not affected.
+    const run = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nskip:\n  - { reason: unnamed, when: { missing: row.name } }\n` +
+        'update:\n  key: { id: "{{ row.id }}" }\n  set: { note: n }\n',
+    );
+    expect(run.summary).toMatchObject({ updated: 2 });
   });
 
   it('a lookup keyed by a column that is not unique is DF403 naming the lookup', async () => {

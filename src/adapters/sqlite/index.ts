@@ -8,9 +8,9 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatafixError, targetMismatch } from '../../errors.js';
-import { conditionRefs } from '../../plan/conditions.js';
+import { columnOfRef, conditionRefs } from '../../plan/conditions.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
-import { ExactNumber, exactNumberText } from '../../plan/values.js';
+import { deepEqual, ExactNumber, exactNumberText } from '../../plan/values.js';
 import {
   type Adapter,
   type Item,
@@ -22,6 +22,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../types.js';
+import { type BuiltInCollation, collatedEqual, columnCollation } from './collation.js';
 import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
@@ -52,6 +53,8 @@ interface TableInfo {
   readonly uniqueKeys: string[][];
   /** Each column's type affinity, from its declared type. */
   readonly affinity: Map<string, Affinity>;
+  /** Each column's collation, asked of SQLite when first needed. */
+  readonly collations: Map<string, BuiltInCollation | Error>;
 }
 
 type Affinity = 'TEXT' | 'NUMERIC' | 'INTEGER' | 'REAL' | 'BLOB';
@@ -94,6 +97,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     stats[op] = (stats[op] ?? 0) + 1;
   };
   const tables = new Map<string, TableInfo>();
+  const normalize = (value: unknown) => fromSqlValue(toSqlValue(value));
   // Every record of a fix usually has the same update shape (table, key, fields, guards): its
   // SQL is assembled and checked once, not once per row.
   const updates = new Map<string, { statement: Database.Statement } | { error: string }>();
@@ -117,7 +121,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         for (const f of fields) {
           if (f.guard === 'absent' || (f.guard === 'unchanged' && (f.before === undefined || f.before === null)))
             guards.push(`${quoteIdent(f.name)} IS NULL`);
-          else if (f.guard === 'unchanged') guards.push(`${quoteIdent(f.name)} IS ?`);
+          // BINARY: a value changed since the read only in case (NOCASE) or trailing spaces
+          // (RTRIM) is still a change, and is kept.
+          else if (f.guard === 'unchanged') guards.push(`${quoteIdent(f.name)} IS ? COLLATE BINARY`);
         }
         const sql =
           `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f.name)} = ?`).join(', ')}` +
@@ -181,7 +187,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const affinity = new Map(
         cols.map((c) => [c.name, listing.strict && (c.type ?? '').toUpperCase() === 'ANY' ? ('BLOB' as const) : affinityOf(c.type ?? '')]),
       );
-      const info: TableInfo = { columns: new Set(names), primaryKey, uniqueKeys, affinity };
+      const info: TableInfo = { columns: new Set(names), primaryKey, uniqueKeys, affinity, collations: new Map() };
       tables.set(table, info);
       return info;
     });
@@ -221,6 +227,28 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     }
   };
 
+  /** A column's collation, or an Error when SQLite cannot compare it (an application's collation). */
+  const collationOf = (table: string, column: string): BuiltInCollation | Error => {
+    const info = tableInfo(table);
+    if (!info || !SQL_IDENT.test(column)) return 'BINARY';
+    let coll = info.collations.get(column);
+    if (coll === undefined) {
+      coll = wrapBusy(() => columnCollation(db, table, column));
+      info.collations.set(column, coll);
+    }
+    return coll;
+  };
+
+  const requireKnownCollation = (table: string, column: string, at: readonly (string | number)[]): void => {
+    const coll = collationOf(table, column);
+    if (!(coll instanceof Error)) return;
+    throw targetMismatch(
+      'DF413',
+      `${at.join('.')}: SQLite cannot compare column \`${column}\` of \`${table}\` here (${coll.message}): its collation is the application's own, and datafix knows only SQLite's (BINARY, NOCASE, RTRIM)`,
+      at,
+    );
+  };
+
   /** Per source table, the columns the checked plan reads (undefined: all of them). */
   const sourceColumns = new Map<string, string[] | undefined>();
 
@@ -250,6 +278,21 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         requireColumns(li, table, cols, ['lookups', l.name, 'get']);
         requireUnique(li, table, cols, ['lookups', l.name, 'get']);
       }
+      // Every column compared by its own collation: by SQLite (where, keyset paging, lookup and
+      // update keys) or by datafix (skip rules). Both need one of SQLite's own collations.
+      const compared: (readonly [table: string, column: string, at: readonly (string | number)[]])[] = [
+        ...(src.where ? conditionRefs(src.where, true) : []).map((r) => [src.table, r.root, ['source', 'where']] as const),
+        ...info.primaryKey.map((k) => [src.table, k, ['source', 'table']] as const),
+        ...plan.lookups.flatMap((l) => l.key.map(([k]) => [l.table ?? '', k, ['lookups', l.name, 'get']] as const)),
+        ...plan.update.key.map(([k]) => [plan.update.table ?? src.table, k, ['update', 'key']] as const),
+        ...plan.skip.flatMap((rule, i) =>
+          conditionRefs(rule.when, true).flatMap((ref) => {
+            const column = columnOfRef(plan, ref);
+            return column ? [[column[0], column[1], ['skip', i, 'when']] as const] : [];
+          }),
+        ),
+      ];
+      for (const [table, column, at] of compared) requireKnownCollation(table, column, at);
       const table = plan.update.table ?? src.table;
       const ui = requireTable(table, plan.update.table === undefined ? ['source', 'table'] : ['update', 'table']);
       const keyCols = plan.update.key.map(([k]) => k);
@@ -429,7 +472,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       return results;
     },
 
-    normalize: (value: unknown) => fromSqlValue(toSqlValue(value)),
+    normalize,
+
+    equalInColumn(table: string, field: string, stored: unknown, value: unknown): boolean {
+      const a = normalize(stored);
+      const b = normalize(this.storedAs?.(table, field, value) ?? value);
+      if (typeof a === 'string' && typeof b === 'string') {
+        const coll = collationOf(table, field);
+        // check() refused rules on any other collation.
+        return collatedEqual(coll instanceof Error ? 'BINARY' : coll, a, b);
+      }
+      return deepEqual(a, b);
+    },
 
     storedAs(table: string | undefined, field: string, value: unknown): unknown {
       if (value === undefined || value === null || value instanceof Uint8Array || table === undefined) return value;

@@ -15,9 +15,10 @@ export function compileWhere(cond: Condition): { sql: string; params: unknown[] 
   const walk = (c: Condition): string => {
     switch (c.op) {
       case 'exists':
-        return and(c.refs.map((r) => `(${quoteIdent(r.root)} IS NOT NULL AND ${quoteIdent(r.root)} <> '')`));
+        // BINARY: only the empty string is empty, also under RTRIM (where '  ' = '' is true).
+        return and(c.refs.map((r) => `(${quoteIdent(r.root)} IS NOT NULL AND ${quoteIdent(r.root)} <> '' COLLATE BINARY)`));
       case 'missing':
-        return and(c.refs.map((r) => `(${quoteIdent(r.root)} IS NULL OR ${quoteIdent(r.root)} = '')`));
+        return and(c.refs.map((r) => `(${quoteIdent(r.root)} IS NULL OR ${quoteIdent(r.root)} = '' COLLATE BINARY)`));
       case 'isNull':
         return and(c.refs.map((r) => `${quoteIdent(r.root)} IS NULL`));
       case 'notNull':
