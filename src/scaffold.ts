@@ -64,6 +64,12 @@ run:
 function sqliteTests(name: string, dir: string): string {
   return `${schemaLine(dir, 'fix-test.schema.json')}
 # Cases for ${name}.yaml. Run with: datafix test ${name}.test.yaml
+# The table as production has it (copy the types from its CREATE TABLE), so values compare and
+# convert as they do there. Remove \`tables\` and datafix infers untyped tables from the fix.
+tables:
+  orders:
+    columns: { id: TEXT, payload: TEXT, country: TEXT, updated_at: TEXT }
+    primaryKey: [id]
 cases:
   - name: the shipping country is copied; the billing one is the fallback
     given:
@@ -140,6 +146,14 @@ run:
 function dynamoTests(name: string, dir: string): string {
   return `${schemaLine(dir, 'fix-test.schema.json')}
 # Cases for ${name}.yaml. \`target\` is the fix's own table. Run with: datafix test ${name}.test.yaml
+# The table's keys and the index the fix queries, as production has them (a fix querying an
+# index the table lacks fails here as it would there).
+tables:
+  target:
+    partitionKey: PK
+    sortKey: SK
+    indexes:
+      GSI1: { partitionKey: GSI1PK, sortKey: GSI1SK }
 cases:
   - name: the customer's email is copied onto the order
     given:

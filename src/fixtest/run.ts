@@ -9,17 +9,29 @@ import { createAdapter } from '../adapters/registry.js';
 import type { LocalDynamo } from '../demo/local-dynamo.js';
 import type { RecordEvent, RunSummary } from '../engine/events.js';
 import { runFix } from '../engine/run.js';
-import { DatafixError, type Diagnostic } from '../errors.js';
+import { DatafixError, type Diagnostic, formatDiagnostic } from '../errors.js';
 import { deepEqual, formatValue, fromJsonSafe } from '../plan/values.js';
 import { isAbsentMarker } from '../safety/jsonl.js';
 import { compileSpec } from '../spec/compile.js';
 import { type LoadedSpec, loadSpecFile } from '../spec/load.js';
-import { createDynamoTarget, createSqliteTarget, DYNAMO_TARGET_TABLE, type EmbeddedTarget, type Item, type Tables } from './embedded.js';
+import { locateInSpec } from '../spec/locate.js';
+import {
+  createDynamoTarget,
+  createSqliteTarget,
+  type Declarations,
+  DYNAMO_TARGET_TABLE,
+  type EmbeddedTarget,
+  type Item,
+  type TableDecl,
+  type Tables,
+} from './embedded.js';
 import { validateTestFile } from './schema.js';
 
 export interface FixTestCaseSpec {
   name: string;
   env?: Record<string, string>;
+  /** This case's table layouts; each replaces the file's declaration of the same table. */
+  tables?: Record<string, TableDecl>;
   given: Tables;
   expect: {
     summary?: Partial<Pick<RunSummary, 'total' | 'updated' | 'skipped' | 'failed' | 'reasons'>>;
@@ -30,6 +42,8 @@ export interface FixTestCaseSpec {
 
 export interface FixTestFileSpec {
   fix?: string;
+  /** Table layouts every case uses (a case may replace one). */
+  tables?: Record<string, TableDecl>;
   cases: FixTestCaseSpec[];
 }
 
@@ -83,12 +97,22 @@ export class FixTestRunner {
     const data = loaded.data as FixTestFileSpec;
     const cases: CaseResult[] = [];
     for (const [i, c] of data.cases.entries()) {
-      cases.push(await this.runCase(fixSpec, c, i));
+      const declared = new Map<string, { decl: TableDecl; at: string }>();
+      for (const [name, decl] of Object.entries(data.tables ?? {})) declared.set(name, { decl, at: `/tables/${name}` });
+      for (const [name, decl] of Object.entries(c.tables ?? {})) declared.set(name, { decl, at: `/cases/${i}/tables/${name}` });
+      cases.push(await this.runCase(fixSpec, c, i, declared, loaded));
     }
     return { file, fix: specFile, cases };
   }
 
-  private async runCase(fixSpec: LoadedSpec, c: FixTestCaseSpec, index: number): Promise<CaseResult> {
+  private async runCase(
+    fixSpec: LoadedSpec,
+    c: FixTestCaseSpec,
+    index: number,
+    declared: Declarations,
+    testFile: LoadedSpec,
+  ): Promise<CaseResult> {
+    const givenAt = `/cases/${index}/given`;
     const problems: string[] = [];
     const now = new Date('2030-01-01T00:00:00.000Z');
     let embedded: EmbeddedTarget | undefined;
@@ -104,11 +128,11 @@ export class FixTestRunner {
         const { default: Database } = await import('better-sqlite3');
         // SQLite holds exact integers as 64-bit integers; other exact decimals only as REAL.
         const given = fromJsonSafe(c.given, (t) => (/^-?[0-9]+$/.test(t) ? BigInt(t) : Number(t))) as Tables;
-        embedded = createSqliteTarget(plan, given, Database);
+        embedded = createSqliteTarget(plan, given, Database, declared, givenAt);
       } else {
         const { NumberValue } = await import('@aws-sdk/lib-dynamodb');
         const given = fromJsonSafe(c.given, (t) => NumberValue.from(t)) as Tables;
-        embedded = await createDynamoTarget(plan, given, await this.server());
+        embedded = await createDynamoTarget(plan, given, await this.server(), declared, givenAt);
       }
       const before = await embedded.snapshot();
 
@@ -160,11 +184,17 @@ export class FixTestRunner {
         }
       }
       problems.push(...recordProblems(c.expect.records ?? {}, before, after, embedded.keys, now.toISOString()));
-    } catch (err) {
+    } catch (caught) {
+      // A problem with the test file's own tables points at its line; one found against the
+      // embedded target points into the fix, like a run's would.
+      const err = locateInSpec(locateInTestFile(caught, testFile), fixSpec.file);
+      const display = (text: string) => embedded?.display(text) ?? text;
       if (err instanceof DatafixError) {
-        problems.push(...(err.diagnostics.length ? err.diagnostics.map((d) => `${d.code} ${d.message}`) : [`${err.code} ${err.message}`]));
+        problems.push(
+          ...(err.diagnostics.length ? err.diagnostics.map((d) => display(formatDiagnostic(d))) : [display(`${err.code} ${err.message}`)]),
+        );
       } else {
-        problems.push(`error: ${(err as Error).stack ?? String(err)}`);
+        problems.push(display(`error: ${(err as Error).stack ?? String(err)}`));
       }
     } finally {
       await embedded?.dispose();
@@ -184,6 +214,19 @@ export class FixTestRunner {
     await this.dynamo?.stop();
     this.dynamo = undefined;
   }
+}
+
+/** `err` with its diagnostics about the test file itself (`/cases/…`, `/tables/…`) located in it. */
+function locateInTestFile(err: unknown, testFile: LoadedSpec): unknown {
+  if (!(err instanceof DatafixError)) return err;
+  const ours = (d: Diagnostic) => d.file === undefined && d.path !== undefined && /^\/(cases|tables)\//.test(d.path);
+  if (!err.diagnostics.some(ours)) return err;
+  const diagnostics = err.diagnostics.map((d): Diagnostic => {
+    if (!ours(d)) return d;
+    const { line, col } = testFile.locate((d.path as string).split('/').slice(1));
+    return { ...d, file: testFile.file, line, col };
+  });
+  return new DatafixError(err.category, err.code, err.message, diagnostics);
 }
 
 function keyText(key: Item): string {

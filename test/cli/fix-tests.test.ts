@@ -88,3 +88,149 @@ describe('datafix test', () => {
     );
   });
 });
+
+describe('datafix test on declared tables', () => {
+  const ordersFix = `name: orders-country
+target:
+  sqlite: { path: app.db }
+source: { as: ord, table: orders, pageSize: 1 }
+lookups:
+  cust: { table: customers, get: { id: "{{ ord.customer_id }}" } }
+skip:
+  - { reason: no_customer, when: { missing: cust } }
+  - { reason: vip, when: { equals: { cust.tier: vip } } }
+update:
+  table: orders
+  key: { id: "{{ ord.id }}" }
+  set: { country: "{{ cust.country }}" }
+`;
+
+  it('column types and collations are those declared, so a case gets what the real database does', async () => {
+    const dir = tmp();
+    dir.write('orders-country.yaml', ordersFix);
+    // The same records on three layouts; each expectation is what SQLite does on that layout.
+    dir.write(
+      'orders-country.test.yaml',
+      `tables:
+  customers:
+    columns: { id: INTEGER, country: TEXT, tier: { type: TEXT, collate: NOCASE } }
+    primaryKey: [id]
+  orders:
+    columns: { id: INTEGER, customer_id: null, country: TEXT }
+    primaryKey: [id]
+cases:
+  - name: an INTEGER customer id finds the text "1" and the integer 1; NOCASE makes VIP a vip
+    given:
+      customers: [{ id: 1, country: SE, tier: basic }, { id: 2, country: NO, tier: VIP }]
+      orders: [{ id: 1, customer_id: "1" }, { id: 2, customer_id: 1 }, { id: 3, customer_id: 2 }]
+    expect:
+      summary: { updated: 2, skipped: 1, reasons: { vip: 1 } }
+      records:
+        orders: [{ id: 1, country: SE }, { id: 2, country: SE }]
+  - name: an untyped customer id is only the integer 1, and a BINARY tier is case-exact
+    tables:
+      customers:
+        columns: { id: null, country: TEXT, tier: TEXT }
+        primaryKey: [id]
+    given:
+      customers: [{ id: 1, country: SE, tier: basic }, { id: 2, country: NO, tier: VIP }]
+      orders: [{ id: 1, customer_id: "1" }, { id: 2, customer_id: 1 }, { id: 3, customer_id: 2 }]
+    expect:
+      summary: { updated: 2, skipped: 1, reasons: { no_customer: 1 } }
+      outcomes: [{ key: { id: 1 }, outcome: skipped, reason: no_customer }]
+      records:
+        orders: [{ id: 2, country: SE }, { id: 3, country: "NO" }]
+`,
+    );
+    const r = await runCli(['test', dir.path]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^2 passed, 0 failed$/m);
+  });
+
+  it('a case breaking its declared tables fails with file:line:col: an undeclared table, column, or a value STRICT refuses', async () => {
+    const dir = tmp();
+    dir.write('orders-country.yaml', ordersFix);
+    const test = dir.write(
+      'orders-country.test.yaml',
+      `tables:
+  orders:
+    columns: { id: INTEGER, customer_id: INTEGER, country: TEXT }
+    primaryKey: [id]
+    strict: true
+cases:
+  - name: customers is not declared
+    given:
+      orders: [{ id: 1, customer_id: 1 }]
+    expect: {}
+  - name: a column the table lacks
+    tables:
+      customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
+    given:
+      orders: [{ id: 1, customer_id: 1, colour: red }]
+    expect: {}
+  - name: text in a STRICT INTEGER column
+    tables:
+      customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
+    given:
+      orders: [{ id: 1, customer_id: one }]
+    expect: {}
+`,
+    );
+    const r = await runCli(['test', test]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      `${test}:9:7 DF506 tables: the fix uses table \`customers\`, which this test declares no layout for; declare it under \`tables\``,
+    );
+    expect(r.stdout).toContain(
+      `${test}:15:49 DF507 given.orders[0]: the declared table has no column \`colour\` (it has id, customer_id, country)`,
+    );
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `${test.replaceAll('.', '\\.')}:21:16 DF507 given\\.orders\\[0\\]: SQLite refused the record: cannot store TEXT value in INTEGER column orders\\.customer_id`,
+      ),
+    );
+    expect(r.stdout).toMatch(/^0 passed, 3 failed$/m);
+  });
+
+  it('an index the fix queries must be declared: inferred tables never make one up, and a declared table without it fails as production would', async () => {
+    const dir = tmp();
+    const test = copyFix(dir.path, 'i2v-thumbnails');
+    const text = readFileSync(test, 'utf8');
+    const declaration = '      GSI8: { partitionKey: GSI8PK, sortKey: GSI8SK }\n';
+    expect(text).toContain(declaration);
+
+    writeFileSync(test, text.replace(/^tables:\n(?: {2}.*\n)+/m, ''));
+    const inferred = await runCli(['test', test]);
+    expect(inferred.code).toBe(1);
+    expect(inferred.stdout).toMatch(
+      /i2v-thumbnails\.test\.yaml:\d+:\d+ DF504 the fix reads index `GSI8`: declare the tables' keys and indexes under `tables`/,
+    );
+    expect(inferred.stdout).toMatch(/^0 passed, \d+ failed$/m);
+
+    writeFileSync(test, text.replace(declaration, '      GSI9: { partitionKey: GSI8PK, sortKey: GSI8SK }\n'));
+    const wrong = await runCli(['test', test]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toMatch(/i2v-thumbnails\.yaml:\d+:\d+ DF402 table `target` has no index `GSI8` \(its indexes: `GSI9`\)/);
+    expect(wrong.stdout).toMatch(/^0 passed, \d+ failed$/m);
+  });
+
+  it('DynamoDB records must fit the declared keys: a key of the wrong type or a key given twice fails the case', async () => {
+    const dir = tmp();
+    const test = copyFix(dir.path, 'i2v-thumbnails');
+    const text = readFileSync(test, 'utf8');
+    writeFileSync(test, text.replace('    sortKey: SK\n', '    sortKey: { name: SK, type: N }\n'));
+    const typed = await runCli(['test', test]);
+    expect(typed.code).toBe(1);
+    expect(typed.stdout).toMatch(
+      /i2v-thumbnails\.test\.yaml:\d+:\d+ DF507 given\.target\[0\]: key attribute `SK` must be a number \(type N\), but it is "METADATA"/,
+    );
+
+    const first = '        - { PK: I2VJOB#v1, SK: METADATA, jobId: v1, mediaId: i1 }\n';
+    expect(text).toContain(first);
+    writeFileSync(test, text.replace(first, `${first}        - { PK: I2VJOB#v1, SK: METADATA, jobId: v1, mediaId: other }\n`));
+    const twice = await runCli(['test', test]);
+    expect(twice.code).toBe(1);
+    expect(twice.stdout).toContain('DF507 given.target[2]: the same key as given.target[1]; DynamoDB would keep only one');
+    expect(twice.stdout).toMatch(/^\d+ passed, 1 failed$/m);
+  });
+});
