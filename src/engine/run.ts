@@ -12,7 +12,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../adapters/types.js';
-import { columnOfRef } from '../plan/conditions.js';
+import { columnOfRef } from '../plan/refs.js';
 import type { FixPlan, Ref } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
 import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';

@@ -413,6 +413,41 @@ describe('schema checks before anything is read', () => {
     expect(run.summary).toMatchObject({ updated: 2 });
   });
 
+  it.each([
+    [
+      'a skip rule',
+      'skip:\n  - { reason: r, when: { equals: { row.actve: 1 } } }\n',
+      'skip.0.when: `row.actve` reads column `actve`',
+      '/skip/0/when',
+    ],
+    [
+      'an exists rule',
+      'skip:\n  - { reason: r, when: { exists: row.actve } }\n',
+      'skip.0.when: `row.actve` reads column `actve`',
+      '/skip/0/when',
+    ],
+    [
+      'a lookup row',
+      'skip:\n  - { reason: r, when: { missing: m.urll } }\n',
+      'skip.0.when: `m.urll` reads column `urll`, which table `media`',
+      '/skip/0/when',
+    ],
+  ])(
+    'a reference to a column the table lacks (%s) is DF405 before anything is read, not a missing value',
+    async (_what, rule, message, path) => {
+      const db = newDb(`${schema}; CREATE TABLE media (id TEXT PRIMARY KEY, url TEXT); INSERT INTO media VALUES ('m', 'u')`);
+      const err = await rejection(
+        runYaml(
+          `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nlookups:\n  m: { table: media, get: { id: "{{ row.media_id }}" } }\n${rule}` +
+            'update:\n  key: { id: "{{ row.id }}" }\n  set: { note: "{{ m.url }}" }\n',
+        ),
+      );
+      expect(err).toMatchObject({ code: 'DF405', diagnostics: [{ path }] });
+      expect(err.message).toContain(message);
+      expect(query(db, 'SELECT count(*) AS n FROM items WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
+    },
+  );
+
   it('a lookup keyed by a column that is not unique is DF403 naming the lookup', async () => {
     const db = newDb(`${schema}; CREATE TABLE media (id TEXT PRIMARY KEY, kind TEXT, url TEXT)`);
     const err = await rejection(

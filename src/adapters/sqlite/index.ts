@@ -8,7 +8,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatafixError, targetMismatch } from '../../errors.js';
-import { columnOfRef, conditionRefs } from '../../plan/conditions.js';
+import { conditionRefs } from '../../plan/conditions.js';
+import { columnOfRef, columnReadBy, planRefs } from '../../plan/refs.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
 import { deepEqual, ExactNumber, exactNumberText } from '../../plan/values.js';
 import {
@@ -277,6 +278,21 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const cols = l.key.map(([k]) => k);
         requireColumns(li, table, cols, ['lookups', l.name, 'get']);
         requireUnique(li, table, cols, ['lookups', l.name, 'get']);
+      }
+      // A reference to a column the table lacks is a typo, not a missing value: SQLite tables
+      // have a fixed set of columns (DynamoDB items do not, so there it is simply missing).
+      for (const { ref, at } of planRefs(plan)) {
+        const column = columnReadBy(plan, ref);
+        if (!column) continue;
+        const [t, c] = column;
+        const ti = tableInfo(t);
+        if (ti && !ti.columns.has(c)) {
+          throw targetMismatch(
+            'DF405',
+            `${at.join('.')}: \`${ref.text}\` reads column \`${c}\`, which table \`${t}\` does not have; it has ${[...ti.columns].join(', ')}`,
+            at,
+          );
+        }
       }
       // Every column compared by its own collation: by SQLite (where, keyset paging, lookup and
       // update keys) or by datafix (skip rules). Both need one of SQLite's own collations.
@@ -725,23 +741,11 @@ function referencedColumns(plan: FixPlan, info: TableInfo): string[] | undefined
   const alias = plan.source.as;
   const cols = new Set<string>();
   let whole = false;
-  const visit = (v: unknown): void => {
-    if (Array.isArray(v)) {
-      for (const x of v) visit(x);
-      return;
-    }
-    if (v === null || typeof v !== 'object') return;
-    const o = v as Record<string, unknown>;
-    if (typeof o.root === 'string' && Array.isArray(o.path) && typeof o.text === 'string') {
-      if (o.root === alias) {
-        if (typeof o.path[0] === 'string') cols.add(o.path[0]);
-        else whole = true;
-      }
-      return;
-    }
-    for (const x of Object.values(o)) visit(x);
-  };
-  visit([plan.lookups, plan.extracts, plan.skip, plan.update]);
+  for (const { ref } of planRefs(plan)) {
+    if (ref.root !== alias) continue;
+    if (ref.path[0] !== undefined && !ref.indexes?.includes(0)) cols.add(ref.path[0]);
+    else whole = true;
+  }
   if (whole) return undefined;
   if (plan.update.before.kind === 'context' && plan.update.before.root === alias) {
     for (const f of [...plan.update.set, ...plan.update.touch]) cols.add(f.field);

@@ -1,0 +1,66 @@
+/** Every reference a compiled plan reads, with where in the spec it is written. */
+import { conditionRefs } from './conditions.js';
+import type { FixPlan, Ref, Template } from './types.js';
+
+/** A reference and the spec path of the value holding it (`['skip', 0, 'when']`). */
+export interface PlacedRef {
+  readonly ref: Ref;
+  readonly at: readonly (string | number)[];
+}
+
+/**
+ * The references of lookup keys, extracts, skip rules, the update key and every `set` and
+ * `touch` template, in spec order. The source's `where`/`filter` is not included: its references
+ * name columns or attributes directly, not records of the run.
+ */
+export function planRefs(plan: FixPlan): PlacedRef[] {
+  const out: PlacedRef[] = [];
+  const template = (t: Template, at: readonly (string | number)[]): void => {
+    switch (t.kind) {
+      case 'ref':
+        out.push({ ref: t.ref, at });
+        return;
+      case 'string':
+        for (const p of t.parts) if (typeof p !== 'string') out.push({ ref: p, at });
+        return;
+      case 'object':
+        for (const [, v] of t.entries) template(v, at);
+        return;
+      case 'array':
+        for (const v of t.items) template(v, at);
+        return;
+      default:
+        return;
+    }
+  };
+  for (const l of plan.lookups) for (const [, t] of l.key) template(t, ['lookups', l.name, 'get']);
+  for (const e of plan.extracts) out.push({ ref: e.from, at: ['extract', e.name, 'from'] });
+  for (const [i, rule] of plan.skip.entries()) for (const ref of conditionRefs(rule.when)) out.push({ ref, at: ['skip', i, 'when'] });
+  for (const [, t] of plan.update.key) template(t, ['update', 'key']);
+  for (const s of plan.update.set) template(s.template, ['update', 'set', s.field]);
+  for (const s of plan.update.touch) template(s.template, ['update', 'touch', s.field]);
+  return out;
+}
+
+/**
+ * The `[table, column]` a reference reads on a SQLite target: the first segment of a reference to
+ * the source row (`row.payload.x` reads column `payload` of the source table) or to a lookup's
+ * row; undefined for the whole row, for extracts and `now`, and on DynamoDB (items have no schema).
+ */
+export function columnReadBy(plan: FixPlan, ref: Ref): readonly [string, string] | undefined {
+  const [column] = ref.path;
+  if (plan.target.backend !== 'sqlite' || column === undefined || ref.indexes?.includes(0)) return undefined;
+  if (plan.source.kind === 'table' && ref.root === plan.source.as) return [plan.source.table, column];
+  const lookup = plan.lookups.find((l) => l.name === ref.root);
+  return lookup?.table !== undefined ? [lookup.table, column] : undefined;
+}
+
+/**
+ * The `[table, column]` a reference names when it is a whole column of a row read from a SQLite
+ * table (`row.email` for the source `row`, `cust.country` for a lookup of table `customers`), so
+ * it compares as that column does; undefined for anything else (a path inside a value, an
+ * extract, a DynamoDB item).
+ */
+export function columnOfRef(plan: FixPlan, ref: Ref): readonly [string, string] | undefined {
+  return ref.path.length === 1 ? columnReadBy(plan, ref) : undefined;
+}
