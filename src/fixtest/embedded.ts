@@ -1,8 +1,7 @@
 /**
  * Throwaway targets for fix tests: a temporary SQLite file or a fresh table set on an in-process
- * DynamoDB-compatible server. A test may declare each table's layout (columns with types and
- * collations, keys, indexes) so the case runs on the tables production has; without declarations
- * the layout is inferred from the plan and the records given, and an index is never made up.
+ * DynamoDB-compatible server, laid out as the test declares (src/fixtest/tables.ts) or as
+ * inferred from the fix, and seeded with the case's records.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,39 +9,24 @@ import { join } from 'node:path';
 import { toSqlValue } from '../adapters/sqlite/index.js';
 import { quoteIdent, SQL_IDENT } from '../adapters/sqlite/sql.js';
 import type { LocalDynamo } from '../demo/local-dynamo.js';
-import { DatafixError } from '../errors.js';
-import { conditionRefs } from '../plan/conditions.js';
+import { DatafixError, type Diagnostic } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { formatValue } from '../plan/values.js';
-
-export type Item = Record<string, unknown>;
-
-/** Records by table; the DynamoDB target table is called `target`. */
-export type Tables = Record<string, Item[]>;
-
-/** A SQLite column: its declared type (which sets its type affinity) and its collation. */
-export type ColumnDecl = string | null | { readonly type?: string | null; readonly collate?: 'BINARY' | 'NOCASE' | 'RTRIM' };
-
-/** A DynamoDB key attribute: a name (type S) or a name with its type, S, N or B. */
-export type KeyAttrDecl = string | { readonly name: string; readonly type?: 'S' | 'N' | 'B' };
-
-/**
- * One table's layout as a test declares it. SQLite uses `columns`, `primaryKey`, `unique`,
- * `indexes` (name → columns) and `strict`; DynamoDB uses `partitionKey`, `sortKey` and `indexes`
- * (name → `{ partitionKey, sortKey }`, global secondary indexes).
- */
-export interface TableDecl {
-  readonly columns?: Record<string, ColumnDecl>;
-  readonly primaryKey?: readonly string[];
-  readonly unique?: readonly (readonly string[])[];
-  readonly strict?: boolean;
-  readonly partitionKey?: KeyAttrDecl;
-  readonly sortKey?: KeyAttrDecl;
-  readonly indexes?: Record<string, readonly string[] | { readonly partitionKey: KeyAttrDecl; readonly sortKey?: KeyAttrDecl }>;
-}
-
-/** Declared layouts by table name, each with the JSON pointer of its declaration in the test file. */
-export type Declarations = ReadonlyMap<string, { readonly decl: TableDecl; readonly at: string }>;
+import {
+  type Declarations,
+  DYNAMO_TARGET_TABLE,
+  type DynamoAttr,
+  type DynamoLayout,
+  declarationProblems,
+  dynamoTables,
+  type Item,
+  isNumberValue,
+  type KeyType,
+  sqliteTables,
+  type Tables,
+  tablesOfFix,
+  testFileProblem,
+} from './tables.js';
 
 export interface EmbeddedTarget {
   /** The plan, pointed at the embedded target (and its renamed tables). */
@@ -56,44 +40,35 @@ export interface EmbeddedTarget {
   dispose(): Promise<void>;
 }
 
-/** A problem with a test case's tables, pointing at the test file value at fault (`at`, a JSON pointer). */
+/** A problem with a test case's tables or records, pointing at the test file value at fault. */
 function caseError(code: string, at: string, message: string): DatafixError {
-  return new DatafixError('spec', code, message, [{ code, severity: 'error', message, path: at }]);
+  return fromProblems([testFileProblem(code, at, message)]);
 }
 
-const DECLARED_TYPE = /^[A-Za-z][A-Za-z0-9_ ]*(\(\s*[+-]?[0-9]+\s*(,\s*[+-]?[0-9]+\s*)?\))?$/;
-
-/** Every table name the fix reads or writes, with the key it addresses records by. */
-function tablesOfFix(plan: FixPlan, dynamoTarget?: string): Map<string, string[]> {
-  const used = new Map<string, string[]>();
-  if (dynamoTarget === undefined && plan.source.kind === 'table') used.set(plan.source.table, []);
-  for (const l of plan.lookups)
-    used.set(
-      l.table ?? dynamoTarget ?? '',
-      l.key.map(([k]) => k),
-    );
-  used.set(
-    dynamoTarget ?? plan.update.table ?? '',
-    plan.update.key.map(([k]) => k),
-  );
-  return used;
+function fromProblems(problems: readonly Diagnostic[]): DatafixError {
+  const first = problems[0] as Diagnostic;
+  return new DatafixError('spec', first.code, first.message, problems);
 }
 
 /**
- * Requires that the test declares a layout for every table the fix uses, once it declares any
- * (a half-inferred layout could hide the very difference the declarations are for).
+ * Checks what both backends check before creating anything: a given table the fix never reads
+ * or writes (a typo such as `orderz`, which would make a case pass on no data at all: DF510),
+ * and the declarations (src/fixtest/tables.ts).
  */
-function requireDeclared(used: Iterable<string>, declared: Declarations, givenAt: string): void {
-  if (declared.size === 0) return;
-  for (const name of used) {
-    if (!declared.has(name)) {
+function checkCase(plan: FixPlan, given: Tables, declared: Declarations, givenAt: string): void {
+  const used = tablesOfFix(plan);
+  for (const name of Object.keys(given)) {
+    if (!used.has(name)) {
+      const hint = plan.target.backend === 'dynamodb' ? `; use \`${DYNAMO_TARGET_TABLE}\` for the fix's own table` : '';
       throw caseError(
-        'DF506',
-        givenAt,
-        `tables: the fix uses table \`${name}\`, which this test declares no layout for; declare it under \`tables\` (or declare no table, and datafix infers them all)`,
+        'DF510',
+        `${givenAt}/${name}`,
+        `given.${name}: the fix reads or writes no such table (it uses ${[...used.keys()].join(', ')})${hint}`,
       );
     }
   }
+  const problems = declarationProblems(plan, declared);
+  if (problems.length) throw fromProblems(problems);
 }
 
 export function createSqliteTarget(
@@ -103,20 +78,20 @@ export function createSqliteTarget(
   declared: Declarations = new Map(),
   givenAt = '/given',
 ): EmbeddedTarget {
-  const used = tablesOfFix(plan);
-  // A given table the fix never reads or writes (a typo such as `orderz`) would make a case pass
-  // on no data at all: it fails the case, as on DynamoDB.
-  for (const name of Object.keys(given)) {
-    if (!used.has(name)) {
-      throw caseError(
-        'DF505',
-        `${givenAt}/${name}`,
-        `given.${name}: the fix reads or writes no such table (it uses ${[...used.keys()].join(', ')})`,
-      );
+  checkCase(plan, given, declared, givenAt);
+  for (const [name, rows] of Object.entries(given)) {
+    for (const [i, row] of rows.entries()) {
+      const bad = Object.keys(row).find((c) => !SQL_IDENT.test(c));
+      if (bad !== undefined) {
+        throw caseError(
+          'DF515',
+          `${givenAt}/${name}/${i}/${bad}`,
+          `given.${name}[${i}]: \`${bad}\` is not a column name SQLite can be given here (letters, digits, _)`,
+        );
+      }
     }
   }
-  requireDeclared(used.keys(), declared, givenAt);
-  const ddl = declared.size ? declaredSqliteTables(declared) : inferredSqliteTables(plan, given, used);
+  const ddl = sqliteTables(plan, given, declared);
 
   const dir = mkdtempSync(join(tmpdir(), 'datafix-test-'));
   const path = join(dir, 'fixture.db');
@@ -131,7 +106,7 @@ export function createSqliteTarget(
           const unknown = names.find((n) => !t?.columns.has(n));
           if (unknown !== undefined) {
             throw caseError(
-              'DF507',
+              'DF515',
               `${givenAt}/${name}/${i}/${unknown}`,
               `given.${name}[${i}]: the declared table has no column \`${unknown}\` (it has ${[...(t?.columns ?? [])].join(', ')})`,
             );
@@ -143,7 +118,7 @@ export function createSqliteTarget(
           } catch (err) {
             // A duplicate key, a NOT NULL or a STRICT type: the records break the declared table.
             throw caseError(
-              'DF507',
+              'DF515',
               `${givenAt}/${name}/${i}`,
               `given.${name}[${i}]: SQLite refused the record: ${(err as Error).message}`,
             );
@@ -179,104 +154,7 @@ export function createSqliteTarget(
   };
 }
 
-interface SqliteTable {
-  readonly columns: ReadonlySet<string>;
-  /** The primary key, or none (rows are then addressed by rowid). */
-  readonly key: readonly string[];
-  /** CREATE statements, assembled from checked identifiers and checked type names only. */
-  readonly sql: readonly string[];
-}
-
-/** Untyped columns: each given value keeps the type the test wrote; keys are those the fix uses. */
-function inferredSqliteTables(plan: FixPlan, given: Tables, used: ReadonlyMap<string, string[]>): Map<string, SqliteTable> {
-  const columns = new Map<string, Set<string>>([...used.keys()].map((n) => [n, new Set<string>()]));
-  if (plan.source.kind === 'table') {
-    for (const r of plan.source.where ? conditionRefs(plan.source.where) : []) columns.get(plan.source.table)?.add(r.root);
-  }
-  const updateColumns = columns.get(plan.update.table ?? '');
-  for (const f of [...plan.update.set.map((s) => s.field), ...plan.update.touch.map((t) => t.field)]) updateColumns?.add(f);
-  for (const [name, rows] of Object.entries(given)) for (const row of rows) for (const c of Object.keys(row)) columns.get(name)?.add(c);
-  const out = new Map<string, SqliteTable>();
-  for (const [name, key] of used) {
-    if (!SQL_IDENT.test(name)) throw new DatafixError('spec', 'DF503', `table name \`${name}\` is not a plain identifier`);
-    const cols = columns.get(name) ?? new Set<string>();
-    for (const k of key) cols.add(k);
-    for (const c of cols) {
-      if (!SQL_IDENT.test(c)) throw new DatafixError('spec', 'DF503', `column \`${c}\` of \`${name}\` is not a plain identifier`);
-    }
-    const pk = key.length ? `, PRIMARY KEY (${key.map(quoteIdent).join(', ')})` : '';
-    out.set(name, { columns: cols, key, sql: [`CREATE TABLE ${quoteIdent(name)} (${[...cols].map(quoteIdent).join(', ')}${pk})`] });
-  }
-  return out;
-}
-
-/** The declared tables, exactly: types, collations, keys and indexes as the test gives them. */
-function declaredSqliteTables(declared: Declarations): Map<string, SqliteTable> {
-  const out = new Map<string, SqliteTable>();
-  for (const [name, { decl, at }] of declared) {
-    const ident = (n: string, where: string) => {
-      if (!SQL_IDENT.test(n)) throw caseError('DF503', where, `${where.slice(1).replaceAll('/', '.')}: \`${n}\` is not a plain identifier`);
-      return quoteIdent(n);
-    };
-    ident(name, at);
-    for (const dynamoOnly of ['partitionKey', 'sortKey'] as const) {
-      if (decl[dynamoOnly] !== undefined) {
-        throw caseError(
-          'DF506',
-          `${at}/${dynamoOnly}`,
-          `tables.${name}.${dynamoOnly}: a DynamoDB key; a SQLite table declares \`columns\` and \`primaryKey\``,
-        );
-      }
-    }
-    const columns = Object.entries(decl.columns ?? {});
-    if (columns.length === 0) throw caseError('DF506', at, `tables.${name}: declare its \`columns\` (name: declared type)`);
-    const defs = columns.map(([col, c]) => {
-      const type = typeof c === 'string' || c === null ? c : (c.type ?? null);
-      const collate = typeof c === 'object' && c !== null ? c.collate : undefined;
-      if (collate !== undefined && !['BINARY', 'NOCASE', 'RTRIM'].includes(collate)) {
-        throw caseError(
-          'DF506',
-          `${at}/columns/${col}/collate`,
-          `tables.${name}.columns.${col}.collate: SQLite's collations are BINARY, NOCASE and RTRIM`,
-        );
-      }
-      if (type !== null && type !== '' && !DECLARED_TYPE.test(type)) {
-        throw caseError(
-          'DF506',
-          `${at}/columns/${col}`,
-          `tables.${name}.columns.${col}: \`${type}\` is not a type name (e.g. TEXT, INTEGER, VARCHAR(255))`,
-        );
-      }
-      return `${ident(col, `${at}/columns/${col}`)}${type ? ` ${type}` : ''}${collate ? ` COLLATE ${collate}` : ''}`;
-    });
-    const names = new Set(columns.map(([c]) => c));
-    const known = (cols: readonly string[], where: string) => {
-      for (const c of cols) {
-        if (!names.has(c))
-          throw caseError('DF506', where, `${where.slice(1).replaceAll('/', '.')}: \`${c}\` is not a declared column of \`${name}\``);
-      }
-      return cols.map(quoteIdent).join(', ');
-    };
-    const key = decl.primaryKey ?? [];
-    if (key.length) defs.push(`PRIMARY KEY (${known(key, `${at}/primaryKey`)})`);
-    for (const [i, u] of (decl.unique ?? []).entries()) defs.push(`UNIQUE (${known(u, `${at}/unique/${i}`)})`);
-    const sql = [`CREATE TABLE ${quoteIdent(name)} (${defs.join(', ')})${decl.strict ? ' STRICT' : ''}`];
-    for (const [index, cols] of Object.entries(decl.indexes ?? {})) {
-      if (!Array.isArray(cols)) {
-        throw caseError('DF506', `${at}/indexes/${index}`, `tables.${name}.indexes.${index}: a SQLite index is a list of columns`);
-      }
-      sql.push(`CREATE INDEX ${ident(index, `${at}/indexes/${index}`)} ON ${quoteIdent(name)} (${known(cols, `${at}/indexes/${index}`)})`);
-    }
-    out.set(name, { columns: names, key, sql });
-  }
-  return out;
-}
-
-export const DYNAMO_TARGET_TABLE = 'target';
-
 let dynamoCounter = 0;
-
-type KeyType = 'S' | 'N' | 'B';
 
 /**
  * Checks given items against their table's keys before any is written, so a bad record is named
@@ -284,12 +162,7 @@ type KeyType = 'S' | 'N' | 'B';
  * must have the index's type (an item without it is simply not in the index); and no two items
  * may share a key (DynamoDB would keep only the last).
  */
-function checkDynamoItems(
-  table: string,
-  layout: { key: { name: string; type: KeyType }[]; indexes: { name: string; key: { name: string; type: KeyType }[] }[] },
-  items: readonly Item[],
-  at: string,
-): void {
+function checkDynamoItems(table: string, layout: DynamoLayout, items: readonly Item[], at: string): void {
   const typeOf = (v: unknown): KeyType | undefined =>
     typeof v === 'string' ? 'S' : isNumberValue(v) ? 'N' : v instanceof Uint8Array ? 'B' : undefined;
   const seen = new Map<string, number>();
@@ -302,7 +175,7 @@ function checkDynamoItems(
       if (v === undefined && !required) continue;
       if (typeOf(v) !== a.type) {
         throw caseError(
-          'DF507',
+          'DF515',
           `${at}/${i}${v === undefined ? '' : `/${a.name}`}`,
           `given.${table}[${i}]: key attribute \`${a.name}\` must be ${a.type === 'S' ? 'a string' : a.type === 'N' ? 'a number' : 'binary'} (type ${a.type}), but it is ${v === undefined ? 'absent' : formatValue(v, 80)}`,
         );
@@ -312,18 +185,13 @@ function checkDynamoItems(
     const earlier = seen.get(id);
     if (earlier !== undefined) {
       throw caseError(
-        'DF507',
+        'DF515',
         `${at}/${i}`,
         `given.${table}[${i}]: the same key as given.${table}[${earlier}]; DynamoDB would keep only one`,
       );
     }
     seen.set(id, i);
   }
-}
-
-/** A number as a given record holds it: a plain number, or an exact one (`{ $number: "…" }`). */
-function isNumberValue(v: unknown): boolean {
-  return typeof v === 'number' || typeof v === 'bigint' || (typeof v === 'object' && v !== null && 'toBigInt' in v);
 }
 
 export async function createDynamoTarget(
@@ -339,71 +207,16 @@ export async function createDynamoTarget(
   const prefix = `t${++dynamoCounter}-`;
   const realName = (name: string) => `${prefix}${name}`;
 
-  type Attr = { name: string; type: 'S' | 'N' | 'B' };
-  interface Layout {
-    key: Attr[];
-    indexes: { name: string; key: Attr[] }[];
-  }
-  const used = tablesOfFix(plan, DYNAMO_TARGET_TABLE);
-  for (const name of Object.keys(given)) {
-    if (!used.has(name)) {
-      throw caseError(
-        'DF505',
-        `${givenAt}/${name}`,
-        `given.${name}: the fix reads no such table; use \`${DYNAMO_TARGET_TABLE}\` for the fix's own table`,
-      );
-    }
-  }
-  requireDeclared(used.keys(), declared, givenAt);
-  const layout = new Map<string, Layout>();
-  if (declared.size) {
-    const attr = (a: KeyAttrDecl): Attr => (typeof a === 'string' ? { name: a, type: 'S' } : { name: a.name, type: a.type ?? 'S' });
-    for (const [name, { decl, at }] of declared) {
-      for (const sqlOnly of ['columns', 'primaryKey', 'unique', 'strict'] as const) {
-        if (decl[sqlOnly] !== undefined) {
-          throw caseError(
-            'DF506',
-            `${at}/${sqlOnly}`,
-            `tables.${name}.${sqlOnly}: a SQLite layout; a DynamoDB table declares \`partitionKey\`, \`sortKey\` and \`indexes\``,
-          );
-        }
-      }
-      if (decl.partitionKey === undefined) throw caseError('DF506', at, `tables.${name}: declare its \`partitionKey\``);
-      const indexes = Object.entries(decl.indexes ?? {}).map(([index, k]) => {
-        if (Array.isArray(k) || !('partitionKey' in k)) {
-          throw caseError(
-            'DF506',
-            `${at}/indexes/${index}`,
-            `tables.${name}.indexes.${index}: a DynamoDB index declares \`partitionKey\` (and \`sortKey\`)`,
-          );
-        }
-        return { name: index, key: [attr(k.partitionKey), ...(k.sortKey ? [attr(k.sortKey)] : [])] };
-      });
-      layout.set(name, { key: [attr(decl.partitionKey), ...(decl.sortKey ? [attr(decl.sortKey)] : [])], indexes });
-    }
-  } else {
-    // Inferred: the keys the fix addresses records by, typed N where a given record holds a
-    // number. No index is made up: a fix querying an index production lacks must not pass.
-    if (plan.source.kind !== 'table' && plan.source.index) {
-      throw caseError(
-        'DF504',
-        givenAt,
-        `the fix reads index \`${plan.source.index}\`: declare the tables' keys and indexes under \`tables\` (datafix test never creates an index the test does not declare)`,
-      );
-    }
-    for (const [name, key] of used) {
-      const items = given[name] ?? [];
-      const typeOf = (a: string) => (items.some((i) => isNumberValue(i[a])) ? ('N' as const) : ('S' as const));
-      layout.set(name, { key: key.map((k) => ({ name: k, type: typeOf(k) })), indexes: [] });
-    }
-  }
+  checkCase(plan, given, declared, givenAt);
+  const layout = dynamoTables(plan, given, declared, givenAt);
+  if (!(layout instanceof Map)) throw fromProblems([layout]);
 
   const client = new DynamoDBClient({ endpoint: server.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
     for (const [name, t] of layout) {
       const items = given[name] ?? [];
       const attrs = new Map([...t.key, ...t.indexes.flatMap((i) => i.key)].map((a) => [a.name, a.type]));
-      const keySchema = (names: Attr[]) =>
+      const keySchema = (names: readonly DynamoAttr[]) =>
         names.map((a, i) => ({ AttributeName: a.name, KeyType: i === 0 ? ('HASH' as const) : ('RANGE' as const) }));
       const throughput = { ReadCapacityUnits: 100, WriteCapacityUnits: 100 };
       try {
@@ -428,7 +241,7 @@ export async function createDynamoTarget(
       } catch (err) {
         // Two declarations of one attribute with different types, an index name DynamoDB refuses.
         throw caseError(
-          'DF506',
+          'DF514',
           declared.get(name)?.at ?? givenAt,
           `tables.${name}: DynamoDB refused the table: ${(err as Error).message}`,
         );
@@ -437,7 +250,7 @@ export async function createDynamoTarget(
       try {
         if (items.length) await putItems(server.endpoint, realName(name), items);
       } catch (err) {
-        throw caseError('DF507', `${givenAt}/${name}`, `given.${name}: DynamoDB refused the records: ${(err as Error).message}`);
+        throw caseError('DF515', `${givenAt}/${name}`, `given.${name}: DynamoDB refused the records: ${(err as Error).message}`);
       }
     }
   } finally {

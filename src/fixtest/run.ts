@@ -10,22 +10,15 @@ import type { LocalDynamo } from '../demo/local-dynamo.js';
 import type { RecordEvent, RunSummary } from '../engine/events.js';
 import { runFix } from '../engine/run.js';
 import { DatafixError, type Diagnostic, formatDiagnostic } from '../errors.js';
+import type { TargetPlan } from '../plan/types.js';
 import { deepEqual, formatValue, fromJsonSafe } from '../plan/values.js';
 import { isAbsentMarker } from '../safety/jsonl.js';
 import { compileSpec } from '../spec/compile.js';
 import { type LoadedSpec, loadSpecFile } from '../spec/load.js';
 import { locateInSpec } from '../spec/locate.js';
-import {
-  createDynamoTarget,
-  createSqliteTarget,
-  type Declarations,
-  DYNAMO_TARGET_TABLE,
-  type EmbeddedTarget,
-  type Item,
-  type TableDecl,
-  type Tables,
-} from './embedded.js';
+import { createDynamoTarget, createSqliteTarget, type EmbeddedTarget } from './embedded.js';
 import { validateTestFile } from './schema.js';
+import { type Declarations, DYNAMO_TARGET_TABLE, declarationProblems, type Item, type TableDecl, type Tables } from './tables.js';
 
 export interface FixTestCaseSpec {
   name: string;
@@ -69,7 +62,7 @@ export class FixTestRunner {
   private dynamo: LocalDynamo | undefined;
 
   async runFile(file: string): Promise<FileResult> {
-    let loaded: LoadedSpec;
+    let loaded: LoadedSpec | undefined;
     let specFile: string;
     let fixSpec: LoadedSpec;
     try {
@@ -79,9 +72,19 @@ export class FixTestRunner {
       const data = loaded.data as FixTestFileSpec;
       specFile = resolve(dirname(file), data.fix ?? basename(file).replace(/\.test\.ya?ml$/, '.yaml'));
       fixSpec = loadSpecFile(specFile);
-      // Compile once up front so a broken fix is one clear error, not one per case.
-      compileSpec(fixSpec, { skipEnv: true });
-    } catch (err) {
+      // Compile once up front so a broken fix is one clear error, not one per case; so are
+      // declarations that do not fit it (each reported once, at its line).
+      const plan = compileSpec(fixSpec, { skipEnv: true, target: placeholderTarget(fixSpec) });
+      const seen = new Set<string>();
+      const problems = data.cases.flatMap((_, i) =>
+        declarationProblems(plan, declarationsOf(data, i)).filter((d) => {
+          const id = `${d.path}\u0000${d.message}`;
+          return seen.has(id) ? false : (seen.add(id), true);
+        }),
+      );
+      if (problems.length) throw new DatafixError('spec', problems[0]?.code ?? 'DF514', `${file}: tables do not fit the fix`, problems);
+    } catch (caught) {
+      const err = locateInTestFile(caught, loaded);
       if (err instanceof DatafixError) {
         return {
           file,
@@ -96,12 +99,7 @@ export class FixTestRunner {
     }
     const data = loaded.data as FixTestFileSpec;
     const cases: CaseResult[] = [];
-    for (const [i, c] of data.cases.entries()) {
-      const declared = new Map<string, { decl: TableDecl; at: string }>();
-      for (const [name, decl] of Object.entries(data.tables ?? {})) declared.set(name, { decl, at: `/tables/${name}` });
-      for (const [name, decl] of Object.entries(c.tables ?? {})) declared.set(name, { decl, at: `/cases/${i}/tables/${name}` });
-      cases.push(await this.runCase(fixSpec, c, i, declared, loaded));
-    }
+    for (const [i, c] of data.cases.entries()) cases.push(await this.runCase(fixSpec, c, i, declarationsOf(data, i), loaded));
     return { file, fix: specFile, cases };
   }
 
@@ -117,14 +115,9 @@ export class FixTestRunner {
     const now = new Date('2030-01-01T00:00:00.000Z');
     let embedded: EmbeddedTarget | undefined;
     try {
-      const backend = (fixSpec.data as { target: Record<string, unknown> }).target.sqlite ? 'sqlite' : 'dynamodb';
-      // Placeholder target: the embedded one replaces it once the plan says what to create.
-      const placeholder =
-        backend === 'sqlite'
-          ? ({ backend, path: ':embedded:', busyTimeoutMs: 5000 } as const)
-          : ({ backend, table: DYNAMO_TARGET_TABLE, region: 'us-east-1' } as const);
+      const placeholder = placeholderTarget(fixSpec);
       const plan = compileSpec(fixSpec, { env: { ...c.env }, target: placeholder });
-      if (backend === 'sqlite') {
+      if (placeholder.backend === 'sqlite') {
         const { default: Database } = await import('better-sqlite3');
         // SQLite holds exact integers as 64-bit integers; other exact decimals only as REAL.
         const given = fromJsonSafe(c.given, (t) => (/^-?[0-9]+$/.test(t) ? BigInt(t) : Number(t))) as Tables;
@@ -191,7 +184,11 @@ export class FixTestRunner {
       const display = (text: string) => embedded?.display(text) ?? text;
       if (err instanceof DatafixError) {
         problems.push(
-          ...(err.diagnostics.length ? err.diagnostics.map((d) => display(formatDiagnostic(d))) : [display(`${err.code} ${err.message}`)]),
+          ...(err.diagnostics.length
+            ? err.diagnostics.map(
+                (d) => display(formatDiagnostic(d)) + (d.code === 'DF402' ? ' (in a fix test: declare it under `tables`)' : ''),
+              )
+            : [display(`${err.code} ${err.message}`)]),
         );
       } else {
         problems.push(display(`error: ${(err as Error).stack ?? String(err)}`));
@@ -216,9 +213,25 @@ export class FixTestRunner {
   }
 }
 
+/** A placeholder target: the embedded one replaces it once the plan says what to create. */
+function placeholderTarget(fixSpec: LoadedSpec): TargetPlan {
+  return (fixSpec.data as { target: Record<string, unknown> }).target.sqlite
+    ? { backend: 'sqlite', path: ':embedded:', busyTimeoutMs: 5000 }
+    : { backend: 'dynamodb', table: DYNAMO_TARGET_TABLE, region: 'us-east-1' };
+}
+
+/** The tables case `index` runs on: the file's declarations, each replaced by the case's own. */
+function declarationsOf(data: FixTestFileSpec, index: number): Declarations {
+  const declared = new Map<string, { decl: TableDecl; at: string }>();
+  for (const [name, decl] of Object.entries(data.tables ?? {})) declared.set(name, { decl, at: `/tables/${name}` });
+  for (const [name, decl] of Object.entries(data.cases[index]?.tables ?? {}))
+    declared.set(name, { decl, at: `/cases/${index}/tables/${name}` });
+  return declared;
+}
+
 /** `err` with its diagnostics about the test file itself (`/cases/…`, `/tables/…`) located in it. */
-function locateInTestFile(err: unknown, testFile: LoadedSpec): unknown {
-  if (!(err instanceof DatafixError)) return err;
+function locateInTestFile(err: unknown, testFile: LoadedSpec | undefined): unknown {
+  if (!(err instanceof DatafixError) || testFile === undefined) return err;
   const ours = (d: Diagnostic) => d.file === undefined && d.path !== undefined && /^\/(cases|tables)\//.test(d.path);
   if (!err.diagnostics.some(ours)) return err;
   const diagnostics = err.diagnostics.map((d): Diagnostic => {

@@ -43,7 +43,7 @@ describe('datafix test', () => {
     const r = await runCli(['test', dir.path]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(
-      'DF505 given.veo3_video_generationz: the fix reads or writes no such table (it uses veo3_video_generations)',
+      'DF510 given.veo3_video_generationz: the fix reads or writes no such table (it uses veo3_video_generations)',
     );
     expect(r.stdout).toMatch(/^\d+ passed, 1 failed$/m);
   });
@@ -147,49 +147,106 @@ cases:
     expect(r.stdout).toMatch(/^2 passed, 0 failed$/m);
   });
 
-  it('a case breaking its declared tables fails with file:line:col: an undeclared table, column, or a value STRICT refuses', async () => {
+  it('declarations that do not fit the fix are refused before any case runs (exit 2), each once at its line', async () => {
     const dir = tmp();
     dir.write('orders-country.yaml', ordersFix);
     const test = dir.write(
       'orders-country.test.yaml',
       `tables:
+  custmers:
+    columns: { id: INTEGER, country: TEXT, tier: { type: TEXT, collate: nocsae } }
+    primaryKey: [id]
+  orders:
+    columns: { id: INTEGER, customer_id: "INTEGER); DROP TABLE x; --", country: TEXT }
+    primaryKey: [idd]
+    partitionKey: id
+cases:
+  - name: one
+    given:
+      orders: [{ id: 1, customer_id: 1 }]
+    expect: {}
+  - name: two
+    given:
+      orders: [{ id: 2, customer_id: 1 }]
+    expect: {}
+`,
+    );
+    const r = await runCli(['test', test]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith(test));
+    expect(lines).toEqual([
+      `${test}:3:5 DF513 tables: the fix uses table \`customers\`, which the test does not declare; \`custmers\` is declared but the fix does not use it: a misspelling? Declare every table the fix uses, or none (datafix then infers them)`,
+      `${test}:3:73 DF514 tables.custmers.columns.tier.collate: \`nocsae\` is not one of SQLite's collations (BINARY, NOCASE, RTRIM)`,
+      `${test}:8:19 DF514 tables.orders.partitionKey: a DynamoDB key; a SQLite table declares \`columns\` and \`primaryKey\``,
+      `${test}:6:42 DF514 tables.orders.columns.customer_id: \`INTEGER); DROP TABLE x; --\` is not a type name; write one as CREATE TABLE does (TEXT, INTEGER, VARCHAR(255)), or null for none`,
+      `${test}:7:17 DF514 tables.orders.primaryKey: \`idd\` is not a declared column of \`orders\``,
+    ]);
+    expect(r.stdout).not.toContain('✗');
+  });
+
+  it('records that break a declared table fail their case with file:line:col: an unknown column, a value STRICT refuses', async () => {
+    const dir = tmp();
+    dir.write('orders-country.yaml', ordersFix);
+    const test = dir.write(
+      'orders-country.test.yaml',
+      `tables:
+  customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
   orders:
     columns: { id: INTEGER, customer_id: INTEGER, country: TEXT }
     primaryKey: [id]
     strict: true
 cases:
-  - name: customers is not declared
-    given:
-      orders: [{ id: 1, customer_id: 1 }]
-    expect: {}
   - name: a column the table lacks
-    tables:
-      customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
     given:
       orders: [{ id: 1, customer_id: 1, colour: red }]
     expect: {}
   - name: text in a STRICT INTEGER column
-    tables:
-      customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
     given:
       orders: [{ id: 1, customer_id: one }]
+    expect: {}
+  - name: one key twice
+    given:
+      customers: [{ id: 1, country: SE }, { id: 1, country: NO }]
     expect: {}
 `,
     );
     const r = await runCli(['test', test]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(
-      `${test}:9:7 DF506 tables: the fix uses table \`customers\`, which this test declares no layout for; declare it under \`tables\``,
+      `${test}:10:49 DF515 given.orders[0]: the declared table has no column \`colour\` (it has id, customer_id, country)`,
     );
     expect(r.stdout).toContain(
-      `${test}:15:49 DF507 given.orders[0]: the declared table has no column \`colour\` (it has id, customer_id, country)`,
+      `${test}:14:16 DF515 given.orders[0]: SQLite refused the record: cannot store TEXT value in INTEGER column orders.customer_id`,
     );
-    expect(r.stdout).toMatch(
-      new RegExp(
-        `${test.replaceAll('.', '\\.')}:21:16 DF507 given\\.orders\\[0\\]: SQLite refused the record: cannot store TEXT value in INTEGER column orders\\.customer_id`,
+    expect(r.stdout).toContain(`${test}:18:43 DF515 given.customers[1]: SQLite refused the record: UNIQUE constraint failed: customers.id`);
+    expect(r.stdout).toMatch(/^0 passed, 3 failed$/m);
+  });
+
+  it('without declarations, every column the fix reads exists, also one only a skip rule reads', async () => {
+    const dir = tmp();
+    dir.write(
+      'orders-country.yaml',
+      ordersFix.replace(
+        '  - { reason: vip, when: { equals: { cust.tier: vip } } }\n',
+        '  - { reason: vip, when: { equals: { cust.tier: vip } } }\n  - { reason: held, when: { exists: ord.hold } }\n',
       ),
     );
-    expect(r.stdout).toMatch(/^0 passed, 3 failed$/m);
+    dir.write(
+      'orders-country.test.yaml',
+      `cases:
+  - name: no record gives hold or tier, and none is skipped for them
+    given:
+      customers: [{ id: 1, country: SE }]
+      orders: [{ id: 1, customer_id: 1 }]
+    expect:
+      summary: { updated: 1, skipped: 0 }
+      records:
+        orders: [{ id: 1, country: SE }]
+`,
+    );
+    const r = await runCli(['test', dir.path]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^1 passed, 0 failed$/m);
   });
 
   it('an index the fix queries must be declared: inferred tables never make one up, and a declared table without it fails as production would', async () => {
@@ -203,14 +260,16 @@ cases:
     const inferred = await runCli(['test', test]);
     expect(inferred.code).toBe(1);
     expect(inferred.stdout).toMatch(
-      /i2v-thumbnails\.test\.yaml:\d+:\d+ DF504 the fix reads index `GSI8`: declare the tables' keys and indexes under `tables`/,
+      /i2v-thumbnails\.test\.yaml:\d+:\d+ DF512 the fix reads index `GSI8`: declare the tables' keys and indexes under `tables`/,
     );
     expect(inferred.stdout).toMatch(/^0 passed, \d+ failed$/m);
 
     writeFileSync(test, text.replace(declaration, '      GSI9: { partitionKey: GSI8PK, sortKey: GSI8SK }\n'));
     const wrong = await runCli(['test', test]);
     expect(wrong.code).toBe(1);
-    expect(wrong.stdout).toMatch(/i2v-thumbnails\.yaml:\d+:\d+ DF402 table `target` has no index `GSI8` \(its indexes: `GSI9`\)/);
+    expect(wrong.stdout).toMatch(
+      /i2v-thumbnails\.yaml:\d+:\d+ DF402 table `target` has no index `GSI8` \(its indexes: `GSI9`\).*\(in a fix test: declare it under `tables`\)/,
+    );
     expect(wrong.stdout).toMatch(/^0 passed, \d+ failed$/m);
   });
 
@@ -222,7 +281,7 @@ cases:
     const typed = await runCli(['test', test]);
     expect(typed.code).toBe(1);
     expect(typed.stdout).toMatch(
-      /i2v-thumbnails\.test\.yaml:\d+:\d+ DF507 given\.target\[0\]: key attribute `SK` must be a number \(type N\), but it is "METADATA"/,
+      /i2v-thumbnails\.test\.yaml:\d+:\d+ DF515 given\.target\[0\]: key attribute `SK` must be a number \(type N\), but it is "METADATA"/,
     );
 
     const first = '        - { PK: I2VJOB#v1, SK: METADATA, jobId: v1, mediaId: i1 }\n';
@@ -230,7 +289,7 @@ cases:
     writeFileSync(test, text.replace(first, `${first}        - { PK: I2VJOB#v1, SK: METADATA, jobId: v1, mediaId: other }\n`));
     const twice = await runCli(['test', test]);
     expect(twice.code).toBe(1);
-    expect(twice.stdout).toContain('DF507 given.target[2]: the same key as given.target[1]; DynamoDB would keep only one');
+    expect(twice.stdout).toContain('DF515 given.target[2]: the same key as given.target[1]; DynamoDB would keep only one');
     expect(twice.stdout).toMatch(/^\d+ passed, 1 failed$/m);
   });
 });
