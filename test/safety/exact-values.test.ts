@@ -280,6 +280,25 @@ ${update}
     ]);
   });
 
+  it('SQLite: a live run pages and checkpoints primary keys beyond 2^53 (snowflake ids) and updates every row', async () => {
+    const dir = tmp();
+    const db = dir.file('snow.db');
+    const w = new Database(db);
+    w.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT)');
+    const ins = w.prepare('INSERT INTO t (id) VALUES (?)');
+    const ids = [0n, 1n, 2n, 3n, 4n].map((i) => 4611686018427387904n + i);
+    for (const id of ids) ins.run(id);
+    w.close();
+    const spec = dir.write(
+      'snow.yaml',
+      `name: snow\ntarget:\n  sqlite: { path: "${db}" }\nsource: { as: r, table: t, pageSize: 2 }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { note: x }\n`,
+    );
+    const live = await runCli(['run', spec, '--json'], { cwd: dir.path });
+    expect(live.code, show(live)).toBe(0);
+    expect(jsonSummary(live)).toMatchObject({ total: 5, updated: 5, failed: 0 });
+    expect(exactRows(db, 'SELECT id, note FROM t ORDER BY id')).toEqual(ids.map((id) => ({ id, note: 'x' })));
+  });
+
   it('DynamoDB: a 19-digit id is written as that number, not the nearest double', async () => {
     const dynamo = await startDynalite();
     try {

@@ -11,7 +11,7 @@ import { DatafixError, targetMismatch } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
 import { columnOfRef, columnReadBy, planRefs } from '../../plan/refs.js';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
-import { deepEqual, ExactNumber, exactNumberText } from '../../plan/values.js';
+import { deepEqual, ExactNumber, exactNumberText, fromJsonSafe, toJsonSafe } from '../../plan/values.js';
 import {
   type Adapter,
   type Item,
@@ -344,7 +344,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const order = ` ORDER BY ${keyList} LIMIT ?`;
       const firstSql = `${select}${where ? ` WHERE (${where.sql})` : ''}${order}`;
       const afterSql = `${select} WHERE ${where ? `(${where.sql}) AND ` : ''}(${keyList}) > (${keyCols.map(() => '?').join(', ')})${order}`;
-      let cursor = Array.isArray(options.cursor) ? (options.cursor as unknown[]) : undefined;
+      // The cursor leaves the adapter JSON-safe (checkpoints and state files are JSON): a key
+      // beyond 2^53 or a whole REAL keeps its exact value and type through a resume.
+      let cursor = Array.isArray(options.cursor) ? (fromJsonSafe(options.cursor) as unknown[]) : undefined;
       for (;;) {
         if (options.signal?.aborted) return;
         const params = [...(where?.params ?? []), ...(cursor ?? []).map(toSqlValue), options.pageSize];
@@ -360,7 +362,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const lastRecord = records[records.length - 1] as { key: Item };
         cursor = keyCols.map((k) => lastRecord.key[k]);
         const done = rows.length < options.pageSize;
-        yield { records, cursor: done ? undefined : cursor };
+        yield { records, cursor: done ? undefined : toJsonSafe(cursor) };
         if (done) return;
       }
     },
