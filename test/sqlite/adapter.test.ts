@@ -109,9 +109,13 @@ describe('keyset paging', () => {
     );
     const adapter = createSqliteAdapter(sqliteTargetOf(db), { readonly: true });
     try {
-      const first = await adapter.readPages(plan.source, { pageSize: 2 }).next();
+      let cursor: unknown;
+      for await (const p of adapter.readPages(plan.source, { pageSize: 2 })) {
+        cursor = p.cursor;
+        break;
+      }
       // What a checkpoint and a state file do with it.
-      const stored = JSON.parse(JSON.stringify(first.value?.cursor));
+      const stored = JSON.parse(JSON.stringify(cursor));
       const resumed: string[] = [];
       for await (const p of adapter.readPages(plan.source, { pageSize: 2, cursor: stored })) {
         resumed.push(...p.records.map((r) => String(r.key.id)));
@@ -479,6 +483,76 @@ describe('schema checks before anything is read', () => {
       expect(query(db, 'SELECT count(*) AS n FROM items WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
     },
   );
+
+  it.each([
+    [
+      'a BINARY unique index over a NOCASE column',
+      "CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT COLLATE NOCASE, note TEXT); CREATE UNIQUE INDEX u_email ON u (email COLLATE BINARY); INSERT INTO u VALUES (1, 'a@x.io', NULL), (2, 'A@X.IO', NULL)",
+      '(email) is unique by collation BINARY, but `email` compares by its own',
+    ],
+    [
+      'a partial unique index',
+      "CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT, active INTEGER, note TEXT); CREATE UNIQUE INDEX u_email ON u (email) WHERE active = 1; INSERT INTO u VALUES (1, 'a@x.io', 1, NULL), (2, 'a@x.io', 0, NULL)",
+      "(email) is unique only where its index `u_email`'s WHERE holds",
+    ],
+  ])('an update key unique only by %s is DF403: `key = ?` would match both rows', async (_what, schema, why) => {
+    const db = newDb(`${schema}; CREATE TABLE src (id INTEGER PRIMARY KEY, email TEXT); INSERT INTO src VALUES (1, 'a@x.io')`);
+    const err = await rejection(
+      runYaml(
+        `name: t\n${sqliteTarget(db)}source: { as: s, table: src }\nupdate:\n  table: u\n  key: { email: "{{ s.email }}" }\n  set: { note: n }\n`,
+      ),
+    );
+    expect(err).toMatchObject({ code: 'DF403', diagnostics: [{ path: '/update/key' }] });
+    expect(err.message).toContain(why);
+    expect(err.message).toContain('key by (id)');
+    // SQLite itself: the key matches two rows.
+    expect(query(db, "SELECT count(*) AS n FROM u WHERE email = 'a@x.io'")).toEqual([{ n: 2 }]);
+    expect(query(db, 'SELECT count(*) AS n FROM u WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
+  });
+
+  it('a BINARY primary key over a NOCASE column pages by the key as its index orders it: every row is read once', async () => {
+    const db = newDb(
+      "CREATE TABLE w (email TEXT COLLATE NOCASE, note TEXT, PRIMARY KEY (email COLLATE BINARY)) WITHOUT ROWID; INSERT INTO w VALUES ('A@X.IO', NULL), ('a@x.io', NULL), ('B@x.io', NULL), ('b@X.io', NULL)",
+    );
+    const run = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: r, table: w, pageSize: 1 }\nupdate:\n  key: { email: "{{ r.email }}" }\n  set: { note: n }\n`,
+    ).catch((e: unknown) => e);
+    // The key itself is refused (it is not unique as `=` compares it), but only after paging
+    // was planned; reading alone must see all four rows in the index's order.
+    expect(run).toMatchObject({ code: 'DF403' });
+    const plan = compileYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: r, table: w }\nupdate:\n  key: { email: "{{ r.email }}" }\n  set: { note: n }\n`,
+    );
+    const adapter = createSqliteAdapter(sqliteTargetOf(db), { readonly: true });
+    try {
+      const seen: unknown[] = [];
+      for await (const p of adapter.readPages(plan.source, { pageSize: 1 })) seen.push(...p.records.map((r) => r.key.email));
+      expect(seen).toEqual((query(db, 'SELECT email FROM w ORDER BY email COLLATE BINARY') as { email: string }[]).map((r) => r.email));
+      expect(seen).toHaveLength(4);
+    } finally {
+      await adapter.close();
+    }
+  });
+
+  it('rows with NULL in a primary key column are DF416 before reading, unless where leaves them out', async () => {
+    const db = newDb(
+      "CREATE TABLE n (k TEXT PRIMARY KEY, note TEXT); INSERT INTO n VALUES (NULL, NULL), ('x', NULL), ('y', NULL), ('z', NULL)",
+    );
+    const spec = (where: string) =>
+      `name: t\n${sqliteTarget(db)}source: { as: r, table: n, pageSize: 1${where} }\nupdate:\n  key: { k: "{{ r.k }}" }\n  set: { note: n }\n`;
+    const err = await rejection(runYaml(spec('')));
+    expect(err).toMatchObject({ code: 'DF416', diagnostics: [{ path: '/source/table' }] });
+    expect(err.message).toContain('Add `where: { notNull: k }` to the source');
+    expect(query(db, 'SELECT count(*) AS n FROM n WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
+    const run = await runYaml(spec(', where: { notNull: k }'));
+    expect(run.summary).toMatchObject({ total: 3, updated: 3 });
+    expect(query(db, 'SELECT k, note FROM n ORDER BY k')).toEqual([
+      { k: null, note: null },
+      { k: 'x', note: 'n' },
+      { k: 'y', note: 'n' },
+      { k: 'z', note: 'n' },
+    ]);
+  });
 
   it('a lookup keyed by a column that is not unique is DF403 naming the lookup', async () => {
     const db = newDb(`${schema}; CREATE TABLE media (id TEXT PRIMARY KEY, kind TEXT, url TEXT)`);

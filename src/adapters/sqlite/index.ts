@@ -50,8 +50,16 @@ interface TableInfo {
   readonly columns: Set<string>;
   /** Primary key columns in key order; empty when the table has none (rowid is used). */
   readonly primaryKey: string[];
-  /** Column sets that identify one row: the primary key and every unique index. */
+  /** The primary key is the rowid itself (an INTEGER PRIMARY KEY): never NULL, no index of its own. */
+  readonly rowidAlias: boolean;
+  /** Columns declared NOT NULL. */
+  readonly notNull: Set<string>;
+  /** How the primary key's index compares each of its columns (its order for keyset paging). */
+  readonly primaryKeyCollations: string[];
+  /** Column sets that identify one row: the primary key and every unique index SQLite's `=` honours. */
   readonly uniqueKeys: string[][];
+  /** Why unique indexes that are not usable as keys are not (partial, another collation). */
+  readonly notKeys: string[];
   /** Each column's type affinity, from its declared type. */
   readonly affinity: Map<string, Affinity>;
   /** Each column's collation, asked of SQLite when first needed. */
@@ -167,16 +175,50 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         | { wr: number; strict: number }
         | undefined;
       if (!listing) return undefined;
-      const cols = db.prepare('SELECT name, pk, type FROM pragma_table_info(?)').all(table) as { name: string; pk: number; type: string }[];
+      const cols = db.prepare('SELECT name, pk, type, "notnull" AS nn FROM pragma_table_info(?)').all(table) as {
+        name: string;
+        pk: number;
+        type: string;
+        nn: number;
+      }[];
       const primaryKey = cols
         .filter((c) => c.pk > 0)
         .sort((a, b) => a.pk - b.pk)
         .map((c) => c.name);
-      const uniqueKeys = primaryKey.length ? [primaryKey] : [];
-      const indexes = db.prepare('SELECT name, "unique" AS u FROM pragma_index_list(?)').all(table) as { name: string; u: number }[];
+      // A key names one row only where SQLite compares it as the unique index does: an index
+      // that is partial, or that compares a column by another collation than the column's own
+      // (a BINARY key over a NOCASE column), lets `key = ?` match several rows. Such an index
+      // is remembered only to say why a key is refused.
+      const uniqueKeys: string[][] = [];
+      const notKeys: string[] = [];
+      let primaryKeyCollations: string[] | undefined;
+      const indexes = db.prepare('SELECT name, "unique" AS u, origin, partial FROM pragma_index_list(?)').all(table) as {
+        name: string;
+        u: number;
+        origin: string;
+        partial: number;
+      }[];
       for (const idx of indexes.filter((i) => i.u)) {
-        const idxCols = db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(idx.name) as { name: string }[];
-        uniqueKeys.push(idxCols.map((c) => c.name));
+        const idxCols = db.prepare('SELECT name, coll FROM pragma_index_xinfo(?) WHERE key = 1 ORDER BY seqno').all(idx.name) as {
+          name: string | null;
+          coll: string;
+        }[];
+        if (idxCols.some((c) => c.name === null)) continue; // an expression index names no columns
+        const names = idxCols.map((c) => c.name as string);
+        if (idx.origin === 'pk') primaryKeyCollations = idxCols.map((c) => c.coll.toUpperCase());
+        const otherCollation = idxCols.find((c) => columnCollation(db, table, c.name as string) !== c.coll.toUpperCase());
+        if (idx.partial) notKeys.push(`(${names.join(', ')}) is unique only where its index \`${idx.name}\`'s WHERE holds`);
+        else if (otherCollation) {
+          notKeys.push(
+            `(${names.join(', ')}) is unique by collation ${otherCollation.coll.toUpperCase()}, but \`${otherCollation.name}\` compares by its own`,
+          );
+        } else if (idx.origin === 'pk') uniqueKeys.unshift(names);
+        else uniqueKeys.push(names);
+      }
+      // An INTEGER PRIMARY KEY is the rowid itself: unique, with no index of its own.
+      if (primaryKey.length && primaryKeyCollations === undefined) {
+        uniqueKeys.unshift(primaryKey);
+        primaryKeyCollations = primaryKey.map(() => 'BINARY');
       }
       // A table without a primary key is addressed by its rowid, which reads like a column.
       const names = cols.map((c) => c.name);
@@ -188,7 +230,17 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const affinity = new Map(
         cols.map((c) => [c.name, listing.strict && (c.type ?? '').toUpperCase() === 'ANY' ? ('BLOB' as const) : affinityOf(c.type ?? '')]),
       );
-      const info: TableInfo = { columns: new Set(names), primaryKey, uniqueKeys, affinity, collations: new Map() };
+      const info: TableInfo = {
+        columns: new Set(names),
+        primaryKey,
+        rowidAlias: primaryKey.length > 0 && !indexes.some((i) => i.origin === 'pk'),
+        notNull: new Set(cols.filter((c) => c.nn).map((c) => c.name)),
+        primaryKeyCollations: primaryKeyCollations ?? [],
+        uniqueKeys,
+        notKeys,
+        affinity,
+        collations: new Map(),
+      };
       tables.set(table, info);
       return info;
     });
@@ -222,7 +274,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     if (!info.uniqueKeys.some((k) => [...k].sort().join(',') === wanted)) {
       throw targetMismatch(
         'DF403',
-        `${at.join('.')}: (${columns.join(', ')}) is not the primary key or a unique index of \`${table}\`, so it could match several rows; key by the primary key (${info.primaryKey.join(', ') || 'rowid'})`,
+        `${at.join('.')}: (${columns.join(', ')}) is not the primary key or a unique index of \`${table}\`, so it could match several rows${info.notKeys.length ? ` (${info.notKeys.join('; ')})` : ''}; key by ${info.uniqueKeys.length ? info.uniqueKeys.map((k) => `(${k.join(', ')})`).join(' or ') : 'a unique column'}`,
         at,
       );
     }
@@ -309,6 +361,21 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         ),
       ];
       for (const [table, column, at] of compared) requireKnownCollation(table, column, at);
+      // SQLite lets a rowid table's PRIMARY KEY column hold NULL (unless NOT NULL); keyset paging
+      // cannot go past such a row, so a source that selects one is refused before reading.
+      if (info.primaryKey.length && !info.rowidAlias) {
+        const nullable = info.primaryKey.filter((k) => !info.notNull.has(k));
+        if (nullable.length) {
+          const cond = nullable.map((k) => `${quoteIdent(k)} IS NULL`).join(' OR ');
+          const where = src.where ? compileWhere(src.where) : undefined;
+          const hit = wrapBusy(() =>
+            db
+              .prepare(`SELECT 1 FROM ${quoteIdent(src.table)} WHERE ${where ? `(${where.sql}) AND ` : ''}(${cond}) LIMIT 1`)
+              .get(...(where?.params ?? []).map(toSqlValue)),
+          );
+          if (hit) throw nullKeyError(src.table, nullable, ['source', 'table']);
+        }
+      }
       const table = plan.update.table ?? src.table;
       const ui = requireTable(table, plan.update.table === undefined ? ['source', 'table'] : ['update', 'table']);
       const keyCols = plan.update.key.map(([k]) => k);
@@ -337,7 +404,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
       // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
       const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
-      const keyList = keyCols.map(quoteIdent).join(', ');
+      // Keyset order is the primary key's index order: its collation, not the column's (a
+      // BINARY key over a NOCASE column holds 'a' and 'A', which NOCASE would take as one).
+      const keyList = keyCols.map((k, i) => `${quoteIdent(k)} COLLATE ${info.primaryKeyCollations[i] ?? 'BINARY'}`).join(', ');
       const columns = sourceColumns.get(source.table);
       const list = columns ? columns.map(quoteIdent).join(', ') : '*';
       const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}${list} FROM ${quoteIdent(source.table)}`;
@@ -362,6 +431,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const lastRecord = records[records.length - 1] as { key: Item };
         cursor = keyCols.map((k) => lastRecord.key[k]);
         const done = rows.length < options.pageSize;
+        // NULL compares as unknown: a keyset after it would silently end the read here.
+        if (!done && cursor.some((v) => v === null || v === undefined)) throw nullKeyError(source.table, keyCols);
         yield { records, cursor: done ? undefined : toJsonSafe(cursor) };
         if (done) return;
       }
@@ -465,6 +536,15 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           count('update');
         }
         if (changes === 1) return { status: 'applied' };
+        if (changes > 1) {
+          // check() admits only keys SQLite's `=` keeps unique; should one still match several
+          // rows (a schema changed under the run), the whole batch rolls back and the run stops.
+          throw new DatafixError(
+            'config',
+            'DF403',
+            `the update of \`${table}\` by (${keyCols.join(', ')}) changed ${changes} rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key`,
+          );
+        }
         // The guard failed: tell a row someone else changed from one that was deleted.
         const current = prepare(`SELECT * FROM ${quoteIdent(table)} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`).get(
           ...keyCols.map((k) => toSqlValue(r.key[k])),
@@ -571,6 +651,15 @@ const MIN_INT64 = -(2n ** 63n);
  * it must be one SQLite value (TEXT, INTEGER within 64 bits, REAL or BLOB), never a map, list or
  * set (whose JSON text would match nothing meaningful).
  */
+/** DF416: rows the source selects hold NULL in a primary key column, which keyset paging cannot pass. */
+function nullKeyError(table: string, columns: readonly string[], at: readonly (string | number)[] = ['source', 'table']): DatafixError {
+  return targetMismatch(
+    'DF416',
+    `${at.join('.')}: rows of \`${table}\` that the source selects hold NULL in primary key column ${columns.map((c) => `\`${c}\``).join(', ')} (SQLite allows it in a table with a rowid); datafix reads in primary key order and cannot page past them. Add \`where: { notNull: ${columns[0]} }\` to the source, or fix those rows first`,
+    at,
+  );
+}
+
 function lookupKeyProblem(value: unknown): string | undefined {
   if (value === null || value === undefined) return 'it has no value';
   if (value instanceof Uint8Array || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return undefined;
