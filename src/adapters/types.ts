@@ -147,6 +147,13 @@ export interface Adapter {
    */
   equalInColumn?(table: string, field: string, stored: unknown, value: unknown): boolean;
   /**
+   * A JSON-safe identity of `value` as a key of column `field` of `table`: two values have equal
+   * identities exactly when the target's key comparison finds them equal (SQLite: after the
+   * column's type affinity, numerically for numbers — 1 and 1.0 — and by the key's collation for
+   * text). Absent: values are compared as stored.
+   */
+  keyIdentity?(table: string | undefined, field: string, value: unknown): unknown;
+  /**
    * An identity of the target's current incarnation, known once `check` ran (DynamoDB: the
    * table's TableId, or its ARN and creation time where a server gives no id). A table deleted
    * and created again, or restored from a backup, under the same name has another.

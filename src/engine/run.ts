@@ -100,13 +100,18 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   };
   // Target records this run updates, when the update key is not the source record's own (then
   // two source records can update one target record). Grows with the distinct targets updated.
-  const written = plan.update.before.kind === 'fetch' ? new Set<string>() : undefined;
+  // A lookup's record is one of those too: two orders can find the same user.
+  const ownRecord = plan.update.before.kind === 'context' && plan.update.before.root === plan.source.as;
+  const written = ownRecord ? undefined : new Set<string>();
   const keyNames = plan.update.key.map(([k]) => k);
-  // One id per target record, from its key as stored (as the fetched record holds it, else as
-  // the target would store the rendered one), so that 1, '1' and 1.0 for an INTEGER key, or
-  // another case under a NOCASE key, are the one record they name.
-  const idOf = (key: Item) =>
-    JSON.stringify([plan.update.table ?? '', keyNames.map((k) => toJsonSafe(normalize(stored(plan.update.table, k, key[k]))))]);
+  // One id per target record, from its key as the target compares keys (as the fetched record
+  // holds it, else as the target would store the rendered one), so that 1, '1' and 1.0 for an
+  // INTEGER key, or another case under a NOCASE key, are the one record they name, in this run
+  // and against the keys a resumed run's journal holds.
+  const keyIdentity = adapter.keyIdentity
+    ? (k: string, v: unknown) => adapter.keyIdentity?.(plan.update.table, k, v)
+    : (k: string, v: unknown) => toJsonSafe(normalize(stored(plan.update.table, k, v)));
+  const idOf = (key: Item) => JSON.stringify([plan.update.table ?? '', keyNames.map((k) => keyIdentity(k, key[k]))]);
   const targetIdOf = (s: RecordState): string | undefined => {
     if (s.target) return idOf(s.target);
     try {

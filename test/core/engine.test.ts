@@ -750,6 +750,53 @@ describe("a skip rule compares text by the column's collation, as where does", (
   });
 });
 
+describe('duplicate targets when the update key is a lookup record or comes from a journal', () => {
+  it('two orders finding one user through a lookup: the first updates it, the second is duplicate_target, dry and live alike', async () => {
+    const db = dbWith(
+      'CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id TEXT); CREATE TABLE users (id TEXT PRIMARY KEY, last_order INTEGER)',
+      ["INSERT INTO orders VALUES (1, 'u1'), (2, 'u1'), (3, 'u2')", "INSERT INTO users VALUES ('u1', NULL), ('u2', 7)"],
+    );
+    const yaml =
+      `name: t\n${sqliteTarget(db)}source: { as: ord, table: orders }\n` +
+      'lookups:\n  user: { table: users, get: { id: "{{ ord.user_id }}" } }\n' +
+      'update:\n  table: users\n  key: { id: "{{ user.id }}" }\n  set: { last_order: "{{ ord.id }}" }\n  overwrite: true\n';
+    const dry = await runYaml(yaml, { dryRun: true, now: NOW });
+    const live = await runYaml(yaml, { now: NOW });
+    for (const run of [dry, live])
+      expect(run.summary).toMatchObject({ total: 3, updated: 2, skipped: 1, failed: 0, reasons: { duplicate_target: 1 } });
+    expect(query(db, 'SELECT id, last_order FROM users ORDER BY id')).toEqual([
+      { id: 'u1', last_order: 1 },
+      { id: 'u2', last_order: 3 },
+    ]);
+    const again = await runYaml(yaml, { now: NOW });
+    expect(again.summary).toMatchObject({ updated: 0, skipped: 3, reasons: { no_change: 2, duplicate_target: 1 } });
+    expect(query(db, 'SELECT id, last_order FROM users ORDER BY id')).toEqual([
+      { id: 'u1', last_order: 1 },
+      { id: 'u2', last_order: 3 },
+    ]);
+  });
+
+  it.each([
+    ['NOCASE', 'A@X.IO', 'a@x.io'],
+    ['RTRIM', 'a@x.io  ', 'a@x.io'],
+  ])(
+    'a target a resumed run already updated is recognised under %s, however its journal spells the key',
+    async (collation, journaled, stored) => {
+      const db = dbWith(
+        `CREATE TABLE events (id INTEGER PRIMARY KEY, email TEXT); CREATE TABLE users (email TEXT COLLATE ${collation} PRIMARY KEY, last INTEGER)`,
+        [`INSERT INTO events VALUES (5, '${stored}')`, `INSERT INTO users VALUES ('${stored}', 1)`],
+      );
+      const run = await runYaml(
+        `name: t\n${sqliteTarget(db)}source: { as: ev, table: events }\n` +
+          'update:\n  table: users\n  key: { email: "{{ ev.email }}" }\n  set: { last: "{{ ev.id }}" }\n  overwrite: true\n',
+        { now: NOW, updatedTargets: [{ email: journaled }] },
+      );
+      expect(run.summary).toMatchObject({ updated: 0, skipped: 1, reasons: { duplicate_target: 1 } });
+      expect(query(db, 'SELECT last FROM users')).toEqual([{ last: 1 }]);
+    },
+  );
+});
+
 describe('duplicate targets by identity, and across reruns', () => {
   it.each([1, 10])('keys 1, "1" and 1.0 name one INTEGER key; the first wins, reruns keep it (pages of %i)', async (pageSize) => {
     const db = dbWith(

@@ -51,6 +51,7 @@ export function collatedEqual(collation: BuiltInCollation, a: string, b: string)
   }
 }
 
-function foldAscii(text: string): string {
+/** Text as NOCASE compares it: the 26 ASCII capitals folded to lower case, nothing else. */
+export function foldAscii(text: string): string {
   return text.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }

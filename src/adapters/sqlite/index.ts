@@ -23,7 +23,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../types.js';
-import { type BuiltInCollation, collatedEqual, columnCollation } from './collation.js';
+import { type BuiltInCollation, collatedEqual, columnCollation, foldAscii } from './collation.js';
 import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
@@ -571,6 +571,23 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     },
 
     normalize,
+
+    keyIdentity(table: string | undefined, field: string, value: unknown): unknown {
+      const v = normalize(this.storedAs?.(table, field, value) ?? value);
+      const exact = exactNumberText(v) ?? (typeof v === 'number' || typeof v === 'bigint' ? String(v) : undefined);
+      if (exact !== undefined) {
+        // SQLite compares INTEGER and REAL by value: 1 and 1.0 are one key.
+        const parts = decimalParts(exact);
+        return parts ? { n: `${parts.neg ? '-' : ''}${parts.digits}e${parts.exp}` } : { n: exact };
+      }
+      if (typeof v === 'string' && table !== undefined) {
+        const info = tableInfo(table);
+        const at = info?.primaryKey.indexOf(field) ?? -1;
+        const coll = at >= 0 ? info?.primaryKeyCollations[at] : collationOf(table, field);
+        return { s: coll === 'NOCASE' ? foldAscii(v) : coll === 'RTRIM' ? v.replace(/ +$/, '') : v };
+      }
+      return toJsonSafe(v);
+    },
 
     equalInColumn(table: string, field: string, stored: unknown, value: unknown): boolean {
       const a = normalize(stored);
