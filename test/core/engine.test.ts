@@ -797,6 +797,37 @@ describe('duplicate targets when the update key is a lookup record or comes from
   );
 });
 
+describe('a skip rule compares numbers as SQLite does, by value after the column affinity', () => {
+  it.each([
+    ['REAL', '"9007199254740993"'],
+    ['REAL', '"9007199254740992"'],
+    ['REAL', '9007199254740991'],
+    ['REAL', '5'],
+    ['REAL', '"5"'],
+    ['INTEGER', '"5.0"'],
+    ['NUMERIC', '"5e0"'],
+    ['TEXT', '5'],
+    ['', '"5"'],
+  ])('a %s column compared with %s: where, a skip rule and SQLite select the same rows', async (type, literal) => {
+    const db = dbWith(`CREATE TABLE t (id INTEGER PRIMARY KEY, r ${type}, note TEXT)`, [
+      "INSERT INTO t (id, r) VALUES (1, 9007199254740992.0), (2, 9007199254740993), (3, 5), (4, 5.0), (5, '5'), (6, '5.0')",
+    ]);
+    const where = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: x, table: t, where: { equals: { r: ${literal} } } }\nupdate:\n  key: { id: "{{ x.id }}" }\n  set: { note: y }\n`,
+      { dryRun: true, now: NOW },
+    );
+    const skip = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: x, table: t }\nskip:\n  - { reason: hit, when: { equals: { x.r: ${literal} } } }\nupdate:\n  key: { id: "{{ x.id }}" }\n  set: { note: y }\n`,
+      { dryRun: true, now: NOW },
+    );
+    // SQLite's own answer: the same literal, bound as text or as an integer.
+    const bound = literal.startsWith('"') ? literal.slice(1, -1) : BigInt(literal);
+    const sqlite = (query(db, 'SELECT id FROM t WHERE r = ? ORDER BY id', [bound]) as { id: number }[]).map((r) => r.id);
+    expect(where.records.map((r) => r.key.id)).toEqual(sqlite);
+    expect(skip.records.filter((r) => r.reason === 'hit').map((r) => r.key.id)).toEqual(sqlite);
+  });
+});
+
 describe('duplicate targets by identity, and across reruns', () => {
   it.each([1, 10])('keys 1, "1" and 1.0 name one INTEGER key; the first wins, reruns keep it (pages of %i)', async (pageSize) => {
     const db = dbWith(

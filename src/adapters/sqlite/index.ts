@@ -292,6 +292,32 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     return coll;
   };
 
+  /**
+   * `value` as SQLite converts it for column `field` of `table` by the column's type affinity
+   * (https://www.sqlite.org/datatype3.html, 3 and 4.2), asking SQLite itself (the same routine as
+   * a CAST). To store: a number into a TEXT column becomes its text, numeric text into a
+   * NUMERIC, INTEGER or REAL column a number (REAL: a REAL). To compare (`col = value`): the same,
+   * except that a REAL column takes numeric text as NUMERIC (so '9007199254740993' stays that
+   * integer) and numbers are left as they are (SQLite compares numbers by value).
+   */
+  const converted = (table: string | undefined, field: string, value: unknown, purpose: 'store' | 'compare'): unknown => {
+    if (value === undefined || value === null || value instanceof Uint8Array || table === undefined) return value;
+    const affinity = tableInfo(table)?.affinity.get(field);
+    if (!affinity || affinity === 'BLOB') return value;
+    const isNumber =
+      typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || exactNumberText(value) !== undefined;
+    const numeric = typeof value === 'string' && numericText(value);
+    let sql: string | undefined;
+    if (affinity === 'TEXT' && isNumber) sql = 'SELECT CAST(? AS TEXT) AS v';
+    else if (affinity === 'REAL' && purpose === 'store' && (isNumber || numeric)) sql = 'SELECT CAST(? AS REAL) AS v';
+    else if (affinity !== 'TEXT' && (numeric || (isNumber && purpose === 'store'))) sql = 'SELECT CAST(? AS NUMERIC) AS v';
+    if (!sql) return value;
+    const exact = exactNumberText(value);
+    if (exact !== undefined && !sqliteHoldsExactly(exact)) return value; // fails in the write with value_not_exact
+    const got = (prepare(sql).get(toSqlValue(value)) as { v: unknown }).v;
+    return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
+  };
+
   const requireKnownCollation = (table: string, column: string, at: readonly (string | number)[]): void => {
     const coll = collationOf(table, column);
     if (!(coll instanceof Error)) return;
@@ -573,13 +599,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     normalize,
 
     keyIdentity(table: string | undefined, field: string, value: unknown): unknown {
-      const v = normalize(this.storedAs?.(table, field, value) ?? value);
-      const exact = exactNumberText(v) ?? (typeof v === 'number' || typeof v === 'bigint' ? String(v) : undefined);
-      if (exact !== undefined) {
-        // SQLite compares INTEGER and REAL by value: 1 and 1.0 are one key.
-        const parts = decimalParts(exact);
-        return parts ? { n: `${parts.neg ? '-' : ''}${parts.digits}e${parts.exp}` } : { n: exact };
-      }
+      const v = normalize(converted(table, field, value, 'compare'));
+      const n = numberIdentity(v);
+      if (n !== undefined) return { n };
       if (typeof v === 'string' && table !== undefined) {
         const info = tableInfo(table);
         const at = info?.primaryKey.indexOf(field) ?? -1;
@@ -591,7 +613,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
 
     equalInColumn(table: string, field: string, stored: unknown, value: unknown): boolean {
       const a = normalize(stored);
-      const b = normalize(this.storedAs?.(table, field, value) ?? value);
+      const b = normalize(converted(table, field, value, 'compare'));
+      const [na, nb] = [numberIdentity(a), numberIdentity(b)];
+      if (na !== undefined && nb !== undefined) return na === nb;
       if (typeof a === 'string' && typeof b === 'string') {
         const coll = collationOf(table, field);
         // check() refused rules on any other collation.
@@ -601,24 +625,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     },
 
     storedAs(table: string | undefined, field: string, value: unknown): unknown {
-      if (value === undefined || value === null || value instanceof Uint8Array || table === undefined) return value;
-      const affinity = tableInfo(table)?.affinity.get(field);
-      if (!affinity || affinity === 'BLOB') return value;
-      const isNumber =
-        typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean' || exactNumberText(value) !== undefined;
-      // SQLite converts as it stores: a number into a TEXT column becomes its text; numeric text
-      // into a NUMERIC, INTEGER or REAL column becomes a number. SQLite itself does the
-      // conversion here (the same routine as a CAST), so what is journaled is what is stored.
-      let sql: string | undefined;
-      if (affinity === 'TEXT' && isNumber) sql = 'SELECT CAST(? AS TEXT) AS v';
-      else if (affinity === 'REAL' && (isNumber || (typeof value === 'string' && numericText(value)))) sql = 'SELECT CAST(? AS REAL) AS v';
-      else if ((affinity === 'NUMERIC' || affinity === 'INTEGER') && (isNumber || (typeof value === 'string' && numericText(value))))
-        sql = 'SELECT CAST(? AS NUMERIC) AS v';
-      if (!sql) return value;
-      const exact = exactNumberText(value);
-      if (exact !== undefined && !sqliteHoldsExactly(exact)) return value; // fails in the write with value_not_exact
-      const got = (prepare(sql).get(toSqlValue(value)) as { v: unknown }).v;
-      return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
+      return converted(table, field, value, 'store');
     },
 
     checkpoints: {
@@ -760,6 +767,18 @@ function canAccess(path: string, mode: number): boolean {
 }
 
 /** A decimal text as sign, significant digits and exponent (`12.50` → 125e-1); undefined if not one. */
+/**
+ * A number's value as canonical text (digits and exponent), equal for equal values whatever the
+ * storage class: INTEGER 1 and REAL 1.0 are both `1e0`, as SQLite compares them. Undefined for
+ * anything that is not a number.
+ */
+function numberIdentity(v: unknown): string | undefined {
+  const text = exactNumberText(v) ?? (typeof v === 'bigint' || (typeof v === 'number' && Number.isFinite(v)) ? String(v) : undefined);
+  if (text === undefined) return typeof v === 'number' ? String(v) : undefined; // ±Infinity
+  const parts = decimalParts(text);
+  return parts ? `${parts.neg ? '-' : ''}${parts.digits}e${parts.exp}` : text;
+}
+
 function decimalParts(text: string): { neg: boolean; digits: string; exp: number } | undefined {
   const m = /^(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$/.exec(text);
   if (!m || `${m[2]}${m[3] ?? ''}` === '') return undefined;
