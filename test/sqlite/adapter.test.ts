@@ -16,6 +16,29 @@ import { sha256File, useTempDirs } from '../helpers/tmp.js';
 import { compileYaml, createDb, openDb, query, type Row, rowsById, runYaml, sqliteTarget } from './fixtures.js';
 
 const tmp = useTempDirs();
+
+/**
+ * A database made as an application makes it, with a collation (`app_order`) and a function
+ * (`app_fn`) only that application defines: better-sqlite3 cannot register a collation, Python's
+ * sqlite3 module can.
+ */
+function appDb(sql: string): string {
+  const db = tmp().file('app.db');
+  const made = spawnSync('python3', [
+    '-c',
+    'import sqlite3, sys\n' +
+      'c = sqlite3.connect(sys.argv[1])\n' +
+      'c.create_collation("app_order", lambda a, b: (a > b) - (a < b))\n' +
+      'c.create_function("app_fn", 1, lambda v: v)\n' +
+      'c.executescript(sys.argv[2])\n' +
+      'c.commit()\n' +
+      'c.close()\n',
+    db,
+    sql,
+  ]);
+  expect(made.status, `python3 with its sqlite3 module is needed to make the database: ${made.error ?? made.stderr}`).toBe(0);
+  return db;
+}
 const NOW = new Date('2030-01-02T03:04:05.000Z');
 
 function newDb(sql: string): string {
@@ -408,19 +431,9 @@ describe('schema checks before anything is read', () => {
   });
 
   it('comparing a column with an application-defined collation, in a skip rule or where, is DF413; other rules still run', async () => {
-    // better-sqlite3 cannot register a collation; Python's sqlite3 module can, as an app would.
-    const db = tmp().file('app.db');
-    const made = spawnSync('python3', [
-      '-c',
-      'import sqlite3, sys\n' +
-        'c = sqlite3.connect(sys.argv[1])\n' +
-        'c.create_collation("app_order", lambda a, b: (a > b) - (a < b))\n' +
-        'c.executescript("CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT COLLATE app_order, note TEXT);' +
-        " INSERT INTO items VALUES ('a', 'x', NULL), ('b', 'y', NULL);\")\n" +
-        'c.close()\n',
-      db,
-    ]);
-    expect(made.status, `python3 with its sqlite3 module is needed to make the database: ${made.error ?? made.stderr}`).toBe(0);
+    const db = appDb(
+      "CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT COLLATE app_order, note TEXT); INSERT INTO items VALUES ('a', 'x', NULL), ('b', 'y', NULL);",
+    );
     const err = await rejection(
       runYaml(
         `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nskip:\n  - { reason: named_x, when: { equals: { row.name: x } } }\n` +
@@ -552,6 +565,29 @@ describe('schema checks before anything is read', () => {
       { k: 'y', note: 'n' },
       { k: 'z', note: 'n' },
     ]);
+  });
+
+  it.each([
+    [
+      'an index with an application collation on a written column',
+      'CREATE INDEX items_note ON items (note COLLATE app_order);',
+      'no such collation sequence: app_order',
+    ],
+    [
+      'a trigger calling an application function',
+      'CREATE TRIGGER items_t AFTER UPDATE ON items BEGIN SELECT app_fn(NEW.note); END;',
+      'no such function: app_fn',
+    ],
+  ])('%s: the update is refused before reading (DF417), not an internal error mid-run', async (_what, extra, cause) => {
+    const db = appDb(`CREATE TABLE items (id TEXT PRIMARY KEY, note TEXT); INSERT INTO items VALUES ('a', NULL); ${extra}`);
+    const err = await rejection(
+      runYaml(
+        `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: n }\n`,
+      ),
+    );
+    expect(err).toMatchObject({ code: 'DF417', diagnostics: [{ path: '/update/set' }] });
+    expect(err.message).toContain(cause);
+    expect(query(db, 'SELECT count(*) AS n FROM items WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
   });
 
   it('a lookup keyed by a column that is not unique is DF403 naming the lookup', async () => {

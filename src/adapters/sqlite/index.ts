@@ -137,7 +137,13 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const sql =
           `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f.name)} = ?`).join(', ')}` +
           ` WHERE ${[...keyCols.map((k) => `${quoteIdent(k)} = ?`), ...guards].join(' AND ')}`;
-        known = { statement: db.prepare(sql) };
+        try {
+          known = { statement: db.prepare(sql) };
+        } catch (err) {
+          if (isLockedError(err)) throw err;
+          // check() prepared the whole update; a shape it did not cover fails its records alone.
+          known = { error: (err as Error).message };
+        }
       }
       updates.set(shape, known);
     }
@@ -419,6 +425,23 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         plan.update.touch.map((f) => f.field),
         ['update', 'touch'],
       );
+      // SQLite builds an UPDATE's indexes, triggers and CHECKs into the statement: one that needs
+      // an application's collation or function fails here, before any row is read, not mid-run.
+      const fields = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)];
+      try {
+        wrapBusy(() =>
+          db.prepare(
+            `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f)} = ?`).join(', ')} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`,
+          ),
+        );
+      } catch (err) {
+        if (err instanceof DatafixError) throw err;
+        throw targetMismatch(
+          'DF417',
+          `update: SQLite cannot prepare the update of \`${table}\` (${(err as Error).message}): an index, trigger or CHECK of the table needs something only the application defines, so datafix cannot write this table`,
+          ['update', 'set'],
+        );
+      }
     },
 
     async *readPages(source: SourcePlan, options: ReadOptions): AsyncGenerator<SourcePage> {
