@@ -454,6 +454,20 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
       }
     }
     await flushed(batch);
+    // The end line tells undo the apply finished, as a run's does.
+    journal?.end(
+      {
+        fix: header.fix,
+        dryRun: false,
+        total: counts.total,
+        updated: counts.applied,
+        skipped: counts.drifted,
+        failed: counts.failed,
+        reasons: counts.drifted ? { drifted: counts.drifted } : {},
+        durationMs: Math.round(performance.now() - started),
+      },
+      false,
+    );
   } finally {
     journal?.close();
     lock?.release();

@@ -124,6 +124,8 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
     expect(undo.code, show(undo)).toBe(0);
     expect(jsonSummary(undo)).toMatchObject({ restored: updatable.length - 1, conflicts: 0 });
+    // The apply finished: its journal says so, and undo does not report a stopped run.
+    expect(undo.stderr).not.toContain('has no end line');
   });
 
   it('a plan cut short is refused by apply (DF733) and nothing is written; a killed plan leaves the earlier plan file whole', async () => {
