@@ -22,6 +22,7 @@ import {
   type Item,
   isNumberValue,
   type KeyType,
+  recordKeyId,
   sqliteTables,
   type Tables,
   tablesOfFix,
@@ -96,8 +97,17 @@ export function createSqliteTarget(
   const dir = mkdtempSync(join(tmpdir(), 'datafix-test-'));
   const path = join(dir, 'fixture.db');
   const db = new Database(path);
+  let created = false;
   try {
-    for (const t of ddl.values()) for (const statement of t.sql) db.exec(statement);
+    for (const [name, t] of ddl) {
+      try {
+        for (const statement of t.sql) db.exec(statement);
+      } catch (err) {
+        // Checked declarations should not get here; if SQLite still refuses one, it is that
+        // declaration's problem, said at its line.
+        throw caseError('DF514', declared.get(name)?.at ?? givenAt, `tables.${name}: SQLite refused the table: ${(err as Error).message}`);
+      }
+    }
     for (const [name, rows] of Object.entries(given)) {
       const t = ddl.get(name);
       db.transaction(() => {
@@ -126,8 +136,11 @@ export function createSqliteTarget(
         }
       })();
     }
+    created = true;
   } finally {
     db.close();
+    // A case that could not be set up leaves no temporary directory behind.
+    if (!created) rmSync(dir, { recursive: true, force: true });
   }
   const target: TargetPlan = { backend: 'sqlite', path, busyTimeoutMs: 5000 };
   return {
@@ -139,8 +152,14 @@ export function createSqliteTarget(
         const out: Tables = {};
         for (const [name, t] of ddl) {
           const stmt = read.prepare(`SELECT ${t.key.length ? '' : 'rowid, '}* FROM ${quoteIdent(name)} ORDER BY rowid`);
-          stmt.safeIntegers(false);
-          out[name] = stmt.all() as Item[];
+          // Integers beyond 2^53 stay exact, so an expectation off by one in the last digit fails.
+          stmt.safeIntegers(true);
+          out[name] = (stmt.all() as Item[]).map((row) => {
+            for (const [k, v] of Object.entries(row)) {
+              if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) row[k] = Number(v);
+            }
+            return row;
+          });
         }
         return out;
       } finally {
@@ -181,7 +200,10 @@ function checkDynamoItems(table: string, layout: DynamoLayout, items: readonly I
         );
       }
     }
-    const id = JSON.stringify(layout.key.map((k) => formatValue(item[k.name], Number.POSITIVE_INFINITY)));
+    const id = recordKeyId(
+      item,
+      layout.key.map((k) => k.name),
+    );
     const earlier = seen.get(id);
     if (earlier !== undefined) {
       throw caseError(

@@ -8,17 +8,26 @@ import { basename, dirname, resolve } from 'node:path';
 import { createAdapter } from '../adapters/registry.js';
 import type { LocalDynamo } from '../demo/local-dynamo.js';
 import type { RecordEvent, RunSummary } from '../engine/events.js';
+import { parseJsonExactly } from '../engine/extract.js';
 import { runFix } from '../engine/run.js';
 import { DatafixError, type Diagnostic, formatDiagnostic } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
-import { deepEqual, formatValue, fromJsonSafe } from '../plan/values.js';
+import { deepEqual, exactNumberText, formatValue, fromJsonSafe } from '../plan/values.js';
 import { isAbsentMarker } from '../safety/jsonl.js';
 import { compileSpec } from '../spec/compile.js';
 import { type LoadedSpec, loadSpecFile } from '../spec/load.js';
 import { locateInSpec } from '../spec/locate.js';
 import { createDynamoTarget, createSqliteTarget, type EmbeddedTarget } from './embedded.js';
 import { validateTestFile } from './schema.js';
-import { type Declarations, DYNAMO_TARGET_TABLE, declarationProblems, type Item, type TableDecl, type Tables } from './tables.js';
+import {
+  type Declarations,
+  DYNAMO_TARGET_TABLE,
+  declarationProblems,
+  type Item,
+  recordKeyId,
+  type TableDecl,
+  type Tables,
+} from './tables.js';
 
 export interface FixTestCaseSpec {
   name: string;
@@ -176,7 +185,7 @@ export class FixTestRunner {
           );
         }
       }
-      problems.push(...recordProblems(c.expect.records ?? {}, before, after, embedded.keys, now.toISOString()));
+      problems.push(...recordProblems(c.expect.records ?? {}, before, after, embedded.keys, now.toISOString(), placeholder.backend));
     } catch (caught) {
       // A problem with the test file's own tables points at its line; one found against the
       // embedded target points into the fix, like a run's would.
@@ -248,19 +257,15 @@ function keyText(key: Item): string {
     .join(' ');
 }
 
-function keyOf(record: Item, key: readonly string[]): string {
-  return JSON.stringify(key.map((k) => formatValue(record[k], Number.POSITIVE_INFINITY)));
-}
-
 /** Lines describing every record that differs between two snapshots. */
 function tableDiff(a: Tables, b: Tables, keys: ReadonlyMap<string, readonly string[]>): string[] {
   const out: string[] = [];
   for (const table of new Set([...Object.keys(a), ...Object.keys(b)])) {
     const key = keys.get(table) ?? [];
-    const before = new Map((a[table] ?? []).map((r) => [keyOf(r, key), r]));
+    const before = new Map((a[table] ?? []).map((r) => [recordKeyId(r, key), r]));
     for (const r of b[table] ?? []) {
-      const old = before.get(keyOf(r, key));
-      before.delete(keyOf(r, key));
+      const old = before.get(recordKeyId(r, key));
+      before.delete(recordKeyId(r, key));
       if (!old) out.push(`${table} ${keyText(pick(r, key))}: added`);
       else if (!deepEqual(old, r)) out.push(`${table} ${keyText(pick(r, key))}: ${fieldChanges(old, r).join('; ')}`);
     }
@@ -281,12 +286,14 @@ function fieldChanges(a: Item, b: Item): string[] {
   return out;
 }
 
-function matches(actual: unknown, expected: unknown, now: string): boolean {
+function matches(actual: unknown, expected: unknown, now: string, backend: 'sqlite' | 'dynamodb'): boolean {
   if (expected === NOW_TEXT) return actual === now;
   // null is a NULL (SQL NULL, a DynamoDB NULL attribute); { $absent: true }, as journals and
   // plans write it, a field not there.
   if (expected === null) return actual === null;
   if (isAbsentMarker(expected)) return actual === undefined;
+  // SQLite has no booleans: true and false are stored, and read back, as 1 and 0.
+  if (backend === 'sqlite' && typeof expected === 'boolean') return deepEqual(actual, expected ? 1 : 0);
   if (
     typeof actual === 'string' &&
     expected !== null &&
@@ -294,9 +301,9 @@ function matches(actual: unknown, expected: unknown, now: string): boolean {
     !(expected instanceof Set) &&
     !(expected instanceof Uint8Array)
   ) {
-    // SQLite keeps maps and lists as JSON text.
+    // SQLite keeps maps and lists as JSON text, read here with every digit of its numbers.
     try {
-      return deepEqual(JSON.parse(actual), expected);
+      return deepEqual(parseJsonExactly(actual), expected);
     } catch {
       return false;
     }
@@ -310,6 +317,7 @@ function recordProblems(
   after: Tables,
   keys: ReadonlyMap<string, readonly string[]>,
   now: string,
+  backend: 'sqlite' | 'dynamodb',
 ): string[] {
   const out: string[] = [];
   const listed = new Set<string>();
@@ -319,7 +327,7 @@ function recordProblems(
       out.push(`expect.records.${table}: no such table in this test`);
       continue;
     }
-    const actual = new Map((after[table] ?? []).map((r) => [keyOf(r, key), r]));
+    const actual = new Map((after[table] ?? []).map((r) => [recordKeyId(r, key), r]));
     for (const raw of records) {
       const want = fromJsonSafe(raw) as Item;
       const missingKey = key.filter((k) => want[k] === undefined);
@@ -327,7 +335,7 @@ function recordProblems(
         out.push(`expect.records.${table}: a record lacks its key field(s) ${missingKey.join(', ')}`);
         continue;
       }
-      const id = keyOf(want, key);
+      const id = recordKeyId(want, key);
       listed.add(`${table}\u0000${id}`);
       const got = actual.get(id);
       const label = `${table} ${keyText(pick(want, key))}`;
@@ -336,7 +344,12 @@ function recordProblems(
         continue;
       }
       for (const [field, value] of Object.entries(want)) {
-        if (!matches(got[field], value, now)) {
+        if (backend === 'sqlite' && !(field in got)) {
+          // A SQLite row holds every column of its table; a name it lacks is a misspelling.
+          out.push(`${label}: ${field}: \`${table}\` has no such column (it has ${Object.keys(got).join(', ')})`);
+          continue;
+        }
+        if (!matches(got[field], value, now, backend)) {
           out.push(
             `${label}: ${field}: expected ${value === NOW_TEXT ? `the run's timestamp (${now})` : isAbsentMarker(value) ? '(absent)' : formatValue(value, 200)}, got ${formatValue(got[field], 200)}`,
           );
@@ -350,7 +363,7 @@ function recordProblems(
     const [table = '', ...rest] = line.split(' ');
     const key = keys.get(table) ?? [];
     const record = (after[table] ?? before[table] ?? []).find((r) => line.startsWith(`${table} ${keyText(pick(r, key))}:`));
-    if (record && listed.has(`${table}\u0000${keyOf(record, key)}`)) continue;
+    if (record && listed.has(`${table}\u0000${recordKeyId(record, key)}`)) continue;
     out.push(`${table} ${rest.join(' ')} (changed, but not listed under expect.records)`);
   }
   return out;

@@ -9,6 +9,7 @@ import type { Diagnostic } from '../errors.js';
 import { conditionRefs } from '../plan/conditions.js';
 import { columnReadBy, planRefs } from '../plan/refs.js';
 import type { FixPlan } from '../plan/types.js';
+import { exactNumberText, formatValue } from '../plan/values.js';
 
 export type Item = Record<string, unknown>;
 
@@ -43,7 +44,15 @@ export interface TableDecl {
 export type Declarations = ReadonlyMap<string, { readonly decl: TableDecl; readonly at: string }>;
 
 /** A SQLite type name as CREATE TABLE takes it: words, optionally with one or two numbers. */
-const DECLARED_TYPE = /^[A-Za-z][A-Za-z0-9_ ]*(\(\s*[+-]?[0-9]+\s*(,\s*[+-]?[0-9]+\s*)?\))?$/;
+const DECLARED_TYPE = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*(\(\s*[+-]?[0-9]+\s*(,\s*[+-]?[0-9]+\s*)?\))?$/;
+/** Words that start a column constraint: in a type name they would declare a constraint instead. */
+const CONSTRAINT_WORDS = new Set(
+  'PRIMARY KEY NOT NULL DEFAULT COLLATE GENERATED ALWAYS AS UNIQUE CHECK REFERENCES CONSTRAINT AUTOINCREMENT ON CONFLICT STORED VIRTUAL ASC DESC'.split(
+    ' ',
+  ),
+);
+/** The only types a STRICT table takes. https://www.sqlite.org/stricttables.html */
+const STRICT_TYPES = ['INT', 'INTEGER', 'REAL', 'TEXT', 'BLOB', 'ANY'];
 const COLLATIONS = ['BINARY', 'NOCASE', 'RTRIM'];
 
 /** A diagnostic about a value of the test file (`at`, a JSON pointer), located by the runner. */
@@ -98,27 +107,56 @@ export function declarationProblems(plan: FixPlan, declared: Declarations): Diag
   for (const [name, { decl, at }] of declared) {
     out.push(...(plan.target.backend === 'sqlite' ? sqliteDeclProblems(name, decl, at) : dynamoDeclProblems(name, decl, at)));
   }
+  if (plan.target.backend === 'sqlite') {
+    // Tables and indexes share one namespace in SQLite, compared without case.
+    const seen = new Map<string, string>();
+    const claim = (n: string, where: string, what: string) => {
+      const other = seen.get(n.toLowerCase());
+      if (other !== undefined) {
+        out.push(
+          testFileProblem('DF514', where, `${what}: the name \`${n}\` is already taken by ${other} (SQLite compares names without case)`),
+        );
+      } else seen.set(n.toLowerCase(), what);
+    };
+    for (const [name, { at }] of declared) claim(name, at, `tables.${name}`);
+    for (const [name, { decl, at }] of declared) {
+      for (const index of Object.keys(decl.indexes ?? {})) claim(index, `${at}/indexes/${index}`, `tables.${name}.indexes.${index}`);
+    }
+  }
   return out;
 }
 
 function sqliteDeclProblems(name: string, decl: TableDecl, at: string): Diagnostic[] {
   const out: Diagnostic[] = [];
   const bad = (where: string, message: string) => out.push(testFileProblem('DF514', where, message));
-  if (!SQL_IDENT.test(name)) bad(at, `tables.${name}: not a plain identifier (letters, digits, _)`);
+  const plainName = (n: string, where: string, what: string) => {
+    if (!SQL_IDENT.test(n)) bad(where, `${what}: not a plain identifier (letters, digits, _)`);
+    else if (/^sqlite_/i.test(n)) bad(where, `${what}: names beginning with sqlite_ are SQLite's own`);
+  };
+  plainName(name, at, `tables.${name}`);
   for (const key of ['partitionKey', 'sortKey'] as const) {
     if (decl[key] !== undefined)
       bad(`${at}/${key}`, `tables.${name}.${key}: a DynamoDB key; a SQLite table declares \`columns\` and \`primaryKey\``);
   }
   const columns = Object.entries(decl.columns ?? {});
   if (columns.length === 0) bad(at, `tables.${name}: declare its \`columns\` (column name: declared type)`);
+  const lower = new Map<string, string>();
   for (const [col, c] of columns) {
     const where = `${at}/columns/${col}`;
     if (!SQL_IDENT.test(col)) bad(where, `tables.${name}.columns.${col}: not a plain identifier (letters, digits, _)`);
+    const twin = lower.get(col.toLowerCase());
+    if (twin !== undefined)
+      bad(where, `tables.${name}.columns.${col}: the same column as \`${twin}\` (SQLite compares names without case)`);
+    lower.set(col.toLowerCase(), col);
     const type = typeof c === 'string' || c === null ? c : (c.type ?? null);
-    if (type !== null && type !== '' && !DECLARED_TYPE.test(type)) {
+    const words = (type ?? '').replace(/\(.*$/, '').trim().toUpperCase().split(/ +/);
+    if (decl.strict && DECLARED_TYPE.test(type ?? '') && !STRICT_TYPES.includes((type ?? '').toUpperCase())) {
+      bad(where, `tables.${name}.columns.${col}: a STRICT table takes only ${STRICT_TYPES.join(', ')}, not \`${type ?? 'no type'}\``);
+    }
+    if (type !== null && type !== '' && (!DECLARED_TYPE.test(type) || words.some((w) => CONSTRAINT_WORDS.has(w)))) {
       bad(
         where,
-        `tables.${name}.columns.${col}: \`${type}\` is not a type name; write one as CREATE TABLE does (TEXT, INTEGER, VARCHAR(255)), or null for none`,
+        `tables.${name}.columns.${col}: \`${type}\` is not a type name; write one as CREATE TABLE does (TEXT, INTEGER, VARCHAR(255)), or null for none. Keys go under primaryKey and unique, a collation under collate`,
       );
     }
     const collate = typeof c === 'object' && c !== null ? c.collate : undefined;
@@ -137,7 +175,7 @@ function sqliteDeclProblems(name: string, decl: TableDecl, at: string): Diagnost
   for (const [i, u] of (decl.unique ?? []).entries()) known(u, `${at}/unique/${i}`, `unique[${i}]`);
   for (const [index, cols] of Object.entries(decl.indexes ?? {})) {
     const where = `${at}/indexes/${index}`;
-    if (!SQL_IDENT.test(index)) bad(where, `tables.${name}.indexes.${index}: not a plain identifier (letters, digits, _)`);
+    plainName(index, where, `tables.${name}.indexes.${index}`);
     if (Array.isArray(cols)) known(cols, where, `indexes.${index}`);
     else bad(where, `tables.${name}.indexes.${index}: a SQLite index is a list of columns`);
   }
@@ -268,7 +306,8 @@ export function dynamoTables(
   }
   for (const [name, key] of tablesOfFix(plan)) {
     const items = given[name] ?? [];
-    const typeOf = (a: string): KeyType => (items.some((i) => isNumberValue(i[a])) ? 'N' : 'S');
+    const typeOf = (a: string): KeyType =>
+      items.some((i) => isNumberValue(i[a])) ? 'N' : items.some((i) => i[a] instanceof Uint8Array) ? 'B' : 'S';
     out.set(name, { key: key.map((k) => ({ name: k, type: typeOf(k) })), indexes: [] });
   }
   return out;
@@ -277,4 +316,20 @@ export function dynamoTables(
 /** A number as a given record holds it: a plain number, or an exact one (`{ $number: "…" }`). */
 export function isNumberValue(v: unknown): boolean {
   return typeof v === 'number' || typeof v === 'bigint' || (typeof v === 'object' && v !== null && 'toBigInt' in v);
+}
+
+/**
+ * A record's key as text for matching records by key, with numbers by value: DynamoDB's N 5 read
+ * back (a NumberValue), the 5 a test wrote and `{ $number: "5.0" }` are one key.
+ */
+export function recordKeyId(record: Item, key: readonly string[]): string {
+  return JSON.stringify(
+    key.map((k) => {
+      const v = record[k];
+      const n = exactNumberText(v) ?? (typeof v === 'number' ? String(v) : undefined);
+      if (n === undefined) return formatValue(v, Number.POSITIVE_INFINITY);
+      const asDouble = Number(n);
+      return `#${Number.isSafeInteger(asDouble) || String(asDouble) === n ? String(asDouble) : n}`;
+    }),
+  );
 }

@@ -1,5 +1,5 @@
 /** `datafix test`: the shipped fixes pass their own cases, and a broken expectation fails with a diff. */
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
@@ -178,7 +178,7 @@ cases:
       `${test}:3:5 DF513 tables: the fix uses table \`customers\`, which the test does not declare; \`custmers\` is declared but the fix does not use it: a misspelling? Declare every table the fix uses, or none (datafix then infers them)`,
       `${test}:3:73 DF514 tables.custmers.columns.tier.collate: \`nocsae\` is not one of SQLite's collations (BINARY, NOCASE, RTRIM)`,
       `${test}:8:19 DF514 tables.orders.partitionKey: a DynamoDB key; a SQLite table declares \`columns\` and \`primaryKey\``,
-      `${test}:6:42 DF514 tables.orders.columns.customer_id: \`INTEGER); DROP TABLE x; --\` is not a type name; write one as CREATE TABLE does (TEXT, INTEGER, VARCHAR(255)), or null for none`,
+      `${test}:6:42 DF514 tables.orders.columns.customer_id: \`INTEGER); DROP TABLE x; --\` is not a type name; write one as CREATE TABLE does (TEXT, INTEGER, VARCHAR(255)), or null for none. Keys go under primaryKey and unique, a collation under collate`,
       `${test}:7:17 DF514 tables.orders.primaryKey: \`idd\` is not a declared column of \`orders\``,
     ]);
     expect(r.stdout).not.toContain('✗');
@@ -291,5 +291,150 @@ cases:
     expect(twice.code).toBe(1);
     expect(twice.stdout).toContain('DF515 given.target[2]: the same key as given.target[1]; DynamoDB would keep only one');
     expect(twice.stdout).toMatch(/^\d+ passed, 1 failed$/m);
+  });
+
+  it('declarations SQLite would read as something else are refused at their line, and no case leaves a temporary directory', async () => {
+    const dir = tmp();
+    const scratch = tmp();
+    dir.write('orders-country.yaml', ordersFix);
+    const test = dir.write(
+      'orders-country.test.yaml',
+      `tables:
+  customers:
+    columns: { id: INTEGER PRIMARY KEY, ID: TEXT, country: "TEXT COLLATE nosuch", tier: "GENERATED ALWAYS AS (5)" }
+    primaryKey: [id]
+  orders:
+    columns: { id: INTEGER, customer_id: "VARCHAR(10)", country: TEXT }
+    primaryKey: [id]
+    strict: true
+    indexes: { customers: [customer_id], sqlite_x: [country] }
+cases:
+  - name: one
+    given:
+      orders: [{ id: 1, customer_id: "1" }]
+    expect: {}
+`,
+    );
+    const r = await runCli(['test', test], { env: { TMPDIR: scratch.path } });
+    expect(r.code).toBe(2);
+    const text = r.stderr;
+    expect(text).toContain(`${test}:3:20 DF514 tables.customers.columns.id: \`INTEGER PRIMARY KEY\` is not a type name`);
+    expect(text).toContain(
+      `${test}:3:45 DF514 tables.customers.columns.ID: the same column as \`id\` (SQLite compares names without case)`,
+    );
+    expect(text).toContain(`${test}:3:60 DF514 tables.customers.columns.country: \`TEXT COLLATE nosuch\` is not a type name`);
+    expect(text).toContain('DF514 tables.customers.columns.tier: `GENERATED ALWAYS AS (5)` is not a type name');
+    expect(text).toContain(
+      'DF514 tables.orders.columns.customer_id: a STRICT table takes only INT, INTEGER, REAL, TEXT, BLOB, ANY, not `VARCHAR(10)`',
+    );
+    expect(text).toContain("DF514 tables.orders.indexes.sqlite_x: names beginning with sqlite_ are SQLite's own");
+    expect(text).toContain('DF514 tables.orders.indexes.customers: the name `customers` is already taken by tables.customers');
+    expect(readdirSync(scratch.path)).toEqual([]);
+
+    // A case SQLite refuses while it is set up leaves nothing behind either.
+    dir.write(
+      'orders-country.test.yaml',
+      `tables:
+  customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
+  orders: { columns: { id: INTEGER, customer_id: INTEGER, country: TEXT }, primaryKey: [id] }
+cases:
+  - name: one key twice
+    given:
+      orders: [{ id: 1, customer_id: 1 }, { id: 1, customer_id: 2 }]
+    expect: {}
+`,
+    );
+    const twice = await runCli(['test', test], { env: { TMPDIR: scratch.path } });
+    expect(twice.code).toBe(1);
+    expect(twice.stdout).toContain('DF515 given.orders[1]: SQLite refused the record: UNIQUE constraint failed: orders.id');
+    expect(readdirSync(scratch.path)).toEqual([]);
+  });
+
+  it('expectations are compared as exactly as the data: big integers, numbers in JSON text, booleans as SQLite stores them, column names', async () => {
+    const dir = tmp();
+    dir.write(
+      'copy.yaml',
+      `name: copy
+target:
+  sqlite: { path: app.db }
+source: { as: r, table: items }
+extract:
+  n: { from: r.src, parse: json, first: ["$.n"] }
+update:
+  key: { id: "{{ r.id }}" }
+  set: { big: "{{ n }}", meta: "{{ r.src }}", flag: true }
+  overwrite: true
+`,
+    );
+    const big = '9007199254740993';
+    const test = (bigWant: string, metaWant: string, flag: string, field = 'flag') =>
+      dir.write(
+        'copy.test.yaml',
+        `tables:
+  items: { columns: { id: INTEGER, src: TEXT, big: INTEGER, meta: TEXT, flag: INTEGER }, primaryKey: [id] }
+cases:
+  - name: copy
+    given:
+      items: [{ id: 1, src: '{"n": ${big}}' }]
+    expect:
+      records:
+        items: [{ id: 1, big: { $number: "${bigWant}" }, meta: { n: { $number: "${metaWant}" } }, ${field}: ${flag} }]
+`,
+      );
+    const right = await runCli(['test', test(big, big, 'true')]);
+    expect(right.code, right.stdout + right.stderr).toBe(0);
+    expect(right.stdout).toMatch(/^1 passed, 0 failed$/m);
+
+    const wrong = await runCli(['test', test('9007199254740992', '9007199254740992', 'false')]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toContain(`items id=1: big: expected {"$number":"9007199254740992"}, got {"$number":"${big}"}`);
+    expect(wrong.stdout).toContain('items id=1: meta: expected {"n":{"$number":"9007199254740992"}}');
+    expect(wrong.stdout).toContain('items id=1: flag: expected false, got 1');
+
+    const typo = await runCli(['test', test(big, big, '{ $absent: true }', 'flgs')]);
+    expect(typo.code).toBe(1);
+    expect(typo.stdout).toContain('items id=1: flgs: `items` has no such column (it has id, src, big, meta, flag)');
+  });
+
+  it('DynamoDB number keys match expectations by value, and two given items with one key (1 and 1.0) are refused at the second', async () => {
+    const dir = tmp();
+    dir.write(
+      'num.yaml',
+      `name: num
+target: { dynamodb: { table: T } }
+source: { as: s, scan: { filter: { equals: { kind: src } } } }
+lookups:
+  L: { get: { PK: "{{ s.ref }}", SK: a } }
+skip:
+  - { reason: nolookup, when: { missing: L } }
+update:
+  key: { PK: "{{ s.PK }}", SK: "{{ s.SK }}" }
+  set: { got: "{{ L.v }}" }
+`,
+    );
+    const test = (extra: string, want: string) =>
+      dir.write(
+        'num.test.yaml',
+        `tables:
+  target: { partitionKey: { name: PK, type: N }, sortKey: SK }
+cases:
+  - name: numbers
+    given:
+      target:
+        - { PK: 1, SK: a, v: found }
+        - { PK: 5, SK: s, kind: src, ref: 1 }${extra}
+    expect:
+      records: { target: [{ PK: ${want}, SK: s, got: found }] }
+`,
+      );
+    for (const want of ['5', '{ $number: "5" }', '{ $number: "5.0" }']) {
+      const r = await runCli(['test', test('', want)]);
+      expect(r.code, `${want}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+    const twice = await runCli(['test', test('\n        - { PK: { $number: "1.0" }, SK: a, v: other }', '5')]);
+    expect(twice.code).toBe(1);
+    expect(twice.stdout).toMatch(
+      /num\.test\.yaml:9:11 DF515 given\.target\[2\]: the same key as given\.target\[0\]; DynamoDB would keep only one/,
+    );
   });
 });
