@@ -3,12 +3,12 @@
  * bash with `-e`, in a clean clone's fixes/ and schemas/, with `GITHUB_STEP_SUMMARY` pointing at a
  * file. What the job summary holds afterwards is checked against the specs themselves.
  */
-import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { runLines } from '../helpers/doc-commands.js';
+import { cleanCloneIn, runLines } from '../helpers/doc-commands.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tmp = useTempDirs();
@@ -28,12 +28,6 @@ function workflowSteps(): Step[] {
   const jobs = Object.values(workflow.jobs);
   expect(jobs).toHaveLength(1);
   return (jobs[0] as { steps: Step[] }).steps;
-}
-
-function cleanClone(): string {
-  const dir = tmp();
-  for (const d of ['fixes', 'schemas']) cpSync(join(REPO_ROOT, d), dir.file(d), { recursive: true });
-  return dir.path;
 }
 
 /**
@@ -58,7 +52,7 @@ function fixNames(dir: string): string[] {
 
 describe('docs/ci.md: the GitHub Actions workflow', () => {
   it('validate (annotations), test, and explain into $GITHUB_STEP_SUMMARY: each step passes and the summary explains every fix', async () => {
-    const clone = cleanClone();
+    const clone = cleanCloneIn(tmp().path);
     const summary = join(clone, 'step-summary.md');
     // What an earlier step wrote: appended to, never replaced.
     writeFileSync(summary, 'earlier step\n');
@@ -80,7 +74,7 @@ describe('docs/ci.md: the GitHub Actions workflow', () => {
   });
 
   it('a spec with a mistake fails the validate step with an annotation on its line', async () => {
-    const clone = cleanClone();
+    const clone = cleanCloneIn(tmp().path);
     writeFileSync(
       join(clone, 'fixes', 'broken.yaml'),
       'name: broken\ntarget: { sqlite: { path: a.db } }\nsource: { as: row, table: t }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { c: "{{ row.c }}" }\n  bogus: true\n',

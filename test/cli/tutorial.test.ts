@@ -4,27 +4,20 @@
  * directory; and the command a scaffolded test file names in its comment works where `datafix new`
  * ran.
  */
-import { cpSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
-import { fencedCommands, runLines, withoutComment } from '../helpers/doc-commands.js';
+import { cleanCloneIn, fencedCommands, runLines, withoutComment } from '../helpers/doc-commands.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { query } from '../sqlite/fixtures.js';
 
 const tmp = useTempDirs();
 
-/** A directory holding what a clone holds for the tutorial: the shipped fixes and the schemas. */
-function cleanClone(): string {
-  const dir = tmp();
-  for (const d of ['fixes', 'schemas']) cpSync(join(REPO_ROOT, d), dir.file(d), { recursive: true });
-  return dir.path;
-}
-
 describe('docs/tutorial.md on a clean clone', () => {
   it('every command runs as written, with the exit code the page gives it', async () => {
     const lines = fencedCommands(readFileSync(join(REPO_ROOT, 'docs/tutorial.md'), 'utf8'));
-    const clone = cleanClone();
+    const clone = cleanCloneIn(tmp().path);
     const home = tmp();
     const results = await runLines(lines, { cwd: clone, env: { HOME: home.path, VEO3_DB_PATH: undefined } });
     const db = home.file('veo3-automation.db');

@@ -5,9 +5,20 @@
  * something a clean clone lacks.
  */
 import { spawn } from 'node:child_process';
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
 import { cliEnv } from '../safety/support.js';
-import { BIN } from './cli.js';
+import { BIN, REPO_ROOT } from './cli.js';
 import { TIME_SCALE } from './time-scale.js';
+
+/**
+ * Copies into `dir` what a clean clone holds for the docs' commands: the shipped fixes and the
+ * schemas (nothing a test run or a build could have added). Returns `dir`.
+ */
+export function cleanCloneIn(dir: string): string {
+  for (const d of ['fixes', 'schemas']) cpSync(join(REPO_ROOT, d), join(dir, d), { recursive: true });
+  return dir;
+}
 
 /** The lines of every fenced block of `lang` (```sh) in a Markdown text, without comment-only lines. */
 export function fencedCommands(markdown: string, lang = 'sh'): string[] {
