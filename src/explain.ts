@@ -90,6 +90,81 @@ function describeTarget(spec: FixSpec, md: boolean): string {
   return parts.join(', ');
 }
 
+/**
+ * Mermaid label text: quoted, with each character Mermaid or the HTML it renders to would read as
+ * syntax written as an entity code: `#` (which starts one), `&`, `"`, `<`, `>` and the backtick
+ * (which would start a Markdown label). Checked with Mermaid 12.3's parser.
+ */
+function mermaidLabel(text: string): string {
+  const escaped = text
+    .replace(/#/g, '#35;')
+    .replace(/&/g, '#38;')
+    .replace(/"/g, '#quot;')
+    .replace(/</g, '#lt;')
+    .replace(/>/g, '#gt;')
+    .replace(/`/g, '#96;');
+  return `"${escaped}"`;
+}
+
+function sourceLabel(s: SourcePlan): string {
+  switch (s.kind) {
+    case 'table':
+      return `Read rows of table ${s.table}${s.where ? ' that match where' : ''}, as ${s.as}`;
+    case 'query':
+      return `Query ${s.index ? `index ${s.index}` : 'the table'} where ${s.partitionKey.name} = ${String(s.partitionKey.value)}, as ${s.as}`;
+    case 'scan':
+      return `Scan ${s.index ? `index ${s.index}` : 'the table'}, as ${s.as}`;
+  }
+}
+
+/**
+ * The fix's path as a Mermaid flowchart (GitHub renders a \`\`\`mermaid block): the source, then
+ * each step in the order the engine runs it (\`plan.steps\`: a skip rule runs as soon as what it
+ * reads is known, so rules can come between lookups), each skip rule branching off to its
+ * reason, and the write.
+ */
+function pathDiagram(plan: FixPlan): string[] {
+  const lines = ['flowchart TD', `  source[/${mermaidLabel(sourceLabel(plan.source))}/]`];
+  const edges: string[] = [];
+  let previous = 'source';
+  // From a skip rule the path goes on only for records it does not skip.
+  const onward = (from: string, to: string) => {
+    const afterRule = plan.steps[Number(from.slice('step'.length)) - 1]?.kind === 'skip';
+    edges.push(from.startsWith('step') && afterRule ? `  ${from} -- no --> ${to}` : `  ${from} --> ${to}`);
+  };
+  plan.steps.forEach((step, i) => {
+    const id = `step${i + 1}`;
+    if (step.kind === 'lookup') {
+      const l = plan.lookups.find((x) => x.name === step.name);
+      const key = (l?.key ?? []).map(([k, t]) => `${k} = ${templateText(t)}`).join(', ');
+      lines.push(`  ${id}[${mermaidLabel(`Lookup ${step.name}: ${key}${l?.table ? ` in ${l.table}` : ''}`)}]`);
+    } else if (step.kind === 'extract') {
+      const e = plan.extracts.find((x) => x.name === step.name);
+      lines.push(`  ${id}[${mermaidLabel(`Extract ${step.name} from ${e?.from.text ?? ''}${e?.parse === 'json' ? ' (JSON)' : ''}`)}]`);
+    } else if (step.kind === 'skip') {
+      const reason = plan.skip[step.index]?.reason ?? '';
+      lines.push(`  ${id}{${mermaidLabel(`${reason}?`)}}`, `  ${id}skip([${mermaidLabel(`skipped: ${reason}`)}])`);
+    } else {
+      lines.push(`  ${id}[${mermaidLabel('Read the record to update')}]`);
+    }
+    onward(previous, id);
+    if (step.kind === 'skip') edges.push(`  ${id} -- yes --> ${id}skip`);
+    previous = id;
+  });
+  const fill = plan.update.set.filter((f) => !f.overwrite).map((f) => f.field);
+  const overwrite = plan.update.set.filter((f) => f.overwrite).map((f) => f.field);
+  const touch = plan.update.touch.map((t) => t.field);
+  const what = [
+    fill.length ? `fill ${fill.join(', ')}` : '',
+    overwrite.length ? `overwrite ${overwrite.join(', ')}` : '',
+    touch.length ? `touch ${touch.join(', ')}` : '',
+  ].filter(Boolean);
+  const table = plan.update.table ?? 'the target table';
+  lines.push(`  write[[${mermaidLabel(`Conditional update of ${table}: ${what.join('; ')}`)}]]`);
+  onward(previous, 'write');
+  return [...lines, ...edges];
+}
+
 /** Renders the explanation. `spec` is the file as written; `plan` its compilation without env values. */
 export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'markdown'): string {
   const md = format === 'markdown';
@@ -106,6 +181,11 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
   h(1, `Fix ${code(plan.fix, md)}`);
   if (plan.description) out.push(plan.description.trim(), '');
   out.push(`**Target:** ${describeTarget(spec, md)}.`.replace(/\*\*/g, md ? '**' : ''), '');
+
+  if (md) {
+    h(2, 'Path');
+    out.push('```mermaid', ...pathDiagram(plan), '```', '');
+  }
 
   h(2, 'Records read');
   out.push(describeSource(plan.source, plan.run.pageSize, md), '');
@@ -172,7 +252,9 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
     const written = raw[name];
     return `${name} ${value ?? '-'}${typeof written === 'string' ? ` (${code(written, md)})` : ''}`;
   };
-  li(setting('concurrency', plan.run.concurrency));
+  // Only what the backend uses: SQLite writes a batch per transaction, one at a time, so it has
+  // no concurrency; DynamoDB writes item by item, so it has no batch size (docs/spec.md, run).
+  if (plan.target.backend === 'dynamodb') li(`${setting('concurrency', plan.run.concurrency)} writes in flight at once`);
   li(`pageSize ${plan.run.pageSize}`);
   if (plan.target.backend === 'sqlite') li(`${setting('batchSize', plan.run.batchSize)} rows per transaction`);
   if (plan.run.limit !== undefined || raw.limit !== undefined) li(setting('limit', plan.run.limit));

@@ -61,9 +61,17 @@ run:
 `;
 }
 
+/**
+ * The command that runs the test file, as typed in the directory `datafix new` ran in: the path
+ * it was written to (`fixes/NAME.test.yaml`), not its bare name, which resolves only inside `dir`.
+ */
+function testCommand(name: string, dir: string): string {
+  return `npx datafix test ${join(dir, `${name}.test.yaml`).split(sep).join('/')}`;
+}
+
 function sqliteTests(name: string, dir: string): string {
   return `${schemaLine(dir, 'fix-test.schema.json')}
-# Cases for ${name}.yaml. Run with: datafix test ${name}.test.yaml
+# Cases for ${name}.yaml. Run them with: ${testCommand(name, dir)}
 # The table as production has it (copy the types from its CREATE TABLE), so values compare and
 # convert as they do there. Remove \`tables\` and datafix infers untyped tables from the fix.
 tables:
@@ -145,7 +153,7 @@ run:
 
 function dynamoTests(name: string, dir: string): string {
   return `${schemaLine(dir, 'fix-test.schema.json')}
-# Cases for ${name}.yaml. \`target\` is the fix's own table. Run with: datafix test ${name}.test.yaml
+# Cases for ${name}.yaml. \`target\` is the fix's own table. Run them with: ${testCommand(name, dir)}
 # The table's keys and the index the fix queries, as production has them (a fix querying an
 # index the table lacks fails here as it would there).
 tables:

@@ -1,6 +1,6 @@
 /**
- * A sample VEO3 database laid out as the sync fix expects (FACTS: table veo3_video_generations,
- * raw_response in both JSON shapes). Used by `datafix demo`, the tests and the benchmark; it is
+ * A sample VEO3 database laid out as the sync fixes expect (FACTS: table veo3_video_generations,
+ * raw_response in both JSON shapes; the video URL columns of newer app versions, still NULL). Used by `datafix demo`, the tests and the benchmark; it is
  * always created fresh in a path the caller chooses, never in a user's real app-data folder.
  */
 import Database from 'better-sqlite3';
@@ -12,6 +12,8 @@ export const VEO3_SCHEMA = `
     status TEXT,
     raw_response TEXT,
     media_generation_id TEXT,
+    fife_url TEXT,
+    serving_base_uri TEXT,
     created_at TEXT,
     updated_at TEXT
   )`;
@@ -24,15 +26,30 @@ export interface SampleRow {
 }
 
 const op = (fields: Record<string, unknown>) => ({ status: 'MEDIA_GENERATION_STATUS_SUCCESSFUL', ...fields });
-const nested = (id: string) => ({ operation: { metadata: { video: { mediaGenerationId: id } } } });
+/** The nested shape; `urls` are the video URLs newer app versions also keep in their own columns. */
+const nested = (id: string, urls: { fifeUrl?: string; servingBaseUri?: string } = {}) => ({
+  operation: { metadata: { video: { mediaGenerationId: id, ...urls } } },
+});
 
 /** One row of each shape and edge case the fix must handle, with ids that look like SQL. */
 export function sampleRows(): SampleRow[] {
   return [
     { id: 'gen-001', raw_response: JSON.stringify({ operations: [op({ mediaGenerationId: 'CAUSJGI4-top-001' })] }) },
-    { id: 'gen-002', raw_response: JSON.stringify({ operations: [op(nested('CAUSJGI4-nested-002'))] }) },
+    {
+      id: 'gen-002',
+      raw_response: JSON.stringify({
+        operations: [
+          op(nested('CAUSJGI4-nested-002', { fifeUrl: 'https://fife.example/gen-002', servingBaseUri: 'https://serve.example/gen-002' })),
+        ],
+      }),
+    },
     { id: 'gen-003', raw_response: JSON.stringify({ raw: { operations: [op({ mediaGenerationId: 'CAUSJGI4-raw-003' })] } }) },
-    { id: 'gen-004', raw_response: JSON.stringify({ raw: { operations: [op(nested('CAUSJGI4-rawnested-004'))] } }) },
+    {
+      id: 'gen-004',
+      raw_response: JSON.stringify({
+        raw: { operations: [op(nested('CAUSJGI4-rawnested-004', { fifeUrl: 'https://fife.example/gen-004' }))] },
+      }),
+    },
     {
       id: 'gen-005',
       raw_response: JSON.stringify({ operations: [op({ mediaGenerationId: 'CAUSJGI4-top-wins-005', ...nested('nested-loses') })] }),

@@ -77,11 +77,13 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
       const r = interpolateEnv(value, env);
       if (r.missing.length > 0) {
         envMissing = true;
-        for (const name of r.missing) {
+        for (const { name, empty } of r.missing) {
           c.error(
             'DF301',
             path,
-            `environment variable ${name} is not set; set it, give a default with \${${name}:-value}, or load it with --env NAME`,
+            empty
+              ? `environment variable ${name} is set but empty; give it a value (\`${name}=\` with nothing after it counts as no value), or a default with \${${name}:-value}`
+              : `environment variable ${name} is not set; set it, give a default with \${${name}:-value}, or load it with --env NAME`,
           );
         }
       }

@@ -12,14 +12,26 @@ export type EnvSource = Readonly<Record<string, string | undefined>>;
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-export function interpolateEnv(text: string, env: EnvSource): { value: string; missing: string[] } {
-  const missing: string[] = [];
+/** A `${VAR}` without a default whose variable has no value: not set at all, or set to "". */
+export interface MissingEnv {
+  readonly name: string;
+  /** True when the variable is set but empty (`VAR=` in the shell or in a `.env` file). */
+  readonly empty: boolean;
+}
+
+/**
+ * Replaces every `${VAR}` / `${VAR:-default}` in `text` from `env`. A reference with no value and
+ * no default becomes "" in `value` and is listed in `missing`, which tells an unset variable from
+ * an empty one so that the message says which of the two the user has to fix.
+ */
+export function interpolateEnv(text: string, env: EnvSource): { value: string; missing: MissingEnv[] } {
+  const missing: MissingEnv[] = [];
   const value = text.replace(REFERENCE, (_all, name: string, fallback: string | undefined) => {
     const v = env[name];
     // As in the shell, `:-` uses the default for an unset or empty variable.
     if (v !== undefined && v !== '') return v;
     if (fallback !== undefined) return fallback;
-    missing.push(name);
+    missing.push({ name, empty: v === '' });
     return '';
   });
   return { value, missing };

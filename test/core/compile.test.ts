@@ -392,6 +392,16 @@ describe('environment variables', () => {
     expect(d).toMatchObject({ path: '/target/sqlite/path', line: 4 });
   });
 
+  it('an empty ${VAR} (`VAR=`) is DF301 saying it is empty, not that it is not set', () => {
+    const text = spec({ target: target('${APP_DB_PATH}') });
+    const d = one(diags(text, { APP_DB_PATH: '' }), 'DF301');
+    expect(d.message).toBe(
+      '/target/sqlite/path: environment variable APP_DB_PATH is set but empty; give it a value (`APP_DB_PATH=` with nothing after it counts as no value), or a default with ${APP_DB_PATH:-value}',
+    );
+    expect(d).toMatchObject({ path: '/target/sqlite/path', line: 4 });
+    expect(one(diags(text, {}), 'DF301').message).toContain('APP_DB_PATH is not set');
+  });
+
   it('a variable that is set is used', () => {
     expect(compile(spec({ target: target('${APP_DB_PATH}') }), { APP_DB_PATH: '/srv/app.db' }).target).toMatchObject({
       path: '/srv/app.db',

@@ -372,6 +372,66 @@ describe('DynamoDB: a missing table or index, an unreachable endpoint', () => {
     }
   });
 
+  it('no AWS credentials anywhere (AWS endpoint, empty profile files, no instance metadata): DF414, not DF411; nothing left behind', async () => {
+    const dir = tmp();
+    // The SDK's own provider chain runs for real: nothing in the environment, files that do not
+    // exist, and the EC2 metadata service switched off, so it fails without any network request.
+    const r = await runAsUser(dir, ['run', I2V_FIX, '--dry-run'], {
+      ...dynamoEnv('media', ''),
+      LOCAL_AWS_ENDPOINT: undefined,
+      AWS_REGION: 'eu-west-1',
+      AWS_CONFIG_FILE: dir.file('no-aws-config'),
+      AWS_SHARED_CREDENTIALS_FILE: dir.file('no-aws-credentials'),
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: undefined,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: undefined,
+      AWS_WEB_IDENTITY_TOKEN_FILE: undefined,
+      AWS_ROLE_ARN: undefined,
+    });
+    expectEnvError(
+      r,
+      'error DF414: no AWS credentials found for DynamoDB in region eu-west-1 while trying to describe table `media`',
+      'set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
+    );
+    expect(r.stderr).not.toContain('DF411');
+    expect(filesBelow(dir.path, [])).toEqual([]);
+  });
+
+  it('credentials DynamoDB rejects (UnrecognizedClientException): DF414 naming the endpoint; no journal, state or lock', async () => {
+    await createMediaTable(dynamo.endpoint, 'creds-rejected');
+    // DynamoDB's answer to an unknown access key id; dynalite accepts any key, so the answer is
+    // given by a proxy in front of it, below the SDK.
+    const rejecting = await startCountingProxy(dynamo.endpoint, {
+      fault: () => ({
+        respond: {
+          status: 400,
+          body: {
+            __type: 'com.amazon.coral.service#UnrecognizedClientException',
+            message: 'The security token included in the request is invalid.',
+          },
+        },
+      }),
+    });
+    try {
+      const dir = tmp();
+      const r = await runAsUser(dir, ['run', I2V_FIX], {
+        ...dynamoEnv('creds-rejected', rejecting.endpoint),
+        AWS_ACCESS_KEY_ID: 'AKIAUNKNOWNKEY000000',
+        AWS_SECRET_ACCESS_KEY: 'not-a-real-secret',
+      });
+      expectEnvError(
+        r,
+        `error DF414: DynamoDB endpoint ${rejecting.endpoint} (region us-east-1) rejected the AWS credentials (UnrecognizedClientException)`,
+        'check that the credentials are valid, not expired, and meant for this account and region',
+      );
+      expect(r.stderr).not.toContain('DF411');
+      expect(r.stderr).not.toContain('not-a-real-secret');
+      expect(filesBelow(dir.path, [])).toEqual([]);
+    } finally {
+      await rejecting.stop();
+    }
+  });
+
   it('an unreachable endpoint: DF410 naming it; no journal, state or lock', async () => {
     const dir = tmp();
     await createMediaTable(dynamo.endpoint, 'unused');

@@ -132,7 +132,7 @@ export function environmentError(err: unknown, where: string, action: string): D
     // The SDK's text is not repeated: some of these messages quote the signing scope.
     return new DatafixError(
       'connection',
-      'DF411',
+      'DF414',
       name === 'CredentialsProviderError'
         ? `no AWS credentials found for ${where} while trying to ${action}; set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or log in with \`aws sso login\``
         : `${where} rejected the AWS credentials (${name}) while trying to ${action}; check that the credentials are valid, not expired, and meant for this account and region`,

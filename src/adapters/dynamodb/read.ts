@@ -49,7 +49,7 @@ function toRecords(items: readonly Item[], keyNames: readonly string[]): SourceR
 /** Streams the source's pages; see `ReadOptions` for cursor and segment semantics. */
 export async function* readPages(ctx: DynamoContext, source: SourcePlan, options: ReadOptions): AsyncGenerator<SourcePage> {
   if (source.kind === 'table') {
-    throw new DatafixError('config', 'DF405', 'a DynamoDB target reads with source.query or source.scan, not source.table');
+    throw new DatafixError('config', 'DF205', 'a DynamoDB target reads with source.query or source.scan, not source.table');
   }
   const info = await ctx.tables.get(ctx.target.table);
   const index = source.index === undefined ? undefined : findIndex(info, source.index);
@@ -113,7 +113,7 @@ async function* readScan(
   if (!Number.isInteger(total) || total < 1 || total > MAX_SEGMENTS) {
     throw new DatafixError(
       'usage',
-      'DF409',
+      'DF723',
       `the total number of scan segments must be a whole number from 1 to ${MAX_SEGMENTS}, got ${total}`,
     );
   }
@@ -121,7 +121,7 @@ async function* readScan(
   if (options.segment) {
     const i = options.segment.index;
     if (!Number.isInteger(i) || i < 0 || i >= total) {
-      throw new DatafixError('usage', 'DF409', `--segment must be a whole number from 0 to ${total - 1} (segments count from 0), got ${i}`);
+      throw new DatafixError('usage', 'DF723', `--segment must be a whole number from 0 to ${total - 1} (segments count from 0), got ${i}`);
     }
   }
   const states = initialStates(ctx, owned, total, options.cursor);

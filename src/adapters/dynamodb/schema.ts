@@ -162,7 +162,7 @@ export async function checkPlan(plan: FixPlan, targetTable: string, tables: Tabl
 
   const source = plan.source;
   if (source.kind === 'table') {
-    throw new DatafixError('config', 'DF405', 'a DynamoDB target reads with source.query or source.scan, not source.table');
+    throw new DatafixError('config', 'DF205', 'a DynamoDB target reads with source.query or source.scan, not source.table');
   }
   let keys: KeySchema = table;
   let where = `table \`${table.name}\``;

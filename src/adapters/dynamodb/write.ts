@@ -130,7 +130,7 @@ async function resolveConflict(
 /**
  * One write's error as its result. What is wrong with the environment, not the record (rejected
  * or expired credentials, access denied, the table gone), would fail every record the same way:
- * it is thrown instead (DF411/DF408/DF401, exit 2) so the run stops, its journal intact, rather
+ * it is thrown instead (DF414/DF408/DF401, exit 2) so the run stops, its journal intact, rather
  * than reading the whole table to fail each record.
  */
 function failure(ctx: DynamoContext, table: string, err: unknown): WriteResult {

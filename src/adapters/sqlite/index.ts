@@ -345,7 +345,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     async check(plan: FixPlan): Promise<void> {
       const src = plan.source;
       if (src.kind !== 'table') {
-        throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
+        throw new DatafixError('config', 'DF205', 'a SQLite target reads with source.table');
       }
       const info = requireTable(src.table, ['source', 'table']);
       sourceColumns.set(src.table, referencedColumns(plan, info));
@@ -445,7 +445,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     },
 
     async *readPages(source: SourcePlan, options: ReadOptions): AsyncGenerator<SourcePage> {
-      if (source.kind !== 'table') throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
+      if (source.kind !== 'table') throw new DatafixError('config', 'DF205', 'a SQLite target reads with source.table');
       const info = requireTable(source.table, ['source', 'table']);
       const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
       const usesRowid = info.primaryKey.length === 0;
@@ -507,7 +507,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         ]);
         if (cache.has(memo)) return cache.get(memo);
         requireTable(table, ['lookups']);
-        for (const c of cols) if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF405', `bad column name ${c}`);
+        for (const c of cols)
+          if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF205', `lookup column \`${c}\` must be a plain identifier`);
         const sql = `SELECT * FROM ${quoteIdent(table)} WHERE ${cols.map((c) => `${quoteIdent(c)} = ?`).join(' AND ')} LIMIT 1`;
         let row: Item | undefined;
         try {

@@ -13,9 +13,14 @@ export class PlanCommand extends Command {
       Runs the fix as a dry run and writes to --out, one JSON line per record that would change:
       its key, and every field's before and after, plus the skip counts. The plan records the
       spec's checksum and the target, so \`datafix apply\` refuses it anywhere else or after the
-      spec changed.
+      spec changed. \`--format markdown\` prints, instead of the summary, a pull-request comment:
+      the target (without credentials), counts per outcome and reason, the first
+      records of each with their diffs, the spec's checksum and how to apply the plan.
     `,
-    examples: [['Plan, review, apply', 'datafix plan fixes/i2v-thumbnails.yaml --env prod --out i2v.plan.jsonl']],
+    examples: [
+      ['Plan, review, apply', 'datafix plan fixes/i2v-thumbnails.yaml --env prod --out i2v.plan.jsonl'],
+      ['A pull-request comment of the plan', 'datafix plan fixes/i2v-thumbnails.yaml --out i2v.plan.jsonl --format markdown > plan.md'],
+    ],
   });
 
   spec = Option.String({ name: 'SPEC' });
@@ -26,6 +31,10 @@ export class PlanCommand extends Command {
     description: 'Plan only the first N source records',
   });
   json = Option.Boolean('--json', false, { description: 'Print the summary as one JSON object on stdout' });
+  format = Option.String('--format', 'text', {
+    validator: t.isEnum(['text', 'markdown'] as const),
+    description: 'text (default), or markdown: a pull-request comment on stdout',
+  });
 
   override async execute(): Promise<number> {
     try {
@@ -33,6 +42,10 @@ export class PlanCommand extends Command {
       const { loadEnvFile } = await import('../../spec/env.js');
       const { writeSavedPlan } = await import('../../safety/saved-plan.js');
       const { formatSummary } = await import('../format.js');
+      const markdown = this.format === 'markdown';
+      if (markdown && this.json) {
+        throw new DatafixError('usage', 'DF735', '--json and --format markdown both print on stdout; choose one');
+      }
       if (this.env) loadEnvFile(this.env, process.cwd());
       const plan = loadPlan(this.spec);
       // A plan file is only started once the target is known to fit, so a failure leaves none.
@@ -52,12 +65,21 @@ export class PlanCommand extends Command {
         );
       }
       await checkTarget(plan, { readonly: true });
-      const summary = await writeSavedPlan(plan, this.spec, this.out, { ...(this.limit !== undefined ? { limit: this.limit } : {}) });
-      const out = this.json ? this.context.stderr : this.context.stdout;
+      const { PlanDigest, renderPlanMarkdown } = await import('../plan-markdown.js');
+      const digest = new PlanDigest();
+      const summary = await writeSavedPlan(plan, this.spec, this.out, {
+        ...(this.limit !== undefined ? { limit: this.limit } : {}),
+        ...(markdown ? { onEvent: (e) => digest.take(e) } : {}),
+      });
+      const out = this.json || markdown ? this.context.stderr : this.context.stdout;
       out.write(
         `${formatSummary(summary)}\nplan written to ${this.out}: ${summary.updated} change(s). Apply with: datafix apply ${this.out}\n`,
       );
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (markdown) {
+        const env = this.env !== undefined ? { env: this.env } : {};
+        this.context.stdout.write(renderPlanMarkdown({ plan, specFile: this.spec, out: this.out, summary, digest, ...env }));
+      }
       // As its dry run: records that failed are in no plan, and the exit code says so.
       return summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {

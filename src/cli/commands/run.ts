@@ -66,11 +66,11 @@ export class RunCommand extends Command {
     const stdout = this.context.stdout;
     const stderr = this.context.stderr;
     if ((this.segment === undefined) !== (this.totalSegments === undefined)) {
-      stderr.write('error DF001: --segment and --total-segments go together\n');
+      stderr.write('error DF723: --segment and --total-segments go together\n');
       return EXIT.invalid;
     }
     if (this.segment !== undefined && this.totalSegments !== undefined && this.segment >= this.totalSegments) {
-      stderr.write(`error DF001: --segment must be below --total-segments (${this.totalSegments})\n`);
+      stderr.write(`error DF723: --segment must be below --total-segments (${this.totalSegments})\n`);
       return EXIT.invalid;
     }
     const { loadPlan, runPlan } = await import('../../api.js');
