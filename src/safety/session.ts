@@ -122,7 +122,10 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       }
       await checkJournalBelongs(previous, plan);
       // A run that can meet one target twice remembers the targets its journal already holds.
-      const keys: Record<string, unknown>[] | undefined = plan.update.before.kind === 'fetch' ? [] : undefined;
+      // That is every run whose target is not the source record itself (a fetched record, or a
+      // lookup's), as the engine counts duplicate_target.
+      const ownRecord = plan.update.before.kind === 'context' && plan.update.before.root === plan.source.as;
+      const keys: Record<string, unknown>[] | undefined = ownRecord ? undefined : [];
       journal = await JournalWriter.reopen(previous.journal, {
         ...(previous.journalSeq !== undefined ? { recordedSeq: previous.journalSeq } : {}),
         ...(keys ? { onWrite: (key: Record<string, unknown>) => keys.push(key) } : {}),

@@ -875,3 +875,141 @@ describe('dry runs', () => {
     );
   });
 });
+
+describe('writes SQLite would turn into changes datafix does not see', () => {
+  const spec = (db: string, body: string) => `name: t\n${sqliteTarget(db)}${body}`;
+
+  it('rewriting the primary key the source is read in order of is DF419 before reading (it would never end)', async () => {
+    const db = newDb("CREATE TABLE u (k TEXT PRIMARY KEY, email TEXT UNIQUE); INSERT INTO u VALUES ('a', 'a@x'), ('b', 'b@x')");
+    const err = await rejection(
+      runYaml(
+        spec(
+          db,
+          'source: { as: r, table: u, pageSize: 1 }\nupdate:\n  key: { email: "{{ r.email }}" }\n  set: { k: "user_{{ r.k }}" }\n  overwrite: true\n',
+        ),
+      ),
+    );
+    expect(err).toMatchObject({ code: 'DF419', diagnostics: [{ path: '/update/set/k' }] });
+    expect(query(db, 'SELECT k FROM u ORDER BY k')).toEqual([{ k: 'a' }, { k: 'b' }]);
+  });
+
+  it('a table without a primary key whose column is named rowid is DF419: its rowid cannot be paged', async () => {
+    const db = newDb(
+      "CREATE TABLE t (rowid INTEGER, name TEXT, v TEXT); INSERT INTO t VALUES (1, 'a', NULL), (1, 'b', NULL), (2, 'c', NULL)",
+    );
+    const err = await rejection(
+      runYaml(spec(db, 'source: { as: r, table: t, pageSize: 1 }\nupdate:\n  key: { name: "{{ r.name }}" }\n  set: { v: x }\n')),
+    );
+    expect(err).toMatchObject({ code: 'DF419', diagnostics: [{ path: '/source/table' }] });
+  });
+
+  it("a column's UNIQUE ON CONFLICT REPLACE never deletes another row: the write fails alone", async () => {
+    const db = newDb(
+      "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE ON CONFLICT REPLACE, name TEXT); INSERT INTO users VALUES (1, 'a@x', 'Alice'), (2, NULL, 'Bob'); CREATE TABLE src (id INTEGER PRIMARY KEY, user_id INTEGER, email TEXT); INSERT INTO src VALUES (1, 2, 'a@x')",
+    );
+    const run = await runYaml(
+      spec(
+        db,
+        'source: { as: s, table: src }\nupdate:\n  table: users\n  key: { id: "{{ s.user_id }}" }\n  set: { email: "{{ s.email }}" }\n',
+      ),
+    );
+    expect(run.summary).toMatchObject({ updated: 0, failed: 1, reasons: { write_failed: 1 } });
+    expect(query(db, 'SELECT id, email, name FROM users ORDER BY id')).toEqual([
+      { id: 1, email: 'a@x', name: 'Alice' },
+      { id: 2, email: null, name: 'Bob' },
+    ]);
+  });
+
+  it('a foreign key ON UPDATE SET NULL from another table is DF420: those rows would change unjournaled', async () => {
+    const db = newDb(
+      "CREATE TABLE users (id INTEGER PRIMARY KEY, code TEXT UNIQUE, fixed_code TEXT); INSERT INTO users VALUES (1, 'OLD', 'NEW'); CREATE TABLE orders (id INTEGER PRIMARY KEY, user_code TEXT REFERENCES users (code) ON UPDATE SET NULL); INSERT INTO orders VALUES (10, 'OLD')",
+    );
+    const err = await rejection(
+      runYaml(
+        spec(
+          db,
+          'source: { as: u, table: users }\nupdate:\n  key: { id: "{{ u.id }}" }\n  set: { code: "{{ u.fixed_code }}" }\n  overwrite: true\n',
+        ),
+      ),
+    );
+    expect(err).toMatchObject({ code: 'DF420', diagnostics: [{ path: '/update/set/code' }] });
+    expect(err.message).toContain('`orders`.`user_code` references `users`.`code` ON UPDATE SET NULL');
+    expect(query(db, 'SELECT user_code FROM orders')).toEqual([{ user_code: 'OLD' }]);
+  });
+
+  it("a trigger's RAISE(ROLLBACK) or a broken deferred foreign key undoes the batch: the run stops with DF418 and nothing of the batch is written", async () => {
+    const rollback = newDb(
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, NULL), (2, NULL), (3, NULL); CREATE TRIGGER no_bad BEFORE UPDATE ON t WHEN NEW.id = 2 BEGIN SELECT RAISE(ROLLBACK, 'row 2 is frozen'); END",
+    );
+    const err = await rejection(
+      runYaml(spec(rollback, 'source: { as: r, table: t }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { v: x }\n')),
+    );
+    expect(err).toMatchObject({ code: 'DF418' });
+    expect(err.message).toContain('row 2 is frozen');
+    expect(query(rollback, 'SELECT count(*) AS n FROM t WHERE v IS NOT NULL')).toEqual([{ n: 0 }]);
+
+    const deferred = newDb(
+      "CREATE TABLE users (code TEXT PRIMARY KEY); INSERT INTO users VALUES ('A'); CREATE TABLE orders (id INTEGER PRIMARY KEY, want TEXT, user_code TEXT REFERENCES users (code) DEFERRABLE INITIALLY DEFERRED); INSERT INTO orders VALUES (10, 'A', NULL), (11, 'ZZZ', NULL)",
+    );
+    const fk = await rejection(
+      runYaml(
+        spec(deferred, 'source: { as: o, table: orders }\nupdate:\n  key: { id: "{{ o.id }}" }\n  set: { user_code: "{{ o.want }}" }\n'),
+      ),
+    );
+    expect(fk).toMatchObject({ code: 'DF418' });
+    expect(fk.message).toContain('FOREIGN KEY constraint failed');
+    expect(query(deferred, 'SELECT count(*) AS n FROM orders WHERE user_code IS NOT NULL')).toEqual([{ n: 0 }]);
+  });
+
+  it('a primary key holding text not valid UTF-8 stops paging with DF419 instead of reading it again and again', async () => {
+    const db = newDb(
+      "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT); INSERT INTO t VALUES ('a', NULL), (CAST(x'62ff' AS TEXT), NULL), ('c', NULL), ('d', NULL)",
+    );
+    const err = await rejection(
+      runYaml(spec(db, 'source: { as: r, table: t, pageSize: 2 }\nupdate:\n  key: { k: "{{ r.k }}" }\n  set: { v: x }\n')),
+    );
+    expect(err).toMatchObject({ code: 'DF419' });
+  });
+
+  it('generated columns can be read and keyed by, and writing one is DF405', async () => {
+    const db = newDb(
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, email TEXT, e_low TEXT GENERATED ALWAYS AS (lower(email)) VIRTUAL, v TEXT); INSERT INTO t (id, email) VALUES (1, 'A@X'), (2, 'b@x')",
+    );
+    const run = await runYaml(
+      spec(
+        db,
+        'source: { as: r, table: t, where: { equals: { e_low: a@x } } }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { v: "{{ r.e_low }}" }\n',
+      ),
+    );
+    expect(run.summary).toMatchObject({ total: 1, updated: 1 });
+    expect(query(db, 'SELECT id, v FROM t ORDER BY id')).toEqual([
+      { id: 1, v: 'a@x' },
+      { id: 2, v: null },
+    ]);
+    const err = await rejection(
+      runYaml(spec(db, 'source: { as: r, table: t }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { e_low: x }\n')),
+    );
+    expect(err).toMatchObject({ code: 'DF405', diagnostics: [{ path: '/update/set/e_low' }] });
+  });
+
+  it('a BINARY column with a NOCASE unique index is a key (its = finds one row); a primary key ordered by an application collation still pages', async () => {
+    const db = newDb(
+      "CREATE TABLE u (id INTEGER PRIMARY KEY, email TEXT, note TEXT); CREATE UNIQUE INDEX u_email ON u (email COLLATE NOCASE); INSERT INTO u VALUES (1, 'a@x', NULL); CREATE TABLE src (id INTEGER PRIMARY KEY, email TEXT); INSERT INTO src VALUES (1, 'a@x'), (2, 'A@X')",
+    );
+    const run = await runYaml(
+      spec(db, 'source: { as: s, table: src }\nupdate:\n  table: u\n  key: { email: "{{ s.email }}" }\n  set: { note: "{{ s.id }}" }\n'),
+    );
+    // SQLite: email = 'a@x' finds row 1; email = 'A@X' (BINARY) finds none.
+    expect(run.summary).toMatchObject({ updated: 1, skipped: 1, reasons: { not_found: 1 } });
+    expect(query(db, 'SELECT note FROM u')).toEqual([{ note: '1' }]);
+
+    const app = appDb(
+      "CREATE TABLE t (k TEXT, v TEXT, PRIMARY KEY (k COLLATE app_order)); INSERT INTO t VALUES ('b', NULL), ('a', NULL), ('c', NULL);",
+    );
+    const paged = await runYaml(
+      spec(app, 'source: { as: r, table: t, pageSize: 1 }\nupdate:\n  key: { k: "{{ r.k }}" }\n  set: { v: x }\n'),
+    );
+    expect(paged.summary).toMatchObject({ total: 3, updated: 3 });
+    expect(query(app, 'SELECT count(*) AS n FROM t WHERE v IS NULL')).toEqual([{ n: 0 }]);
+  });
+});

@@ -50,11 +50,15 @@ interface TableInfo {
   readonly columns: Set<string>;
   /** Primary key columns in key order; empty when the table has none (rowid is used). */
   readonly primaryKey: string[];
+  /** Generated columns: SQLite computes them, nothing writes them. */
+  readonly generated: Set<string>;
+  /** A column is named rowid, hiding SQLite's own rowid from queries. */
+  readonly shadowsRowid: boolean;
   /** The primary key is the rowid itself (an INTEGER PRIMARY KEY): never NULL, no index of its own. */
   readonly rowidAlias: boolean;
   /** Columns declared NOT NULL. */
   readonly notNull: Set<string>;
-  /** How the primary key's index compares each of its columns (its order for keyset paging). */
+  /** How the primary key's index compares each of its columns (upper case; may be an application's). */
   readonly primaryKeyCollations: string[];
   /** Column sets that identify one row: the primary key and every unique index SQLite's `=` honours. */
   readonly uniqueKeys: string[][];
@@ -135,7 +139,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           else if (f.guard === 'unchanged') guards.push(`${quoteIdent(f.name)} IS ? COLLATE BINARY`);
         }
         const sql =
-          `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f.name)} = ?`).join(', ')}` +
+          // OR ABORT overrides a table's own ON CONFLICT REPLACE/ROLLBACK: a write that breaks a
+          // constraint fails alone, never deleting another row nor undoing the batch.
+          `UPDATE OR ABORT ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f.name)} = ?`).join(', ')}` +
           ` WHERE ${[...keyCols.map((k) => `${quoteIdent(k)} = ?`), ...guards].join(' AND ')}`;
         try {
           known = { statement: db.prepare(sql) };
@@ -181,11 +187,14 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         | { wr: number; strict: number }
         | undefined;
       if (!listing) return undefined;
-      const cols = db.prepare('SELECT name, pk, type, "notnull" AS nn FROM pragma_table_info(?)').all(table) as {
+      // table_xinfo, not table_info: generated columns are columns a spec may read and key by
+      // (hidden 2 and 3); hidden 1 is a virtual table's hidden column.
+      const cols = db.prepare('SELECT name, pk, type, "notnull" AS nn, hidden FROM pragma_table_xinfo(?) WHERE hidden <> 1').all(table) as {
         name: string;
         pk: number;
         type: string;
         nn: number;
+        hidden: number;
       }[];
       const primaryKey = cols
         .filter((c) => c.pk > 0)
@@ -212,7 +221,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         if (idxCols.some((c) => c.name === null)) continue; // an expression index names no columns
         const names = idxCols.map((c) => c.name as string);
         if (idx.origin === 'pk') primaryKeyCollations = idxCols.map((c) => c.coll.toUpperCase());
-        const otherCollation = idxCols.find((c) => columnCollation(db, table, c.name as string) !== c.coll.toUpperCase());
+        // Keys unique by any collation are distinct bytes, so a BINARY column's `=` still finds one
+        // row; a NOCASE or RTRIM column's `=` is coarser than a BINARY or other index.
+        const otherCollation = idxCols.find((c) => {
+          const own = columnCollation(db, table, c.name as string);
+          return own !== 'BINARY' && own !== c.coll.toUpperCase();
+        });
         if (idx.partial) notKeys.push(`(${names.join(', ')}) is unique only where its index \`${idx.name}\`'s WHERE holds`);
         else if (otherCollation) {
           notKeys.push(
@@ -239,6 +253,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const info: TableInfo = {
         columns: new Set(names),
         primaryKey,
+        shadowsRowid: cols.some((c) => c.name.toLowerCase() === 'rowid'),
+        generated: new Set(cols.filter((c) => c.hidden === 2 || c.hidden === 3).map((c) => c.name)),
         rowidAlias: primaryKey.length > 0 && !indexes.some((i) => i.origin === 'pk'),
         notNull: new Set(cols.filter((c) => c.nn).map((c) => c.name)),
         primaryKeyCollations: primaryKeyCollations ?? [],
@@ -393,6 +409,28 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         ),
       ];
       for (const [table, column, at] of compared) requireKnownCollation(table, column, at);
+      // Paging is by the primary key (or the rowid): a run that rewrote it would meet rows again
+      // after the cursor, without end; a column named rowid would hide the rowid itself.
+      if (info.primaryKey.length === 0 && info.shadowsRowid) {
+        throw targetMismatch(
+          'DF419',
+          `source.table: \`${src.table}\` has no primary key and a column named rowid, which hides SQLite's rowid; datafix reads a table in primary key (or rowid) order and cannot page this one. Give the table a primary key, or rename the column`,
+          ['source', 'table'],
+        );
+      }
+      if ((plan.update.table ?? src.table) === src.table) {
+        const pagingKey = info.primaryKey.length ? info.primaryKey : ['rowid'];
+        const rewritten = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)].find((f) =>
+          pagingKey.includes(f),
+        );
+        if (rewritten !== undefined) {
+          throw targetMismatch(
+            'DF419',
+            `update.set.${rewritten}: \`${rewritten}\` is the primary key datafix reads \`${src.table}\` in order of; rewriting it would move rows past the cursor to be read and rewritten again. Key the update by another unique column and select the rows by it, or write the new key to another column`,
+            plan.update.set.some((f) => f.field === rewritten) ? ['update', 'set', rewritten] : ['update', 'touch', rewritten],
+          );
+        }
+      }
       // SQLite lets a rowid table's PRIMARY KEY column hold NULL (unless NOT NULL); keyset paging
       // cannot go past such a row, so a source that selects one is refused before reading.
       if (info.primaryKey.length && !info.rowidAlias) {
@@ -425,6 +463,42 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         plan.update.touch.map((f) => f.field),
         ['update', 'touch'],
       );
+      for (const [section, fields] of [
+        ['set', plan.update.set.map((f) => f.field)],
+        ['touch', plan.update.touch.map((f) => f.field)],
+      ] as const) {
+        const gen = fields.find((f) => ui.generated.has(f));
+        if (gen !== undefined) {
+          throw targetMismatch(
+            'DF405',
+            `update.${section}.${gen}: \`${gen}\` of \`${table}\` is a generated column; SQLite computes it from other columns, so it cannot be written. Write the columns it is computed from`,
+            ['update', section, gen],
+          );
+        }
+      }
+      // A foreign key whose ON UPDATE action changes other rows (CASCADE, SET NULL, SET DEFAULT)
+      // would change rows datafix neither shows, journals nor undoes (this connection enforces
+      // foreign keys, as better-sqlite3 does by default).
+      if (db.pragma('foreign_keys', { simple: true })) {
+        const written = new Set([...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)]);
+        const refs = wrapBusy(
+          () =>
+            db
+              .prepare(
+                "SELECT m.name AS child, f.\"from\" AS fromCol, f.\"to\" AS toCol, f.on_update AS action FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND f.\"table\" = ? AND f.on_update IN ('CASCADE', 'SET NULL', 'SET DEFAULT')",
+              )
+              .all(table) as { child: string; fromCol: string; toCol: string | null; action: string }[],
+        );
+        const hit = refs.find((r) => written.has(r.toCol ?? ui.primaryKey[0] ?? ''));
+        if (hit) {
+          const field = hit.toCol ?? (ui.primaryKey[0] as string);
+          throw targetMismatch(
+            'DF420',
+            `update.set.${field}: \`${hit.child}\`.\`${hit.fromCol}\` references \`${table}\`.\`${field}\` ON UPDATE ${hit.action}, so writing it would also change rows of \`${hit.child}\`, which datafix neither shows, journals nor undoes. Change those rows with their own fix, or write another column`,
+            plan.update.set.some((f) => f.field === field) ? ['update', 'set', field] : ['update', 'touch', field],
+          );
+        }
+      }
       // SQLite builds an UPDATE's indexes, triggers and CHECKs into the statement: one that needs
       // an application's collation or function fails here, before any row is read, not mid-run.
       const fields = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)];
@@ -455,7 +529,14 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
       // Keyset order is the primary key's index order: its collation, not the column's (a
       // BINARY key over a NOCASE column holds 'a' and 'A', which NOCASE would take as one).
-      const keyList = keyCols.map((k, i) => `${quoteIdent(k)} COLLATE ${info.primaryKeyCollations[i] ?? 'BINARY'}`).join(', ');
+      // In the column's own collation where the key's index has it too (SQLite then seeks with
+      // the index); else BINARY, in which keys unique by any collation are still distinct (a
+      // BINARY key over a NOCASE column holds 'a' and 'A', which NOCASE would take as one).
+      const keyList = keyCols
+        .map((k, i) =>
+          (info.primaryKeyCollations[i] ?? 'BINARY') === collationOf(source.table, k) ? quoteIdent(k) : `${quoteIdent(k)} COLLATE BINARY`,
+        )
+        .join(', ');
       const columns = sourceColumns.get(source.table);
       const list = columns ? columns.map(quoteIdent).join(', ') : '*';
       const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}${list} FROM ${quoteIdent(source.table)}`;
@@ -482,6 +563,15 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const done = rows.length < options.pageSize;
         // NULL compares as unknown: a keyset after it would silently end the read here.
         if (!done && cursor.some((v) => v === null || v === undefined)) throw nullKeyError(source.table, keyCols);
+        // Text read back with U+FFFD was not valid in the database's encoding: bound again it is
+        // other bytes than the row holds, and the keyset would not move past that row.
+        if (!done && cursor.some((v) => typeof v === 'string' && v.includes('\uFFFD'))) {
+          throw new DatafixError(
+            'config',
+            'DF419',
+            `\`${source.table}\`: a primary key (${keyCols.join(', ')}) holds text that is not valid in the database's encoding; datafix reads in key order and cannot page past it. Fix that key first; rows before it were handled, and --resume continues from the last checkpoint`,
+          );
+        }
         yield { records, cursor: done ? undefined : toJsonSafe(cursor) };
         if (done) return;
       }
@@ -581,6 +671,15 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           changes = update.statement.run(...params).changes;
         } catch (err) {
           if (isLockedError(err)) throw err;
+          // A trigger's RAISE(ROLLBACK) ends the whole transaction: what the batch wrote before
+          // this record is gone, so the batch cannot go on as if only this record failed.
+          if (!db.inTransaction) {
+            throw new DatafixError(
+              'config',
+              'DF418',
+              `writing \`${table}\` (${keyCols.map((k) => `${k}=${String(r.key[k])}`).join(', ')}): ${(err as Error).message}; SQLite rolled back the whole batch (a trigger's RAISE(ROLLBACK)), so nothing of it was written. Fix that record's data or the trigger, then --resume`,
+            );
+          }
           return { status: 'failed', reason: 'write_failed', message: (err as Error).message };
         } finally {
           count('update');
@@ -616,7 +715,17 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         return { status: 'not_found' };
       };
       // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
-      wrapBusy(() => applyAll.immediate());
+      try {
+        wrapBusy(() => applyAll.immediate());
+      } catch (err) {
+        if (err instanceof DatafixError) throw err;
+        // COMMIT itself failed (a DEFERRABLE foreign key the batch broke): SQLite rolled it back.
+        throw new DatafixError(
+          'config',
+          'DF418',
+          `committing a batch of writes to ${target.path}: ${(err as Error).message}; SQLite rolled back the whole batch, so nothing of it was written. A record of it breaks a deferred constraint: find it with a smaller --limit or fix the data it points at, then --resume`,
+        );
+      }
       return results;
     },
 
@@ -627,9 +736,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const n = numberIdentity(v);
       if (n !== undefined) return { n };
       if (typeof v === 'string' && table !== undefined) {
-        const info = tableInfo(table);
-        const at = info?.primaryKey.indexOf(field) ?? -1;
-        const coll = at >= 0 ? info?.primaryKeyCollations[at] : collationOf(table, field);
+        // As `key = ?` compares (the column's collation; check() admits only keys it keeps unique).
+        const coll = collationOf(table, field);
         return { s: coll === 'NOCASE' ? foldAscii(v) : coll === 'RTRIM' ? v.replace(/ +$/, '') : v };
       }
       return toJsonSafe(v);
