@@ -23,6 +23,7 @@ import {
   type Declarations,
   DYNAMO_TARGET_TABLE,
   declarationProblems,
+  givenTagProblems,
   type Item,
   recordKeyId,
   type TableDecl,
@@ -124,6 +125,8 @@ export class FixTestRunner {
     const now = new Date('2030-01-01T00:00:00.000Z');
     let embedded: EmbeddedTarget | undefined;
     try {
+      const tagProblems = givenTagProblems(c.given, givenAt);
+      if (tagProblems.length) throw new DatafixError('spec', 'DF515', 'given: values that are not what they say', tagProblems);
       const placeholder = placeholderTarget(fixSpec);
       const plan = compileSpec(fixSpec, { env: { ...c.env }, target: placeholder });
       if (placeholder.backend === 'sqlite') {

@@ -150,7 +150,7 @@ function sqliteDeclProblems(name: string, decl: TableDecl, at: string): Diagnost
     lower.set(col.toLowerCase(), col);
     const type = typeof c === 'string' || c === null ? c : (c.type ?? null);
     const words = (type ?? '').replace(/\(.*$/, '').trim().toUpperCase().split(/ +/);
-    if (decl.strict && DECLARED_TYPE.test(type ?? '') && !STRICT_TYPES.includes((type ?? '').toUpperCase())) {
+    if (decl.strict && (type === null || type === '' || DECLARED_TYPE.test(type)) && !STRICT_TYPES.includes((type ?? '').toUpperCase())) {
       bad(where, `tables.${name}.columns.${col}: a STRICT table takes only ${STRICT_TYPES.join(', ')}, not \`${type ?? 'no type'}\``);
     }
     if (type !== null && type !== '' && (!DECLARED_TYPE.test(type) || words.some((w) => CONSTRAINT_WORDS.has(w)))) {
@@ -332,4 +332,31 @@ export function recordKeyId(record: Item, key: readonly string[]): string {
       return `#${Number.isSafeInteger(asDouble) || String(asDouble) === n ? String(asDouble) : n}`;
     }),
   );
+}
+
+const NUMBER_TEXT = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Tags in `given` records that would otherwise become some other value in silence: a `$number`
+ * that is not a decimal number (`"abc"`, `"0x10"`), a `$binary` that is not base64, and
+ * `$absent`, which names no value (a field is absent by being left out). DF515, at each.
+ */
+export function givenTagProblems(value: unknown, at: string): Diagnostic[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => givenTagProblems(v, `${at}/${i}`));
+  if (value === null || typeof value !== 'object') return [];
+  const entries = Object.entries(value);
+  const [tag, inner] = (entries[0] ?? []) as [string | undefined, unknown];
+  if (entries.length === 1 && tag === '$number' && (typeof inner !== 'string' || !NUMBER_TEXT.test(inner))) {
+    return [testFileProblem('DF515', `${at}/$number`, `${JSON.stringify(inner)} is not a decimal number; write { $number: "123.45" }`)];
+  }
+  if (entries.length === 1 && tag === '$binary' && (typeof inner !== 'string' || !BASE64.test(inner))) {
+    return [
+      testFileProblem('DF515', `${at}/$binary`, `${JSON.stringify(inner)} is not base64; write the bytes as standard base64 with padding`),
+    ];
+  }
+  if (entries.length === 1 && tag === '$absent') {
+    return [testFileProblem('DF515', at, '{ $absent } names no value: leave the field out of the record, or give null for a NULL')];
+  }
+  return entries.flatMap(([k, v]) => givenTagProblems(v, `${at}/${k}`));
 }

@@ -437,4 +437,27 @@ cases:
       /num\.test\.yaml:9:11 DF515 given\.target\[2\]: the same key as given\.target\[0\]; DynamoDB would keep only one/,
     );
   });
+
+  it('given values that are not what they say fail their case at their line: $number that is no number, $binary that is no base64, $absent', async () => {
+    const dir = tmp();
+    dir.write('orders-country.yaml', ordersFix);
+    const test = dir.write(
+      'orders-country.test.yaml',
+      `tables:
+  customers: { columns: { id: INTEGER, country: TEXT, tier: BLOB }, primaryKey: [id] }
+  orders: { columns: { id: INTEGER, customer_id: null, country: TEXT }, primaryKey: [id] }
+cases:
+  - name: tags
+    given:
+      customers: [{ id: 1, country: { $number: "0x10" }, tier: { $binary: "!!!" } }]
+      orders: [{ id: 1, customer_id: 1, country: { $absent: true } }]
+    expect: {}
+`,
+    );
+    const r = await runCli(['test', test]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${test}:7:48 DF515 "0x10" is not a decimal number; write { $number: "123.45" }`);
+    expect(r.stdout).toContain(`${test}:7:75 DF515 "!!!" is not base64; write the bytes as standard base64 with padding`);
+    expect(r.stdout).toContain(`${test}:8:50 DF515 { $absent } names no value: leave the field out of the record, or give null for a NULL`);
+  });
 });
