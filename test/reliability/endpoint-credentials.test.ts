@@ -139,15 +139,15 @@ describe('credentials in the endpoint URL', () => {
     expect(plain.stderr).toContain('endpoint must be an http(s) URL such as http://localhost:8000, got `localhost:8000`');
   });
 
-  it('the task list of a terminal prints a failure without the credentials its message quotes', () => {
-    // The task list is drawn only on a terminal; its renderer for other output prints the same
-    // failed-task line, which is what this reads.
-    const script = `const { taskListReporter } = await import(${JSON.stringify(`${REPO_ROOT}dist/cli/progress.js`)});
-const r = await taskListReporter({ specFile: 'x.yaml', dryRun: true, verbose: false, out: process.stdout, err: process.stderr });
+  it('the status block of a terminal prints a failure without the credentials its message quotes', () => {
+    // The block is drawn only on a terminal; written to a pipe it holds the same failed-step
+    // line, which is what this reads.
+    const script = `const { terminalReporter } = await import(${JSON.stringify(`${REPO_ROOT}dist/cli/progress.js`)});
+const r = terminalReporter({ specFile: 'x.yaml', dryRun: true, verbose: false, out: process.stdout, err: process.stderr });
 await r.end({ error: new Error(${JSON.stringify(`cannot reach http://${USER}:${PASSWORD}@127.0.0.1:9/?token=${TOKEN}#access_token=${TOKEN}`)}) });`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    expect(`${r.stdout}${r.stderr}`).toContain('FAILED: cannot reach http://127.0.0.1:9/]');
+    expect(`${r.stdout}${r.stderr}`).toContain('✖ Loading and validating x.yaml: cannot reach http://127.0.0.1:9/\n');
     expectNoCredentials('stdout', r.stdout);
     expectNoCredentials('stderr', r.stderr);
   });

@@ -252,6 +252,37 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
   /** Per source table, the columns the checked plan reads (undefined: all of them). */
   const sourceColumns = new Map<string, string[] | undefined>();
 
+  /**
+   * The source's paged SELECT: the first page, a page after a cursor (the last key read), and the
+   * count of what remains after a cursor, all with the source's `where`.
+   */
+  const sourceQuery = (source: SourcePlan) => {
+    if (source.kind !== 'table') throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
+    const info = requireTable(source.table, ['source', 'table']);
+    const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
+    const usesRowid = info.primaryKey.length === 0;
+    const compiled = source.where ? compileWhere(source.where) : undefined;
+    // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
+    // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
+    const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
+    const keyList = keyCols.map(quoteIdent).join(', ');
+    const columns = sourceColumns.get(source.table);
+    const list = columns ? columns.map(quoteIdent).join(', ') : '*';
+    const from = ` FROM ${quoteIdent(source.table)}`;
+    const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}${list}${from}`;
+    const order = ` ORDER BY ${keyList} LIMIT ?`;
+    const whereFirst = where ? ` WHERE (${where.sql})` : '';
+    const whereAfter = ` WHERE ${where ? `(${where.sql}) AND ` : ''}(${keyList}) > (${keyCols.map(() => '?').join(', ')})`;
+    return {
+      keyCols,
+      where,
+      firstSql: `${select}${whereFirst}${order}`,
+      afterSql: `${select}${whereAfter}${order}`,
+      countFirstSql: `SELECT count(*) AS n${from}${whereFirst}`,
+      countAfterSql: `SELECT count(*) AS n${from}${whereAfter}`,
+    };
+  };
+
   return {
     backend: 'sqlite',
     // better-sqlite3 reads synchronously: reading ahead would only evict the page being written.
@@ -313,21 +344,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     },
 
     async *readPages(source: SourcePlan, options: ReadOptions): AsyncGenerator<SourcePage> {
-      if (source.kind !== 'table') throw new DatafixError('config', 'DF406', 'a SQLite target reads with source.table');
-      const info = requireTable(source.table, ['source', 'table']);
-      const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
-      const usesRowid = info.primaryKey.length === 0;
-      const compiled = source.where ? compileWhere(source.where) : undefined;
-      // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
-      // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
-      const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
-      const keyList = keyCols.map(quoteIdent).join(', ');
-      const columns = sourceColumns.get(source.table);
-      const list = columns ? columns.map(quoteIdent).join(', ') : '*';
-      const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}${list} FROM ${quoteIdent(source.table)}`;
-      const order = ` ORDER BY ${keyList} LIMIT ?`;
-      const firstSql = `${select}${where ? ` WHERE (${where.sql})` : ''}${order}`;
-      const afterSql = `${select} WHERE ${where ? `(${where.sql}) AND ` : ''}(${keyList}) > (${keyCols.map(() => '?').join(', ')})${order}`;
+      const { keyCols, where, firstSql, afterSql } = sourceQuery(source);
       let cursor = Array.isArray(options.cursor) ? (options.cursor as unknown[]) : undefined;
       for (;;) {
         if (options.signal?.aborted) return;
@@ -347,6 +364,19 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         yield { records, cursor: done ? undefined : cursor };
         if (done) return;
       }
+    },
+
+    async count(source: SourcePlan, options: { cursor?: unknown }) {
+      // A null cursor is the position after the last page: nothing is left.
+      if (options.cursor === null) return { records: 0, estimate: false };
+      const { where, countFirstSql, countAfterSql } = sourceQuery(source);
+      const cursor = Array.isArray(options.cursor) ? (options.cursor as unknown[]) : undefined;
+      const params = [...(where?.params ?? []), ...(cursor ?? []).map(toSqlValue)];
+      // One pass over the table (or its index), far quicker than reading the records themselves.
+      const row = wrapBusy(() => prepare(cursor ? countAfterSql : countFirstSql).get(...params)) as { n: number | bigint };
+      count('count');
+      // Integers come back as bigint (exact values); a row count fits a number.
+      return { records: Number(row.n), estimate: false };
     },
 
     async lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]> {
