@@ -44,7 +44,10 @@ export function formatSummary(s: RunSummary, interrupted = false, earlier?: Resu
     ? 'Summary (dry run: nothing was written)'
     : `Summary${interrupted ? ' (interrupted)' : ''}${earlier ? ` (resumed: this run and the whole run since ${earlier.startedAt})` : ''}`;
   const reasons = Object.keys({ ...(earlier?.counts?.reasons ?? {}), ...s.reasons }).sort((a, b) => a.localeCompare(b));
-  const width = Math.max(8, ...reasons.map((r) => r.length + 2));
+  // One column: labels 8 wide, reasons in a column of their own (as always). Two columns: every
+  // label as wide as the widest, so that both columns line up.
+  const longest = Math.max(8, ...reasons.map((r) => r.length));
+  const width = earlier ? longest + 2 : 8;
   const c = earlier?.counts;
   const row = (label: string, mine: number, before: number | undefined, note = '') =>
     earlier
@@ -61,7 +64,10 @@ export function formatSummary(s: RunSummary, interrupted = false, earlier?: Resu
     lines.push(`  ${'not counted'.padEnd(width)}  ${'-'.padEnd(9)}  ${unrecorded} (read before the resume; their outcomes were not saved)`);
   if (reasons.length) {
     lines.push('  by reason');
-    for (const r of reasons) lines.push(row(`  ${r}`, s.reasons[r] ?? 0, earlier ? (c?.reasons[r] ?? (c ? 0 : undefined)) : undefined));
+    for (const r of reasons) {
+      if (earlier) lines.push(row(`  ${r}`, s.reasons[r] ?? 0, c ? (c.reasons[r] ?? 0) : undefined));
+      else lines.push(`    ${r.padEnd(longest)}  ${s.reasons[r] ?? 0}`);
+    }
   }
   lines.push(`  ${'duration'.padEnd(width)}  ${formatDuration(s.durationMs)}`);
   return lines.join('\n');

@@ -320,6 +320,7 @@ export function terminalReporter(o: ReporterOptions & { out: NodeJS.WritableStre
     stopped: paint(33, '■'),
   };
   let processStarted = 0;
+  let lastDraw = 0;
   let total: RecordTotal | undefined;
   let stopping: string | undefined;
   const steps = {
@@ -374,6 +375,10 @@ export function terminalReporter(o: ReporterOptions & { out: NodeJS.WritableStre
         if (line) block.print(line);
       } else if (e.type === 'throttled') {
         block.print(`  throttled: requeued ${e.records} write(s), concurrency now ${e.concurrency}, waiting ${e.waitMs} ms`);
+      } else if (e.type === 'page' && (e.index === 0 || performance.now() - lastDraw >= REDRAW_MS)) {
+        // The first page's counts at once, then at the block's own pace.
+        lastDraw = performance.now();
+        block.draw();
       }
       return undefined;
     },
@@ -417,6 +422,7 @@ export function previewProgress(err: NodeJS.WritableStream & { columns?: number 
   let total: RecordTotal | undefined;
   let ended: string | undefined;
   let stopping: string | undefined;
+  let lastDraw = 0;
   const block = new StatusBlock(err, (spinner) => {
     if (ended) return [ended];
     const now =
@@ -432,6 +438,12 @@ export function previewProgress(err: NodeJS.WritableStream & { columns?: number 
     },
     onEvent(e: EngineEvent): void {
       tally(counts, e);
+      // The first page's counts at once (a short preview may end before the next redraw), then
+      // at the block's own pace.
+      if (e.type === 'page' && (e.index === 0 || performance.now() - lastDraw >= REDRAW_MS)) {
+        lastDraw = performance.now();
+        block.draw();
+      }
     },
     /** A first Ctrl-C: the line says the pass is stopping. */
     onInterrupt(text: string): void {

@@ -134,6 +134,7 @@ export interface StateFile {
   readonly journal: string;
   readonly cursor?: unknown;
   readonly specChecksum: string;
+  readonly startedAt: string;
 }
 
 /** Every `.datafix/runs/*.state.json` under `dir` (a torn or half-written one is skipped). */
