@@ -20,6 +20,7 @@ import {
   jsonLines,
   jsonSummary,
   killLeftoverProcesses,
+  markItemsSpec,
   onlyState,
   SYNC_FIX,
   show,
@@ -168,6 +169,15 @@ describe('SQLite (fixes/sync-media-generation-ids.yaml, pages of 20 rows, some r
     expect(jsonLines(dir.file('diffs.jsonl')).filter((l) => l.outcome === 'updated')).toHaveLength(updatable.length);
   });
 
+  it('a --diff-file the disk cannot hold stops the run with DF747, not an internal error', async () => {
+    const { dir, spec, env } = copy();
+    // A dry run writes no journal and no database: the diff file alone meets the 64 KiB limit.
+    const r = await runCli(['run', spec, '--dry-run', '--diff-file', 'diffs.jsonl'], { cwd: dir.path, env, fileSizeLimitKiB: 64 });
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain(`error DF747: cannot write --diff-file ${dir.file('diffs.jsonl')}: EFBIG (the disk is full`);
+    expect(r.stderr).not.toContain('internal error');
+  });
+
   /** A live run without a terminal, stopped with SIGINT after its first checkpoint. */
   async function interrupted(spec: string, cwd: string, env: Record<string, string>) {
     const victim = startCli(['run', spec, '--json'], { cwd, env });
@@ -250,19 +260,7 @@ describe('DynamoDB', () => {
       Array.from({ length: ITEMS }, (_, i) => ({ PK: `ITEM#${i}`, SK: 'METADATA', n: i })),
     );
     const dir = tmp();
-    const spec = dir.write(
-      'mark.yaml',
-      `name: mark-items
-target:
-  dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 }
-source:
-  as: item
-  scan: { pageSize: 10 }
-update:
-  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }
-  set: { copyOfN: "{{ item.n }}" }
-`,
-    );
+    const spec = markItemsSpec(dir);
     const run = inTerminal(['run', spec, '--yes'], { cwd: dir.path, env: { TABLE: table, ENDPOINT: counted.endpoint } });
     const r = await run.done;
     const screen = run.screen();

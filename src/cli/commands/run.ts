@@ -20,6 +20,10 @@ export class RunCommand extends Command {
       restores them), takes the target's lock so that no two processes write it at once, and saves a
       checkpoint after every page: after Ctrl-C or a crash, \`--resume\` continues from it. In a
       terminal it first shows the counts and asks before writing (\`--yes\` skips the question).
+      Ctrl-C in that preview or at the question writes nothing; a second Ctrl-C stops at once.
+
+      In a terminal the progress shows the total, a percentage and an ETA, and only the first 20
+      changed and failed records are printed; \`--diff-file\` writes every one as JSON Lines.
 
       Exit codes: 0 finished with no failed record; 1 some records failed; 2 invalid spec,
       configuration, connection or usage; 130 interrupted.
@@ -31,6 +35,8 @@ export class RunCommand extends Command {
       ['Print the summary as JSON on stdout', 'datafix run fixes/i2v-thumbnails.yaml --dry-run --json'],
       ['Take segment 0 of 4 of a parallel scan', 'datafix run fix.yaml --segment 0 --total-segments 4'],
       ['Continue a run that was interrupted or killed', 'datafix run fixes/i2v-thumbnails.yaml --resume'],
+      ['Review every proposed change in a file', 'datafix run fixes/i2v-thumbnails.yaml --dry-run --diff-file changes.jsonl'],
+      ['Print only the progress counts and the summary', 'datafix run fixes/i2v-thumbnails.yaml --quiet'],
       ['Undo a live run from its journal', 'datafix undo .datafix/runs/<run>.journal.jsonl'],
     ],
   });
