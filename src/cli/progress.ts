@@ -134,7 +134,7 @@ export function backpressured(stream: NodeJS.WritableStream): {
 }
 
 /** Whether to draw the live status block: a real terminal, not CI, and stdout not claimed by --json. */
-export function useTaskList(json: boolean): boolean {
+export function useStatusBlock(json: boolean): boolean {
   return !json && Boolean(process.stdout.isTTY) && !process.env.CI && process.env.TERM !== 'dumb';
 }
 

@@ -101,7 +101,11 @@ export class RunCommand extends Command {
     const live = !this.dryRun;
     const onSigint = () => {
       if (abort.signal.aborted) {
-        reporter?.abandon();
+        try {
+          reporter?.abandon();
+        } catch {
+          // Stopping at once: a diff file the disk cannot finish is no reason to stay.
+        }
         stderr.write(
           phase === 'run' && live
             ? `\nstopped at once. The run can be continued from its last checkpoint with: datafix run ${this.spec} --resume (its lock is left as after a crash; --resume takes it over)\n`
@@ -215,7 +219,7 @@ export class RunCommand extends Command {
         out,
         err: stderr,
       };
-      reporter = progress.useTaskList(this.json)
+      reporter = progress.useStatusBlock(this.json)
         ? progress.terminalReporter({ ...reporterOptions, out: process.stdout })
         : progress.plainReporter(reporterOptions);
       const shown = reporter;
