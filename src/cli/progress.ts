@@ -452,9 +452,11 @@ export function previewProgress(err: NodeJS.WritableStream & { columns?: number 
     },
     /** Leaves the line on screen: done, or stopped before the end. */
     end(interrupted: boolean): void {
+      const took = formatDuration(Math.round(performance.now() - started));
+      // Failed records are never drawn as a success.
       ended = interrupted
         ? `■ stopped checking ${title} after ${counts.total} record(s)`
-        : `✔ checked ${title}: ${counts.total} record(s) read in ${formatDuration(Math.round(performance.now() - started))}`;
+        : `${counts.failed > 0 ? '✖' : '✔'} checked ${title}: ${counts.total} record(s) read in ${took}${counts.failed > 0 ? `, ${counts.failed} failed` : ''}`;
       block.stop();
     },
   };

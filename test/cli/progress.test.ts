@@ -77,6 +77,12 @@ describe('SQLite (fixes/sync-media-generation-ids.yaml, pages of 20 rows, some r
         `\\n {2}20 of ${read} read \\(${Math.floor(2000 / read)}%\\) · [0-9]+ would update · [0-9]+ skipped · [0-9]+ failed · [0-9]+/s · ETA [0-9]`,
       ),
     );
+    expect(preview).toMatch(
+      new RegExp(
+        `✖ checked what sync-media-generation-ids would change on sqlite .*: ${read} record\\(s\\) read in .*, ${failed} failed\\n`,
+      ),
+    );
+    expect(preview).not.toContain('✔ checked');
     run.press('y\r');
     const r = await run.done;
     const live = run.screen().slice(preview.length);
