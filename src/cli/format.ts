@@ -43,12 +43,14 @@ export function formatSummary(s: RunSummary, interrupted = false, earlier?: Resu
   const head = s.dryRun
     ? 'Summary (dry run: nothing was written)'
     : `Summary${interrupted ? ' (interrupted)' : ''}${earlier ? ` (resumed: this run and the whole run since ${earlier.startedAt})` : ''}`;
-  const reasons = Object.keys({ ...(earlier?.counts?.reasons ?? {}), ...s.reasons }).sort((a, b) => a.localeCompare(b));
+  // The interrupted part's outcomes, when they cover every record it read; else the whole run's
+  // outcome counts are unknown ('-').
+  const c = earlier?.counts && earlier.counts.total === earlier.records ? earlier.counts : undefined;
+  const reasons = Object.keys({ ...(c?.reasons ?? {}), ...s.reasons }).sort((a, b) => a.localeCompare(b));
   // One column: labels 8 wide, reasons in a column of their own (as always). Two columns: every
   // label as wide as the widest, so that both columns line up.
   const longest = Math.max(8, ...reasons.map((r) => r.length));
   const width = earlier ? longest + 2 : 8;
-  const c = earlier?.counts;
   const row = (label: string, mine: number, before: number | undefined, note = '') =>
     earlier
       ? `  ${label.padEnd(width)}  ${String(mine).padEnd(9)}  ${before === undefined ? '-' : mine + before}${note}`
@@ -59,9 +61,6 @@ export function formatSummary(s: RunSummary, interrupted = false, earlier?: Resu
   lines.push(row('updated', s.updated, c?.updated, s.dryRun ? ' (would be updated)' : ''));
   lines.push(row('skipped', s.skipped, c?.skipped));
   lines.push(row('failed', s.failed, c?.failed));
-  const unrecorded = earlier ? earlier.records - (c?.total ?? 0) : 0;
-  if (unrecorded > 0)
-    lines.push(`  ${'not counted'.padEnd(width)}  ${'-'.padEnd(9)}  ${unrecorded} (read before the resume; their outcomes were not saved)`);
   if (reasons.length) {
     lines.push('  by reason');
     for (const r of reasons) {

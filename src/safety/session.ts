@@ -34,8 +34,13 @@ export interface SafeRunOptions extends RunSpecOptions {
 
 export interface SafeRunResult extends RunResult {
   readonly journal?: string;
-  /** A resumed run: the interrupted part; with `summary`, the whole run's totals. */
+  /** A resumed run: the interrupted part. */
   readonly resumed?: ResumedPart;
+  /**
+   * A resumed run: the whole run's totals (the interrupted part and this one). Only `total` when
+   * the interrupted part's outcome counts are not all known (see `ResumedPart.counts`).
+   */
+  readonly wholeRun?: RunCounts | { readonly total: number };
 }
 
 /** What a checkpoint stored inside the target holds (SQLite). */
@@ -308,7 +313,14 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     });
     journal.end(result.summary, result.interrupted);
     store.write(key, { ...(state as RunState), status: result.interrupted ? 'interrupted' : 'done', updatedAt: new Date().toISOString() });
-    return { ...result, journal: journal.path, ...(resumed ? { resumed } : {}) };
+    const s = result.summary;
+    const wholeRun =
+      resumed === undefined
+        ? undefined
+        : resumed.counts && resumed.counts.total === resumed.records
+          ? addCounts(resumed.counts, { records: s.total, updated: s.updated, skipped: s.skipped, failed: s.failed, reasons: s.reasons })
+          : { total: resumed.records + s.total };
+    return { ...result, journal: journal.path, ...(resumed ? { resumed, wholeRun } : {}) };
   } catch (err) {
     if (state) store.write(key, { ...state, status: 'interrupted', updatedAt: new Date().toISOString() });
     throw err;

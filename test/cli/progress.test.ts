@@ -232,6 +232,21 @@ describe('SQLite (fixes/sync-media-generation-ids.yaml, pages of 20 rows, some r
     });
     expect((s.wholeRun as { reasons: Record<string, number> }).reasons.invalid_json).toBe(failed);
   });
+
+  it('a state without outcome counts (written by an older datafix): the whole run gives its total only, the rest is "-"', async () => {
+    const { dir, spec, env } = copy();
+    const state = await interrupted(spec, dir.path, env);
+    const { file, counts: _dropped, ...older } = JSON.parse(JSON.stringify(state)) as typeof state & { counts?: unknown };
+    writeFileSync(file, `${JSON.stringify(older)}\n`);
+    const r = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
+    expect(r.code, show(r)).toBe(1);
+    const s = jsonSummary(r);
+    expect(s.wholeRun).toEqual({ total: read });
+    expect(s.resumed).not.toHaveProperty('counts');
+    expect(r.stderr).toMatch(
+      new RegExp(`\\n  total +${read - state.records} +${read}\\n  updated +[0-9]+ +-\\n  skipped +[0-9]+ +-\\n  failed +[0-9]+ +-\\n`),
+    );
+  });
 });
 
 describe('DynamoDB', () => {

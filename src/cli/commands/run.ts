@@ -1,7 +1,5 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import type { RunSummary } from '../../engine/events.js';
-import type { ResumedPart } from '../../safety/state.js';
 import { EXIT, reportError } from '../exit.js';
 
 export class RunCommand extends Command {
@@ -201,8 +199,8 @@ export class RunCommand extends Command {
             stderr.write('\n');
             return nothingWritten();
           }
-          if (answer === 'no') {
-            stderr.write('cancelled: nothing was written.\n');
+          if (answer !== 'yes') {
+            stderr.write(`${answer === 'closed' ? '\n' : ''}cancelled: nothing was written.\n`);
             return EXIT.ok;
           }
         }
@@ -246,7 +244,9 @@ export class RunCommand extends Command {
         ...(result.resumed ? { earlier: result.resumed } : {}),
       });
       for (const n of notes) stderr.write(`${n}\n`);
-      if (this.json) stdout.write(`${JSON.stringify(jsonSummary(result.summary, result.resumed))}\n`);
+      // A resumed run's object also says what it continued and the whole run's totals.
+      const json = result.resumed ? { ...result.summary, resumed: result.resumed, wholeRun: result.wholeRun } : result.summary;
+      if (this.json) stdout.write(`${JSON.stringify(json)}\n`);
       if (result.interrupted) {
         stderr.write(
           this.dryRun
@@ -274,37 +274,15 @@ export class RunCommand extends Command {
 }
 
 /**
- * The `--json` object: the run's summary; for a resumed run also the interrupted part
- * (`resumed`) and the whole run's totals (`wholeRun`).
- */
-function jsonSummary(summary: RunSummary, resumed: ResumedPart | undefined): Record<string, unknown> {
-  if (!resumed) return { ...summary };
-  const c = resumed.counts;
-  const reasons: Record<string, number> = { ...(c?.reasons ?? {}) };
-  for (const [r, n] of Object.entries(summary.reasons)) reasons[r] = (reasons[r] ?? 0) + n;
-  return {
-    ...summary,
-    resumed,
-    wholeRun: {
-      total: resumed.records + summary.total,
-      ...(c && c.total === resumed.records
-        ? {
-            updated: c.updated + summary.updated,
-            skipped: c.skipped + summary.skipped,
-            failed: c.failed + summary.failed,
-            reasons: Object.fromEntries(Object.entries(reasons).sort(([a], [b]) => a.localeCompare(b))),
-          }
-        : {}),
-    },
-  };
-}
-
-/**
  * Asks a yes/no question on the terminal. Ctrl-C there (readline, in raw mode, gets it as a key,
  * not as a signal) is passed to `onInterrupt` like a SIGINT; the answer is then `interrupted`, as
- * it is when `abort` fires for another reason. Ctrl-D (end of input) is a no.
+ * it is when `abort` fires for another reason. Ctrl-D (end of input, `closed`) is a no.
  */
-async function confirm(question: string, abort: AbortController, onInterrupt: () => void): Promise<'yes' | 'no' | 'interrupted'> {
+async function confirm(
+  question: string,
+  abort: AbortController,
+  onInterrupt: () => void,
+): Promise<'yes' | 'no' | 'closed' | 'interrupted'> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   rl.on('SIGINT', onInterrupt);
@@ -313,7 +291,7 @@ async function confirm(question: string, abort: AbortController, onInterrupt: ()
   } catch (err) {
     if (abort.signal.aborted) return 'interrupted';
     // The input ended (Ctrl-D) before an answer: nothing was agreed to.
-    if ((err as Error).name === 'AbortError') return 'no';
+    if ((err as Error).name === 'AbortError') return 'closed';
     throw err;
   } finally {
     rl.close();
