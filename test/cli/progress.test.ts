@@ -7,6 +7,8 @@
  */
 import { copyFileSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAdapter } from '../../src/adapters/registry.js';
+import { loadPlan } from '../../src/api.js';
 import { runCli } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
@@ -290,6 +292,33 @@ describe('DynamoDB', () => {
       new RegExp(`\\n {2}10 of ~${REPORTED} read \\(13%, total estimated\\) · 10 updated · 0 skipped · 0 failed · [0-9]+/s · ETA ~[0-9]`),
     );
     expect(screen).toContain(`✔ Processed ${ITEMS} record(s) in `);
+  });
+
+  it("the adapter's estimate: a segment's share of the item count; none for a query, a resumed scan, or a count of 0", async () => {
+    const dir = tmp();
+    const env = { TABLE: 'scan-estimate-adapter', ENDPOINT: counted.endpoint };
+    await createMediaTable(dynamo.endpoint, env.TABLE);
+    const scan = loadPlan(markItemsSpec(dir), { env });
+    const query = loadPlan(i2vSpecWithPageSize(dir, 10), { env: { ...dynamoEnv(env.TABLE, counted.endpoint), AWS_REGION: 'us-east-1' } });
+    const adapter = await createAdapter(scan.target);
+    try {
+      expect(await adapter.count?.(scan.source, {})).toEqual({ records: REPORTED, estimate: true });
+      expect(await adapter.count?.(scan.source, { segment: { index: 1, total: 4 } })).toEqual({
+        records: Math.ceil(REPORTED / 4),
+        estimate: true,
+      });
+      expect(await adapter.count?.(scan.source, { cursor: { totalSegments: 1, segments: [{ segment: 0 }] } })).toBeUndefined();
+      expect(await adapter.count?.(query.source, {})).toBeUndefined();
+    } finally {
+      await adapter.close();
+    }
+    // dynalite itself reports 0 items, as a new DynamoDB table does: no estimate then.
+    const direct = await createAdapter(loadPlan(markItemsSpec(dir), { env: { ...env, ENDPOINT: dynamo.endpoint } }).target);
+    try {
+      expect(await direct.count?.(scan.source, {})).toBeUndefined();
+    } finally {
+      await direct.close();
+    }
   });
 
   it('the i2v query (no item count applies) takes its total from the preview pass', async () => {
