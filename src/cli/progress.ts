@@ -185,6 +185,11 @@ function recordLines(o: ReporterOptions, bound: number | undefined) {
   };
 }
 
+/**
+ * Plain lines for pipes, files, CI and --json: the header on stderr, every record line on `out`
+ * (unless --quiet or --diff-file), a progress line on stderr every few seconds (every page with
+ * --verbose) and the summary on `out`.
+ */
 export function plainReporter(o: ReporterOptions): Reporter {
   const counts: Counts = { total: 0, updated: 0, skipped: 0, failed: 0 };
   const started = performance.now();
