@@ -158,14 +158,14 @@ describe('DynamoDB (fixes/i2v-thumbnails.yaml, pages of 10 behind a slow endpoin
   let proxy: CountingProxy;
   let data: ReturnType<typeof videoDataset>;
   let spec: string;
-  /** Milliseconds each UpdateItem (the proxy's `writeDelay`) and each Query (`readDelay`) waits. */
-  const delays = { write: 0, read: 0 };
+  /** Milliseconds each UpdateItem, each Query and each lookup (BatchGetItem, GetItem) waits. */
+  const delays = { write: 0, read: 0, lookup: 0 };
 
   beforeAll(async () => {
     dynamo = await startDynalite();
     proxy = await startCountingProxy(dynamo.endpoint, {
       fault: (r) => {
-        const ms = r.operation === 'UpdateItem' ? delays.write : r.operation === 'Query' ? delays.read : 0;
+        const ms = { UpdateItem: delays.write, Query: delays.read, BatchGetItem: delays.lookup, GetItem: delays.lookup }[r.operation] ?? 0;
         return ms > 0 ? { beforeForward: () => sleep(ms) } : undefined;
       },
     });
@@ -182,6 +182,13 @@ describe('DynamoDB (fixes/i2v-thumbnails.yaml, pages of 10 behind a slow endpoin
     () => data.items,
     'media-ctrl-c',
   );
+
+  /** What a run that stopped before writing leaves: the table as it was, no lock, no file. */
+  async function expectUntouched(table: string, before: RawItem[], dir: string): Promise<void> {
+    expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
+    expect(lockFiles(dir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  }
 
   it('Ctrl-C during the preview pass: stops there, asks nothing, writes nothing, exit 130', async () => {
     const table = await freshTable();
@@ -203,11 +210,38 @@ describe('DynamoDB (fixes/i2v-thumbnails.yaml, pages of 10 behind a slow endpoin
       expect(screen).toContain('interrupted: nothing was written.');
       expect(screen).not.toContain('would be updated');
       expect(screen).not.toContain('saving the checkpoint');
-      expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
-      expect(lockFiles(dir.path)).toEqual([]);
-      expect(readdirSync(dir.path)).toEqual([]);
+      await expectUntouched(table, before, dir.path);
     } finally {
       delays.read = 0;
+    }
+  });
+
+  it('a second Ctrl-C during the preview pass stops at once and says so: nothing written, exit 130', async () => {
+    const table = await freshTable();
+    const before = await scanRaw(dynamo.endpoint, table);
+    const dir = tmp();
+    delays.lookup = 3000;
+    // The proxy counts every test's requests: this run's lookups are those after this count.
+    const lookups = () => (proxy.counts().BatchGetItem ?? 0) + (proxy.counts().GetItem ?? 0);
+    const earlier = lookups();
+    try {
+      const run = inTerminal(['run', spec], { cwd: dir.path, env: dynamoEnv(table, proxy.endpoint) });
+      await waitFor('the lookups of the first page', () => lookups() > earlier, { timeoutMs: 30_000 });
+      run.press(CTRL_C);
+      await waitFor('the first Ctrl-C to be taken', () => run.screen().includes('interrupt: stopping before anything is written'));
+      const second = Date.now();
+      run.press(CTRL_C);
+      const r = await run.done;
+      // At once: well before the 3 s the lookups in flight take.
+      expect(Date.now() - second).toBeLessThan(2000 * TIME_SCALE);
+      const screen = run.screen();
+      expect(r.code, screen).toBe(130);
+      // The task list gave the terminal back first: the last words are on screen.
+      expect(screen).toContain('stopped at once: nothing was written.');
+      expect(screen).not.toContain('[y/N]');
+      await expectUntouched(table, before, dir.path);
+    } finally {
+      delays.lookup = 0;
     }
   });
 

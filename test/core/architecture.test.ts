@@ -1,6 +1,7 @@
 /**
  * The import rules that keep the engine generic: spec and engine know no backend and no UI;
- * adapters know no engine, spec or CLI; Ctrl-C is handled by the commands alone.
+ * adapters know no engine, spec or CLI; listr2 is drawn by one module only; Ctrl-C is handled by
+ * the commands alone.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -30,7 +31,7 @@ function offending(dir: string, forbidden: RegExp): string[] {
 }
 
 describe('architecture', () => {
-  const backendOrUi = /^(better-sqlite3|@aws-sdk\/|dynalite|clipanion|typanion)|adapters\/(sqlite|dynamodb)|\/cli\//;
+  const backendOrUi = /^(better-sqlite3|@aws-sdk\/|dynalite|listr2|clipanion|typanion)|adapters\/(sqlite|dynamodb)|\/cli\//;
 
   it('spec, plan and engine import no backend, CLI or terminal-UI package', () => {
     expect(files(join(SRC, 'engine')).length).toBeGreaterThan(2);
@@ -39,6 +40,19 @@ describe('architecture', () => {
 
   it('adapters import no engine, spec or CLI module', () => {
     expect(offending('adapters', /\/(engine|spec|cli)\//)).toEqual([]);
+  });
+
+  it('listr2 is imported by the task-list module only', () => {
+    const users = files(SRC).filter((f) => imports(f).some((i) => i === 'listr2'));
+    expect(users.map((f) => relative(SRC, f))).toEqual(['cli/task-list.ts']);
+  });
+
+  // listr2's own SIGINT handler exits 127 at once: on by default, it is off for every list.
+  it("every listr2 task list is made without listr2's SIGINT handler", () => {
+    const text = readFileSync(join(SRC, 'cli/task-list.ts'), 'utf8');
+    const lists = text.match(/new Listr\(/g) ?? [];
+    expect(lists.length).toBeGreaterThan(0);
+    expect(text.match(/registerSignalListeners: false,/g) ?? []).toHaveLength(lists.length);
   });
 
   // A second SIGINT listener (a terminal UI library's own, exiting 127) once made Ctrl-C in a

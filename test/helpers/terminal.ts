@@ -29,14 +29,18 @@ export interface TerminalCli extends RunningCli {
   press(keys: string): void;
 }
 
-/** Starts `datafix ARGS` in a pseudo-terminal of `columns` columns. */
+/**
+ * Starts `datafix ARGS` in a pseudo-terminal of `columns` columns; with `script`, that Node
+ * script (a module file) with ARGS instead of the CLI.
+ */
 export function inTerminal(
   args: readonly string[],
-  options: { cwd: string; env?: Readonly<Record<string, string | undefined>>; columns?: number; timeoutMs?: number },
+  options: { cwd: string; env?: Readonly<Record<string, string | undefined>>; columns?: number; timeoutMs?: number; script?: string },
 ): TerminalCli {
   if (!HAS_SCRIPT) throw new Error(NO_SCRIPT);
   // `exec`: the CLI is the shell itself, in the terminal's foreground process group.
-  const command = `stty cols ${options.columns ?? 200} rows 50 && exec ${[process.execPath, BIN, ...args].map(q).join(' ')}`;
+  const argv = [process.execPath, options.script ?? BIN, ...args];
+  const command = `stty cols ${options.columns ?? 200} rows 50 && exec ${argv.map(q).join(' ')}`;
   const run = startProcess('script', ['-qefc', command, '/dev/null'], {
     cwd: options.cwd,
     env: { TERM: 'xterm', ...options.env },

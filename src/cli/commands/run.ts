@@ -88,19 +88,21 @@ export class RunCommand extends Command {
       return EXIT.invalid;
     }
 
-    // Ctrl-C is this command's from its first moment (no library draws a terminal with a handler
-    // of its own). A first one stops at the next safe point: the preview or the question with
-    // nothing written, a live run after the records in flight with its checkpoint saved. A
-    // second one stops at once, leaving what a crash leaves: a state `--resume` continues.
+    // Ctrl-C is this command's from its first moment (the listr2 task lists are made without
+    // listr2's own SIGINT handler, which exits 127). A first one stops at the next safe point:
+    // the preview or the question with nothing written, a live run after the records in flight
+    // with its checkpoint saved. A second one stops at once, leaving what a crash leaves: a state
+    // `--resume` continues.
     const abort = new AbortController();
     let phase: 'prepare' | 'preview' | 'question' | 'run' = 'prepare';
     let reporter: import('../progress.js').Reporter | undefined;
-    let preview: ReturnType<typeof import('../progress.js').previewProgress> | undefined;
+    let preview: import('../task-list.js').PreviewTaskList | undefined;
     const live = !this.dryRun;
     const onSigint = () => {
       if (abort.signal.aborted) {
         try {
           reporter?.abandon();
+          preview?.abandon();
         } catch {
           // Stopping at once: a diff file the disk cannot finish is no reason to stay.
         }
@@ -170,7 +172,7 @@ export class RunCommand extends Command {
         // Show what the live run is about to do, and let the person say no.
         phase = 'preview';
         const title = `what ${plan.fix} would change on ${describeTarget(plan.target)}`;
-        const shown = progress.previewProgress(process.stderr, title);
+        const shown = (await import('../task-list.js')).previewTaskList(title);
         preview = shown;
         let checked: Awaited<ReturnType<typeof runPlan>>;
         try {
@@ -181,8 +183,12 @@ export class RunCommand extends Command {
             onTotal: (t) => shown.onTotal(t),
             onEvent: (e) => shown.onEvent(e),
           });
+          await shown.end({ interrupted: abort.signal.aborted });
+        } catch (err) {
+          await shown.end({ interrupted: false, error: err });
+          throw err;
         } finally {
-          shown.end(abort.signal.aborted);
+          // Only now: until listr2 gave the terminal back, a second Ctrl-C stops its drawing first.
           preview = undefined;
         }
         // Partial counts are no basis for a decision: an interrupted preview asks nothing.
@@ -217,8 +223,8 @@ export class RunCommand extends Command {
         out,
         err: stderr,
       };
-      reporter = progress.useStatusBlock(this.json)
-        ? progress.terminalReporter({ ...reporterOptions, out: process.stdout })
+      reporter = progress.useTaskList(this.json)
+        ? (await import('../task-list.js')).taskListReporter(reporterOptions)
         : progress.plainReporter(reporterOptions);
       const shown = reporter;
       shown.onPlan(plan);
