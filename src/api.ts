@@ -3,7 +3,7 @@
  * spec file end to end (load → compile → connect → check → run → close).
  */
 import { createAdapter, describeTarget } from './adapters/registry.js';
-import type { Adapter } from './adapters/types.js';
+import type { Adapter, RecordCount } from './adapters/types.js';
 import type { EngineEvent, RunSummary } from './engine/events.js';
 import type { RunOptions } from './engine/run.js';
 import { runFix } from './engine/run.js';
@@ -57,6 +57,12 @@ export interface RunSpecOptions extends Omit<RunOptions, 'onEvent'> {
    * records left of its limit than the interrupted one had); overrides `limit`.
    */
   readonly limitAfterResume?: () => number | undefined;
+  /**
+   * Asked for, how many records the run will read (the adapter's count from where the run starts,
+   * capped by its limit), before the first page: exact, or an estimate said to be one. Not
+   * called when the backend cannot tell (a DynamoDB query).
+   */
+  readonly onTotal?: (total: RecordCount) => void;
 }
 
 export interface RunResult {
@@ -84,6 +90,15 @@ export async function runPlan(plan: FixPlan, options: RunSpecOptions): Promise<R
     options.onConnected?.(describeTarget(plan.target));
     const resumed = options.resumeCursor?.(adapter);
     const limit = options.limitAfterResume ? options.limitAfterResume() : options.limit;
+    if (options.onTotal && adapter.count && !options.signal?.aborted) {
+      const cursor = resumed !== undefined && options.cursor === undefined ? resumed : options.cursor;
+      const counted = await adapter.count(plan.source, {
+        ...(cursor !== undefined ? { cursor } : {}),
+        ...(options.segment ? { segment: options.segment } : {}),
+      });
+      const cap = limit ?? plan.run.limit;
+      if (counted) options.onTotal(cap !== undefined && cap < counted.records ? { ...counted, records: cap } : counted);
+    }
     const summary = await runFix(plan, adapter, {
       ...options,
       ...(limit !== undefined ? { limit } : {}),

@@ -1,7 +1,7 @@
 /** datafix as a library: everything the CLI does is callable from here. */
 
 export { createAdapter, describeTarget } from './adapters/registry.js';
-export type { Adapter, SourcePage, SourceRecord, WriteRequest, WriteResult } from './adapters/types.js';
+export type { Adapter, RecordCount, SourcePage, SourceRecord, WriteRequest, WriteResult } from './adapters/types.js';
 export type { RunResult, RunSpecOptions, ValidateResult } from './api.js';
 export { checkSpecFile, loadPlan, runPlan, runSpecFile } from './api.js';
 export type { EngineEvent, FieldChange, RunSummary } from './engine/events.js';

@@ -35,6 +35,18 @@ export interface ReadOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Where a count of the source's records starts: as `ReadOptions` without the page size. */
+export interface CountOptions {
+  readonly cursor?: unknown;
+  readonly segment?: { readonly index: number; readonly total: number };
+}
+
+/** How many records a source holds from a position on: exact, or an estimate (said to be one). */
+export interface RecordCount {
+  readonly records: number;
+  readonly estimate: boolean;
+}
+
 export interface LookupRequest {
   /** Undefined means the target's own table. */
   readonly table?: string;
@@ -120,6 +132,14 @@ export interface Adapter {
    * only costs cache; the engine reads a page when it needs it. Default: read ahead.
    */
   readonly readsAhead?: boolean;
+  /**
+   * How many records `readPages` would yield from `options.cursor` on, for progress (total,
+   * percentage, ETA): exact where the backend counts cheaply (SQLite: one `count(*)` with the
+   * source's `where`), an estimate where it keeps one (a DynamoDB scan: the table's or index's
+   * item count, which DynamoDB refreshes about every six hours), undefined where it knows
+   * neither (a DynamoDB query: the table's item count says nothing of one partition).
+   */
+  count?(source: SourcePlan, options: CountOptions): Promise<RecordCount | undefined>;
   /**
    * Fetches records by key; the answer is in request order, `undefined` where none exists, a
    * `LookupRejected` where the backend cannot look that one key up (its other keys still are).

@@ -1,47 +1,74 @@
 /**
- * Draws a run for a person. In a terminal: a listr2 task list (load and validate, connect,
- * process with live counts and rate, summary). Otherwise (pipes, CI, --json): plain lines.
- * This is the only module that imports listr2.
+ * Draws a run for a person. In a terminal: a listr2 task list (see task-list.ts: load and
+ * validate, connect, process with counts, total, percentage, rate and ETA), with a bounded number
+ * of record lines printed above it. Otherwise (pipes, CI, --json): plain lines from this module,
+ * every record line. The types and the choice of record lines are shared by both.
  */
-import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Writable } from 'node:stream';
-import { redactText } from '../adapters/redact.js';
-import type { EngineEvent, RunSummary } from '../engine/events.js';
+import type { EngineEvent, RecordEvent, RunSummary } from '../engine/events.js';
 import type { FixPlan } from '../plan/types.js';
-import { formatDuration, formatProgress, formatRecord, formatSummary } from './format.js';
+import type { ResumedPart } from '../safety/state.js';
+import type { DiffFile } from './diff-file.js';
+import { formatProgress, formatRecord, formatResumeStart, formatSummary, type RecordTotal } from './format.js';
 
 export interface ReporterOptions {
   readonly specFile: string;
   readonly dryRun: boolean;
   readonly verbose: boolean;
+  /** `--quiet`: no record lines at all, only the progress counts and the summary. */
+  readonly quiet?: boolean;
+  /** `--diff-file`: record lines go to this JSON Lines file instead of the output. */
+  readonly diffFile?: DiffFile;
   /** Where record lines and the summary go (stderr under --json). */
   readonly out: NodeJS.WritableStream;
   readonly err: NodeJS.WritableStream;
 }
 
+/** How a run ended, for `Reporter.end`. */
+export interface RunEnd {
+  readonly summary?: RunSummary;
+  readonly interrupted?: boolean;
+  readonly error?: unknown;
+  /** A live run's journal: it holds every write, including those whose lines were not shown. */
+  readonly journal?: string;
+  /** A resumed run: the interrupted part, for the whole run's totals. */
+  readonly earlier?: ResumedPart;
+}
+
 export interface Reporter {
   onPlan(plan: FixPlan): void;
   onConnected(target: string): void;
+  /** How many records the run will read, once known (exact, or an estimate said to be one). */
+  onTotal(total: RecordTotal): void;
+  /** A resumed run: printed at once, before the first record. */
+  onResume(earlier: ResumedPart): void;
+  /** A first Ctrl-C: says what happens now, without tearing the display. */
+  onInterrupt(text: string): void;
   /**
    * Draws one event. For a `page` event it returns a promise when the output stream's buffer is
    * full; the engine waits for it, so a slow reader (`| less`) slows the run instead of letting
    * unwritten lines pile up in memory.
    */
   onEvent(event: EngineEvent): void | Promise<void>;
-  /** The run ended (normally or not); waits for the display to settle. */
-  end(result: { summary?: RunSummary; interrupted?: boolean; error?: unknown }): Promise<void>;
+  /**
+   * Stops drawing at once (a second Ctrl-C, just before the process exits): synchronous, leaves
+   * the terminal on a fresh line.
+   */
+  abandon(): void;
+  /** The run ended (normally or not); prints what is left to print. */
+  end(result: RunEnd): Promise<void>;
 }
 
-interface Counts {
+/** Records read so far, by outcome. */
+export interface Counts {
   total: number;
   updated: number;
   skipped: number;
   failed: number;
 }
 
-function tally(c: Counts, e: EngineEvent): void {
+/** Adds a record event to the counts (other events change nothing). */
+export function tally(c: Counts, e: EngineEvent): void {
   if (e.type === 'record') {
     c.total++;
     c[e.outcome]++;
@@ -103,16 +130,78 @@ export function backpressured(stream: NodeJS.WritableStream): {
   };
 }
 
-/** Whether to draw with listr2: a real terminal, not CI, and stdout not claimed by --json. */
+/**
+ * Whether to draw the listr2 task list: a real terminal that reports its width (listr2 fits its
+ * lines to it), not CI, and stdout not claimed by --json.
+ */
 export function useTaskList(json: boolean): boolean {
-  return !json && Boolean(process.stdout.isTTY) && !process.env.CI && process.env.TERM !== 'dumb';
+  return !json && Boolean(process.stdout.isTTY) && !process.env.CI && process.env.TERM !== 'dumb' && hasWidth();
 }
 
+/** Whether stdout is a terminal that reports a width: one that reports 0 gets no drawing in place. */
+export function hasWidth(): boolean {
+  return (process.stdout.columns ?? 0) > 0;
+}
+
+/** Record lines a terminal shows per outcome before it only counts them: 20 changes are ~60 lines. */
+export const SHOWN_RECORDS = 20;
+
+/**
+ * Decides where each record's line goes: the `--diff-file`, the output (all of them, or the first
+ * `bound` per outcome in a terminal), or nowhere (`--quiet`, skipped records without --verbose),
+ * and says at the end how many were not shown and where they are.
+ */
+export function recordLines(o: ReporterOptions, bound: number | undefined) {
+  const shown: Counts = { total: 0, updated: 0, skipped: 0, failed: 0 };
+  const hidden: Counts = { total: 0, updated: 0, skipped: 0, failed: 0 };
+  return {
+    /** The text to print for this record now, if any. */
+    line(e: RecordEvent): string | undefined {
+      if (e.outcome === 'skipped' && !o.verbose) return undefined;
+      if (o.diffFile) {
+        o.diffFile.record(e);
+        return undefined;
+      }
+      if (o.quiet) return undefined;
+      const text = formatRecord(e, o.dryRun, o.verbose);
+      if (text === undefined) return undefined;
+      if (bound !== undefined && shown[e.outcome] >= bound) {
+        hidden[e.outcome]++;
+        hidden.total++;
+        return undefined;
+      }
+      shown[e.outcome]++;
+      return text;
+    },
+    /** What became of the lines not printed, or undefined when every line was printed. */
+    closing(journal: string | undefined): string | undefined {
+      if (o.diffFile) return `record lines: ${o.diffFile.records} written to ${o.diffFile.path} (JSON Lines)`;
+      if (hidden.total === 0) return undefined;
+      const parts = [
+        hidden.updated ? `${hidden.updated} ${o.dryRun ? 'change(s)' : 'updated record(s)'}` : '',
+        hidden.failed ? `${hidden.failed} failed record(s)` : '',
+        hidden.skipped ? `${hidden.skipped} skipped record(s)` : '',
+      ].filter(Boolean);
+      const where = journal
+        ? [`the journal ${journal} holds every write`, '--diff-file PATH writes every record as JSON Lines']
+        : ['--diff-file PATH writes every record as JSON Lines', 'so does plain output redirected to a file (> records.txt)'];
+      return `… ${parts.join(', ')} more not shown (the first ${bound} of each kind are above): ${where.join('; ')}`;
+    },
+  };
+}
+
+/**
+ * Plain lines for pipes, files, CI and --json: the header on stderr, every record line on `out`
+ * (unless --quiet or --diff-file), a progress line on stderr every few seconds (every page with
+ * --verbose) and the summary on `out`.
+ */
 export function plainReporter(o: ReporterOptions): Reporter {
   const counts: Counts = { total: 0, updated: 0, skipped: 0, failed: 0 };
   const started = performance.now();
   let lastProgress = started;
+  let total: RecordTotal | undefined;
   const out = backpressured(o.out);
+  const lines = recordLines(o, undefined);
   return {
     onPlan(plan) {
       o.err.write(`datafix ${plan.fix}${o.dryRun ? ' (dry run: nothing will be written)' : ''}\n  spec    ${o.specFile}\n`);
@@ -120,10 +209,19 @@ export function plainReporter(o: ReporterOptions): Reporter {
     onConnected(target) {
       o.err.write(`  target  ${target}\n`);
     },
+    onTotal(t) {
+      total = t;
+    },
+    onResume(earlier) {
+      o.err.write(`${formatResumeStart(earlier)}\n`);
+    },
+    onInterrupt(text) {
+      o.err.write(`\n${text}\n`);
+    },
     onEvent(e) {
       tally(counts, e);
       if (e.type === 'record') {
-        const line = formatRecord(e, o.dryRun, o.verbose);
+        const line = lines.line(e);
         if (line) out.write(`${line}\n`);
       } else if (e.type === 'throttled') {
         o.err.write(`  throttled: requeued ${e.records} write(s), concurrency now ${e.concurrency}, waiting ${e.waitMs} ms\n`);
@@ -132,122 +230,20 @@ export function plainReporter(o: ReporterOptions): Reporter {
         // A progress line every few seconds keeps CI logs readable on long runs.
         if (o.verbose || now - lastProgress > 5000) {
           lastProgress = now;
-          o.err.write(`  … ${formatProgress(counts, now - started, o.dryRun)}\n`);
+          o.err.write(`  … ${formatProgress(counts, now - started, o.dryRun, total)}\n`);
         }
         return out.room();
       }
       return undefined;
     },
-    async end({ summary, interrupted }) {
-      if (summary) o.out.write(`${formatSummary(summary, interrupted)}\n`);
+    abandon() {
+      o.diffFile?.close();
     },
-  };
-}
-
-export async function taskListReporter(o: ReporterOptions): Promise<Reporter> {
-  const { Listr } = await import('listr2');
-  const counts: Counts = { total: 0, updated: 0, skipped: 0, failed: 0 };
-  const started = performance.now();
-  // Record lines would tear the live task list apart; they are spooled to a temporary file and
-  // printed once the list is done, so memory stays flat however many records change.
-  const spoolDir = mkdtempSync(join(tmpdir(), 'datafix-'));
-  const spoolPath = join(spoolDir, 'records.txt');
-  const spool = openSync(spoolPath, 'w');
-  let spooled = 0;
-
-  const gate = <T>() => {
-    let resolve!: (v: T) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<T>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    promise.catch(() => undefined);
-    return { promise, resolve, reject };
-  };
-  const loaded = gate<FixPlan>();
-  const connected = gate<string>();
-  const processed = gate<{ summary: RunSummary; interrupted: boolean }>();
-  let setOutput: (text: string) => void = () => {};
-
-  const list = new Listr(
-    [
-      {
-        title: `Load and validate ${o.specFile}`,
-        task: async (_ctx, task) => {
-          const plan = await loaded.promise;
-          task.title = `Loaded ${plan.fix}: ${plan.lookups.length} lookup(s), ${plan.skip.length} skip rule(s)`;
-        },
-      },
-      {
-        title: 'Connect',
-        task: async (_ctx, task) => {
-          task.title = `Connected to ${await connected.promise}`;
-        },
-      },
-      {
-        title: o.dryRun ? 'Process records (dry run: nothing is written)' : 'Process records',
-        task: async (_ctx, task) => {
-          setOutput = (text) => {
-            task.output = text;
-          };
-          const { summary, interrupted } = await processed.promise;
-          task.title = `${interrupted ? 'Interrupted after' : 'Processed'} ${summary.total} record(s) in ${formatDuration(summary.durationMs)}`;
-        },
-        rendererOptions: { bottomBar: 1 },
-      },
-      {
-        title: 'Summary',
-        task: async (_ctx, task) => {
-          const { summary } = await processed.promise;
-          const reasons = Object.entries(summary.reasons).map(([r, n]) => `${r} ${n}`);
-          task.title = `${summary.updated} ${o.dryRun ? 'would update' : 'updated'} · ${summary.skipped} skipped · ${summary.failed} failed${reasons.length ? ` (${reasons.join(', ')})` : ''}`;
-        },
-      },
-    ],
-    { concurrent: false, exitOnError: true, rendererOptions: { collapseErrors: false } },
-  );
-  const rendering = list.run().catch(() => undefined);
-  let lastDraw = 0;
-
-  return {
-    onPlan: (plan) => loaded.resolve(plan),
-    onConnected: (target) => connected.resolve(target),
-    onEvent(e) {
-      tally(counts, e);
-      if (e.type === 'record') {
-        const line = formatRecord(e, o.dryRun, o.verbose);
-        if (line) {
-          writeSync(spool, `${line}\n`);
-          spooled++;
-        }
-      }
-      const now = performance.now();
-      if (now - lastDraw > 100 || e.type === 'done') {
-        lastDraw = now;
-        setOutput(formatProgress(counts, now - started, o.dryRun));
-      }
-    },
-    async end({ summary, interrupted, error }) {
-      if (summary) processed.resolve({ summary, interrupted: interrupted ?? false });
-      else {
-        // The task list prints this message on the failed task's line: never with credentials.
-        const failure = new Error(redactText(error instanceof Error ? error.message : String(error ?? 'stopped')));
-        loaded.reject(failure);
-        connected.reject(failure);
-        processed.reject(failure);
-      }
-      await rendering;
-      closeSync(spool);
-      if (spooled > 0) {
-        const out = backpressured(o.out);
-        for await (const chunk of createReadStream(spoolPath)) {
-          out.write(chunk as Buffer);
-          await out.room();
-        }
-      }
-      rmSync(spoolDir, { recursive: true, force: true });
-      if (summary) o.out.write(`${formatSummary(summary, interrupted)}\n`);
+    async end({ summary, interrupted, journal, earlier }) {
+      o.diffFile?.close();
+      const closing = lines.closing(journal);
+      if (closing && summary) o.err.write(`${closing}\n`);
+      if (summary) o.out.write(`${formatSummary(summary, interrupted, earlier)}\n`);
     },
   };
 }

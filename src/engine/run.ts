@@ -61,11 +61,22 @@ export interface WriteJournal {
   settle(requests: readonly WriteRequest[], results: readonly WriteResult[]): void | Promise<void>;
 }
 
+/** Where a run is after a fully processed page: pages and records so far, and their outcomes. */
+export interface CheckpointProgress {
+  readonly pages: number;
+  readonly records: number;
+  readonly updated: number;
+  readonly skipped: number;
+  readonly failed: number;
+  /** Count per skip or failure reason so far. */
+  readonly reasons: Readonly<Record<string, number>>;
+}
+
 export interface CheckpointSink {
   /** Identifies this fix on this target, for adapters that keep checkpoints inside the target. */
   readonly id: string;
   /** Called once a page is fully processed (after its writes committed). */
-  save(cursor: unknown, progress: { pages: number; records: number }): void | Promise<void>;
+  save(cursor: unknown, progress: CheckpointProgress): void | Promise<void>;
   /** The text an adapter with in-target checkpoints commits with a page's writes. */
   encode(cursor: unknown, progress: { pages: number; records: number }): string;
 }
@@ -232,7 +243,16 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       }
     }
     for (const s of states) report(s);
-    if (!options.dryRun) await options.checkpoint?.save(page.cursor, { pages: pageIndex + 1, records: counts.total });
+    if (!options.dryRun) {
+      await options.checkpoint?.save(page.cursor, {
+        pages: pageIndex + 1,
+        records: counts.total,
+        updated: counts.updated,
+        skipped: counts.skipped,
+        failed: counts.failed,
+        reasons: { ...reasons },
+      });
+    }
     // better-sqlite3 never yields; without this a whole synchronous run would starve the event
     // loop, and Ctrl-C (handled there) could not stop it between pages.
     await new Promise<void>((resolve) => setImmediate(resolve));

@@ -13,7 +13,7 @@ import { VERSION } from '../version.js';
 import { JournalWriter, openJournal } from './journal.js';
 import { TargetLock } from './lock.js';
 import { preflight } from './preflight.js';
-import { newRunId, type RunState, RunStateStore, runKey, type Segment, targetIdentity } from './state.js';
+import { newRunId, type ResumedPart, type RunCounts, type RunState, RunStateStore, runKey, type Segment, targetIdentity } from './state.js';
 
 export interface SafeRunOptions extends RunSpecOptions {
   /** Where `.datafix/` lives (the working directory). */
@@ -25,10 +25,22 @@ export interface SafeRunOptions extends RunSpecOptions {
   readonly resume?: boolean;
   /** Things worth telling the person running it (journal path, what resume does). */
   readonly onNote?: (text: string) => void;
+  /**
+   * A resumed run, once connected: what the interrupted run had done and where it goes on (else
+   * that is an `onNote`). Called before the first page.
+   */
+  readonly onResume?: (part: ResumedPart) => void;
 }
 
 export interface SafeRunResult extends RunResult {
   readonly journal?: string;
+  /** A resumed run: the interrupted part. */
+  readonly resumed?: ResumedPart;
+  /**
+   * A resumed run: the whole run's totals (the interrupted part and this one). Only `total` when
+   * the interrupted part's outcome counts are not all known (see `ResumedPart.counts`).
+   */
+  readonly wholeRun?: RunCounts | { readonly total: number };
 }
 
 /** What a checkpoint stored inside the target holds (SQLite). */
@@ -93,6 +105,8 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     // The whole run's limit: the interrupted run's on --resume, else --limit or the spec's.
     const runLimit = options.resume ? (previous?.limit ?? undefined) : (options.limit ?? plan.run.limit);
     let base = { pages: 0, records: 0 };
+    // The outcomes of the `base.records` the interrupted run read (its state's), when known.
+    let baseCounts: RunCounts | undefined = { total: 0, updated: 0, skipped: 0, failed: 0, reasons: {} };
     let updatedTargets: Record<string, unknown>[] | undefined;
     let cursor: unknown;
     let runId: string;
@@ -133,6 +147,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       updatedTargets = keys;
       runId = previous.runId ?? newRunId();
       base = { pages: previous.pages, records: previous.records };
+      baseCounts = previous.counts;
       cursor = previous.cursor;
     } else {
       if (previous && previous.status !== 'done' && previous.status !== 'undone') {
@@ -165,6 +180,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       ...(cursor !== undefined ? { cursor } : {}),
       pages: base.pages,
       records: base.records,
+      ...(baseCounts ? { counts: baseCounts } : {}),
       committedPages: resumedFrom?.committedPages ?? 0,
       ...(runLimit !== undefined ? { limit: runLimit } : {}),
       ...(resumedFrom?.targetInstance !== undefined ? { targetInstance: resumedFrom.targetInstance } : {}),
@@ -174,6 +190,20 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     store.write(key, state);
     let running = state;
     const writer = journal;
+    let resumed: ResumedPart | undefined;
+    /** Says where the resumed run goes on from: `onResume`, or a note when no one asked. */
+    const resumingAfter = (): void => {
+      resumed = {
+        startedAt: running.startedAt,
+        savedAt: resumedFrom?.updatedAt ?? running.startedAt,
+        pages: base.pages,
+        records: base.records,
+        journal: writer.path,
+        ...(baseCounts ? { counts: baseCounts } : {}),
+      };
+      if (options.onResume) options.onResume(resumed);
+      else options.onNote?.(`resuming after ${base.records} record(s) in ${base.pages} page(s); journal ${writer.path}`);
+    };
     let committed = running.committedPages ?? 0;
     let encoded = committed;
     const result = await runPlan(plan, {
@@ -207,7 +237,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         const checkpoints = adapter.checkpoints;
         if (!checkpoints) {
           if (!options.resume) return undefined;
-          options.onNote?.(`resuming after ${base.records} record(s) in ${base.pages} page(s); journal ${writer.path}`);
+          resumingAfter();
           return cursor;
         }
         if (!options.resume) {
@@ -240,15 +270,18 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
           // Nothing of this run was committed here: start from the first page, not from a
           // position read in a database that may not be this one.
           base = { pages: 0, records: 0 };
+          baseCounts = { total: 0, updated: 0, skipped: 0, failed: 0, reasons: {} };
           options.onNote?.(`resuming from the first page: ${describeTarget(plan.target)} holds no checkpoint of this run`);
+          resumingAfter();
           return undefined;
         }
         if (ours.pages > base.pages) {
+          // The state's outcome counts stop at its last page; the target committed later ones.
           base = { pages: ours.pages, records: ours.records };
-          options.onNote?.(`resuming after ${base.records} record(s) in ${base.pages} page(s); journal ${writer.path}`);
+          resumingAfter();
           return ours.cursor;
         }
-        options.onNote?.(`resuming after ${base.records} record(s) in ${base.pages} page(s); journal ${writer.path}`);
+        resumingAfter();
         return cursor;
       },
       checkpoint: {
@@ -265,12 +298,14 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         save: (pageCursor, progress) => {
           lock.verify();
           committed = encoded;
+          const counts = baseCounts ? addCounts(baseCounts, progress) : undefined;
           state = {
             ...running,
             // null: the last page is done.
             cursor: pageCursor ?? null,
             pages: base.pages + progress.pages,
             records: base.records + progress.records,
+            ...(counts ? { counts } : {}),
             committedPages: committed,
             journalSeq: writer.lastSeq,
             updatedAt: new Date().toISOString(),
@@ -281,7 +316,14 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     });
     journal.end(result.summary, result.interrupted);
     store.write(key, { ...(state as RunState), status: result.interrupted ? 'interrupted' : 'done', updatedAt: new Date().toISOString() });
-    return { ...result, journal: journal.path };
+    const s = result.summary;
+    const wholeRun =
+      resumed === undefined
+        ? undefined
+        : resumed.counts && resumed.counts.total === resumed.records
+          ? addCounts(resumed.counts, { records: s.total, updated: s.updated, skipped: s.skipped, failed: s.failed, reasons: s.reasons })
+          : { total: resumed.records + s.total };
+    return { ...result, journal: journal.path, ...(resumed ? { resumed, wholeRun } : {}) };
   } catch (err) {
     if (state) store.write(key, { ...state, status: 'interrupted', updatedAt: new Date().toISOString() });
     throw err;
@@ -289,6 +331,19 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     journal?.close();
     lock.release();
   }
+}
+
+/** The outcome counts of two parts of one run, added. */
+function addCounts(a: RunCounts, b: Omit<RunCounts, 'total'> & { records: number }): RunCounts {
+  const reasons: Record<string, number> = { ...a.reasons };
+  for (const [r, n] of Object.entries(b.reasons)) reasons[r] = (reasons[r] ?? 0) + n;
+  return {
+    total: a.total + b.records,
+    updated: a.updated + b.updated,
+    skipped: a.skipped + b.skipped,
+    failed: a.failed + b.failed,
+    reasons: Object.fromEntries(Object.entries(reasons).sort(([x], [y]) => x.localeCompare(y))),
+  };
 }
 
 /**

@@ -92,6 +92,34 @@ export function newRunId(): string {
   return randomUUID();
 }
 
+/** Outcome counts of the records a run has read so far. */
+export interface RunCounts {
+  readonly total: number;
+  readonly updated: number;
+  readonly skipped: number;
+  readonly failed: number;
+  /** Count per skip or failure reason. */
+  readonly reasons: Readonly<Record<string, number>>;
+}
+
+/** What an interrupted run had done by its last checkpoint, as `--resume` continues it. */
+export interface ResumedPart {
+  /** When the interrupted run started (ISO time). */
+  readonly startedAt: string;
+  /** When it saved its last checkpoint (ISO time). */
+  readonly savedAt: string;
+  readonly pages: number;
+  readonly records: number;
+  /** The journal the resumed run appends to. */
+  readonly journal: string;
+  /**
+   * Its outcome counts, when its state file recorded them. They cover `counts.total` records:
+   * fewer than `records` when its last page committed but the state saving it was lost (a kill
+   * at that moment), or none when the state was written by an older datafix.
+   */
+  readonly counts?: RunCounts;
+}
+
 export interface RunState {
   readonly fix: string;
   readonly specFile: string;
@@ -107,6 +135,8 @@ export interface RunState {
   readonly cursor?: unknown;
   readonly pages: number;
   readonly records: number;
+  /** Outcome counts of the whole run up to the last checkpoint (all its processes, resumes included). */
+  readonly counts?: RunCounts;
   /**
    * Pages whose checkpoint was committed inside the target with their writes (SQLite): the
    * target must hold at least this far on resume, or it is not the database the run wrote to.

@@ -1,6 +1,7 @@
 /**
  * The import rules that keep the engine generic: spec and engine know no backend and no UI;
- * adapters know no engine, spec or CLI; listr2 is drawn by one module only.
+ * adapters know no engine, spec or CLI; listr2 is drawn by one module only; Ctrl-C is handled by
+ * the commands alone.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -41,8 +42,24 @@ describe('architecture', () => {
     expect(offending('adapters', /\/(engine|spec|cli)\//)).toEqual([]);
   });
 
-  it('listr2 is imported by the progress module only', () => {
+  it('listr2 is imported by the task-list module only', () => {
     const users = files(SRC).filter((f) => imports(f).some((i) => i === 'listr2'));
-    expect(users.map((f) => relative(SRC, f))).toEqual(['cli/progress.ts']);
+    expect(users.map((f) => relative(SRC, f))).toEqual(['cli/task-list.ts']);
+  });
+
+  // listr2's own SIGINT handler exits 127 at once: on by default, it is off for every list.
+  it("every listr2 task list is made without listr2's SIGINT handler", () => {
+    const text = readFileSync(join(SRC, 'cli/task-list.ts'), 'utf8');
+    const lists = text.match(/new Listr\(/g) ?? [];
+    expect(lists.length).toBeGreaterThan(0);
+    expect(text.match(/registerSignalListeners: false,/g) ?? []).toHaveLength(lists.length);
+  });
+
+  // A second SIGINT listener (a terminal UI library's own, exiting 127) once made Ctrl-C in a
+  // terminal skip the checkpoint, the summary and the lock's release.
+  it('only CLI commands listen for SIGINT; no library, display or engine module does', () => {
+    const listeners = files(SRC).filter((f) => /['"]SIGINT['"]/.test(readFileSync(f, 'utf8')));
+    expect(listeners.map((f) => relative(SRC, f)).filter((f) => !f.startsWith('cli/commands/'))).toEqual([]);
+    expect(listeners.map((f) => relative(SRC, f))).toContain('cli/commands/run.ts');
   });
 });

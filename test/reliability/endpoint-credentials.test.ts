@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redactText } from '../../src/adapters/redact.js';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { inTerminal } from '../helpers/terminal.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { dynamoEnv, show } from '../safety/support.js';
 import { expectOracleState, I2V_FIX, i2vDataset, oracleCounts, scanAll } from './support.js';
@@ -139,17 +140,29 @@ describe('credentials in the endpoint URL', () => {
     expect(plain.stderr).toContain('endpoint must be an http(s) URL such as http://localhost:8000, got `localhost:8000`');
   });
 
-  it('the task list of a terminal prints a failure without the credentials its message quotes', () => {
-    // The task list is drawn only on a terminal; its renderer for other output prints the same
-    // failed-task line, which is what this reads.
-    const script = `const { taskListReporter } = await import(${JSON.stringify(`${REPO_ROOT}dist/cli/progress.js`)});
-const r = await taskListReporter({ specFile: 'x.yaml', dryRun: true, verbose: false, out: process.stdout, err: process.stderr });
-await r.end({ error: new Error(${JSON.stringify(`cannot reach http://${USER}:${PASSWORD}@127.0.0.1:9/?token=${TOKEN}#access_token=${TOKEN}`)}) });`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(`${r.stdout}${r.stderr}`).toContain('FAILED: cannot reach http://127.0.0.1:9/]');
-    expectNoCredentials('stdout', r.stdout);
-    expectNoCredentials('stderr', r.stderr);
+  it('the task list of a terminal prints a failure without the credentials its message quotes', async () => {
+    const failing = tmp().write(
+      'fail.mjs',
+      `const { taskListReporter } = await import(${JSON.stringify(`${REPO_ROOT}dist/cli/task-list.js`)});
+const r = taskListReporter({ specFile: 'x.yaml', dryRun: true, verbose: false, out: process.stdout, err: process.stderr });
+await r.end({ error: new Error(${JSON.stringify(`cannot reach http://${USER}:${PASSWORD}@127.0.0.1:9/?token=${TOKEN}#access_token=${TOKEN}`)}) });
+`,
+    );
+    // In a terminal listr2 draws the list in place: the failed task's line.
+    const drawn = inTerminal([], { cwd: tmp().path, script: failing });
+    const r = await drawn.done;
+    expect(r.code, drawn.screen()).toBe(0);
+    expect(drawn.screen()).toContain('✖ Loading and validating x.yaml: cannot reach http://127.0.0.1:9/\n');
+    expectNoCredentials('terminal', r.stdout);
+    expectNoCredentials('terminal (stderr)', r.stderr);
+    // Through a pipe listr2 prints a line per change instead: the failure line is cleaned too.
+    const piped = spawnSync(process.execPath, [failing], { encoding: 'utf8' });
+    expect(piped.status, piped.stderr).toBe(0);
+    expect(piped.stdout).toContain(
+      '✖ Loading and validating x.yaml [FAILED: Loading and validating x.yaml: cannot reach http://127.0.0.1:9/]\n',
+    );
+    expectNoCredentials('stdout', piped.stdout);
+    expectNoCredentials('stderr', piped.stderr);
   });
 });
 

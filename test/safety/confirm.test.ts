@@ -4,10 +4,10 @@
  * gives the CLI a pseudo-terminal) it prints the counts and the target and asks; "n" cancels
  * with nothing written, and `--yes` skips the question.
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../helpers/cli.js';
+import { runCli } from '../helpers/cli.js';
+import { HAS_SCRIPT, inTerminal, NO_SCRIPT, stripTerminal } from '../helpers/terminal.js';
 import { sha256File, useTempDirs } from '../helpers/tmp.js';
 import {
   createGeneratedVeo3Db,
@@ -15,22 +15,16 @@ import {
   jsonSummary,
   killLeftoverProcesses,
   lockFiles,
-  type RunningCli,
   SYNC_FIX,
   show,
   sqliteAll,
   startCli,
-  startProcess,
   waitFor,
 } from './support.js';
 
 const tmp = useTempDirs();
 const shared = useTempDirs({ scope: 'file' });
 killLeftoverProcesses();
-
-const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
-const ESC = String.fromCharCode(27);
-const stripTerminal = (s: string) => s.replace(new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]`, 'g'), '').replace(/\r/g, '');
 
 let template: string;
 let updatable: string[];
@@ -51,15 +45,6 @@ function copy() {
 function expectFixed(db: string): void {
   const ids = generationIds(db);
   for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
-}
-
-/** Shell-quotes one argument for `script -c`. */
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** Runs the CLI in a pseudo-terminal (stdin, stdout and stderr are the terminal); CI unset. */
-function inTerminal(args: string[], cwd: string, env: Record<string, string>): RunningCli {
-  const command = [process.execPath, BIN, ...args].map(q).join(' ');
-  return startProcess('script', ['-qec', command, '/dev/null'], { cwd, env: { ...env, TERM: 'xterm' }, ci: false, timeoutMs: 30_000 });
 }
 
 describe('no terminal: never asks', () => {
@@ -88,13 +73,13 @@ describe('no terminal: never asks', () => {
 describe('in a terminal (util-linux script)', () => {
   // Never skipped: without `script` these tests fail here, naming what to install.
   it('util-linux `script` is installed, to give the CLI a pseudo-terminal', () => {
-    expect(hasScript, 'util-linux `script` is missing: install it (Debian: apt-get install bsdutils)').toBe(true);
+    expect(HAS_SCRIPT, NO_SCRIPT).toBe(true);
   });
 
   it('shows the counts and the target, asks, and "n" cancels with nothing written', async () => {
     const { dir, db, env } = copy();
     const hash = sha256File(db);
-    const child = inTerminal(['run', SYNC_FIX], dir.path, env);
+    const child = inTerminal(['run', SYNC_FIX], { cwd: dir.path, env });
     await waitFor('the question', () => child.stdout().includes('[y/N]'), { timeoutMs: 20_000 });
     child.child.stdin.write('n\r');
     const r = await child.done;
@@ -119,7 +104,7 @@ describe('in a terminal (util-linux script)', () => {
   it('--segment on a SQLite source is refused (exit 2, DF727) before the dry pass and the question', async () => {
     const { dir, db, env } = copy();
     const hash = sha256File(db);
-    const r = await inTerminal(['run', SYNC_FIX, '--segment', '0', '--total-segments', '2'], dir.path, env).done;
+    const r = await inTerminal(['run', SYNC_FIX, '--segment', '0', '--total-segments', '2'], { cwd: dir.path, env }).done;
     const screen = stripTerminal(r.stdout + r.stderr);
     expect(r.code, screen).toBe(2);
     expect(screen).toContain('error DF727: --segment splits a DynamoDB scan, but sync-media-generation-ids reads a SQLite table');
@@ -130,7 +115,7 @@ describe('in a terminal (util-linux script)', () => {
 
   it('"y" writes', async () => {
     const { dir, db, env } = copy();
-    const child = inTerminal(['run', SYNC_FIX], dir.path, env);
+    const child = inTerminal(['run', SYNC_FIX], { cwd: dir.path, env });
     await waitFor('the question', () => child.stdout().includes('[y/N]'), { timeoutMs: 20_000 });
     child.child.stdin.write('y\r');
     const r = await child.done;
@@ -140,7 +125,7 @@ describe('in a terminal (util-linux script)', () => {
 
   it('--yes does not ask, and writes', async () => {
     const { dir, db, env } = copy();
-    const child = inTerminal(['run', SYNC_FIX, '--yes'], dir.path, env);
+    const child = inTerminal(['run', SYNC_FIX, '--yes'], { cwd: dir.path, env });
     const r = await child.done;
     const screen = stripTerminal(r.stdout + r.stderr);
     expect(r.code, screen).toBe(0);

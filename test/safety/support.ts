@@ -134,6 +134,7 @@ export interface StateFile {
   readonly journal: string;
   readonly cursor?: unknown;
   readonly specChecksum: string;
+  readonly startedAt: string;
 }
 
 /** Every `.datafix/runs/*.state.json` under `dir` (a torn or half-written one is skipped). */
@@ -478,6 +479,26 @@ export function videoDataset(count: number, prefix = 'v'): { items: Record<strin
 export function withoutUpdatedAt(item: RawItem): RawItem {
   const { updatedAt: _ignored, ...rest } = item;
   return rest;
+}
+
+/**
+ * A fix that scans a DynamoDB table (`${TABLE}` at `${ENDPOINT}`) 10 items a page and copies each
+ * item's `n` into `copyOfN`: every item is updated, and each once.
+ */
+export function markItemsSpec(dir: { write(name: string, text: string): string }): string {
+  return dir.write(
+    'mark.yaml',
+    `name: mark-items
+target:
+  dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 }
+source:
+  as: item
+  scan: { pageSize: 10 }
+update:
+  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }
+  set: { copyOfN: "{{ item.n }}" }
+`,
+  );
 }
 
 /** Makes a new media table seeded with `items` on each call (`<prefix>-1`, `<prefix>-2`, …). */

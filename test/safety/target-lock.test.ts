@@ -21,6 +21,7 @@ import {
   jsonSummary,
   killLeftoverProcesses,
   lockFiles,
+  markItemsSpec,
   onlyState,
   pauseBetweenTransactions,
   SYNC_FIX,
@@ -192,26 +193,10 @@ describe('DynamoDB: segments of a scan', () => {
     return table;
   }
 
-  function scanSpec(dir: { write(name: string, text: string): string }): string {
-    return dir.write(
-      'mark.yaml',
-      `name: mark-items
-target:
-  dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 }
-source:
-  as: item
-  scan: { pageSize: 10 }
-update:
-  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }
-  set: { copyOfN: "{{ item.n }}" }
-`,
-    );
-  }
-
   it('a segment 0 of 2 in progress excludes a whole-table run and segment 0 of 4 (DF710); segment 1 of 2 runs beside it; every item is written once', async () => {
     const table = await freshTable();
     const dir = tmp();
-    const spec = scanSpec(dir);
+    const spec = markItemsSpec(dir);
     const env = { TABLE: table, ENDPOINT: slow.endpoint };
     const seg0 = startCli(['run', spec, '--segment', '0', '--total-segments', '2', '--json'], { cwd: dir.path, env });
     await waitFor('segment 0 to take its lock and write a page', () => (onlyState(dir.path)?.pages ?? 0) >= 1, {
@@ -243,7 +228,7 @@ update:
   it('a whole-table run in progress excludes a segmented run (DF710)', async () => {
     const table = await freshTable();
     const dir = tmp();
-    const spec = scanSpec(dir);
+    const spec = markItemsSpec(dir);
     const env = { TABLE: table, ENDPOINT: slow.endpoint };
     const whole = startCli(['run', spec, '--json'], { cwd: dir.path, env });
     await waitFor('the whole-table run to write a page', () => (onlyState(dir.path)?.pages ?? 0) >= 1, {

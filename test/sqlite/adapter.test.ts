@@ -149,6 +149,25 @@ describe('keyset paging', () => {
     }
   });
 
+  it('count gives exactly the rows readPages yields, from the start or after a cursor, with the where', async () => {
+    const db = newDb(
+      "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO items VALUES (30,'c'),(10,NULL),(20,'b'),(40,NULL),(50,'e'),(60,NULL)",
+    );
+    const plan = compileYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: items, where: { isNull: v } }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { v: 1 }\n`,
+    );
+    const adapter = createSqliteAdapter(sqliteTargetOf(db), { readonly: true });
+    try {
+      expect(await adapter.count?.(plan.source, {})).toEqual({ records: 3, estimate: false });
+      // After the first page of one row (id 10): 40 and 60 are left.
+      expect(await adapter.count?.(plan.source, { cursor: [10] })).toEqual({ records: 2, estimate: false });
+      // A null cursor is the position after the last page.
+      expect(await adapter.count?.(plan.source, { cursor: null })).toEqual({ records: 0, estimate: false });
+    } finally {
+      await adapter.close();
+    }
+  });
+
   it('a composite primary key pages in key order and updates each row once, by its full key', async () => {
     const values: string[] = [];
     for (const tenant of ['b', 'a', 'c']) for (let seq = 5; seq >= 1; seq--) values.push(`('${tenant}', ${seq}, NULL)`);

@@ -6,10 +6,12 @@ import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import type { FixPlan, SourcePlan } from '../../plan/types.js';
 import type {
   Adapter,
+  CountOptions,
   Item,
   LookupRejected,
   LookupRequest,
   ReadOptions,
+  RecordCount,
   SourcePage,
   WriteOptions,
   WriteRequest,
@@ -19,7 +21,7 @@ import { makeWrapNumbers } from './codec.js';
 import type { DynamoContext, DynamoTarget } from './context.js';
 import { describeWhere } from './failures.js';
 import { lookup } from './lookup.js';
-import { readPages } from './read.js';
+import { estimateCount, readPages } from './read.js';
 import { checkPlan, TableCache } from './schema.js';
 import { write } from './write.js';
 
@@ -129,6 +131,10 @@ class DynamoAdapter implements Adapter {
 
   lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]> {
     return lookup(this.ctx, requests);
+  }
+
+  count(source: SourcePlan, options: CountOptions): Promise<RecordCount | undefined> {
+    return estimateCount(this.ctx, source, options);
   }
 
   write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> {

@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import type { QueryCommandOutput, ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { DatafixError } from '../../errors.js';
 import type { SourcePlan } from '../../plan/types.js';
-import type { Item, ReadOptions, SourcePage, SourceRecord } from '../types.js';
+import type { CountOptions, Item, ReadOptions, RecordCount, SourcePage, SourceRecord } from '../types.js';
 import { badCursor, decodeKey, encodeKey, pickKey } from './codec.js';
 import { type DynamoContext, sendRead } from './context.js';
 import { ExpressionBuilder, filterExpression, keyConditionExpression } from './expressions.js';
@@ -44,6 +44,21 @@ interface SegmentState {
 
 function toRecords(items: readonly Item[], keyNames: readonly string[]): SourceRecord[] {
   return items.map((item) => ({ key: pickKey(item, keyNames), item }));
+}
+
+/**
+ * An estimate of the records a scan yields, from the item count DescribeTable reports for the
+ * table or the scanned index (DynamoDB refreshes it about every six hours; a filter makes the
+ * real number smaller), shared evenly among segments. Undefined for a query (the table's count
+ * says nothing of one partition), for a resumed scan (how much of each segment is left is
+ * unknown), and while DynamoDB reports 0 items (a new table, or a server that keeps no count).
+ */
+export async function estimateCount(ctx: DynamoContext, source: SourcePlan, options: CountOptions): Promise<RecordCount | undefined> {
+  if (source.kind !== 'scan' || options.cursor !== undefined) return undefined;
+  const info = await ctx.tables.get(ctx.target.table);
+  const items = source.index === undefined ? info.itemCount : findIndex(info, source.index).itemCount;
+  if (!items) return undefined;
+  return { records: Math.ceil(items / (options.segment?.total ?? 1)), estimate: true };
 }
 
 /** Streams the source's pages; see `ReadOptions` for cursor and segment semantics. */

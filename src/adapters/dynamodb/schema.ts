@@ -20,6 +20,8 @@ export interface IndexInfo extends KeySchema {
   /** ALL, KEYS_ONLY or INCLUDE (then `included` lists the extra attributes). */
   readonly projection: string;
   readonly included: readonly string[];
+  /** DescribeTable's count of the index's items, refreshed about every six hours. */
+  readonly itemCount?: number;
 }
 
 export interface TableInfo extends KeySchema {
@@ -30,6 +32,8 @@ export interface TableInfo extends KeySchema {
   readonly keyTypes: Readonly<Record<string, string>>;
   readonly status?: string;
   readonly indexes: ReadonlyMap<string, IndexInfo>;
+  /** DescribeTable's ItemCount: an estimate DynamoDB refreshes about every six hours. */
+  readonly itemCount?: number;
 }
 
 type RawKeySchema = { AttributeName?: string; KeyType?: string }[] | undefined;
@@ -104,6 +108,7 @@ export class TableCache {
         ...(g.IndexStatus ? { status: g.IndexStatus } : {}),
         projection: g.Projection?.ProjectionType ?? 'ALL',
         included: g.Projection?.NonKeyAttributes ?? [],
+        ...(g.ItemCount !== undefined ? { itemCount: g.ItemCount } : {}),
       });
     }
     for (const l of t?.LocalSecondaryIndexes ?? []) {
@@ -114,6 +119,7 @@ export class TableCache {
         ...keySchemaOf(l.KeySchema),
         projection: l.Projection?.ProjectionType ?? 'ALL',
         included: l.Projection?.NonKeyAttributes ?? [],
+        ...(l.ItemCount !== undefined ? { itemCount: l.ItemCount } : {}),
       });
     }
     return {
@@ -123,6 +129,7 @@ export class TableCache {
       keyTypes: Object.fromEntries((t?.AttributeDefinitions ?? []).map((d) => [d.AttributeName ?? '', d.AttributeType ?? 'S'])),
       ...(t?.TableStatus ? { status: t.TableStatus } : {}),
       indexes,
+      ...(t?.ItemCount !== undefined ? { itemCount: t.ItemCount } : {}),
     };
   }
 }

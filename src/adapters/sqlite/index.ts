@@ -353,6 +353,44 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
   /** Per source table, the columns the checked plan reads (undefined: all of them). */
   const sourceColumns = new Map<string, string[] | undefined>();
 
+  /**
+   * The source's paged SELECT: the first page, a page after a cursor (the last key read), and the
+   * count of what remains after a cursor, all with the source's `where`.
+   */
+  const sourceQuery = (source: SourcePlan) => {
+    if (source.kind !== 'table') throw new DatafixError('config', 'DF205', 'a SQLite target reads with source.table');
+    const info = requireTable(source.table, ['source', 'table']);
+    const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
+    const usesRowid = info.primaryKey.length === 0;
+    const compiled = source.where ? compileWhere(source.where) : undefined;
+    // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
+    // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
+    const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
+    // In the column's own collation where the key's index has it too (SQLite then seeks with
+    // the index); else BINARY, in which keys unique by any collation are still distinct (a
+    // BINARY key over a NOCASE column holds 'a' and 'A', which NOCASE would take as one).
+    const keyList = keyCols
+      .map((k, i) =>
+        (info.primaryKeyCollations[i] ?? 'BINARY') === collationOf(source.table, k) ? quoteIdent(k) : `${quoteIdent(k)} COLLATE BINARY`,
+      )
+      .join(', ');
+    const columns = sourceColumns.get(source.table);
+    const list = columns ? columns.map(quoteIdent).join(', ') : '*';
+    const from = ` FROM ${quoteIdent(source.table)}`;
+    const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}${list}${from}`;
+    const order = ` ORDER BY ${keyList} LIMIT ?`;
+    const whereFirst = where ? ` WHERE (${where.sql})` : '';
+    const whereAfter = ` WHERE ${where ? `(${where.sql}) AND ` : ''}(${keyList}) > (${keyCols.map(() => '?').join(', ')})`;
+    return {
+      keyCols,
+      where,
+      firstSql: `${select}${whereFirst}${order}`,
+      afterSql: `${select}${whereAfter}${order}`,
+      countFirstSql: `SELECT count(*) AS n${from}${whereFirst}`,
+      countAfterSql: `SELECT count(*) AS n${from}${whereAfter}`,
+    };
+  };
+
   return {
     backend: 'sqlite',
     // better-sqlite3 reads synchronously: reading ahead would only evict the page being written.
@@ -519,30 +557,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     },
 
     async *readPages(source: SourcePlan, options: ReadOptions): AsyncGenerator<SourcePage> {
-      if (source.kind !== 'table') throw new DatafixError('config', 'DF205', 'a SQLite target reads with source.table');
-      const info = requireTable(source.table, ['source', 'table']);
-      const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
-      const usesRowid = info.primaryKey.length === 0;
-      const compiled = source.where ? compileWhere(source.where) : undefined;
-      // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
-      // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
-      const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
-      // Keyset order is the primary key's index order: its collation, not the column's (a
-      // BINARY key over a NOCASE column holds 'a' and 'A', which NOCASE would take as one).
-      // In the column's own collation where the key's index has it too (SQLite then seeks with
-      // the index); else BINARY, in which keys unique by any collation are still distinct (a
-      // BINARY key over a NOCASE column holds 'a' and 'A', which NOCASE would take as one).
-      const keyList = keyCols
-        .map((k, i) =>
-          (info.primaryKeyCollations[i] ?? 'BINARY') === collationOf(source.table, k) ? quoteIdent(k) : `${quoteIdent(k)} COLLATE BINARY`,
-        )
-        .join(', ');
-      const columns = sourceColumns.get(source.table);
-      const list = columns ? columns.map(quoteIdent).join(', ') : '*';
-      const select = `SELECT ${usesRowid ? 'rowid AS "rowid", ' : ''}${list} FROM ${quoteIdent(source.table)}`;
-      const order = ` ORDER BY ${keyList} LIMIT ?`;
-      const firstSql = `${select}${where ? ` WHERE (${where.sql})` : ''}${order}`;
-      const afterSql = `${select} WHERE ${where ? `(${where.sql}) AND ` : ''}(${keyList}) > (${keyCols.map(() => '?').join(', ')})${order}`;
+      const { keyCols, where, firstSql, afterSql } = sourceQuery(source);
+      const table = source.kind === 'table' ? source.table : '';
       // The cursor leaves the adapter JSON-safe (checkpoints and state files are JSON): a key
       // beyond 2^53 or a whole REAL keeps its exact value and type through a resume.
       let cursor = Array.isArray(options.cursor) ? (fromJsonSafe(options.cursor) as unknown[]) : undefined;
@@ -562,19 +578,32 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         cursor = keyCols.map((k) => lastRecord.key[k]);
         const done = rows.length < options.pageSize;
         // NULL compares as unknown: a keyset after it would silently end the read here.
-        if (!done && cursor.some((v) => v === null || v === undefined)) throw nullKeyError(source.table, keyCols);
+        if (!done && cursor.some((v) => v === null || v === undefined)) throw nullKeyError(table, keyCols);
         // Text read back with U+FFFD was not valid in the database's encoding: bound again it is
         // other bytes than the row holds, and the keyset would not move past that row.
         if (!done && cursor.some((v) => typeof v === 'string' && v.includes('\uFFFD'))) {
           throw new DatafixError(
             'config',
             'DF419',
-            `\`${source.table}\`: a primary key (${keyCols.join(', ')}) holds text that is not valid in the database's encoding; datafix reads in key order and cannot page past it. Fix that key first; rows before it were handled, and --resume continues from the last checkpoint`,
+            `\`${table}\`: a primary key (${keyCols.join(', ')}) holds text that is not valid in the database's encoding; datafix reads in key order and cannot page past it. Fix that key first; rows before it were handled, and --resume continues from the last checkpoint`,
           );
         }
         yield { records, cursor: done ? undefined : toJsonSafe(cursor) };
         if (done) return;
       }
+    },
+
+    async count(source: SourcePlan, options: { cursor?: unknown }) {
+      // A null cursor is the position after the last page: nothing is left.
+      if (options.cursor === null) return { records: 0, estimate: false };
+      const { where, countFirstSql, countAfterSql } = sourceQuery(source);
+      const cursor = Array.isArray(options.cursor) ? (fromJsonSafe(options.cursor) as unknown[]) : undefined;
+      const params = [...(where?.params ?? []), ...(cursor ?? []).map(toSqlValue)];
+      // One pass over the table (or its index), far quicker than reading the records themselves.
+      const row = wrapBusy(() => prepare(cursor ? countAfterSql : countFirstSql).get(...params)) as { n: number | bigint };
+      count('count');
+      // Integers come back as bigint (exact values); a row count fits a number.
+      return { records: Number(row.n), estimate: false };
     },
 
     async lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]> {

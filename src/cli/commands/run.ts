@@ -18,6 +18,10 @@ export class RunCommand extends Command {
       restores them), takes the target's lock so that no two processes write it at once, and saves a
       checkpoint after every page: after Ctrl-C or a crash, \`--resume\` continues from it. In a
       terminal it first shows the counts and asks before writing (\`--yes\` skips the question).
+      Ctrl-C in that preview or at the question writes nothing; a second Ctrl-C stops at once.
+
+      In a terminal the progress shows the total, a percentage and an ETA, and only the first 20
+      changed and failed records are printed; \`--diff-file\` writes every one as JSON Lines.
 
       Exit codes: 0 finished with no failed record; 1 some records failed; 2 invalid spec,
       configuration, connection or usage; 130 interrupted.
@@ -29,6 +33,8 @@ export class RunCommand extends Command {
       ['Print the summary as JSON on stdout', 'datafix run fixes/i2v-thumbnails.yaml --dry-run --json'],
       ['Take segment 0 of 4 of a parallel scan', 'datafix run fix.yaml --segment 0 --total-segments 4'],
       ['Continue a run that was interrupted or killed', 'datafix run fixes/i2v-thumbnails.yaml --resume'],
+      ['Review every proposed change in a file', 'datafix run fixes/i2v-thumbnails.yaml --dry-run --diff-file changes.jsonl'],
+      ['Print only the progress counts and the summary', 'datafix run fixes/i2v-thumbnails.yaml --quiet'],
       ['Undo a live run from its journal', 'datafix undo .datafix/runs/<run>.journal.jsonl'],
     ],
   });
@@ -56,6 +62,10 @@ export class RunCommand extends Command {
     description: 'Print only the summary as one JSON object on stdout; everything else goes to stderr',
   });
   verbose = Option.Boolean('--verbose', false, { description: 'Also print skipped records and a progress line per page' });
+  quiet = Option.Boolean('--quiet,-q', false, { description: 'Print no record lines: only the progress counts and the summary' });
+  diffFile = Option.String('--diff-file', {
+    description: 'Write every record line to PATH as JSON Lines (one object per record) instead of printing it',
+  });
   journal = Option.String('--journal', { description: 'Write the undo journal here (default: .datafix/runs/…journal.jsonl)' });
   resume = Option.Boolean('--resume', false, {
     description: 'Continue the last interrupted run of this fix on this target from its checkpoint',
@@ -73,27 +83,68 @@ export class RunCommand extends Command {
       stderr.write(`error DF723: --segment must be below --total-segments (${this.totalSegments})\n`);
       return EXIT.invalid;
     }
+    if (this.quiet && this.verbose) {
+      stderr.write('error DF001: --quiet prints no record lines and --verbose prints more of them: give one of the two\n');
+      return EXIT.invalid;
+    }
+
+    // Ctrl-C is this command's from its first moment (the listr2 task lists are made without
+    // listr2's own SIGINT handler, which exits 127). A first one stops at the next safe point:
+    // the preview or the question with nothing written, a live run after the records in flight
+    // with its checkpoint saved. A second one stops at once, leaving what a crash leaves: a state
+    // `--resume` continues.
+    const abort = new AbortController();
+    let phase: 'prepare' | 'preview' | 'question' | 'run' = 'prepare';
+    let reporter: import('../progress.js').Reporter | undefined;
+    let preview: import('../task-list.js').PreviewTaskList | undefined;
+    const live = !this.dryRun;
+    const onSigint = () => {
+      if (abort.signal.aborted) {
+        try {
+          reporter?.abandon();
+          preview?.abandon();
+        } catch {
+          // Stopping at once: a diff file the disk cannot finish is no reason to stay.
+        }
+        stderr.write(
+          phase === 'run' && live
+            ? `\nstopped at once. The run can be continued from its last checkpoint with: datafix run ${this.spec} --resume (its lock is left as after a crash; --resume takes it over)\n`
+            : '\nstopped at once: nothing was written.\n',
+        );
+        process.exit(EXIT.interrupted);
+      }
+      abort.abort();
+      if (phase === 'question') return; // the question itself says what happened
+      const text =
+        phase === 'run' && live
+          ? 'interrupt: finishing the records in flight and saving the checkpoint (Ctrl-C again to stop at once)'
+          : phase === 'run'
+            ? 'interrupt: stopping after the records in flight (Ctrl-C again to stop at once)'
+            : 'interrupt: stopping before anything is written (Ctrl-C again to stop at once)';
+      if (reporter) reporter.onInterrupt(text);
+      else if (preview) preview.onInterrupt(text);
+      else stderr.write(`\n${text}\n`);
+    };
+    process.on('SIGINT', onSigint);
+    const nothingWritten = () => {
+      stderr.write('interrupted: nothing was written.\n');
+      return EXIT.interrupted;
+    };
     const { loadPlan, runPlan } = await import('../../api.js');
     const { checkSegmentable, runPlanSafely } = await import('../../safety/session.js');
     const { loadEnvFile } = await import('../../spec/env.js');
     const { describeTarget } = await import('../../adapters/registry.js');
     const progress = await import('../progress.js');
+    const { DiffFile, checkDiffFile } = await import('../diff-file.js');
     const out = this.json ? stderr : stdout;
 
-    const abort = new AbortController();
-    const onSigint = () => {
-      if (abort.signal.aborted) process.exit(EXIT.interrupted);
-      stderr.write('\ninterrupt: finishing the records in flight and saving the checkpoint (Ctrl-C again to stop at once)\n');
-      abort.abort();
-    };
-    process.on('SIGINT', onSigint);
     // The reader of the output went away (`| head`): stop like Ctrl-C, with a checkpoint and the
     // lock released, instead of writing on with nobody reading.
     const onGone = () => {
       if (!abort.signal.aborted) abort.abort();
     };
     stdout.on('error', onGone);
-    let reporter: import('../progress.js').Reporter | undefined;
+    let diffFile: import('../diff-file.js').DiffFile | undefined;
     // Notes (the journal's path and how to undo it) are printed after the run, also when it stops
     // with an error: what it wrote by then is in that journal.
     const notes: string[] = [];
@@ -112,26 +163,72 @@ export class RunCommand extends Command {
       };
       // Refused before the confirmation's dry pass: no preview of a run that cannot start.
       checkSegmentable(plan, limits.segment);
+      if (this.diffFile) checkDiffFile(this.diffFile, process.cwd());
+      if (abort.signal.aborted) return nothingWritten();
       const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !process.env.CI;
-      if (!this.dryRun && !this.yes && interactive && !this.resume) {
+      /** What the preview pass read: the live run's total, exact as of a moment ago. */
+      let previewed: number | undefined;
+      if (live && !this.yes && interactive && !this.resume) {
         // Show what the live run is about to do, and let the person say no.
-        stderr.write(`checking what ${plan.fix} would change on ${describeTarget(plan.target)} …\n`);
-        const preview = await runPlan(plan, { dryRun: true, ...limits, signal: abort.signal });
-        const s = preview.summary;
+        phase = 'preview';
+        const title = `what ${plan.fix} would change on ${describeTarget(plan.target)}`;
+        const shown = (await import('../task-list.js')).previewTaskList(title);
+        preview = shown;
+        let checked: Awaited<ReturnType<typeof runPlan>>;
+        try {
+          checked = await runPlan(plan, {
+            dryRun: true,
+            ...limits,
+            signal: abort.signal,
+            onTotal: (t) => shown.onTotal(t),
+            onEvent: (e) => shown.onEvent(e),
+          });
+          await shown.end({ interrupted: abort.signal.aborted });
+        } catch (err) {
+          await shown.end({ interrupted: false, error: err });
+          throw err;
+        } finally {
+          // Only now: until listr2 gave the terminal back, a second Ctrl-C stops its drawing first.
+          preview = undefined;
+        }
+        // Partial counts are no basis for a decision: an interrupted preview asks nothing.
+        if (checked.interrupted) return nothingWritten();
+        const s = checked.summary;
+        previewed = s.total;
         stderr.write(`${s.updated} record(s) would be updated, ${s.skipped} skipped, ${s.failed} failed (of ${s.total} read).\n`);
         if (s.updated === 0) {
           stderr.write('nothing to write.\n');
-        } else if (!(await confirm(`Write these changes to ${describeTarget(plan.target)}? [y/N] `))) {
-          stderr.write('cancelled: nothing was written.\n');
-          return EXIT.ok;
+        } else {
+          phase = 'question';
+          const answer = await confirm(`Write these changes to ${describeTarget(plan.target)}? [y/N] `, abort, onSigint);
+          if (answer === 'interrupted') {
+            stderr.write('\n');
+            return nothingWritten();
+          }
+          if (answer !== 'yes') {
+            stderr.write(`${answer === 'closed' ? '\n' : ''}cancelled: nothing was written.\n`);
+            return EXIT.ok;
+          }
         }
       }
-      const reporterOptions = { specFile: this.spec, dryRun: this.dryRun, verbose: this.verbose, out, err: stderr };
+      if (abort.signal.aborted) return nothingWritten();
+      phase = 'run';
+      if (this.diffFile) diffFile = DiffFile.open(this.diffFile, process.cwd(), plan, this.dryRun);
+      const reporterOptions = {
+        specFile: this.spec,
+        dryRun: this.dryRun,
+        verbose: this.verbose,
+        quiet: this.quiet,
+        ...(diffFile ? { diffFile } : {}),
+        out,
+        err: stderr,
+      };
       reporter = progress.useTaskList(this.json)
-        ? await progress.taskListReporter(reporterOptions)
+        ? (await import('../task-list.js')).taskListReporter(reporterOptions)
         : progress.plainReporter(reporterOptions);
       const shown = reporter;
       shown.onPlan(plan);
+      if (previewed !== undefined) shown.onTotal({ records: previewed, estimate: false });
       const result = await runPlanSafely(plan, {
         dryRun: this.dryRun,
         ...limits,
@@ -141,19 +238,37 @@ export class RunCommand extends Command {
         ...(this.journal ? { journalPath: this.journal } : {}),
         resume: this.resume,
         onNote: (text) => notes.push(text),
+        onResume: (part) => shown.onResume(part),
         onConnected: (target) => shown.onConnected(target),
+        ...(previewed === undefined ? { onTotal: (t: import('../format.js').RecordTotal) => shown.onTotal(t) } : {}),
         onEvent: (e) => shown.onEvent(e),
       });
-      await shown.end({ summary: result.summary, interrupted: result.interrupted });
+      await shown.end({
+        summary: result.summary,
+        interrupted: result.interrupted,
+        ...(result.journal ? { journal: result.journal } : {}),
+        ...(result.resumed ? { earlier: result.resumed } : {}),
+      });
       for (const n of notes) stderr.write(`${n}\n`);
-      if (this.json) stdout.write(`${JSON.stringify(result.summary)}\n`);
+      // A resumed run's object also says what it continued and the whole run's totals.
+      const json = result.resumed ? { ...result.summary, resumed: result.resumed, wholeRun: result.wholeRun } : result.summary;
+      if (this.json) stdout.write(`${JSON.stringify(json)}\n`);
       if (result.interrupted) {
-        stderr.write(`interrupted: the checkpoint is saved. Continue with: datafix run ${this.spec} --resume\n`);
+        stderr.write(
+          this.dryRun
+            ? 'interrupted: a dry run writes nothing; run it again to see every record.\n'
+            : `interrupted: the checkpoint is saved. Continue with: datafix run ${this.spec} --resume\n`,
+        );
         return EXIT.interrupted;
       }
       return result.summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
-      await reporter?.end({ error: err });
+      try {
+        await reporter?.end({ error: err });
+      } catch {
+        // The run's own error is the one to report.
+      }
+      diffFile?.close();
       for (const n of notes) stderr.write(`${n}\n`);
       const { locateInSpec } = await import('../../spec/locate.js');
       return reportError(locateInSpec(err, this.spec), stderr);
@@ -164,11 +279,26 @@ export class RunCommand extends Command {
   }
 }
 
-async function confirm(question: string): Promise<boolean> {
+/**
+ * Asks a yes/no question on the terminal. Ctrl-C there (readline, in raw mode, gets it as a key,
+ * not as a signal) is passed to `onInterrupt` like a SIGINT; the answer is then `interrupted`, as
+ * it is when `abort` fires for another reason. Ctrl-D (end of input, `closed`) is a no.
+ */
+async function confirm(
+  question: string,
+  abort: AbortController,
+  onInterrupt: () => void,
+): Promise<'yes' | 'no' | 'closed' | 'interrupted'> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  rl.on('SIGINT', onInterrupt);
   try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
+    return /^y(es)?$/i.test((await rl.question(question, { signal: abort.signal })).trim()) ? 'yes' : 'no';
+  } catch (err) {
+    if (abort.signal.aborted) return 'interrupted';
+    // The input ended (Ctrl-D) before an answer: nothing was agreed to.
+    if ((err as Error).name === 'AbortError') return 'closed';
+    throw err;
   } finally {
     rl.close();
   }

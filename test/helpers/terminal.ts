@@ -1,0 +1,57 @@
+/**
+ * Runs the built CLI in a real pseudo-terminal, as a person at a terminal would: util-linux
+ * `script` gives it a pty for stdin, stdout and stderr (CI unset, TERM=xterm, 200 columns), and
+ * keys written to it go through the pty's line discipline, so Ctrl-C (`\x03`) becomes a real
+ * SIGINT for the CLI, or a key for a prompt that reads in raw mode.
+ */
+import { spawnSync } from 'node:child_process';
+import { type RunningCli, startProcess } from '../safety/support.js';
+import { BIN } from './cli.js';
+
+/** Whether util-linux `script` can be run. Tests fail (never skip) when it cannot. */
+export const HAS_SCRIPT = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+export const NO_SCRIPT = 'util-linux `script` is missing: install it (Debian: apt-get install bsdutils) to run the terminal tests';
+
+export const CTRL_C = '\u0003';
+
+const ESC = String.fromCharCode(27);
+
+/** The text a terminal shows, without colour and cursor escapes and carriage returns. */
+export const stripTerminal = (s: string): string => s.replace(new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]`, 'g'), '').replace(/\r/g, '');
+
+/** Shell-quotes one argument for `script -c`. */
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export interface TerminalCli extends RunningCli {
+  /** Everything the terminal received so far, escapes removed. */
+  screen(): string;
+  /** Types keys (`CTRL_C`, `'y\r'`). */
+  press(keys: string): void;
+}
+
+/**
+ * Starts `datafix ARGS` in a pseudo-terminal of `columns` columns; with `script`, that Node
+ * script (a module file) with ARGS instead of the CLI.
+ */
+export function inTerminal(
+  args: readonly string[],
+  options: { cwd: string; env?: Readonly<Record<string, string | undefined>>; columns?: number; timeoutMs?: number; script?: string },
+): TerminalCli {
+  if (!HAS_SCRIPT) throw new Error(NO_SCRIPT);
+  // `exec`: the CLI is the shell itself, in the terminal's foreground process group.
+  const argv = [process.execPath, options.script ?? BIN, ...args];
+  const command = `stty cols ${options.columns ?? 200} rows 50 && exec ${argv.map(q).join(' ')}`;
+  const run = startProcess('script', ['-qefc', command, '/dev/null'], {
+    cwd: options.cwd,
+    env: { TERM: 'xterm', ...options.env },
+    ci: false,
+    timeoutMs: options.timeoutMs ?? 60_000,
+  });
+  return {
+    ...run,
+    screen: () => stripTerminal(run.stdout()),
+    press: (keys) => {
+      run.child.stdin.write(keys);
+    },
+  };
+}
