@@ -63,7 +63,7 @@ export class ApplyCommand extends Command {
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
       return summary.drifted > 0 || summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
-      return reportError(err, this.context.stderr);
+      return reportError(err, this.context.stderr, this.json ? this.context.stdout : undefined);
     }
   }
 }

@@ -62,7 +62,7 @@ export class PlanCommand extends Command {
       return summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
       const { locateInSpec } = await import('../../spec/locate.js');
-      return reportError(locateInSpec(err, this.spec), this.context.stderr);
+      return reportError(locateInSpec(err, this.spec), this.context.stderr, this.json ? this.context.stdout : undefined);
     }
   }
 }

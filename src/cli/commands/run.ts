@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import { EXIT, reportError } from '../exit.js';
+import { DatafixError } from '../../errors.js';
+import { cancelledJson, EXIT, reportError } from '../exit.js';
 
 export class RunCommand extends Command {
   static override paths = [['run']];
@@ -65,13 +66,16 @@ export class RunCommand extends Command {
   override async execute(): Promise<number> {
     const stdout = this.context.stdout;
     const stderr = this.context.stderr;
+    const json = this.json ? stdout : undefined;
     if ((this.segment === undefined) !== (this.totalSegments === undefined)) {
-      stderr.write('error DF001: --segment and --total-segments go together\n');
-      return EXIT.invalid;
+      return reportError(new DatafixError('usage', 'DF023', '--segment and --total-segments go together'), stderr, json);
     }
     if (this.segment !== undefined && this.totalSegments !== undefined && this.segment >= this.totalSegments) {
-      stderr.write(`error DF001: --segment must be below --total-segments (${this.totalSegments})\n`);
-      return EXIT.invalid;
+      return reportError(
+        new DatafixError('usage', 'DF023', `--segment must be below --total-segments (${this.totalSegments})`),
+        stderr,
+        json,
+      );
     }
     const { loadPlan, runPlan } = await import('../../api.js');
     const { checkSegmentable, runPlanSafely } = await import('../../safety/session.js');
@@ -123,6 +127,7 @@ export class RunCommand extends Command {
           stderr.write('nothing to write.\n');
         } else if (!(await confirm(`Write these changes to ${describeTarget(plan.target)}? [y/N] `))) {
           stderr.write('cancelled: nothing was written.\n');
+          json?.write(cancelledJson('cancelled: nothing was written', s));
           return EXIT.ok;
         }
       }
@@ -156,7 +161,7 @@ export class RunCommand extends Command {
       await reporter?.end({ error: err });
       for (const n of notes) stderr.write(`${n}\n`);
       const { locateInSpec } = await import('../../spec/locate.js');
-      return reportError(locateInSpec(err, this.spec), stderr);
+      return reportError(locateInSpec(err, this.spec), stderr, json);
     } finally {
       process.off('SIGINT', onSigint);
       stdout.off('error', onGone);

@@ -85,7 +85,7 @@ export class UndoCommand extends Command {
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
       return summary.conflicts > 0 || summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
-      return reportError(err, this.context.stderr);
+      return reportError(err, this.context.stderr, this.json ? this.context.stdout : undefined);
     }
   }
 
