@@ -30,10 +30,9 @@ export class PlanCommand extends Command {
   override async execute(): Promise<number> {
     try {
       const { loadPlan } = await import('../../api.js');
-      const { loadEnvFile } = await import('../../spec/env.js');
       const { writeSavedPlan } = await import('../../safety/saved-plan.js');
       const { formatSummary } = await import('../format.js');
-      if (this.env) loadEnvFile(this.env, process.cwd());
+      await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
       const plan = loadPlan(this.spec);
       // A plan file is only started once the target is known to fit, so a failure leaves none.
       const { checkTarget, whyNotCreatable } = await import('../../safety/preflight.js');

@@ -79,7 +79,6 @@ export class RunCommand extends Command {
     }
     const { loadPlan, runPlan } = await import('../../api.js');
     const { checkSegmentable, runPlanSafely } = await import('../../safety/session.js');
-    const { loadEnvFile } = await import('../../spec/env.js');
     const { describeTarget } = await import('../../adapters/registry.js');
     const progress = await import('../progress.js');
     const out = this.json ? stderr : stdout;
@@ -102,10 +101,7 @@ export class RunCommand extends Command {
     // with an error: what it wrote by then is in that journal.
     const notes: string[] = [];
     try {
-      if (this.env) {
-        const names = loadEnvFile(this.env, process.cwd());
-        stderr.write(`loaded .env.${this.env} (${names.length} variable(s) not already set)\n`);
-      }
+      await (await import('../env.js')).loadEnvOption(this.env, stderr);
       const plan = loadPlan(this.spec);
       const limits = {
         ...(this.limit !== undefined ? { limit: this.limit } : {}),
