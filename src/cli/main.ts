@@ -10,6 +10,7 @@ import { ExplainCommand } from './commands/explain.js';
 import { NewCommand } from './commands/new.js';
 import { PlanCommand } from './commands/plan.js';
 import { RunCommand } from './commands/run.js';
+import { RunsCommand, RunsPruneCommand } from './commands/runs.js';
 import { SchemaCommand } from './commands/schema.js';
 import { TestCommand } from './commands/test.js';
 import { UndoCommand } from './commands/undo.js';
@@ -43,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
   cli.register(TestCommand);
   cli.register(UndoCommand);
   cli.register(UnlockCommand);
+  cli.register(RunsCommand);
+  cli.register(RunsPruneCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const context = { ...Cli.defaultContext };
