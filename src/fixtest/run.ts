@@ -4,7 +4,6 @@
  * a live run, and compares the summary, the per-record outcomes and every record afterwards with
  * `expect`. Records a case does not list must come out unchanged.
  */
-import { basename, dirname, resolve } from 'node:path';
 import { createAdapter } from '../adapters/registry.js';
 import type { LocalDynamo } from '../demo/local-dynamo.js';
 import type { RecordEvent, RunSummary } from '../engine/events.js';
@@ -13,7 +12,7 @@ import { DatafixError, type Diagnostic, formatDiagnostic } from '../errors.js';
 import { deepEqual, formatValue, fromJsonSafe } from '../plan/values.js';
 import { isAbsentMarker } from '../safety/jsonl.js';
 import { compileSpec } from '../spec/compile.js';
-import { type LoadedSpec, loadSpecFile } from '../spec/load.js';
+import type { LoadedSpec } from '../spec/load.js';
 import { locateInSpec } from '../spec/locate.js';
 import {
   createDynamoTarget,
@@ -25,7 +24,7 @@ import {
   type TableDecl,
   type Tables,
 } from './embedded.js';
-import { validateTestFile } from './schema.js';
+import { loadTestFile } from './schema.js';
 
 export interface FixTestCaseSpec {
   name: string;
@@ -73,14 +72,7 @@ export class FixTestRunner {
     let specFile: string;
     let fixSpec: LoadedSpec;
     try {
-      loaded = loadSpecFile(file);
-      const diags = validateTestFile(loaded);
-      if (diags.length) throw new DatafixError('spec', diags[0]?.code ?? 'DF500', `${file}: invalid test file`, diags);
-      const data = loaded.data as FixTestFileSpec;
-      specFile = resolve(dirname(file), data.fix ?? basename(file).replace(/\.test\.ya?ml$/, '.yaml'));
-      fixSpec = loadSpecFile(specFile);
-      // Compile once up front so a broken fix is one clear error, not one per case.
-      compileSpec(fixSpec, { skipEnv: true });
+      ({ loaded, specFile, fixSpec } = loadTestFile(file));
     } catch (err) {
       if (err instanceof DatafixError) {
         return {
