@@ -141,6 +141,23 @@ describe('datafix undo in a terminal', () => {
   });
 });
 
+describe('datafix run --json in a terminal', () => {
+  it('"n" at the question: stdout holds one object saying it was cancelled, with the preview counts', async () => {
+    const { dir, db, env } = copy();
+    const before = sha256File(db);
+    const out = dir.file('out.json');
+    const { code, screen } = await answer(inTerminal(['run', SYNC_FIX, '--json'], { cwd: dir.path, env, stdoutTo: out }), 'n\r');
+    expect(code, screen).toBe(0);
+    expect(screen).toContain('cancelled: nothing was written.');
+    const lines = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({
+      cancelled: { message: 'cancelled: nothing was written', preview: { dryRun: true, updated: updatable.length, failed: 0 } },
+    });
+    expect(sha256File(db)).toBe(before);
+  });
+});
+
 describe('datafix apply in a terminal', () => {
   async function planned() {
     const { dir, db, env } = copy();
