@@ -211,24 +211,35 @@ export async function planPrune(cwd: string, olderThanMs: number, now = Date.now
     if (now - Date.parse(run.lastWrittenAt) < olderThanMs) return { run, action: 'keep', reason: 'newer' };
     if (run.resumable) return { run, action: 'keep', reason: 'resumable' };
     if (run.status === 'unreadable') return { run, action: 'keep', reason: 'unreadable' };
-    if (run.writes > 0 && run.status !== 'undone') return { run, action: 'ask', reason: 'only-undo' };
+    // A journal outside .datafix/ stays (`filesToRemove`), so undo stays possible without asking.
+    const journalGoes = run.journal !== undefined && filesToRemove(cwd, run).includes(run.journal);
+    if (journalGoes && run.writes > 0 && run.status !== 'undone') return { run, action: 'ask', reason: 'only-undo' };
     return { run, action: 'remove' };
   });
 }
 
 /**
- * Removes a run's files under `cwd`'s `.datafix/runs/`: its journal (a journal elsewhere, given
- * with `--journal`, is the person's own file and stays) and its state file. Returns the bytes freed.
+ * The files pruning a run removes: those of its journal and state file that are in `cwd`'s
+ * `.datafix/runs/`. A journal written elsewhere with `--journal` is the person's own file and stays.
  */
-export function removeRun(cwd: string, run: RecordedRun): number {
+export function filesToRemove(cwd: string, run: RecordedRun): string[] {
   const dir = runsDir(cwd);
+  return [run.journal, run.stateFile].filter((f): f is string => f?.startsWith(`${dir}/`) === true && stat(f) !== undefined);
+}
+
+/** Removes `filesToRemove(cwd, run)`; returns the bytes freed. */
+export function removeRun(cwd: string, run: RecordedRun): number {
   let freed = 0;
-  for (const file of [run.journal, run.stateFile]) {
-    if (file === undefined || !file.startsWith(`${dir}/`)) continue;
+  for (const file of filesToRemove(cwd, run)) {
     freed += stat(file)?.bytes ?? 0;
     rmSync(file, { force: true });
   }
   return freed;
+}
+
+/** The bytes `removeRun` would free. */
+export function bytesToRemove(cwd: string, run: RecordedRun): number {
+  return filesToRemove(cwd, run).reduce((n, f) => n + (stat(f)?.bytes ?? 0), 0);
 }
 
 /**

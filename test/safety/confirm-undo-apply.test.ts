@@ -149,7 +149,9 @@ describe('datafix run --json in a terminal', () => {
     const { code, screen } = await answer(inTerminal(['run', SYNC_FIX, '--json'], { cwd: dir.path, env, stdoutTo: out }), 'n\r');
     expect(code, screen).toBe(0);
     expect(screen).toContain('cancelled: nothing was written.');
-    const lines = readFileSync(out, 'utf8').split('\n').filter((l) => l !== '');
+    const lines = readFileSync(out, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0] as string)).toMatchObject({
       cancelled: { message: 'cancelled: nothing was written', preview: { dryRun: true, updated: updatable.length, failed: 0 } },

@@ -5,6 +5,7 @@
  * with `--force` or a yes at the terminal (a real pseudo-terminal from util-linux `script`).
  */
 import { copyFileSync, existsSync, statSync, utimesSync } from 'node:fs';
+import { relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
@@ -264,6 +265,25 @@ describe('datafix runs prune', () => {
     for (const n of ['limited', 'full', 'applied', 'idle']) expect(existsSync(h.journal(n)), n).toBe(false);
     for (const n of ['stopped', 'fresh']) expect(existsSync(h.journal(n)), n).toBe(true);
     expect((await listed(h.dir)).map((x) => x.journal).sort()).toEqual([h.journal('fresh'), h.journal('stopped')].sort());
+  });
+
+  it('a journal written elsewhere with --journal stays: only its state goes, without asking', async () => {
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    copyFileSync(template, db);
+    const own = dir.file('own.journal.jsonl');
+    const run = await runCli(['run', SYNC_FIX, '--journal', own], { cwd: dir.path, env: { VEO3_DB_PATH: db } });
+    expect(run.code, show(run)).toBe(0);
+    const state = stateOf(dir, db)?.file as string;
+    age(own, 40);
+    age(state, 40);
+    const r = await runCli(['runs', 'prune', '--older-than', '30d'], { cwd: dir.path });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain(`removed ${relative(dir.path, state)} (sync-media-generation-ids, done)\n`);
+    expect(existsSync(state)).toBe(false);
+    expect(existsSync(own)).toBe(true);
+    const undo = await runCli(['undo', own, '--json'], { cwd: dir.path });
+    expect(jsonSummary(undo)).toMatchObject({ restored: updatable.length });
   });
 
   it('a bad age is refused, naming the form (DF023)', async () => {

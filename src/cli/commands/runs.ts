@@ -120,7 +120,7 @@ export class RunsPruneCommand extends Command {
   override async execute(): Promise<number> {
     const out = this.json ? this.context.stderr : this.context.stdout;
     try {
-      const { parseAge, planPrune, removeRun } = await import('../../safety/runs.js');
+      const { bytesToRemove, filesToRemove, parseAge, planPrune, removeRun } = await import('../../safety/runs.js');
       const decisions = await planPrune(process.cwd(), parseAge(this.olderThan));
       const asked = decisions.filter((d) => d.action === 'ask');
       let removeAsked = this.force;
@@ -145,9 +145,10 @@ export class RunsPruneCommand extends Command {
       const verb = this.dryRun ? 'would remove' : 'removed';
       for (const d of decisions) {
         if (d.action === 'remove' || (d.action === 'ask' && removeAsked)) {
-          bytesFreed += this.dryRun ? d.run.bytes : removeRun(process.cwd(), d.run);
+          const files = filesToRemove(process.cwd(), d.run);
+          bytesFreed += this.dryRun ? bytesToRemove(process.cwd(), d.run) : removeRun(process.cwd(), d.run);
           removed.push(d.run);
-          out.write(`${verb} ${d.run.journal ? shown(d.run.journal) : d.run.fix} (${d.run.fix}, ${d.run.status})\n`);
+          out.write(`${verb} ${files.map(shown).join(', ')} (${d.run.fix}, ${d.run.status})\n`);
           continue;
         }
         if (d.reason === 'newer' || d.reason === undefined) continue;
