@@ -5,7 +5,16 @@ import { join } from 'node:path';
 const SPEC = /\.ya?ml$/;
 const TEST = /\.test\.ya?ml$/;
 
-export function findSpecFiles(paths: readonly string[], kind: 'spec' | 'test' = 'spec'): { files: string[]; missing: string[] } {
+/** Whether a file name is a fix test file (`*.test.yaml`, `*.test.yml`) rather than a fix spec. */
+export function isTestFile(file: string): boolean {
+  return TEST.test(file);
+}
+
+/**
+ * Files as given; each directory read for its specs (`spec`), its test files (`test`), or both
+ * (`any`), sorted. Paths that do not exist are returned in `missing`.
+ */
+export function findSpecFiles(paths: readonly string[], kind: 'spec' | 'test' | 'any' = 'spec'): { files: string[]; missing: string[] } {
   const files: string[] = [];
   const missing: string[] = [];
   for (const p of paths) {
@@ -21,7 +30,7 @@ export function findSpecFiles(paths: readonly string[], kind: 'spec' | 'test' = 
       continue;
     }
     const names = readdirSync(p)
-      .filter((n) => SPEC.test(n) && TEST.test(n) === (kind === 'test'))
+      .filter((n) => SPEC.test(n) && (kind === 'any' || TEST.test(n) === (kind === 'test')))
       .sort();
     files.push(...names.map((n) => join(p, n)));
   }

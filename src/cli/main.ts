@@ -10,12 +10,14 @@ import { ExplainCommand } from './commands/explain.js';
 import { NewCommand } from './commands/new.js';
 import { PlanCommand } from './commands/plan.js';
 import { RunCommand } from './commands/run.js';
+import { RunsCommand, RunsPruneCommand } from './commands/runs.js';
 import { SchemaCommand } from './commands/schema.js';
 import { TestCommand } from './commands/test.js';
 import { UndoCommand } from './commands/undo.js';
 import { UnlockCommand } from './commands/unlock.js';
 import { ValidateCommand } from './commands/validate.js';
-import { EXIT } from './exit.js';
+import { EXIT, reportError } from './exit.js';
+import { bindNegativeValues, commandLineError, DatafixCli } from './usage.js';
 
 /**
  * Keeps a reader that went away (`datafix … | head`) from crashing the process: the failed write
@@ -30,7 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   dropOutputErrors(process.stdout);
   dropOutputErrors(process.stderr);
   const colors = Boolean(process.stdout.isTTY) && !process.env.CI && !process.env.NO_COLOR;
-  const cli = new Cli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION, enableColors: colors });
+  const cli = new DatafixCli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION, enableColors: colors });
   cli.register(RunCommand);
   cli.register(NewCommand);
   cli.register(PlanCommand);
@@ -42,15 +44,22 @@ export async function main(argv: string[]): Promise<number> {
   cli.register(TestCommand);
   cli.register(UndoCommand);
   cli.register(UnlockCommand);
+  cli.register(RunsCommand);
+  cli.register(RunsPruneCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   const context = { ...Cli.defaultContext };
   let command: ReturnType<typeof cli.process>;
+  const args = bindNegativeValues(cli, argv.length ? argv : ['--help']);
   try {
-    command = cli.process(argv.length ? argv : ['--help'], context);
+    command = cli.process(args, context);
   } catch (err) {
-    // clipanion reports bad usage on stdout with exit 1; ours is stderr and exit 2.
-    process.stderr.write(cli.error(err, { colored: false }));
+    // clipanion reports bad usage on stdout with exit 1; ours is stderr (and, under --json, one
+    // JSON object on stdout) and exit 2.
+    const json = args.slice(0, args.includes('--') ? args.indexOf('--') : undefined).includes('--json');
+    const usageError = commandLineError(cli, args, err);
+    if (usageError) return reportError(usageError, process.stderr, json ? process.stdout : undefined);
+    process.stderr.write(cli.error(err as Error, { colored: false }));
     return EXIT.invalid;
   }
   return cli.run(command, context);

@@ -6,6 +6,7 @@
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { withoutNodeVersionNotice } from '../adapters/dynamodb/sdk-notice.js';
 
 export const LOCAL_REGION = 'us-east-1';
 /** dynalite accepts any credentials; these never leave the machine. */
@@ -38,10 +39,18 @@ export async function startLocalDynamo(): Promise<LocalDynamo> {
   };
 }
 
+/**
+ * A client of a local server (dynalite) with its dummy credentials, without the SDK's Node-version
+ * notice. Takes the client class so that the SDK is loaded only when used.
+ */
+export function localClient<C>(Client: new (config: Record<string, unknown>) => C, endpoint: string): C {
+  return withoutNodeVersionNotice(() => new Client({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }));
+}
+
 /** Creates the media table: PK/SK strings and GSI8 (GSI8PK/GSI8SK, projection ALL). */
 export async function createMediaTable(endpoint: string, table: string): Promise<void> {
   const { DynamoDBClient, CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
-  const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = localClient(DynamoDBClient, endpoint);
   try {
     await client.send(
       new CreateTableCommand({
@@ -74,7 +83,7 @@ export async function createMediaTable(endpoint: string, table: string): Promise
 export async function putItems(endpoint: string, table: string, items: readonly Record<string, unknown>[]): Promise<void> {
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const { DynamoDBDocumentClient, BatchWriteCommand } = await import('@aws-sdk/lib-dynamodb');
-  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS }), {
+  const client = DynamoDBDocumentClient.from(localClient(DynamoDBClient, endpoint), {
     marshallOptions: { removeUndefinedValues: true },
   });
   try {

@@ -225,7 +225,7 @@ export async function createDynamoTarget(
 ): Promise<EmbeddedTarget> {
   const { CreateTableCommand, DynamoDBClient, ScanCommand } = await import('@aws-sdk/client-dynamodb');
   const { unmarshall } = await import('@aws-sdk/util-dynamodb');
-  const { LOCAL_CREDENTIALS, LOCAL_REGION, putItems } = await import('../demo/local-dynamo.js');
+  const { LOCAL_REGION, localClient, putItems } = await import('../demo/local-dynamo.js');
   const prefix = `t${++dynamoCounter}-`;
   const realName = (name: string) => `${prefix}${name}`;
 
@@ -233,7 +233,7 @@ export async function createDynamoTarget(
   const layout = dynamoTables(plan, given, declared, givenAt);
   if (!(layout instanceof Map)) throw fromProblems([layout]);
 
-  const client = new DynamoDBClient({ endpoint: server.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const client = localClient(DynamoDBClient, server.endpoint);
   try {
     for (const [name, t] of layout) {
       const items = given[name] ?? [];
@@ -293,7 +293,7 @@ export async function createDynamoTarget(
     },
     keys: new Map([...layout].map(([name, t]) => [name, t.key.map((a) => a.name)])),
     async snapshot() {
-      const reader = new DynamoDBClient({ endpoint: server.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+      const reader = localClient(DynamoDBClient, server.endpoint);
       try {
         const out: Tables = {};
         for (const name of layout.keys()) {

@@ -4,7 +4,6 @@
  * a live run, and compares the summary, the per-record outcomes and every record afterwards with
  * `expect`. Records a case does not list must come out unchanged.
  */
-import { basename, dirname, resolve } from 'node:path';
 import { createAdapter } from '../adapters/registry.js';
 import type { LocalDynamo } from '../demo/local-dynamo.js';
 import type { RecordEvent, RunSummary } from '../engine/events.js';
@@ -15,10 +14,10 @@ import type { TargetPlan } from '../plan/types.js';
 import { deepEqual, exactNumberText, formatValue, fromJsonSafe } from '../plan/values.js';
 import { isAbsentMarker } from '../safety/jsonl.js';
 import { compileSpec } from '../spec/compile.js';
-import { type LoadedSpec, loadSpecFile } from '../spec/load.js';
+import type { LoadedSpec } from '../spec/load.js';
 import { locateInSpec } from '../spec/locate.js';
 import { createDynamoTarget, createSqliteTarget, type EmbeddedTarget } from './embedded.js';
-import { validateTestFile } from './schema.js';
+import { declarationsOf, loadTestFile, locateInTestFile, placeholderTarget } from './schema.js';
 import {
   type Declarations,
   DYNAMO_TARGET_TABLE,
@@ -76,25 +75,8 @@ export class FixTestRunner {
     let specFile: string;
     let fixSpec: LoadedSpec;
     try {
-      loaded = loadSpecFile(file);
-      const diags = validateTestFile(loaded);
-      if (diags.length) throw new DatafixError('spec', diags[0]?.code ?? 'DF500', `${file}: invalid test file`, diags);
-      const data = loaded.data as FixTestFileSpec;
-      specFile = resolve(dirname(file), data.fix ?? basename(file).replace(/\.test\.ya?ml$/, '.yaml'));
-      fixSpec = loadSpecFile(specFile);
-      // Compile once up front so a broken fix is one clear error, not one per case; so are
-      // declarations that do not fit it (each reported once, at its line).
-      const plan = compileSpec(fixSpec, { skipEnv: true, target: placeholderTarget(fixSpec) });
-      const seen = new Set<string>();
-      const problems = data.cases.flatMap((_, i) =>
-        declarationProblems(plan, declarationsOf(data, i)).filter((d) => {
-          const id = `${d.path}\u0000${d.message}`;
-          return seen.has(id) ? false : (seen.add(id), true);
-        }),
-      );
-      if (problems.length) throw new DatafixError('spec', problems[0]?.code ?? 'DF514', `${file}: tables do not fit the fix`, problems);
-    } catch (caught) {
-      const err = locateInTestFile(caught, loaded);
+      ({ loaded, specFile, fixSpec } = loadTestFile(file));
+    } catch (err) {
       if (err instanceof DatafixError) {
         return {
           file,
@@ -223,35 +205,6 @@ export class FixTestRunner {
     await this.dynamo?.stop();
     this.dynamo = undefined;
   }
-}
-
-/** A placeholder target: the embedded one replaces it once the plan says what to create. */
-function placeholderTarget(fixSpec: LoadedSpec): TargetPlan {
-  return (fixSpec.data as { target: Record<string, unknown> }).target.sqlite
-    ? { backend: 'sqlite', path: ':embedded:', busyTimeoutMs: 5000 }
-    : { backend: 'dynamodb', table: DYNAMO_TARGET_TABLE, region: 'us-east-1' };
-}
-
-/** The tables case `index` runs on: the file's declarations, each replaced by the case's own. */
-function declarationsOf(data: FixTestFileSpec, index: number): Declarations {
-  const declared = new Map<string, { decl: TableDecl; at: string }>();
-  for (const [name, decl] of Object.entries(data.tables ?? {})) declared.set(name, { decl, at: `/tables/${name}` });
-  for (const [name, decl] of Object.entries(data.cases[index]?.tables ?? {}))
-    declared.set(name, { decl, at: `/cases/${index}/tables/${name}` });
-  return declared;
-}
-
-/** `err` with its diagnostics about the test file itself (`/cases/…`, `/tables/…`) located in it. */
-function locateInTestFile(err: unknown, testFile: LoadedSpec | undefined): unknown {
-  if (!(err instanceof DatafixError) || testFile === undefined) return err;
-  const ours = (d: Diagnostic) => d.file === undefined && d.path !== undefined && /^\/(cases|tables)\//.test(d.path);
-  if (!err.diagnostics.some(ours)) return err;
-  const diagnostics = err.diagnostics.map((d): Diagnostic => {
-    if (!ours(d)) return d;
-    const { line, col } = testFile.locate((d.path as string).split('/').slice(1));
-    return { ...d, file: testFile.file, line, col };
-  });
-  return new DatafixError(err.category, err.code, err.message, diagnostics);
 }
 
 function keyText(key: Item): string {

@@ -67,6 +67,26 @@ describe('datafix validate', () => {
     expect(gh.stdout).toMatch(/^::error file=.*broken\.yaml,line=\d+,col=\d+,title=datafix DF001::YAML syntax error/m);
     expect(gh.stdout).toContain(`::error file=${schemaErr},line=7,col=3,title=datafix DF101::/update/bogus: unknown key \`bogus\``);
   });
+
+  it('checks fix test files as test files, with their own schema and the fix they name, by name or in a directory', async () => {
+    const dir = tmp();
+    const spec = dir.write('fix.yaml', readFileSync(join(fixes, 'sync-video-urls.yaml'), 'utf8'));
+    const good = dir.write('fix.test.yaml', readFileSync(join(fixes, 'sync-video-urls.test.yaml'), 'utf8'));
+    const bad = dir.write('bad.test.yaml', 'fix: fix.yaml\ncases:\n  - name: one\n    given: {}\n    expect: {}\n    bogus: 1\n');
+    const orphan = dir.write('orphan.test.yaml', 'cases:\n  - name: one\n    given: {}\n    expect: {}\n');
+    const named = await runCli(['validate', spec, good]);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stdout).toBe(`ok ${spec}\nok ${good}\n`);
+    const all = await runCli(['validate', dir.path]);
+    expect(all.code).toBe(2);
+    expect(all.stdout).toBe(`ok ${good}\nok ${spec}\n`);
+    expect(all.stderr).toContain(`${bad}:6:5 DF501 /cases/0/bogus: unknown key \`bogus\``);
+    // A test file is never read as a spec: no "missing required key `target`".
+    expect(all.stderr).not.toContain('DF103');
+    expect(all.stderr).toContain(`${dir.file('orphan.yaml')}:1:1 DF007 cannot read spec`);
+    expect(all.stderr).toContain('2 of 4 file(s) invalid');
+    expect(orphan).toBe(dir.file('orphan.test.yaml'));
+  });
 });
 
 describe('datafix new', () => {

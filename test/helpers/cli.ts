@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TIME_SCALE } from './time-scale.js';
+import { noteChildStderr } from './warnings.js';
 
 export { TIME_SCALE };
 
@@ -99,6 +100,7 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       removeOwnCwd();
+      noteChildStderr(`datafix ${args.join(' ')}`, stderr);
       resolve({ code: code ?? 128 + (SIGNALS[signal ?? ''] ?? 0), stdout, stderr });
     });
     child.stdin.end(options.input ?? '');

@@ -13,6 +13,8 @@ export interface ProxiedRequest {
   readonly body: string;
   /** 1-based index of this request among requests of the same operation. */
   readonly nth: number;
+  /** The request's Authorization header: its `Credential=` names the access key it was signed with. */
+  readonly authorization: string;
 }
 
 export interface FakeResponse {
@@ -125,6 +127,7 @@ export async function startCountingProxy(targetEndpoint: string, options: ProxyO
         operation,
         body: body.toString('utf8'),
         nth: counts[operation] ?? 0,
+        authorization: req.headers.authorization ?? '',
       });
       if (action && 'reset' in action) {
         req.socket.destroy();

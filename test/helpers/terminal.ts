@@ -19,6 +19,10 @@ const ESC = String.fromCharCode(27);
 /** The text a terminal shows, without colour and cursor escapes and carriage returns. */
 export const stripTerminal = (s: string): string => s.replace(new RegExp(`${ESC}\\[[0-9;?]*[A-Za-z]`, 'g'), '').replace(/\r/g, '');
 
+/** The names some tests use for the same two facts. */
+export const hasScript = HAS_SCRIPT;
+export const MISSING_SCRIPT = NO_SCRIPT;
+
 /** Shell-quotes one argument for `script -c`. */
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -35,12 +39,20 @@ export interface TerminalCli extends RunningCli {
  */
 export function inTerminal(
   args: readonly string[],
-  options: { cwd: string; env?: Readonly<Record<string, string | undefined>>; columns?: number; timeoutMs?: number; script?: string },
+  options: {
+    cwd: string;
+    env?: Readonly<Record<string, string | undefined>>;
+    columns?: number;
+    timeoutMs?: number;
+    script?: string;
+    /** The CLI's stdout goes to this file (as `datafix … --json > out.json` at a terminal). */
+    stdoutTo?: string;
+  },
 ): TerminalCli {
   if (!HAS_SCRIPT) throw new Error(NO_SCRIPT);
   // `exec`: the CLI is the shell itself, in the terminal's foreground process group.
   const argv = [process.execPath, options.script ?? BIN, ...args];
-  const command = `stty cols ${options.columns ?? 200} rows 50 && exec ${argv.map(q).join(' ')}`;
+  const command = `stty cols ${options.columns ?? 200} rows 50 && exec ${argv.map(q).join(' ')}${options.stdoutTo ? ` > ${q(options.stdoutTo)}` : ''}`;
   const run = startProcess('script', ['-qefc', command, '/dev/null'], {
     cwd: options.cwd,
     env: { TERM: 'xterm', ...options.env },

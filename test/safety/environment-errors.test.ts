@@ -358,7 +358,7 @@ describe('DynamoDB: a missing table or index, an unreachable endpoint', () => {
       expect(r.stderr).toContain('grant the caller that permission or use another role');
       // It stopped at the first denial instead of failing every record of the table one by one.
       expect(denied.counts().UpdateItem).toBe(4);
-      expect(r.stdout).toBe('');
+      expect(jsonSummary(r)).toMatchObject({ error: { code: 'DF408' } });
 
       // The permission is granted; undo connects where the run wrote (the journal's target).
       denying = false;

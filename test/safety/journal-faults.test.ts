@@ -297,7 +297,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(undo.stderr).toContain(
       `error DF703: ${journal}:${middle + 1} is damaged (not a complete JSON line); the journal cannot be trusted, so nothing was restored (undo checks the whole journal before writing anything)`,
     );
-    expect(undo.stdout).toBe('');
+    expect(jsonSummary(undo)).toMatchObject({ error: { code: 'DF703' } });
     expect(dumpSqlite(db)).toEqual(afterRun);
 
     // Mended, the same journal undoes completely.

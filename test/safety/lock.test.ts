@@ -93,7 +93,7 @@ describe('a run in progress holds the lock (DynamoDB behind a slow endpoint)', (
     expect(second.stderr).toContain(`error DF710: another process is writing dynamodb ${table} (`);
     expect(second.stderr).toContain(`: process ${first.pid} on ${hostname()} (i2v-thumbnails), started `);
     expect(second.stderr).toContain(`datafix unlock ${I2V_FIX}`);
-    expect(second.stdout).toBe('');
+    expect(jsonSummary(second)).toMatchObject({ error: { code: 'DF710' } });
     // The refused run started no journal of its own.
     expect(readdirSync(dir.file('.datafix', 'runs')).filter((f) => f.endsWith('.journal.jsonl'))).toHaveLength(1);
 

@@ -145,7 +145,7 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     expect(applied.stderr).toContain(
       `error DF733: ${cut} is incomplete (it does not end with the summary line datafix plan writes last); nothing was applied`,
     );
-    expect(applied.stdout).toBe('');
+    expect(jsonSummary(applied)).toMatchObject({ error: { code: 'DF733' } });
     expect(dumpSqlite(db)).toEqual(before);
     expect(lockFiles(dir.path)).toEqual([]);
 
@@ -338,7 +338,7 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     const elsewhere = await runCli(['apply', plan, '--json'], { cwd: dir.path, env: { VEO3_DB_PATH: other } });
     expect(elsewhere.code, show(elsewhere)).toBe(2);
     expect(elsewhere.stderr).toContain(`error DF732: this plan was made for sqlite ${db}, but the spec now points at sqlite ${other}`);
-    expect(elsewhere.stdout).toBe('');
+    expect(jsonSummary(elsewhere)).toMatchObject({ error: { code: 'DF732' } });
     expect(sha256File(other)).toBe(otherHash);
     expect(sha256File(db)).toBe(hash);
 

@@ -13,6 +13,7 @@ import { afterEach } from 'vitest';
 import { createVeo3Database, type SampleRow } from '../../src/demo/sqlite-sample.js';
 import { BIN, type CliResult, TIME_SCALE } from '../helpers/cli.js';
 import { createMediaTable, rawClient, seedItems } from '../helpers/dynalite.js';
+import { noteChildStderr } from '../helpers/warnings.js';
 
 export const SYNC_FIX = fileURLToPath(new URL('../../fixes/sync-media-generation-ids.yaml', import.meta.url));
 export const I2V_FIX = fileURLToPath(new URL('../../fixes/i2v-thumbnails.yaml', import.meta.url));
@@ -107,6 +108,7 @@ export function startProcess(
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       running.delete(child);
+      noteChildStderr(`${command} ${args.join(' ')}`, err);
       resolve({ code: code ?? 128 + (SIGNALS[signal ?? ''] ?? 0), stdout: out, stderr: err });
     });
   });

@@ -256,7 +256,7 @@ describe('DynamoDB: segments of a scan', () => {
     });
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toContain('error DF727: --segment splits a DynamoDB scan, but i2v-thumbnails reads with source.query');
-    expect(r.stdout).toBe('');
+    expect(jsonSummary(r)).toMatchObject({ error: { code: 'DF727', file: null } });
     expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
   });
 });

@@ -23,6 +23,7 @@ import { describeWhere } from './failures.js';
 import { lookup } from './lookup.js';
 import { estimateCount, readPages } from './read.js';
 import { checkPlan, TableCache } from './schema.js';
+import { withoutNodeVersionNotice } from './sdk-notice.js';
 import { write } from './write.js';
 
 export type { ScanCursor } from './read.js';
@@ -59,16 +60,19 @@ export async function createDynamoAdapter(target: DynamoTarget, options: DynamoA
     target.endpoint !== undefined && process.env.AWS_ACCESS_KEY_ID === undefined
       ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : {};
-  const client = new ddb.DynamoDBClient({
-    region: target.region,
-    ...(target.endpoint !== undefined ? { endpoint: target.endpoint } : {}),
-    ...localCredentials,
-    maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-    retryMode: 'standard',
-    // Without timeouts a half-open connection would hang a run forever; a timed-out request is
-    // retried by the SDK like any transient network error.
-    requestHandler: options.requestHandler ?? { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true },
-  });
+  const client = withoutNodeVersionNotice(
+    () =>
+      new ddb.DynamoDBClient({
+        region: target.region,
+        ...(target.endpoint !== undefined ? { endpoint: target.endpoint } : {}),
+        ...localCredentials,
+        maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        retryMode: 'standard',
+        // Without timeouts a half-open connection would hang a run forever; a timed-out request is
+        // retried by the SDK like any transient network error.
+        requestHandler: options.requestHandler ?? { connectionTimeout: 5_000, requestTimeout: 60_000, throwOnRequestTimeout: true },
+      }),
+  );
 
   // Counted below the retry layer, so every HTTP attempt shows, retries included.
   const counts: Record<string, number> = {};

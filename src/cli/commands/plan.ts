@@ -39,14 +39,13 @@ export class PlanCommand extends Command {
   override async execute(): Promise<number> {
     try {
       const { loadPlan } = await import('../../api.js');
-      const { loadEnvFile } = await import('../../spec/env.js');
       const { writeSavedPlan } = await import('../../safety/saved-plan.js');
       const { formatSummary } = await import('../format.js');
       const markdown = this.format === 'markdown';
       if (markdown && this.json) {
         throw new DatafixError('usage', 'DF735', '--json and --format markdown both print on stdout; choose one');
       }
-      if (this.env) loadEnvFile(this.env, process.cwd());
+      await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
       const plan = loadPlan(this.spec);
       // A plan file is only started once the target is known to fit, so a failure leaves none.
       const { checkTarget, whyNotCreatable } = await import('../../safety/preflight.js');
@@ -84,7 +83,7 @@ export class PlanCommand extends Command {
       return summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
       const { locateInSpec } = await import('../../spec/locate.js');
-      return reportError(locateInSpec(err, this.spec), this.context.stderr);
+      return reportError(locateInSpec(err, this.spec), this.context.stderr, this.json ? this.context.stdout : undefined);
     }
   }
 }

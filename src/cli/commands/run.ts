@@ -1,6 +1,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
-import { EXIT, reportError } from '../exit.js';
+import { DatafixError } from '../../errors.js';
+import { cancelledJson, EXIT, reportError } from '../exit.js';
 
 export class RunCommand extends Command {
   static override paths = [['run']];
@@ -75,17 +76,23 @@ export class RunCommand extends Command {
   override async execute(): Promise<number> {
     const stdout = this.context.stdout;
     const stderr = this.context.stderr;
+    const json = this.json ? stdout : undefined;
     if ((this.segment === undefined) !== (this.totalSegments === undefined)) {
-      stderr.write('error DF723: --segment and --total-segments go together\n');
-      return EXIT.invalid;
+      return reportError(new DatafixError('usage', 'DF723', '--segment and --total-segments go together'), stderr, json);
     }
     if (this.segment !== undefined && this.totalSegments !== undefined && this.segment >= this.totalSegments) {
-      stderr.write(`error DF723: --segment must be below --total-segments (${this.totalSegments})\n`);
-      return EXIT.invalid;
+      return reportError(
+        new DatafixError('usage', 'DF723', `--segment must be below --total-segments (${this.totalSegments})`),
+        stderr,
+        json,
+      );
     }
     if (this.quiet && this.verbose) {
-      stderr.write('error DF001: --quiet prints no record lines and --verbose prints more of them: give one of the two\n');
-      return EXIT.invalid;
+      return reportError(
+        new DatafixError('usage', 'DF023', '--quiet prints no record lines and --verbose prints more of them: give one of the two'),
+        stderr,
+        json,
+      );
     }
 
     // Ctrl-C is this command's from its first moment (the listr2 task lists are made without
@@ -132,7 +139,6 @@ export class RunCommand extends Command {
     };
     const { loadPlan, runPlan } = await import('../../api.js');
     const { checkSegmentable, runPlanSafely } = await import('../../safety/session.js');
-    const { loadEnvFile } = await import('../../spec/env.js');
     const { describeTarget } = await import('../../adapters/registry.js');
     const progress = await import('../progress.js');
     const { DiffFile, checkDiffFile } = await import('../diff-file.js');
@@ -149,10 +155,7 @@ export class RunCommand extends Command {
     // with an error: what it wrote by then is in that journal.
     const notes: string[] = [];
     try {
-      if (this.env) {
-        const names = loadEnvFile(this.env, process.cwd());
-        stderr.write(`loaded .env.${this.env} (${names.length} variable(s) not already set)\n`);
-      }
+      await (await import('../env.js')).loadEnvOption(this.env, stderr);
       const plan = loadPlan(this.spec);
       const limits = {
         ...(this.limit !== undefined ? { limit: this.limit } : {}),
@@ -207,6 +210,7 @@ export class RunCommand extends Command {
           }
           if (answer !== 'yes') {
             stderr.write(`${answer === 'closed' ? '\n' : ''}cancelled: nothing was written.\n`);
+            json?.write(cancelledJson('cancelled: nothing was written', s));
             return EXIT.ok;
           }
         }
@@ -251,8 +255,8 @@ export class RunCommand extends Command {
       });
       for (const n of notes) stderr.write(`${n}\n`);
       // A resumed run's object also says what it continued and the whole run's totals.
-      const json = result.resumed ? { ...result.summary, resumed: result.resumed, wholeRun: result.wholeRun } : result.summary;
-      if (this.json) stdout.write(`${JSON.stringify(json)}\n`);
+      const summaryJson = result.resumed ? { ...result.summary, resumed: result.resumed, wholeRun: result.wholeRun } : result.summary;
+      if (this.json) stdout.write(`${JSON.stringify(summaryJson)}\n`);
       if (result.interrupted) {
         stderr.write(
           this.dryRun
@@ -271,7 +275,7 @@ export class RunCommand extends Command {
       diffFile?.close();
       for (const n of notes) stderr.write(`${n}\n`);
       const { locateInSpec } = await import('../../spec/locate.js');
-      return reportError(locateInSpec(err, this.spec), stderr);
+      return reportError(locateInSpec(err, this.spec), stderr, json);
     } finally {
       process.off('SIGINT', onSigint);
       stdout.off('error', onGone);

@@ -1,6 +1,6 @@
 import { basename, dirname, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
-import { EXIT, reportError } from '../exit.js';
+import { cancelledJson, EXIT, reportError } from '../exit.js';
 
 export class UndoCommand extends Command {
   static override paths = [['undo']];
@@ -17,23 +17,31 @@ export class UndoCommand extends Command {
       not made count as "not written"; writes whose outcome the run never recorded (it stopped
       first) are checked against the target like any other.
 
+      In a terminal a live undo first checks what it would restore, shows the counts and the
+      target, and asks before writing (\`--yes\` skips the question; without a terminal it never
+      asks). \`--env NAME\` loads .env.NAME first, for the credentials of the target.
+
       Prints a summary (\`--json\`: one JSON object on stdout with journal, fix, dryRun, total,
       notWritten, restored, unchanged, conflicts, failed, durationMs). Exit 0 when everything was restored or
-      unchanged; 1 on conflicts or failures; 2 if the journal cannot be read or the target reached.
+      unchanged (or the question was answered no); 1 on conflicts or failures; 2 if the journal
+      cannot be read or the target reached; 130 on Ctrl-C at the question.
     `,
     examples: [
       ['See what undo would restore', 'datafix undo .datafix/runs/<run>.journal.jsonl --dry-run'],
       ['Undo a run', 'datafix undo my-run.journal.jsonl --json'],
+      ['Undo a DynamoDB run with the credentials in .env.prod, without asking', 'datafix undo my-run.journal.jsonl --env prod --yes'],
     ],
   });
 
   journal = Option.String({ name: 'JOURNAL' });
+  env = Option.String('--env', { description: 'Load .env.NAME from the working directory first (never overrides variables already set)' });
   dryRun = Option.Boolean('--dry-run', false, { description: 'Write nothing; report what would be restored' });
   json = Option.Boolean('--json', false, { description: 'Print only the summary as one JSON object on stdout' });
   verbose = Option.Boolean('--verbose', false, { description: 'Also print records that are already unchanged' });
   unverified = Option.Boolean('--unverified', false, {
     description: 'Undo a format-1 journal (no checksums, so its lines cannot be verified against edits)',
   });
+  yes = Option.Boolean('--yes,-y', false, { description: 'Do not ask for confirmation before a live undo in a terminal' });
 
   override async execute(): Promise<number> {
     const out = this.json ? this.context.stderr : this.context.stdout;
@@ -44,7 +52,12 @@ export class UndoCommand extends Command {
       const { RunStateStore, STATE_DIR } = await import('../../safety/state.js');
       const { formatKey } = await import('../format.js');
       const { backpressured } = await import('../progress.js');
+      await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
       const header = (await openJournal(this.journal)).header;
+      if (!this.dryRun && !this.yes) {
+        const stop = await this.askFirst(undoJournal, header.target);
+        if (stop !== undefined) return stop;
+      }
       // A live undo writes the target like a run: it takes the same lock. The run it undoes is
       // usually one that died holding it, so a stale lock is taken over as --resume does.
       const lock = this.dryRun
@@ -85,8 +98,34 @@ export class UndoCommand extends Command {
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
       return summary.conflicts > 0 || summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
-      return reportError(err, this.context.stderr);
+      return reportError(err, this.context.stderr, this.json ? this.context.stdout : undefined);
     }
+  }
+
+  /**
+   * In a terminal: a dry pass, its counts and the target, then the question. Returns the exit
+   * code when the person said no (0) or pressed Ctrl-C (130); undefined to go on.
+   */
+  private async askFirst(
+    undoJournal: typeof import('../../safety/undo.js').undoJournal,
+    target: import('../../plan/types.js').TargetPlan,
+  ): Promise<number | undefined> {
+    const { confirm, declined, isInteractive } = await import('../confirm.js');
+    if (!isInteractive()) return undefined;
+    const { describeTarget } = await import('../../adapters/registry.js');
+    const stderr = this.context.stderr;
+    const where = describeTarget(target);
+    stderr.write(`checking what undo of ${this.journal} would restore on ${where} …\n`);
+    const preview = await undoJournal(this.journal, { dryRun: true, allowUnverified: this.unverified });
+    stderr.write(
+      `${preview.restored} record(s) would be restored, ${preview.unchanged} unchanged, ${preview.conflicts} conflict(s), ${preview.failed} failed (of ${preview.total} journaled write(s)).\n`,
+    );
+    if (preview.restored === 0) return undefined;
+    const no = declined(await confirm(`Restore these records on ${where}? [y/N] `));
+    if (!no) return undefined;
+    stderr.write(`${no.message}.\n`);
+    if (this.json) this.context.stdout.write(cancelledJson(no.message, preview));
+    return no.exit;
   }
 
   private undo(

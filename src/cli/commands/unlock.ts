@@ -32,10 +32,9 @@ export class UnlockCommand extends Command {
   override async execute(): Promise<number> {
     try {
       const { loadPlan } = await import('../../api.js');
-      const { loadEnvFile } = await import('../../spec/env.js');
       const { TargetLock } = await import('../../safety/lock.js');
       const { describeTarget } = await import('../../adapters/registry.js');
-      if (this.env) loadEnvFile(this.env, process.cwd());
+      await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
       const plan = loadPlan(this.spec);
       const segment =
         this.segment !== undefined && this.totalSegments !== undefined ? { index: this.segment, total: this.totalSegments } : undefined;

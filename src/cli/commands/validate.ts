@@ -6,11 +6,12 @@ export class ValidateCommand extends Command {
   static override paths = [['validate']];
 
   static override usage = Command.Usage({
-    description: 'Check specs without running them: YAML, schema, references, JSONPaths.',
+    description: 'Check specs and fix test files without running them: YAML, schema, references, JSONPaths.',
     details: `
-      Checks every spec named, and every \`*.yaml\`/\`*.yml\` spec in each directory named
-      (fix test files, \`*.test.yaml\`, are left to \`datafix test\`). Prints every problem as
-      \`file:line:col code message\` and exits 2 if any spec has an error, 0 otherwise.
+      Checks every file named, and every \`*.yaml\`/\`*.yml\` file in each directory named. A fix
+      test file (\`*.test.yaml\`) is checked as one, against its own schema, with the fix it tests;
+      its cases are run by \`datafix test\`. Prints every problem as \`file:line:col code message\`
+      and exits 2 if any file has an error, 0 otherwise (so \`datafix validate fixes/*.yaml\` works).
 
       Environment variables need not be set: \`\${VAR}\` references are checked for form, not value.
 
@@ -19,6 +20,7 @@ export class ValidateCommand extends Command {
     examples: [
       ['Check every fix in a directory', 'datafix validate fixes'],
       ['Check one spec', 'datafix validate fixes/i2v-thumbnails.yaml'],
+      ['Check specs and test files by a shell pattern', 'datafix validate fixes/*.yaml'],
       ['In a GitHub Actions workflow', 'datafix validate fixes --format github'],
     ],
   });
@@ -32,12 +34,13 @@ export class ValidateCommand extends Command {
   override async execute(): Promise<number> {
     const { checkSpecFile } = await import('../../api.js');
     const { formatDiagnostic } = await import('../../errors.js');
-    const { findSpecFiles } = await import('../files.js');
-    const { files, missing } = findSpecFiles(this.targets.length ? this.targets : ['fixes']);
+    const { findSpecFiles, isTestFile } = await import('../files.js');
+    const { loadTestFile } = await import('../../fixtest/schema.js');
+    const { files, missing } = findSpecFiles(this.targets.length ? this.targets : ['fixes'], 'any');
     for (const m of missing) this.context.stderr.write(`error DF007: ${m}: no such file or directory\n`);
     let failed = missing.length;
     for (const file of files) {
-      const result = checkSpecFile(file, { skipEnv: true });
+      const result = isTestFile(file) ? checkTestFile(loadTestFile, file) : checkSpecFile(file, { skipEnv: true });
       if (result.ok) {
         if (this.format === 'text') this.context.stdout.write(`ok ${file}\n`);
         continue;
@@ -59,10 +62,28 @@ export class ValidateCommand extends Command {
     }
     const total = files.length + missing.length;
     if (total === 0) {
-      this.context.stderr.write('error DF007: no spec files found\n');
+      this.context.stderr.write('error DF007: no spec or test files found\n');
       return EXIT.invalid;
     }
-    if (failed > 0) this.context.stderr.write(`${failed} of ${total} spec(s) invalid\n`);
+    if (failed > 0) this.context.stderr.write(`${failed} of ${total} file(s) invalid\n`);
     return failed > 0 ? EXIT.invalid : EXIT.ok;
+  }
+}
+
+/** A test file's check as `checkSpecFile` reports a spec's: ok, or its diagnostics. */
+function checkTestFile(
+  load: typeof import('../../fixtest/schema.js').loadTestFile,
+  file: string,
+): { ok: boolean; diagnostics: readonly import('../../errors.js').Diagnostic[] } {
+  try {
+    load(file);
+    return { ok: true, diagnostics: [] };
+  } catch (err) {
+    const e = err as import('../../errors.js').DatafixError;
+    if (!Array.isArray(e.diagnostics)) throw err;
+    return {
+      ok: false,
+      diagnostics: e.diagnostics.length ? e.diagnostics : [{ code: e.code, severity: 'error', message: e.message, file, line: 1, col: 1 }],
+    };
   }
 }
