@@ -12,6 +12,7 @@ import { DatafixError } from '../errors.js';
 const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--backend': 'BACKEND',
   '--concurrency': 'N',
+  '--diff-file': 'PATH',
   '--dir': 'DIR',
   '--env': 'NAME',
   '--format': 'FORMAT',

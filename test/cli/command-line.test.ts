@@ -29,7 +29,9 @@ describe('usage text', () => {
   it('names every option value (no #0), in the overview and in each command help', async () => {
     const overview = await runCli(['--help']);
     expect(overview.stdout).not.toContain('#0');
-    expect(overview.stdout).toContain('datafix plan <--out PATH> [--env NAME] [--limit N] [--json] <SPEC>');
+    expect(overview.stdout).toContain('datafix plan <--out PATH> [--env NAME] [--limit N] [--json] [--format FORMAT] <SPEC>');
+    // Every option that takes a value names it; none falls back to the option's own name.
+    expect(overview.stdout).toContain('[--diff-file PATH]');
     expect(overview.stdout).toContain('[--segment I] [--total-segments N]');
     const names = await commands();
     expect(names).toEqual(expect.arrayContaining(['apply', 'new', 'plan', 'run', 'undo', 'unlock', 'validate']));

@@ -130,7 +130,7 @@ describe('SQLite (fixes/sync-media-generation-ids.yaml, pages of 20 rows, some r
     for (const [id, want] of expected) expect(generationIds(db).get(id)?.mgid, id).toBe(want);
     const bad = await runCli(['run', spec, '--quiet', '--verbose'], { cwd: dir.path, env });
     expect(bad.code, show(bad)).toBe(2);
-    expect(bad.stderr).toContain('error DF001: --quiet prints no record lines and --verbose prints more of them');
+    expect(bad.stderr).toContain('error DF023: --quiet prints no record lines and --verbose prints more of them');
   });
 
   it('--diff-file writes one JSON line per changed or failed record instead of printing it; it never overwrites another file (DF747)', async () => {

@@ -31,8 +31,15 @@ function readmeCommands(): string[] {
     .flatMap((l) => l.split(/\s*&&\s*/));
 }
 
-/** Not run: they install datafix and run this very suite. */
-const NOT_RUN = ['npm ci', 'npm test'];
+/**
+ * Not run here: `npm ci` and `npm test` install datafix and run this very suite; `npm link`
+ * changes the machine's global packages, and test/cli/install.test.ts runs it with a temporary
+ * global prefix.
+ */
+const NOT_RUN = ['npm ci', 'npm test', 'npm link'];
+
+/** Commands the README runs in another repository, with `datafix` on PATH (after `npm link`). */
+const ELSEWHERE = new Set(['datafix --version', 'datafix new backfill-order-country --backend sqlite', 'datafix test fixes']);
 
 /**
  * Each command with the exit code it must end with. The sample database holds one row whose JSON
@@ -60,6 +67,9 @@ const EXPECTED: readonly [string, number][] = [
   ['npx datafix apply p.jsonl --env prod', 0],
   ['npx datafix runs', 0],
   ['npx datafix runs prune --older-than 30d', 0],
+  ['datafix --version', 0],
+  ['datafix new backfill-order-country --backend sqlite', 0],
+  ['datafix test fixes', 0],
 ];
 
 let dynamo: RunningDynalite;
@@ -81,7 +91,7 @@ function shell(line: string, cwd: string, bin: string): Promise<CliResult> {
 
 it('README.md shows exactly the commands this test runs, besides npm ci and npm test', () => {
   expect(readmeCommands().filter((c) => !NOT_RUN.includes(c))).toEqual(EXPECTED.map(([c]) => c));
-  expect(readmeCommands().filter((c) => NOT_RUN.includes(c))).toEqual(NOT_RUN);
+  expect(readmeCommands().filter((c) => NOT_RUN.includes(c))).toEqual(['npm ci', 'npm test', 'npm link']);
 });
 
 it('every README command runs as written in a fresh clone', async () => {
@@ -92,6 +102,10 @@ it('every README command runs as written in a fresh clone', async () => {
   // `npx datafix` in a clone runs the package's own bin.
   writeFileSync(bin.file('npx'), `#!/bin/sh\n[ "$1" = datafix ] || exit 127\nshift\nexec "${process.execPath}" "${BIN}" "$@"\n`);
   chmodSync(bin.file('npx'), 0o755);
+  // After `npm link`, `datafix` itself is this build.
+  writeFileSync(bin.file('datafix'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`);
+  chmodSync(bin.file('datafix'), 0o755);
+  const elsewhere = tmp();
 
   // What the reader provides: a DynamoDB table in the layout the README names, and .env.prod.
   const { items } = videoDataset(600);
@@ -116,7 +130,7 @@ it('every README command runs as written in a fresh clone', async () => {
       const stopped = await victim.done;
       expect(stopped.code, show(stopped)).toBe(130);
     }
-    const r = await shell(line, clone.path, bin.path);
+    const r = await shell(line, ELSEWHERE.has(command) ? elsewhere.path : clone.path, bin.path);
     expect(r.code, `${command}\n${show(r)}`).toBe(code);
     expect(r.stderr, command).not.toContain('internal error');
     const printed = /journal (\S+) \(undo with/.exec(r.stderr)?.[1];
@@ -127,4 +141,5 @@ it('every README command runs as written in a fresh clone', async () => {
   expect(readdirSync(clone.file('fixes'))).toEqual(
     expect.arrayContaining(['backfill-order-country.yaml', 'backfill-order-country.test.yaml']),
   );
+  expect(readdirSync(elsewhere.file('fixes')).sort()).toEqual(['backfill-order-country.test.yaml', 'backfill-order-country.yaml']);
 });
