@@ -4,6 +4,7 @@
  * templates and environment references (so it shows what a reviewer sees in the file).
  * The output is deterministic: same spec, same text.
  */
+import { redactText } from './adapters/redact.js';
 import type { Condition, FixPlan, Ref, SourcePlan, Template } from './plan/types.js';
 import type { FixSpec } from './spec/types.js';
 
@@ -86,7 +87,10 @@ function describeTarget(spec: FixSpec, md: boolean): string {
   }
   const d = spec.target.dynamodb ?? { table: '' };
   const parts = [`DynamoDB table ${code(d.table, md)}`, `region ${code(d.region ?? 'us-east-1', md)}`];
-  if (d.endpoint !== undefined) parts.push(`endpoint ${code(d.endpoint, md)} (when empty: the AWS default)`);
+  // Spec text, so a literal URL may hold credentials: shown without them, as everywhere else.
+  if (d.endpoint !== undefined) {
+    parts.push(`endpoint ${code(redactText(d.endpoint), md)}${d.endpoint.includes('${') ? ' (when empty: the AWS default)' : ''}`);
+  }
   return parts.join(', ');
 }
 

@@ -209,6 +209,15 @@ export function commandLineError(cli: Cli, argv: readonly string[], err: unknown
       'DF024',
     );
   }
+  // Commands that take any number of paths (validate, test) report an unknown option after a
+  // path as "Command not found": name the option instead.
+  const knownNames = command.options.flatMap((o) => o.names);
+  const stray = rest.find((a) => a.startsWith('-') && a !== '-' && !knownNames.includes(a.split('=')[0] as string));
+  if (stray !== undefined) {
+    const option = stray.split('=')[0] as string;
+    const near = closest(option, knownNames);
+    return usage(`unknown option ${option} for datafix ${command.path}${near.length ? `; did you mean ${orList(near)}?` : ''}`, 'DF021');
+  }
   return usage(`cannot read the command line: ${message}`, 'DF024');
 }
 

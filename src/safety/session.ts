@@ -144,6 +144,8 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         ...(previous.journalSeq !== undefined ? { recordedSeq: previous.journalSeq } : {}),
         ...(keys ? { onWrite: (key: Record<string, unknown>) => keys.push(key) } : {}),
       });
+      // The resumed run goes on writing the same journal: say where it is, as a new run does.
+      options.onNote?.(`journal ${previous.journal} (undo with: datafix undo ${previous.journal})`);
       updatedTargets = keys;
       runId = previous.runId ?? newRunId();
       base = { pages: previous.pages, records: previous.records };

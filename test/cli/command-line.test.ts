@@ -86,6 +86,14 @@ describe('mistakes on the command line: exit 2, one line saying what is wrong an
     const bare = await runCli(['--foo']);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toBe('error DF021: unknown option --foo. See datafix --help\n');
+    // After a path of a command that takes any number of them (validate, test).
+    const afterPath = await runCli(['validate', 'fixes', '--formt', 'github']);
+    expect(afterPath.code).toBe(2);
+    expect(afterPath.stderr).toBe(
+      'error DF021: unknown option --formt for datafix validate; did you mean --format? See datafix validate --help\n',
+    );
+    const test = await runCli(['test', 'fixes', '--limit', '3']);
+    expect(test.stderr).toBe('error DF021: unknown option --limit for datafix test. See datafix test --help\n');
   });
 
   it('--limit -1 (and every other number option below its minimum) says the value must be ≥ its minimum', async () => {

@@ -224,3 +224,24 @@ describe('datafix explain shows only the run settings of its backend', () => {
     }
   });
 });
+
+describe('datafix explain never prints credentials', () => {
+  it('a literal endpoint holding a user, a password and a token is shown without them, in text and markdown', async () => {
+    const dir = tmp();
+    const spec = dir.write(
+      'creds.yaml',
+      readFileSync(join(REPO_ROOT, 'fixes/i2v-thumbnails.yaml'), 'utf8').replace(
+        'endpoint: ${LOCAL_AWS_ENDPOINT:-}',
+        'endpoint: "http://admin:hunter2secret@127.0.0.1:8765/?token=tok3nSECRET"',
+      ),
+    );
+    for (const format of ['markdown', 'text']) {
+      const r = await runCli(['explain', spec, '--format', format]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('127.0.0.1:8765');
+      expect(r.stdout).not.toMatch(/hunter2|tok3n|admin/);
+      // A literal endpoint is never empty: no note about the AWS default.
+      expect(r.stdout).not.toContain('when empty');
+    }
+  });
+});

@@ -289,22 +289,27 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
 
   // better-sqlite3 never yields, so the engine returns to the event loop between pages; only then
   // can the SIGINT listener stop a live SQLite run (Ctrl-C after page 1).
-  it('Ctrl-C part-way exits 130 with the --resume hint; --resume then completes like a clean run', async () => {
-    const { dir, db, spec, env } = copy();
-    const victim = startCli(['run', spec, '--json'], { cwd: dir.path, env });
+  it('Ctrl-C part-way exits 130 with the --resume hint (with its --env); --resume then completes like a clean run', async () => {
+    const { dir, db, spec } = copy();
+    // The settings come from --env, so the hint must carry it to work as printed.
+    dir.write('.env.t', `VEO3_DB_PATH=${db}\n`);
+    const env = {};
+    const victim = startCli(['run', spec, '--env', 't', '--json'], { cwd: dir.path, env });
     await afterFirstPage(dir.path);
     victim.child.kill('SIGINT');
     const stopped: CliResult = await victim.done;
     expect(stopped.code, show(stopped)).toBe(130);
-    expect(stopped.stderr).toContain(`interrupted: the checkpoint is saved. Continue with: datafix run ${spec} --resume`);
+    expect(stopped.stderr).toContain(`interrupted: the checkpoint is saved. Continue with: datafix run ${spec} --env t --resume`);
     const partial = jsonSummary(stopped);
     expect(partial.total as number).toBeLessThan(cleanSummary.total as number);
     const state = onlyState(dir.path);
     expect(state?.status).toBe('interrupted');
     expect(lockFiles(dir.path)).toEqual([]);
 
-    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
+    const resumed = await runCli(['run', spec, '--env', 't', '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
     expect(resumed.code, show(resumed)).toBe(0);
+    // The resumed run names the journal it goes on writing, as the first run did.
+    expect(resumed.stderr).toContain(`journal ${state?.journal} (undo with: datafix undo ${state?.journal})`);
     // Across the two processes, every record was read once.
     expect((partial.total as number) + (jsonSummary(resumed).total as number)).toBe(cleanSummary.total);
     expect((partial.updated as number) + (jsonSummary(resumed).updated as number)).toBe(cleanSummary.updated);

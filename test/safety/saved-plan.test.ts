@@ -71,7 +71,11 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     const planned = await runCli(['plan', SYNC_FIX, '--out', plan, '--json'], { cwd: dir.path, env });
     expect(planned.code, show(planned)).toBe(0);
     expect(jsonSummary(planned)).toMatchObject({ dryRun: true, updated: updatable.length });
-    expect(planned.stderr).toContain(`plan written to ${plan}: ${updatable.length} change(s). Apply with: datafix apply ${plan}`);
+    expect(planned.stderr).toContain(`plan written to ${plan}: ${updatable.length} change(s). Apply with: datafix apply ${plan}\n`);
+    // Settings from --env: the hint carries it, or apply would look at another target.
+    dir.write('.env.t', `VEO3_DB_PATH=${env.VEO3_DB_PATH}\n`);
+    const viaEnv = await runCli(['plan', SYNC_FIX, '--env', 't', '--out', dir.file('env.plan.jsonl')], { cwd: dir.path });
+    expect(viaEnv.stdout + viaEnv.stderr).toContain(`Apply with: datafix apply ${dir.file('env.plan.jsonl')} --env t\n`);
     // Planning writes nothing.
     expect(sha256File(db)).toBe(hash);
 

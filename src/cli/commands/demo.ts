@@ -28,7 +28,7 @@ export class DemoCommand extends Command {
       if (this.sampleDb !== undefined) {
         const path = writeSampleDatabase(this.sampleDb);
         this.context.stdout.write(
-          `sample database written to ${path}\ntry: VEO3_DB_PATH=${path} datafix run fixes/sync-media-generation-ids.yaml --dry-run\n`,
+          `sample database written to ${path}\ntry: VEO3_DB_PATH=${path} npx datafix run fixes/sync-media-generation-ids.yaml --dry-run\n`,
         );
         return EXIT.ok;
       }

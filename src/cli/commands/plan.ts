@@ -72,7 +72,7 @@ export class PlanCommand extends Command {
       });
       const out = this.json || markdown ? this.context.stderr : this.context.stdout;
       out.write(
-        `${formatSummary(summary)}\nplan written to ${this.out}: ${summary.updated} change(s). Apply with: datafix apply ${this.out}\n`,
+        `${formatSummary(summary)}\nplan written to ${this.out}: ${summary.updated} change(s). Apply with: datafix apply ${this.out}${this.env ? ` --env ${this.env}` : ''}\n`,
       );
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
       if (markdown) {

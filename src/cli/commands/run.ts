@@ -261,7 +261,7 @@ export class RunCommand extends Command {
         stderr.write(
           this.dryRun
             ? 'interrupted: a dry run writes nothing; run it again to see every record.\n'
-            : `interrupted: the checkpoint is saved. Continue with: datafix run ${this.spec} --resume\n`,
+            : `interrupted: the checkpoint is saved. Continue with: datafix run ${this.spec}${this.env ? ` --env ${this.env}` : ''} --resume\n`,
         );
         return EXIT.interrupted;
       }
