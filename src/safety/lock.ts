@@ -91,6 +91,21 @@ function readRaw(file: string): string | undefined {
   }
 }
 
+/**
+ * The lease in another process's lock file, waiting briefly when the file is there but not yet
+ * readable as a lease: createExclusive makes the file, then writes it, so a process starting at
+ * the same moment (the segments of one split, started together by a scheduler) can see it empty.
+ * Up to about 200 ms; undefined if it stays unreadable (then it counts as held by someone).
+ */
+function settledLease(file: string): Lease | undefined {
+  for (let attempt = 0; ; attempt++) {
+    const raw = readRaw(file);
+    const lease = parse(raw);
+    if (lease !== undefined || raw === undefined || attempt >= 20) return lease;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+}
+
 function parse(raw: string | undefined): Lease | undefined {
   try {
     return raw === undefined ? undefined : (JSON.parse(raw) as Lease);
@@ -328,7 +343,7 @@ export class TargetLock {
       if (!name.startsWith(`${stem}.`) || !name.endsWith('.lock')) continue;
       const file = join(dir, name);
       if (file === this.file) continue;
-      const holder = parse(readRaw(file));
+      const holder = settledLease(file);
       if (name === `${stem}.lock` || !mine) return { file, holder };
       // Segments of one split of one fix run side by side; any other split overlaps this one.
       const compatible = holder !== undefined && holder.segment?.total === mine.total && holder.fix === this.lease.fix;

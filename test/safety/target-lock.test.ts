@@ -5,6 +5,7 @@
  * stale lock is taken over by one process only; scan segments of one split run side by side and
  * exclude everything else. `--segment` on a source that cannot be split is refused.
  */
+import { spawn } from 'node:child_process';
 import { copyFileSync, linkSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -278,5 +279,36 @@ describe('--segment on SQLite', () => {
       );
       expect(dumpSqlite(db)).toEqual(before);
     }
+  });
+});
+
+describe('segments started at the same moment', () => {
+  it("a segment's lock file seen while its writer is still writing it is waited for, not taken as a conflict", async () => {
+    const dir = tmp();
+    const { TargetLock, lockFile } = await import('../../src/safety/lock.js');
+    const target = { backend: 'sqlite' as const, path: dir.write('app.db', ''), busyTimeoutMs: 1000 };
+    const other = lockFile(target, { index: 0, total: 2 });
+    const lease = {
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      spec: 'f.yaml',
+      fix: 'f',
+      purpose: 'run',
+      segment: { index: 0, total: 2 },
+      nonce: 'n',
+      token: 1,
+    };
+    // The other segment's process has created its lock file and writes it 60 ms later, as
+    // createExclusive does (open, then write), on a machine slow at that moment.
+    const writer = spawn(process.execPath, [
+      '-e',
+      `const fs = require('node:fs'); fs.writeFileSync(${JSON.stringify(other)}, ''); process.stdout.write('created\\n'); setTimeout(() => fs.writeFileSync(${JSON.stringify(other)}, ${JSON.stringify(JSON.stringify(lease))}), 60);`,
+    ]);
+    await new Promise<void>((resolve) => writer.stdout.once('data', () => resolve()));
+    const mine = TargetLock.acquire(target, { fix: 'f', spec: 'f.yaml', purpose: 'run', segment: { index: 1, total: 2 } });
+    mine.release();
+    await new Promise((resolve) => writer.once('exit', resolve));
+    rmSync(other, { force: true });
   });
 });
