@@ -10,14 +10,16 @@
  * Values are written exactly as journals and saved plans write them (`encodeValue`): a field that
  * was absent is `{"$absent":true}`, numbers beyond double precision `{"$number":"…"}`.
  */
+
 import { closeSync, constants, lstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { redactTarget, redactText } from '../adapters/redact.js';
 import type { RecordEvent } from '../engine/events.js';
 import { DatafixError } from '../errors.js';
-import type { FixPlan } from '../plan/types.js';
+import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { toJsonSafe } from '../plan/values.js';
 import { encodeValue } from '../safety/jsonl.js';
+import { sqliteSideFile } from '../safety/preflight.js';
 import { writeFully } from '../safety/write-fully.js';
 import { VERSION } from '../version.js';
 
@@ -51,11 +53,13 @@ function cannotWrite(path: string, why: string): DatafixError {
 
 /**
  * Checks, before anything runs, that `file` can become a diff file: it does not exist, or is an
- * earlier diff file, and its directory exists.
+ * earlier diff file, its directory exists, and it is not one of a SQLite target's own side files.
  * @throws DatafixError DF747 naming the file and what to do.
  */
-export function checkDiffFile(file: string, cwd: string): void {
+export function checkDiffFile(file: string, cwd: string, target?: TargetPlan): void {
   const path = resolve(cwd, file);
+  const side = target ? sqliteSideFile(target, path) : undefined;
+  if (side) throw cannotWrite(path, `${side}. Give another file`);
   let exists = false;
   try {
     exists = lstatSync(path) !== undefined;

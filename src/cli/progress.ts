@@ -201,7 +201,9 @@ export function plainReporter(o: ReporterOptions): Reporter {
   let lastProgress = started;
   let total: RecordTotal | undefined;
   const out = backpressured(o.out);
-  const lines = recordLines(o, undefined);
+  // A person reads a terminal even where nothing is drawn in place (TERM=dumb, no width, CI
+  // unset or not): every record line there would be 720k lines for 240k changes.
+  const lines = recordLines(o, (o.out as { isTTY?: boolean }).isTTY ? SHOWN_RECORDS : undefined);
   return {
     onPlan(plan) {
       o.err.write(`datafix ${plan.fix}${o.dryRun ? ' (dry run: nothing will be written)' : ''}\n  spec    ${o.specFile}\n`);

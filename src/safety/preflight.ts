@@ -4,11 +4,11 @@
  * this, a read-only database or an unwritable `.datafix` surfaces only after the lock, the
  * journal header and the state file exist, and leaves them behind for a run that wrote nothing.
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createAdapter } from '../adapters/registry.js';
 import { DatafixError } from '../errors.js';
-import type { FixPlan } from '../plan/types.js';
+import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { STATE_DIR } from './state.js';
 
 export interface PreflightOptions {
@@ -38,7 +38,8 @@ export async function preflight(plan: FixPlan | undefined, options: PreflightOpt
   }
   if (options.journalPath !== undefined) {
     const journal = resolve(options.cwd, options.journalPath);
-    const problem = existsSync(journal) ? 'it already exists; journals are never overwritten' : whyNotCreatable(dirname(journal));
+    const side = plan ? sqliteSideFile(plan.target, journal) : undefined;
+    const problem = side ?? (existsSync(journal) ? 'it already exists; journals are never overwritten' : whyNotCreatable(dirname(journal)));
     if (problem) {
       throw new DatafixError(
         'usage',
@@ -91,4 +92,27 @@ export function whyNotCreatable(path: string): string | undefined {
     }
     return undefined;
   }
+}
+
+/**
+ * Why `path` must not be written by datafix when the target is a SQLite database: it is one of
+ * the files SQLite keeps beside the database (`-journal`, `-wal`, `-shm`), which SQLite reads,
+ * rewrites or deletes as it opens the database (https://www.sqlite.org/tempfiles.html). A file
+ * put there would be lost, or would break every read-only open. Undefined for any other path.
+ */
+export function sqliteSideFile(target: TargetPlan, path: string): string | undefined {
+  if (target.backend !== 'sqlite') return undefined;
+  const real = (p: string) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  const db = real(target.path);
+  const file = join(real(dirname(path)), basename(path));
+  const suffix = ['-journal', '-wal', '-shm'].find((s) => file === `${db}${s}`);
+  return suffix === undefined
+    ? undefined
+    : `it is the database's own ${suffix} file, which SQLite rewrites or deletes when it opens the database`;
 }

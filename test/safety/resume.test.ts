@@ -316,6 +316,24 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     expectLikeCleanRun(db);
   });
 
+  it.each(['SIGTERM', 'SIGHUP'] as const)(
+    '%s (a scheduler stopping the job, a closed terminal) stops like Ctrl-C: checkpoint saved, lock released, exit 130',
+    async (signal) => {
+      const { dir, db, spec, env } = copy();
+      const victim = startCli(['run', spec, '--json'], { cwd: dir.path, env });
+      await afterFirstPage(dir.path);
+      victim.child.kill(signal);
+      const stopped: CliResult = await victim.done;
+      expect(stopped.code, show(stopped)).toBe(130);
+      expect(stopped.stderr).toContain(`interrupted: the checkpoint is saved. Continue with: datafix run ${spec} --resume`);
+      expect(onlyState(dir.path)?.status).toBe('interrupted');
+      expect(lockFiles(dir.path)).toEqual([]);
+      const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
+      expect(resumed.code, show(resumed)).toBe(0);
+      expectLikeCleanRun(db);
+    },
+  );
+
   it("--resume keeps the interrupted run's --limit: it ends as a clean run with that limit; another --limit is DF729", async () => {
     const clean = copy();
     const cleanRun = await runCli(['run', clean.spec, '--limit', '700', '--json'], { cwd: clean.dir.path, env: clean.env });

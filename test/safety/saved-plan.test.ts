@@ -226,6 +226,23 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     for (let i = 0; i < 2; i++) expect((await runCli(['plan', spec, '--out', plan], { cwd: dir.path, env })).code).toBe(0);
   });
 
+  it("plan --out, run --diff-file and run --journal refuse the database's own -journal, -wal and -shm files, and write nothing", async () => {
+    const { dir, db, env } = copy();
+    const hash = sha256File(db);
+    const cases: [string[], string][] = [
+      [['plan', SYNC_FIX, '--out', `${db}-journal`], 'DF741'],
+      [['run', SYNC_FIX, '--dry-run', '--diff-file', `${db}-wal`], 'DF747'],
+      [['run', SYNC_FIX, '--journal', `${db}-shm`], 'DF701'],
+    ];
+    for (const [args, code] of cases) {
+      const r = await runCli(args, { cwd: dir.path, env });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`${code}.*it is the database's own -(journal|wal|shm) file`));
+    }
+    expect(existsSync(`${db}-journal`) || existsSync(`${db}-wal`) || existsSync(`${db}-shm`)).toBe(false);
+    expect(sha256File(db)).toBe(hash);
+  });
+
   it('an edited plan is refused before anything is written: a changed value (checksum), and a change the spec cannot make (DF734)', async () => {
     const dir = tmp();
     const db = dir.file('veo3.db');

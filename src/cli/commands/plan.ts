@@ -48,13 +48,15 @@ export class PlanCommand extends Command {
       await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
       const plan = loadPlan(this.spec);
       // A plan file is only started once the target is known to fit, so a failure leaves none.
-      const { checkTarget, whyNotCreatable } = await import('../../safety/preflight.js');
+      const { checkTarget, sqliteSideFile, whyNotCreatable } = await import('../../safety/preflight.js');
       const outDir = dirname(resolve(this.out));
       const why = whyNotCreatable(outDir);
       if (why)
         throw new DatafixError('usage', 'DF741', `cannot write the plan ${this.out}: ${why}. Give --out a path in a writable directory`);
       // A new plan replaces an earlier plan, never anything else: not the database, a journal,
       // the spec or any other file that happens to be at that path.
+      const side = sqliteSideFile(plan.target, resolve(this.out));
+      if (side) throw new DatafixError('usage', 'DF741', `cannot write the plan ${this.out}: ${side}. Give --out another file`);
       const { isOccupied, isPlanFile } = await import('../../safety/saved-plan.js');
       if (isOccupied(this.out) && !isPlanFile(this.out)) {
         throw new DatafixError(

@@ -115,7 +115,7 @@ export class RunCommand extends Command {
         }
         stderr.write(
           phase === 'run' && live
-            ? `\nstopped at once. The run can be continued from its last checkpoint with: datafix run ${this.spec} --resume (its lock is left as after a crash; --resume takes it over)\n`
+            ? `\nstopped at once. The run can be continued from its last checkpoint with: datafix run ${this.spec}${this.env ? ` --env ${this.env}` : ''} --resume (its lock is left as after a crash; --resume takes it over)\n`
             : '\nstopped at once: nothing was written.\n',
         );
         process.exit(EXIT.interrupted);
@@ -132,7 +132,10 @@ export class RunCommand extends Command {
       else if (preview) preview.onInterrupt(text);
       else stderr.write(`\n${text}\n`);
     };
-    process.on('SIGINT', onSigint);
+    // SIGTERM (a scheduler or `docker stop`) and SIGHUP (the terminal closed) stop the run the
+    // same way: the records in flight finish and the checkpoint is saved, so --resume continues.
+    const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    for (const signal of stopSignals) process.on(signal, onSigint);
     const nothingWritten = () => {
       stderr.write('interrupted: nothing was written.\n');
       return EXIT.interrupted;
@@ -166,7 +169,7 @@ export class RunCommand extends Command {
       };
       // Refused before the confirmation's dry pass: no preview of a run that cannot start.
       checkSegmentable(plan, limits.segment);
-      if (this.diffFile) checkDiffFile(this.diffFile, process.cwd());
+      if (this.diffFile) checkDiffFile(this.diffFile, process.cwd(), plan.target);
       if (abort.signal.aborted) return nothingWritten();
       const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !process.env.CI;
       /** What the preview pass read: the live run's total, exact as of a moment ago. */
@@ -277,7 +280,7 @@ export class RunCommand extends Command {
       const { locateInSpec } = await import('../../spec/locate.js');
       return reportError(locateInSpec(err, this.spec), stderr, json);
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const signal of stopSignals) process.off(signal, onSigint);
       stdout.off('error', onGone);
     }
   }
