@@ -301,6 +301,8 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     expect(stopped.code, show(stopped)).toBe(130);
     expect(stopped.stderr).toContain(`interrupted: the checkpoint is saved. Continue with: datafix run ${spec} --env t --resume`);
     const partial = jsonSummary(stopped);
+    // The one JSON object says the counts are of a part of the source.
+    expect(partial.interrupted).toBe(true);
     expect(partial.total as number).toBeLessThan(cleanSummary.total as number);
     const state = onlyState(dir.path);
     expect(state?.status).toBe('interrupted');
@@ -308,6 +310,7 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
 
     const resumed = await runCli(['run', spec, '--env', 't', '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
     expect(resumed.code, show(resumed)).toBe(0);
+    expect(jsonSummary(resumed).interrupted).toBeUndefined();
     // The resumed run names the journal it goes on writing, as the first run did.
     expect(resumed.stderr).toContain(`journal ${state?.journal} (undo with: datafix undo ${state?.journal})`);
     // Across the two processes, every record was read once.

@@ -138,6 +138,8 @@ export class RunCommand extends Command {
     for (const signal of stopSignals) process.on(signal, onSigint);
     const nothingWritten = () => {
       stderr.write('interrupted: nothing was written.\n');
+      // --json promises one object on stdout, whatever ends the command.
+      json?.write(`${JSON.stringify({ interrupted: { message: 'interrupted: nothing was written' } })}\n`);
       return EXIT.interrupted;
     };
     const { loadPlan, runPlan } = await import('../../api.js');
@@ -258,7 +260,12 @@ export class RunCommand extends Command {
       });
       for (const n of notes) stderr.write(`${n}\n`);
       // A resumed run's object also says what it continued and the whole run's totals.
-      const summaryJson = result.resumed ? { ...result.summary, resumed: result.resumed, wholeRun: result.wholeRun } : result.summary;
+      // An interrupted run's summary says so: its counts are of a part of the source.
+      const summaryJson = {
+        ...result.summary,
+        ...(result.interrupted ? { interrupted: true } : {}),
+        ...(result.resumed ? { resumed: result.resumed, wholeRun: result.wholeRun } : {}),
+      };
       if (this.json) stdout.write(`${JSON.stringify(summaryJson)}\n`);
       if (result.interrupted) {
         stderr.write(
