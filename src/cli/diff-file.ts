@@ -96,18 +96,21 @@ export class DiffFile {
   }
 
   /**
-   * Creates the file (or replaces an earlier diff file) and writes its header, before the run
-   * starts, so a path that cannot be written stops the run before it reads anything.
+   * Creates the file (or replaces an earlier diff file; with `resume`, appends to it) and writes
+   * its header, before the run starts, so a path that cannot be written stops the run before it reads anything.
    * @throws DatafixError DF747 when `path` exists and is not a diff file (a database, a journal,
    *   anything else is never overwritten), or cannot be created (no such directory, no permission).
    */
-  static open(file: string, cwd: string, plan: FixPlan, dryRun: boolean): DiffFile {
-    checkDiffFile(file, cwd);
+  static open(file: string, cwd: string, plan: FixPlan, dryRun: boolean, options: { resume?: boolean } = {}): DiffFile {
+    checkDiffFile(file, cwd, plan.target);
     const path = resolve(cwd, file);
+    // A resumed run goes on after the lines of the part it continues (with a header of its own);
+    // any other run replaces an earlier diff file.
+    const mode = options.resume ? constants.O_APPEND : constants.O_TRUNC;
     let fd: number;
     try {
       // Never through a symlink: an earlier diff file is a regular file.
-      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | mode | constants.O_NOFOLLOW, 0o644);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const why =

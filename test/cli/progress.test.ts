@@ -194,8 +194,8 @@ describe('SQLite (fixes/sync-media-generation-ids.yaml, pages of 20 rows, some r
   });
 
   /** A live run without a terminal, stopped with SIGINT after its first checkpoint. */
-  async function interrupted(spec: string, cwd: string, env: Record<string, string>) {
-    const victim = startCli(['run', spec, '--json'], { cwd, env });
+  async function interrupted(spec: string, cwd: string, env: Record<string, string>, extra: string[] = []) {
+    const victim = startCli(['run', spec, '--json', ...extra], { cwd, env });
     await waitFor('the first checkpoint', () => (onlyState(cwd)?.pages ?? 0) >= 1, { timeoutMs: 30_000, intervalMs: 5 });
     victim.child.kill('SIGINT');
     const stopped = await victim.done;
@@ -226,6 +226,19 @@ describe('SQLite (fixes/sync-media-generation-ids.yaml, pages of 20 rows, some r
     expect(summary.match(/\n {2}updated +[0-9]+ +([0-9]+)\n/)?.[1]).toBe(String(updatable.length));
     expect(summary.match(/\n {2}skipped +[0-9]+ +([0-9]+)\n/)?.[1]).toBe(String(skipped));
     expect(summary.match(/\n {2}failed +[0-9]+ +([0-9]+)\n/)?.[1]).toBe(String(failed));
+  });
+
+  it('--resume --diff-file goes on after the interrupted part: one file holds every changed record once', async () => {
+    const { dir, spec, env } = copy();
+    await interrupted(spec, dir.path, env, ['--diff-file', 'd.jsonl']);
+    const before = jsonLines(dir.file('d.jsonl')).filter((l) => l.type === 'record').length;
+    expect(before).toBeGreaterThan(0);
+    const r = await runCli(['run', spec, '--resume', '--diff-file', 'd.jsonl'], { cwd: dir.path, env });
+    expect(r.code, show(r)).toBe(1);
+    const lines = jsonLines(dir.file('d.jsonl'));
+    expect(lines.filter((l) => l.type === 'datafix-diffs')).toHaveLength(2);
+    const updated = lines.filter((l) => l.outcome === 'updated').map((l) => (l.key as { id: string }).id);
+    expect(updated.sort()).toEqual([...updatable].sort());
   });
 
   it('--resume --json adds the interrupted part (resumed) and the whole run (wholeRun) to the summary', async () => {

@@ -222,7 +222,7 @@ export class RunCommand extends Command {
       }
       if (abort.signal.aborted) return nothingWritten();
       phase = 'run';
-      if (this.diffFile) diffFile = DiffFile.open(this.diffFile, process.cwd(), plan, this.dryRun);
+      if (this.diffFile) diffFile = DiffFile.open(this.diffFile, process.cwd(), plan, this.dryRun, { resume: this.resume });
       const reporterOptions = {
         specFile: this.spec,
         dryRun: this.dryRun,
