@@ -1,12 +1,12 @@
 /** `datafix demo`: the shipped fixes on sample data, phase by phase, as a user would run them. */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSpecFile } from '../api.js';
 import { createMediaTable, mediaItems, putItems, sampleVideoCases, startLocalDynamo } from '../demo/local-dynamo.js';
 import { createVeo3Database } from '../demo/sqlite-sample.js';
 import { DatafixError } from '../errors.js';
+import { makeTempDir, removeTempDir } from '../safety/temp-dirs.js';
 import type { EnvSource } from '../spec/env.js';
 import { plainReporter } from './progress.js';
 
@@ -53,7 +53,7 @@ export function writeSampleDatabase(path: string): string {
 }
 
 export async function runDemo(o: DemoOutput): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'datafix-demo-'));
+  const dir = makeTempDir('datafix-demo-');
   try {
     const dbPath = join(dir, 'veo3-automation.db');
     createVeo3Database(dbPath);
@@ -76,6 +76,6 @@ export async function runDemo(o: DemoOutput): Promise<void> {
     }
   } finally {
     if (o.keep) o.out.write(`\nsample data kept in ${dir}\n`);
-    else rmSync(dir, { recursive: true, force: true });
+    else removeTempDir(dir);
   }
 }

@@ -75,3 +75,24 @@ export function reportError(err: unknown, stderr: NodeJS.WritableStream, json?: 
 export function cancelledJson(message: string, preview: unknown): string {
   return `${JSON.stringify({ cancelled: { message, preview } })}\n`;
 }
+
+/**
+ * While `body` runs, Ctrl-C, SIGTERM and SIGHUP end the command after removing the temporary
+ * directories it made (a fix test's databases, the demo's sample data), with exit 130: these
+ * commands write nothing of the user's, so there is nothing to finish first.
+ */
+export async function removingTempsOnStop<T>(stderr: NodeJS.WritableStream, body: () => Promise<T>): Promise<T> {
+  const { removeTempDirs } = await import('../safety/temp-dirs.js');
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const stop = () => {
+    removeTempDirs();
+    stderr.write('\ninterrupted: temporary files removed.\n');
+    process.exit(EXIT.interrupted);
+  };
+  for (const s of signals) process.on(s, stop);
+  try {
+    return await body();
+  } finally {
+    for (const s of signals) process.off(s, stop);
+  }
+}

@@ -3,8 +3,6 @@
  * DynamoDB-compatible server, laid out as the test declares (src/fixtest/tables.ts) or as
  * inferred from the fix, and seeded with the case's records.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { toSqlValue } from '../adapters/sqlite/index.js';
 import { quoteIdent, SQL_IDENT } from '../adapters/sqlite/sql.js';
@@ -12,6 +10,7 @@ import type { LocalDynamo } from '../demo/local-dynamo.js';
 import { DatafixError, type Diagnostic } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { formatValue } from '../plan/values.js';
+import { makeTempDir, removeTempDir } from '../safety/temp-dirs.js';
 import {
   type Declarations,
   DYNAMO_TARGET_TABLE,
@@ -94,7 +93,7 @@ export function createSqliteTarget(
   }
   const ddl = sqliteTables(plan, given, declared);
 
-  const dir = mkdtempSync(join(tmpdir(), 'datafix-test-'));
+  const dir = makeTempDir('datafix-test-');
   const path = join(dir, 'fixture.db');
   const db = new Database(path);
   let created = false;
@@ -140,7 +139,7 @@ export function createSqliteTarget(
   } finally {
     db.close();
     // A case that could not be set up leaves no temporary directory behind.
-    if (!created) rmSync(dir, { recursive: true, force: true });
+    if (!created) removeTempDir(dir);
   }
   const target: TargetPlan = { backend: 'sqlite', path, busyTimeoutMs: 5000 };
   return {
@@ -168,7 +167,7 @@ export function createSqliteTarget(
     },
     display: (text) => text,
     async dispose() {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     },
   };
 }

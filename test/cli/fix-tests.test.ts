@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCli } from '../helpers/cli.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { startCli, waitFor } from '../safety/support.js';
 
 const tmp = useTempDirs();
 
@@ -459,5 +460,35 @@ cases:
     expect(r.stdout).toContain(`${test}:7:48 DF515 "0x10" is not a decimal number; write { $number: "123.45" }`);
     expect(r.stdout).toContain(`${test}:7:75 DF515 "!!!" is not base64; write the bytes as standard base64 with padding`);
     expect(r.stdout).toContain(`${test}:8:50 DF515 { $absent } names no value: leave the field out of the record, or give null for a NULL`);
+  });
+
+  it('Ctrl-C while cases run removes their temporary databases and exits 130', async () => {
+    const dir = tmp();
+    const scratch = tmp();
+    dir.write('orders-country.yaml', ordersFix);
+    const oneCase = (i: number) => `  - name: case ${i}
+    given:
+      customers: [{ id: 1, country: SE, tier: basic }]
+      orders: [{ id: 1, customer_id: 1 }]
+    expect:
+      records:
+        orders: [{ id: 1, country: SE }]
+`;
+    dir.write(
+      'orders-country.test.yaml',
+      `tables:
+  customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
+  orders: { columns: { id: INTEGER, customer_id: INTEGER, country: TEXT }, primaryKey: [id] }
+cases:
+${Array.from({ length: 400 }, (_, i) => oneCase(i)).join('')}`,
+    );
+    const run = startCli(['test', dir.path], { cwd: dir.path, env: { TMPDIR: scratch.path } });
+    // Cases run one after another, each on its own database under TMPDIR.
+    await waitFor('a case to run', () => readdirSync(scratch.path).length > 0, { timeoutMs: 60_000, intervalMs: 2 });
+    run.child.kill('SIGINT');
+    const r = await run.done;
+    expect(r.code, r.stdout + r.stderr).toBe(130);
+    expect(r.stderr).toContain('interrupted: temporary files removed.');
+    expect(readdirSync(scratch.path)).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { EXIT, reportError } from '../exit.js';
+import { EXIT, removingTempsOnStop, reportError } from '../exit.js';
 
 export class DemoCommand extends Command {
   static override paths = [['demo']];
@@ -32,7 +32,9 @@ export class DemoCommand extends Command {
         );
         return EXIT.ok;
       }
-      await runDemo({ out: this.context.stdout, err: this.context.stderr, keep: this.keep });
+      await removingTempsOnStop(this.context.stderr, () =>
+        runDemo({ out: this.context.stdout, err: this.context.stderr, keep: this.keep }),
+      );
       return EXIT.ok;
     } catch (err) {
       return reportError(err, this.context.stderr);

@@ -1,5 +1,5 @@
 import { Command, Option } from 'clipanion';
-import { EXIT } from '../exit.js';
+import { EXIT, removingTempsOnStop } from '../exit.js';
 
 export class TestCommand extends Command {
   static override paths = [['test']];
@@ -40,7 +40,7 @@ export class TestCommand extends Command {
     let invalid = missing.length;
     try {
       for (const file of files) {
-        const result = await runner.runFile(file);
+        const result = await removingTempsOnStop(this.context.stderr, () => runner.runFile(file));
         if (result.diagnostics) {
           invalid++;
           for (const d of result.diagnostics) this.context.stderr.write(`${formatDiagnostic(d)}\n`);
