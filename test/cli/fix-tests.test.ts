@@ -90,6 +90,12 @@ describe('datafix test', () => {
   });
 });
 
+/** Typed tables for the orders fix, as a test file declares them. */
+const TYPED_ORDERS = `tables:
+  customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
+  orders: { columns: { id: INTEGER, customer_id: INTEGER, country: TEXT }, primaryKey: [id] }
+`;
+
 describe('datafix test on declared tables', () => {
   const ordersFix = `name: orders-country
 target:
@@ -335,10 +341,7 @@ cases:
     // A case SQLite refuses while it is set up leaves nothing behind either.
     dir.write(
       'orders-country.test.yaml',
-      `tables:
-  customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
-  orders: { columns: { id: INTEGER, customer_id: INTEGER, country: TEXT }, primaryKey: [id] }
-cases:
+      `${TYPED_ORDERS}cases:
   - name: one key twice
     given:
       orders: [{ id: 1, customer_id: 1 }, { id: 1, customer_id: 2 }]
@@ -476,10 +479,7 @@ cases:
 `;
     dir.write(
       'orders-country.test.yaml',
-      `tables:
-  customers: { columns: { id: INTEGER, country: TEXT, tier: TEXT }, primaryKey: [id] }
-  orders: { columns: { id: INTEGER, customer_id: INTEGER, country: TEXT }, primaryKey: [id] }
-cases:
+      `${TYPED_ORDERS}cases:
 ${Array.from({ length: 400 }, (_, i) => oneCase(i)).join('')}`,
     );
     const run = startCli(['test', dir.path], { cwd: dir.path, env: { TMPDIR: scratch.path } });
