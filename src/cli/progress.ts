@@ -249,3 +249,33 @@ export function plainReporter(o: ReporterOptions): Reporter {
     },
   };
 }
+
+/**
+ * Record lines of `undo` and `apply`: every line through a pipe or into a file, the first
+ * SHOWN_RECORDS of each kind in a terminal (a person reads it: 180k restores are 180k lines),
+ * and at the end a line saying how many were not shown.
+ */
+export function boundedRecordLines(out: NodeJS.WritableStream) {
+  const lines = backpressured(out);
+  const bound = (out as { isTTY?: boolean }).isTTY ? SHOWN_RECORDS : undefined;
+  const shown = new Map<string, number>();
+  let hidden = 0;
+  return {
+    /** Writes `text` unless `kind` has shown its share; a promise while the output is full. */
+    write(kind: string, text: string): Promise<void> | undefined {
+      const n = shown.get(kind) ?? 0;
+      if (bound !== undefined && n >= bound) hidden++;
+      else {
+        shown.set(kind, n + 1);
+        lines.write(text);
+      }
+      return lines.room();
+    },
+    /** The line that says how many were not shown, or undefined. */
+    closing(): string | undefined {
+      return hidden
+        ? `… ${hidden} more record line(s) not shown (the first ${bound} of each kind are above); output redirected to a file holds every line`
+        : undefined;
+    },
+  };
+}

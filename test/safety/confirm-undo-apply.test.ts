@@ -105,12 +105,14 @@ describe('datafix undo in a terminal', () => {
     expect(lockFiles(dir.path)).toEqual([]);
   });
 
-  it('--yes does not ask', async () => {
+  it('--yes does not ask; a terminal shows the first 20 restored records and says how many more', async () => {
     const { dir, db, env, journal } = await afterLiveRun();
     const r = await inTerminal(['undo', journal, '--yes'], { cwd: dir.path, env }).done;
     const screen = stripTerminal(r.stdout + r.stderr);
     expect(r.code, screen).toBe(0);
     expect(screen).not.toContain('[y/N]');
+    expect(screen.match(/^~ restored /gm)).toHaveLength(20);
+    expect(screen).toContain(`… ${updatable.length - 20} more record line(s) not shown (the first 20 of each kind are above)`);
     expect(ids(db)).toEqual(ids(template));
   });
 

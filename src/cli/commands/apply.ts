@@ -39,7 +39,7 @@ export class ApplyCommand extends Command {
       const { loadPlan } = await import('../../api.js');
       const { applySavedPlan, readPlanHeader } = await import('../../safety/saved-plan.js');
       const { formatKey } = await import('../format.js');
-      const { backpressured } = await import('../progress.js');
+      const { boundedRecordLines } = await import('../progress.js');
       await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
       const header = await readPlanHeader(this.plan);
       const current = loadPlan(header.specFile);
@@ -74,7 +74,7 @@ export class ApplyCommand extends Command {
       }
       const notes: string[] = [];
       // A slow reader of the record lines slows the apply instead of filling memory.
-      const lines = backpressured(out);
+      const lines = boundedRecordLines(out);
       const summary = await applySavedPlan(this.plan, {
         ...options,
         dryRun: this.dryRun,
@@ -82,10 +82,14 @@ export class ApplyCommand extends Command {
         onNote: (n) => notes.push(n),
         onEvent: (e) => {
           const mark = { applied: this.dryRun ? '~ would apply' : '~ applied', drifted: '! drifted', failed: '✗ failed' }[e.outcome];
-          lines.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
-          return lines.room();
+          return lines.write(
+            e.outcome,
+            `${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`,
+          );
         },
       });
+      const closing = lines.closing();
+      if (closing) out.write(`${closing}\n`);
       out.write(
         `Apply summary${this.dryRun ? ' (dry run)' : ''}\n  total    ${summary.total}\n  applied  ${summary.applied}\n  drifted  ${summary.drifted}\n  failed   ${summary.failed}\n`,
       );

@@ -51,7 +51,7 @@ export class UndoCommand extends Command {
       const { TargetLock } = await import('../../safety/lock.js');
       const { RunStateStore, STATE_DIR } = await import('../../safety/state.js');
       const { formatKey } = await import('../format.js');
-      const { backpressured } = await import('../progress.js');
+      const { boundedRecordLines } = await import('../progress.js');
       await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
       const header = (await openJournal(this.journal)).header;
       if (!this.dryRun && !this.yes) {
@@ -65,7 +65,7 @@ export class UndoCommand extends Command {
         : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'undo', takeOverStale: true });
       let summary: Awaited<ReturnType<typeof undoJournal>>;
       try {
-        summary = await this.undo(undoJournal, formatKey, backpressured);
+        summary = await this.undo(undoJournal, formatKey, boundedRecordLines);
       } finally {
         lock?.release();
       }
@@ -131,10 +131,11 @@ export class UndoCommand extends Command {
   private undo(
     undoJournal: typeof import('../../safety/undo.js').undoJournal,
     formatKey: typeof import('../format.js').formatKey,
-    backpressured: typeof import('../progress.js').backpressured,
+    boundedRecordLines: typeof import('../progress.js').boundedRecordLines,
   ): ReturnType<typeof import('../../safety/undo.js').undoJournal> {
     // A slow reader of the record lines slows the undo instead of filling memory.
-    const lines = backpressured(this.json ? this.context.stderr : this.context.stdout);
+    const out = this.json ? this.context.stderr : this.context.stdout;
+    const lines = boundedRecordLines(out);
     return undoJournal(this.journal, {
       dryRun: this.dryRun,
       allowUnverified: this.unverified,
@@ -149,9 +150,12 @@ export class UndoCommand extends Command {
           conflict: '! conflict',
           failed: '✗ failed',
         }[e.outcome];
-        lines.write(`${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
-        return lines.room();
+        return lines.write(e.outcome, `${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
       },
+    }).then((summary) => {
+      const closing = lines.closing();
+      if (closing) out.write(`${closing}\n`);
+      return summary;
     });
   }
 }
