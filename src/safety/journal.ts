@@ -151,7 +151,12 @@ export class JournalWriter implements WriteJournal {
     options: {
       /** The last write the run's state saw journaled: a journal ending before it was cut (DF728). */
       readonly recordedSeq?: number;
-      /** Receives the key of every write line, as the whole journal is checked. */
+      /**
+       * Receives the key of every write the journal records as applied (a write line followed by
+       * its `applied` result), as the whole journal is checked. A write without one was not
+       * committed (SQLite rolled its batch back) or is unknown (DynamoDB): the resumed run reads
+       * that record again and judges it afresh.
+       */
       readonly onWrite?: (key: Record<string, unknown>) => void;
     } = {},
   ): Promise<JournalWriter> {
@@ -324,6 +329,8 @@ async function checkJournal(path: string, consequence: string, onWrite?: (key: R
   let writeCount = 0;
   let lastType: string | undefined;
   const seqs = new Set<number>();
+  // Keys of writes not yet known applied, by seq (only kept when someone asks for keys).
+  const writeKeys = new Map<number, unknown>();
   let pending: { text: string; line: number } | undefined;
   const damaged = (line: number, what: string) =>
     new DatafixError('usage', 'DF703', `${path}:${line} is damaged (${what}); the journal cannot be trusted, so ${consequence}`);
@@ -377,9 +384,12 @@ async function checkJournal(path: string, consequence: string, onWrite?: (key: R
       seqs.add(line.seq);
       lastSeq = Math.max(lastSeq, line.seq);
       writeCount++;
-      onWrite?.(decodeValue(line.key) as Record<string, unknown>);
+      if (onWrite) writeKeys.set(line.seq, line.key);
     } else if (line.type === 'result') {
       if (!seqs.has(line.seq)) throw damaged(lineNo, `an outcome for write ${line.seq}, which is not journaled before it`);
+      const key = writeKeys.get(line.seq);
+      if (key !== undefined && line.status === 'applied') onWrite?.(decodeValue(key) as Record<string, unknown>);
+      writeKeys.delete(line.seq);
     } else if (line.type !== 'header' && line.type !== 'resume' && line.type !== 'end') {
       throw damaged(lineNo, `unknown line type ${JSON.stringify((line as { type?: unknown })?.type)}`);
     }

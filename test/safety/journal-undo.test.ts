@@ -289,6 +289,34 @@ update:
     expect(undo.code, show(undo)).toBe(0);
   });
 
+  it('writes journaled but never committed (database locked) do not count as updated targets on --resume', async () => {
+    const dir = tmp();
+    const db = dir.file('shop.db');
+    const { default: Database } = await import('better-sqlite3');
+    const conn = new Database(db);
+    conn.exec(
+      'CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, n INTEGER); CREATE TABLE users (id INTEGER PRIMARY KEY, last_order INTEGER)',
+    );
+    // Orders 1–9 each update their own user; order 10 updates user 1 again.
+    for (let i = 1; i <= 10; i++) conn.prepare('INSERT INTO orders VALUES (?, ?, ?)').run(i, i === 10 ? 1 : i, i);
+    for (let i = 1; i <= 9; i++) conn.prepare('INSERT INTO users VALUES (?, NULL)').run(i);
+    conn.close();
+    const spec = dir.write(
+      'last-order.yaml',
+      `name: last-order\ntarget:\n  sqlite: { path: "${db}", busyTimeoutMs: 100 }\nsource: { as: ord, table: orders }\nupdate:\n  table: users\n  key: { id: "{{ ord.user_id }}" }\n  set: { last_order: "{{ ord.n }}" }\n  overwrite: true\n`,
+    );
+    const failed = await whileWriteLocked(db, () => runCli(['run', spec, '--json'], { cwd: dir.path }));
+    expect(failed.code, show(failed)).toBe(2);
+    expect(failed.stderr).toContain('error DF411');
+    const journal = onlyState(dir.path)?.journal as string;
+    expect(jsonLines(journal).filter((l) => l.type === 'write')).toHaveLength(9);
+
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path });
+    expect(resumed.code, show(resumed)).toBe(0);
+    expect(jsonSummary(resumed)).toMatchObject({ updated: 9, skipped: 1, reasons: { duplicate_target: 1 } });
+    expect(dumpSqlite(db).rows.users?.map((u) => Number(u.last_order))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
   it('exact values survive run + undo: integers beyond 2^53, blobs, reals, present and NULL before-images', async () => {
     const dir = tmp();
     const db = dir.file('ledger.db');
