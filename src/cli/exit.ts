@@ -76,6 +76,9 @@ export function cancelledJson(message: string, preview: unknown): string {
   return `${JSON.stringify({ cancelled: { message, preview } })}\n`;
 }
 
+/** The signals that stop a command as Ctrl-C does: SIGTERM (a scheduler, `docker stop`) and SIGHUP (the terminal closed) too. */
+export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /**
  * While `body` runs, Ctrl-C, SIGTERM and SIGHUP end the command after removing the temporary
  * directories it made (a fix test's databases, the demo's sample data), with exit 130: these
@@ -83,16 +86,15 @@ export function cancelledJson(message: string, preview: unknown): string {
  */
 export async function removingTempsOnStop<T>(stderr: NodeJS.WritableStream, body: () => Promise<T>): Promise<T> {
   const { removeTempDirs } = await import('../safety/temp-dirs.js');
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   const stop = () => {
     removeTempDirs();
     stderr.write('\ninterrupted: temporary files removed.\n');
     process.exit(EXIT.interrupted);
   };
-  for (const s of signals) process.on(s, stop);
+  for (const s of STOP_SIGNALS) process.on(s, stop);
   try {
     return await body();
   } finally {
-    for (const s of signals) process.off(s, stop);
+    for (const s of STOP_SIGNALS) process.off(s, stop);
   }
 }

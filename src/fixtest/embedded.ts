@@ -4,7 +4,7 @@
  * inferred from the fix, and seeded with the case's records.
  */
 import { join } from 'node:path';
-import { toSqlValue } from '../adapters/sqlite/index.js';
+import { fromSqlValue, toSqlValue } from '../adapters/sqlite/index.js';
 import { quoteIdent, SQL_IDENT } from '../adapters/sqlite/sql.js';
 import type { LocalDynamo } from '../demo/local-dynamo.js';
 import { DatafixError, type Diagnostic } from '../errors.js';
@@ -16,7 +16,6 @@ import {
   DYNAMO_TARGET_TABLE,
   type DynamoAttr,
   type DynamoLayout,
-  declarationProblems,
   dynamoTables,
   type Item,
   isNumberValue,
@@ -52,10 +51,10 @@ function fromProblems(problems: readonly Diagnostic[]): DatafixError {
 
 /**
  * Checks what both backends check before creating anything: a given table the fix never reads
- * or writes (a typo such as `orderz`, which would make a case pass on no data at all: DF510),
- * and the declarations (src/fixtest/tables.ts).
+ * or writes (a typo such as `orderz`, which would make a case pass on no data at all: DF510).
+ * The declarations were checked once for the whole file (loadTestFile, src/fixtest/schema.ts).
  */
-function checkCase(plan: FixPlan, given: Tables, declared: Declarations, givenAt: string): void {
+function checkCase(plan: FixPlan, given: Tables, givenAt: string): void {
   const used = tablesOfFix(plan);
   for (const name of Object.keys(given)) {
     if (!used.has(name)) {
@@ -67,8 +66,6 @@ function checkCase(plan: FixPlan, given: Tables, declared: Declarations, givenAt
       );
     }
   }
-  const problems = declarationProblems(plan, declared);
-  if (problems.length) throw fromProblems(problems);
 }
 
 export function createSqliteTarget(
@@ -78,7 +75,7 @@ export function createSqliteTarget(
   declared: Declarations = new Map(),
   givenAt = '/given',
 ): EmbeddedTarget {
-  checkCase(plan, given, declared, givenAt);
+  checkCase(plan, given, givenAt);
   for (const [name, rows] of Object.entries(given)) {
     for (const [i, row] of rows.entries()) {
       const bad = Object.keys(row).find((c) => !SQL_IDENT.test(c));
@@ -154,9 +151,7 @@ export function createSqliteTarget(
           // Integers beyond 2^53 stay exact, so an expectation off by one in the last digit fails.
           stmt.safeIntegers(true);
           out[name] = (stmt.all() as Item[]).map((row) => {
-            for (const [k, v] of Object.entries(row)) {
-              if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) row[k] = Number(v);
-            }
+            for (const [k, v] of Object.entries(row)) row[k] = fromSqlValue(v);
             return row;
           });
         }
@@ -228,7 +223,7 @@ export async function createDynamoTarget(
   const prefix = `t${++dynamoCounter}-`;
   const realName = (name: string) => `${prefix}${name}`;
 
-  checkCase(plan, given, declared, givenAt);
+  checkCase(plan, given, givenAt);
   const layout = dynamoTables(plan, given, declared, givenAt);
   if (!(layout instanceof Map)) throw fromProblems([layout]);
 

@@ -10,24 +10,14 @@ import type { RecordEvent, RunSummary } from '../engine/events.js';
 import { parseJsonExactly } from '../engine/extract.js';
 import { runFix } from '../engine/run.js';
 import { DatafixError, type Diagnostic, formatDiagnostic } from '../errors.js';
-import type { TargetPlan } from '../plan/types.js';
-import { deepEqual, exactNumberText, formatValue, fromJsonSafe } from '../plan/values.js';
+import { deepEqual, formatValue, fromJsonSafe } from '../plan/values.js';
 import { isAbsentMarker } from '../safety/jsonl.js';
 import { compileSpec } from '../spec/compile.js';
 import type { LoadedSpec } from '../spec/load.js';
 import { locateInSpec } from '../spec/locate.js';
 import { createDynamoTarget, createSqliteTarget, type EmbeddedTarget } from './embedded.js';
 import { declarationsOf, loadTestFile, locateInTestFile, placeholderTarget } from './schema.js';
-import {
-  type Declarations,
-  DYNAMO_TARGET_TABLE,
-  declarationProblems,
-  givenTagProblems,
-  type Item,
-  recordKeyId,
-  type TableDecl,
-  type Tables,
-} from './tables.js';
+import { type Declarations, givenTagProblems, type Item, recordKeyId, type TableDecl, type Tables } from './tables.js';
 
 export interface FixTestCaseSpec {
   name: string;

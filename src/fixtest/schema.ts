@@ -39,14 +39,13 @@ export function loadTestFile(file: string): LoadedTestFile {
   // Compiled once up front so a broken fix is one clear error, not one per case; so are table
   // declarations that do not fit it (each reported once, at its line).
   const plan = compileSpec(fixSpec, { skipEnv: true, target: placeholderTarget(fixSpec) });
-  const cases = (loaded.data as { cases: unknown[] }).cases;
-  const seen = new Set<string>();
-  const problems = cases.flatMap((_, i) =>
-    declarationProblems(plan, declarationsOf(loaded.data as TestFileTables, i)).filter((d) => {
-      const id = `${d.path}\u0000${d.message}`;
-      return seen.has(id) ? false : (seen.add(id), true);
-    }),
-  );
+  const tables = loaded.data as TestFileTables;
+  // A file-level declaration is checked with every case; each problem is reported once.
+  const found = new Map<string, Diagnostic>();
+  for (const i of tables.cases.keys()) {
+    for (const d of declarationProblems(plan, declarationsOf(tables, i))) found.set(`${d.path}\u0000${d.message}`, d);
+  }
+  const problems = [...found.values()];
   if (problems.length) {
     throw locateInTestFile(new DatafixError('spec', problems[0]?.code ?? 'DF514', `${file}: tables do not fit the fix`, problems), loaded);
   }

@@ -121,7 +121,8 @@ describe('SQLite (fixes/sync-media-generation-ids.yaml, pages of 20 rows, some r
     // A terminal where nothing is drawn in place (TERM=dumb: an editor's shell) is still read by
     // a person: the same 20 lines, not one per record.
     const dumb = inTerminal(['run', spec, '--dry-run'], { cwd: dir.path, env: { VEO3_DB_PATH: template, TERM: 'dumb' } });
-    const dumbScreen = (await dumb.done, dumb.screen());
+    await dumb.done;
+    const dumbScreen = dumb.screen();
     expect(count(dumbScreen, /^~ id=gen-\d+ would update$/gm)).toBe(20);
     expect(dumbScreen).toContain(`… ${updatable.length - 20} change(s) more not shown`);
   });

@@ -37,21 +37,17 @@ export function columnCollation(db: Database.Database, table: string, column: st
 }
 
 /**
- * Whether SQLite finds two texts equal under a built-in collation: BINARY compares bytes, NOCASE
- * folds the 26 ASCII letters only (not other scripts), RTRIM ignores trailing spaces (U+0020 only).
+ * Text as a built-in collation compares it: unchanged for BINARY (bytes), the 26 ASCII capitals
+ * folded for NOCASE (not other scripts), trailing spaces (U+0020 only) dropped for RTRIM. Two
+ * texts are equal under the collation exactly when their keys are.
  */
-export function collatedEqual(collation: BuiltInCollation, a: string, b: string): boolean {
+export function collationKey(collation: BuiltInCollation, text: string): string {
   switch (collation) {
     case 'BINARY':
-      return a === b;
+      return text;
     case 'NOCASE':
-      return foldAscii(a) === foldAscii(b);
+      return text.replace(/[A-Z]/g, (c) => c.toLowerCase());
     case 'RTRIM':
-      return a.replace(/ +$/, '') === b.replace(/ +$/, '');
+      return text.replace(/ +$/, '');
   }
-}
-
-/** Text as NOCASE compares it: the 26 ASCII capitals folded to lower case, nothing else. */
-export function foldAscii(text: string): string {
-  return text.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }

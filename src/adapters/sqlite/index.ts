@@ -23,7 +23,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../types.js';
-import { type BuiltInCollation, collatedEqual, columnCollation, foldAscii } from './collation.js';
+import { type BuiltInCollation, collationKey, columnCollation } from './collation.js';
 import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
@@ -767,7 +767,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       if (typeof v === 'string' && table !== undefined) {
         // As `key = ?` compares (the column's collation; check() admits only keys it keeps unique).
         const coll = collationOf(table, field);
-        return { s: coll === 'NOCASE' ? foldAscii(v) : coll === 'RTRIM' ? v.replace(/ +$/, '') : v };
+        return { s: collationKey(coll instanceof Error ? 'BINARY' : coll, v) };
       }
       return toJsonSafe(v);
     },
@@ -780,7 +780,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       if (typeof a === 'string' && typeof b === 'string') {
         const coll = collationOf(table, field);
         // check() refused rules on any other collation.
-        return collatedEqual(coll instanceof Error ? 'BINARY' : coll, a, b);
+        const c = coll instanceof Error ? 'BINARY' : coll;
+        return collationKey(c, a) === collationKey(c, b);
       }
       return deepEqual(a, b);
     },
@@ -987,7 +988,8 @@ export function toSqlValue(value: unknown): unknown {
   return value;
 }
 
-function fromSqlValue(value: unknown): unknown {
+/** A value as better-sqlite3 read it with safe integers on: an integer a double holds as a number. */
+export function fromSqlValue(value: unknown): unknown {
   if (typeof value === 'bigint') {
     return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
   }

@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { DatafixError } from '../../errors.js';
-import { cancelledJson, EXIT, reportError } from '../exit.js';
+import { cancelledJson, EXIT, reportError, STOP_SIGNALS } from '../exit.js';
 
 export class RunCommand extends Command {
   static override paths = [['run']];
@@ -134,8 +134,7 @@ export class RunCommand extends Command {
     };
     // SIGTERM (a scheduler or `docker stop`) and SIGHUP (the terminal closed) stop the run the
     // same way: the records in flight finish and the checkpoint is saved, so --resume continues.
-    const stopSignals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-    for (const signal of stopSignals) process.on(signal, onSigint);
+    for (const signal of STOP_SIGNALS) process.on(signal, onSigint);
     const nothingWritten = () => {
       stderr.write('interrupted: nothing was written.\n');
       // --json promises one object on stdout, whatever ends the command.
@@ -287,7 +286,7 @@ export class RunCommand extends Command {
       const { locateInSpec } = await import('../../spec/locate.js');
       return reportError(locateInSpec(err, this.spec), stderr, json);
     } finally {
-      for (const signal of stopSignals) process.off(signal, onSigint);
+      for (const signal of STOP_SIGNALS) process.off(signal, onSigint);
       stdout.off('error', onGone);
     }
   }
