@@ -464,7 +464,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         if (rewritten !== undefined) {
           throw targetMismatch(
             'DF419',
-            `update.set.${rewritten}: \`${rewritten}\` is the primary key datafix reads \`${src.table}\` in order of; rewriting it would move rows past the cursor to be read and rewritten again. Key the update by another unique column and select the rows by it, or write the new key to another column`,
+            `update.set.${rewritten}: \`${rewritten}\` is the primary key datafix reads \`${src.table}\` in order of; rewriting it would move rows past the cursor to be read and rewritten again, without end. Write the new value to another column (and swap the columns in a later step), or change the key outside datafix`,
             plan.update.set.some((f) => f.field === rewritten) ? ['update', 'set', rewritten] : ['update', 'touch', rewritten],
           );
         }
