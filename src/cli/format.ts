@@ -113,3 +113,9 @@ export function formatProgress(
   const eta = left === 0 ? '' : c.total > 0 && elapsedMs > 0 ? ` · ETA ${approx}${formatEta((left * elapsedMs) / c.total)}` : '';
   return `${c.total} of ${approx}${total.records} read (${percent}%${total.estimate ? ', total estimated' : ''}) · ${outcomes}${eta}`;
 }
+
+/** `Apply summary`, `Undo summary (dry run, interrupted)`: a summary's heading and what qualifies it. */
+export function summaryHeading(name: string, qualifiers: { readonly dryRun: boolean; readonly interrupted?: boolean }): string {
+  const tags = [...(qualifiers.dryRun ? ['dry run'] : []), ...(qualifiers.interrupted ? ['interrupted'] : [])];
+  return `${name} summary${tags.length > 0 ? ` (${tags.join(', ')})` : ''}`;
+}

@@ -4,23 +4,25 @@
  * once they are old (`datafix runs prune`). Pruning never removes what a run can still be resumed
  * from, and removes a journal that is the only way to undo its writes only when told to.
  */
-import { createReadStream, readdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { redactTarget } from '../adapters/redact.js';
 import { describeTarget } from '../adapters/registry.js';
 import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
-import { type RunState, RunStateStore, STATE_DIR } from './state.js';
+import { type RunState, RunStateStore, STATE_DIR, writeAtomically } from './state.js';
 
 /**
  * `running`/`interrupted`: as its state file says (resumable only while that state is the
- * current one of its fix and target); `done`: it finished (its journal has an end line);
- * `undone`: `datafix undo` restored it; `stopped`: it ended without an end line and no state
- * continues it (killed, or a later run of the fix started over); `unreadable`: not a journal
- * datafix can read.
+ * current one of its fix and target); an apply is `interrupted` when its journal's end line says
+ * so (run the apply again to continue); `done`: it finished (its journal has an end line);
+ * `undone`: `datafix undo` restored it; `undo-interrupted`: an undo of it was stopped part-way
+ * (run the undo again); `stopped`: it ended without an end line and no state continues it
+ * (killed, or a later run of the fix started over); `unreadable`: not a journal datafix can read.
  */
-export type RunStatus = 'running' | 'interrupted' | 'done' | 'undone' | 'stopped' | 'unreadable';
+export type RunStatus = 'running' | 'interrupted' | 'done' | 'undone' | 'undo-interrupted' | 'stopped' | 'unreadable';
 
 /** One recorded run (or apply of a saved plan), as `datafix runs` lists it. */
 export interface RecordedRun {
@@ -45,13 +47,15 @@ export interface RecordedRun {
   /** Absolute path of the journal; undefined when the state names none that exists. */
   readonly journal?: string;
   readonly stateFile?: string;
+  /** The record of the last `datafix undo` of its journal (see `recordUndo`). */
+  readonly undoFile?: string;
   /** Bytes of its journal and state file together. */
   readonly bytes: number;
 }
 
 interface JournalPeek {
   readonly header?: { fix?: string; target?: TargetPlan; runId?: string; specFile?: string; startedAt?: string };
-  readonly end?: { summary?: { total?: number; updated?: number; skipped?: number; failed?: number } };
+  readonly end?: { summary?: { total?: number; updated?: number; skipped?: number; failed?: number }; interrupted?: boolean };
   readonly writes: number;
   /** Outcome lines: as many as writes when no write was left without a recorded outcome. */
   readonly results: number;
@@ -83,6 +87,79 @@ async function peekJournal(path: string): Promise<JournalPeek | undefined> {
     lines.close();
   }
   return header === undefined ? undefined : { header, ...(end ? { end } : {}), writes, results };
+}
+
+/** The same file however it is spelled (a symlinked working directory, `..`). */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/** What `datafix undo` last did with one journal: restored all of it, or stopped part-way. */
+interface UndoRecord {
+  readonly journal: string;
+  readonly status: 'done' | 'interrupted';
+  readonly at: string;
+}
+
+/** The undo records in a runs directory (`undo-<hash>.json`), by the real path of their journal. */
+function undoRecords(dir: string, names: readonly string[]): Map<string, { file: string; status: UndoRecord['status'] }> {
+  const records = new Map<string, { file: string; status: UndoRecord['status'] }>();
+  for (const name of names.filter((n) => /^undo-[0-9a-f]+\.json$/.test(n))) {
+    const file = join(dir, name);
+    try {
+      const r = JSON.parse(readFileSync(file, 'utf8')) as UndoRecord;
+      if (typeof r.journal === 'string' && (r.status === 'done' || r.status === 'interrupted')) {
+        records.set(realPath(r.journal), { file, status: r.status });
+      }
+    } catch {
+      // Torn or foreign: the run is listed as its own files say.
+    }
+  }
+  return records;
+}
+
+/**
+ * Records what a live `datafix undo` of `journal` did, for `datafix runs`: `done` (the run is
+ * undone; its state, if any, says so too, and `--resume` then refuses it) or `interrupted` (an
+ * undo stopped part-way: running it again continues). Written to `.datafix/runs/` of the working
+ * directory, of the `.datafix/` the journal is in (the default place for journals) and of the
+ * directory the run kept its state in (`header.stateDir`), wherever undo is run from.
+ */
+export function recordUndo(
+  cwd: string,
+  journal: string,
+  header: { readonly runId?: string; readonly stateDir?: string },
+  status: UndoRecord['status'],
+): void {
+  const journalPath = resolve(journal);
+  const journalDir = dirname(journalPath);
+  const roots = new Set([resolve(cwd)]);
+  if (basename(journalDir) === 'runs' && basename(dirname(journalDir)) === STATE_DIR) roots.add(dirname(dirname(journalDir)));
+  if (header.stateDir) roots.add(header.stateDir);
+  const at = new Date().toISOString();
+  const name = `undo-${createHash('sha256').update(realPath(journalPath)).digest('hex').slice(0, 16)}.json`;
+  for (const root of roots) {
+    if (status === 'done') {
+      // The undone run is over: `--resume` must not continue it from its old checkpoint.
+      const store = new RunStateStore(root);
+      const key = store.keyOfJournal(journalPath, header.runId);
+      const state = key === undefined ? undefined : store.read(key);
+      if (key !== undefined && state) store.write(key, { ...state, status: 'undone', updatedAt: at });
+    }
+    // Only where runs are recorded already: undo makes no `.datafix/` of its own.
+    const dir = runsDir(root);
+    if (stat(dir) === undefined) continue;
+    const record: UndoRecord = { journal: journalPath, status, at };
+    try {
+      writeAtomically(join(dir, name), `${JSON.stringify(record)}\n`);
+    } catch {
+      // The undo itself is done; a directory that cannot be written only lists it as before.
+    }
+  }
 }
 
 /** Size and modification time of a file, or undefined when it is not there. */
@@ -121,6 +198,7 @@ export async function listRuns(cwd: string): Promise<RecordedRun[]> {
   const journals = new Set(names.filter((n) => n.endsWith('.journal.jsonl')).map((n) => join(dir, n)));
   for (const { state } of states) journals.add(resolve(state.journal));
 
+  const undos = undoRecords(dir, names);
   const runs: RecordedRun[] = [];
   const claimed = new Set<string>();
   for (const journal of journals) {
@@ -146,15 +224,18 @@ export async function listRuns(cwd: string): Promise<RecordedRun[]> {
     }
     const h = peek.header;
     const s = peek.end?.summary;
-    // An apply has no end line and no state; it is done when every write has its outcome.
-    const finished = peek.end !== undefined || (h.runId === undefined && peek.results >= peek.writes);
-    const status: RunStatus = state ? state.state.status : finished ? 'done' : 'stopped';
+    const undo = undos.get(realPath(journal));
+    // An apply has no state: its journal's end line says whether it finished or was interrupted.
+    const ended: RunStatus = peek.end?.interrupted && h.runId === undefined ? 'interrupted' : 'done';
+    const recorded: RunStatus = state ? state.state.status : peek.end ? ended : 'stopped';
+    // The last undo of its journal says more than the run's own record: it was undone, or part-way.
+    const status: RunStatus = undo?.status === 'interrupted' ? 'undo-interrupted' : undo?.status === 'done' ? 'undone' : recorded;
     runs.push({
       kind: h.runId === undefined ? 'apply' : 'run',
       fix: h.fix ?? '?',
       target: h.target ? describeTarget(redactTarget(h.target)) : '?',
       status,
-      resumable: status === 'running' || status === 'interrupted',
+      resumable: h.runId !== undefined && (status === 'running' || status === 'interrupted'),
       ...(h.specFile ? { specFile: h.specFile } : {}),
       ...(h.startedAt ? { startedAt: h.startedAt } : {}),
       lastWrittenAt,
@@ -163,6 +244,7 @@ export async function listRuns(cwd: string): Promise<RecordedRun[]> {
       ...(s ? { summary: { updated: s.updated ?? 0, skipped: s.skipped ?? 0, failed: s.failed ?? 0 } } : {}),
       journal,
       ...(state ? { stateFile: state.file } : {}),
+      ...(undo ? { undoFile: undo.file } : {}),
       bytes,
     });
   }
@@ -224,7 +306,7 @@ export async function planPrune(cwd: string, olderThanMs: number, now = Date.now
  */
 export function filesToRemove(cwd: string, run: RecordedRun): string[] {
   const dir = runsDir(cwd);
-  return [run.journal, run.stateFile].filter((f): f is string => f?.startsWith(`${dir}/`) === true && stat(f) !== undefined);
+  return [run.journal, run.stateFile, run.undoFile].filter((f): f is string => f?.startsWith(`${dir}/`) === true && stat(f) !== undefined);
 }
 
 /** Removes `filesToRemove(cwd, run)`; returns the bytes freed. */

@@ -150,7 +150,8 @@ export interface PlanScope {
  * summary `plan` writes when it finishes. A plan cut short or edited is refused, not applied.
  * @throws DatafixError DF733 (damaged or incomplete), DF734 (edited, or outside the spec).
  */
-async function checkPlan(path: string, scope: PlanScope | undefined): Promise<void> {
+async function checkPlan(path: string, scope: PlanScope | undefined): Promise<number> {
+  let changes = 0;
   const edited = (lineNo: number, what: string) =>
     new DatafixError(
       'usage',
@@ -173,6 +174,7 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<vo
     const parts = splitSum(text);
     if (!parts || chainSum(sum, parts.body) !== parts.sum) throw edited(lineNo, 'does not match its checksum');
     sum = parts.sum;
+    if (parsed.type === 'change') changes++;
     if (parsed.type === 'change' && scope) {
       const problem = outsideScope(parsed, scope);
       if (problem) throw edited(lineNo, problem);
@@ -186,6 +188,7 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<vo
       `${path} is incomplete (it does not end with the summary line datafix plan writes last); nothing was applied. Make a new plan with datafix plan`,
     );
   }
+  return changes;
 }
 
 /** Why a planned change is not one the spec can make, or undefined. */
@@ -277,6 +280,14 @@ export interface ApplySummary {
   readonly drifted: number;
   readonly failed: number;
   readonly durationMs: number;
+  /**
+   * Present (true) when a stop signal ended the apply between batches: `total` counts the records
+   * handled by then, `planned` the plan's changes. Running the apply again is safe: records
+   * already applied no longer hold their planned before-image and are left as they are.
+   */
+  readonly interrupted?: true;
+  /** The plan's changes, all of them (given when interrupted). */
+  readonly planned?: number;
 }
 
 export interface ApplyEvent {
@@ -301,6 +312,11 @@ export interface ApplyOptions {
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
   /** What the spec lets a change touch; a change outside it is refused (DF734). */
   readonly scope?: PlanScope;
+  /**
+   * Stops the apply between batches once aborted (Ctrl-C): the batch in flight is written and
+   * journaled, the journal gets an end line marked interrupted, the lock is released.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Why a record no longer holds its planned before-image: the plan's own values, or someone else's. */
@@ -312,7 +328,7 @@ function whyDrifted(current: Item, request: WriteRequest): string {
 export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
   const started = performance.now();
   const header = await readPlanHeader(path);
-  await checkPlan(path, options.scope);
+  const planned = await checkPlan(path, options.scope);
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
   }
@@ -359,6 +375,7 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
     throw err;
   }
   let journal: JournalWriter | undefined;
+  let interrupted = false;
   try {
     if (!options.dryRun) {
       const startedAt = new Date().toISOString();
@@ -445,6 +462,8 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
     };
     let batch: PlanChange[] = [];
     for await (const l of readPlanLines(path)) {
+      // Between batches: the writes of the last one are settled and journaled.
+      if (options.signal?.aborted) break;
       if (l.type !== 'change') continue;
       counts.total++;
       batch.push(l);
@@ -453,7 +472,9 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         batch = [];
       }
     }
-    await flushed(batch);
+    if (!options.signal?.aborted) await flushed(batch);
+    else counts.total -= batch.length;
+    interrupted = options.signal?.aborted === true && counts.total < planned;
     // The end line tells undo the apply finished, as a run's does.
     journal?.end(
       {
@@ -466,12 +487,19 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         reasons: counts.drifted ? { drifted: counts.drifted } : {},
         durationMs: Math.round(performance.now() - started),
       },
-      false,
+      interrupted,
     );
   } finally {
     journal?.close();
     lock?.release();
     await adapter.close();
   }
-  return { plan: path, fix: header.fix, dryRun: options.dryRun, ...counts, durationMs: Math.round(performance.now() - started) };
+  return {
+    plan: path,
+    fix: header.fix,
+    dryRun: options.dryRun,
+    ...counts,
+    durationMs: Math.round(performance.now() - started),
+    ...(interrupted ? { interrupted: true as const, planned } : {}),
+  };
 }

@@ -152,7 +152,8 @@ export interface RunState {
   readonly updatedAt: string;
 }
 
-function writeAtomically(path: string, text: string): void {
+/** Writes `path` whole or not at all: a temp file, fsynced, renamed over it. */
+export function writeAtomically(path: string, text: string): void {
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, 'w');
   try {

@@ -26,6 +26,11 @@ export interface UndoSummary {
   readonly conflicts: number;
   readonly failed: number;
   readonly durationMs: number;
+  /**
+   * Present (true) when a stop signal ended the undo between batches: `total` counts the writes
+   * handled by then. Running undo again is safe: what was restored counts as unchanged.
+   */
+  readonly interrupted?: true;
 }
 
 export interface UndoEvent {
@@ -57,6 +62,8 @@ export interface UndoOptions {
    */
   readonly beforeRestore?: (writes: readonly JournalWrite[]) => void | Promise<void>;
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
+  /** Stops the undo between batches once aborted (Ctrl-C): the batch in flight is restored first. */
+  readonly signal?: AbortSignal;
 }
 
 type Current = Record<string, unknown> | undefined;
@@ -127,6 +134,7 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
     ...(options.adapter?.dynamodb ? { dynamodb: options.adapter.dynamodb } : {}),
   });
   const counts = { total: 0, notWritten: 0, restored: 0, unchanged: 0, conflicts: 0, failed: 0 };
+  let interrupted = false;
   const emit = (outcome: UndoEvent['outcome'], w: JournalWrite, message?: string) => {
     counts[outcome === 'conflict' ? 'conflicts' : outcome]++;
     const wait = options.onEvent?.({
@@ -203,6 +211,8 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
     let batch: JournalWrite[] = [];
     const inBatch = new Set<string>();
     for await (const w of journal.writes()) {
+      // Between batches: the restores of the last one are settled.
+      if (options.signal?.aborted) break;
       counts.total++;
       if (w.outcome === 'not written') {
         counts.notWritten++;
@@ -218,8 +228,14 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
       batch.push(w);
       inBatch.add(id);
     }
-    await flushed(batch);
-    if (!options.dryRun) clearCheckpoint(adapter, journal.header);
+    if (options.signal?.aborted) {
+      interrupted = true;
+      counts.total -= batch.length;
+    } else {
+      await flushed(batch);
+      // Only a whole undo ends the run: an interrupted one is continued by running undo again.
+      if (!options.dryRun) clearCheckpoint(adapter, journal.header);
+    }
   } catch (err) {
     const cause = err instanceof DatafixError ? `${err.code} ${err.message}` : String((err as Error)?.message ?? err);
     const open = journal.writeCount - counts.restored - counts.unchanged - counts.conflicts - counts.failed - counts.notWritten;
@@ -237,5 +253,6 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
     dryRun: options.dryRun,
     ...counts,
     durationMs: Math.round(performance.now() - started),
+    ...(interrupted ? { interrupted: true as const } : {}),
   };
 }

@@ -18,7 +18,9 @@ export class ApplyCommand extends Command {
 
       Exit 0 when every record was applied (or the question was answered no); 1 when some
       drifted or failed; 2 when the plan is refused (other target, changed spec) or cannot be
-      read; 130 on Ctrl-C at the question.
+      read; 130 on Ctrl-C (SIGTERM, SIGHUP): at the question nothing is written; during the
+      writes the batch in flight finishes and is journaled, and running the apply again continues
+      (records already applied are left as they are).
     `,
     examples: [
       ['Apply a reviewed plan', 'datafix apply i2v.plan.jsonl --env prod'],
@@ -35,12 +37,21 @@ export class ApplyCommand extends Command {
 
   override async execute(): Promise<number> {
     const out = this.json ? this.context.stderr : this.context.stdout;
+    const stderr = this.context.stderr;
+    // Ctrl-C, SIGTERM and SIGHUP are this command's from its start: it never dies with the lock
+    // held and no summary. See `stopOnSignals`.
+    const stop = (await import('../stop.js')).stopOnSignals(stderr);
+    const nothingWritten = () => {
+      stderr.write('interrupted: nothing was written.\n');
+      if (this.json) this.context.stdout.write(`${JSON.stringify({ interrupted: { message: 'interrupted: nothing was written' } })}\n`);
+      return EXIT.interrupted;
+    };
     try {
       const { loadPlan } = await import('../../api.js');
       const { applySavedPlan, readPlanHeader } = await import('../../safety/saved-plan.js');
-      const { formatKey } = await import('../format.js');
+      const { formatKey, summaryHeading } = await import('../format.js');
       const { boundedRecordLines } = await import('../progress.js');
-      await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
+      await (await import('../env.js')).loadEnvOption(this.env, stderr);
       const header = await readPlanHeader(this.plan);
       const current = loadPlan(header.specFile);
       const options = {
@@ -52,6 +63,7 @@ export class ApplyCommand extends Command {
           set: current.update.set.map((f) => ({ field: f.field, overwrite: f.overwrite })),
           touch: current.update.touch.map((f) => f.field),
         },
+        signal: stop.signal,
       };
       if (!this.dryRun && !this.yes) {
         const { confirm, declined, isInteractive } = await import('../confirm.js');
@@ -59,18 +71,27 @@ export class ApplyCommand extends Command {
           // Show what the apply is about to do, and let the person say no.
           const { describeTarget } = await import('../../adapters/registry.js');
           const where = describeTarget(current.target);
-          this.context.stderr.write(`checking which records of ${this.plan} still match on ${where} …\n`);
+          stderr.write(`checking which records of ${this.plan} still match on ${where} …\n`);
           const preview = await applySavedPlan(this.plan, { ...options, dryRun: true });
-          this.context.stderr.write(
+          // Partial counts are no basis for a decision: an interrupted check asks nothing.
+          if (preview.interrupted || stop.signal.aborted) return nothingWritten();
+          stderr.write(
             `${preview.applied} record(s) would be applied, ${preview.drifted} drifted, ${preview.failed} failed (of ${preview.total} planned).\n`,
           );
-          const no = preview.applied === 0 ? undefined : declined(await confirm(`Apply these changes to ${where}? [y/N] `));
+          const no =
+            preview.applied === 0 ? undefined : declined(await confirm(`Apply these changes to ${where}? [y/N] `, { signal: stop.signal }));
           if (no) {
-            this.context.stderr.write(`${no.message}.\n`);
+            stderr.write(`${no.message}.\n`);
             if (this.json) this.context.stdout.write(cancelledJson(no.message, preview));
             return no.exit;
           }
         }
+      }
+      if (stop.signal.aborted) return nothingWritten();
+      if (!this.dryRun) {
+        stop.writing(
+          `the writes in flight were sent and may have landed; the journal holds each of them, and the lock is left as after a crash. Clear it with datafix unlock ${header.specFile}${this.env ? ` --env ${this.env}` : ''}, then run datafix apply ${this.plan} again (records already applied are left as they are) or undo the journal`,
+        );
       }
       const notes: string[] = [];
       // A slow reader of the record lines slows the apply instead of filling memory.
@@ -91,13 +112,23 @@ export class ApplyCommand extends Command {
       const closing = lines.closing();
       if (closing) out.write(`${closing}\n`);
       out.write(
-        `Apply summary${this.dryRun ? ' (dry run)' : ''}\n  total    ${summary.total}\n  applied  ${summary.applied}\n  drifted  ${summary.drifted}\n  failed   ${summary.failed}\n`,
+        `${summaryHeading('Apply', { dryRun: this.dryRun, interrupted: summary.interrupted })}\n  total    ${summary.total}\n  applied  ${summary.applied}\n  drifted  ${summary.drifted}\n  failed   ${summary.failed}\n`,
       );
-      for (const n of notes) this.context.stderr.write(`${n}\n`);
+      for (const n of notes) stderr.write(`${n}\n`);
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (summary.interrupted) {
+        stderr.write(
+          this.dryRun
+            ? `interrupted: ${summary.total} of ${summary.planned} planned record(s) were checked; a dry run writes nothing.\n`
+            : `interrupted: ${summary.total} of ${summary.planned} planned record(s) were handled and journaled. Continue with: datafix apply ${this.plan}${this.env ? ` --env ${this.env}` : ''} (records already applied are left as they are and reported as drifted)\n`,
+        );
+        return EXIT.interrupted;
+      }
       return summary.drifted > 0 || summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
-      return reportError(err, this.context.stderr, this.json ? this.context.stdout : undefined);
+      return reportError(err, stderr, this.json ? this.context.stdout : undefined);
+    } finally {
+      stop.dispose();
     }
   }
 }

@@ -207,15 +207,17 @@ export class RunCommand extends Command {
           stderr.write('nothing to write.\n');
         } else {
           phase = 'question';
-          const answer = await confirm(`Write these changes to ${describeTarget(plan.target)}? [y/N] `, abort, onSigint);
-          if (answer === 'interrupted') {
-            stderr.write('\n');
-            return nothingWritten();
-          }
-          if (answer !== 'yes') {
-            stderr.write(`${answer === 'closed' ? '\n' : ''}cancelled: nothing was written.\n`);
-            json?.write(cancelledJson('cancelled: nothing was written', s));
-            return EXIT.ok;
+          const { confirm, declined } = await import('../confirm.js');
+          const answer = await confirm(`Write these changes to ${describeTarget(plan.target)}? [y/N] `, {
+            signal: abort.signal,
+            onInterrupt: onSigint,
+          });
+          if (answer === 'interrupted') return nothingWritten();
+          const no = declined(answer);
+          if (no) {
+            stderr.write(`${no.message}.\n`);
+            json?.write(cancelledJson(no.message, s));
+            return no.exit;
           }
         }
       }
@@ -289,30 +291,5 @@ export class RunCommand extends Command {
       for (const signal of STOP_SIGNALS) process.off(signal, onSigint);
       stdout.off('error', onGone);
     }
-  }
-}
-
-/**
- * Asks a yes/no question on the terminal. Ctrl-C there (readline, in raw mode, gets it as a key,
- * not as a signal) is passed to `onInterrupt` like a SIGINT; the answer is then `interrupted`, as
- * it is when `abort` fires for another reason. Ctrl-D (end of input, `closed`) is a no.
- */
-async function confirm(
-  question: string,
-  abort: AbortController,
-  onInterrupt: () => void,
-): Promise<'yes' | 'no' | 'closed' | 'interrupted'> {
-  const { createInterface } = await import('node:readline/promises');
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  rl.on('SIGINT', onInterrupt);
-  try {
-    return /^y(es)?$/i.test((await rl.question(question, { signal: abort.signal })).trim()) ? 'yes' : 'no';
-  } catch (err) {
-    if (abort.signal.aborted) return 'interrupted';
-    // The input ended (Ctrl-D) before an answer: nothing was agreed to.
-    if ((err as Error).name === 'AbortError') return 'closed';
-    throw err;
-  } finally {
-    rl.close();
   }
 }

@@ -43,9 +43,10 @@ export class RunsCommand extends Command {
       newest first: the fix, the target (never its credentials), the status, the counts, the
       journal (the file \`datafix undo\` takes) and the size of its files.
 
-      Status: \`running\` or \`interrupted\` (resumable with \`datafix run SPEC --resume\`), \`done\`,
-      \`undone\`, \`stopped\` (it ended without finishing and a later run started over), or
-      \`unreadable\` (not a journal datafix can read).
+      Status: \`running\` or \`interrupted\` (resumable with \`datafix run SPEC --resume\`; an
+      interrupted apply is continued by running the apply again), \`done\`, \`undone\`, \`undo
+      interrupted\` (run the undo again to continue it), \`stopped\` (it ended without finishing
+      and a later run started over), or \`unreadable\` (not a journal datafix can read).
 
       \`datafix runs prune --older-than 30d\` removes the files of old finished runs.
     `,
@@ -71,7 +72,15 @@ export class RunsCommand extends Command {
       }
       for (const run of runs) {
         const when = (run.startedAt ?? run.lastWrittenAt).replace('T', ' ').replace(/:\d\d\.\d+Z$/, 'Z');
-        const status = `${run.status}${run.resumable ? ' (resumable)' : ''}`;
+        const status = `${run.status.replace('-', ' ')}${
+          run.resumable
+            ? ' (resumable)'
+            : run.status === 'undo-interrupted'
+              ? ` (continue with: datafix undo ${run.journal ? shown(run.journal) : 'JOURNAL'})`
+              : run.kind === 'apply' && run.status === 'interrupted'
+                ? ' (run the apply again to continue)'
+                : ''
+        }`;
         this.context.stdout.write(
           `${when}  ${run.kind === 'apply' ? 'apply ' : ''}${run.fix}  ${status}\n` +
             `    target   ${run.target}\n` +

@@ -1,4 +1,3 @@
-import { basename, dirname, resolve } from 'node:path';
 import { Command, Option } from 'clipanion';
 import { cancelledJson, EXIT, reportError } from '../exit.js';
 
@@ -24,7 +23,9 @@ export class UndoCommand extends Command {
       Prints a summary (\`--json\`: one JSON object on stdout with journal, fix, dryRun, total,
       notWritten, restored, unchanged, conflicts, failed, durationMs). Exit 0 when everything was restored or
       unchanged (or the question was answered no); 1 on conflicts or failures; 2 if the journal
-      cannot be read or the target reached; 130 on Ctrl-C at the question.
+      cannot be read or the target reached; 130 on Ctrl-C (SIGTERM, SIGHUP): at the question
+      nothing is written; during the restores the batch in flight finishes, and running undo
+      again continues (records already restored count as unchanged).
     `,
     examples: [
       ['See what undo would restore', 'datafix undo .datafix/runs/<run>.journal.jsonl --dry-run'],
@@ -45,18 +46,29 @@ export class UndoCommand extends Command {
 
   override async execute(): Promise<number> {
     const out = this.json ? this.context.stderr : this.context.stdout;
+    const stderr = this.context.stderr;
+    // Ctrl-C, SIGTERM and SIGHUP are this command's from its start: it never dies with the lock
+    // held and no summary. See `stopOnSignals`.
+    const stop = (await import('../stop.js')).stopOnSignals(stderr);
     try {
       const { undoJournal } = await import('../../safety/undo.js');
       const { openJournal } = await import('../../safety/journal.js');
       const { TargetLock } = await import('../../safety/lock.js');
-      const { RunStateStore, STATE_DIR } = await import('../../safety/state.js');
-      const { formatKey } = await import('../format.js');
+      const { recordUndo } = await import('../../safety/runs.js');
+      const { formatKey, summaryHeading } = await import('../format.js');
       const { boundedRecordLines } = await import('../progress.js');
-      await (await import('../env.js')).loadEnvOption(this.env, this.context.stderr);
+      await (await import('../env.js')).loadEnvOption(this.env, stderr);
       const header = (await openJournal(this.journal)).header;
       if (!this.dryRun && !this.yes) {
-        const stop = await this.askFirst(undoJournal, header.target);
-        if (stop !== undefined) return stop;
+        const asked = await this.askFirst(undoJournal, header.target, stop.signal);
+        if (asked !== undefined) return asked;
+      }
+      if (stop.signal.aborted) return this.nothingWritten();
+      const again = `datafix undo ${this.journal}${this.env ? ` --env ${this.env}` : ''}`;
+      if (!this.dryRun) {
+        stop.writing(
+          `the restores in flight were sent and may have landed. Continue with: ${again} (it takes over the lock left behind; records already restored count as unchanged)`,
+        );
       }
       // A live undo writes the target like a run: it takes the same lock. The run it undoes is
       // usually one that died holding it, so a stale lock is taken over as --resume does.
@@ -65,27 +77,12 @@ export class UndoCommand extends Command {
         : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'undo', takeOverStale: true });
       let summary: Awaited<ReturnType<typeof undoJournal>>;
       try {
-        summary = await this.undo(undoJournal, formatKey, boundedRecordLines);
+        summary = await this.undo(undoJournal, formatKey, boundedRecordLines, stop.signal);
       } finally {
         lock?.release();
       }
-      if (!this.dryRun) {
-        // The undone run is over: `--resume` must not continue it from its old checkpoint. Its
-        // state file is in the `.datafix/` the journal is in (the default place for journals),
-        // or in the working directory's, wherever undo is run from.
-        const journalPath = resolve(this.journal);
-        const runsDir = dirname(journalPath);
-        const roots = new Set([process.cwd()]);
-        if (basename(runsDir) === 'runs' && basename(dirname(runsDir)) === STATE_DIR) roots.add(dirname(dirname(runsDir)));
-        // The header says where the run kept its state, so undo of a copy of the journal finds it.
-        if (header.stateDir) roots.add(header.stateDir);
-        for (const root of roots) {
-          const store = new RunStateStore(root);
-          const key = store.keyOfJournal(journalPath, header.runId);
-          const state = key === undefined ? undefined : store.read(key);
-          if (key !== undefined && state) store.write(key, { ...state, status: 'undone', updatedAt: new Date().toISOString() });
-        }
-      }
+      // What `datafix runs` shows of the undone run: undone, or its undo interrupted.
+      if (!this.dryRun) recordUndo(process.cwd(), this.journal, header, summary.interrupted ? 'interrupted' : 'done');
       const rows: [string, number][] = [
         ['total', summary.total],
         ['not written', summary.notWritten],
@@ -94,12 +91,30 @@ export class UndoCommand extends Command {
         ['conflicts', summary.conflicts],
         ['failed', summary.failed],
       ];
-      out.write(`Undo summary${this.dryRun ? ' (dry run)' : ''}\n${rows.map(([k, v]) => `  ${k.padEnd(12)}${v}\n`).join('')}`);
+      out.write(
+        `${summaryHeading('Undo', { dryRun: this.dryRun, interrupted: summary.interrupted })}\n${rows.map(([k, v]) => `  ${k.padEnd(12)}${v}\n`).join('')}`,
+      );
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (summary.interrupted) {
+        stderr.write(
+          this.dryRun
+            ? `interrupted: ${summary.total} journaled write(s) were checked; a dry run writes nothing.\n`
+            : `interrupted: ${summary.total} journaled write(s) were handled. Continue with: ${again} (records already restored count as unchanged)\n`,
+        );
+        return EXIT.interrupted;
+      }
       return summary.conflicts > 0 || summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
-      return reportError(err, this.context.stderr, this.json ? this.context.stdout : undefined);
+      return reportError(err, stderr, this.json ? this.context.stdout : undefined);
+    } finally {
+      stop.dispose();
     }
+  }
+
+  private nothingWritten(): number {
+    this.context.stderr.write('interrupted: nothing was written.\n');
+    if (this.json) this.context.stdout.write(`${JSON.stringify({ interrupted: { message: 'interrupted: nothing was written' } })}\n`);
+    return EXIT.interrupted;
   }
 
   /**
@@ -109,6 +124,7 @@ export class UndoCommand extends Command {
   private async askFirst(
     undoJournal: typeof import('../../safety/undo.js').undoJournal,
     target: import('../../plan/types.js').TargetPlan,
+    signal: AbortSignal,
   ): Promise<number | undefined> {
     const { confirm, declined, isInteractive } = await import('../confirm.js');
     if (!isInteractive()) return undefined;
@@ -116,12 +132,14 @@ export class UndoCommand extends Command {
     const stderr = this.context.stderr;
     const where = describeTarget(target);
     stderr.write(`checking what undo of ${this.journal} would restore on ${where} …\n`);
-    const preview = await undoJournal(this.journal, { dryRun: true, allowUnverified: this.unverified });
+    const preview = await undoJournal(this.journal, { dryRun: true, allowUnverified: this.unverified, signal });
+    // Partial counts are no basis for a decision: an interrupted check asks nothing.
+    if (preview.interrupted || signal.aborted) return this.nothingWritten();
     stderr.write(
       `${preview.restored} record(s) would be restored, ${preview.unchanged} unchanged, ${preview.conflicts} conflict(s), ${preview.failed} failed (of ${preview.total} journaled write(s)).\n`,
     );
     if (preview.restored === 0) return undefined;
-    const no = declined(await confirm(`Restore these records on ${where}? [y/N] `));
+    const no = declined(await confirm(`Restore these records on ${where}? [y/N] `, { signal }));
     if (!no) return undefined;
     stderr.write(`${no.message}.\n`);
     if (this.json) this.context.stdout.write(cancelledJson(no.message, preview));
@@ -132,6 +150,7 @@ export class UndoCommand extends Command {
     undoJournal: typeof import('../../safety/undo.js').undoJournal,
     formatKey: typeof import('../format.js').formatKey,
     boundedRecordLines: typeof import('../progress.js').boundedRecordLines,
+    signal: AbortSignal,
   ): ReturnType<typeof import('../../safety/undo.js').undoJournal> {
     // A slow reader of the record lines slows the undo instead of filling memory.
     const out = this.json ? this.context.stderr : this.context.stdout;
@@ -139,6 +158,7 @@ export class UndoCommand extends Command {
     return undoJournal(this.journal, {
       dryRun: this.dryRun,
       allowUnverified: this.unverified,
+      signal,
       onTarget: (t) =>
         this.context.stderr.write(`undo ${this.journal}${this.dryRun ? ' (dry run: nothing will be written)' : ''}\n  target  ${t}\n`),
       onNote: (text) => this.context.stderr.write(`note: ${text}\n`),
