@@ -218,6 +218,30 @@ describe('datafix apply in a terminal', () => {
   });
 });
 
+describe('Ctrl-D (end of input) at the question', () => {
+  it('is a no for run, undo and apply alike: "cancelled: nothing was written.", exit 0, nothing written', async () => {
+    const ran = await afterLiveRun();
+    const fresh = copy();
+    const plan = fresh.dir.file('p.plan.jsonl');
+    const made = await runCli(['plan', SYNC_FIX, '--out', plan], { cwd: fresh.dir.path, env: fresh.env });
+    expect(made.code, show(made)).toBe(0);
+    const asks = [
+      { args: ['run', SYNC_FIX], at: fresh },
+      { args: ['apply', plan], at: fresh },
+      { args: ['undo', ran.journal], at: ran },
+    ];
+    for (const { args, at } of asks) {
+      const before = sha256File(at.db);
+      const { code, screen } = await answer(inTerminal(args, { cwd: at.dir.path, env: at.env }), '\x04');
+      expect(code, `${args[0]}: ${screen}`).toBe(0);
+      expect(screen, args[0]).toContain('cancelled: nothing was written.');
+      expect(screen, args[0]).not.toContain('interrupted');
+      expect(sha256File(at.db), args[0]).toBe(before);
+      expect(lockFiles(at.dir.path), args[0]).toEqual([]);
+    }
+  });
+});
+
 describe('datafix undo --env', () => {
   let dynamo: RunningDynalite;
   let proxy: CountingProxy;

@@ -298,10 +298,12 @@ describe('datafix runs prune', () => {
       expect(hasScript, MISSING_SCRIPT).toBe(true);
     });
 
-    it('lists the journals that are the only undo and asks: "y" removes them, "n" keeps them', async () => {
+    it('lists the journals that are the only undo and asks: "y" removes them, "n" and Ctrl-D keep them', async () => {
       for (const [key, gone] of [
         ['y\r', true],
         ['n\r', false],
+        // Ctrl-D (end of input) is a no, as for run, undo and apply: not an interrupt.
+        ['\x04', false],
       ] as const) {
         const h = await history();
         const child = inTerminal(['runs', 'prune', '--older-than', '30d'], { cwd: h.dir.path });
