@@ -12,6 +12,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../adapters/types.js';
+import { DatafixError } from '../errors.js';
 import { columnOfRef } from '../plan/refs.js';
 import type { FixPlan, Ref } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
@@ -274,20 +275,33 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       ...(options.signal ? { signal: options.signal } : {}),
     }),
   );
-  // A null cursor is the position after the last page: a resumed run that has nothing left.
-  for await (const page of options.cursor === null ? [] : pages) {
-    const room = limit === undefined ? page.records.length : Math.max(0, limit - counts.total);
-    const records = page.records.slice(0, room);
-    if (records.length > 0 || page.records.length === 0) {
-      counts.total += records.length;
-      await processPage(page, records);
-      pageIndex++;
+  /** Records of the page being processed, counted in `counts.total` before their outcomes are known. */
+  let inPage = 0;
+  try {
+    // A null cursor is the position after the last page: a resumed run that has nothing left.
+    for await (const page of options.cursor === null ? [] : pages) {
+      const room = limit === undefined ? page.records.length : Math.max(0, limit - counts.total);
+      const records = page.records.slice(0, room);
+      if (records.length > 0 || page.records.length === 0) {
+        counts.total += records.length;
+        inPage = records.length;
+        await processPage(page, records);
+        inPage = 0;
+        pageIndex++;
+      }
+      if (limit !== undefined && counts.total >= limit) break;
+      if (options.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
     }
-    if (limit !== undefined && counts.total >= limit) break;
-    if (options.signal?.aborted) {
-      interrupted = true;
-      break;
-    }
+  } catch (err) {
+    // A wait the stop signal ended (a request cut off, a locked database still waited for): the
+    // page's outcome is unknown, so it is neither counted nor checkpointed. Its writes stay in
+    // the journal without an outcome, for undo to check; a resumed run does the page again.
+    if (!(await stoppedWhileWaiting(err, options.signal))) throw err;
+    counts.total -= inPage;
+    interrupted = true;
   }
 
   // An adapter may end its pages quietly on abort: the run was still cut short.
@@ -305,6 +319,23 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   };
   emit({ type: 'done', summary, interrupted });
   return summary;
+}
+
+/**
+ * Whether `err` ended a wait that a stop signal (Ctrl-C, SIGTERM, SIGHUP) interrupted: a request
+ * cut off (`AbortError`), or a SQLite database still locked at the end of its busy timeout
+ * (DF411) with the signal sent during the wait. better-sqlite3 waits synchronously, so the
+ * signal's handler runs only after the wait, when the event loop next polls: that is let happen
+ * first.
+ * False without a signal, for any other error, and for a lock that simply outlasted the timeout.
+ */
+export async function stoppedWhileWaiting(err: unknown, signal: AbortSignal | undefined): Promise<boolean> {
+  if (!signal) return false;
+  const waited = (err as Error | undefined)?.name === 'AbortError' || (err instanceof DatafixError && err.code === 'DF411');
+  if (!waited) return false;
+  // Two turns: the first may end before the loop polls again, where the signal is read.
+  for (let turn = 0; turn < 2 && !signal.aborted; turn++) await new Promise((resolve) => setImmediate(resolve));
+  return signal.aborted;
 }
 
 function sortedReasons(reasons: Record<string, number>): Record<string, number> {

@@ -147,6 +147,29 @@ function isStale(holder: Lease | undefined): boolean {
   return holder !== undefined && checkable(holder) && !alive(holder.pid);
 }
 
+/**
+ * Who holds the lock of `target` (its segment's, given one), as read now: `none` (no lock file),
+ * `alive` (a running process on this host, in this pid namespace), `gone` (its process is no
+ * longer running: the lock is stale), or `elsewhere` (another host or pid namespace, or a lock
+ * file that cannot be read: its process cannot be checked from here). `lease` when readable.
+ */
+export function lockHolder(
+  target: TargetPlan,
+  segment?: Segment,
+): { readonly state: 'none' | 'alive' | 'gone' | 'elsewhere'; readonly lease?: Lease } {
+  const raw = readRaw(lockFile(target, segment));
+  if (raw === undefined) return { state: 'none' };
+  const lease = parse(raw);
+  if (!lease || !checkable(lease)) return { state: 'elsewhere', ...(lease ? { lease } : {}) };
+  return { state: alive(lease.pid) ? 'alive' : 'gone', lease };
+}
+
+/** Whether this process holds the lock of `target` (its segment's, given one) at this moment. */
+export function heldByThisProcess(target: TargetPlan, segment?: Segment): boolean {
+  const holder = lockHolder(target, segment);
+  return holder.state === 'alive' && holder.lease?.pid === process.pid;
+}
+
 function describeHolder(holder: Lease | undefined): string {
   if (!holder) return 'a process whose lock file cannot be read (it may be writing it right now)';
   const what = holder.purpose && holder.purpose !== 'run' ? ` (${holder.purpose} of ${holder.fix})` : holder.fix ? ` (${holder.fix})` : '';

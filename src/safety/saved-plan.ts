@@ -10,6 +10,7 @@ import { createAdapter, describeTarget, redactTarget } from '../adapters/registr
 import { type Item, LookupRejected, type WriteRequest } from '../adapters/types.js';
 import { type RunSpecOptions, runPlan } from '../api.js';
 import type { FieldChange, RunSummary } from '../engine/events.js';
+import { stoppedWhileWaiting } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { deepEqual, isAbsent, toJsonSafe } from '../plan/values.js';
@@ -461,18 +462,27 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
       await w;
     };
     let batch: PlanChange[] = [];
+    const flushOrStop = async () => {
+      try {
+        await flushed(batch);
+      } catch (err) {
+        // Writes a stop signal ended the wait of (a target that does not answer, a locked
+        // database): their outcome is unknown, so none is counted; the journal keeps them
+        // without one, for undo to check.
+        if (!(await stoppedWhileWaiting(err, options.signal))) throw err;
+        counts.total -= batch.length;
+      }
+      batch = [];
+    };
     for await (const l of readPlanLines(path)) {
       // Between batches: the writes of the last one are settled and journaled.
       if (options.signal?.aborted) break;
       if (l.type !== 'change') continue;
       counts.total++;
       batch.push(l);
-      if (batch.length >= (options.batchSize ?? 100)) {
-        await flushed(batch);
-        batch = [];
-      }
+      if (batch.length >= (options.batchSize ?? 100)) await flushOrStop();
     }
-    if (!options.signal?.aborted) await flushed(batch);
+    if (!options.signal?.aborted) await flushOrStop();
     else counts.total -= batch.length;
     interrupted = options.signal?.aborted === true && counts.total < planned;
     // The end line tells undo the apply finished, as a run's does.

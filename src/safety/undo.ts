@@ -5,6 +5,7 @@
  */
 import { createAdapter, describeTarget } from '../adapters/registry.js';
 import { type Adapter, LookupRejected, type WriteRequest } from '../adapters/types.js';
+import { stoppedWhileWaiting } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
 import { deepEqual, toJsonSafe } from '../plan/values.js';
 import { type JournalHeader, type JournalWrite, openJournal } from './journal.js';
@@ -206,6 +207,19 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
     });
   };
 
+  const flushOrStop = async (batch: JournalWrite[]) => {
+    const before = { ...counts };
+    try {
+      await flushed(batch);
+    } catch (err) {
+      // Restores a stop signal ended the wait of (a target that does not answer, a locked
+      // database): their outcome is unknown, so none of the batch is counted; running undo
+      // again checks them like any other.
+      if (!(await stoppedWhileWaiting(err, options.signal))) throw err;
+      Object.assign(counts, before, { total: before.total - batch.length });
+    }
+  };
+
   try {
     options.onTarget?.(describeTarget(journal.header.target));
     let batch: JournalWrite[] = [];
@@ -221,21 +235,18 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
       // A record written twice is restored one step at a time: never twice in one batch.
       const id = JSON.stringify([w.table ?? '', toJsonSafe(w.key)]);
       if (inBatch.has(id) || batch.length >= (options.batchSize ?? 100)) {
-        await flushed(batch);
+        await flushOrStop(batch);
         batch = [];
         inBatch.clear();
       }
       batch.push(w);
       inBatch.add(id);
     }
-    if (options.signal?.aborted) {
-      interrupted = true;
-      counts.total -= batch.length;
-    } else {
-      await flushed(batch);
-      // Only a whole undo ends the run: an interrupted one is continued by running undo again.
-      if (!options.dryRun) clearCheckpoint(adapter, journal.header);
-    }
+    if (options.signal?.aborted) counts.total -= batch.length;
+    else await flushOrStop(batch);
+    interrupted = options.signal?.aborted === true;
+    // Only a whole undo ends the run: an interrupted one is continued by running undo again.
+    if (!interrupted && !options.dryRun) clearCheckpoint(adapter, journal.header);
   } catch (err) {
     const cause = err instanceof DatafixError ? `${err.code} ${err.message}` : String((err as Error)?.message ?? err);
     const open = journal.writeCount - counts.restored - counts.unchanged - counts.conflicts - counts.failed - counts.notWritten;

@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { type RunningDynalite, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { CTRL_C, HAS_SCRIPT, inTerminal, NO_SCRIPT } from '../helpers/terminal.js';
 import { useTempDirs } from '../helpers/tmp.js';
@@ -18,9 +18,10 @@ import {
   jsonLines,
   killLeftoverProcesses,
   lockFiles,
+  markedItems,
   markItemsSpec,
+  markItemsTable,
   type RunningCli,
-  scanRaw,
   show,
   sleep,
   startCli,
@@ -58,12 +59,7 @@ it('util-linux `script` is installed, to give the CLI a pseudo-terminal', () => 
 /** A fresh table of N items `{PK, SK, n}`, the mark-items fix (copies n into copyOfN) and its env. */
 async function fresh() {
   const table = `interrupt-writes-${++tables}`;
-  await createMediaTable(dynamo.endpoint, table);
-  await seedItems(
-    dynamo.endpoint,
-    table,
-    Array.from({ length: N }, (_, i) => ({ PK: `ITEM#${i}`, SK: 'METADATA', n: i })),
-  );
+  await markItemsTable(dynamo.endpoint, table, N);
   const dir = tmp();
   const spec = markItemsSpec(dir);
   return { table, dir, spec, env: { TABLE: table, ENDPOINT: proxy.endpoint } };
@@ -71,9 +67,9 @@ async function fresh() {
 
 /** Items of the table whose copyOfN holds their n (written by the fix), counted from the table itself. */
 async function marked(table: string): Promise<number> {
-  const items = await scanRaw(dynamo.endpoint, table);
-  expect(items).toHaveLength(N);
-  return items.filter((i) => i.copyOfN !== undefined && i.copyOfN.N === i.n?.N).length;
+  const { items, marked } = await markedItems(dynamo.endpoint, table);
+  expect(items).toBe(N);
+  return marked;
 }
 
 /** How the test stops the command: Ctrl-C typed in a terminal, or a signal sent to the process. */
@@ -92,7 +88,7 @@ function start(stop: Stop, args: string[], cwd: string, env: Record<string, stri
 /** Starts the command with writes slowed down, stops it once its first writes are in flight. */
 async function stopWhileWriting(stop: Stop, args: string[], cwd: string, env: Record<string, string>) {
   const before = proxy.counts().UpdateItem ?? 0;
-  writeDelay = 150;
+  writeDelay = 40;
   try {
     const cli = start(stop, args, cwd, env);
     await waitFor('the first writes to be in flight', () => (proxy.counts().UpdateItem ?? 0) > before, {

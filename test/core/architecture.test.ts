@@ -58,15 +58,15 @@ describe('architecture', () => {
   // A second SIGINT listener (a terminal UI library's own, exiting 127) once made Ctrl-C in a
   // terminal skip the checkpoint, the summary and the lock's release.
   it('only CLI commands listen for SIGINT; no library, display or engine module does', () => {
-    // process.on/once('SIGINT'); readline's own 'SIGINT' event at a prompt is Ctrl-C read as a key.
-    // A file that names SIGINT and adds a process listener (run.ts adds one for SIGINT, SIGTERM
-    // and SIGHUP in a loop); readline's own 'SIGINT' event at a prompt is Ctrl-C read as a key.
+    // A file that adds a process listener and names SIGINT, or the stop signals (SIGINT, SIGTERM,
+    // SIGHUP) by their shared list; readline's own 'SIGINT' event at a prompt is Ctrl-C read as a key.
     const listeners = files(SRC).filter((f) => {
       const text = readFileSync(f, 'utf8');
-      return /['"]SIGINT['"]/.test(text) && /process\.(on|once|addListener|prependListener)\(/.test(text);
+      return /['"]SIGINT['"]|STOP_SIGNALS/.test(text) && /process\.(on|once|addListener|prependListener)\(/.test(text);
     });
-    // cli/exit.ts: the commands' shared way to stop (removing temporary files) on a signal.
-    expect(listeners.map((f) => relative(SRC, f)).filter((f) => !f.startsWith('cli/commands/') && f !== 'cli/exit.ts')).toEqual([]);
-    expect(listeners.map((f) => relative(SRC, f))).toContain('cli/commands/run.ts');
+    // cli/exit.ts and cli/stop.ts: the commands' shared ways to stop on a signal.
+    const shared = ['cli/exit.ts', 'cli/stop.ts'];
+    expect(listeners.map((f) => relative(SRC, f)).filter((f) => !f.startsWith('cli/commands/') && !shared.includes(f))).toEqual([]);
+    expect(listeners.map((f) => relative(SRC, f))).toEqual(expect.arrayContaining(['cli/commands/run.ts', 'cli/stop.ts']));
   });
 });

@@ -239,10 +239,14 @@ export async function pauseBetweenTransactions(writer: { kill(signal: NodeJS.Sig
   }
 }
 
-/** Runs `fn` while another connection holds the database's write lock (BEGIN IMMEDIATE). */
-export async function whileWriteLocked<T>(path: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` while another connection holds the database's write lock (BEGIN IMMEDIATE: others
+ * still read), or with `exclusive` its exclusive lock (others cannot even read).
+ */
+export async function whileWriteLocked<T>(path: string, fn: () => Promise<T>, options: { exclusive?: boolean } = {}): Promise<T> {
   const app = new Database(path, { fileMustExist: true });
-  app.exec('BEGIN IMMEDIATE');
+  if (options.exclusive) app.pragma('locking_mode = EXCLUSIVE');
+  app.exec(options.exclusive ? 'BEGIN EXCLUSIVE' : 'BEGIN IMMEDIATE');
   try {
     return await fn();
   } finally {
@@ -501,6 +505,23 @@ update:
   set: { copyOfN: "{{ item.n }}" }
 `,
   );
+}
+
+/** Creates `table` at `endpoint` holding `count` items `{PK: ITEM#i, SK: METADATA, n: i}`, the items `markItemsSpec`'s fix updates. */
+export async function markItemsTable(endpoint: string, table: string, count: number): Promise<string> {
+  await createMediaTable(endpoint, table);
+  await seedItems(
+    endpoint,
+    table,
+    Array.from({ length: count }, (_, i) => ({ PK: `ITEM#${i}`, SK: 'METADATA', n: i })),
+  );
+  return table;
+}
+
+/** How many items `table` holds, and how many of them the mark-items fix wrote (copyOfN equal to n), read from the table. */
+export async function markedItems(endpoint: string, table: string): Promise<{ items: number; marked: number }> {
+  const items = await scanRaw(endpoint, table);
+  return { items: items.length, marked: items.filter((i) => i.copyOfN !== undefined && i.copyOfN.N === i.n?.N).length };
 }
 
 /** Makes a new media table seeded with `items` on each call (`<prefix>-1`, `<prefix>-2`, …). */

@@ -23,6 +23,7 @@ import {
   killLeftoverProcesses,
   lockFiles,
   markItemsSpec,
+  markItemsTable,
   onlyState,
   pauseBetweenTransactions,
   SYNC_FIX,
@@ -183,15 +184,8 @@ describe('DynamoDB: segments of a scan', () => {
     await dynamo?.stop();
   });
 
-  async function freshTable(): Promise<string> {
-    const table = `items-${++n}`;
-    await createMediaTable(dynamo.endpoint, table);
-    await seedItems(
-      dynamo.endpoint,
-      table,
-      Array.from({ length: N }, (_, i) => ({ PK: `ITEM#${i}`, SK: 'METADATA', n: i })),
-    );
-    return table;
+  function freshTable(): Promise<string> {
+    return markItemsTable(dynamo.endpoint, `items-${++n}`, N);
   }
 
   it('a segment 0 of 2 in progress excludes a whole-table run and segment 0 of 4 (DF710); segment 1 of 2 runs beside it; every item is written once', async () => {

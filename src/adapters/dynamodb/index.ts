@@ -37,6 +37,71 @@ export interface DynamoAdapterOptions {
   readonly retryBaseMs?: number;
   /** Extra tries of a read still throttled after the SDK's retries (default 10). */
   readonly readRetries?: number;
+  /**
+   * The command's stop signal (Ctrl-C, SIGTERM, SIGHUP). Once it aborts, requests still waiting
+   * for an answer after `stopGraceMs` are cut off (see `cutOffOnStop`), and a write among them
+   * makes `write` throw `RequestCutOff` instead of reporting outcomes it does not know.
+   */
+  readonly stopSignal?: AbortSignal;
+  /** How long each request may still wait for its answer after the stop signal (default 1000 ms). */
+  readonly stopGraceMs?: number;
+}
+
+/** What a write cut off by the stop signal is reported as: its outcome is unknown. */
+export class RequestCutOff extends Error {
+  override readonly name = 'AbortError';
+  constructor() {
+    super('the request got no answer before the interrupt and was cut off; whether it reached DynamoDB is unknown');
+  }
+}
+
+/** The part of the SDK's HTTP handler datafix wraps (`NodeHttpHandler`). */
+interface HttpHandlerLike {
+  handle(request: unknown, options?: { abortSignal?: AbortSignal } & Record<string, unknown>): Promise<unknown>;
+  destroy?(): void;
+  updateHttpClientConfig?(key: never, value: never): void;
+  httpHandlerConfigs?(): unknown;
+}
+
+/**
+ * After `stop` aborted, cuts off each request of the client that has waited `graceMs` for its
+ * answer (counted from the stop, or from its start when sent later), by aborting it in the SDK's
+ * HTTP handler: the SDK's own timeouts (5 s to connect, 60 s per attempt, six attempts) would
+ * otherwise hold Ctrl-C for minutes when an endpoint accepts connections and never answers. A
+ * slow endpoint that still answers lets the writes in flight finish. An aborted request is not
+ * retried, and once one was cut off every later request fails at once. Returns the signal that
+ * says a cut-off happened.
+ */
+function cutOffOnStop(config: { requestHandler: unknown }, stop: AbortSignal | undefined, graceMs: number): AbortSignal {
+  const cutOff = new AbortController();
+  if (!stop) return cutOff.signal;
+  const inner = config.requestHandler as HttpHandlerLike;
+  const wrapped: HttpHandlerLike = {
+    handle: (request, options = {}) => {
+      const own = new AbortController();
+      if (cutOff.signal.aborted) own.abort();
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        timer = setTimeout(() => {
+          cutOff.abort();
+          own.abort();
+        }, graceMs).unref();
+      };
+      if (stop.aborted) arm();
+      else stop.addEventListener('abort', arm, { once: true });
+      const abortSignal = options.abortSignal ? AbortSignal.any([options.abortSignal, own.signal]) : own.signal;
+      return inner.handle(request, { ...options, abortSignal }).finally(() => {
+        clearTimeout(timer);
+        stop.removeEventListener('abort', arm);
+      });
+    },
+    destroy: () => inner.destroy?.(),
+    updateHttpClientConfig: (key, value) => inner.updateHttpClientConfig?.(key, value),
+    httpHandlerConfigs: () => inner.httpHandlerConfigs?.() ?? {},
+  };
+  // The SDK reads its handler from the client's config at each send.
+  config.requestHandler = wrapped;
+  return cutOff.signal;
 }
 
 /**
@@ -87,6 +152,8 @@ export async function createDynamoAdapter(target: DynamoTarget, options: DynamoA
     { step: 'finalizeRequest', priority: 'low', name: 'datafixRequestCounter' },
   );
 
+  const cutOff = cutOffOnStop(client.config as { requestHandler: unknown }, options.stopSignal, options.stopGraceMs ?? 1000);
+
   const doc = lib.DynamoDBDocumentClient.from(client, {
     marshallOptions: {
       removeUndefinedValues: true,
@@ -110,7 +177,7 @@ export async function createDynamoAdapter(target: DynamoTarget, options: DynamoA
     retryBaseMs: options.retryBaseMs ?? 200,
     readRetries: options.readRetries ?? 10,
   };
-  return new DynamoAdapter(ctx, counts);
+  return new DynamoAdapter(ctx, counts, cutOff);
 }
 
 class DynamoAdapter implements Adapter {
@@ -119,6 +186,7 @@ class DynamoAdapter implements Adapter {
   constructor(
     private readonly ctx: DynamoContext,
     private readonly counts: Record<string, number>,
+    private readonly cutOff: AbortSignal,
   ) {}
 
   instance(): string | undefined {
@@ -141,8 +209,12 @@ class DynamoAdapter implements Adapter {
     return estimateCount(this.ctx, source, options);
   }
 
-  write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> {
-    return write(this.ctx, requests, options);
+  async write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> {
+    const results = await write(this.ctx, requests, options);
+    // Writes cut off by the stop signal have no outcome: none of this call's results is reported
+    // as made or failed. The caller stops; the journal keeps them as writes of unknown outcome.
+    if (this.cutOff.aborted) throw new RequestCutOff();
+    return results;
   }
 
   stats(): Record<string, number> {

@@ -6,7 +6,7 @@ import type { DescribeTableCommandOutput } from '@aws-sdk/client-dynamodb';
 import { DatafixError, targetMismatch } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
 import type { FixPlan } from '../../plan/types.js';
-import { environmentError, isResourceNotFound, messageOf } from './failures.js';
+import { environmentError, isAbort, isResourceNotFound, messageOf } from './failures.js';
 
 export interface KeySchema {
   readonly partitionKey: string;
@@ -81,6 +81,8 @@ export class TableCache {
     try {
       out = await this.describe(table);
     } catch (err) {
+      // Cut off by the stop signal (Ctrl-C): passed through untouched, as sendRead does.
+      if (isAbort(err)) throw err;
       if (isResourceNotFound(err)) {
         throw new DatafixError(
           'config',

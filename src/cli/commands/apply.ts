@@ -64,6 +64,8 @@ export class ApplyCommand extends Command {
           touch: current.update.touch.map((f) => f.field),
         },
         signal: stop.signal,
+        // Requests to DynamoDB still unanswered shortly after the stop signal are cut off.
+        adapter: { dynamodb: { stopSignal: stop.signal } },
       };
       if (!this.dryRun && !this.yes) {
         const { confirm, declined, isInteractive } = await import('../confirm.js');

@@ -105,6 +105,8 @@ export class RunCommand extends Command {
     let reporter: import('../progress.js').Reporter | undefined;
     let preview: import('../task-list.js').PreviewTaskList | undefined;
     const live = !this.dryRun;
+    /** Whether the run holds its target's lock now: only then does stopping at once leave it. */
+    let holdsLock = () => false;
     const onSigint = () => {
       if (abort.signal.aborted) {
         try {
@@ -114,7 +116,7 @@ export class RunCommand extends Command {
           // Stopping at once: a diff file the disk cannot finish is no reason to stay.
         }
         stderr.write(
-          phase === 'run' && live
+          phase === 'run' && live && holdsLock()
             ? `\nstopped at once. The run can be continued from its last checkpoint with: datafix run ${this.spec}${this.env ? ` --env ${this.env}` : ''} --resume (its lock is left as after a crash; --resume takes it over)\n`
             : '\nstopped at once: nothing was written.\n',
         );
@@ -146,6 +148,9 @@ export class RunCommand extends Command {
     const { describeTarget } = await import('../../adapters/registry.js');
     const progress = await import('../progress.js');
     const { DiffFile, checkDiffFile } = await import('../diff-file.js');
+    const { heldByThisProcess } = await import('../../safety/lock.js');
+    // Requests to DynamoDB still unanswered shortly after the first stop signal are cut off.
+    const adapter = { dynamodb: { stopSignal: abort.signal } };
     const out = this.json ? stderr : stdout;
 
     // The reader of the output went away (`| head`): stop like Ctrl-C, with a checkpoint and the
@@ -170,6 +175,7 @@ export class RunCommand extends Command {
       };
       // Refused before the confirmation's dry pass: no preview of a run that cannot start.
       checkSegmentable(plan, limits.segment);
+      holdsLock = () => heldByThisProcess(plan.target, limits.segment);
       if (this.diffFile) checkDiffFile(this.diffFile, process.cwd(), plan.target);
       if (abort.signal.aborted) return nothingWritten();
       const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !process.env.CI;
@@ -187,6 +193,7 @@ export class RunCommand extends Command {
             dryRun: true,
             ...limits,
             signal: abort.signal,
+            adapter,
             onTotal: (t) => shown.onTotal(t),
             onEvent: (e) => shown.onEvent(e),
           });
@@ -243,6 +250,7 @@ export class RunCommand extends Command {
         dryRun: this.dryRun,
         ...limits,
         signal: abort.signal,
+        adapter,
         cwd: process.cwd(),
         specFile: this.spec,
         ...(this.journal ? { journalPath: this.journal } : {}),
@@ -285,6 +293,10 @@ export class RunCommand extends Command {
       }
       diffFile?.close();
       for (const n of notes) stderr.write(`${n}\n`);
+      // A wait the stop signal ended before the first page (connecting, checking the table,
+      // counting; a request cut off, a locked database): the run had written nothing yet.
+      const { stoppedWhileWaiting } = await import('../../engine/run.js');
+      if (await stoppedWhileWaiting(err, abort.signal)) return nothingWritten();
       const { locateInSpec } = await import('../../spec/locate.js');
       return reportError(locateInSpec(err, this.spec), stderr, json);
     } finally {

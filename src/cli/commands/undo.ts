@@ -132,7 +132,12 @@ export class UndoCommand extends Command {
     const stderr = this.context.stderr;
     const where = describeTarget(target);
     stderr.write(`checking what undo of ${this.journal} would restore on ${where} …\n`);
-    const preview = await undoJournal(this.journal, { dryRun: true, allowUnverified: this.unverified, signal });
+    const preview = await undoJournal(this.journal, {
+      dryRun: true,
+      allowUnverified: this.unverified,
+      signal,
+      adapter: { dynamodb: { stopSignal: signal } },
+    });
     // Partial counts are no basis for a decision: an interrupted check asks nothing.
     if (preview.interrupted || signal.aborted) return this.nothingWritten();
     stderr.write(
@@ -159,6 +164,8 @@ export class UndoCommand extends Command {
       dryRun: this.dryRun,
       allowUnverified: this.unverified,
       signal,
+      // Requests to DynamoDB still unanswered shortly after the stop signal are cut off.
+      adapter: { dynamodb: { stopSignal: signal } },
       onTarget: (t) =>
         this.context.stderr.write(`undo ${this.journal}${this.dryRun ? ' (dry run: nothing will be written)' : ''}\n  target  ${t}\n`),
       onNote: (text) => this.context.stderr.write(`note: ${text}\n`),
