@@ -1,6 +1,7 @@
 /** The one place that turns outcomes into exit codes and prints errors. */
 import { redactText } from '../adapters/redact.js';
 import { DatafixError, type Diagnostic, formatDiagnostic } from '../errors.js';
+import { STOP_SIGNALS } from './early-stop.js';
 
 export const EXIT = {
   ok: 0,
@@ -76,8 +77,7 @@ export function cancelledJson(message: string, preview: unknown): string {
   return `${JSON.stringify({ cancelled: { message, preview } })}\n`;
 }
 
-/** The signals that stop a command as Ctrl-C does: SIGTERM (a scheduler, `docker stop`) and SIGHUP (the terminal closed) too. */
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export { STOP_SIGNALS } from './early-stop.js';
 
 /**
  * While `body` runs, Ctrl-C, SIGTERM and SIGHUP end the command after removing the temporary

@@ -64,9 +64,12 @@ describe('architecture', () => {
       const text = readFileSync(f, 'utf8');
       return /['"]SIGINT['"]|STOP_SIGNALS/.test(text) && /process\.(on|once|addListener|prependListener)\(/.test(text);
     });
-    // cli/exit.ts and cli/stop.ts: the commands' shared ways to stop on a signal.
-    const shared = ['cli/exit.ts', 'cli/stop.ts'];
+    // cli/exit.ts and cli/stop.ts: the commands' shared ways to stop on a signal; cli/early-stop.ts:
+    // the entry's handler from the first moment, until a command takes over.
+    const shared = ['cli/exit.ts', 'cli/stop.ts', 'cli/early-stop.ts'];
     expect(listeners.map((f) => relative(SRC, f)).filter((f) => !f.startsWith('cli/commands/') && !shared.includes(f))).toEqual([]);
-    expect(listeners.map((f) => relative(SRC, f))).toEqual(expect.arrayContaining(['cli/commands/run.ts', 'cli/stop.ts']));
+    expect(listeners.map((f) => relative(SRC, f))).toEqual(
+      expect.arrayContaining(['cli/commands/run.ts', 'cli/stop.ts', 'cli/early-stop.ts']),
+    );
   });
 });

@@ -1,0 +1,111 @@
+/**
+ * Ctrl-C from the CLI's first moment (in a real pseudo-terminal from util-linux `script`), and in
+ * commands that have no stop handler of their own: the entry installs its handler before loading
+ * anything else, so the process never dies silently; it says nothing was written and exits 130.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CTRL_C, HAS_SCRIPT, inTerminal, NO_SCRIPT, type TerminalCli } from '../helpers/terminal.js';
+import { useTempDirs } from '../helpers/tmp.js';
+import { killLeftoverProcesses, lockFiles, markItemsSpec, SYNC_FIX, sleep, startCli, waitFor } from '../safety/support.js';
+
+const tmp = useTempDirs();
+killLeftoverProcesses();
+
+/** A loopback endpoint that accepts connections and never answers: a command waits there. */
+let silent: Server;
+const sockets = new Set<Socket>();
+
+beforeAll(async () => {
+  silent = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+});
+afterAll(async () => {
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((resolve) => silent?.close(() => resolve()));
+});
+
+it('util-linux `script` is installed, to give the CLI a pseudo-terminal', () => {
+  expect(HAS_SCRIPT, NO_SCRIPT).toBe(true);
+});
+
+const silentEnv = () => ({ TABLE: 'never-answered', ENDPOINT: `http://127.0.0.1:${(silent.address() as { port: number }).port}` });
+
+/** The pid of the CLI that `script` runs (its only child: the command is exec'd). */
+function cliPid(run: TerminalCli): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${run.pid}/task/${run.pid}/children`, 'utf8').trim();
+    return children ? Number(children.split(/\s+/)[0]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` runs node (the shell `script` starts has exec'd it). */
+function isNode(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node';
+  } catch {
+    return false;
+  }
+}
+
+describe('a command with no stop handler of its own (plan, waiting for DynamoDB)', () => {
+  it('Ctrl-C: "interrupted: nothing was written.", exit 130, no plan written', async () => {
+    const dir = tmp();
+    const spec = markItemsSpec(dir);
+    const out = dir.file('mark.plan.jsonl');
+    const accepted = sockets.size;
+    const run = inTerminal(['plan', spec, '--out', out], { cwd: dir.path, env: silentEnv() });
+    await waitFor('plan to connect', () => sockets.size > accepted, { timeoutMs: 30_000, intervalMs: 5 });
+    run.press(CTRL_C);
+    const r = await run.done;
+    const screen = run.screen();
+    expect(r.code, screen).toBe(130);
+    expect(screen).toContain('interrupted: nothing was written.');
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('SIGTERM with --json: stdout holds one object saying it was interrupted, exit 130', async () => {
+    const dir = tmp();
+    const spec = markItemsSpec(dir);
+    const accepted = sockets.size;
+    const run = startCli(['plan', spec, '--out', dir.file('mark.plan.jsonl'), '--json'], { cwd: dir.path, env: silentEnv() });
+    await waitFor('plan to connect', () => sockets.size > accepted, { timeoutMs: 30_000, intervalMs: 5 });
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toContain('interrupted: nothing was written.');
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([{ interrupted: { message: 'interrupted: nothing was written' } }]);
+  });
+});
+
+describe('datafix run', () => {
+  // Node starts in some 50 ms; the CLI's modules and the run command's own handler follow some
+  // 200 ms later. Ctrl-C in between once ended the process silently.
+  for (const afterMs of [100, 150, 200]) {
+    it(`Ctrl-C ${afterMs} ms after node started, before the command is loaded: says nothing was written, exit 130, no lock`, async () => {
+      const dir = tmp();
+      const run = inTerminal(['run', SYNC_FIX, '--yes'], { cwd: dir.path, env: { VEO3_DB_PATH: dir.file('none.db') } });
+      await waitFor('node to start', () => isNode(cliPid(run)), { timeoutMs: 30_000, intervalMs: 1 });
+      await sleep(afterMs);
+      run.press(CTRL_C);
+      const r = await run.done;
+      const screen = run.screen();
+      expect(r.code, screen).toBe(130);
+      expect(screen).toContain('interrupted: nothing was written.');
+      expect(screen).not.toContain('internal error');
+      expect(lockFiles(dir.path)).toEqual([]);
+    });
+  }
+});
