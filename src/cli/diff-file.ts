@@ -11,7 +11,7 @@
  * was absent is `{"$absent":true}`, numbers beyond double precision `{"$number":"…"}`.
  */
 
-import { closeSync, constants, lstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readSync, type Stats, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { redactTarget, redactText } from '../adapters/redact.js';
 import type { RecordEvent } from '../engine/events.js';
@@ -22,6 +22,9 @@ import { encodeValue } from '../safety/jsonl.js';
 import { sqliteSideFile } from '../safety/preflight.js';
 import { writeFully } from '../safety/write-fully.js';
 import { VERSION } from '../version.js';
+
+/** The file-system calls a diff file's lines go through; tests replace them to make the disk fill. */
+export const diffFileFs = { writeSync };
 
 /** What the header line's `type` says: an earlier diff file may be overwritten, nothing else. */
 const HEADER_TYPE = 'datafix-diffs';
@@ -176,7 +179,7 @@ export class DiffFile {
     this.pending = [];
     this.pendingBytes = 0;
     try {
-      writeFully(this.fd, bytes);
+      writeFully(this.fd, bytes, undefined, diffFileFs.writeSync);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw cannotWrite(

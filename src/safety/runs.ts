@@ -38,11 +38,11 @@ export interface RecordedRun {
   readonly startedAt?: string;
   /** The last time its journal or state file was written (their modification time), ISO 8601. */
   readonly lastWrittenAt: string;
-  /** Records read (from the run's end line, else its last checkpoint). */
+  /** Records read by the whole run, resumes included (its state's counts, else its end line, else its last checkpoint). */
   readonly read?: number;
   /** Writes journaled: each one is a record undo can restore (or finds already as before). */
   readonly writes: number;
-  /** The end line's summary counts (`updated`, `skipped`, `failed`), when the run has one. */
+  /** The whole run's outcome counts (`updated`, `skipped`, `failed`): its state's, else its end line's. */
   readonly summary?: { readonly updated: number; readonly skipped: number; readonly failed: number };
   /** Absolute path of the journal; undefined when the state names none that exists. */
   readonly journal?: string;
@@ -239,9 +239,8 @@ export async function listRuns(cwd: string): Promise<RecordedRun[]> {
       ...(h.specFile ? { specFile: h.specFile } : {}),
       ...(h.startedAt ? { startedAt: h.startedAt } : {}),
       lastWrittenAt,
-      ...(s?.total !== undefined ? { read: s.total } : state ? { read: state.state.records } : {}),
+      ...wholeRunCounts(state?.state, s),
       writes: peek.writes,
-      ...(s ? { summary: { updated: s.updated ?? 0, skipped: s.skipped ?? 0, failed: s.failed ?? 0 } } : {}),
       journal,
       ...(state ? { stateFile: state.file } : {}),
       ...(undo ? { undoFile: undo.file } : {}),
@@ -250,6 +249,25 @@ export async function listRuns(cwd: string): Promise<RecordedRun[]> {
   }
   for (const s of states) if (!claimed.has(s.file)) runs.push(fromState(s.file, s.state, undefined));
   return runs.sort((a, b) => (b.startedAt ?? b.lastWrittenAt).localeCompare(a.startedAt ?? a.lastWrittenAt));
+}
+
+/**
+ * What a run read and did, over all its processes: a resumed run's end line counts only its last
+ * process's part, while its state counts the whole run (every checkpoint, resumes included) when
+ * its outcome counts cover every record it read. Else the end line's, else the state's records.
+ */
+function wholeRunCounts(
+  state: RunState | undefined,
+  end: NonNullable<JournalPeek['end']>['summary'] | undefined,
+): Pick<RecordedRun, 'read' | 'summary'> {
+  const c = state?.counts;
+  if (state && c && c.total === state.records) {
+    return { read: state.records, summary: { updated: c.updated, skipped: c.skipped, failed: c.failed } };
+  }
+  return {
+    ...(end?.total !== undefined ? { read: end.total } : state ? { read: state.records } : {}),
+    ...(end ? { summary: { updated: end.updated ?? 0, skipped: end.skipped ?? 0, failed: end.failed ?? 0 } } : {}),
+  };
 }
 
 function fromState(file: string, state: RunState, journal: string | undefined): RecordedRun {

@@ -160,6 +160,8 @@ export class RunCommand extends Command {
     };
     stdout.on('error', onGone);
     let diffFile: import('../diff-file.js').DiffFile | undefined;
+    /** The diff file's write error (DF747), which stopped the run after its page in flight. */
+    let diffFailed: DatafixError | undefined;
     // Notes (the journal's path and how to undo it) are printed after the run, also when it stops
     // with an error: what it wrote by then is in that journal.
     const notes: string[] = [];
@@ -259,7 +261,19 @@ export class RunCommand extends Command {
         onResume: (part) => shown.onResume(part),
         onConnected: (target) => shown.onConnected(target),
         ...(previewed === undefined ? { onTotal: (t: import('../format.js').RecordTotal) => shown.onTotal(t) } : {}),
-        onEvent: (e) => shown.onEvent(e),
+        onEvent: (e) => {
+          if (diffFailed) return undefined;
+          try {
+            return shown.onEvent(e);
+          } catch (err) {
+            if (!(err instanceof DatafixError && err.code === 'DF747')) throw err;
+            // The disk refused the diff file: stop as on Ctrl-C, after the page in flight and
+            // with its checkpoint saved, so that the state, the target and --resume agree.
+            diffFailed = err;
+            if (!abort.signal.aborted) abort.abort();
+            return undefined;
+          }
+        },
       });
       await shown.end({
         summary: result.summary,
@@ -275,6 +289,10 @@ export class RunCommand extends Command {
         ...(result.interrupted ? { interrupted: true } : {}),
         ...(result.resumed ? { resumed: result.resumed, wholeRun: result.wholeRun } : {}),
       };
+      if (diffFailed) {
+        stderr.write(`the checkpoint is saved: once the diff file can be written, continue with: datafix run ${this.spec}${this.env ? ` --env ${this.env}` : ''} --resume --diff-file ${this.diffFile}\n`);
+        return reportError(diffFailed, stderr, json);
+      }
       if (this.json) stdout.write(`${JSON.stringify(summaryJson)}\n`);
       if (result.interrupted) {
         stderr.write(
