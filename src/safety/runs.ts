@@ -12,6 +12,7 @@ import { redactTarget } from '../adapters/redact.js';
 import { describeTarget } from '../adapters/registry.js';
 import { DatafixError } from '../errors.js';
 import type { TargetPlan } from '../plan/types.js';
+import { lockHolder } from './lock.js';
 import { type RunState, RunStateStore, STATE_DIR, writeAtomically } from './state.js';
 
 /**
@@ -49,6 +50,11 @@ export interface RecordedRun {
   readonly stateFile?: string;
   /** The record of the last `datafix undo` of its journal (see `recordUndo`). */
   readonly undoFile?: string;
+  /**
+   * For a run whose state says `running`: the process holding its target's lock, and whether it
+   * is alive (undefined: on another host or in another pid namespace, so it cannot be told).
+   */
+  readonly process?: { readonly pid: number; readonly host: string; readonly alive?: boolean };
   /** Bytes of its journal and state file together. */
   readonly bytes: number;
 }
@@ -227,7 +233,8 @@ export async function listRuns(cwd: string): Promise<RecordedRun[]> {
     const undo = undos.get(realPath(journal));
     // An apply has no state: its journal's end line says whether it finished or was interrupted.
     const ended: RunStatus = peek.end?.interrupted && h.runId === undefined ? 'interrupted' : 'done';
-    const recorded: RunStatus = state ? state.state.status : peek.end ? ended : 'stopped';
+    const live = state?.state.status === 'running' ? holderOf(state.state) : undefined;
+    const recorded: RunStatus = state ? (live?.status ?? state.state.status) : peek.end ? ended : 'stopped';
     // The last undo of its journal says more than the run's own record: it was undone, or part-way.
     const status: RunStatus = undo?.status === 'interrupted' ? 'undo-interrupted' : undo?.status === 'done' ? 'undone' : recorded;
     runs.push({
@@ -244,11 +251,26 @@ export async function listRuns(cwd: string): Promise<RecordedRun[]> {
       journal,
       ...(state ? { stateFile: state.file } : {}),
       ...(undo ? { undoFile: undo.file } : {}),
+      ...(live?.process ? { process: live.process } : {}),
       bytes,
     });
   }
   for (const s of states) if (!claimed.has(s.file)) runs.push(fromState(s.file, s.state, undefined));
   return runs.sort((a, b) => (b.startedAt ?? b.lastWrittenAt).localeCompare(a.startedAt ?? a.lastWrittenAt));
+}
+
+/**
+ * Whether a run whose state says `running` is: its process holds its target's lock and is alive
+ * (or cannot be checked from here), or it is gone (no lock of this fix, or its holder's process is
+ * no longer running: the run was killed, and `--resume` continues it), `interrupted` then.
+ */
+function holderOf(state: RunState): { status: RunStatus; process?: RecordedRun['process'] } {
+  const holder = lockHolder(state.target, state.segment);
+  const lease = holder.lease?.fix === state.fix ? holder.lease : undefined;
+  if (!lease || holder.state === 'gone' || holder.state === 'none') {
+    return { status: 'interrupted', ...(lease ? { process: { pid: lease.pid, host: lease.host, alive: false } } : {}) };
+  }
+  return { status: 'running', process: { pid: lease.pid, host: lease.host, ...(holder.state === 'alive' ? { alive: true } : {}) } };
 }
 
 /**
@@ -272,12 +294,14 @@ function wholeRunCounts(
 
 function fromState(file: string, state: RunState, journal: string | undefined): RecordedRun {
   const st = stat(file);
+  const live = state.status === 'running' ? holderOf(state) : undefined;
   return {
     kind: 'run',
     fix: state.fix,
     target: describeTarget(redactTarget(state.target)),
-    status: state.status,
+    status: live?.status ?? state.status,
     resumable: state.status === 'running' || state.status === 'interrupted',
+    ...(live?.process ? { process: live.process } : {}),
     specFile: state.specFile,
     startedAt: state.startedAt,
     lastWrittenAt: new Date(st?.mtimeMs ?? 0).toISOString(),

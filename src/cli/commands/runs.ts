@@ -43,8 +43,10 @@ export class RunsCommand extends Command {
       newest first: the fix, the target (never its credentials), the status, the counts, the
       journal (the file \`datafix undo\` takes) and the size of its files.
 
-      Status: \`running\` or \`interrupted\` (resumable with \`datafix run SPEC --resume\`; an
-      interrupted apply is continued by running the apply again), \`done\`, \`undone\`, \`undo
+      Status: \`running\` (its process, which holds the target's lock, is alive; the line names
+      it) or \`interrupted\` (also a run whose process died: the line says it is gone), both
+      resumable with \`datafix run SPEC --resume\` (an interrupted apply is continued by running
+      the apply again); \`done\`, \`undone\`, \`undo
       interrupted\` (run the undo again to continue it), \`stopped\` (it ended without finishing
       and a later run started over), or \`unreadable\` (not a journal datafix can read).
 
@@ -72,9 +74,14 @@ export class RunsCommand extends Command {
       }
       for (const run of runs) {
         const when = (run.startedAt ?? run.lastWrittenAt).replace('T', ' ').replace(/:\d\d\.\d+Z$/, 'Z');
+        const proc = run.process;
         const status = `${run.status.replace('-', ' ')}${
           run.resumable
-            ? ' (resumable)'
+            ? proc === undefined
+              ? ' (resumable)'
+              : proc.alive === false
+                ? ` (resumable: its process ${proc.pid} on ${proc.host} is gone)`
+                : ` (process ${proc.pid} on ${proc.host}${proc.alive ? ' is alive' : ', which cannot be checked from here'})`
             : run.status === 'undo-interrupted'
               ? ` (continue with: datafix undo ${run.journal ? shown(run.journal) : 'JOURNAL'})`
               : run.kind === 'apply' && run.status === 'interrupted'
