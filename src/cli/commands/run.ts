@@ -290,7 +290,9 @@ export class RunCommand extends Command {
         ...(result.resumed ? { resumed: result.resumed, wholeRun: result.wholeRun } : {}),
       };
       if (diffFailed) {
-        stderr.write(`the checkpoint is saved: once the diff file can be written, continue with: datafix run ${this.spec}${this.env ? ` --env ${this.env}` : ''} --resume --diff-file ${this.diffFile}\n`);
+        stderr.write(
+          `the checkpoint is saved: once the diff file can be written, continue with: datafix run ${this.spec}${this.env ? ` --env ${this.env}` : ''} --resume --diff-file ${this.diffFile}\n`,
+        );
         return reportError(diffFailed, stderr, json);
       }
       if (this.json) stdout.write(`${JSON.stringify(summaryJson)}\n`);
