@@ -119,3 +119,20 @@ export function summaryHeading(name: string, qualifiers: { readonly dryRun: bool
   const tags = [...(qualifiers.dryRun ? ['dry run'] : []), ...(qualifiers.interrupted ? ['interrupted'] : [])];
   return `${name} summary${tags.length > 0 ? ` (${tags.join(', ')})` : ''}`;
 }
+
+/**
+ * `apply`'s counts so far, as a task list shows them: `120 of 300 (40%) · 118 applied · 2 drifted ·
+ * 0 failed · 95/s · ETA 2 s` (without the total, percentage and ETA before the plan was counted).
+ */
+export function formatApplyProgress(
+  c: { readonly handled: number; readonly applied: number; readonly drifted: number; readonly failed: number },
+  planned: number | undefined,
+  elapsedMs: number,
+  dryRun: boolean,
+): string {
+  const rate = elapsedMs > 0 ? c.handled / (elapsedMs / 1000) : 0;
+  const of = planned !== undefined && planned > 0 ? ` of ${planned} (${Math.floor((100 * c.handled) / planned)}%)` : '';
+  const eta =
+    planned !== undefined && rate > 0 && c.handled < planned ? ` · ETA ${formatDuration(((planned - c.handled) / rate) * 1000)}` : '';
+  return `${c.handled}${of} · ${c.applied} ${dryRun ? 'would apply' : 'applied'} · ${c.drifted} drifted · ${c.failed} failed · ${Math.round(rate)}/s${eta}`;
+}

@@ -253,11 +253,13 @@ export function plainReporter(o: ReporterOptions): Reporter {
 /**
  * Record lines of `undo` and `apply`: every line through a pipe or into a file, the first
  * SHOWN_RECORDS of each kind in a terminal (a person reads it: 180k restores are 180k lines),
- * and at the end a line saying how many were not shown.
+ * and at the end a line saying how many were not shown. Given `print` (a task list's), the lines
+ * go there instead of `out`.
  */
-export function boundedRecordLines(out: NodeJS.WritableStream) {
-  const lines = backpressured(out);
-  const bound = (out as { isTTY?: boolean }).isTTY ? SHOWN_RECORDS : undefined;
+export function boundedRecordLines(out: NodeJS.WritableStream, print?: (text: string) => void) {
+  // `print`: a task list draws the lines above itself (in a terminal, so bounded as one).
+  const lines = print ? { write: print, room: () => undefined } : backpressured(out);
+  const bound = print || (out as { isTTY?: boolean }).isTTY ? SHOWN_RECORDS : undefined;
   const shown = new Map<string, number>();
   let hidden = 0;
   return {

@@ -407,3 +407,62 @@ export function previewTaskList(title: string): PreviewTaskList {
     },
   };
 }
+
+/** How a counted task ended, for `CountsTaskList.end`. */
+export interface CountsEnd {
+  /** The task's last line: what was done, in how long. */
+  readonly line: string;
+  /** `done` ✔; `failed` ✖ (records failed or drifted); `interrupted` ■; `error` ✖ with the error. */
+  readonly outcome: 'done' | 'failed' | 'interrupted' | 'error';
+}
+
+/** A list of one task whose output is the counts so far (`apply` in a terminal). */
+export interface CountsTaskList {
+  /** The counts so far; drawn at most every PAGE_REDRAW_MS. */
+  onProgress(text: string): void;
+  /** A line above the list (a record line); it stays in the scrollback. */
+  print(line: string): void;
+  /** Leaves the task on screen with its outcome; resolves when listr2 gave the terminal back. */
+  end(outcome: CountsEnd): Promise<void>;
+}
+
+/**
+ * One listr2 task, `title`, on stdout, with the counts so far as its output, as `run`'s "Process
+ * records" task: the command's record lines are printed above it; it ends ✔, ✖ or ■.
+ */
+export function countsTaskList(title: string): CountsTaskList {
+  let text = 'reading the first records…';
+  const ended = gate<CountsEnd>();
+  const progress = progressText(() => text, PAGE_REDRAW_MS);
+  let refresh: NodeJS.Timeout | undefined;
+  const { output, done } = startList(
+    [
+      step(title, async (task) => {
+        progress.attach(task);
+        refresh = setInterval(progress.show, REFRESH_MS);
+        refresh.unref();
+        const { line, outcome } = await ended.promise;
+        if (outcome === 'interrupted') task.skip(line);
+        else if (outcome !== 'done') throw new Outcome(line);
+        else task.title = line;
+      }),
+    ],
+    process.stdout,
+  );
+  let shown = 0;
+  return {
+    onProgress(next) {
+      text = next;
+      // The first counts at once, later ones at most every PAGE_REDRAW_MS.
+      void progress.page(shown++, done);
+    },
+    print(line) {
+      output.print(line.replace(/\n$/, ''));
+    },
+    async end(outcome) {
+      if (refresh) clearInterval(refresh);
+      ended.resolve(outcome);
+      await done;
+    },
+  };
+}

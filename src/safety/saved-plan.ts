@@ -309,6 +309,8 @@ export interface ApplyOptions {
   readonly concurrency?: number;
   /** Receives each record's outcome; a returned promise (output full) is awaited between batches. */
   readonly onEvent?: (e: ApplyEvent) => void | Promise<void>;
+  /** Told the number of changes the plan holds, once it has been checked, before any is applied. */
+  readonly onTotal?: (planned: number) => void;
   readonly onNote?: (text: string) => void;
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
   /** What the spec lets a change touch; a change outside it is refused (DF734). */
@@ -330,6 +332,7 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
   const started = performance.now();
   const header = await readPlanHeader(path);
   const planned = await checkPlan(path, options.scope);
+  options.onTotal?.(planned);
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
   }

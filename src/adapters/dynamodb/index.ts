@@ -76,23 +76,33 @@ function cutOffOnStop(config: { requestHandler: unknown }, stop: AbortSignal | u
   const cutOff = new AbortController();
   if (!stop) return cutOff.signal;
   const inner = config.requestHandler as HttpHandlerLike;
+  /** Starts the grace of each request in flight; one listener on `stop` for all of them. */
+  const inFlight = new Set<() => void>();
+  stop.addEventListener('abort', () => {
+    for (const arm of inFlight) arm();
+  });
   const wrapped: HttpHandlerLike = {
     handle: (request, options = {}) => {
       const own = new AbortController();
       if (cutOff.signal.aborted) own.abort();
       let timer: NodeJS.Timeout | undefined;
       const arm = () => {
-        timer = setTimeout(() => {
+        timer ??= setTimeout(() => {
           cutOff.abort();
           own.abort();
         }, graceMs).unref();
       };
+      // The caller's own signal (a read's) still aborts the request, as it did unwrapped.
+      const outer = options.abortSignal;
+      const onOuter = () => own.abort();
+      if (outer?.aborted) own.abort();
+      else outer?.addEventListener('abort', onOuter, { once: true });
       if (stop.aborted) arm();
-      else stop.addEventListener('abort', arm, { once: true });
-      const abortSignal = options.abortSignal ? AbortSignal.any([options.abortSignal, own.signal]) : own.signal;
-      return inner.handle(request, { ...options, abortSignal }).finally(() => {
+      else inFlight.add(arm);
+      return inner.handle(request, { ...options, abortSignal: own.signal }).finally(() => {
         clearTimeout(timer);
-        stop.removeEventListener('abort', arm);
+        inFlight.delete(arm);
+        outer?.removeEventListener('abort', onOuter);
       });
     },
     destroy: () => inner.destroy?.(),

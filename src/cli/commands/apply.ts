@@ -49,7 +49,7 @@ export class ApplyCommand extends Command {
     try {
       const { loadPlan } = await import('../../api.js');
       const { applySavedPlan, readPlanHeader } = await import('../../safety/saved-plan.js');
-      const { formatKey, summaryHeading } = await import('../format.js');
+      const { formatApplyProgress, formatDuration, formatKey, summaryHeading } = await import('../format.js');
       const { boundedRecordLines } = await import('../progress.js');
       await (await import('../env.js')).loadEnvOption(this.env, stderr);
       const header = await readPlanHeader(this.plan);
@@ -96,20 +96,46 @@ export class ApplyCommand extends Command {
         );
       }
       const notes: string[] = [];
+      // In a terminal, a task list as run's: the record lines above it, the counts as its output.
+      const list = (await import('../progress.js')).useTaskList(this.json)
+        ? (await import('../task-list.js')).countsTaskList(`${this.dryRun ? 'Checking' : 'Applying'} ${this.plan}`)
+        : undefined;
       // A slow reader of the record lines slows the apply instead of filling memory.
-      const lines = boundedRecordLines(out);
-      const summary = await applySavedPlan(this.plan, {
-        ...options,
-        dryRun: this.dryRun,
-        ...(this.journal ? { journalPath: this.journal } : {}),
-        onNote: (n) => notes.push(n),
-        onEvent: (e) => {
-          const mark = { applied: this.dryRun ? '~ would apply' : '~ applied', drifted: '! drifted', failed: '✗ failed' }[e.outcome];
-          return lines.write(
-            e.outcome,
-            `${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`,
-          );
-        },
+      const lines = boundedRecordLines(out, list ? (text) => list.print(text) : undefined);
+      const tally = { handled: 0, applied: 0, drifted: 0, failed: 0 };
+      let planned: number | undefined;
+      const started = performance.now();
+      let summary: Awaited<ReturnType<typeof applySavedPlan>>;
+      try {
+        summary = await applySavedPlan(this.plan, {
+          ...options,
+          dryRun: this.dryRun,
+          ...(this.journal ? { journalPath: this.journal } : {}),
+          onNote: (n) => notes.push(n),
+          onTotal: (n) => {
+            planned = n;
+          },
+          onEvent: (e) => {
+            tally.handled++;
+            tally[e.outcome]++;
+            list?.onProgress(formatApplyProgress(tally, planned, performance.now() - started, this.dryRun));
+            const mark = { applied: this.dryRun ? '~ would apply' : '~ applied', drifted: '! drifted', failed: '✗ failed' }[e.outcome];
+            return lines.write(
+              e.outcome,
+              `${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`,
+            );
+          },
+        });
+      } catch (err) {
+        await list?.end({
+          line: `${this.dryRun ? 'Checking' : 'Applying'} ${this.plan} stopped: ${tally.handled} record(s) handled`,
+          outcome: 'error',
+        });
+        throw err;
+      }
+      await list?.end({
+        line: `${summary.interrupted ? 'Interrupted after' : this.dryRun ? 'Checked' : 'Applied'} ${summary.total} record(s) of ${this.plan} in ${formatDuration(summary.durationMs)}${summary.drifted + summary.failed > 0 ? `: ${summary.drifted} drifted, ${summary.failed} failed` : ''}`,
+        outcome: summary.interrupted ? 'interrupted' : summary.drifted + summary.failed > 0 ? 'failed' : 'done',
       });
       const closing = lines.closing();
       if (closing) out.write(`${closing}\n`);

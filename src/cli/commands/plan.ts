@@ -68,13 +68,43 @@ export class PlanCommand extends Command {
       await checkTarget(plan, { readonly: true });
       const { PlanDigest, renderPlanMarkdown } = await import('../plan-markdown.js');
       const digest = new PlanDigest();
-      const summary = await writeSavedPlan(plan, this.spec, this.out, {
-        ...(this.limit !== undefined ? { limit: this.limit } : {}),
-        ...(markdown ? { onEvent: (e) => digest.take(e) } : {}),
-      });
       const out = this.json || markdown ? this.context.stderr : this.context.stdout;
+      // In a terminal, the same task list as run's: loading, connecting, and the records read
+      // with the total, percentage and ETA. It prints the summary when it ends.
+      const { useTaskList } = await import('../progress.js');
+      const shown =
+        !markdown && useTaskList(this.json)
+          ? (await import('../task-list.js')).taskListReporter({
+              specFile: this.spec,
+              dryRun: true,
+              verbose: false,
+              quiet: true,
+              out,
+              err: this.context.stderr,
+            })
+          : undefined;
+      shown?.onPlan(plan);
+      let summary: Awaited<ReturnType<typeof writeSavedPlan>>;
+      try {
+        summary = await writeSavedPlan(plan, this.spec, this.out, {
+          ...(this.limit !== undefined ? { limit: this.limit } : {}),
+          ...(shown ? { onConnected: (t: string) => shown.onConnected(t), onTotal: (t) => shown.onTotal(t) } : {}),
+          ...(markdown || shown
+            ? {
+                onEvent: (e) => {
+                  if (markdown) digest.take(e);
+                  return shown?.onEvent(e);
+                },
+              }
+            : {}),
+        });
+      } catch (err) {
+        await shown?.end({ error: err });
+        throw err;
+      }
+      await shown?.end({ summary });
       out.write(
-        `${formatSummary(summary)}\nplan written to ${this.out}: ${summary.updated} change(s). Apply with: datafix apply ${this.out}${this.env ? ` --env ${this.env}` : ''}\n`,
+        `${shown ? '' : `${formatSummary(summary)}\n`}plan written to ${this.out}: ${summary.updated} change(s). Apply with: datafix apply ${this.out}${this.env ? ` --env ${this.env}` : ''}\n`,
       );
       if (this.json) this.context.stdout.write(`${JSON.stringify(summary)}\n`);
       if (markdown) {
