@@ -3,12 +3,13 @@
  * commands that have no stop handler of their own: the entry installs its handler before loading
  * anything else, so the process never dies silently; it says nothing was written and exits 130.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CTRL_C, HAS_SCRIPT, inTerminal, NO_SCRIPT, type TerminalCli } from '../helpers/terminal.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { killLeftoverProcesses, lockFiles, markItemsSpec, SYNC_FIX, sleep, startCli, waitFor } from '../safety/support.js';
+import { killLeftoverProcesses, lockFiles, markItemsSpec, SYNC_FIX, startCli, waitFor } from '../safety/support.js';
 
 const tmp = useTempDirs();
 killLeftoverProcesses();
@@ -45,13 +46,22 @@ function cliPid(run: TerminalCli): number | undefined {
   }
 }
 
-/** Whether `pid` runs node (the shell `script` starts has exec'd it). */
-function isNode(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
+/** Clock ticks per second of /proc's CPU times. */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/**
+ * CPU time (ms) process `pid` has used, when it runs node (the shell `script` starts has exec'd
+ * it); undefined before. CPU time measures how far start-up got, whatever the machine's load.
+ */
+function nodeCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node';
+    if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'node') return undefined;
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -91,14 +101,14 @@ describe('a command with no stop handler of its own (plan, waiting for DynamoDB)
 });
 
 describe('datafix run', () => {
-  // Node starts in some 50 ms; the CLI's modules and the run command's own handler follow some
-  // 200 ms later. Ctrl-C in between once ended the process silently.
-  for (const afterMs of [100, 150, 200]) {
-    it(`Ctrl-C ${afterMs} ms after node started, before the command is loaded: says nothing was written, exit 130, no lock`, async () => {
+  // Node's own start-up takes some 60 ms of CPU here; the entry's handler comes right after, the
+  // CLI's modules and the run command's own handler some 60 ms of CPU later. Ctrl-C in between
+  // once ended the process silently.
+  for (const cpuMs of [80, 100]) {
+    it(`Ctrl-C once node has used ${cpuMs} ms of CPU, before the command is loaded: says nothing was written, exit 130, no lock`, async () => {
       const dir = tmp();
       const run = inTerminal(['run', SYNC_FIX, '--yes'], { cwd: dir.path, env: { VEO3_DB_PATH: dir.file('none.db') } });
-      await waitFor('node to start', () => isNode(cliPid(run)), { timeoutMs: 30_000, intervalMs: 1 });
-      await sleep(afterMs);
+      await waitFor(`node to use ${cpuMs} ms of CPU`, () => (nodeCpuMs(cliPid(run)) ?? 0) >= cpuMs, { timeoutMs: 30_000, intervalMs: 1 });
       run.press(CTRL_C);
       const r = await run.done;
       const screen = run.screen();
