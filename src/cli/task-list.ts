@@ -246,6 +246,9 @@ export function taskListReporter(o: ReporterOptions): Reporter {
     PAGE_REDRAW_MS,
   );
   let refresh: NodeJS.Timeout | undefined;
+  const stopRefresh = () => {
+    if (refresh) clearInterval(refresh);
+  };
 
   const { output, done } = startList(
     [
@@ -264,7 +267,15 @@ export function taskListReporter(o: ReporterOptions): Reporter {
         // Rate and ETA move on between pages; a long page must not freeze them.
         refresh = setInterval(progress.show, REFRESH_MS);
         refresh.unref();
-        const { summary, interrupted } = await processed.promise;
+        let ended: { summary: RunSummary; interrupted: boolean };
+        try {
+          ended = await processed.promise;
+        } finally {
+          // Here, not only in `end`: a run that ended before listr2 ran this task would leave the
+          // timer setting the output of a finished task.
+          stopRefresh();
+        }
+        const { summary, interrupted } = ended;
         const line = `${interrupted ? 'Interrupted after' : 'Processed'} ${summary.total} record(s) in ${formatDuration(summary.durationMs)}`;
         // A step cut short, or that met failed records, is never drawn as a success.
         if (interrupted) task.skip(line);
@@ -274,10 +285,6 @@ export function taskListReporter(o: ReporterOptions): Reporter {
     ],
     process.stdout,
   );
-  const stopRefresh = () => {
-    if (refresh) clearInterval(refresh);
-  };
-
   return {
     onPlan: (plan) => loaded.resolve(plan),
     onConnected(target) {
@@ -434,14 +441,20 @@ export function countsTaskList(title: string): CountsTaskList {
   let text = 'reading the first records…';
   const ended = gate<CountsEnd>();
   const progress = progressText(() => text, PAGE_REDRAW_MS);
-  let refresh: NodeJS.Timeout | undefined;
   const { output, done } = startList(
     [
       step(title, async (task) => {
         progress.attach(task);
-        refresh = setInterval(progress.show, REFRESH_MS);
+        const refresh = setInterval(progress.show, REFRESH_MS);
         refresh.unref();
-        const { line, outcome } = await ended.promise;
+        let end: CountsEnd;
+        try {
+          end = await ended.promise;
+        } finally {
+          // Never after the task ended: listr2 refuses output for a finished task.
+          clearInterval(refresh);
+        }
+        const { line, outcome } = end;
         if (outcome === 'interrupted') task.skip(line);
         else if (outcome !== 'done') throw new Outcome(line);
         else task.title = line;
@@ -460,7 +473,6 @@ export function countsTaskList(title: string): CountsTaskList {
       output.print(line.replace(/\n$/, ''));
     },
     async end(outcome) {
-      if (refresh) clearInterval(refresh);
       ended.resolve(outcome);
       await done;
     },
