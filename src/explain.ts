@@ -5,8 +5,8 @@
  * The output is deterministic: same spec, same text.
  */
 import { redactText } from './adapters/redact.js';
+import type { FixSpec } from './language/types.js';
 import type { Condition, FixPlan, Ref, SourcePlan, Template } from './plan/types.js';
-import type { FixSpec } from './spec/types.js';
 
 export type ExplainFormat = 'markdown' | 'text';
 

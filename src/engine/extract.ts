@@ -1,9 +1,9 @@
 /** Extraction of values from JSON text or structured fields with the plan's checked JSONPaths. */
 import { JSONPath } from 'jsonpath-plus';
 import { isSafeNumber, parse as parseLossless } from 'lossless-json';
+import { type JsonPathSegment, jsonPathSegments } from '../language/jsonpath.js';
 import type { ExtractPlan } from '../plan/types.js';
 import { ExactNumber, isMissing } from '../plan/values.js';
-import { type JsonPathSegment, jsonPathSegments } from '../spec/jsonpath.js';
 import { type Context, resolveRef } from './context.js';
 
 export class ExtractFailure extends Error {

@@ -1,7 +1,7 @@
 /**
  * The compiled fix: readonly, JSON-serialisable and backend-neutral. It is the only thing the
  * engine sees, so everything the engine needs (step order, guards, defaults) is decided here,
- * once, by src/spec/compile.ts.
+ * once, by src/language/compile.ts.
  */
 
 /** A reference into the record context: `root` is the source alias, a lookup, an extract or `now`. */

@@ -283,7 +283,7 @@ export class RunCommand extends Command {
       }
       diffFile?.close();
       for (const n of notes) stderr.write(`${n}\n`);
-      const { locateInSpec } = await import('../../spec/locate.js');
+      const { locateInSpec } = await import('../../language/locate.js');
       return reportError(locateInSpec(err, this.spec), stderr, json);
     } finally {
       for (const signal of STOP_SIGNALS) process.off(signal, onSigint);
