@@ -158,13 +158,21 @@ function pathDiagram(plan: FixPlan): string[] {
   const fill = plan.update.set.filter((f) => !f.overwrite).map((f) => f.field);
   const overwrite = plan.update.set.filter((f) => f.overwrite).map((f) => f.field);
   const touch = plan.update.touch.map((t) => t.field);
+  const remove = plan.update.remove ?? [];
   const what = [
     fill.length ? `fill ${fill.join(', ')}` : '',
     overwrite.length ? `overwrite ${overwrite.join(', ')}` : '',
+    remove.length ? `remove ${remove.join(', ')}` : '',
     touch.length ? `touch ${touch.join(', ')}` : '',
   ].filter(Boolean);
   const table = plan.update.table ?? 'the target table';
-  lines.push(`  write[[${mermaidLabel(`Conditional update of ${table}: ${what.join('; ')}`)}]]`);
+  const label =
+    plan.update.action === 'delete'
+      ? `Conditional delete from ${table}, only if unchanged since read`
+      : plan.update.action === 'create'
+        ? `Create in ${table} where absent: ${plan.update.set.map((f) => f.field).join(', ')}`
+        : `Conditional update of ${table}: ${what.join('; ')}`;
+  lines.push(`  write[[${mermaidLabel(label)}]]`);
   onward(previous, 'write');
   return [...lines, ...edges];
 }
@@ -231,24 +239,11 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
   h(2, 'Writes');
   const key = plan.update.key.map(([k, t]) => `${code(k, md)} = ${code(templateText(t), md)}`).join(', ');
   const where = plan.target.backend === 'sqlite' ? `table ${code(plan.update.table ?? '', md)}` : 'the target table';
-  out.push(`One conditional update per record, in ${where}, on the record with ${key}:`, '');
-  for (const f of plan.update.set) {
-    const guard = f.overwrite
-      ? 'overwrite: replaces a different value, only if the field still holds the value read'
-      : 'fill-only: written only where the field is absent or null, and the write is conditional on that';
-    li(`${code(f.field, md)} ← ${code(templateText(f.template), md)} (${guard})`);
+  if (plan.update.action) {
+    out.push(...describeWholeRecordWrite(plan, where, key, md), '');
+  } else {
+    describeUpdate(plan, where, key, md, out, li);
   }
-  for (const t of plan.update.touch) {
-    li(`${code(t.field, md)} ← ${code(templateText(t.template), md)} (touch: written only together with another change)`);
-  }
-  out.push(
-    '',
-    'A field whose value is missing is left out. A record where nothing would change is skipped (`no_change`); a record changed by someone else between read and write is skipped (`conflict`) and left as it is; a record deleted meanwhile is skipped (`not_found`).'.replace(
-      /`/g,
-      md ? '`' : '',
-    ),
-    '',
-  );
 
   h(2, 'Run settings');
   const raw = spec.run ?? {};
@@ -264,4 +259,55 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
   if (plan.run.limit !== undefined || raw.limit !== undefined) li(setting('limit', plan.run.limit));
   out.push('');
   return `${out.join('\n').trimEnd()}\n`;
+}
+
+/** The `delete` or `create` of whole records, for the Writes section. */
+function describeWholeRecordWrite(plan: FixPlan, where: string, key: string, md: boolean): string[] {
+  const tick = (text: string) => text.replace(/`/g, md ? '`' : '');
+  if (plan.update.action === 'delete') {
+    return [
+      `One conditional delete per record, in ${where}, of the record with ${key}: it is deleted only if every field still holds the value read (the whole record is compared), and the journal keeps the whole record so undo can create it again where it is still absent.`,
+      '',
+      tick(
+        'A record changed by someone else between read and write is skipped (`conflict`) and left as it is; a record already gone is skipped (`not_found`).',
+      ),
+    ];
+  }
+  const fields = plan.update.set.map((f) => `- ${code(f.field, md)} ← ${code(templateText(f.template), md)}`);
+  return [
+    `One record created per record, in ${where}, with ${key}, only where no record has that key (never a replace):`,
+    '',
+    ...fields,
+    '',
+    tick(
+      'A field whose value is missing is left out. A key that already names a record is skipped (`exists`); one created by someone else between read and write is skipped (`conflict`). Undo deletes a created record only while it still holds what was created.',
+    ),
+  ];
+}
+
+/** The update's fields, for the Writes section. */
+function describeUpdate(plan: FixPlan, where: string, key: string, md: boolean, out: string[], li: (text: string) => void): void {
+  out.push(`One conditional update per record, in ${where}, on the record with ${key}:`, '');
+  for (const f of plan.update.set) {
+    const guard = f.overwrite
+      ? 'overwrite: replaces a different value, only if the field still holds the value read'
+      : 'fill-only: written only where the field is absent or null, and the write is conditional on that';
+    li(`${code(f.field, md)} ← ${code(templateText(f.template), md)} (${guard})`);
+  }
+  for (const f of plan.update.remove ?? []) {
+    li(
+      `${code(f, md)} removed (${plan.target.backend === 'sqlite' ? 'set NULL' : 'REMOVE'}), only if it still holds the value read; already absent: no change`,
+    );
+  }
+  for (const t of plan.update.touch) {
+    li(`${code(t.field, md)} ← ${code(templateText(t.template), md)} (touch: written only together with another change)`);
+  }
+  out.push(
+    '',
+    'A field whose value is missing is left out. A record where nothing would change is skipped (`no_change`); a record changed by someone else between read and write is skipped (`conflict`) and left as it is; a record deleted meanwhile is skipped (`not_found`).'.replace(
+      /`/g,
+      md ? '`' : '',
+    ),
+    '',
+  );
 }

@@ -5,7 +5,7 @@
  * null, arrays, plain objects, `Set` and `Uint8Array`.
  */
 import type { FailureReason } from '../plan/reasons.js';
-import type { FixPlan, SourcePlan } from '../plan/types.js';
+import type { FixPlan, SourcePlan, WriteAction } from '../plan/types.js';
 
 export type Item = Record<string, unknown>;
 
@@ -72,6 +72,13 @@ export interface FieldWrite {
 }
 
 export interface WriteRequest {
+  /**
+   * Absent: update `fields` of the existing record. `delete`: delete the record, only where every
+   * field still equals its `before` (fields are its whole before-image, guard `unchanged`, value
+   * undefined). `create`: create the record from `fields` (key fields included, guard `absent`),
+   * only where no record has the key; never a replace.
+   */
+  readonly action?: WriteAction;
   /** Undefined means the target's own table. */
   readonly table?: string;
   readonly key: Item;
@@ -81,7 +88,10 @@ export interface WriteRequest {
 
 export type WriteResult =
   | { readonly status: 'applied' }
-  /** A guard failed and the record does not already hold our values: someone else changed it. */
+  /**
+   * A guard failed and the record does not already hold our values: someone else changed it (a
+   * create: a record with the key exists).
+   */
   | { readonly status: 'conflict' }
   /** No record with that key (it was deleted since it was read). */
   | { readonly status: 'not_found' }

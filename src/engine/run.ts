@@ -13,7 +13,7 @@ import {
   type WriteResult,
 } from '../adapters/types.js';
 import { columnOfRef } from '../plan/refs.js';
-import type { FixPlan, Ref } from '../plan/types.js';
+import type { FixPlan, Ref, WriteAction } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
 import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
 import type { EngineEvent, FieldChange, RecordOutcome, RunSummary } from './events.js';
@@ -168,7 +168,13 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       ...(s.message ? { message: s.message } : {}),
       ...(outcome === 'updated' && s.changes ? { changes: s.changes } : {}),
       ...(outcome === 'updated' && s.write
-        ? { target: { ...(s.write.table !== undefined ? { table: s.write.table } : {}), key: s.write.key } }
+        ? {
+            target: {
+              ...(s.write.table !== undefined ? { table: s.write.table } : {}),
+              key: s.write.key,
+              ...(s.write.action ? { action: s.write.action } : {}),
+            },
+          }
         : {}),
     });
   };
@@ -382,8 +388,25 @@ function diffRecord(
       return;
     }
     const before = (u.before.kind === 'context' ? s.ctx.get(u.before.root) : s.target) as Item | undefined;
+    if (u.action === 'create') {
+      createRecord(plan, s, key, before, finish, stored);
+      return;
+    }
     if (!before) {
       finish(s, 'skipped', 'not_found');
+      return;
+    }
+    if (u.action === 'delete') {
+      // The whole before-image, every field going to absent: the dry run shows the record that
+      // goes, the journal keeps all of it, and the delete is guarded on all of it.
+      const changes: FieldChange[] = Object.keys(before).map((field) => ({
+        field,
+        before: before[field],
+        after: undefined,
+        guard: 'unchanged',
+      }));
+      s.changes = changes;
+      s.write = writeOf(u.table, key, changes, 'delete');
       return;
     }
     const changes: FieldChange[] = [];
@@ -404,6 +427,14 @@ function diffRecord(
         changes.push({ field: f.field, before: current, after, guard: 'absent' });
       }
     }
+    // A removed field reads back as the backend's "absent" (SQLite: NULL, DynamoDB: no
+    // attribute); one already so is no change. Guarded on the value read, like an overwrite.
+    const removed = normalize(undefined);
+    for (const field of u.remove ?? []) {
+      const current = Object.hasOwn(before, field) ? before[field] : undefined;
+      if (current !== undefined && !deepEqual(current, removed))
+        changes.push({ field, before: current, after: removed, guard: 'unchanged', remove: true });
+    }
     if (changes.length === 0) {
       finish(s, 'skipped', 'no_change');
       return;
@@ -419,15 +450,56 @@ function diffRecord(
       changes.push({ field: t.field, before: current, after, guard: 'unchanged', touch: true });
     }
     s.changes = changes;
-    s.write = {
-      ...(u.table !== undefined ? { table: u.table } : {}),
-      key,
-      fields: changes.map((c) => ({ name: c.field, value: c.after, guard: c.guard, before: c.before })),
-    };
+    s.write = writeOf(u.table, key, changes);
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
     finish(s, 'failed', 'template_error', err.message);
   }
+}
+
+/** The guarded write that makes `changes`: every field's before-image is its guard's value. */
+function writeOf(table: string | undefined, key: Item, changes: readonly FieldChange[], action?: WriteAction): WriteRequest {
+  return {
+    ...(action ? { action } : {}),
+    ...(table !== undefined ? { table } : {}),
+    key,
+    fields: changes.map((c) => ({ name: c.field, value: c.after, guard: c.guard, before: c.before })),
+  };
+}
+
+/**
+ * A `create`: the record its key names, only where none exists (`exists` otherwise, never an
+ * overwrite). Its changes are the whole new record, key fields first, each absent before.
+ */
+function createRecord(
+  plan: FixPlan,
+  s: RecordState,
+  key: Item,
+  existing: Item | undefined,
+  finish: Finish,
+  stored: (table: string | undefined, field: string, v: unknown) => unknown,
+): void {
+  const u = plan.update;
+  if (existing) {
+    finish(s, 'skipped', 'exists');
+    return;
+  }
+  const changes: FieldChange[] = [];
+  const fields: [string, unknown][] = [...Object.entries(key)];
+  for (const f of u.set) {
+    const rendered = render(f.template, s.ctx);
+    if (rendered !== MISSING) fields.push([f.field, rendered]);
+  }
+  for (const [field, value] of fields) {
+    const after = stored(u.table, field, value);
+    if (nestedDeeperThan(after, MAX_VALUE_DEPTH)) {
+      finish(s, 'failed', 'value_too_deep', `${field}: the value nests more than ${MAX_VALUE_DEPTH} levels deep`);
+      return;
+    }
+    changes.push({ field, before: undefined, after, guard: 'absent' });
+  }
+  s.changes = changes;
+  s.write = writeOf(u.table, key, changes, 'create');
 }
 
 /**

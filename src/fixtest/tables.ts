@@ -228,7 +228,8 @@ function inferredSqliteTables(plan: FixPlan, given: Tables): Map<string, SqliteT
     if (column) columns.get(column[0])?.add(column[1]);
   }
   const updateColumns = columns.get(plan.update.table ?? '');
-  for (const f of [...plan.update.set.map((s) => s.field), ...plan.update.touch.map((t) => t.field)]) updateColumns?.add(f);
+  for (const f of [...plan.update.set.map((s) => s.field), ...plan.update.touch.map((t) => t.field), ...(plan.update.remove ?? [])])
+    updateColumns?.add(f);
   for (const [name, rows] of Object.entries(given)) for (const row of rows) for (const c of Object.keys(row)) columns.get(name)?.add(c);
   const out = new Map<string, SqliteTable>();
   for (const [name, key] of used) {

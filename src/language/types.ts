@@ -105,10 +105,26 @@ export interface UpdateSpec {
   /** SQLite: the table to write; defaults to the source table. DynamoDB: always the target table. */
   table?: string;
   key: Record<string, TemplateValue>;
-  set: Record<string, TemplateValue>;
+  /** Required unless `remove` is given. */
+  set?: Record<string, TemplateValue>;
+  /** Fields to remove (DynamoDB REMOVE, SQLite NULL), where present. */
+  remove?: string[];
   touch?: Record<string, TemplateValue>;
   /** `true` lets every `set` field replace an existing value; a list names the fields that may. */
   overwrite?: boolean | string[];
+}
+
+/** `delete`: the record to delete, guarded on its whole before-image. */
+export interface DeleteSpec {
+  table?: string;
+  key: Record<string, TemplateValue>;
+}
+
+/** `create`: a record created only where none has the key. */
+export interface CreateSpec {
+  table?: string;
+  key: Record<string, TemplateValue>;
+  set: Record<string, TemplateValue>;
 }
 
 export interface RunSpec {
@@ -126,6 +142,9 @@ export interface FixSpec {
   lookups?: Record<string, LookupSpec>;
   extract?: Record<string, ExtractSpec>;
   skip?: SkipRuleSpec[];
-  update: UpdateSpec;
+  /** Exactly one of `update`, `delete` and `create`. */
+  update?: UpdateSpec;
+  delete?: DeleteSpec;
+  create?: CreateSpec;
   run?: RunSpec;
 }

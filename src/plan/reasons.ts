@@ -10,6 +10,8 @@ export const ENGINE_REASONS = [
   'conflict',
   'not_found',
   'duplicate_target',
+  // A create whose key already names a record: never overwritten.
+  'exists',
   // Failures of the record's data or the spec's templates
   'invalid_json',
   'extract_failed',
@@ -21,6 +23,9 @@ export const ENGINE_REASONS = [
   'key_invalid',
   'key_too_large',
   'item_too_large',
+  // A DynamoDB delete whose guard (every attribute of the before-image) breaks DynamoDB's
+  // expression limits: the record is not deleted unguarded.
+  'delete_guard_too_large',
   // Failures of the write itself
   'write_rejected',
   'write_failed',
@@ -30,4 +35,4 @@ export const ENGINE_REASONS = [
 export type EngineReason = (typeof ENGINE_REASONS)[number];
 
 /** The reasons a record can fail with (the others are skips). */
-export type FailureReason = Exclude<EngineReason, 'no_change' | 'conflict' | 'not_found' | 'duplicate_target'>;
+export type FailureReason = Exclude<EngineReason, 'no_change' | 'conflict' | 'not_found' | 'duplicate_target' | 'exists'>;

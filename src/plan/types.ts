@@ -117,11 +117,25 @@ export interface SetFieldPlan {
   readonly overwrite: boolean;
 }
 
+/**
+ * The write a fix makes: an update of named fields (absent), a guarded delete of the whole record
+ * (`delete`: only where it still equals its before-image), or a create-if-absent (`create`: key
+ * plus `set`, only where no record has the key).
+ */
+export type WriteAction = 'delete' | 'create';
+
 export interface UpdatePlan {
+  /** Absent: an update (`update` section); otherwise the `delete` or `create` section. */
+  readonly action?: WriteAction;
   /** Undefined means the target's own table (DynamoDB). */
   readonly table?: string;
   readonly key: readonly (readonly [string, Template])[];
   readonly set: readonly SetFieldPlan[];
+  /**
+   * Fields the update removes (`update.remove`): DynamoDB REMOVE, SQLite NULL. Absent when none,
+   * so the plans of fixes without it read as before.
+   */
+  readonly remove?: readonly string[];
   readonly touch: readonly { readonly field: string; readonly template: Template }[];
   /**
    * Where the engine finds the record's current values: the source record itself (or a lookup)

@@ -11,7 +11,7 @@ import { type Item, LookupRejected, type WriteRequest } from '../adapters/types.
 import { type RunSpecOptions, runPlan } from '../api.js';
 import type { FieldChange, RunSummary } from '../engine/events.js';
 import { DatafixError } from '../errors.js';
-import type { FixPlan, TargetPlan } from '../plan/types.js';
+import type { FixPlan, TargetPlan, WriteAction } from '../plan/types.js';
 import { deepEqual, isAbsent, toJsonSafe } from '../plan/values.js';
 import { VERSION } from '../version.js';
 import { JournalWriter } from './journal.js';
@@ -22,12 +22,16 @@ import { RunStateStore, runKey, targetIdentity } from './state.js';
 import { writeFully } from './write-fully.js';
 
 /**
+ * 3: as 2; a change may carry `action` (`delete`, `create`). Written only by fixes that delete or
+ * create, so an older datafix refuses such a plan rather than applying a delete as an update.
  * 2: every line carries a checksum chained from the header, and a map that has the shape of a
  * value tag is written as `{ "$map": {...} }` (see `toJsonSafe`). Format 1 plans (no checksums)
  * are refused: an edited plan stripped of its checksums would read as one.
  */
 export const PLAN_FORMAT = 2;
-const READABLE_PLAN_FORMATS = [2];
+/** The format of plans whose changes may delete or create records. */
+export const PLAN_FORMAT_WHOLE_RECORDS = 3;
+const READABLE_PLAN_FORMATS = [2, 3];
 
 interface PlanHeader {
   readonly type: 'plan';
@@ -44,6 +48,8 @@ interface PlanHeader {
 
 interface PlanChange {
   readonly type: 'change';
+  /** Absent: an update. `delete`: fields are the whole before-image; `create`: the new record. */
+  readonly action?: WriteAction;
   readonly table?: string;
   readonly key: unknown;
   /** The source record the change came from. */
@@ -96,7 +102,7 @@ export async function writeSavedPlan(
   try {
     const header: PlanHeader = {
       type: 'plan',
-      format: PLAN_FORMAT,
+      format: plan.update.action ? PLAN_FORMAT_WHOLE_RECORDS : PLAN_FORMAT,
       fix: plan.fix,
       specFile: resolve(specFile),
       specChecksum: plan.specChecksum,
@@ -114,6 +120,7 @@ export async function writeSavedPlan(
         if (e.type === 'record' && e.outcome === 'updated' && e.target && e.changes) {
           const change: PlanChange = {
             type: 'change',
+            ...(e.target.action ? { action: e.target.action } : {}),
             ...(e.target.table !== undefined ? { table: e.target.table } : {}),
             key: toJsonSafe(e.target.key),
             source: toJsonSafe(e.key),
@@ -135,9 +142,15 @@ export async function writeSavedPlan(
   }
 }
 
-/** What the spec lets a plan change: `update` of the spec the plan was made from, as it is now. */
+/** What the spec lets a plan change: the write section of the spec the plan was made from, as it is now. */
 export interface PlanScope {
+  /** The spec's write: absent for `update`, else `delete` or `create`. */
+  readonly action?: WriteAction;
   readonly table?: string;
+  /** The key's field names (a create writes them). */
+  readonly key?: readonly string[];
+  /** `update.remove` fields. */
+  readonly remove?: readonly string[];
   /** `set` fields; fill-only unless `overwrite`. */
   readonly set: readonly { readonly field: string; readonly overwrite: boolean }[];
   readonly touch: readonly string[];
@@ -191,7 +204,23 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<vo
 /** Why a planned change is not one the spec can make, or undefined. */
 function outsideScope(c: PlanChange, scope: PlanScope): string | undefined {
   if (scope.table !== undefined && c.table !== scope.table) return `changes table ${String(c.table)}, which the spec does not update`;
+  if (c.action !== scope.action) {
+    return `${c.action ? `${c.action}s a record` : 'updates a record'}, but the spec ${scope.action ? `${scope.action}s records` : 'updates records'}`;
+  }
+  // A delete's fields are whatever the record held; each must go.
+  if (c.action === 'delete') {
+    const kept = c.fields.find((f) => decodeValue(f.after) !== undefined);
+    return kept ? `keeps field ${kept.name} of a record it deletes` : undefined;
+  }
+  if (c.action === 'create') {
+    const other = c.fields.find((f) => !scope.key?.includes(f.name) && !scope.set.some((s) => s.field === f.name));
+    return other ? `creates field ${other.name}, which the spec neither keys nor sets` : undefined;
+  }
   for (const f of c.fields) {
+    if (scope.remove?.includes(f.name) && !scope.set.some((s) => s.field === f.name)) {
+      if (!isAbsent(decodeValue(f.after))) return `writes ${f.name}, which the spec only removes`;
+      continue;
+    }
     const set = scope.set.find((s) => s.field === f.name);
     if (!set && !scope.touch.includes(f.name)) return `changes field ${f.name}, which the spec neither sets nor touches`;
     if (set && !set.overwrite && (f.guard !== 'absent' || !isAbsent(decodeValue(f.before)))) {
@@ -305,6 +334,11 @@ export interface ApplyOptions {
 
 /** Why a record no longer holds its planned before-image: the plan's own values, or someone else's. */
 function whyDrifted(current: Item, request: WriteRequest): string {
+  if (request.action === 'delete') return 'changed since the plan was made';
+  if (request.action === 'create') {
+    const planned = request.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.value ?? undefined));
+    return planned ? 'already holds the planned record (this plan was applied before)' : 'a record with this key exists';
+  }
   const planned = request.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.value ?? undefined));
   return planned ? 'already holds the planned values (this plan was applied before)' : 'changed since the plan was made';
 }
@@ -367,28 +401,33 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         options.journalPath ??
           new RunStateStore(options.cwd).journalPath(`${runKey({ fix: header.fix, target: header.target })}--apply`, startedAt),
       );
-      journal = JournalWriter.create(jpath, {
-        fix: header.fix,
-        specFile: header.specFile,
-        specChecksum: header.specChecksum,
-        target: header.target,
-        startedAt,
-        datafixVersion: VERSION,
-      });
+      journal = JournalWriter.create(
+        jpath,
+        {
+          fix: header.fix,
+          specFile: header.specFile,
+          specChecksum: header.specChecksum,
+          target: header.target,
+          startedAt,
+          datafixVersion: VERSION,
+        },
+        { wholeRecords: header.format >= PLAN_FORMAT_WHOLE_RECORDS },
+      );
       options.onNote?.(`journal ${jpath} (undo with: datafix undo ${jpath})`);
     }
     const flush = async (batch: PlanChange[]) => {
       if (batch.length === 0) return;
       const requests: WriteRequest[] = batch.map((c) => ({
+        ...(c.action ? { action: c.action } : {}),
         ...(c.table !== undefined ? { table: c.table } : {}),
         key: decodeValue(c.key) as Record<string, unknown>,
-        // Every field, touch fields included, must still hold its planned before-image.
-        fields: c.fields.map((f) => ({
-          name: f.name,
-          value: decodeValue(f.after),
-          guard: 'unchanged' as const,
-          before: decodeValue(f.before),
-        })),
+        // Every field, touch fields included, must still hold its planned before-image (a
+        // delete: the whole record as planned); a create, that no record has the key.
+        fields: c.fields.map((f) =>
+          c.action === 'create'
+            ? { name: f.name, value: decodeValue(f.after), guard: 'absent' as const }
+            : { name: f.name, value: decodeValue(f.after), guard: 'unchanged' as const, before: decodeValue(f.before) },
+        ),
       }));
       if (options.dryRun) {
         const currents = await adapter.lookup(
@@ -401,6 +440,11 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
             return;
           }
           const current = answer;
+          if (c.action === 'create') {
+            if (current) emit('drifted', c, whyDrifted(current, requests[i] as WriteRequest));
+            else emit('applied', c);
+            return;
+          }
           const same = current && requests[i]?.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.before ?? undefined));
           if (same) emit('applied', c);
           else emit('drifted', c, current ? whyDrifted(current, requests[i] as WriteRequest) : 'no longer exists');

@@ -287,7 +287,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         'DF405',
         `${at.join('.')}: table \`${table}\` has no column ${missing.map((m) => `\`${m}\``).join(', ')}; it has ${[...info.columns].join(', ')}`,
         // Under update.set/touch each column is a key of its own: point at the first missing one.
-        at[0] === 'update' && at[1] !== 'key' ? [...at, missing[0] as string] : at,
+        ['update', 'delete', 'create'].includes(at[0] as string) && at[1] !== 'key' ? [...at, missing[0] as string] : at,
       );
     }
   };
@@ -298,6 +298,61 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         'DF403',
         `${at.join('.')}: (${columns.join(', ')}) is not the primary key or a unique index of \`${table}\`, so it could match several rows${info.notKeys.length ? ` (${info.notKeys.join('; ')})` : ''}; key by ${info.uniqueKeys.length ? info.uniqueKeys.map((k) => `(${k.join(', ')})`).join(' or ') : 'a unique column'}`,
         at,
+      );
+    }
+  };
+
+  /**
+   * `update.remove` sets a column NULL, SQLite's only "absent": refused where the column does not
+   * exist (DF405), cannot hold NULL (NOT NULL: DF262), or is the primary key (DF263; NULL into an
+   * INTEGER PRIMARY KEY would give the row a new rowid, not remove a value).
+   */
+  const checkRemovable = (info: TableInfo, table: string, columns: readonly string[]): void => {
+    columns.forEach((c, i) => {
+      const at = ['update', 'remove', i];
+      if (!info.columns.has(c)) {
+        throw targetMismatch(
+          'DF405',
+          `update.remove: table \`${table}\` has no column \`${c}\`; it has ${[...info.columns].join(', ')}`,
+          at,
+        );
+      }
+      if (info.primaryKey.includes(c)) {
+        throw targetMismatch(
+          'DF263',
+          `update.remove: \`${c}\` is part of the primary key of \`${table}\`; a key column cannot be removed. To remove the row, write a fix with \`delete\``,
+          at,
+        );
+      }
+      if (info.notNull.has(c)) {
+        throw targetMismatch(
+          'DF262',
+          `update.remove: \`${c}\` of \`${table}\` is NOT NULL; on SQLite, remove writes NULL, which this column cannot hold. Write a value with update.set (overwrite) instead`,
+          at,
+        );
+      }
+    });
+  };
+  /**
+   * A delete must change only the row it deletes: a foreign key whose ON DELETE action changes
+   * other rows (CASCADE, SET NULL, SET DEFAULT) would change rows datafix neither shows, journals
+   * nor undoes (DF264). RESTRICT / NO ACTION make the delete of such a row fail, which is safe.
+   */
+  const checkDeleteCascades = (table: string): void => {
+    if (!db.pragma('foreign_keys', { simple: true })) return;
+    const hit = wrapBusy(
+      () =>
+        db
+          .prepare(
+            "SELECT m.name AS child, f.\"from\" AS fromCol, f.on_delete AS action FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND f.\"table\" = ? AND f.on_delete IN ('CASCADE', 'SET NULL', 'SET DEFAULT') LIMIT 1",
+          )
+          .get(table) as { child: string; fromCol: string; action: string } | undefined,
+    );
+    if (hit) {
+      throw targetMismatch(
+        'DF264',
+        `delete: \`${hit.child}\`.\`${hit.fromCol}\` references \`${table}\` ON DELETE ${hit.action}, so deleting a row would also change rows of \`${hit.child}\`, which datafix neither shows, journals nor undoes. Delete (or fix) those rows with their own fix first, or change the foreign key`,
+        ['delete'],
       );
     }
   };
@@ -398,6 +453,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
 
     async check(plan: FixPlan): Promise<void> {
       const src = plan.source;
+      // Where in the spec the write is: update, delete or create.
+      const section = plan.update.action ?? 'update';
+      const removed = plan.update.remove ?? [];
       if (src.kind !== 'table') {
         throw new DatafixError('config', 'DF205', 'a SQLite target reads with source.table');
       }
@@ -438,7 +496,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         ...(src.where ? conditionRefs(src.where, true) : []).map((r) => [src.table, r.root, ['source', 'where']] as const),
         ...info.primaryKey.map((k) => [src.table, k, ['source', 'table']] as const),
         ...plan.lookups.flatMap((l) => l.key.map(([k]) => [l.table ?? '', k, ['lookups', l.name, 'get']] as const)),
-        ...plan.update.key.map(([k]) => [plan.update.table ?? src.table, k, ['update', 'key']] as const),
+        ...plan.update.key.map(([k]) => [plan.update.table ?? src.table, k, [section, 'key']] as const),
         ...plan.skip.flatMap((rule, i) =>
           conditionRefs(rule.when, true).flatMap((ref) => {
             const column = columnOfRef(plan, ref);
@@ -461,7 +519,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const rewritten = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)].find((f) =>
           pagingKey.includes(f),
         );
-        if (rewritten !== undefined) {
+        if (rewritten !== undefined && plan.update.action !== 'create') {
           throw targetMismatch(
             'DF419',
             `update.set.${rewritten}: \`${rewritten}\` is the primary key datafix reads \`${src.table}\` in order of; rewriting it would move rows past the cursor to be read and rewritten again, without end. Write the new value to another column (and swap the columns in a later step), or change the key outside datafix`,
@@ -485,40 +543,45 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         }
       }
       const table = plan.update.table ?? src.table;
-      const ui = requireTable(table, plan.update.table === undefined ? ['source', 'table'] : ['update', 'table']);
+      const ui = requireTable(table, plan.update.table === undefined ? ['source', 'table'] : [section, 'table']);
       const keyCols = plan.update.key.map(([k]) => k);
-      requireColumns(ui, table, keyCols, ['update', 'key']);
-      requireUnique(ui, table, keyCols, ['update', 'key']);
+      requireColumns(ui, table, keyCols, [section, 'key']);
+      requireUnique(ui, table, keyCols, [section, 'key']);
       requireColumns(
         ui,
         table,
         plan.update.set.map((f) => f.field),
-        ['update', 'set'],
+        [section, 'set'],
       );
+      checkRemovable(ui, table, removed);
       requireColumns(
         ui,
         table,
         plan.update.touch.map((f) => f.field),
         ['update', 'touch'],
       );
-      for (const [section, fields] of [
+      for (const [part, fields] of [
         ['set', plan.update.set.map((f) => f.field)],
         ['touch', plan.update.touch.map((f) => f.field)],
+        ['remove', removed],
+        ...(plan.update.action === 'create' ? [['key', keyCols] as const] : []),
       ] as const) {
-        const gen = fields.find((f) => ui.generated.has(f));
-        if (gen !== undefined) {
+        const gen = fields.findIndex((f) => ui.generated.has(f));
+        if (gen >= 0) {
+          const name = fields[gen] as string;
           throw targetMismatch(
             'DF405',
-            `update.${section}.${gen}: \`${gen}\` of \`${table}\` is a generated column; SQLite computes it from other columns, so it cannot be written. Write the columns it is computed from`,
-            ['update', section, gen],
+            `${section}.${part}.${name}: \`${name}\` of \`${table}\` is a generated column; SQLite computes it from other columns, so it cannot be written. Write the columns it is computed from`,
+            [section, part, part === 'remove' ? gen : name],
           );
         }
       }
+      if (plan.update.action === 'delete') checkDeleteCascades(table);
       // A foreign key whose ON UPDATE action changes other rows (CASCADE, SET NULL, SET DEFAULT)
       // would change rows datafix neither shows, journals nor undoes (this connection enforces
       // foreign keys, as better-sqlite3 does by default).
       if (db.pragma('foreign_keys', { simple: true })) {
-        const written = new Set([...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)]);
+        const written = new Set([...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field), ...removed]);
         const refs = wrapBusy(
           () =>
             db
@@ -539,19 +602,22 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       }
       // SQLite builds an UPDATE's indexes, triggers and CHECKs into the statement: one that needs
       // an application's collation or function fails here, before any row is read, not mid-run.
-      const fields = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)];
+      const fields = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field), ...removed];
+      const where = keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ');
+      const statement =
+        plan.update.action === 'delete'
+          ? `DELETE FROM ${quoteIdent(table)} WHERE ${where}`
+          : plan.update.action === 'create'
+            ? `INSERT INTO ${quoteIdent(table)} (${[...keyCols, ...fields].map(quoteIdent).join(', ')}) VALUES (${[...keyCols, ...fields].map(() => '?').join(', ')})`
+            : `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f)} = ?`).join(', ')} WHERE ${where}`;
       try {
-        wrapBusy(() =>
-          db.prepare(
-            `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f)} = ?`).join(', ')} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`,
-          ),
-        );
+        wrapBusy(() => db.prepare(statement));
       } catch (err) {
         if (err instanceof DatafixError) throw err;
         throw targetMismatch(
           'DF417',
-          `update: SQLite cannot prepare the update of \`${table}\` (${(err as Error).message}): an index, trigger or CHECK of the table needs something only the application defines, so datafix cannot write this table`,
-          ['update', 'set'],
+          `${section}: SQLite cannot prepare the ${section} of \`${table}\` (${(err as Error).message}): an index, trigger or CHECK of the table needs something only the application defines, so datafix cannot write this table`,
+          plan.update.action === 'delete' ? ['delete'] : [section, 'set'],
         );
       }
     },
@@ -686,6 +752,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const writeOne = (r: WriteRequest): WriteResult => {
         const table = r.table ?? '';
         const keyCols = Object.keys(r.key);
+        if (r.action === 'delete') return deleteOne(table, keyCols, r);
+        if (r.action === 'create') return createOne(table, keyCols, r);
         const update = updateFor(table, keyCols, r.fields);
         if ('error' in update) return { status: 'failed', reason: 'write_rejected', message: update.error };
         const inexact = inexactField(table, keyCols, r);
@@ -742,6 +810,85 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           };
         }
         return { status: 'not_found' };
+      };
+      const keyWhere = (keyCols: string[]) => keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ');
+      /** A statement that failed on this record alone, or the batch's end (RAISE(ROLLBACK)). */
+      const statementFailure = (table: string, keyCols: string[], r: WriteRequest, err: unknown): WriteResult => {
+        if (isLockedError(err)) throw err;
+        if (!db.inTransaction) {
+          throw new DatafixError(
+            'config',
+            'DF418',
+            `writing \`${table}\` (${keyCols.map((k) => `${k}=${String(r.key[k])}`).join(', ')}): ${(err as Error).message}; SQLite rolled back the whole batch (a trigger's RAISE(ROLLBACK)), so nothing of it was written. Fix that record's data or the trigger, then --resume`,
+          );
+        }
+        return { status: 'failed', reason: 'write_failed', message: (err as Error).message };
+      };
+      /**
+       * A delete guarded on the whole before-image: every column the record was read with must
+       * still hold, byte for byte (BINARY), what was read, in this transaction.
+       */
+      const deleteOne = (table: string, keyCols: string[], r: WriteRequest): WriteResult => {
+        const bad = [table, ...keyCols, ...r.fields.map((f) => f.name)].find((c) => !SQL_IDENT.test(c));
+        if (bad !== undefined) return { status: 'failed', reason: 'write_rejected', message: `bad name ${JSON.stringify(bad)}` };
+        const guards = r.fields.map((f) =>
+          f.before === undefined || f.before === null ? `${quoteIdent(f.name)} IS NULL` : `${quoteIdent(f.name)} IS ? COLLATE BINARY`,
+        );
+        const params = [
+          ...keyCols.map((k) => toSqlValue(r.key[k])),
+          ...r.fields.filter((f) => f.before !== undefined && f.before !== null).map((f) => toSqlValue(f.before)),
+        ];
+        let changes: number;
+        try {
+          changes = prepare(`DELETE FROM ${quoteIdent(table)} WHERE ${[keyWhere(keyCols), ...guards].join(' AND ')}`).run(
+            ...params,
+          ).changes;
+        } catch (err) {
+          return statementFailure(table, keyCols, r, err);
+        } finally {
+          count('delete');
+        }
+        if (changes === 1) return { status: 'applied' };
+        if (changes > 1) {
+          throw new DatafixError(
+            'config',
+            'DF403',
+            `the delete from \`${table}\` by (${keyCols.join(', ')}) matched ${changes} rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key`,
+          );
+        }
+        const current = prepare(`SELECT 1 FROM ${quoteIdent(table)} WHERE ${keyWhere(keyCols)}`).get(
+          ...keyCols.map((k) => toSqlValue(r.key[k])),
+        );
+        return current ? { status: 'conflict' } : { status: 'not_found' };
+      };
+      /**
+       * A create: an INSERT only where no row has the key, checked in this transaction; a row with
+       * the key is a conflict, never replaced (OR ABORT overrides a table's ON CONFLICT REPLACE).
+       */
+      const createOne = (table: string, keyCols: string[], r: WriteRequest): WriteResult => {
+        // Generated columns (in a deleted row's before-image, which undo creates again) are
+        // SQLite's to compute.
+        const generated = tableInfo(table)?.generated;
+        const fields = r.fields.filter((f) => !generated?.has(f.name));
+        const cols = fields.map((f) => f.name);
+        const bad = [table, ...keyCols, ...cols].find((c) => !SQL_IDENT.test(c));
+        if (bad !== undefined) return { status: 'failed', reason: 'write_rejected', message: `bad name ${JSON.stringify(bad)}` };
+        const inexact = inexactField(table, keyCols, r);
+        if (inexact) return { status: 'failed', reason: 'value_not_exact', message: inexact };
+        const existing = prepare(`SELECT 1 FROM ${quoteIdent(table)} WHERE ${keyWhere(keyCols)}`).get(
+          ...keyCols.map((k) => toSqlValue(r.key[k])),
+        );
+        if (existing) return { status: 'conflict' };
+        try {
+          prepare(
+            `INSERT OR ABORT INTO ${quoteIdent(table)} (${cols.map(quoteIdent).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+          ).run(...fields.map((f) => toSqlValue(f.value)));
+        } catch (err) {
+          return statementFailure(table, keyCols, r, err);
+        } finally {
+          count('create');
+        }
+        return { status: 'applied' };
       };
       // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
       try {
@@ -1038,7 +1185,10 @@ function referencedColumns(plan: FixPlan, info: TableInfo): string[] | undefined
   }
   if (whole) return undefined;
   if (plan.update.before.kind === 'context' && plan.update.before.root === alias) {
+    // A delete's before-image, and its guard, is the whole row.
+    if (plan.update.action === 'delete') return undefined;
     for (const f of [...plan.update.set, ...plan.update.touch]) cols.add(f.field);
+    for (const f of plan.update.remove ?? []) cols.add(f);
   }
   for (const k of info.primaryKey) cols.add(k);
   return [...cols].filter((c) => info.columns.has(c) && SQL_IDENT.test(c));

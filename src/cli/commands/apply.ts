@@ -51,6 +51,9 @@ export class ApplyCommand extends Command {
           ...(current.update.table !== undefined ? { table: current.update.table } : {}),
           set: current.update.set.map((f) => ({ field: f.field, overwrite: f.overwrite })),
           touch: current.update.touch.map((f) => f.field),
+          ...(current.update.action ? { action: current.update.action } : {}),
+          key: current.update.key.map(([k]) => k),
+          ...(current.update.remove ? { remove: current.update.remove } : {}),
         },
       };
       if (!this.dryRun && !this.yes) {
