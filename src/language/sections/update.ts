@@ -104,8 +104,8 @@ export function compileUpdate(
           'DF215',
           [section, part, f],
           section === 'update'
-            ? `\`${f}: null\` would write NULL; to remove the field (DynamoDB REMOVE, SQLite NULL), list it under update.remove: [${f}]. Otherwise leave it out, or write a value`
-            : `\`${f}: null\` would write NULL; leave the field out of the record, or write a value`,
+            ? `\`${f}: null\` would write NULL; datafix does not write NULL or remove fields through ${part}. To remove the field (DynamoDB REMOVE, SQLite NULL), list it under update.remove: [${f}]; otherwise leave it out, or write a value`
+            : `\`${f}: null\` would write NULL; datafix does not write NULL or remove fields through ${part}. Leave the field out of the record, or write a value`,
         );
       }
     }

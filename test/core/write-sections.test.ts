@@ -1,0 +1,116 @@
+/**
+ * The write sections of the fix language: `update.remove`, `delete` and `create`. A fix has
+ * exactly one write section; each mistake is refused by `validate` with the spec's file:line:col.
+ */
+import { describe, expect, it } from 'vitest';
+import { DatafixError, type Diagnostic } from '../../src/errors.js';
+import { compileSpec } from '../../src/language/compile.js';
+import { loadSpecText } from '../../src/language/load.js';
+import type { FixPlan } from '../../src/plan/types.js';
+
+const HEAD = 'name: t\ntarget:\n  sqlite:\n    path: /data/app.db\nsource:\n  as: row\n  table: items\n';
+
+function compile(write: string): FixPlan {
+  return compileSpec(loadSpecText(`${HEAD}${write}`, 'fix.yaml'), { env: {} });
+}
+
+function refusal(write: string): Diagnostic[] {
+  try {
+    compile(write);
+  } catch (err) {
+    expect(err).toBeInstanceOf(DatafixError);
+    return [...(err as DatafixError).diagnostics];
+  }
+  throw new Error('expected the spec to be refused');
+}
+
+/** 1-based line of the first line of the whole spec containing `needle`. */
+function lineOf(write: string, needle: string): number {
+  return `${HEAD}${write}`.split('\n').findIndex((l) => l.includes(needle)) + 1;
+}
+
+describe('update.remove', () => {
+  it('compiles alone (no set) into the plan, in order', () => {
+    const plan = compile('update:\n  key: { id: "{{ row.id }}" }\n  remove: [legacy, old_note]\n');
+    expect(plan.update.remove).toEqual(['legacy', 'old_note']);
+    expect(plan.update.set).toEqual([]);
+    expect(plan.update.action).toBeUndefined();
+  });
+
+  it('a plan without remove has no remove key (saved plans and explain of existing fixes read as before)', () => {
+    const plan = compile('update:\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\n');
+    expect(Object.hasOwn(plan.update, 'remove')).toBe(false);
+  });
+
+  it('an update with neither set nor remove is DF260 at update', () => {
+    const write = 'update:\n  key: { id: "{{ row.id }}" }\n';
+    const [d] = refusal(write);
+    expect(d).toMatchObject({ code: 'DF260', file: 'fix.yaml', line: lineOf(write, 'key:') });
+    expect(d?.message).toContain('update needs `set` (fields to write) or `remove` (fields to remove), or both');
+  });
+
+  it('a field under both remove and set is DF213 at its place in the list', () => {
+    const write = 'update:\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\n  remove:\n    - legacy\n    - note\n';
+    const [d] = refusal(write);
+    expect(d).toMatchObject({ code: 'DF213', line: lineOf(write, '- note') });
+    expect(d?.message).toContain('`note` is under both remove and set; keep it in one');
+  });
+
+  it('a key field under remove is DF213', () => {
+    const write = 'update:\n  key: { id: "{{ row.id }}" }\n  remove: [id]\n';
+    expect(refusal(write)[0]).toMatchObject({ code: 'DF213', line: lineOf(write, 'remove:') });
+  });
+
+  it('`set: { x: null }` (DF215) points to update.remove', () => {
+    const write = 'update:\n  key: { id: "{{ row.id }}" }\n  set:\n    legacy: null\n';
+    const [d] = refusal(write);
+    expect(d).toMatchObject({ code: 'DF215', line: lineOf(write, 'legacy: null') });
+    expect(d?.message).toContain('To remove the field (DynamoDB REMOVE, SQLite NULL), list it under update.remove: [legacy]');
+  });
+});
+
+describe('delete and create', () => {
+  it('delete compiles to a delete of the source record itself (its before-image is the record read)', () => {
+    const plan = compile('delete:\n  key: { id: "{{ row.id }}" }\n');
+    expect(plan.update).toMatchObject({ action: 'delete', table: 'items', set: [], touch: [], before: { kind: 'context', root: 'row' } });
+  });
+
+  it('create always fetches the target by key (it writes only where none exists)', () => {
+    const plan = compile('create:\n  table: archive\n  key: { id: "{{ row.id }}" }\n  set: { note: "{{ row.note }}" }\n');
+    expect(plan.update).toMatchObject({ action: 'create', table: 'archive', before: { kind: 'fetch' } });
+    expect(plan.update.set.map((f) => [f.field, f.overwrite])).toEqual([['note', false]]);
+    expect(plan.steps).toEqual([{ kind: 'fetchTarget' }]);
+  });
+
+  it('two write sections are DF261 at the second', () => {
+    const write = 'update:\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\ndelete:\n  key: { id: "{{ row.id }}" }\n';
+    const [d] = refusal(write);
+    expect(d).toMatchObject({ code: 'DF261', file: 'fix.yaml', line: lineOf(write, 'delete:'), col: 1 });
+    expect(d?.message).toContain('a fix has exactly one of update, delete and create; this one has update and delete');
+  });
+
+  it('no write section is DF261', () => {
+    const [d] = refusal('');
+    expect(d?.code).toBe('DF261');
+    expect(d?.message).toContain('a fix needs exactly one of update, delete and create');
+  });
+
+  it('delete takes no set (schema, DF1xx at the key)', () => {
+    const write = 'delete:\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\n';
+    const [d] = refusal(write);
+    expect(d?.code).toMatch(/^DF1/);
+    expect(d?.line).toBe(lineOf(write, 'set:'));
+  });
+
+  it('a DynamoDB delete with a table is DF205', () => {
+    const text =
+      'name: t\ntarget:\n  dynamodb:\n    table: media\n    region: us-east-1\nsource:\n  as: item\n  scan: {}\ndelete:\n  table: other\n  key: { PK: "{{ item.PK }}" }\n';
+    try {
+      compileSpec(loadSpecText(text, 'fix.yaml'), { env: {} });
+      throw new Error('expected a refusal');
+    } catch (err) {
+      expect((err as DatafixError).diagnostics[0]).toMatchObject({ code: 'DF205', line: 10 });
+      expect((err as DatafixError).diagnostics[0]?.message).toContain('a DynamoDB delete always writes the target table');
+    }
+  });
+});
