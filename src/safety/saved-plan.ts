@@ -22,16 +22,15 @@ import { RunStateStore, runKey, targetIdentity } from './state.js';
 import { writeFully } from './write-fully.js';
 
 /**
- * 3: as 2; a change may carry `action` (`delete`, `create`). Written only by fixes that delete or
- * create, so an older datafix refuses such a plan rather than applying a delete as an update.
- * 2: every line carries a checksum chained from the header, and a map that has the shape of a
+ * 2: a change may carry `action` (`delete`: its fields are the whole record as planned, `create`:
+ * the new record). No new format is needed for them: apply compiles the plan's spec first, and a
+ * datafix without `delete`/`create` refuses such a spec, so it never applies such a plan.
+ * Every line carries a checksum chained from the header, and a map that has the shape of a
  * value tag is written as `{ "$map": {...} }` (see `toJsonSafe`). Format 1 plans (no checksums)
  * are refused: an edited plan stripped of its checksums would read as one.
  */
 export const PLAN_FORMAT = 2;
-/** The format of plans whose changes may delete or create records. */
-export const PLAN_FORMAT_WHOLE_RECORDS = 3;
-const READABLE_PLAN_FORMATS = [2, 3];
+const READABLE_PLAN_FORMATS = [2];
 
 interface PlanHeader {
   readonly type: 'plan';
@@ -102,7 +101,7 @@ export async function writeSavedPlan(
   try {
     const header: PlanHeader = {
       type: 'plan',
-      format: plan.update.action ? PLAN_FORMAT_WHOLE_RECORDS : PLAN_FORMAT,
+      format: PLAN_FORMAT,
       fix: plan.fix,
       specFile: resolve(specFile),
       specChecksum: plan.specChecksum,
@@ -161,9 +160,10 @@ export interface PlanScope {
  * but 2): every line must parse and match its checksum chained from the header, every change must be one the spec can make (its
  * table, its fields, a fill-only field planned only where absent), and the last line must be the
  * summary `plan` writes when it finishes. A plan cut short or edited is refused, not applied.
+ * @returns whether any change deletes or creates a whole record (its journal needs format 4).
  * @throws DatafixError DF733 (damaged or incomplete), DF734 (edited, or outside the spec).
  */
-async function checkPlan(path: string, scope: PlanScope | undefined): Promise<void> {
+async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ wholeRecords: boolean }> {
   const edited = (lineNo: number, what: string) =>
     new DatafixError(
       'usage',
@@ -172,6 +172,7 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<vo
     );
   let last: PlanHeader | PlanChange | PlanEnd | undefined;
   let sum = '';
+  let wholeRecords = false;
   for await (const { text, line: lineNo } of readTextLines(path)) {
     let parsed: PlanHeader | PlanChange | PlanEnd;
     try {
@@ -186,6 +187,7 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<vo
     const parts = splitSum(text);
     if (!parts || chainSum(sum, parts.body) !== parts.sum) throw edited(lineNo, 'does not match its checksum');
     sum = parts.sum;
+    if (parsed.type === 'change' && parsed.action) wholeRecords = true;
     if (parsed.type === 'change' && scope) {
       const problem = outsideScope(parsed, scope);
       if (problem) throw edited(lineNo, problem);
@@ -199,6 +201,7 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<vo
       `${path} is incomplete (it does not end with the summary line datafix plan writes last); nothing was applied. Make a new plan with datafix plan`,
     );
   }
+  return { wholeRecords };
 }
 
 /** Why a planned change is not one the spec can make, or undefined. */
@@ -346,7 +349,7 @@ function whyDrifted(current: Item, request: WriteRequest): string {
 export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
   const started = performance.now();
   const header = await readPlanHeader(path);
-  await checkPlan(path, options.scope);
+  const { wholeRecords } = await checkPlan(path, options.scope);
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
   }
@@ -411,7 +414,8 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
           startedAt,
           datafixVersion: VERSION,
         },
-        { wholeRecords: header.format >= PLAN_FORMAT_WHOLE_RECORDS },
+        // Deletes and creates need a journal format that older versions refuse to undo.
+        { wholeRecords },
       );
       options.onNote?.(`journal ${jpath} (undo with: datafix undo ${jpath})`);
     }

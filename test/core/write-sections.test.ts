@@ -89,10 +89,10 @@ describe('delete and create', () => {
     expect(d?.message).toContain('a fix has exactly one of update, delete and create; this one has update and delete');
   });
 
-  it('no write section is DF261', () => {
+  it('no write section is DF103, a missing required key', () => {
     const [d] = refusal('');
-    expect(d?.code).toBe('DF261');
-    expect(d?.message).toContain('a fix needs exactly one of update, delete and create');
+    expect(d?.code).toBe('DF103');
+    expect(d?.message).toContain('missing required key `update` (a fix needs exactly one of `update`, `delete` and `create`');
   });
 
   it('delete takes no set (schema, DF1xx at the key)', () => {

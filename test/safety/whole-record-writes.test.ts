@@ -136,7 +136,8 @@ describe('delete on SQLite through the CLI', () => {
     const plan = dir.file('delete.plan.jsonl');
     const planned = await runCli(['plan', spec, '--out', plan], { cwd: dir.path, env, timeoutMs: 60_000 });
     expect(planned.code, show(planned)).toBe(0);
-    expect(jsonLines(plan)[0]).toMatchObject({ type: 'plan', format: 3 });
+    expect(jsonLines(plan)[0]).toMatchObject({ type: 'plan', format: 2 });
+    expect(jsonLines(plan)[1]).toMatchObject({ type: 'change', action: 'delete', table: 'kids', key: { id: orphanIds[0] } });
     const changed = orphanIds[3] as number;
     const gone = orphanIds[4] as number;
     sqliteExec(db, "UPDATE kids SET name = 'edited after the plan' WHERE id = ?", changed);

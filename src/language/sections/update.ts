@@ -14,7 +14,7 @@ export const WRITE_SECTIONS = ['update', 'delete', 'create'] as const;
 
 /**
  * Compiles the write section; `needs` lists the context roots its templates read (for step
- * ordering and the unused-name check). A fix with none or several write sections is DF261.
+ * ordering and the unused-name check). A fix without a write section is DF103, with several DF261.
  */
 export function compileUpdate(
   fix: FixSpec,
@@ -23,15 +23,19 @@ export function compileUpdate(
   scope: CompileScope,
 ): { plan: UpdatePlan; needs: string[] } {
   const present = WRITE_SECTIONS.filter((s) => fix[s] !== undefined);
-  if (present.length !== 1) {
-    const at: PathSegment[] = present.length > 1 ? [present[1] as string] : [];
+  // None is the schema's "missing required key" (DF103), as when `update` was the only section.
+  if (present.length === 0) {
+    scope.error(
+      'DF103',
+      [],
+      'missing required key `update` (a fix needs exactly one of `update`, `delete` and `create`, saying what it writes)',
+    );
+  } else if (present.length > 1) {
     scope.error(
       'DF261',
-      at,
-      present.length > 1
-        ? `a fix has exactly one of update, delete and create; this one has ${present.join(' and ')}. Split it into one fix per write`
-        : 'a fix needs exactly one of update, delete and create, saying what it writes',
-      present.length > 1,
+      [present[1] as string],
+      `a fix has exactly one of update, delete and create; this one has ${present.join(' and ')}. Split it into one fix per write`,
+      true,
     );
   }
   const section = present[0] ?? 'update';
