@@ -48,6 +48,8 @@ skip:
   - reason: no_country_in_payload
     when: { missing: country }
 
+# The write. Also: \`remove: [field]\` here removes fields; a \`delete:\` or \`create:\` section instead
+# of \`update:\` deletes records (only while unchanged) or creates them where absent (docs/spec.md).
 update:
   key: { id: "{{ row.id }}" } # the primary key: one update addresses exactly one row
   set:
@@ -138,6 +140,8 @@ skip:
   - reason: customer_has_no_email
     when: { missing: customer.email }
 
+# The write. Also: \`remove: [field]\` here removes fields; a \`delete:\` or \`create:\` section instead
+# of \`update:\` deletes records (only while unchanged) or creates them where absent (docs/spec.md).
 update:
   key: { PK: "{{ order.PK }}", SK: "{{ order.SK }}" } # the table's key: one item per update
   set:

@@ -4,8 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DatafixError, type Diagnostic } from '../../src/errors.js';
+import { explain } from '../../src/explain.js';
 import { compileSpec } from '../../src/language/compile.js';
 import { loadSpecText } from '../../src/language/load.js';
+import type { FixSpec } from '../../src/language/types.js';
 import type { FixPlan } from '../../src/plan/types.js';
 
 const HEAD = 'name: t\ntarget:\n  sqlite:\n    path: /data/app.db\nsource:\n  as: row\n  table: items\n';
@@ -112,5 +114,33 @@ describe('delete and create', () => {
       expect((err as DatafixError).diagnostics[0]).toMatchObject({ code: 'DF205', line: 10 });
       expect((err as DatafixError).diagnostics[0]?.message).toContain('a DynamoDB delete always writes the target table');
     }
+  });
+});
+
+describe('explain renders the new writes for a review', () => {
+  const explained = (write: string) => {
+    const loaded = loadSpecText(`${HEAD}${write}`, 'fix.yaml');
+    return explain(loaded.data as FixSpec, compileSpec(loaded, { env: {} }), 'text');
+  };
+
+  it('remove: each field, how it is removed on this backend, and its guard', () => {
+    expect(explained('update:\n  key: { id: "{{ row.id }}" }\n  remove: [legacy]\n')).toContain(
+      '- legacy removed (set NULL), only if it still holds the value read; already absent: no change',
+    );
+  });
+
+  it('delete: the whole-record guard and how undo brings it back', () => {
+    expect(explained('delete:\n  key: { id: "{{ row.id }}" }\n')).toContain(
+      'One conditional delete per record, in table items, of the record with id = {{ row.id }}: it is deleted only if every field still holds the value read (the whole record is compared)',
+    );
+  });
+
+  it('create: the fields of the new record, and that it never replaces one', () => {
+    const text = explained('create:\n  table: archive\n  key: { id: "{{ row.id }}" }\n  set: { note: "{{ row.note }}" }\n');
+    expect(text).toContain(
+      'One record created per record, in table archive, with id = {{ row.id }}, only where no record has that key (never a replace):',
+    );
+    expect(text).toContain('- note ← {{ row.note }}');
+    expect(text).toContain('A key that already names a record is skipped (exists)');
   });
 });
