@@ -104,6 +104,16 @@ describe('delete and create', () => {
     expect(d?.line).toBe(lineOf(write, 'set:'));
   });
 
+  it('a DynamoDB delete of items read from an index fetches each whole item first (an index projects only some attributes)', () => {
+    const text =
+      'name: t\ntarget:\n  dynamodb:\n    table: media\n    region: us-east-1\nsource:\n  as: item\n  scan: { index: GSI8 }\ndelete:\n  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }\n';
+    const plan = compileSpec(loadSpecText(text, 'fix.yaml'), { env: {} });
+    expect(plan.update.before).toEqual({ kind: 'fetch' });
+    expect(plan.steps).toEqual([{ kind: 'fetchTarget' }]);
+    const fromTable = compileSpec(loadSpecText(text.replace('scan: { index: GSI8 }', 'scan: {}'), 'fix.yaml'), { env: {} });
+    expect(fromTable.update.before).toEqual({ kind: 'context', root: 'item' });
+  });
+
   it('a DynamoDB delete with a table is DF205', () => {
     const text =
       'name: t\ntarget:\n  dynamodb:\n    table: media\n    region: us-east-1\nsource:\n  as: item\n  scan: {}\ndelete:\n  table: other\n  key: { PK: "{{ item.PK }}" }\n';

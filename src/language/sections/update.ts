@@ -127,8 +127,11 @@ export function compileUpdate(
     key.every(([k, t]) => t.kind === 'ref' && t.ref.root === root && t.ref.path.length === 1 && t.ref.path[0] === k);
   const sourceTable = source.kind === 'table' ? source.table : undefined;
   let before: UpdatePlan['before'] = { kind: 'fetch' };
+  // An index holds only the attributes it projects: a delete's before-image (its guard, and what
+  // undo creates again) must be the whole item, read from the table itself.
+  const sourceHoldsWholeRecord = source.kind === 'table' || source.index === undefined || action !== 'delete';
   if (action !== 'create') {
-    if (sameRecord(source.as, sourceTable)) before = { kind: 'context', root: source.as };
+    if (sourceHoldsWholeRecord && sameRecord(source.as, sourceTable)) before = { kind: 'context', root: source.as };
     else {
       const l = lookups.find((l) => sameRecord(l.name, l.table));
       if (l) before = { kind: 'context', root: l.name };
