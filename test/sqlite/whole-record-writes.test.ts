@@ -176,6 +176,19 @@ describe('create on SQLite', () => {
     ]);
   });
 
+  it('a NOT NULL column without a default that create.set does not write is refused at check (DF265)', async () => {
+    const db = newDb(
+      FAMILY.replace(
+        'parents (id INTEGER PRIMARY KEY, name TEXT)',
+        "parents (id INTEGER PRIMARY KEY, name TEXT, owner TEXT NOT NULL, kind TEXT NOT NULL DEFAULT 'x')",
+      ).replace("INSERT INTO parents VALUES (1, 'p1'), (2, 'p2')", "INSERT INTO parents VALUES (1, 'p1', 'o', 'k'), (2, 'p2', 'o', 'k')"),
+    );
+    const err = await refusal(runYaml(createParents(db)));
+    expect(err.code).toBe('DF265');
+    expect(err.message).toContain('create: `parents` has NOT NULL column `owner` without a default, which create.set does not write');
+    expect(query(db, 'SELECT count(*) AS n FROM parents')).toEqual([{ n: 2 }]);
+  });
+
   it('a row created by someone else between read and write is a conflict and is never replaced, even under ON CONFLICT REPLACE', async () => {
     const db = newDb(FAMILY.replace('parents (id INTEGER PRIMARY KEY,', 'parents (id INTEGER PRIMARY KEY ON CONFLICT REPLACE,'));
     const run = await runYaml(createParents(db), { wrap: withConcurrentWriter(db, "INSERT INTO parents VALUES (7, 'theirs')") });

@@ -58,6 +58,8 @@ interface TableInfo {
   readonly rowidAlias: boolean;
   /** Columns declared NOT NULL. */
   readonly notNull: Set<string>;
+  /** NOT NULL columns without a default: every INSERT must give them a value. */
+  readonly insertNeeds: Set<string>;
   /** How the primary key's index compares each of its columns (upper case; may be an application's). */
   readonly primaryKeyCollations: string[];
   /** Column sets that identify one row: the primary key and every unique index SQLite's `=` honours. */
@@ -189,11 +191,16 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       if (!listing) return undefined;
       // table_xinfo, not table_info: generated columns are columns a spec may read and key by
       // (hidden 2 and 3); hidden 1 is a virtual table's hidden column.
-      const cols = db.prepare('SELECT name, pk, type, "notnull" AS nn, hidden FROM pragma_table_xinfo(?) WHERE hidden <> 1').all(table) as {
+      const cols = db
+        .prepare(
+          'SELECT name, pk, type, "notnull" AS nn, dflt_value IS NOT NULL AS dflt, hidden FROM pragma_table_xinfo(?) WHERE hidden <> 1',
+        )
+        .all(table) as {
         name: string;
         pk: number;
         type: string;
         nn: number;
+        dflt: number;
         hidden: number;
       }[];
       const primaryKey = cols
@@ -257,6 +264,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         generated: new Set(cols.filter((c) => c.hidden === 2 || c.hidden === 3).map((c) => c.name)),
         rowidAlias: primaryKey.length > 0 && !indexes.some((i) => i.origin === 'pk'),
         notNull: new Set(cols.filter((c) => c.nn).map((c) => c.name)),
+        // NOT NULL without a default: an INSERT must give it (a generated column computes it).
+        insertNeeds: new Set(cols.filter((c) => c.nn && !c.dflt && c.hidden === 0).map((c) => c.name)),
         primaryKeyCollations: primaryKeyCollations ?? [],
         uniqueKeys,
         notKeys,
@@ -577,6 +586,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         }
       }
       if (plan.update.action === 'delete') checkDeleteCascades(table);
+      if (plan.update.action === 'create') {
+        // Every created row would fail on a NOT NULL column without a default that `create` never writes.
+        const given = new Set([...keyCols, ...plan.update.set.map((f) => f.field)]);
+        const needed = [...ui.insertNeeds].filter((c) => !given.has(c) && !(ui.rowidAlias && ui.primaryKey.includes(c)));
+        if (needed.length > 0) {
+          throw targetMismatch(
+            'DF265',
+            `create: \`${table}\` has NOT NULL column${needed.length > 1 ? 's' : ''} ${needed.map((c) => `\`${c}\``).join(', ')} without a default, which create.set does not write; every row would fail. Add ${needed.length > 1 ? 'them' : 'it'} to create.set`,
+            ['create', 'set'],
+          );
+        }
+      }
       // A foreign key whose ON UPDATE action changes other rows (CASCADE, SET NULL, SET DEFAULT)
       // would change rows datafix neither shows, journals nor undoes (this connection enforces
       // foreign keys, as better-sqlite3 does by default).
