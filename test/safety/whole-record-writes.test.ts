@@ -138,6 +138,13 @@ describe('delete on SQLite through the CLI', () => {
     expect(planned.code, show(planned)).toBe(0);
     expect(jsonLines(plan)[0]).toMatchObject({ type: 'plan', format: 2 });
     expect(jsonLines(plan)[1]).toMatchObject({ type: 'change', action: 'delete', table: 'kids', key: { id: orphanIds[0] } });
+    // The review comment shows each record going, field by field, and nothing coming.
+    const review = await runCli(['plan', spec, '--out', dir.file('review.plan.jsonl'), '--format', 'markdown'], { cwd: dir.path, env });
+    expect(review.code, show(review)).toBe(0);
+    const first = orphanIds[0] as number;
+    expect(review.stdout).toContain(
+      `@@ id=${first} (delete) @@\n- id: ${first}\n- parent_id: ${parentOf(first)}\n- name: "kid ${first}"\n- score: ${first}.5\n- data: null\n`,
+    );
     const changed = orphanIds[3] as number;
     const gone = orphanIds[4] as number;
     sqliteExec(db, "UPDATE kids SET name = 'edited after the plan' WHERE id = ?", changed);
