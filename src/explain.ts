@@ -149,7 +149,11 @@ function pathDiagram(plan: FixPlan): string[] {
       const reason = plan.skip[step.index]?.reason ?? '';
       lines.push(`  ${id}{${mermaidLabel(`${reason}?`)}}`, `  ${id}skip([${mermaidLabel(`skipped: ${reason}`)}])`);
     } else {
-      lines.push(`  ${id}[${mermaidLabel('Read the record to update')}]`);
+      const read =
+        plan.update.action === 'create'
+          ? 'Read whether the record exists'
+          : `Read the record to ${plan.update.action === 'delete' ? 'delete' : 'update'}`;
+      lines.push(`  ${id}[${mermaidLabel(read)}]`);
     }
     onward(previous, id);
     if (step.kind === 'skip') edges.push(`  ${id} -- yes --> ${id}skip`);

@@ -153,4 +153,11 @@ describe('explain renders the new writes for a review', () => {
     expect(text).toContain('- note ← {{ row.note }}');
     expect(text).toContain('A key that already names a record is skipped (exists)');
   });
+
+  it('the Mermaid path names the read and the write of a create', () => {
+    const loaded = loadSpecText(`${HEAD}create:\n  table: archive\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\n`, 'fix.yaml');
+    const md = explain(loaded.data as FixSpec, compileSpec(loaded, { env: {} }), 'markdown');
+    expect(md).toContain('Read whether the record exists');
+    expect(md).toContain('Create in archive where absent: note');
+  });
 });
