@@ -10,6 +10,7 @@ import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { Adapter, Item, WriteRequest } from '../../src/adapters/types.js';
 import { runCli } from '../helpers/cli.js';
 import { createMediaTable, getRawItem, type RunningDynalite, seedRawItems, startDynalite } from '../helpers/dynalite.js';
+import { internalError, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { dynamoEnv, jsonLines, jsonSummary, type RawItem, scanRaw, show } from '../safety/support.js';
 import { target } from './fixtures.js';
@@ -110,6 +111,47 @@ describe('delete and create in the adapter', () => {
     };
     expect(await adapter.write([create], { concurrency: 1 })).toEqual([{ status: 'conflict' }]);
     expect(await raw(table, 'b')).toEqual(user('b'));
+  });
+});
+
+describe('lost acknowledgements of deletes and creates', () => {
+  it('a delete or create that landed but whose answer was lost (the SDK retried into its own guard) counts as applied', async () => {
+    const table = await freshTable([user('lost-delete')]);
+    let lose: string | undefined;
+    const proxy = await startCountingProxy(db.endpoint, {
+      fault: (r) => {
+        if ((r.operation === 'DeleteItem' || r.operation === 'PutItem') && lose && r.body.includes(lose)) {
+          lose = undefined;
+          return { afterForward: () => internalError() };
+        }
+        return undefined;
+      },
+    });
+    const flaky = await createDynamoAdapter(target(proxy.endpoint, table), { maxAttempts: 2, retryBaseMs: 1 });
+    try {
+      const [read] = (await flaky.lookup([{ key: key('lost-delete'), consistentRead: true }])) as Item[];
+      lose = 'USER#lost-delete';
+      expect(
+        await flaky.write([{ action: 'delete', key: key('lost-delete'), fields: wholeRecord(read as Item) }], { concurrency: 1 }),
+      ).toEqual([{ status: 'applied' }]);
+      expect(await raw(table, 'lost-delete')).toBeUndefined();
+      lose = 'USER#lost-create';
+      const fields = [
+        { name: 'PK', value: 'USER#lost-create', guard: 'absent' as const },
+        { name: 'SK', value: 'PROFILE', guard: 'absent' as const },
+        { name: 'name', value: 'created', guard: 'absent' as const },
+      ];
+      expect(await flaky.write([{ action: 'create', key: key('lost-create'), fields }], { concurrency: 1 })).toEqual([
+        { status: 'applied' },
+      ]);
+      expect(await raw(table, 'lost-create')).toEqual({ ...pk('lost-create'), name: { S: 'created' } });
+      // Each was sent twice: the first landed, its answer replaced by a 500.
+      expect(proxy.counts().DeleteItem).toBe(2);
+      expect(proxy.counts().PutItem).toBe(2);
+    } finally {
+      await flaky.close();
+      await proxy.stop();
+    }
   });
 });
 
