@@ -184,6 +184,30 @@ describe('delete on SQLite through the CLI', () => {
   });
 });
 
+describe('delete and undo of rows with generated columns', () => {
+  it('undo creates the row again from its stored columns; SQLite computes the generated ones as before', async () => {
+    const dir = tmp();
+    const db = dir.file('gen.db');
+    createDb(
+      db,
+      "CREATE TABLE items (id INTEGER PRIMARY KEY, price REAL, qty INTEGER, total REAL GENERATED ALWAYS AS (price * qty) STORED, label TEXT GENERATED ALWAYS AS ('#' || id) VIRTUAL, gone INTEGER); " +
+        'INSERT INTO items (id, price, qty, gone) VALUES (1, 2.5, 4, 1), (2, 1.25, 2, 0), (3, 10.0, 1, 1)',
+    );
+    const before = dumpSqlite(db);
+    const spec = dir.write(
+      'fix.yaml',
+      'name: delete-gone\ntarget: { sqlite: { path: "${DB}" } }\nsource: { table: items, as: item, where: { equals: { gone: 1 } } }\ndelete:\n  key: { id: "{{ item.id }}" }\n',
+    );
+    const r = await runCli(['run', spec, '--yes', '--json'], { cwd: dir.path, env: { DB: db } });
+    expect(r.code, show(r)).toBe(0);
+    expect(ids(db, 'items')).toEqual([2]);
+    const undo = await runCli(['undo', journalOf(r.stderr), '--yes', '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(jsonSummary(undo)).toMatchObject({ restored: 2, conflicts: 0, failed: 0 });
+    expect(dumpSqlite(db).rows).toEqual(before.rows);
+  });
+});
+
 describe('create on SQLite through the CLI', () => {
   it('run creates each missing parent once; undo deletes those unchanged since, and keeps one edited since', async () => {
     const { dir, db, spec, env } = copy(CREATE_PARENTS);
