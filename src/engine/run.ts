@@ -124,7 +124,10 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     : (k: string, v: unknown) => toJsonSafe(normalize(stored(plan.update.table, k, v)));
   const idOf = (key: Item) => JSON.stringify([plan.update.table ?? '', keyNames.map((k) => keyIdentity(k, key[k]))]);
   const targetIdOf = (s: RecordState): string | undefined => {
-    if (s.target) return idOf(s.target);
+    // A fetched record names itself by its key fields; one that does not hold them all (a
+    // rowid, which `SELECT *` does not return) is named by the key it was fetched by.
+    const target = s.target;
+    if (target && keyNames.every((k) => Object.hasOwn(target, k))) return idOf(target);
     try {
       const key = renderKey(plan.update.key, s.ctx);
       return key ? idOf(key) : undefined;

@@ -208,6 +208,32 @@ describe('delete and undo of rows with generated columns', () => {
   });
 });
 
+describe('delete and undo of rows keyed by their rowid', () => {
+  it('a table without a primary key, its rows fetched by rowid: undo creates each again under its own rowid', async () => {
+    const dir = tmp();
+    const db = dir.file('rowid.db');
+    createDb(
+      db,
+      "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('a'), ('b'), ('c'), ('d'); CREATE TABLE marks (id INTEGER PRIMARY KEY, note INTEGER); INSERT INTO marks VALUES (1, 2), (2, 4)",
+    );
+    const rowids = () => sqliteAll<{ rowid: number; body: string }>(db, 'SELECT rowid, body FROM notes ORDER BY rowid');
+    const before = rowids();
+    const spec = dir.write(
+      'fix.yaml',
+      'name: delete-marked\ntarget: { sqlite: { path: "${DB}" } }\nsource: { table: marks, as: mark }\ndelete:\n  table: notes\n  key: { rowid: "{{ mark.note }}" }\n',
+    );
+    const r = await runCli(['run', spec, '--yes', '--json'], { cwd: dir.path, env: { DB: db } });
+    expect(r.code, show(r)).toBe(0);
+    expect(rowids()).toEqual([
+      { rowid: 1, body: 'a' },
+      { rowid: 3, body: 'c' },
+    ]);
+    const undo = await runCli(['undo', journalOf(r.stderr), '--yes', '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(rowids()).toEqual(before);
+  });
+});
+
 describe('create on SQLite through the CLI', () => {
   it('run creates each missing parent once; undo deletes those unchanged since, and keeps one edited since', async () => {
     const { dir, db, spec, env } = copy(CREATE_PARENTS);

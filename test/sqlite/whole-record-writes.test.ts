@@ -201,3 +201,21 @@ describe('create on SQLite', () => {
     ]);
   });
 });
+
+describe('records fetched by rowid (a table without a primary key)', () => {
+  it('an update of two different rows keyed by rowid writes both: `SELECT *` returns no rowid, so each is named by its key', async () => {
+    const db = newDb(
+      "CREATE TABLE notes (body TEXT, seen TEXT); INSERT INTO notes VALUES ('a', NULL), ('b', NULL), ('c', NULL); " +
+        'CREATE TABLE marks (id INTEGER PRIMARY KEY, note INTEGER); INSERT INTO marks VALUES (1, 1), (2, 3)',
+    );
+    const run = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: mark, table: marks }\nupdate:\n  table: notes\n  key: { rowid: "{{ mark.note }}" }\n  set: { seen: yes }\n`,
+    );
+    expect(run.summary).toMatchObject({ total: 2, updated: 2, skipped: 0 });
+    expect(query(db, 'SELECT rowid, body, seen FROM notes ORDER BY rowid')).toEqual([
+      { rowid: 1, body: 'a', seen: 'yes' },
+      { rowid: 2, body: 'b', seen: null },
+      { rowid: 3, body: 'c', seen: 'yes' },
+    ]);
+  });
+});

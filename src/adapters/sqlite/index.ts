@@ -890,7 +890,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         // Generated columns (in a deleted row's before-image, which undo creates again) are
         // SQLite's to compute.
         const generated = tableInfo(table)?.generated;
-        const fields = r.fields.filter((f) => !generated?.has(f.name));
+        // The key too, where the fields lack it: a row keyed by its rowid (which `SELECT *` does
+        // not read) is created again under that rowid, not a new one.
+        const fields = [
+          ...keyCols.filter((k) => !r.fields.some((f) => f.name === k)).map((k) => ({ name: k, value: r.key[k] })),
+          ...r.fields.filter((f) => !generated?.has(f.name)),
+        ];
         const cols = fields.map((f) => f.name);
         const bad = [table, ...keyCols, ...cols].find((c) => !SQL_IDENT.test(c));
         if (bad !== undefined) return { status: 'failed', reason: 'write_rejected', message: `bad name ${JSON.stringify(bad)}` };
