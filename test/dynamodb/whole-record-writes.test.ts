@@ -212,9 +212,9 @@ describe('DynamoDB through the CLI', () => {
     expect(sorted(await scanRaw(db.endpoint, table))).toEqual(sorted(before));
   });
 
-  it('create: one item per source item where absent (an existing one is `exists`, kept as it was); undo deletes what it created', async () => {
+  it('create: one item per source item where absent (an existing one is `exists`, kept as it was); undo deletes what it created, unless it changed since', async () => {
     const theirs = { PK: { S: 'STATS#USER#b' }, SK: { S: 'PROFILE' }, hits: { N: '5' } };
-    const table = await freshTable([user('a'), user('b'), theirs]);
+    const table = await freshTable([user('a'), user('b'), user('c'), theirs]);
     const dir = tmp();
     const file = dir.write(
       'create.yaml',
@@ -226,7 +226,7 @@ describe('DynamoDB through the CLI', () => {
     const env = dynamoEnv(table, db.endpoint);
     const r = await runCli(['run', file, '--yes', '--json'], { cwd: dir.path, env });
     expect(r.code, show(r)).toBe(0);
-    expect(jsonSummary(r)).toMatchObject({ total: 2, updated: 1, skipped: 1, reasons: { exists: 1 } });
+    expect(jsonSummary(r)).toMatchObject({ total: 3, updated: 2, skipped: 1, reasons: { exists: 1 } });
     expect(await getRawItem(db.endpoint, table, { PK: { S: 'STATS#USER#a' }, SK: { S: 'PROFILE' } })).toEqual({
       PK: { S: 'STATS#USER#a' },
       SK: { S: 'PROFILE' },
@@ -235,11 +235,22 @@ describe('DynamoDB through the CLI', () => {
     });
     expect(await getRawItem(db.endpoint, table, { PK: { S: 'STATS#USER#b' }, SK: { S: 'PROFILE' } })).toEqual(theirs);
     const again = await runCli(['run', file, '--yes', '--json'], { cwd: dir.path, env });
-    expect(jsonSummary(again)).toMatchObject({ updated: 0, skipped: 2, reasons: { exists: 2 } });
+    expect(jsonSummary(again)).toMatchObject({ updated: 0, skipped: 3, reasons: { exists: 3 } });
+    // Someone adds an attribute to one created item: undo keeps that item, and deletes the other.
+    await seedRawItems(db.endpoint, table, [
+      { PK: { S: 'STATS#USER#c' }, SK: { S: 'PROFILE' }, hits: { N: '0' }, owner: { S: 'USER#c' }, note: { S: 'added later' } },
+    ]);
     const journal = /journal (\S+\.journal\.jsonl) \(undo with/.exec(r.stderr)?.[1] as string;
     const undo = await runCli(['undo', journal, '--yes', '--json'], { cwd: dir.path, env });
-    expect(undo.code, show(undo)).toBe(0);
-    expect(jsonSummary(undo)).toMatchObject({ restored: 1, conflicts: 0 });
-    expect((await scanRaw(db.endpoint, table)).map((i) => i.PK?.S).sort()).toEqual(['STATS#USER#b', 'USER#a', 'USER#b']);
+    expect(undo.code, show(undo)).toBe(1);
+    expect(jsonSummary(undo)).toMatchObject({ restored: 1, conflicts: 1 });
+    expect(undo.stderr).toContain('changed since the run created it (it gained note); it was left alone');
+    expect((await scanRaw(db.endpoint, table)).map((i) => i.PK?.S).sort()).toEqual([
+      'STATS#USER#b',
+      'STATS#USER#c',
+      'USER#a',
+      'USER#b',
+      'USER#c',
+    ]);
   });
 });
