@@ -419,7 +419,16 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
       );
       options.onNote?.(`journal ${jpath} (undo with: datafix undo ${jpath})`);
     }
-    const flush = async (batch: PlanChange[]) => {
+    const flush = async (planned: PlanChange[]) => {
+      if (planned.length === 0) return;
+      // A planned delete names every field the record had. One that gained a field since would
+      // lose it, which no guard on the planned fields sees: such records are read first, and left.
+      const gained = await fieldsGainedSincePlan(planned);
+      const batch = planned.filter((c) => {
+        const added = gained.get(c);
+        if (added) emit('drifted', c, `it gained ${added.join(', ')} since the plan was made`);
+        return !added;
+      });
       if (batch.length === 0) return;
       const requests: WriteRequest[] = batch.map((c) => ({
         ...(c.action ? { action: c.action } : {}),
@@ -484,6 +493,26 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         } else if (r?.status === 'not_found') emit('drifted', c, 'no longer exists');
         else emit('failed', c, r && 'message' in r ? r.message : 'no result');
       });
+    };
+    /** For each planned delete whose record now holds fields the plan does not name: those fields. */
+    const fieldsGainedSincePlan = async (planned: PlanChange[]): Promise<Map<PlanChange, string[]>> => {
+      const deletes = planned.filter((c) => c.action === 'delete');
+      const out = new Map<PlanChange, string[]>();
+      if (deletes.length === 0) return out;
+      const currents = await adapter.lookup(
+        deletes.map((c) => ({
+          ...(c.table !== undefined ? { table: c.table } : {}),
+          key: decodeValue(c.key) as Item,
+          consistentRead: true,
+        })),
+      );
+      deletes.forEach((c, i) => {
+        const current = currents[i];
+        if (!current || current instanceof LookupRejected) return;
+        const added = Object.keys(current).filter((name) => !c.fields.some((f) => f.name === name));
+        if (added.length > 0) out.set(c, added);
+      });
+      return out;
     };
     const flushed = async (batch: PlanChange[]) => {
       await flush(batch);

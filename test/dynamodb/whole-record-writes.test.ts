@@ -114,6 +114,28 @@ describe('delete and create in the adapter', () => {
   });
 });
 
+describe('a saved plan of a DynamoDB delete', () => {
+  it('an item that gained an attribute since the plan is drifted and kept whole; the others are deleted', async () => {
+    const table = await freshTable([user('p1', { old: { BOOL: true } }), user('p2', { old: { BOOL: true } })]);
+    const dir = tmp();
+    const file = dir.write('delete.yaml', spec('delete:\n  key: { PK: "{{ u.PK }}", SK: "{{ u.SK }}" }\n'));
+    const env = dynamoEnv(table, db.endpoint);
+    const plan = dir.file('delete.plan.jsonl');
+    const planned = await runCli(['plan', file, '--out', plan], { cwd: dir.path, env });
+    expect(planned.code, show(planned)).toBe(0);
+    const grown = { ...user('p2', { old: { BOOL: true } }), note: { S: 'added after the plan' } };
+    await seedRawItems(db.endpoint, table, [grown]);
+    const dry = await runCli(['apply', plan, '--dry-run', '--json'], { cwd: dir.path, env });
+    expect(jsonSummary(dry)).toMatchObject({ applied: 1, drifted: 1 });
+    const applied = await runCli(['apply', plan, '--yes', '--json'], { cwd: dir.path, env });
+    expect(applied.code, show(applied)).toBe(1);
+    expect(jsonSummary(applied)).toMatchObject({ applied: 1, drifted: 1 });
+    expect(applied.stderr).toContain('(it gained note since the plan was made)');
+    expect(await raw(table, 'p1')).toBeUndefined();
+    expect(await raw(table, 'p2')).toEqual(grown);
+  });
+});
+
 describe('lost acknowledgements of deletes and creates', () => {
   it('a delete or create that landed but whose answer was lost (the SDK retried into its own guard) counts as applied', async () => {
     const table = await freshTable([user('lost-delete')]);
