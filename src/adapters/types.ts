@@ -28,6 +28,13 @@ export interface SourcePage {
 
 export interface ReadOptions {
   readonly pageSize: number;
+  /**
+   * Ends a page early once its records hold this many bytes as read (at least one record per
+   * page), where the backend can tell; default: the adapter's own bound (SQLite: 8 MiB). A
+   * DynamoDB page is bounded by the service itself: at most 1 MB of items per Query or Scan
+   * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html).
+   */
+  readonly pageBytes?: number;
   /** Resume position from an earlier page's `cursor`. */
   readonly cursor?: unknown;
   /** Read only this segment of a parallel scan (another process reads the others). */
