@@ -93,8 +93,8 @@ const kindOf = (v: unknown): string => (Array.isArray(v) ? 'a list' : v === null
 /**
  * Why `value` cannot be the operand of comparison `op` on `backend`, or undefined. Ordered
  * comparisons take a string or a number (the types both databases order); `beginsWith` a string;
- * `contains` a string (SQLite: a substring) or, on DynamoDB, also a number or boolean (a member
- * of a set or list); `in` 1 to 100 strings, numbers or booleans; `type` a type name of the
+ * `contains` a string (SQLite: a substring) or, on DynamoDB, also a number (a member of a set or
+ * list); `in` 1 to 100 strings, numbers or booleans; `type` a type name of the
  * backend. Messages about the type name start with "type" (DF251); the rest are DF250.
  */
 export function operandProblem(op: ValueTestOp, value: unknown, backend: 'sqlite' | 'dynamodb'): string | undefined {
@@ -121,9 +121,9 @@ export function operandProblem(op: ValueTestOp, value: unknown, backend: 'sqlite
       return typeof value === 'string' ? undefined : `\`beginsWith\` takes a string prefix, not ${kindOf(value)}`;
     case 'contains':
       if (typeof value === 'string') return undefined;
-      if (backend === 'dynamodb' && isScalar(value)) return undefined;
+      if (backend === 'dynamodb' && isOrdered(value)) return undefined;
       return backend === 'dynamodb'
-        ? `\`contains\` takes a string (a substring), or a number or boolean (a member of a set or list), not ${kindOf(value)}`
+        ? `\`contains\` takes a string (a substring, a member of a string set or list) or a number (a member of a number set or list), not ${kindOf(value)}`
         : `\`contains\` on SQLite takes a string (a substring), not ${kindOf(value)}`;
     case 'in':
       if (!Array.isArray(value) || value.length === 0)
