@@ -445,11 +445,13 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         ...info.primaryKey.map((k) => [src.table, k, ['source', 'table']] as const),
         ...plan.lookups.flatMap((l) => l.key.map(([k]) => [l.table ?? '', k, ['lookups', l.name, 'get']] as const)),
         ...plan.update.key.map(([k]) => [plan.update.table ?? src.table, k, ['update', 'key']] as const),
-        ...plan.skip.flatMap((rule, i) =>
-          conditionRefs(rule.when, true).flatMap((ref) => {
-            const column = columnOfRef(plan, ref);
-            return column ? [[column[0], column[1], ['skip', i, 'when']] as const] : [];
-          }),
+        ...(['skip', 'fail'] as const).flatMap((section) =>
+          (plan[section] ?? []).flatMap((rule, i) =>
+            conditionRefs(rule.when, true).flatMap((ref) => {
+              const column = columnOfRef(plan, ref);
+              return column ? [[column[0], column[1], [section, i, 'when']] as const] : [];
+            }),
+          ),
         ),
       ];
       for (const [table, column, at] of compared) requireKnownCollation(table, column, at);
