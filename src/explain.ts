@@ -55,7 +55,10 @@ export function describeCondition(c: Condition, md: boolean): string {
     default: {
       const op = c.op;
       return c.tests
-        .map((t) => `${code(t.ref.text, md)} ${VALUE_TEST_WORDS[op](t.values.map((v) => code(JSON.stringify(v), md)))}`)
+        .map(
+          (t) =>
+            `${code(t.ref.text, md)} ${VALUE_TEST_WORDS[op](t.values.map((v) => code(op === 'type' ? String(v) : JSON.stringify(v), md)))}`,
+        )
         .join(' and ');
     }
   }
