@@ -78,7 +78,11 @@ describe('example: fill a field from a related record, scanning one key prefix (
       updated: filled.length,
       skipped: USERS.length - filled.length - unknown.length,
       failed: unknown.length,
-      reasons: { no_org_id: noOrgId.length, org_not_found: unknown.length, no_change: USERS.length - filled.length - unknown.length - noOrgId.length },
+      reasons: {
+        no_org_id: noOrgId.length,
+        org_not_found: unknown.length,
+        no_change: USERS.length - filled.length - unknown.length - noOrgId.length,
+      },
     });
     expect(sorted(await scanAll(dynamo.endpoint, TABLE))).toEqual(expected);
   });
