@@ -84,3 +84,34 @@ describe('fail rules are checked like skip rules', () => {
     expect(check(text).diagnostics[0]).toMatchObject({ code: 'DF201', path: '/fail/0/when/missing', ...at(text, 'ghost.src') });
   });
 });
+
+describe('fail rules in the step order', () => {
+  it('run after every skip rule, each just after the lookups it needs', () => {
+    const text = `${DYNAMO}source:
+  as: user
+  scan: { filter: { beginsWith: { PK: "USER#" } } }
+lookups:
+  org: { get: { PK: "ORG#{{ user.orgId }}", SK: METADATA } }
+  team: { get: { PK: "TEAM#{{ user.teamId }}", SK: METADATA } }
+fail:
+  - { reason: org_not_found, when: { missing: org.name } }
+skip:
+  - { reason: no_org_id, when: { missing: user.orgId } }
+  - { reason: no_team, when: { missing: team } }
+update:
+  key: { PK: "{{ user.PK }}", SK: "{{ user.SK }}" }
+  set: { orgName: "{{ org.name }}" }
+`;
+    const result = check(text);
+    expect(result.diagnostics).toEqual([]);
+    // Written before the skip rules, the fail rule still runs after them; each lookup comes
+    // just before the first rule that needs it.
+    expect(result.plan?.steps).toEqual([
+      { kind: 'skip', index: 0 },
+      { kind: 'lookup', name: 'team' },
+      { kind: 'skip', index: 1 },
+      { kind: 'lookup', name: 'org' },
+      { kind: 'fail', index: 0 },
+    ]);
+  });
+});
