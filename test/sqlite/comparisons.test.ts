@@ -13,17 +13,18 @@ const tmp = useTempDirs({ scope: 'file' });
 
 // n: INTEGER affinity (numeric text is stored as a number; other text stays text).
 // s: TEXT COLLATE NOCASE. b: TEXT (BINARY). a: no type (BLOB affinity: kept as given).
+// r: TEXT COLLATE RTRIM (trailing spaces ignored).
 const SCHEMA = `
-CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, s TEXT COLLATE NOCASE, b TEXT, a, mark TEXT);
-INSERT INTO t (id, n, s, b, a) VALUES
-  (1, 9, 'apple', 'Apple', 9),
-  (2, 10, 'Banana', 'banana', '10'),
-  (3, '100', 'cherry', 'USER#1', x'0102'),
-  (4, 'abc', 'APPLE pie', 'USER#2', 'user#3'),
-  (5, NULL, NULL, NULL, NULL),
-  (6, 9223372036854775807, '', '', ''),
-  (7, 2.5, 'Äpfel', 'user#4', 2.5),
-  (8, -3, 'banana split', 'x USER# y', 'USER#');
+CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, s TEXT COLLATE NOCASE, b TEXT, a, r TEXT COLLATE RTRIM, mark TEXT);
+INSERT INTO t (id, n, s, b, a, r) VALUES
+  (1, 9, 'apple', 'Apple', 9, 'a  '),
+  (2, 10, 'Banana', 'banana', '10', 'a'),
+  (3, '100', 'cherry', 'USER#1', x'0102', 'ab'),
+  (4, 'abc', 'APPLE pie', 'USER#2', 'user#3', ' a'),
+  (5, NULL, NULL, NULL, NULL, NULL),
+  (6, 9223372036854775807, '', '', '', ''),
+  (7, 2.5, 'Äpfel', 'user#4', 2.5, 'b '),
+  (8, -3, 'banana split', 'x USER# y', 'USER#', 'A');
 `;
 
 /** The same condition with every reference given the prefix (`row.` in a skip rule). */
@@ -72,6 +73,10 @@ const CASES: [string, unknown, number[]][] = [
   ['in numbers vs INTEGER', { in: { n: ['9', 100, 7] } }, [1, 3]],
   ['in NOCASE', { in: { s: ['APPLE', 'cherry'] } }, [1, 3]],
   ['in no affinity', { in: { a: [9, 10] } }, [1]],
+  // RTRIM: 'a  ' is 'a'; ' a' (a leading space) is not.
+  ['in RTRIM', { in: { r: ['a'] } }, [1, 2]],
+  ['lte RTRIM', { lte: { r: 'a' } }, [1, 2, 4, 6, 8]],
+  ['beginsWith RTRIM', { beginsWith: { r: 'a ' } }, [1, 2]],
   ['beginsWith BINARY', { beginsWith: { b: 'USER#' } }, [3, 4]],
   ['beginsWith NOCASE', { beginsWith: { s: 'apple' } }, [1, 4]],
   ['beginsWith empty prefix: every text', { beginsWith: { b: '' } }, [1, 2, 3, 4, 6, 7, 8]],
@@ -98,5 +103,35 @@ describe('comparisons on SQLite mean what SQLite means, in where and in skip rul
     const got = await selectedBy(db, cond);
     expect(got.where).toEqual(expected);
     expect(got.skip).toEqual(expected);
+  });
+});
+
+describe('a rule on a lookup row compares as that row’s own columns do', () => {
+  it('applies the looked-up table’s affinity and collation', async () => {
+    const dir = tmp();
+    const db = dir.file('lookup.db');
+    createDb(
+      db,
+      `${SCHEMA}
+      CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT COLLATE NOCASE, qty INTEGER);
+      INSERT INTO p VALUES (1, 'ABC', 10), (2, 'abd', '7'), (3, 'xab', 3), (4, NULL, 'x'), (6, 'Ab', 9);`,
+    );
+    const run = await runYaml(
+      `name: cmp\n${sqliteTarget(db)}source: { table: t, as: row }
+lookups:
+  p: { table: p, get: { id: "{{ row.id }}" } }
+skip:
+  - reason: hit
+    when: { all: [ { gt: { p.qty: "5" } }, { beginsWith: { p.code: ab } } ] }
+update:
+  key: { id: "{{ row.id }}" }
+  set: { mark: x }
+`,
+      { dryRun: true },
+    );
+    // qty > 5 as numbers (the text '5' takes INTEGER affinity; 'x' is text, above numbers) and
+    // code starting with "ab" ignoring case: rows 1 (ABC, 10), 2 (abd, 7), 6 (Ab, 9).
+    const hits = run.records.filter((r) => r.reason === 'hit').map((r) => Number(r.key.id));
+    expect(hits.sort((a, b) => a - b)).toEqual([1, 2, 6]);
   });
 });
