@@ -6,7 +6,7 @@
  */
 import { redactText } from './adapters/redact.js';
 import type { FixSpec } from './language/types.js';
-import type { Condition, FixPlan, Ref, SourcePlan, Template } from './plan/types.js';
+import type { Condition, FixPlan, Ref, SourcePlan, Template, ValueTestOp } from './plan/types.js';
 
 export type ExplainFormat = 'markdown' | 'text';
 
@@ -52,8 +52,30 @@ export function describeCondition(c: Condition, md: boolean): string {
       return c.of.map((x) => `(${describeCondition(x, md)})`).join(' or ');
     case 'not':
       return `not (${describeCondition(c.of, md)})`;
+    default: {
+      const op = c.op;
+      return c.tests
+        .map(
+          (t) =>
+            `${code(t.ref.text, md)} ${VALUE_TEST_WORDS[op](t.values.map((v) => code(op === 'type' ? String(v) : JSON.stringify(v), md)))}`,
+        )
+        .join(' and ');
+    }
   }
 }
+
+/** How explain reads each comparison, given its operands already formatted. */
+const VALUE_TEST_WORDS: Readonly<Record<ValueTestOp, (v: readonly string[]) => string>> = {
+  lt: (v) => `is less than ${v[0]}`,
+  lte: (v) => `is at most ${v[0]}`,
+  gt: (v) => `is greater than ${v[0]}`,
+  gte: (v) => `is at least ${v[0]}`,
+  between: (v) => `is between ${v[0]} and ${v[1]} (inclusive)`,
+  beginsWith: (v) => `begins with ${v[0]}`,
+  contains: (v) => `contains ${v[0]}`,
+  in: (v) => `is one of ${v.join(', ')}`,
+  type: (v) => `is of type ${v[0]}`,
+};
 
 function describeSource(s: SourcePlan, pageSize: number, md: boolean): string {
   switch (s.kind) {
@@ -145,14 +167,15 @@ function pathDiagram(plan: FixPlan): string[] {
     } else if (step.kind === 'extract') {
       const e = plan.extracts.find((x) => x.name === step.name);
       lines.push(`  ${id}[${mermaidLabel(`Extract ${step.name} from ${e?.from.text ?? ''}${e?.parse === 'json' ? ' (JSON)' : ''}`)}]`);
-    } else if (step.kind === 'skip') {
-      const reason = plan.skip[step.index]?.reason ?? '';
-      lines.push(`  ${id}{${mermaidLabel(`${reason}?`)}}`, `  ${id}skip([${mermaidLabel(`skipped: ${reason}`)}])`);
+    } else if (step.kind === 'skip' || step.kind === 'fail') {
+      const reason = (step.kind === 'skip' ? plan.skip[step.index] : plan.fail?.[step.index])?.reason ?? '';
+      const outcome = step.kind === 'skip' ? 'skipped' : 'failed';
+      lines.push(`  ${id}{${mermaidLabel(`${reason}?`)}}`, `  ${id}skip([${mermaidLabel(`${outcome}: ${reason}`)}])`);
     } else {
       lines.push(`  ${id}[${mermaidLabel('Read the record to update')}]`);
     }
     onward(previous, id);
-    if (step.kind === 'skip') edges.push(`  ${id} -- yes --> ${id}skip`);
+    if (step.kind === 'skip' || step.kind === 'fail') edges.push(`  ${id} -- yes --> ${id}skip`);
     previous = id;
   });
   const fill = plan.update.set.filter((f) => !f.overwrite).map((f) => f.field);
@@ -227,6 +250,14 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
     li(`${code(r.reason, md)} when ${describeCondition(r.when, md)}`, i + 1);
   });
   out.push('');
+
+  if (plan.fail?.length) {
+    h(2, 'Fail rules (after the skip rules; the first that matches fails the record, and the run exits 1)');
+    plan.fail.forEach((r, i) => {
+      li(`${code(r.reason, md)} when ${describeCondition(r.when, md)}`, i + 1);
+    });
+    out.push('');
+  }
 
   h(2, 'Writes');
   const key = plan.update.key.map(([k, t]) => `${code(k, md)} = ${code(templateText(t), md)}`).join(', ');

@@ -5,7 +5,7 @@
  * null, arrays, plain objects, `Set` and `Uint8Array`.
  */
 import type { FailureReason } from '../plan/reasons.js';
-import type { FixPlan, SourcePlan } from '../plan/types.js';
+import type { FixPlan, SourcePlan, ValueTestOp } from '../plan/types.js';
 
 export type Item = Record<string, unknown>;
 
@@ -173,6 +173,17 @@ export interface Adapter {
    * https://www.sqlite.org/datatype3.html, 4.2 and 7.1. Absent: values compare exactly, as stored.
    */
   equalInColumn?(table: string, field: string, stored: unknown, value: unknown): boolean;
+  /**
+   * Whether a value read (`stored`) satisfies the comparison `op` with `values` (the operands of
+   * a `ValueTest`) exactly as this backend's own `where`/`filter` would decide it for an
+   * attribute or column holding that value, so a skip or fail rule and a pushed-down filter agree.
+   * `column` is the `[table, column]` the value was read from (SQLite: its type affinity and
+   * collation apply, https://www.sqlite.org/datatype3.html §4 and §7), absent for a value inside
+   * a document, an extract or a DynamoDB item. `stored` undefined is a missing value, which
+   * satisfies no comparison. Absent: the engine uses DynamoDB's rules (strict types, exact
+   * numbers; see src/adapters/dynamodb/compare.ts).
+   */
+  satisfies?(op: ValueTestOp, values: readonly unknown[], stored: unknown, column?: readonly [string, string]): boolean;
   /**
    * A JSON-safe identity of `value` as a key of column `field` of `table`: two values have equal
    * identities exactly when the target's key comparison finds them equal (SQLite: after the

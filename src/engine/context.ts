@@ -2,7 +2,8 @@
  * Pure per-record evaluation: resolving references, rendering templates and testing conditions
  * against one record's context. No I/O, no backend knowledge.
  */
-import type { Condition, Ref, Template } from '../plan/types.js';
+import { satisfiesStrict } from '../plan/compare.js';
+import type { Condition, Ref, Template, ValueTestOp } from '../plan/types.js';
 import { deepEqual, exactNumberText, isAbsent, isMissing } from '../plan/values.js';
 
 /** The values a record's references resolve against: source alias, lookups, extracts, `now`. */
@@ -80,10 +81,19 @@ export function render(t: Template, ctx: Context): unknown {
   }
 }
 
+/** Decides one comparison (`lt` … `type`) of a value read, with the target's meaning. */
+export type ValueTester = (op: ValueTestOp, values: readonly unknown[], stored: unknown, ref: Ref) => boolean;
+
+/**
+ * Whether a condition holds for one record. `same` decides `equals` and `test` the comparisons,
+ * each as the target compares (the run passes the adapter's rules; the defaults are exact
+ * equality and DynamoDB's rules). A missing value satisfies no comparison.
+ */
 export function evaluate(
   cond: Condition,
   ctx: Context,
   same: (a: unknown, b: unknown, ref: Ref) => boolean = (a, b) => deepEqual(a, b),
+  test: ValueTester = (op, values, stored) => satisfiesStrict(op, values, stored),
 ): boolean {
   switch (cond.op) {
     case 'exists':
@@ -100,10 +110,14 @@ export function evaluate(
         return value === null ? isAbsent(v) : same(v, value, ref);
       });
     case 'all':
-      return cond.of.every((c) => evaluate(c, ctx, same));
+      return cond.of.every((c) => evaluate(c, ctx, same, test));
     case 'any':
-      return cond.of.some((c) => evaluate(c, ctx, same));
+      return cond.of.some((c) => evaluate(c, ctx, same, test));
     case 'not':
-      return !evaluate(cond.of, ctx, same);
+      return !evaluate(cond.of, ctx, same, test);
+    default: {
+      const op = cond.op;
+      return cond.tests.every(({ ref, values }) => test(op, values, resolveRef(ctx, ref), ref));
+    }
   }
 }

@@ -15,7 +15,7 @@ import {
 import { columnOfRef } from '../plan/refs.js';
 import type { FixPlan, Ref } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
-import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
+import { type Context, evaluate, MISSING, render, TemplateError, type ValueTester } from './context.js';
 import type { EngineEvent, FieldChange, RecordOutcome, RunSummary } from './events.js';
 import { type CompiledExtract, ExtractFailure, prepareExtract, runExtract } from './extract.js';
 
@@ -109,6 +109,11 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     if (column && adapter.equalInColumn) return adapter.equalInColumn(column[0], column[1], a, b);
     return deepEqual(normalize(a), normalize(b));
   };
+  // Comparisons (`lt` … `type`) too: the adapter decides them as its `where`/`filter` would,
+  // for a column with its affinity and collation where the reference names one.
+  const testInTarget: ValueTester | undefined = adapter.satisfies
+    ? (op, values, value, ref) => adapter.satisfies?.(op, values, value, columnOfRef(plan, ref)) ?? false
+    : undefined;
   // Target records this run updates, when the update key is not the source record's own (then
   // two source records can update one target record). Grows with the distinct targets updated.
   // A lookup's record is one of those too: two orders can find the same user.
@@ -201,10 +206,11 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
             else throw err;
           }
         }
-      } else if (step.kind === 'skip') {
-        const rule = plan.skip[step.index];
+      } else if (step.kind === 'skip' || step.kind === 'fail') {
+        const rule = step.kind === 'skip' ? plan.skip[step.index] : plan.fail?.[step.index];
         if (!rule) continue;
-        for (const s of live) if (evaluate(rule.when, s.ctx, sameInTarget)) finish(s, 'skipped', rule.reason);
+        const outcome = step.kind === 'skip' ? 'skipped' : 'failed';
+        for (const s of live) if (evaluate(rule.when, s.ctx, sameInTarget, testInTarget)) finish(s, outcome, rule.reason);
       } else {
         await batchLookup(adapter, live, FETCHED_TARGET, (s) => renderKey(plan.update.key, s.ctx), plan.update.table, true);
       }

@@ -17,6 +17,18 @@ export interface ConditionSpec {
   isNull?: RefText | RefText[];
   notNull?: RefText | RefText[];
   equals?: Record<RefText, unknown>;
+  lt?: Record<RefText, unknown>;
+  lte?: Record<RefText, unknown>;
+  gt?: Record<RefText, unknown>;
+  gte?: Record<RefText, unknown>;
+  /** Reference → `[low, high]`, both inclusive. */
+  between?: Record<RefText, unknown>;
+  beginsWith?: Record<RefText, unknown>;
+  contains?: Record<RefText, unknown>;
+  /** Reference → a non-empty list of candidate values. */
+  in?: Record<RefText, unknown>;
+  /** Reference → a type name (`string`, `number`, …; see TypeName in src/plan/types.ts). */
+  type?: Record<RefText, unknown>;
   all?: ConditionSpec[];
   any?: ConditionSpec[];
   not?: ConditionSpec;
@@ -126,6 +138,8 @@ export interface FixSpec {
   lookups?: Record<string, LookupSpec>;
   extract?: Record<string, ExtractSpec>;
   skip?: SkipRuleSpec[];
+  /** Fail rules: like `skip`, but a matching record counts as failed with the reason. */
+  fail?: SkipRuleSpec[];
   update: UpdateSpec;
   run?: RunSpec;
 }

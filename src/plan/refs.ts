@@ -9,7 +9,7 @@ export interface PlacedRef {
 }
 
 /**
- * The references of lookup keys, extracts, skip rules, the update key and every `set` and
+ * The references of lookup keys, extracts, skip and fail rules, the update key and every `set` and
  * `touch` template, in spec order. The source's `where`/`filter` is not included: its references
  * name columns or attributes directly, not records of the run.
  */
@@ -36,6 +36,8 @@ export function planRefs(plan: FixPlan): PlacedRef[] {
   for (const l of plan.lookups) for (const [, t] of l.key) template(t, ['lookups', l.name, 'get']);
   for (const e of plan.extracts) out.push({ ref: e.from, at: ['extract', e.name, 'from'] });
   for (const [i, rule] of plan.skip.entries()) for (const ref of conditionRefs(rule.when)) out.push({ ref, at: ['skip', i, 'when'] });
+  for (const [i, rule] of (plan.fail ?? []).entries())
+    for (const ref of conditionRefs(rule.when)) out.push({ ref, at: ['fail', i, 'when'] });
   for (const [, t] of plan.update.key) template(t, ['update', 'key']);
   for (const s of plan.update.set) template(s.template, ['update', 'set', s.field]);
   for (const s of plan.update.touch) template(s.template, ['update', 'touch', s.field]);

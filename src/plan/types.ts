@@ -34,8 +34,49 @@ export type Template =
 export type Condition =
   | { readonly op: 'exists' | 'missing' | 'isNull' | 'notNull'; readonly refs: readonly Ref[] }
   | { readonly op: 'equals'; readonly pairs: readonly { readonly ref: Ref; readonly value: unknown }[] }
+  | { readonly op: ValueTestOp; readonly tests: readonly ValueTest[] }
   | { readonly op: 'all' | 'any'; readonly of: readonly Condition[] }
   | { readonly op: 'not'; readonly of: Condition };
+
+/**
+ * The comparisons that push down to the database (SQL `where`, DynamoDB `filter`) and that skip
+ * and fail rules evaluate with the database's own meaning (the adapter's `satisfies`).
+ */
+export type ValueTestOp = 'lt' | 'lte' | 'gt' | 'gte' | 'between' | 'beginsWith' | 'contains' | 'in' | 'type';
+
+/**
+ * One reference tested against constant operands: one value for `lt`…`gte`, `beginsWith` and
+ * `contains`; `[low, high]` for `between`; the candidates for `in`; one `TypeName` for `type`.
+ */
+export interface ValueTest {
+  readonly ref: Ref;
+  readonly values: readonly unknown[];
+}
+
+/**
+ * Backend-neutral type names of the `type` test. SQLite: `string` text, `number` integer or real,
+ * `integer`, `real`, `binary` blob, `null`. DynamoDB: `string` S, `number` N, `binary` B,
+ * `boolean` BOOL, `null` NULL, `map` M, `list` L, `stringSet` SS, `numberSet` NS, `binarySet` BS.
+ */
+export type TypeName =
+  | 'string'
+  | 'number'
+  | 'integer'
+  | 'real'
+  | 'binary'
+  | 'boolean'
+  | 'null'
+  | 'map'
+  | 'list'
+  | 'stringSet'
+  | 'numberSet'
+  | 'binarySet';
+
+/** The type names each backend knows, in the order docs list them. */
+export const TYPE_NAMES: Readonly<Record<'sqlite' | 'dynamodb', readonly TypeName[]>> = {
+  sqlite: ['string', 'number', 'integer', 'real', 'binary', 'null'],
+  dynamodb: ['string', 'number', 'binary', 'boolean', 'null', 'map', 'list', 'stringSet', 'numberSet', 'binarySet'],
+};
 
 export type TargetPlan =
   | { readonly backend: 'sqlite'; readonly path: string; readonly busyTimeoutMs: number }
@@ -97,17 +138,22 @@ export interface ExtractPlan {
   readonly needs: readonly string[];
 }
 
+/** A skip or fail rule: a named condition. */
 export interface SkipRulePlan {
   readonly reason: string;
   readonly when: Condition;
   readonly needs: readonly string[];
 }
 
+/** A fail rule has the shape of a skip rule; a record it matches counts as failed with its reason. */
+export type FailRulePlan = SkipRulePlan;
+
 /** One step of the per-page pipeline, in execution order. */
 export type Step =
   | { readonly kind: 'lookup'; readonly name: string }
   | { readonly kind: 'extract'; readonly name: string }
   | { readonly kind: 'skip'; readonly index: number }
+  | { readonly kind: 'fail'; readonly index: number }
   | { readonly kind: 'fetchTarget' };
 
 export interface SetFieldPlan {
@@ -148,6 +194,8 @@ export interface FixPlan {
   readonly lookups: readonly LookupPlan[];
   readonly extracts: readonly ExtractPlan[];
   readonly skip: readonly SkipRulePlan[];
+  /** Fail rules, evaluated after every skip rule; absent in plans saved before they existed. */
+  readonly fail?: readonly FailRulePlan[];
   readonly steps: readonly Step[];
   readonly update: UpdatePlan;
   readonly run: RunPlan;

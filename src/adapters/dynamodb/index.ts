@@ -3,7 +3,8 @@
  * `createDynamoAdapter`, so runs against SQLite never load it.
  */
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import type { FixPlan, SourcePlan } from '../../plan/types.js';
+import { satisfiesStrict } from '../../plan/compare.js';
+import type { FixPlan, SourcePlan, ValueTestOp } from '../../plan/types.js';
 import type {
   Adapter,
   CountOptions,
@@ -143,6 +144,11 @@ class DynamoAdapter implements Adapter {
 
   write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> {
     return write(this.ctx, requests, options);
+  }
+
+  /** DynamoDB's own rules for the comparisons of a filter (src/plan/compare.ts). */
+  satisfies(op: ValueTestOp, values: readonly unknown[], stored: unknown): boolean {
+    return satisfiesStrict(op, values, stored);
   }
 
   stats(): Record<string, number> {

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { DatafixError, targetMismatch } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
 import { columnOfRef, columnReadBy, planRefs } from '../../plan/refs.js';
-import type { FixPlan, SourcePlan } from '../../plan/types.js';
+import type { FixPlan, SourcePlan, ValueTestOp } from '../../plan/types.js';
 import { deepEqual, ExactNumber, exactNumberText, fromJsonSafe, toJsonSafe } from '../../plan/values.js';
 import {
   type Adapter,
@@ -24,7 +24,7 @@ import {
   type WriteResult,
 } from '../types.js';
 import { type BuiltInCollation, collationKey, columnCollation } from './collation.js';
-import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
+import { compileWhere, quoteIdent, SQL_IDENT, valueTestSql } from './sql.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
 function isLockedError(err: unknown): boolean {
@@ -357,6 +357,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
   };
 
+  /** A column's built-in collation; check() refused comparing one SQLite cannot apply. */
+  const knownCollation = (table: string, column: string): BuiltInCollation => {
+    const coll = collationOf(table, column);
+    return coll instanceof Error ? 'BINARY' : coll;
+  };
+
   const requireKnownCollation = (table: string, column: string, at: readonly (string | number)[]): void => {
     const coll = collationOf(table, column);
     if (!(coll instanceof Error)) return;
@@ -379,7 +385,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     const info = requireTable(source.table, ['source', 'table']);
     const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
     const usesRowid = info.primaryKey.length === 0;
-    const compiled = source.where ? compileWhere(source.where) : undefined;
+    const compiled = source.where ? compileWhere(source.where, (c) => knownCollation(source.table, c)) : undefined;
     // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
     // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
     const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
@@ -456,11 +462,13 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         ...info.primaryKey.map((k) => [src.table, k, ['source', 'table']] as const),
         ...plan.lookups.flatMap((l) => l.key.map(([k]) => [l.table ?? '', k, ['lookups', l.name, 'get']] as const)),
         ...plan.update.key.map(([k]) => [plan.update.table ?? src.table, k, ['update', 'key']] as const),
-        ...plan.skip.flatMap((rule, i) =>
-          conditionRefs(rule.when, true).flatMap((ref) => {
-            const column = columnOfRef(plan, ref);
-            return column ? [[column[0], column[1], ['skip', i, 'when']] as const] : [];
-          }),
+        ...(['skip', 'fail'] as const).flatMap((section) =>
+          (plan[section] ?? []).flatMap((rule, i) =>
+            conditionRefs(rule.when, true).flatMap((ref) => {
+              const column = columnOfRef(plan, ref);
+              return column ? [[column[0], column[1], [section, i, 'when']] as const] : [];
+            }),
+          ),
         ),
       ];
       for (const [table, column, at] of compared) requireKnownCollation(table, column, at);
@@ -492,7 +500,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const nullable = info.primaryKey.filter((k) => !info.notNull.has(k));
         if (nullable.length) {
           const cond = nullable.map((k) => `${quoteIdent(k)} IS NULL`).join(' OR ');
-          const where = src.where ? compileWhere(src.where) : undefined;
+          const where = src.where ? compileWhere(src.where, (c) => knownCollation(src.table, c)) : undefined;
           const hit = wrapBusy(() =>
             db
               .prepare(`SELECT 1 FROM ${quoteIdent(src.table)} WHERE ${where ? `(${where.sql}) AND ` : ''}(${cond}) LIMIT 1`)
@@ -812,6 +820,19 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         return collationKey(c, a) === collationKey(c, b);
       }
       return deepEqual(a, b);
+    },
+
+    satisfies(op: ValueTestOp, values: readonly unknown[], stored: unknown, column?: readonly [string, string]): boolean {
+      // SQLite itself evaluates the very SQL a `where` runs (valueTestSql), over the value read:
+      // a constant first takes the column's type affinity, as it does against the column
+      // (https://www.sqlite.org/datatype3.html, 4.2), and the column's collation is named.
+      const affinityApplies = column !== undefined && op !== 'beginsWith' && op !== 'contains' && op !== 'type';
+      const operands = affinityApplies ? values.map((v) => converted(column[0], column[1], v, 'compare')) : values;
+      const params: unknown[] = [];
+      const test = valueTestSql(op, 'v', operands, params, column ? knownCollation(column[0], column[1]) : 'BINARY');
+      params.push(stored);
+      const row = wrapBusy(() => prepare(`SELECT ${test} AS r FROM (SELECT ? AS v)`).get(...params.map(toSqlValue))) as { r: unknown };
+      return Number(row.r) === 1;
     },
 
     storedAs(table: string | undefined, field: string, value: unknown): unknown {
