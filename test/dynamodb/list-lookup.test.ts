@@ -7,10 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { RecordEvent } from '../../src/engine/events.js';
 import { runFix } from '../../src/engine/run.js';
+import { explain } from '../../src/explain.js';
 import { compileSpec } from '../../src/language/compile.js';
 import { loadSpecText } from '../../src/language/load.js';
+import type { FixSpec } from '../../src/language/types.js';
+import { runCli } from '../helpers/cli.js';
 import { createMediaTable, getRawItem, type RunningDynalite, seedItems, seedRawItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy, throttled } from '../helpers/proxy.js';
+import { useTempDirs } from '../helpers/tmp.js';
 
 const TABLE = 'blog-list-lookup';
 const MAX = 3;
@@ -75,6 +79,12 @@ afterAll(async () => {
   await proxy?.stop();
   await db?.stop();
 });
+
+/** `datafix explain`'s text for a spec, compiled without its environment. */
+function explainSpec(yaml: string): string {
+  const loaded = loadSpecText(yaml, 'spec.yaml');
+  return explain(loaded.data as FixSpec, compileSpec(loaded, { skipEnv: true }));
+}
 
 async function run(yaml: string, concurrency = 3) {
   const plan = compileSpec(loadSpecText(yaml, 'spec.yaml'), {});
@@ -200,5 +210,61 @@ update:
     expect(r.outcome('POST#big')).toMatchObject({ outcome: 'skipped', reason: 'no_notes' });
     expect(r.outcome('POST#many')).toMatchObject({ outcome: 'failed', reason: 'lookup_over_max' });
     expect(r.summary).toMatchObject({ total: POSTS + 2, updated: POSTS - 1, skipped: 1, failed: 2 });
+  });
+});
+
+describe('datafix test and explain: lookups of several items', () => {
+  const tempDir = useTempDirs();
+  const fix = `name: comments
+target: { dynamodb: { table: T } }
+source: { as: post, scan: { filter: { equals: { SK: METADATA } } } }
+lookups:
+  comments:
+    query: { key: { PK: "{{ post.PK }}", SK: { beginsWith: "COMMENT#" } } }
+    max: 2
+skip:
+  - { reason: no_comments, when: { missing: "comments[0]" } }
+update:
+  key: { PK: "{{ post.PK }}", SK: "{{ post.SK }}" }
+  set: { first: "{{ comments[0].body }}" }
+`;
+
+  it('runs on the embedded DynamoDB with tables inferred from the fix: every outcome of the lookup', async () => {
+    const dir = tempDir();
+    dir.write('comments.yaml', fix);
+    const test = dir.write(
+      'comments.test.yaml',
+      `cases:
+  - name: first comment in sort-key order; none is a skip; more than max fails
+    given:
+      target:
+        - { PK: "POST#1", SK: METADATA }
+        - { PK: "POST#1", SK: "COMMENT#2", body: second }
+        - { PK: "POST#1", SK: "COMMENT#1", body: first }
+        - { PK: "POST#2", SK: METADATA }
+        - { PK: "POST#3", SK: METADATA }
+        - { PK: "POST#3", SK: "COMMENT#1", body: a }
+        - { PK: "POST#3", SK: "COMMENT#2", body: b }
+        - { PK: "POST#3", SK: "COMMENT#3", body: c }
+    expect:
+      summary: { total: 3, updated: 1, skipped: 1, failed: 1, reasons: { no_comments: 1, lookup_over_max: 1 } }
+      records:
+        target:
+          - { PK: "POST#1", SK: METADATA, first: first }
+          - { PK: "POST#3", SK: METADATA, first: { $absent: true } }
+`,
+    );
+    const r = await runCli(['test', test]);
+    expect(`${r.stdout}${r.stderr}`).toContain('1 passed, 0 failed');
+    expect(r.code).toBe(0);
+  });
+
+  it('explain says what the lookup reads, its order, its bound and how it is sent', () => {
+    const text = explainSpec(fix);
+    expect(text).toContain(
+      '1. `comments`: every item of the target table where `PK` = `{{ post.PK }}` and `SK` begins with `COMMENT#`, in sort-key order, as a list of at most 2 (a record with more fails with reason `lookup_over_max`); one Query per record, paged.',
+    );
+    // Mermaid writes `#` as an entity code.
+    expect(text).toContain('Lookup comments: every record where PK = {{ post.PK }} and SK begins with COMMENT#35; (max 2)');
   });
 });
