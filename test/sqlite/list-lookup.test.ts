@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DatafixError, type Diagnostic } from '../../src/errors.js';
+import { runCli } from '../helpers/cli.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { compileYaml, createDb, query, runYaml, sqliteTarget } from './fixtures.js';
 
@@ -254,5 +255,108 @@ update:
     const found = diagnostics(text);
     expect(found.map((d) => [d.code, d.path, d.line])).toEqual([['DF272', '/skip/0/when', lineOf(text, 'comments.body')]]);
     expect(found[0]?.message).toContain('comments[0].body');
+  });
+});
+
+describe('SQLite lookups of several rows: larger pages and rules', () => {
+  it('a page with more keys than one statement may bind is split into statements under the limit', async () => {
+    const dir = tempDir();
+    const db = dir.file('wide.db');
+    // Two bound values per key: 16,383 keys (32,766 parameters) fit one statement, 20,000 do not.
+    const n = 20_000;
+    const posts = Array.from({ length: n }, (_, i) => `(${i + 1}, 'g${i % 7}', ${i + 1})`).join(', ');
+    createDb(
+      db,
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, grp TEXT, num INTEGER, seen INTEGER);
+       CREATE TABLE marks (id INTEGER PRIMARY KEY, grp TEXT, num INTEGER);
+       INSERT INTO posts (id, grp, num) VALUES ${posts};
+       INSERT INTO marks VALUES (1, 'g0', 1), (2, 'g1', 7), (3, 'g6', 19999), (4, 'g0', 20000);`,
+    );
+    const run = await runYaml(`name: wide
+${sqliteTarget(db)}source: { as: p, table: posts, pageSize: ${n} }
+lookups:
+  marks: { table: marks, where: { equals: { grp: "{{ p.grp }}", num: "{{ p.num }}" } }, max: 1 }
+skip:
+  - { reason: unmarked, when: { missing: "marks[0]" } }
+update:
+  key: { id: "{{ p.id }}" }
+  set: { seen: "{{ marks[0].id }}" }
+`);
+    // Post k has (g{(k - 1) % 7}, k): marks 1, 3 and 4 name posts 1, 19999 and 20000 (the last two
+    // in the second statement); mark 2 names none (post 7 is in g6).
+    expect(query(db, 'SELECT id, seen FROM posts WHERE seen IS NOT NULL ORDER BY id')).toEqual([
+      { id: 1, seen: 1 },
+      { id: 19999, seen: 3 },
+      { id: 20000, seen: 4 },
+    ]);
+    expect(run.summary).toMatchObject({ total: n, updated: 3, skipped: n - 3 });
+    expect(run.requests.lookupMany).toBe(2);
+  });
+
+  it('a skip rule on a field of a listed row compares as its column does (affinity)', async () => {
+    const dir = tempDir();
+    const db = dir.file('rule.db');
+    createDb(
+      db,
+      `CREATE TABLE users (id INTEGER PRIMARY KEY, note TEXT);
+       CREATE TABLE flags (id INTEGER PRIMARY KEY, user_id INTEGER, level TEXT);
+       INSERT INTO users (id) VALUES (1), (2);
+       INSERT INTO flags VALUES (10, 1, '200'), (11, 2, '300');`,
+    );
+    // level is TEXT: the number 200 takes the column's affinity and equals the text '200'.
+    const run = await runYaml(`name: rule
+${sqliteTarget(db)}source: { as: u, table: users }
+lookups:
+  flags: { table: flags, where: { equals: { user_id: "{{ u.id }}" } }, max: 3 }
+skip:
+  - { reason: level_200, when: { equals: { "flags[0].level": 200 } } }
+update:
+  key: { id: "{{ u.id }}" }
+  set: { note: "{{ flags[0].level }}" }
+`);
+    expect(query(db, 'SELECT id, note FROM users ORDER BY id')).toEqual([
+      { id: 1, note: null },
+      { id: 2, note: '300' },
+    ]);
+    expect(run.outcomes.get(1)).toMatchObject({ outcome: 'skipped', reason: 'level_200' });
+  });
+
+  it('datafix test infers the lookup table from the fix: its columns from `where`, rows in the order given', async () => {
+    const dir = tempDir();
+    dir.write(
+      'firsts.yaml',
+      `name: firsts
+target: { sqlite: { path: /unused.db } }
+source: { as: post, table: posts }
+lookups:
+  comments: { table: comments, where: { all: [ { equals: { post_id: "{{ post.id }}" } }, { equals: { hidden: 0 } } ] }, max: 2 }
+skip:
+  - { reason: none, when: { missing: "comments[0]" } }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { first: "{{ comments[0].body }}" }
+`,
+    );
+    const test = dir.write(
+      'firsts.test.yaml',
+      `cases:
+  - name: each outcome
+    given:
+      posts: [ { id: 1 }, { id: 2 }, { id: 3 } ]
+      comments:
+        - { post_id: 1, hidden: 0, body: one }
+        - { post_id: 1, hidden: 1, body: hidden }
+        - { post_id: 3, hidden: 0, body: a }
+        - { post_id: 3, hidden: 0, body: b }
+        - { post_id: 3, hidden: 0, body: c }
+    expect:
+      summary: { total: 3, updated: 1, skipped: 1, failed: 1, reasons: { none: 1, lookup_over_max: 1 } }
+      records:
+        posts: [ { id: 1, first: one }, { id: 2, first: null }, { id: 3, first: null } ]
+`,
+    );
+    const r = await runCli(['test', test]);
+    expect(`${r.stdout}${r.stderr}`).toContain('1 passed, 0 failed');
+    expect(r.code).toBe(0);
   });
 });

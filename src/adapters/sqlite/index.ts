@@ -724,12 +724,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
             tests.push(`${quoteIdent(cols[0] as string)} IN (${chunk.map(() => '?').join(', ')})`);
             for (const e of chunk) params.push(toSqlValue(e.values[0]));
           } else if (cols.length > 1) {
-            tests.push(`(${chunk.map(() => `(${cols.map((c) => `${quoteIdent(c)} = ?`).join(' AND ')})`).join(' OR ')})`);
+            // A row value against VALUES compares each column as `c = ?` does (values without
+            // affinity take the column's; the column's collation), and, unlike a chain of ORs,
+            // stays within SQLite's expression depth limit (1000) however many keys a page has.
+            const tuple = `(${cols.map(() => '?').join(', ')})`;
+            tests.push(`(${cols.map(quoteIdent).join(', ')}) IN (VALUES ${chunk.map(() => tuple).join(', ')})`);
             for (const e of chunk) for (const v of e.values) params.push(toSqlValue(v));
           }
           // At most max + 1 rows per key: enough to tell "more than max" without reading them all.
+          // The key order is carried out of the subquery as a column (a rowid would not be).
           const numbered = `row_number() OVER (${cols.length ? `PARTITION BY ${cols.map(quoteIdent).join(', ')} ` : ''}ORDER BY ${keyList})`;
-          const sql = `SELECT * FROM (SELECT *, ${numbered} AS ${ROW_NUMBER} FROM ${quoteIdent(table)}${tests.length ? ` WHERE ${tests.join(' AND ')}` : ''}) WHERE ${ROW_NUMBER} <= ? ORDER BY ${keyList}`;
+          const order = info.primaryKey.length ? keyList : ROW_ID;
+          const sql = `SELECT * FROM (SELECT *, ${info.primaryKey.length ? '' : `rowid AS ${ROW_ID}, `}${numbered} AS ${ROW_NUMBER} FROM ${quoteIdent(table)}${tests.length ? ` WHERE ${tests.join(' AND ')}` : ''}) WHERE ${ROW_NUMBER} <= ? ORDER BY ${order}`;
           params.push(BigInt(first.max + 1));
           let rows: Item[];
           try {
@@ -739,7 +745,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           }
           const found = new Map<string, Item[]>(chunk.map((e) => [identityOf(e.values), []]));
           for (const raw of rows) {
-            const { [ROW_NUMBER_COLUMN]: _n, ...row } = raw;
+            const { [ROW_NUMBER_COLUMN]: _n, [ROW_ID_COLUMN]: _rowid, ...row } = raw;
             const item = fromRow(row);
             found.get(identityOf(cols.map((c) => item[c])))?.push(item);
           }
@@ -934,6 +940,9 @@ const MAX_BOUND = 32_766;
 /** The row number a lookup of several rows counts each key's rows by; never a column of the answer. */
 const ROW_NUMBER_COLUMN = 'datafix:n';
 const ROW_NUMBER = `"${ROW_NUMBER_COLUMN}"`;
+/** The rowid of a table without a primary key, carried out of that subquery to order by. */
+const ROW_ID_COLUMN = 'datafix:rowid';
+const ROW_ID = `"${ROW_ID_COLUMN}"`;
 
 /** Largest integer SQLite stores (a signed 64-bit INTEGER). */
 const MAX_INT64 = 2n ** 63n - 1n;
