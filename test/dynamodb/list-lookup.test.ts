@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { RecordEvent } from '../../src/engine/events.js';
 import { runFix } from '../../src/engine/run.js';
+import { DatafixError } from '../../src/errors.js';
 import { explain } from '../../src/explain.js';
 import { compileSpec } from '../../src/language/compile.js';
 import { loadSpecText } from '../../src/language/load.js';
@@ -266,5 +267,69 @@ update:
     );
     // Mermaid writes `#` as an entity code.
     expect(text).toContain('Lookup comments: every record where PK = {{ post.PK }} and SK begins with COMMENT#35; (max 2)');
+  });
+});
+
+describe('validate and check: DynamoDB lookups of several items', () => {
+  const spec = (lookup: string) => `name: v
+target: { dynamodb: { table: ${TABLE} } }
+source: { as: post, scan: {} }
+lookups:
+  comments:
+${lookup}
+update:
+  key: { PK: "{{ post.PK }}", SK: "{{ post.SK }}" }
+  set: { first: "{{ comments[0].body }}" }
+`;
+  const diagnostics = (text: string) => {
+    try {
+      compileSpec(loadSpecText(text, 'spec.yaml'), { skipEnv: true });
+    } catch (err) {
+      if (err instanceof DatafixError) return err.diagnostics.map((d) => [d.code, d.path, d.line]);
+      throw err;
+    }
+    return [];
+  };
+
+  it.each([
+    [
+      'a SQLite where',
+      '    table: comments\n    where: { equals: { post_id: "{{ post.id }}" } }\n    max: 5',
+      'DF205',
+      '/lookups/comments/where',
+      7,
+    ],
+    [
+      'a template naming an unknown root',
+      '    query: { key: { PK: "{{ psot.PK }}" } }\n    max: 5',
+      'DF201',
+      '/lookups/comments/query/key/PK',
+      6,
+    ],
+    [
+      'a sort-key template naming a later lookup',
+      '    query: { key: { PK: "{{ post.PK }}", SK: { beginsWith: "{{ later.x }}" } } }\n    max: 5\n  later: { get: { PK: a, SK: b } }',
+      'DF202',
+      '/lookups/comments/query/key/SK/beginsWith',
+      6,
+    ],
+    ['max missing', '    query: { key: { PK: "{{ post.PK }}" } }', 'DF270', '/lookups/comments', 5],
+  ])('%s is refused at its line', (_what, lookup, code, path, line) => {
+    expect(diagnostics(spec(lookup))).toContainEqual([code, path, line]);
+  });
+
+  it('check refuses a query whose key is not the key of the table or index it queries (DF404)', async () => {
+    const plan = compileSpec(loadSpecText(spec('    query: { key: { GSI8PK: "AUTHOR#{{ post.author }}" } }\n    max: 5'), 'spec.yaml'), {
+      skipEnv: true,
+    });
+    const adapter = await createDynamoAdapter({ backend: 'dynamodb', table: TABLE, region: 'us-east-1', endpoint: db.endpoint });
+    try {
+      await expect(adapter.check(plan)).rejects.toMatchObject({
+        code: 'DF404',
+        message: expect.stringContaining('lookup `comments` queries by `GSI8PK` as its partition key, but table'),
+      });
+    } finally {
+      await adapter.close();
+    }
   });
 });

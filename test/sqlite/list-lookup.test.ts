@@ -144,6 +144,17 @@ update:
     expect(run.requests.lookupMany).toBe(1);
   });
 
+  it('a column of the listed rows that the table lacks is refused before anything is read (DF405)', async () => {
+    const dir = tempDir();
+    const db = dir.file('typo.db');
+    seed(db);
+    await expect(runYaml(postsSpec(db).replace('comments[0].body', 'comments[0].bdy'))).rejects.toMatchObject({
+      code: 'DF405',
+      message: expect.stringContaining('`comments[0].bdy` reads column `bdy`, which table `comments` does not have'),
+    });
+    expect(query(db, 'SELECT count(*) AS n FROM posts WHERE first_comment IS NOT NULL')).toEqual([{ n: 0 }]);
+  });
+
   it('a row whose template value is missing matches nothing: an empty list, no statement for it', async () => {
     const dir = tempDir();
     const db = dir.file('missing.db');
