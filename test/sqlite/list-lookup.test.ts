@@ -105,9 +105,9 @@ describe('SQLite lookups of several rows', () => {
     createDb(
       db,
       `CREATE TABLE users (id INTEGER PRIMARY KEY, code INTEGER, email TEXT, tags TEXT, first_tag_id INTEGER);
-       CREATE TABLE tags (id INTEGER PRIMARY KEY, user_code TEXT, owner TEXT COLLATE NOCASE, label TEXT);
+       CREATE TABLE tags (id INTEGER PRIMARY KEY, user_code TEXT, owner TEXT COLLATE NOCASE, label TEXT, weight REAL);
        INSERT INTO users (id, code, email) VALUES (1, 7, 'Ann@X.io'), (2, 8, 'bob@x.io'), (3, 9, 'cy@x.io');
-       INSERT INTO tags VALUES (${big}, '7', 'ann@x.io', 'a'), (5, '7', 'ANN@X.IO', 'b'), (6, '8', 'someone@else', 'c'), (7, '9', 'CY@X.IO', 'd');`,
+       INSERT INTO tags VALUES (${big}, '7', 'ann@x.io', 'a', 2.5), (5, '7', 'ANN@X.IO', 'b', 2.0), (6, '8', 'someone@else', 'c', 1), (7, '9', 'CY@X.IO', 'd', 0.5);`,
     );
     // user_code is TEXT: the INTEGER 7 takes the column's affinity and matches '7', as SQLite's
     // user_code = 7 does; owner is NOCASE: 'Ann@X.io' matches 'ann@x.io' and 'ANN@X.IO'.
@@ -138,8 +138,9 @@ update:
       [3, ['d']],
     ]);
     expect(rows.map((r) => r.first_tag_id)).toEqual([5n, null, 7n]);
-    // The big id is written into the JSON text with every digit.
+    // The big id is written into the JSON text with every digit, the REAL 2.0 as a REAL.
     expect(rows[0]?.tags).toContain(`"id":${big}`);
+    expect(rows[0]?.tags).toContain('"id":5,"user_code":"7","owner":"ANN@X.IO","label":"b","weight":2.0}');
     expect(run.outcomes.get(2)).toMatchObject({ outcome: 'skipped', reason: 'no_tags' });
     expect(run.requests.lookupMany).toBe(1);
   });

@@ -1105,18 +1105,26 @@ export function toSqlValue(value: unknown): unknown {
 }
 
 /**
+ * Marks an exact number's text in JSON while it is written; made once per process, so no text of
+ * a value can hold it by chance.
+ */
+const NUMBER_MARK = `\u0000${randomUUID()}:`;
+const MARKED_NUMBER = new RegExp(`"${JSON.stringify(NUMBER_MARK).slice(1, -1).replace(/\\/g, '\\\\')}([-+.0-9eE]+)"`, 'g');
+
+/**
  * JSON text of a structure with every number as its own digits: a 64-bit integer (bigint) or an
  * exact number inside a map or list (rows of a lookup of several rows hold them) is written as
  * the number it is, never refused nor rounded to a double.
  */
 function jsonText(value: unknown): string {
-  // A mark no text of the value can hold by chance: numbers go out as marked strings first.
-  const mark = `\u0000${randomUUID()}:`;
+  let marked = false;
   const text = JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
     const exact = exactNumberText(this[key]);
-    return exact !== undefined ? `${mark}${exact}` : v;
+    if (exact === undefined) return v;
+    marked = true;
+    return `${NUMBER_MARK}${exact}`;
   });
-  return text.replace(new RegExp(`"${JSON.stringify(mark).slice(1, -1).replace(/\\/g, '\\\\')}([-+.0-9eE]+)"`, 'g'), '$1');
+  return marked ? text.replace(MARKED_NUMBER, '$1') : text;
 }
 
 /** A value as better-sqlite3 read it with safe integers on: an integer a double holds as a number. */
