@@ -163,11 +163,11 @@ function pathDiagram(plan: FixPlan): string[] {
     const id = `step${i + 1}`;
     if (step.kind === 'lookup') {
       const l = plan.lookups.find((x) => x.name === step.name);
-      const key =
+      const label =
         l?.kind === 'list'
-          ? `every record where ${listSelection(l, false)} (max ${l.max})`
-          : (l?.key ?? []).map(([k, t]) => `${k} = ${templateText(t)}`).join(', ');
-      lines.push(`  ${id}[${mermaidLabel(`Lookup ${step.name}: ${key}${l?.table ? ` in ${l.table}` : ''}`)}]`);
+          ? `every record${l.table ? ` of ${l.table}` : ''} where ${listSelection(l, false)} (max ${l.max})`
+          : `${(l?.key ?? []).map(([k, t]) => `${k} = ${templateText(t)}`).join(', ')}${l?.table ? ` in ${l.table}` : ''}`;
+      lines.push(`  ${id}[${mermaidLabel(`Lookup ${step.name}: ${label}`)}]`);
     } else if (step.kind === 'extract') {
       const e = plan.extracts.find((x) => x.name === step.name);
       lines.push(`  ${id}[${mermaidLabel(`Extract ${step.name} from ${e?.from.text ?? ''}${e?.parse === 'json' ? ' (JSON)' : ''}`)}]`);
