@@ -5,7 +5,7 @@
  * null, arrays, plain objects, `Set` and `Uint8Array`.
  */
 import type { FailureReason } from '../plan/reasons.js';
-import type { FixPlan, SourcePlan, ValueTestOp } from '../plan/types.js';
+import type { Condition, FixPlan, SortKeyOp, SourcePlan, ValueTestOp } from '../plan/types.js';
 
 export type Item = Record<string, unknown>;
 
@@ -58,6 +58,23 @@ export interface LookupRequest {
   /** Undefined means the target's own table. */
   readonly table?: string;
   readonly key: Item;
+  readonly consistentRead: boolean;
+}
+
+/** A lookup of every record that matches, for one source record (a `query` or `where` lookup). */
+export interface ListLookupRequest {
+  /** Undefined means the target's own table. */
+  readonly table?: string;
+  /** DynamoDB: the index to query; undefined means the table. */
+  readonly index?: string;
+  /** Equalities, rendered: SQLite columns, or the DynamoDB partition key. */
+  readonly match: Item;
+  /** DynamoDB: the sort-key condition with its rendered values. */
+  readonly sortKey?: { readonly name: string; readonly op: SortKeyOp; readonly values: readonly unknown[] };
+  /** SQLite: a condition on bare column names, the same for every request of a lookup. */
+  readonly where?: Condition;
+  /** The most records one request may have: more is `LookupRejected('lookup_over_max')`. */
+  readonly max: number;
   readonly consistentRead: boolean;
 }
 
@@ -152,6 +169,15 @@ export interface Adapter {
    * `LookupRejected` where the backend cannot look that one key up (its other keys still are).
    */
   lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]>;
+  /**
+   * Fetches every record matching each request, in key order (the table's primary key; the
+   * sort key), reading at most `max + 1` per request. The answer is in request order: the
+   * records (empty when none matches), or a `LookupRejected` for that request alone
+   * (`lookup_over_max` when more than `max` match, `key_invalid` for a value the backend cannot
+   * compare). `concurrency` bounds requests in flight on backends that send one per request.
+   * Absent: the backend has no lookups of several records.
+   */
+  lookupMany?(requests: readonly ListLookupRequest[], options: { readonly concurrency: number }): Promise<(Item[] | LookupRejected)[]>;
   /** Applies conditional writes; the answer is in request order. Never called in a dry run. */
   write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]>;
   /**

@@ -8,10 +8,12 @@
  * and checks what spans sections (unique and used names).
  */
 import { DatafixError } from '../errors.js';
+import { planRefs } from '../plan/refs.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import type { EnvSource } from './env.js';
 import type { LoadedSpec } from './load.js';
 import { compileExtracts } from './sections/extracts.js';
+import { checkListLookupRefs } from './sections/list-lookups.js';
 import { compileLookups } from './sections/lookups.js';
 import { compileFailRules, compileSkipRules } from './sections/rules.js';
 import { CompileScope, NOW } from './sections/scope.js';
@@ -70,6 +72,11 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
   const fail = compileFailRules(fix, scope);
   const update = compileUpdate(fix, source, lookups, scope);
   const run = settings.run();
+  checkListLookupRefs(
+    lookups.filter((l) => l.kind === 'list'),
+    planRefs({ lookups, extracts, skip, update: update.plan }),
+    scope,
+  );
 
   const used = new Set<string>([
     ...lookups.flatMap((l) => l.needs),

@@ -94,11 +94,23 @@ export interface SourceSpec {
 }
 
 export interface LookupSpec {
-  /** Key of the record to fetch: attribute/column name → template. */
-  get: Record<string, TemplateValue>;
+  /** Key of the one record to fetch: attribute/column name → template. */
+  get?: Record<string, TemplateValue>;
+  /** DynamoDB: every item of one partition (and sort-key condition); values are templates. */
+  query?: LookupQuerySpec;
+  /** SQLite: every row of `table` matching; `equals` values at its top may be templates. */
+  where?: ConditionSpec;
+  /** With `query`/`where`: the most records one source record may have (more fails it). */
+  max?: number;
   /** Table to read from; DynamoDB defaults to the target table, SQLite requires it. */
   table?: string;
   consistentRead?: boolean;
+}
+
+/** A lookup's DynamoDB query: the partition key and an optional sort-key condition, as templates. */
+export interface LookupQuerySpec {
+  index?: string;
+  key: Record<string, TemplateValue | Record<string, TemplateValue>>;
 }
 
 export interface ExtractSpec {

@@ -20,6 +20,7 @@ export const ENGINE_REASONS = [
   'number_out_of_range',
   'key_invalid',
   'key_too_large',
+  'lookup_over_max',
   'item_too_large',
   // Failures of the write itself
   'write_rejected',

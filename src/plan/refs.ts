@@ -13,7 +13,7 @@ export interface PlacedRef {
  * `touch` template, in spec order. The source's `where`/`filter` is not included: its references
  * name columns or attributes directly, not records of the run.
  */
-export function planRefs(plan: FixPlan): PlacedRef[] {
+export function planRefs(plan: Pick<FixPlan, 'lookups' | 'extracts' | 'skip' | 'fail' | 'update'>): PlacedRef[] {
   const out: PlacedRef[] = [];
   const template = (t: Template, at: readonly (string | number)[]): void => {
     switch (t.kind) {
@@ -33,7 +33,14 @@ export function planRefs(plan: FixPlan): PlacedRef[] {
         return;
     }
   };
-  for (const l of plan.lookups) for (const [, t] of l.key) template(t, ['lookups', l.name, 'get']);
+  for (const l of plan.lookups) {
+    if (l.kind !== 'list') for (const [, t] of l.key) template(t, ['lookups', l.name, 'get']);
+    else {
+      const at = ['lookups', l.name, l.by];
+      for (const [, t] of l.match) template(t, at);
+      for (const t of l.sortKey?.values ?? []) template(t, at);
+    }
+  }
   for (const e of plan.extracts) out.push({ ref: e.from, at: ['extract', e.name, 'from'] });
   for (const [i, rule] of plan.skip.entries()) for (const ref of conditionRefs(rule.when)) out.push({ ref, at: ['skip', i, 'when'] });
   for (const [i, rule] of (plan.fail ?? []).entries())
@@ -50,10 +57,18 @@ export function planRefs(plan: FixPlan): PlacedRef[] {
  * row; undefined for the whole row, for extracts and `now`, and on DynamoDB (items have no schema).
  */
 export function columnReadBy(plan: FixPlan, ref: Ref): readonly [string, string] | undefined {
-  const [column] = ref.path;
-  if (plan.target.backend !== 'sqlite' || column === undefined || ref.indexes?.includes(0)) return undefined;
-  if (plan.source.kind === 'table' && ref.root === plan.source.as) return [plan.source.table, column];
+  if (plan.target.backend !== 'sqlite') return undefined;
   const lookup = plan.lookups.find((l) => l.name === ref.root);
+  // A lookup of several rows is a list: `comments[0].body` reads column `body` of one row.
+  if (lookup?.kind === 'list') {
+    const column = ref.path[1];
+    return lookup.table !== undefined && column !== undefined && ref.indexes?.includes(0) && !ref.indexes.includes(1)
+      ? [lookup.table, column]
+      : undefined;
+  }
+  const [column] = ref.path;
+  if (column === undefined || ref.indexes?.includes(0)) return undefined;
+  if (plan.source.kind === 'table' && ref.root === plan.source.as) return [plan.source.table, column];
   return lookup?.table !== undefined ? [lookup.table, column] : undefined;
 }
 
@@ -64,5 +79,6 @@ export function columnReadBy(plan: FixPlan, ref: Ref): readonly [string, string]
  * extract, a DynamoDB item).
  */
 export function columnOfRef(plan: FixPlan, ref: Ref): readonly [string, string] | undefined {
-  return ref.path.length === 1 ? columnReadBy(plan, ref) : undefined;
+  const list = plan.lookups.some((l) => l.kind === 'list' && l.name === ref.root);
+  return ref.path.length === (list ? 2 : 1) ? columnReadBy(plan, ref) : undefined;
 }

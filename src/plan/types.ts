@@ -119,7 +119,10 @@ export type SourcePlan =
       readonly consistentRead: boolean;
     };
 
-export interface LookupPlan {
+/** A lookup of one record by its full key (`get`); missing in the context when none is found. */
+export interface GetLookupPlan {
+  /** Absent in plans saved before lookups of several records existed. */
+  readonly kind?: 'get';
   readonly name: string;
   /** Undefined means the target's own table (DynamoDB). */
   readonly table?: string;
@@ -128,6 +131,38 @@ export interface LookupPlan {
   /** Context roots this lookup's key needs. */
   readonly needs: readonly string[];
 }
+
+/**
+ * A lookup of every record that matches (a DynamoDB `query`, a SQLite `where`), at most `max`:
+ * in the context a list of records in key order, empty when none matches. A record for which
+ * more than `max` match fails with `lookup_over_max`.
+ */
+export interface ListLookupPlan {
+  readonly kind: 'list';
+  readonly name: string;
+  /** How the spec selects the records: a DynamoDB `query` or a SQLite `where`. */
+  readonly by: 'query' | 'where';
+  /** Undefined means the target's own table (DynamoDB). */
+  readonly table?: string;
+  /** DynamoDB: the index queried; undefined means the table. */
+  readonly index?: string;
+  /**
+   * Equalities rendered per record: SQLite columns, or the DynamoDB partition key (one entry).
+   * A record whose values render missing matches nothing (an empty list).
+   */
+  readonly match: readonly (readonly [string, Template])[];
+  /** DynamoDB: the sort-key condition, its values rendered per record. */
+  readonly sortKey?: { readonly name: string; readonly op: SortKeyOp; readonly values: readonly Template[] };
+  /** SQLite: a condition on the table's own columns (bare names) that holds for every record. */
+  readonly where?: Condition;
+  /** The most records one source record may have; more fails that record. */
+  readonly max: number;
+  readonly consistentRead: boolean;
+  /** Context roots this lookup's templates need. */
+  readonly needs: readonly string[];
+}
+
+export type LookupPlan = GetLookupPlan | ListLookupPlan;
 
 export interface ExtractPlan {
   readonly name: string;

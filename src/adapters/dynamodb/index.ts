@@ -9,6 +9,7 @@ import type {
   Adapter,
   CountOptions,
   Item,
+  ListLookupRequest,
   LookupRejected,
   LookupRequest,
   ReadOptions,
@@ -21,6 +22,7 @@ import type {
 import { makeWrapNumbers } from './codec.js';
 import type { DynamoContext, DynamoTarget } from './context.js';
 import { describeWhere } from './failures.js';
+import { lookupMany } from './list-lookup.js';
 import { lookup } from './lookup.js';
 import { estimateCount, readPages } from './read.js';
 import { checkPlan, TableCache } from './schema.js';
@@ -136,6 +138,10 @@ class DynamoAdapter implements Adapter {
 
   lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]> {
     return lookup(this.ctx, requests);
+  }
+
+  lookupMany(requests: readonly ListLookupRequest[], options: { readonly concurrency: number }): Promise<(Item[] | LookupRejected)[]> {
+    return lookupMany(this.ctx, requests, options.concurrency);
   }
 
   count(source: SourcePlan, options: CountOptions): Promise<RecordCount | undefined> {
