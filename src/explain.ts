@@ -20,6 +20,10 @@ function templateText(t: Template): string {
       return `{{ ${t.ref.text} }}`;
     case 'string':
       return t.parts.map((p) => (typeof p === 'string' ? p : `{{ ${p.text} }}`)).join('');
+    case 'expr':
+      return `{{ ${t.expr.source} }}`;
+    case 'text':
+      return t.parts.map((p) => (typeof p === 'string' ? p : `{{ ${'source' in p ? p.source : p.text} }}`)).join('');
     case 'object':
       return `{ ${t.entries.map(([k, v]) => `${k}: ${templateText(v)}`).join(', ')} }`;
     case 'array':
@@ -52,6 +56,8 @@ export function describeCondition(c: Condition, md: boolean): string {
       return c.of.map((x) => `(${describeCondition(x, md)})`).join(' or ');
     case 'not':
       return `not (${describeCondition(c.of, md)})`;
+    case 'expr':
+      return `the expression ${code(c.expr.source, md)} is true`;
   }
 }
 

@@ -204,7 +204,14 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       } else if (step.kind === 'skip') {
         const rule = plan.skip[step.index];
         if (!rule) continue;
-        for (const s of live) if (evaluate(rule.when, s.ctx, sameInTarget)) finish(s, 'skipped', rule.reason);
+        for (const s of live) {
+          try {
+            if (evaluate(rule.when, s.ctx, sameInTarget)) finish(s, 'skipped', rule.reason);
+          } catch (err) {
+            if (!(err instanceof TemplateError)) throw err;
+            finish(s, 'failed', err.reason, err.message);
+          }
+        }
       } else {
         await batchLookup(adapter, live, FETCHED_TARGET, (s) => renderKey(plan.update.key, s.ctx), plan.update.table, true);
       }
@@ -339,7 +346,7 @@ async function batchLookup(
     } catch (err) {
       if (!(err instanceof TemplateError)) throw err;
       s.outcome = 'failed';
-      s.reason = 'template_error';
+      s.reason = err.reason;
       s.message = err.message;
       continue;
     }
@@ -426,7 +433,7 @@ function diffRecord(
     };
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    finish(s, 'failed', 'template_error', err.message);
+    finish(s, 'failed', err.reason, err.message);
   }
 }
 
