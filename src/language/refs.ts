@@ -111,7 +111,7 @@ export function parseTemplate(value: unknown): Template {
 
 /** The references a context name stands for when an expression reads it (for step order). */
 export function exprRefs(e: ExprPlan): Ref[] {
-  return e.roots.map((root) => ({ root, path: [], text: root }));
+  return e.reads ? [...e.reads] : e.roots.map((root) => ({ root, path: [], text: root }));
 }
 
 /** Every reference a template uses. */

@@ -14,7 +14,7 @@ export function conditionRefs(cond: Condition, comparedOnly = false): Ref[] {
     case 'not':
       return conditionRefs(cond.of, comparedOnly);
     case 'expr':
-      return comparedOnly ? [] : cond.expr.roots.map((root) => ({ root, path: [], text: root }));
+      return comparedOnly ? [] : [...(cond.expr.reads ?? cond.expr.roots.map((root) => ({ root, path: [], text: root })))];
     default:
       return comparedOnly ? [] : [...cond.refs];
   }

@@ -27,6 +27,8 @@ export interface ExprPlan {
   readonly source: string;
   readonly roots: readonly string[];
   readonly records?: readonly string[];
+  /** What it reads: `row.email` as a one-segment reference, a root alone when it uses all of it. */
+  readonly reads?: readonly Ref[];
 }
 
 /**

@@ -220,8 +220,11 @@ export function environmentFor(names: readonly string[]): Environment {
 
 /** What a walk over a parsed expression found. */
 export interface AstFacts {
-  /** Top-level names read (variables), without macro iteration variables. */
-  readonly names: { readonly name: string; readonly start: number }[];
+  /**
+   * Top-level names read (variables), without macro iteration variables; `field` is the field
+   * read right after the name (`row.email` → email), undefined when the whole value is used.
+   */
+  readonly names: { readonly name: string; readonly start: number; readonly field?: string }[];
   /** Where a forbidden construct is, with why. */
   readonly forbidden: { readonly start: number; readonly message: string }[];
 }
@@ -249,10 +252,10 @@ function children(node: AstLike): AstLike[] {
  * nested deeper than `MAX_MACRO_NESTING`, and wraps every node's evaluation with the cost meter.
  */
 export function inspectAndMeter(root: unknown): AstFacts {
-  const names: { name: string; start: number }[] = [];
+  const names: { name: string; start: number; field?: string }[] = [];
   const forbidden: { start: number; message: string }[] = [];
   const iterVars = new Set<string>();
-  const walk = (node: AstLike, nesting: number): void => {
+  const walk = (node: AstLike, nesting: number, parent?: AstLike): void => {
     const start = (node as unknown as { start: number }).start;
     if (node.op === 'comprehension') {
       const c = node.args as { iterVarName: string };
@@ -264,14 +267,18 @@ export function inspectAndMeter(root: unknown): AstFacts {
     if (node.op === 'rcall' && Array.isArray(node.args) && node.args[0] === 'bind') {
       forbidden.push({ start, message: '`cel.bind` is not available in datafix expressions' });
     }
-    if (node.op === 'id' && typeof node.args === 'string') names.push({ name: node.args, start });
+    if (node.op === 'id' && typeof node.args === 'string') {
+      const p = parent && (parent.op === '.' || parent.op === '.?') && Array.isArray(parent.args) ? parent.args : undefined;
+      const field = p && p[0] === node && typeof p[1] === 'string' ? p[1] : undefined;
+      names.push({ name: node.args, start, ...(field !== undefined ? { field } : {}) });
+    }
     // Values are plain data read through own properties; these names could only reach a prototype.
     if (Array.isArray(node.args) && (node.op === '.' || node.op === '.?') && FORBIDDEN.has(String(node.args[1]))) {
       forbidden.push({ start, message: `\`${node.args[1]}\` is not allowed as a field name` });
     }
     meterNode(node);
     const inner = node.op === 'comprehension' ? nesting + 1 : nesting;
-    for (const c of children(node)) walk(c, inner);
+    for (const c of children(node)) walk(c, inner, node);
   };
   walk(root as AstLike, 0);
   return { names: names.filter((n) => !iterVars.has(n.name) && n.name !== 'cel'), forbidden };

@@ -22,9 +22,13 @@ export interface ExprProblem {
   readonly offset: number;
 }
 
-/** A checked expression: the names it reads (in first-use order) and its CEL result type. */
+/**
+ * A checked expression: the names it reads (in first-use order), what it reads of each (a
+ * `root.field` pair, or the root alone when it uses the whole value), and its CEL result type.
+ */
 export interface CheckedExpr {
   readonly roots: readonly string[];
+  readonly reads: readonly { readonly root: string; readonly field?: string }[];
   readonly type: string;
 }
 
@@ -105,7 +109,14 @@ export function checkExpression(source: string, names: readonly string[]): { che
     return { problems: [{ code: codeFor(e.code), message: e.summary ?? e.message, offset: e.range?.start ?? 0 }] };
   }
   const roots = [...new Set(facts.names.map((n) => n.name))];
-  return { checked: { roots, type: result.type ?? 'dyn' }, problems: [] };
+  const seen = new Set<string>();
+  const reads = facts.names
+    .map((n) => ({ root: n.name, ...(n.field !== undefined ? { field: n.field } : {}) }))
+    .filter((r) => {
+      const k = `${r.root}.${r.field ?? ''}`;
+      return seen.has(k) ? false : (seen.add(k), true);
+    });
+  return { checked: { roots, reads, type: result.type ?? 'dyn' }, problems: [] };
 }
 
 const programs = new Map<string, Program>();

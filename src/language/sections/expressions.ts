@@ -32,7 +32,12 @@ export function compileExpr(
   // Local names (an extract's `value`) stay in `roots`: the engine declares every root it binds.
   const roots = checked.roots;
   const records = roots.filter((r) => scope.roots.get(r) === 'lookup' && !options.extra?.includes(r));
-  return { source, roots, ...(records.length > 0 ? { records } : {}) };
+  const reads: Ref[] = checked.reads
+    .filter((r) => !options.extra?.includes(r.root))
+    .map((r) =>
+      r.field !== undefined ? { root: r.root, path: [r.field], text: `${r.root}.${r.field}` } : { root: r.root, path: [], text: r.root },
+    );
+  return { source, roots, ...(records.length > 0 ? { records } : {}), reads };
 }
 
 type Parsed = ExprPlan & { offset?: number };
