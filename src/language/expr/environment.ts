@@ -161,6 +161,9 @@ function registerRe2Matches(env: Environment): void {
 
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** Names CEL itself defines: the type constants (`type(x) == int`) and the `cel` namespace. */
+const BUILT_IN_NAMES = new Set(['int', 'uint', 'double', 'string', 'bool', 'bytes', 'list', 'map', 'null_type', 'type', 'dyn', 'cel']);
+
 /**
  * `s.replace(from, to[, n])` (CEL strings extension): every (or the first `n`) occurrence of
  * `from`, literally. The result's size is known before it is built, so a replacement that would
@@ -281,7 +284,7 @@ export function inspectAndMeter(root: unknown): AstFacts {
     for (const c of children(node)) walk(c, inner, node);
   };
   walk(root as AstLike, 0);
-  return { names: names.filter((n) => !iterVars.has(n.name) && n.name !== 'cel'), forbidden };
+  return { names: names.filter((n) => !iterVars.has(n.name) && !BUILT_IN_NAMES.has(n.name)), forbidden };
 }
 
 /**

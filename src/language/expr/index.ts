@@ -114,7 +114,9 @@ export function checkExpression(source: string, names: readonly string[]): { che
     .map((n) => ({ root: n.name, ...(n.field !== undefined ? { field: n.field } : {}) }))
     .filter((r) => {
       const k = `${r.root}.${r.field ?? ''}`;
-      return seen.has(k) ? false : (seen.add(k), true);
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
     });
   return { checked: { roots, reads, type: result.type ?? 'dyn' }, problems: [] };
 }

@@ -1,0 +1,77 @@
+/**
+ * Every function and example docs/expressions.md shows gives the result it states, evaluated as
+ * datafix evaluates a template (values converted back as they would be written).
+ */
+import { describe, expect, it } from 'vitest';
+import { checkExpression, EXPR_MISSING, evaluateExpression } from '../../src/language/expr/index.js';
+
+const ctx = new Map<string, unknown>([
+  ['now', '2026-01-10T00:00:00.000Z'],
+  [
+    'row',
+    { email: ' Ann@X.IO ', qty: 2, price: 7.5, created_at: '2026-01-09T12:00:00Z', tags: ['A', '', 'b'], roles: ['admin'], nick: null },
+  ],
+]);
+
+function value(source: string): unknown {
+  const { checked, problems } = checkExpression(source, ['row', 'now']);
+  expect(problems).toEqual([]);
+  const v = evaluateExpression({ source, roots: checked?.roots ?? [] }, ctx);
+  return v === EXPR_MISSING ? 'MISSING' : v;
+}
+
+describe('documented functions', () => {
+  it.each([
+    ['"  a b ".trim()', 'a b'],
+    ['"Ann@X.IO".lowerAscii()', 'ann@x.io'],
+    ['"ann".upperAscii()', 'ANN'],
+    ['"a-b-c".replace("-", "_")', 'a_b_c'],
+    ['"a-b-c".replace("-", "_", 1)', 'a_b-c'],
+    ['"a,b".split(",")', ['a', 'b']],
+    ['["a", "b"].join("-")', 'a-b'],
+    ['["a", "b"].join()', 'ab'],
+    ['"USER#1".startsWith("USER#")', true],
+    ['"file.txt".endsWith(".txt")', true],
+    ['"hello".contains("ell")', true],
+    ['"ABC-12".matches("^[A-Z]{3}-[0-9]+$")', true],
+    ['"xABC-12".matches("^[A-Z]{3}-[0-9]+$")', false],
+    ['size("héllo")', 5],
+    ['"abcdef".substring(1, 3)', 'bc'],
+    ['"a.b.c".lastIndexOf(".")', 3],
+    ['"ORG#" + "acme"', 'ORG#acme'],
+    ['int("42")', 42],
+    ['int(3.9)', 3],
+    ['double("1.5")', 1.5],
+    ['string(42)', '42'],
+    ['string(now)', '2026-01-10T00:00:00.000Z'],
+    ['bool("true")', true],
+    ['timestamp("2026-01-09T12:00:00Z") < now', true],
+    ['now - duration("1h30m")', '2026-01-09T22:30:00.000Z'],
+    ['timestamp(row.created_at) < now - duration("24h")', false],
+    ['timestamp(row.created_at) < now - duration("6h")', true],
+    ['type(row.qty) == int', true],
+    ['double(row.qty) * 1.5', 3],
+    ['row.qty < 2.5', true],
+    ['row.qty + 1', 3],
+    ['row.tags.map(t, t.lowerAscii())', ['a', '', 'b']],
+    ['[1, -2, 3].map(x, x > 0, x * 2)', [2, 6]],
+    ['row.tags.filter(t, t != "")', ['A', 'b']],
+    ['row.tags.exists(t, t == "b")', true],
+    ['row.tags.all(t, size(t) < 2)', true],
+    ['"admin" in row.roles', true],
+    ['has(row.nick)', false],
+    ['row.?nick.orValue("anonymous")', 'anonymous'],
+    ['has(row.nick) ? row.nick : "name"', 'name'],
+    ['row.nick', 'MISSING'],
+    ['row.nick.trim()', 'MISSING'],
+    ['false && row.nick == "x"', false],
+    ['true || row.nick == "x"', true],
+    ['now.getHours("Europe/Paris")', 1],
+    ['now.getFullYear()', 2026],
+    ['now.getMonth()', 0],
+    ['now.getDayOfWeek()', 6],
+    ['size(row.tags)', 3],
+  ])('%s', (source, expected) => {
+    expect(value(source)).toEqual(expected);
+  });
+});
