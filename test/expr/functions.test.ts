@@ -25,6 +25,8 @@ describe('documented functions', () => {
     ['"  a b ".trim()', 'a b'],
     ['"Ann@X.IO".lowerAscii()', 'ann@x.io'],
     ['"ann".upperAscii()', 'ANN'],
+    ['"Élodie".lowerAscii()', 'élodie'],
+    ['"ß".upperAscii()', 'SS'],
     ['"a-b-c".replace("-", "_")', 'a_b_c'],
     ['"a-b-c".replace("-", "_", 1)', 'a_b-c'],
     ['"a,b".split(",")', ['a', 'b']],
