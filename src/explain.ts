@@ -220,8 +220,9 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
       const paths = e.paths.map((p) => code(p, md)).join(', then ');
       const parse =
         e.parse === 'json' ? ` parsed as JSON (a record whose text is not valid JSON fails with reason ${code('invalid_json', md)})` : '';
+      const then = e.then ? `, then ${code(e.then.source, md)} with the match as ${code('value', md)} (null when nothing matched)` : '';
       li(
-        `${code(e.name, md)} from ${code(e.from.text, md)}${parse}: ${e.paths.length > 1 ? 'the first non-empty match of ' : ''}${paths}.`,
+        `${code(e.name, md)} from ${code(e.from.text, md)}${parse}: ${e.paths.length > 1 ? 'the first non-empty match of ' : ''}${paths}${then}.`,
       );
     }
     out.push('');

@@ -356,3 +356,37 @@ update:
     expect(run.outcomes.get(3)).toMatchObject({ outcome: 'failed', reason: 'expression_error' });
   });
 });
+
+describe('explain', () => {
+  it.each(['text', 'markdown'])('shows each expression as written (%s)', async (format) => {
+    const dir = tmp();
+    const file = dir.write(
+      'fix.yaml',
+      spec(
+        'x.db',
+        `extract:
+  plan:
+    from: row.n
+    parse: json
+    path: $.plan
+    then: 'value == null ? "free" : value'
+skip:
+  - reason: fresh
+    when: { not: { expr: 'timestamp(row.created_at) < now - duration("24h")' } }
+update:
+  key: { id: "{{ row.id }}" }
+  set:
+    out: "U#{{ row.email.trim().lowerAscii() }}"
+    email_norm: "{{ plan }}"
+`,
+      ),
+    );
+    const r = await runCli(['explain', file, '--format', format], { cwd: dir.path });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toContain(
+      'not (the expression `timestamp(row.created_at) < now - duration("24h")` is true)'.replace(/`/g, format === 'markdown' ? '`' : ''),
+    );
+    expect(r.stdout).toContain('U#{{ row.email.trim().lowerAscii() }}');
+    expect(r.stdout).toContain('value == null ? "free" : value');
+  });
+});
