@@ -11,8 +11,16 @@
  *   / 16, a list's or map's entries); past `MAX_COST` the record fails with `expression_limit`,
  *   as it does when a string exceeds `MAX_STRING` characters or a list `MAX_LIST` entries.
  */
-import { Environment } from '@marcbachmann/cel-js';
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { Environment } from '@marcbachmann/cel-js';
+import type { RE2JS } from 're2js';
+
+/**
+ * The libraries are loaded on first use, not at import: loading cel-js costs tens of
+ * milliseconds, which a spec without expressions (and every CLI start) should not pay.
+ */
+const requireLazily = createRequire(import.meta.url);
+let re2Module: typeof import('re2js') | undefined;
 
 /** Longest expression text accepted. */
 export const MAX_EXPR_LENGTH = 2000;
@@ -91,7 +99,8 @@ export function re2(pattern: string): RE2JS {
     );
   }
   try {
-    re = RE2JS.compile(pattern);
+    re2Module ??= requireLazily('re2js') as typeof import('re2js');
+    re = re2Module.RE2JS.compile(pattern);
   } catch (err) {
     throw new ExprRuntimeError('expression_error', `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`);
   }
@@ -195,7 +204,8 @@ let base: Environment | undefined;
  */
 export function baseEnvironment(): Environment {
   if (base) return base;
-  const env = new Environment({
+  const cel = requireLazily('@marcbachmann/cel-js') as typeof import('@marcbachmann/cel-js');
+  const env = new cel.Environment({
     unlistedVariablesAreDyn: false,
     enableOptionalTypes: true,
     homogeneousAggregateLiterals: false,
