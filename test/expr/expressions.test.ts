@@ -113,6 +113,39 @@ describe('expressions in templates', () => {
   });
 });
 
+describe('expressions in lookup keys', () => {
+  it('a lookup key may be an expression; a lookup that found nothing reads as an empty map', async () => {
+    const db = tmp().file('orgs.db');
+    createDb(
+      db,
+      `CREATE TABLE users (id INTEGER PRIMARY KEY, org TEXT, out TEXT);
+       CREATE TABLE orgs (slug TEXT PRIMARY KEY, name TEXT);
+       INSERT INTO orgs VALUES ('acme', 'Acme Corporation');
+       INSERT INTO users (id, org) VALUES (1, ' ACME '), (2, 'Globex'), (3, NULL);`,
+    );
+    const run = await runYaml(
+      spec(
+        db,
+        `lookups:
+  org:
+    table: orgs
+    get: { slug: "{{ row.org.trim().lowerAscii() }}" }
+update:
+  key: { id: "{{ row.id }}" }
+  set:
+    out: "{{ has(org.name) ? org.name : 'unknown org' }}"
+`,
+      ),
+    );
+    expect(query(db, 'SELECT id, out FROM users ORDER BY id')).toEqual([
+      { id: 1, out: 'Acme Corporation' },
+      { id: 2, out: 'unknown org' },
+      { id: 3, out: 'unknown org' },
+    ]);
+    expect(run.summary).toMatchObject({ total: 3, updated: 3, failed: 0 });
+  });
+});
+
 describe('expressions as conditions', () => {
   it('skip by an expression, with now as a timestamp; an absent value makes it false', async () => {
     const db = usersDb(
