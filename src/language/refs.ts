@@ -52,7 +52,7 @@ export function parseRef(text: string): Ref {
   return { root, path, text: src, ...(indexes.length > 0 ? { indexes } : {}) };
 }
 
-const PLACEHOLDER = /\{\{(.*?)\}\}/g;
+const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
 
 /**
  * What today's reference grammar accepts: a name, then `.name`, `.0`, `[0]` or `["…"]` steps.
@@ -80,7 +80,7 @@ function placeholder(inner: string, at: number): Ref | (ExprPlan & { offset: num
 export function parseTemplate(value: unknown): Template {
   if (typeof value === 'string') {
     if (!value.includes('{{')) return { kind: 'literal', value };
-    const whole = /^\{\{(.*?)\}\}$/.exec(value);
+    const whole = /^\{\{([\s\S]*?)\}\}$/.exec(value);
     if (whole && !whole[1]?.includes('{{')) {
       const p = placeholder(whole[1] ?? '', 2);
       return 'source' in p ? { kind: 'expr', expr: p } : { kind: 'ref', ref: p };

@@ -65,6 +65,8 @@ describe('documented functions', () => {
     ['row.?nick.orValue("anonymous")', 'anonymous'],
     ['has(row.nick) ? row.nick : "name"', 'name'],
     ['row.nick', 'MISSING'],
+    ['row.?nick', 'MISSING'],
+    ['row.?qty', 2],
     ['row.nick.trim()', 'MISSING'],
     ['false && row.nick == "x"', false],
     ['true || row.nick == "x"', true],

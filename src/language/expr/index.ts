@@ -121,6 +121,13 @@ export function checkExpression(source: string, names: readonly string[]): { che
   return { checked: { roots, reads, type: result.type ?? 'dyn' }, problems: [] };
 }
 
+/** An optional (`row.?x`) as its value, or undefined when it holds none. */
+function unwrapOptional(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || (v as { constructor?: { name?: string } }).constructor?.name !== 'Optional') return v;
+  const o = v as { hasValue(): boolean; value(): unknown };
+  return o.hasValue() ? o.value() : undefined;
+}
+
 const programs = new Map<string, Program>();
 
 /** The program for a plan's expression, compiled on first use (once per process). */
@@ -185,6 +192,7 @@ export function evaluateExpression(
   }
   // A bound exceeded inside `||`, `&&` or a quantifier macro is absorbed by CEL's error rules.
   exceededCheck();
+  result = unwrapOptional(result);
   if (result === null || result === undefined || result === '') return EXPR_MISSING;
   return fromCel(result);
 }
