@@ -21,7 +21,7 @@ function usersDb(rows: string): string {
   const db = tmp().file('users.db');
   createDb(
     db,
-    `CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, email_norm TEXT, n TEXT, big INTEGER, out TEXT, created_at TEXT);
+    `CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, email_norm TEXT, n TEXT, big INTEGER, num INTEGER, out TEXT, created_at TEXT);
      ${rows}`,
   );
   return db;
@@ -306,12 +306,15 @@ describe('exact numbers', () => {
   it('SQLite: 9007199254740993 keeps every digit through an expression', async () => {
     const db = usersDb(`INSERT INTO users (id, big) VALUES (1, 9007199254740993), (2, 9223372036854775807);`);
     const run = await runYaml(
-      spec(db, `update:\n  key: { id: "{{ row.id }}" }\n  set:\n    out: "{{ string(row.big + 2) }}"\n    n: "{{ row.big * 1 }}"\n`),
+      spec(
+        db,
+        `update:\n  key: { id: "{{ row.id }}" }\n  set:\n    out: "{{ string(row.big + 2) }}"\n    num: "{{ row.big + 2 }}"\n    n: "{{ row.big * 1 }}"\n`,
+      ),
     );
-    const rows = query(db, 'SELECT id, out, n, typeof(n) AS t FROM users ORDER BY id', [], { safeIntegers: true });
-    expect(rows[0]).toEqual({ id: 1n, out: '9007199254740995', n: '9007199254740993', t: 'text' });
+    const rows = query(db, 'SELECT id, out, num, typeof(num) AS tn, n, typeof(n) AS t FROM users ORDER BY id', [], { safeIntegers: true });
+    expect(rows[0]).toEqual({ id: 1n, out: '9007199254740995', num: 9007199254740995n, tn: 'integer', n: '9007199254740993', t: 'text' });
     // 2^63 - 1 + 2 overflows a 64-bit integer: that record fails, nothing of it is written.
-    expect(rows[1]).toEqual({ id: 2n, out: null, n: null, t: 'null' });
+    expect(rows[1]).toEqual({ id: 2n, out: null, num: null, tn: 'null', n: null, t: 'null' });
     expect(run.outcomes.get(2)).toMatchObject({ outcome: 'failed', reason: 'expression_error' });
   });
 
