@@ -2,7 +2,9 @@
  * Every function and example docs/expressions.md shows gives the result it states, evaluated as
  * datafix evaluates a template (values converted back as they would be written).
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { baseEnvironment } from '../../src/language/expr/environment.js';
 import { checkExpression, EXPR_MISSING, evaluateExpression } from '../../src/language/expr/index.js';
 
 const ctx = new Map<string, unknown>([
@@ -77,5 +79,24 @@ describe('documented functions', () => {
     ['size(row.tags)', 3],
   ])('%s', (source, expected) => {
     expect(value(source)).toEqual(expected);
+  });
+});
+
+describe('the documented set', () => {
+  it('every function an expression can call is named in docs/expressions.md', () => {
+    const docs = readFileSync(new URL('../../docs/expressions.md', import.meta.url), 'utf8');
+    const names = new Set(
+      baseEnvironment()
+        .getDefinitions()
+        .functions.map((f: { name: string }) => f.name),
+    );
+    const undocumented = [...names].filter((n) => !new RegExp(`\\b${n}\\(`).test(docs) && !docs.includes(`\`${n}\``));
+    expect(undocumented).toEqual([]);
+  });
+
+  it('json() and cel.bind are refused at validate', () => {
+    for (const source of ['bytes(row.email).json()', 'cel.bind(x, 1, x)']) {
+      expect(checkExpression(source, ['row', 'now']).problems.map((p) => p.code)).toContain('DF233');
+    }
   });
 });

@@ -280,6 +280,13 @@ export function inspectAndMeter(root: unknown): AstFacts {
     if (node.op === 'rcall' && Array.isArray(node.args) && node.args[0] === 'bind') {
       forbidden.push({ start, message: '`cel.bind` is not available in datafix expressions' });
     }
+    // cel-js parses with JSON.parse, which rounds numbers beyond 2^53 without a word.
+    if (node.op === 'rcall' && Array.isArray(node.args) && node.args[0] === 'json') {
+      forbidden.push({
+        start,
+        message: '`json()` is not available: it would round large numbers. Parse JSON with an extract (`parse: json`)',
+      });
+    }
     if (node.op === 'id' && typeof node.args === 'string') {
       const p = parent && (parent.op === '.' || parent.op === '.?') && Array.isArray(parent.args) ? parent.args : undefined;
       const field = p && p[0] === node && typeof p[1] === 'string' ? p[1] : undefined;
