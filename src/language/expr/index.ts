@@ -150,9 +150,6 @@ function programOf(plan: ExprPlan): Program {
 /** Rendered value of an expression that read an absent value without handling it. */
 export const EXPR_MISSING: unique symbol = Symbol('expression-missing');
 
-/** Kinds of roots whose absent value is an empty map (a lookup that found nothing). */
-export type RootKinds = ReadonlyMap<string, 'record' | 'value'>;
-
 /**
  * Evaluates an expression against one record's context (`ctx`: root name → value, `now` as ISO
  * text). A lookup that found nothing reads as an empty map, so `has(cust.name)` is false and
