@@ -230,6 +230,31 @@ describe('validate points at the expression', () => {
     expect(r.stderr + r.stdout).toContain(code);
   });
 
+  it('an error in a condition or an extract then points into its quoted scalar', () => {
+    const cond = spec(
+      'x.db',
+      `skip:\n  - reason: r\n    when: { expr: 'row.email.trm() == "a"' }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { out: x }\n`,
+    );
+    const d = diagnostics(cond);
+    expect(d.map((x) => [x.code, x.line, x.col])).toEqual([['DF232', ...Object.values(positionOf(cond, 'row.email.trm()'))]]);
+    const then = spec(
+      'x.db',
+      `extract:\n  p:\n    from: row.n\n    parse: json\n    path: $.p\n    then: "valu.trim()"\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { out: "{{ p }}" }\n`,
+    );
+    const t = diagnostics(then);
+    expect(t.map((x) => [x.code, x.line, x.col])).toEqual([['DF231', ...Object.values(positionOf(then, 'valu.trim()'))]]);
+  });
+
+  it('then when the spec already names something `value` is DF237', () => {
+    const text = `name: f\n${sqliteTarget('x.db')}source:\n  as: value\n  table: users\nextract:\n  p:\n    from: value.n\n    parse: json\n    path: $.p\n    then: "value"\nupdate:\n  key: { id: "{{ value.id }}" }\n  set: { out: "{{ p }}" }\n`;
+    expect(diagnostics(text).map((x) => x.code)).toEqual(['DF237']);
+  });
+
+  it('an expression in a DynamoDB query filter is DF234 too', () => {
+    const text = `name: f\ntarget:\n  dynamodb: { table: t, region: us-east-1 }\nsource:\n  as: item\n  query:\n    key: { PK: A }\n    filter: { all: [ { exists: x }, { expr: 'item.n == 1' } ] }\nupdate:\n  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }\n  set: { out: x }\n`;
+    expect(diagnostics(text).map((x) => [x.code, x.path])).toEqual([['DF234', '/source/query/filter/all/1/expr']]);
+  });
+
   it('a condition that is not a bool is DF235; an unknown name in a condition is DF231', () => {
     const d = diagnostics(
       spec(
