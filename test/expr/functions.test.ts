@@ -76,6 +76,11 @@ describe('documented functions', () => {
     ['now.getFullYear()', 2026],
     ['now.getMonth()', 0],
     ['now.getDayOfWeek()', 6],
+    ['now.getDate()', 10],
+    ['now.getDayOfMonth()', 9],
+    ['now.getDayOfYear()', 9],
+    ['duration("90m").getMinutes()', 90],
+    ['string(duration("1h"))', '3600s'],
     ['size(row.tags)', 3],
   ])('%s', (source, expected) => {
     expect(value(source)).toEqual(expected);
