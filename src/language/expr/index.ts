@@ -128,6 +128,20 @@ function unwrapOptional(v: unknown): unknown {
   return o.hasValue() ? o.value() : undefined;
 }
 
+/**
+ * A record's CEL form, converted once however many expressions read it (CEL never changes its
+ * inputs). Keyed by the record object itself, so it goes when the record does.
+ */
+const converted = new WeakMap<object, unknown>();
+
+function celValueOf(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return toCel(v);
+  if (converted.has(v)) return converted.get(v);
+  const c = toCel(v);
+  converted.set(v, c);
+  return c;
+}
+
 const programs = new Map<string, Program>();
 
 /** The program for a plan's expression, compiled on first use (once per process). */
@@ -171,7 +185,7 @@ export function evaluateExpression(
       if (typeof v === 'string') activation.now = new Date(v);
       continue;
     }
-    const c = toCel(v);
+    const c = celValueOf(v);
     if (c !== undefined) activation[root] = c;
     else if (v === null) activation[root] = null;
     else if (recordRoots.has(root)) activation[root] = {};
