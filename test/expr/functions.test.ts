@@ -99,6 +99,20 @@ describe('the documented set', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('double() of an integer beyond 2^53 fails with value_not_exact instead of dropping a digit', () => {
+    const source = 'double(row.big) + 0.5';
+    const { checked } = checkExpression(source, ['row']);
+    const ctx2 = new Map<string, unknown>([['row', { big: 9007199254740993n, small: 12 }]]);
+    let error: unknown;
+    try {
+      evaluateExpression({ source, roots: checked?.roots ?? [] }, ctx2);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toMatchObject({ reason: 'value_not_exact', message: expect.stringContaining('2^53') });
+    expect(evaluateExpression({ source: 'double(row.small) / 8.0', roots: ['row'] }, ctx2)).toBe(1.5);
+  });
+
   it('json() and cel.bind are refused at validate', () => {
     for (const source of ['bytes(row.email).json()', 'cel.bind(x, 1, x)']) {
       expect(checkExpression(source, ['row', 'now']).problems.map((p) => p.code)).toContain('DF233');

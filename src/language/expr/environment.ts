@@ -311,10 +311,16 @@ export function inspectAndMeter(root: unknown): AstFacts {
  */
 function meterNode(node: AstLike): void {
   const proto = Object.getPrototypeOf(node) as AstLike;
+  const toDouble = node.op === 'call' && Array.isArray(node.args) && node.args[0] === 'double';
   const metered = function (this: AstLike, ...args: unknown[]): unknown {
     const v = proto.evaluate.apply(this, args);
     (this as { evaluate: unknown }).evaluate = metered;
     charge(v);
+    // A whole double beyond 2^53 may not be the number converted (double(9007199254740993) is
+    // 9007199254740992): refused rather than passed on with a digit lost.
+    if (toDouble && typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+      throw new ExprRuntimeError('value_not_exact', `double() gives ${v}, beyond 2^53, where a double may have lost digits`);
+    }
     return v;
   };
   (node as { evaluate: unknown }).evaluate = metered;
