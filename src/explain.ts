@@ -20,6 +20,10 @@ function templateText(t: Template): string {
       return `{{ ${t.ref.text} }}`;
     case 'string':
       return t.parts.map((p) => (typeof p === 'string' ? p : `{{ ${p.text} }}`)).join('');
+    case 'expr':
+      return `{{ ${t.expr.source} }}`;
+    case 'text':
+      return t.parts.map((p) => (typeof p === 'string' ? p : `{{ ${'source' in p ? p.source : p.text} }}`)).join('');
     case 'object':
       return `{ ${t.entries.map(([k, v]) => `${k}: ${templateText(v)}`).join(', ')} }`;
     case 'array':
@@ -52,6 +56,8 @@ export function describeCondition(c: Condition, md: boolean): string {
       return c.of.map((x) => `(${describeCondition(x, md)})`).join(' or ');
     case 'not':
       return `not (${describeCondition(c.of, md)})`;
+    case 'expr':
+      return `the expression ${code(c.expr.source, md)} is true`;
     default: {
       const op = c.op;
       return c.tests
@@ -257,8 +263,9 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
       const paths = e.paths.map((p) => code(p, md)).join(', then ');
       const parse =
         e.parse === 'json' ? ` parsed as JSON (a record whose text is not valid JSON fails with reason ${code('invalid_json', md)})` : '';
+      const then = e.then ? `, then ${code(e.then.source, md)} with the match as ${code('value', md)} (null when nothing matched)` : '';
       li(
-        `${code(e.name, md)} from ${code(e.from.text, md)}${parse}: ${e.paths.length > 1 ? 'the first non-empty match of ' : ''}${paths}.`,
+        `${code(e.name, md)} from ${code(e.from.text, md)}${parse}: ${e.paths.length > 1 ? 'the first non-empty match of ' : ''}${paths}${then}.`,
       );
     }
     out.push('');

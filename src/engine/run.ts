@@ -213,7 +213,14 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
         const rule = step.kind === 'skip' ? plan.skip[step.index] : plan.fail?.[step.index];
         if (!rule) continue;
         const outcome = step.kind === 'skip' ? 'skipped' : 'failed';
-        for (const s of live) if (evaluate(rule.when, s.ctx, sameInTarget, testInTarget)) finish(s, outcome, rule.reason);
+        for (const s of live) {
+          try {
+            if (evaluate(rule.when, s.ctx, sameInTarget, testInTarget)) finish(s, outcome, rule.reason);
+          } catch (err) {
+            if (!(err instanceof TemplateError)) throw err;
+            finish(s, 'failed', err.reason, err.message);
+          }
+        }
       } else {
         await batchLookup(adapter, live, FETCHED_TARGET, (s) => renderKey(plan.update.key, s.ctx), plan.update.table, true);
       }
@@ -348,7 +355,7 @@ async function batchLookup(
     } catch (err) {
       if (!(err instanceof TemplateError)) throw err;
       s.outcome = 'failed';
-      s.reason = 'template_error';
+      s.reason = err.reason;
       s.message = err.message;
       continue;
     }
@@ -494,7 +501,7 @@ function diffRecord(
     };
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    finish(s, 'failed', 'template_error', err.message);
+    finish(s, 'failed', err.reason, err.message);
   }
 }
 

@@ -32,6 +32,8 @@ export interface ConditionSpec {
   all?: ConditionSpec[];
   any?: ConditionSpec[];
   not?: ConditionSpec;
+  /** A CEL expression giving true or false (skip and fail rules only; never pushed down). */
+  expr?: string;
 }
 
 export interface SqliteTargetSpec {
@@ -118,6 +120,8 @@ export interface ExtractSpec {
   parse?: 'json';
   path?: string;
   first?: string[];
+  /** A CEL expression applied to the extracted value, read as `value`. */
+  then?: string;
 }
 
 export interface SkipRuleSpec {

@@ -14,6 +14,8 @@ export function conditionRefs(cond: Condition, comparedOnly = false): Ref[] {
       return cond.of.flatMap((c) => conditionRefs(c, comparedOnly));
     case 'not':
       return conditionRefs(cond.of, comparedOnly);
+    case 'expr':
+      return comparedOnly ? [] : [...(cond.expr.reads ?? cond.expr.roots.map((root) => ({ root, path: [], text: root })))];
     case 'exists':
     case 'missing':
     case 'isNull':

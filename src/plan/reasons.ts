@@ -14,6 +14,8 @@ export const ENGINE_REASONS = [
   'invalid_json',
   'extract_failed',
   'template_error',
+  'expression_error',
+  'expression_limit',
   'value_too_deep',
   'value_not_exact',
   'value_invalid',

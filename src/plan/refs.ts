@@ -1,6 +1,6 @@
 /** Every reference a compiled plan reads, with where in the spec it is written. */
 import { conditionRefs } from './conditions.js';
-import type { FixPlan, Ref, Template } from './types.js';
+import type { ExprPlan, FixPlan, Ref, Template } from './types.js';
 
 /** A reference and the spec path of the value holding it (`['skip', 0, 'when']`). */
 export interface PlacedRef {
@@ -15,6 +15,10 @@ export interface PlacedRef {
  */
 export function planRefs(plan: Pick<FixPlan, 'lookups' | 'extracts' | 'skip' | 'fail' | 'update'>): PlacedRef[] {
   const out: PlacedRef[] = [];
+  // An expression's reads, or its roots alone (the whole value) for a plan saved without them.
+  const expr = (e: ExprPlan, at: readonly (string | number)[]): void => {
+    for (const ref of e.reads ?? e.roots.map((root) => ({ root, path: [], text: root }))) out.push({ ref, at });
+  };
   const template = (t: Template, at: readonly (string | number)[]): void => {
     switch (t.kind) {
       case 'ref':
@@ -22,6 +26,16 @@ export function planRefs(plan: Pick<FixPlan, 'lookups' | 'extracts' | 'skip' | '
         return;
       case 'string':
         for (const p of t.parts) if (typeof p !== 'string') out.push({ ref: p, at });
+        return;
+      case 'expr':
+        expr(t.expr, at);
+        return;
+      case 'text':
+        for (const p of t.parts) {
+          if (typeof p === 'string') continue;
+          if ('source' in p) expr(p, at);
+          else out.push({ ref: p, at });
+        }
         return;
       case 'object':
         for (const [, v] of t.entries) template(v, at);
@@ -41,7 +55,10 @@ export function planRefs(plan: Pick<FixPlan, 'lookups' | 'extracts' | 'skip' | '
       for (const t of l.sortKey?.values ?? []) template(t, at);
     }
   }
-  for (const e of plan.extracts) out.push({ ref: e.from, at: ['extract', e.name, 'from'] });
+  for (const e of plan.extracts) {
+    out.push({ ref: e.from, at: ['extract', e.name, 'from'] });
+    if (e.then) expr(e.then, ['extract', e.name, 'then']);
+  }
   for (const [i, rule] of plan.skip.entries()) for (const ref of conditionRefs(rule.when)) out.push({ ref, at: ['skip', i, 'when'] });
   for (const [i, rule] of (plan.fail ?? []).entries())
     for (const ref of conditionRefs(rule.when)) out.push({ ref, at: ['fail', i, 'when'] });

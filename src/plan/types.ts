@@ -19,6 +19,19 @@ export interface Ref {
 }
 
 /**
+ * An expression (CEL) as written, with the context names it reads; compiled by the engine once
+ * per process from `source` (src/language/expr/). `records` are the names among `roots` that
+ * are lookups: one that found nothing reads as an empty map.
+ */
+export interface ExprPlan {
+  readonly source: string;
+  readonly roots: readonly string[];
+  readonly records?: readonly string[];
+  /** What it reads: `row.email` as a one-segment reference, a root alone when it uses all of it. */
+  readonly reads?: readonly Ref[];
+}
+
+/**
  * A compiled template. `ref` keeps the referenced value's type (a map stays a map); `string`
  * interpolates into text. A template whose reference is missing renders as "missing" and is
  * never written.
@@ -27,6 +40,10 @@ export type Template =
   | { readonly kind: 'literal'; readonly value: unknown }
   | { readonly kind: 'ref'; readonly ref: Ref }
   | { readonly kind: 'string'; readonly parts: readonly (string | Ref)[] }
+  /** `"{{ expression }}"` alone: the expression's value, with its type. */
+  | { readonly kind: 'expr'; readonly expr: ExprPlan }
+  /** Text around placeholders of which at least one is an expression. */
+  | { readonly kind: 'text'; readonly parts: readonly (string | Ref | ExprPlan)[] }
   | { readonly kind: 'object'; readonly entries: readonly (readonly [string, Template])[] }
   | { readonly kind: 'array'; readonly items: readonly Template[] };
 
@@ -36,7 +53,9 @@ export type Condition =
   | { readonly op: 'equals'; readonly pairs: readonly { readonly ref: Ref; readonly value: unknown }[] }
   | { readonly op: ValueTestOp; readonly tests: readonly ValueTest[] }
   | { readonly op: 'all' | 'any'; readonly of: readonly Condition[] }
-  | { readonly op: 'not'; readonly of: Condition };
+  | { readonly op: 'not'; readonly of: Condition }
+  /** A CEL expression giving a bool; evaluated by the engine only (never pushed down). */
+  | { readonly op: 'expr'; readonly expr: ExprPlan };
 
 /**
  * The comparisons that push down to the database (SQL `where`, DynamoDB `filter`) and that skip
@@ -170,6 +189,8 @@ export interface ExtractPlan {
   readonly parse?: 'json';
   /** JSONPath expressions, tried in order; the first non-missing match wins. */
   readonly paths: readonly string[];
+  /** A CEL expression applied to the extracted value, which it reads as `value`. */
+  readonly then?: ExprPlan;
   readonly needs: readonly string[];
 }
 

@@ -162,6 +162,9 @@ export function compileCondition(cond: Condition, b: ExpressionBuilder): Compile
       const inner = compileCondition(cond.of, b);
       return typeof inner === 'boolean' ? !inner : `(NOT (${inner}))`;
     }
+    case 'expr':
+      // The compiler refuses expressions in `filter` (DF234): DynamoDB cannot evaluate them.
+      throw new Error('an expression cannot be part of a DynamoDB filter');
     default: {
       const op = cond.op;
       return combine(

@@ -95,6 +95,9 @@ export function compileWhere(
         return and(c.refs.map((r) => `${quoteIdent(r.root)} IS NULL`));
       case 'notNull':
         return and(c.refs.map((r) => `${quoteIdent(r.root)} IS NOT NULL`));
+      case 'expr':
+        // The compiler refuses expressions in `where` (DF234): they cannot become SQL.
+        throw new Error('an expression cannot be part of a SQL where');
       case 'equals':
         return and(
           c.pairs.map(({ ref, value }) => {

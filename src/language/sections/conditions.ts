@@ -7,13 +7,24 @@ import { conditionRefs } from '../../plan/conditions.js';
 import { type Condition, type Ref, TYPE_NAMES, type TypeName, type ValueTest, type ValueTestOp } from '../../plan/types.js';
 import type { PathSegment } from '../load.js';
 import type { ConditionSpec } from '../types.js';
+import { compileExpr } from './expressions.js';
 import type { CompileScope } from './scope.js';
 
 /** Checks one reference of a condition at its spec position (reporting through the scope). */
 export type RefCheck = (r: Ref, path: PathSegment[]) => void;
 
-/** Compiles one condition; undefined (with diagnostics in `scope`) when it cannot be compiled. */
-export function compileCondition(cond: ConditionSpec, path: PathSegment[], scope: CompileScope, check: RefCheck): Condition | undefined {
+/**
+ * Compiles one condition; undefined (with diagnostics in `scope`) when it cannot be compiled.
+ * `pushdown` names the database filter being compiled (`where`, `filter`): there an expression
+ * cannot be evaluated, and is refused (DF234).
+ */
+export function compileCondition(
+  cond: ConditionSpec,
+  path: PathSegment[],
+  scope: CompileScope,
+  check: RefCheck,
+  pushdown?: 'where' | 'filter',
+): Condition | undefined {
   const [op, arg] = Object.entries(cond)[0] ?? [];
   const p = [...path, op ?? ''];
   switch (op) {
@@ -66,18 +77,33 @@ export function compileCondition(cond: ConditionSpec, path: PathSegment[], scope
     }
     case 'all':
     case 'any': {
-      const of = (arg as ConditionSpec[]).map((sub, i) => compileCondition(sub, [...p, i], scope, check));
+      const of = (arg as ConditionSpec[]).map((sub, i) => compileCondition(sub, [...p, i], scope, check, pushdown));
       return of.every(Boolean) ? { op, of: of as Condition[] } : undefined;
     }
     case 'not': {
-      const of = compileCondition(arg as ConditionSpec, p, scope, check);
+      const of = compileCondition(arg as ConditionSpec, p, scope, check, pushdown);
       return of ? { op, of } : undefined;
+    }
+    case 'expr': {
+      if (pushdown) {
+        scope.error(
+          'DF234',
+          p,
+          `an expression cannot be part of \`${pushdown}\`: the database evaluates it, and it cannot run CEL. Use the structured conditions there (exists, missing, isNull, notNull, equals, lt, lte, gt, gte, between, beginsWith, contains, in, type, all, any, not), and put the expression in a skip or fail rule`,
+          true,
+        );
+        return undefined;
+      }
+      const expr = compileExpr(String(arg), p, 0, scope, { bool: true });
+      if (!expr) return undefined;
+      for (const root of expr.roots) check({ root, path: [], text: root }, p);
+      return { op, expr };
     }
     default:
       scope.error(
         'DF106',
         path,
-        'a condition needs exactly one of: exists, missing, isNull, notNull, equals, lt, lte, gt, gte, between, beginsWith, contains, in, type, all, any, not',
+        'a condition needs exactly one of: exists, missing, isNull, notNull, equals, lt, lte, gt, gte, between, beginsWith, contains, in, type, all, any, not, expr',
       );
       return undefined;
   }
