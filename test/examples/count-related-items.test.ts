@@ -28,7 +28,7 @@ describe('example: count-related-items', () => {
     expect(r.code).toBe(0);
   });
 
-  it('fills first_comment_id from comments not deleted on a real database; none is a skip, more than max a failure', async () => {
+  it('sets comment_count to the comments not deleted on a real database; none is 0, more than max a failure', async () => {
     const dir = tempDir();
     const db = dir.file('blog.db');
     const posts = Array.from({ length: 40 }, (_, i) => i + 1);
@@ -40,7 +40,7 @@ describe('example: count-related-items', () => {
       for (let c = 0; c < (p * 7) % (2 * MAX); c++) comments.push({ id: id--, post_id: p, deleted: c % 3 === 2 ? 1 : 0 });
     createDb(
       db,
-      `CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT, first_comment_id INTEGER, updated_at TEXT);
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, title TEXT, comment_count INTEGER, updated_at TEXT);
        CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER, deleted INTEGER, body TEXT);
        CREATE INDEX comments_by_post ON comments (post_id);
        INSERT INTO posts (id, title) VALUES ${posts.map((p) => `(${p}, 't')`).join(', ')};
@@ -51,20 +51,20 @@ describe('example: count-related-items', () => {
 
     const live = (p: number) => comments.filter((c) => c.post_id === p && c.deleted === 0).map((c) => c.id);
     const expected = posts.map((p) => {
-      const ids = live(p);
-      return { id: p, first_comment_id: ids.length > 0 && ids.length <= MAX ? Math.min(...ids) : null };
+      const count = live(p).length;
+      return { id: p, comment_count: count <= MAX ? count : null };
     });
-    expect(query(db, 'SELECT id, first_comment_id FROM posts ORDER BY id')).toEqual(expected);
+    expect(query(db, 'SELECT id, comment_count FROM posts ORDER BY id')).toEqual(expected);
     const n = posts.map((p) => live(p).length);
     // The data has every outcome: posts with none, some, and more than max.
     expect(new Set(n.map((k) => (k === 0 ? 'none' : k > MAX ? 'over' : 'some')))).toEqual(new Set(['none', 'some', 'over']));
     const summary = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}');
     expect(summary).toMatchObject({
       total: posts.length,
-      updated: n.filter((k) => k > 0 && k <= MAX).length,
-      skipped: n.filter((k) => k === 0).length,
+      updated: n.filter((k) => k <= MAX).length,
+      skipped: 0,
       failed: n.filter((k) => k > MAX).length,
-      reasons: { no_comments: n.filter((k) => k === 0).length, lookup_over_max: n.filter((k) => k > MAX).length },
+      reasons: { lookup_over_max: n.filter((k) => k > MAX).length },
     });
     expect(r.code).toBe(1);
   });
