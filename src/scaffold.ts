@@ -54,7 +54,8 @@ update:
   key: { id: "{{ row.id }}" } # the primary key: one update addresses exactly one row
   set:
     # Fill-only: written only where country is still NULL, checked again inside the UPDATE.
-    country: "{{ country }}"
+    # An expression (docs/expressions.md): the code trimmed and in capitals.
+    country: "{{ country.trim().upperAscii() }}"
   touch:
     updated_at: "{{ now }}" # written only when something else changes
 
@@ -85,7 +86,7 @@ cases:
     given:
       orders:
         - { id: o1, payload: '{"shipping":{"address":{"country":"SE"}},"billing":{"address":{"country":"NO"}}}', country: null }
-        - { id: o2, payload: '{"billing":{"address":{"country":"DK"}}}', country: null }
+        - { id: o2, payload: '{"billing":{"address":{"country":" dk"}}}', country: null }
     expect:
       summary: { total: 2, updated: 2, skipped: 0, failed: 0 }
       records:

@@ -6,16 +6,18 @@
 import {
   type Adapter,
   type Item,
+  type ListLookupRequest,
   LookupRejected,
   type LookupRequest,
   type SourcePage,
   type WriteRequest,
   type WriteResult,
 } from '../adapters/types.js';
+import { DatafixError } from '../errors.js';
 import { columnOfRef } from '../plan/refs.js';
-import type { FixPlan, Ref, WriteAction } from '../plan/types.js';
+import type { FixPlan, ListLookupPlan, Ref, WriteAction } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
-import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
+import { type Context, evaluate, MISSING, render, TemplateError, type ValueTester } from './context.js';
 import type { EngineEvent, FieldChange, RecordOutcome, RunSummary } from './events.js';
 import { type CompiledExtract, ExtractFailure, prepareExtract, runExtract } from './extract.js';
 
@@ -109,6 +111,11 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     if (column && adapter.equalInColumn) return adapter.equalInColumn(column[0], column[1], a, b);
     return deepEqual(normalize(a), normalize(b));
   };
+  // Comparisons (`lt` … `type`) too: the adapter decides them as its `where`/`filter` would,
+  // for a column with its affinity and collation where the reference names one.
+  const testInTarget: ValueTester | undefined = adapter.satisfies
+    ? (op, values, value, ref) => adapter.satisfies?.(op, values, value, columnOfRef(plan, ref)) ?? false
+    : undefined;
   // Target records this run updates, when the update key is not the source record's own (then
   // two source records can update one target record). Grows with the distinct targets updated.
   // A lookup's record is one of those too: two orders can find the same user.
@@ -198,7 +205,8 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       if (step.kind === 'lookup') {
         const l = lookups.get(step.name);
         if (!l) continue;
-        await batchLookup(adapter, live, step.name, (s) => renderKey(l.key, s.ctx), l.table, l.consistentRead);
+        if (l.kind === 'list') await listLookup(adapter, live, l, throttle.concurrency);
+        else await batchLookup(adapter, live, step.name, (s) => renderKey(l.key, s.ctx), l.table, l.consistentRead);
       } else if (step.kind === 'extract') {
         const ex = extracts.get(step.name);
         if (!ex) continue;
@@ -210,10 +218,18 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
             else throw err;
           }
         }
-      } else if (step.kind === 'skip') {
-        const rule = plan.skip[step.index];
+      } else if (step.kind === 'skip' || step.kind === 'fail') {
+        const rule = step.kind === 'skip' ? plan.skip[step.index] : plan.fail?.[step.index];
         if (!rule) continue;
-        for (const s of live) if (evaluate(rule.when, s.ctx, sameInTarget)) finish(s, 'skipped', rule.reason);
+        const outcome = step.kind === 'skip' ? 'skipped' : 'failed';
+        for (const s of live) {
+          try {
+            if (evaluate(rule.when, s.ctx, sameInTarget, testInTarget)) finish(s, outcome, rule.reason);
+          } catch (err) {
+            if (!(err instanceof TemplateError)) throw err;
+            finish(s, 'failed', err.reason, err.message);
+          }
+        }
       } else {
         await batchLookup(adapter, live, FETCHED_TARGET, (s) => renderKey(plan.update.key, s.ctx), plan.update.table, true);
       }
@@ -348,7 +364,7 @@ async function batchLookup(
     } catch (err) {
       if (!(err instanceof TemplateError)) throw err;
       s.outcome = 'failed';
-      s.reason = 'template_error';
+      s.reason = err.reason;
       s.message = err.message;
       continue;
     }
@@ -370,6 +386,65 @@ async function batchLookup(
       s.message = answer.message;
     } else if (name === FETCHED_TARGET) s.target = answer;
     else s.ctx.set(name, answer);
+  });
+}
+
+/**
+ * One round of a lookup of several records for a page: every record's rendered match goes to
+ * the adapter at once (SQLite answers a page with one statement; DynamoDB queries each, at most
+ * `concurrency` at a time). A record whose match renders missing matches nothing: an empty list.
+ */
+async function listLookup(adapter: Adapter, states: RecordState[], l: ListLookupPlan, concurrency: number): Promise<void> {
+  if (!adapter.lookupMany) {
+    throw new DatafixError(
+      'config',
+      'DF790',
+      `the ${adapter.backend} backend cannot look up several records; lookup \`${l.name}\` needs it`,
+    );
+  }
+  const requests: ListLookupRequest[] = [];
+  const owners: RecordState[] = [];
+  for (const s of states) {
+    let match: Item | undefined;
+    const values: unknown[] = [];
+    try {
+      match = renderKey(l.match, s.ctx);
+      for (const t of l.sortKey?.values ?? []) {
+        const v = render(t, s.ctx);
+        if (v === MISSING) match = undefined;
+        values.push(v);
+      }
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      s.outcome = 'failed';
+      s.reason = 'template_error';
+      s.message = err.message;
+      continue;
+    }
+    if (!match) {
+      s.ctx.set(l.name, []);
+      continue;
+    }
+    requests.push({
+      ...(l.table !== undefined ? { table: l.table } : {}),
+      ...(l.index !== undefined ? { index: l.index } : {}),
+      match,
+      ...(l.sortKey ? { sortKey: { name: l.sortKey.name, op: l.sortKey.op, values } } : {}),
+      ...(l.where ? { where: l.where } : {}),
+      max: l.max,
+      consistentRead: l.consistentRead,
+    });
+    owners.push(s);
+  }
+  if (requests.length === 0) return;
+  const found = await adapter.lookupMany(requests, { concurrency });
+  owners.forEach((s, i) => {
+    const answer = found[i] ?? [];
+    if (answer instanceof LookupRejected) {
+      s.outcome = 'failed';
+      s.reason = answer.reason;
+      s.message = answer.message;
+    } else s.ctx.set(l.name, answer);
   });
 }
 
@@ -456,7 +531,7 @@ function diffRecord(
     s.write = writeOf(u.table, key, changes);
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    finish(s, 'failed', 'template_error', err.message);
+    finish(s, 'failed', err.reason, err.message);
   }
 }
 

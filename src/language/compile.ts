@@ -8,12 +8,14 @@
  * and checks what spans sections (unique and used names).
  */
 import { DatafixError } from '../errors.js';
+import { planRefs } from '../plan/refs.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import type { EnvSource } from './env.js';
 import type { LoadedSpec } from './load.js';
 import { compileExtracts } from './sections/extracts.js';
+import { checkListLookupRefs } from './sections/list-lookups.js';
 import { compileLookups } from './sections/lookups.js';
-import { compileSkipRules } from './sections/rules.js';
+import { compileFailRules, compileSkipRules } from './sections/rules.js';
 import { CompileScope, NOW } from './sections/scope.js';
 import { compileSettings } from './sections/settings.js';
 import { compileSource } from './sections/source.js';
@@ -67,19 +69,26 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
   const lookups = compileLookups(fix, scope);
   const extracts = compileExtracts(fix, scope);
   const skip = compileSkipRules(fix, scope);
+  const fail = compileFailRules(fix, scope);
   const update = compileUpdate(fix, source, lookups, scope);
   const run = settings.run();
+  checkListLookupRefs(
+    lookups.filter((l) => l.kind === 'list'),
+    planRefs({ lookups, extracts, skip, update: update.plan }),
+    scope,
+  );
 
   const used = new Set<string>([
     ...lookups.flatMap((l) => l.needs),
     ...extracts.flatMap((e) => e.needs),
     ...skip.flatMap((s) => s.needs),
+    ...fail.flatMap((s) => s.needs),
     ...update.needs,
   ]);
   for (const n of [...lookupNames, ...extractNames]) {
     if (!used.has(n)) {
       const section = lookupNames.includes(n) ? 'lookups' : 'extract';
-      scope.error('DF212', [section, n], `\`${n}\` is never used; reference it in a skip rule or the update, or remove it`, true);
+      scope.error('DF212', [section, n], `\`${n}\` is never used; reference it in a skip or fail rule or the update, or remove it`, true);
     }
   }
 
@@ -97,7 +106,8 @@ export function compileSpec(spec: LoadedSpec, options: CompileOptions = {}): Fix
     lookups,
     extracts,
     skip,
-    steps: orderSteps(lookups, extracts, skip, update.needs, update.plan),
+    ...(fail.length > 0 ? { fail } : {}),
+    steps: orderSteps(lookups, extracts, skip, update.needs, update.plan, fail),
     update: update.plan,
     run,
   };

@@ -16,12 +16,15 @@ export const ENGINE_REASONS = [
   'invalid_json',
   'extract_failed',
   'template_error',
+  'expression_error',
+  'expression_limit',
   'value_too_deep',
   'value_not_exact',
   'value_invalid',
   'number_out_of_range',
   'key_invalid',
   'key_too_large',
+  'lookup_over_max',
   'item_too_large',
   // A DynamoDB delete whose guard (every attribute of the before-image) breaks DynamoDB's
   // expression limits: the record is not deleted unguarded.

@@ -4,17 +4,19 @@
  * value is a bound parameter. Pages are read by keyset on the primary key, so rows the run
  * updates (and that drop out of `where`) never shift the pages still to come.
  */
+import { randomUUID } from 'node:crypto';
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatafixError, targetMismatch } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
 import { columnOfRef, columnReadBy, planRefs } from '../../plan/refs.js';
-import type { FixPlan, SourcePlan } from '../../plan/types.js';
+import type { FixPlan, SourcePlan, ValueTestOp } from '../../plan/types.js';
 import { deepEqual, ExactNumber, exactNumberText, fromJsonSafe, toJsonSafe } from '../../plan/values.js';
 import {
   type Adapter,
   type Item,
+  type ListLookupRequest,
   LookupRejected,
   type LookupRequest,
   type ReadOptions,
@@ -24,7 +26,7 @@ import {
   type WriteResult,
 } from '../types.js';
 import { type BuiltInCollation, collationKey, columnCollation } from './collation.js';
-import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
+import { compileWhere, quoteIdent, SQL_IDENT, valueTestSql } from './sql.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
 function isLockedError(err: unknown): boolean {
@@ -41,6 +43,23 @@ function lockedError(path: string, timeoutMs: number, next: string): DatafixErro
   );
 }
 
+/**
+ * The bytes of rows, as read, at which a source page ends before reaching its row count
+ * (`ReadOptions.pageBytes` overrides it). 8 MiB keeps a page of ordinary rows whole (1000 rows of
+ * 2 KB are 2 MB) and a page of 5 MiB rows at two rows: a live run over 5 MiB rows peaked at
+ * 562 MiB with pages of 200 rows, 342 MiB with this bound at 32 MiB and 195 MiB at 8 MiB
+ * (bench/, the `huge` shape, 100 rows).
+ */
+export const PAGE_BYTES = 8 * 2 ** 20;
+
+/** A row's size as read: text by its length, blobs by their bytes, anything else 8 bytes. */
+function rowBytes(row: Item): number {
+  let n = 0;
+  for (const v of Object.values(row)) {
+    n += typeof v === 'string' ? v.length : v instanceof Uint8Array ? v.byteLength : 8;
+  }
+  return n;
+}
 export interface SqliteAdapterOptions {
   /** Open read-only: a dry run cannot write even by mistake. */
   readonly readonly?: boolean;
@@ -404,6 +423,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
   };
 
+  /** A column's built-in collation; check() refused comparing one SQLite cannot apply. */
+  const knownCollation = (table: string, column: string): BuiltInCollation => {
+    const coll = collationOf(table, column);
+    return coll instanceof Error ? 'BINARY' : coll;
+  };
+
   const requireKnownCollation = (table: string, column: string, at: readonly (string | number)[]): void => {
     const coll = collationOf(table, column);
     if (!(coll instanceof Error)) return;
@@ -426,7 +451,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     const info = requireTable(source.table, ['source', 'table']);
     const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
     const usesRowid = info.primaryKey.length === 0;
-    const compiled = source.where ? compileWhere(source.where) : undefined;
+    const compiled = source.where ? compileWhere(source.where, (c) => knownCollation(source.table, c)) : undefined;
     // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
     // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
     const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
@@ -455,6 +480,19 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     };
   };
 
+  /** See Adapter.keyIdentity. */
+  function keyIdentity(table: string | undefined, field: string, value: unknown): unknown {
+    const v = normalize(converted(table, field, value, 'compare'));
+    const n = numberIdentity(v);
+    if (n !== undefined) return { n };
+    if (typeof v === 'string' && table !== undefined) {
+      // As `key = ?` compares (the column's collation; check() admits only keys it keeps unique).
+      const coll = collationOf(table, field);
+      return { s: collationKey(coll instanceof Error ? 'BINARY' : coll, v) };
+    }
+    return toJsonSafe(v);
+  }
+
   return {
     backend: 'sqlite',
     // better-sqlite3 reads synchronously: reading ahead would only evict the page being written.
@@ -480,6 +518,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       for (const l of plan.lookups) {
         const table = l.table ?? '';
         const li = requireTable(table, ['lookups', l.name, 'table']);
+        if (l.kind === 'list') {
+          // Any columns may select several rows; they need only exist.
+          const cols = [...l.match.map(([k]) => k), ...(l.where ? conditionRefs(l.where).map((r) => r.root) : [])];
+          requireColumns(li, table, cols, ['lookups', l.name, 'where']);
+          continue;
+        }
         const cols = l.key.map(([k]) => k);
         requireColumns(li, table, cols, ['lookups', l.name, 'get']);
         requireUnique(li, table, cols, ['lookups', l.name, 'get']);
@@ -504,13 +548,22 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const compared: (readonly [table: string, column: string, at: readonly (string | number)[]])[] = [
         ...(src.where ? conditionRefs(src.where, true) : []).map((r) => [src.table, r.root, ['source', 'where']] as const),
         ...info.primaryKey.map((k) => [src.table, k, ['source', 'table']] as const),
-        ...plan.lookups.flatMap((l) => l.key.map(([k]) => [l.table ?? '', k, ['lookups', l.name, 'get']] as const)),
+        ...plan.lookups.flatMap((l) => {
+          const at = ['lookups', l.name, l.kind === 'list' ? 'where' : 'get'];
+          const cols =
+            l.kind === 'list'
+              ? [...l.match.map(([k]) => k), ...(l.where ? conditionRefs(l.where, true).map((r) => r.root) : [])]
+              : l.key.map(([k]) => k);
+          return cols.map((k) => [l.table ?? '', k, at] as const);
+        }),
         ...plan.update.key.map(([k]) => [plan.update.table ?? src.table, k, [section, 'key']] as const),
-        ...plan.skip.flatMap((rule, i) =>
-          conditionRefs(rule.when, true).flatMap((ref) => {
-            const column = columnOfRef(plan, ref);
-            return column ? [[column[0], column[1], ['skip', i, 'when']] as const] : [];
-          }),
+        ...(['skip', 'fail'] as const).flatMap((rules) =>
+          (plan[rules] ?? []).flatMap((rule, i) =>
+            conditionRefs(rule.when, true).flatMap((ref) => {
+              const column = columnOfRef(plan, ref);
+              return column ? [[column[0], column[1], [rules, i, 'when']] as const] : [];
+            }),
+          ),
         ),
       ];
       for (const [table, column, at] of compared) requireKnownCollation(table, column, at);
@@ -542,7 +595,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const nullable = info.primaryKey.filter((k) => !info.notNull.has(k));
         if (nullable.length) {
           const cond = nullable.map((k) => `${quoteIdent(k)} IS NULL`).join(' OR ');
-          const where = src.where ? compileWhere(src.where) : undefined;
+          const where = src.where ? compileWhere(src.where, (c) => knownCollation(src.table, c)) : undefined;
           const hit = wrapBusy(() =>
             db
               .prepare(`SELECT 1 FROM ${quoteIdent(src.table)} WHERE ${where ? `(${where.sql}) AND ` : ''}(${cond}) LIMIT 1`)
@@ -652,7 +705,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       for (;;) {
         if (options.signal?.aborted) return;
         const params = [...(where?.params ?? []), ...(cursor ?? []).map(toSqlValue), options.pageSize];
-        const rows = wrapBusy(() => prepare(cursor ? afterSql : firstSql).all(...params)) as Item[];
+        // A page ends at pageSize rows or once its rows hold pageBytes, whichever comes first (at
+        // least one row), so a table of very large rows cannot multiply memory by the page size.
+        const pageBytes = options.pageBytes ?? PAGE_BYTES;
+        const rows: Item[] = [];
+        let bytes = 0;
+        wrapBusy(() => {
+          for (const raw of prepare(cursor ? afterSql : firstSql).iterate(...params) as IterableIterator<Item>) {
+            rows.push(raw);
+            bytes += rowBytes(raw);
+            if (bytes >= pageBytes) break;
+          }
+        });
         count('select');
         if (rows.length === 0) return;
         const records = rows.map((raw) => {
@@ -663,7 +727,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         });
         const lastRecord = records[records.length - 1] as { key: Item };
         cursor = keyCols.map((k) => lastRecord.key[k]);
-        const done = rows.length < options.pageSize;
+        const done = rows.length < options.pageSize && bytes < pageBytes;
         // NULL compares as unknown: a keyset after it would silently end the read here.
         if (!done && cursor.some((v) => v === null || v === undefined)) throw nullKeyError(table, keyCols);
         // Text read back with U+FFFD was not valid in the database's encoding: bound again it is
@@ -730,6 +794,95 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         cache.set(memo, item);
         return item;
       });
+    },
+
+    async lookupMany(requests: readonly ListLookupRequest[]): Promise<(Item[] | LookupRejected)[]> {
+      const answers: (Item[] | LookupRejected | undefined)[] = requests.map(() => undefined);
+      // Requests of one lookup share table, columns, `where` and `max`: one statement a chunk.
+      const groups = new Map<string, number[]>();
+      requests.forEach((r, i) => {
+        const shape = JSON.stringify([r.table ?? '', Object.keys(r.match), r.where ?? null, r.max]);
+        const group = groups.get(shape);
+        if (group) group.push(i);
+        else groups.set(shape, [i]);
+      });
+      for (const indexes of groups.values()) {
+        const first = requests[indexes[0] as number] as ListLookupRequest;
+        const table = first.table ?? '';
+        const info = requireTable(table, ['lookups']);
+        const cols = Object.keys(first.match);
+        for (const c of cols)
+          if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF205', `lookup column \`${c}\` must be a plain identifier`);
+        // One entry per distinct key as the table compares it (affinity, collation), so two
+        // records naming the same rows share them, and rows are grouped back by that identity.
+        const identityOf = (values: readonly unknown[]) => JSON.stringify(cols.map((c, i) => keyIdentity(table, c, values[i])));
+        const wanted = new Map<string, { values: unknown[]; owners: number[] }>();
+        for (const i of indexes) {
+          const r = requests[i] as ListLookupRequest;
+          const values = cols.map((c) => r.match[c]);
+          const bad = cols.findIndex((_, ci) => lookupKeyProblem(values[ci]) !== undefined);
+          if (bad >= 0) {
+            answers[i] = new LookupRejected('key_invalid', `column \`${cols[bad]}\`: ${lookupKeyProblem(values[bad])}`);
+            continue;
+          }
+          const id = identityOf(values);
+          const entry = wanted.get(id);
+          if (entry) entry.owners.push(i);
+          else wanted.set(id, { values, owners: [i] });
+        }
+        const where = first.where ? compileWhere(first.where) : undefined;
+        const whereParams = (where?.params ?? []).map(toSqlValue);
+        const keyList = (info.primaryKey.length ? info.primaryKey : ['rowid']).map(quoteIdent).join(', ');
+        // Bound parameters per statement stay under SQLite's limit (SQLITE_MAX_VARIABLE_NUMBER,
+        // 32766 since SQLite 3.32, which better-sqlite3 bundles).
+        const perChunk = Math.max(1, Math.floor((MAX_BOUND - whereParams.length - 1) / Math.max(1, cols.length)));
+        const entries = [...wanted.values()];
+        for (let at = 0; at < entries.length; at += perChunk) {
+          const chunk = entries.slice(at, at + perChunk);
+          const tests: string[] = [];
+          const params: unknown[] = [...whereParams];
+          if (where) tests.push(`(${where.sql})`);
+          if (cols.length === 1) {
+            // `c IN (…)` compares as `c = ?` does: the column's affinity and collation.
+            tests.push(`${quoteIdent(cols[0] as string)} IN (${chunk.map(() => '?').join(', ')})`);
+            for (const e of chunk) params.push(toSqlValue(e.values[0]));
+          } else if (cols.length > 1) {
+            // A row value against VALUES compares each column as `c = ?` does (values without
+            // affinity take the column's; the column's collation), and, unlike a chain of ORs,
+            // stays within SQLite's expression depth limit (1000) however many keys a page has.
+            const tuple = `(${cols.map(() => '?').join(', ')})`;
+            tests.push(`(${cols.map(quoteIdent).join(', ')}) IN (VALUES ${chunk.map(() => tuple).join(', ')})`);
+            for (const e of chunk) for (const v of e.values) params.push(toSqlValue(v));
+          }
+          // At most max + 1 rows per key: enough to tell "more than max" without reading them all.
+          // The key order is carried out of the subquery as a column (a rowid would not be).
+          const numbered = `row_number() OVER (${cols.length ? `PARTITION BY ${cols.map(quoteIdent).join(', ')} ` : ''}ORDER BY ${keyList})`;
+          const order = info.primaryKey.length ? keyList : ROW_ID;
+          const sql = `SELECT * FROM (SELECT *, ${info.primaryKey.length ? '' : `rowid AS ${ROW_ID}, `}${numbered} AS ${ROW_NUMBER} FROM ${quoteIdent(table)}${tests.length ? ` WHERE ${tests.join(' AND ')}` : ''}) WHERE ${ROW_NUMBER} <= ? ORDER BY ${order}`;
+          params.push(BigInt(first.max + 1));
+          let rows: Item[];
+          try {
+            rows = wrapBusy(() => prepare(sql).all(...params)) as Item[];
+          } finally {
+            count('lookupMany');
+          }
+          const found = new Map<string, Item[]>(chunk.map((e) => [identityOf(e.values), []]));
+          for (const raw of rows) {
+            const { [ROW_NUMBER_COLUMN]: _n, [ROW_ID_COLUMN]: _rowid, ...row } = raw;
+            const item = fromRow(row);
+            found.get(identityOf(cols.map((c) => item[c])))?.push(item);
+          }
+          for (const e of chunk) {
+            const items = found.get(identityOf(e.values)) ?? [];
+            const answer =
+              items.length > first.max
+                ? new LookupRejected('lookup_over_max', `more than ${first.max} rows of \`${table}\` match (max: ${first.max})`)
+                : items;
+            for (const i of e.owners) answers[i] = answer;
+          }
+        }
+      }
+      return answers.map((a) => a ?? []);
     },
 
     async write(requests: readonly WriteRequest[], options?: WriteOptions): Promise<WriteResult[]> {
@@ -933,17 +1086,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
 
     normalize,
 
-    keyIdentity(table: string | undefined, field: string, value: unknown): unknown {
-      const v = normalize(converted(table, field, value, 'compare'));
-      const n = numberIdentity(v);
-      if (n !== undefined) return { n };
-      if (typeof v === 'string' && table !== undefined) {
-        // As `key = ?` compares (the column's collation; check() admits only keys it keeps unique).
-        const coll = collationOf(table, field);
-        return { s: collationKey(coll instanceof Error ? 'BINARY' : coll, v) };
-      }
-      return toJsonSafe(v);
-    },
+    keyIdentity,
 
     equalInColumn(table: string, field: string, stored: unknown, value: unknown): boolean {
       const a = normalize(stored);
@@ -957,6 +1100,19 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         return collationKey(c, a) === collationKey(c, b);
       }
       return deepEqual(a, b);
+    },
+
+    satisfies(op: ValueTestOp, values: readonly unknown[], stored: unknown, column?: readonly [string, string]): boolean {
+      // SQLite itself evaluates the very SQL a `where` runs (valueTestSql), over the value read:
+      // a constant first takes the column's type affinity, as it does against the column
+      // (https://www.sqlite.org/datatype3.html, 4.2), and the column's collation is named.
+      const affinityApplies = column !== undefined && op !== 'beginsWith' && op !== 'contains' && op !== 'type';
+      const operands = affinityApplies ? values.map((v) => converted(column[0], column[1], v, 'compare')) : values;
+      const params: unknown[] = [];
+      const test = valueTestSql(op, 'v', operands, params, column ? knownCollation(column[0], column[1]) : 'BINARY');
+      params.push(stored);
+      const row = wrapBusy(() => prepare(`SELECT ${test} AS r FROM (SELECT ? AS v)`).get(...params.map(toSqlValue))) as { r: unknown };
+      return Number(row.r) === 1;
     },
 
     storedAs(table: string | undefined, field: string, value: unknown): unknown {
@@ -1000,6 +1156,15 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     },
   };
 }
+
+/** Bound parameters one statement may hold: SQLite's SQLITE_MAX_VARIABLE_NUMBER default since 3.32. */
+const MAX_BOUND = 32_766;
+/** The row number a lookup of several rows counts each key's rows by; never a column of the answer. */
+const ROW_NUMBER_COLUMN = 'datafix:n';
+const ROW_NUMBER = `"${ROW_NUMBER_COLUMN}"`;
+/** The rowid of a table without a primary key, carried out of that subquery to order by. */
+const ROW_ID_COLUMN = 'datafix:rowid';
+const ROW_ID = `"${ROW_ID_COLUMN}"`;
 
 /** Largest integer SQLite stores (a signed 64-bit INTEGER). */
 const MAX_INT64 = 2n ** 63n - 1n;
@@ -1156,9 +1321,32 @@ export function toSqlValue(value: unknown): unknown {
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   const exact = exactNumberText(value);
   if (exact !== undefined) return /^-?[0-9]+$/.test(exact) ? BigInt(exact) : Number(exact);
-  if (value instanceof Set) return JSON.stringify([...value]);
-  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  if (value instanceof Set) return jsonText([...value]);
+  if (value !== null && typeof value === 'object') return jsonText(value);
   return value;
+}
+
+/**
+ * Marks an exact number's text in JSON while it is written; made once per process, so no text of
+ * a value can hold it by chance.
+ */
+const NUMBER_MARK = `\u0000${randomUUID()}:`;
+const MARKED_NUMBER = new RegExp(`"${JSON.stringify(NUMBER_MARK).slice(1, -1).replace(/\\/g, '\\\\')}([-+.0-9eE]+)"`, 'g');
+
+/**
+ * JSON text of a structure with every number as its own digits: a 64-bit integer (bigint) or an
+ * exact number inside a map or list (rows of a lookup of several rows hold them) is written as
+ * the number it is, never refused nor rounded to a double.
+ */
+function jsonText(value: unknown): string {
+  let marked = false;
+  const text = JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
+    const exact = exactNumberText(this[key]);
+    if (exact === undefined) return v;
+    marked = true;
+    return `${NUMBER_MARK}${exact}`;
+  });
+  return marked ? text.replace(MARKED_NUMBER, '$1') : text;
 }
 
 /** A value as better-sqlite3 read it with safe integers on: an integer a double holds as a number. */

@@ -3,6 +3,7 @@ import type { ExtractPlan } from '../../plan/types.js';
 import { checkJsonPath } from '../jsonpath.js';
 import type { PathSegment } from '../load.js';
 import type { FixSpec } from '../types.js';
+import { compileExpr } from './expressions.js';
 import { type CompileScope, NOW } from './scope.js';
 
 /** Compiles every extract in declaration order; an extract may read earlier extracts, never later ones. */
@@ -30,9 +31,37 @@ export function compileExtracts(fix: FixSpec, scope: CompileScope): ExtractPlan[
       const problem = checkJsonPath(jp);
       if (problem) scope.error(problem.code, spec.first ? [...p, 'first', i] : [...p, 'path'], problem.message);
     });
-    if (from) {
-      extracts.push({ name, from, ...(spec.parse ? { parse: spec.parse } : {}), paths, needs: [from.root] });
+    const then = spec.then !== undefined ? compileThen(spec.then, name, index, extractNames, scope) : undefined;
+    if (from && (spec.then === undefined || then)) {
+      const needs = [...new Set([from.root, ...(then?.roots ?? [])])].filter((n) => n !== NOW && n !== EXTRACTED);
+      extracts.push({ name, from, ...(spec.parse ? { parse: spec.parse } : {}), paths, ...(then ? { then } : {}), needs });
     }
   });
   return extracts;
+}
+
+/** The name an extract's `then` reads the extracted value by. */
+export const EXTRACTED = 'value';
+
+/**
+ * An extract's `then`: an expression over the extracted value (`value`) and the names the
+ * extract may read (the source, lookups, earlier extracts, `now`).
+ */
+function compileThen(text: string, name: string, index: number, extractNames: readonly string[], scope: CompileScope) {
+  const p: PathSegment[] = ['extract', name, 'then'];
+  if (scope.roots.has(EXTRACTED)) {
+    scope.error('DF237', p, `\`then\` reads the extracted value as \`${EXTRACTED}\`, which this spec already names; rename that one`, true);
+    return undefined;
+  }
+  const expr = compileExpr(text, p, 0, scope, { extra: [EXTRACTED] });
+  if (!expr) return undefined;
+  for (const root of expr.roots.filter((r) => r !== EXTRACTED)) {
+    scope.checkRoot({ root, path: [], text: root }, p, (r) => {
+      if (r === name) return `\`then\` reads the extracted value as \`${EXTRACTED}\`, not as \`${name}\``;
+      const ei = extractNames.indexOf(r);
+      if (ei > index) return `extract \`${name}\` reads extract \`${r}\`, which is declared after it; move \`${r}\` above`;
+      return undefined;
+    });
+  }
+  return expr;
 }

@@ -7,6 +7,7 @@ import type { Diagnostic } from '../../errors.js';
 import type { Ref, Template } from '../../plan/types.js';
 import type { LoadedSpec, PathSegment } from '../load.js';
 import { parseRef, parseTemplate, RefSyntaxError } from '../refs.js';
+import { compileTemplateExprs } from './expressions.js';
 
 /** The run timestamp's name in references (`{{ now }}`). */
 export const NOW = 'now';
@@ -40,6 +41,26 @@ export class CompileScope {
     this.diags.push({ code, severity: 'error', message: `${pointer}: ${message}`, path: pointer, file: this.spec.file, line, col });
   }
 
+  /**
+   * Records an error inside the string value at `path`, `offset` characters into it: pointed at
+   * that character when the value is a plain or quoted scalar on one line that holds the text as
+   * written (no escapes), otherwise at the scalar's start.
+   */
+  errorAt(code: string, path: readonly PathSegment[], message: string, offset: number): void {
+    const { line, col } = this.spec.locate(path);
+    let value: unknown = this.spec.data;
+    for (const seg of path) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[seg] : undefined;
+    const lineText = this.spec.text.split('\n')[line - 1] ?? '';
+    const rest = lineText.slice(col - 1);
+    let at = col;
+    if (typeof value === 'string' && !value.includes('\n')) {
+      if (rest.startsWith(value)) at = col + offset;
+      else if ((rest[0] === '"' || rest[0] === "'") && rest.slice(1).startsWith(value)) at = col + 1 + offset;
+    }
+    const pointer = `/${path.map(String).join('/')}`;
+    this.diags.push({ code, severity: 'error', message: `${pointer}: ${message}`, path: pointer, file: this.spec.file, line, col: at });
+  }
+
   /** Parses a reference (`row.a.b`); a syntax error is DF208 at `path` and gives undefined. */
   ref(text: unknown, path: PathSegment[]): Ref | undefined {
     try {
@@ -50,10 +71,13 @@ export class CompileScope {
     }
   }
 
-  /** Parses a template (`"MEDIA#{{ job.mediaId }}"` or a literal); a bad placeholder is DF207. */
+  /**
+   * Parses a template (`"MEDIA#{{ job.mediaId }}"` or a literal); a bad placeholder is DF207, a
+   * bad expression placeholder one of DF230–DF236 (see ./expressions.ts).
+   */
   template(value: unknown, path: PathSegment[]): Template | undefined {
     try {
-      return parseTemplate(value);
+      return compileTemplateExprs(parseTemplate(value), path, this);
     } catch (err) {
       if (err instanceof RefSyntaxError) {
         this.error('DF207', path, err.message);

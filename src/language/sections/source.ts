@@ -19,7 +19,7 @@ export function compileSource(fix: FixSpec, scope: CompileScope): SourcePlan {
   }
   // In `where` and `filter` a reference names a column or attribute, not a context value.
   const fieldCondition = (cond: ConditionSpec | undefined, path: PathSegment[]) =>
-    cond ? compileCondition(cond, path, scope, () => undefined) : undefined;
+    cond ? compileCondition(cond, path, scope, () => undefined, scope.backend === 'sqlite' ? 'where' : 'filter') : undefined;
 
   if (scope.backend === 'sqlite') {
     if (s.query || s.scan)

@@ -2,8 +2,9 @@
 import type { ExtractPlan, LookupPlan, SkipRulePlan, Step, UpdatePlan } from '../../plan/types.js';
 
 /**
- * Orders the per-page steps: skip rules keep their written order; before each rule come the
- * lookups and extracts it needs (and theirs), so records a cheap rule skips never cost a lookup.
+ * Orders the per-page steps: skip rules keep their written order, then fail rules theirs (a record
+ * skipped, as already done or out of scope, is never failed); before each rule come the lookups
+ * and extracts it needs (and theirs), so records a cheap rule skips never cost a lookup.
  */
 export function orderSteps(
   lookups: readonly LookupPlan[],
@@ -11,6 +12,7 @@ export function orderSteps(
   skip: readonly SkipRulePlan[],
   updateNeeds: readonly string[],
   update: UpdatePlan,
+  fail: readonly SkipRulePlan[] = [],
 ): Step[] {
   const steps: Step[] = [];
   const done = new Set<string>();
@@ -32,6 +34,10 @@ export function orderSteps(
   skip.forEach((rule, index) => {
     rule.needs.forEach(ensure);
     steps.push({ kind: 'skip', index });
+  });
+  fail.forEach((rule, index) => {
+    rule.needs.forEach(ensure);
+    steps.push({ kind: 'fail', index });
   });
   updateNeeds.forEach(ensure);
   if (update.before.kind === 'fetch') steps.push({ kind: 'fetchTarget' });

@@ -133,7 +133,7 @@ export function compileUpdate(
   if (action !== 'create') {
     if (sourceHoldsWholeRecord && sameRecord(source.as, sourceTable)) before = { kind: 'context', root: source.as };
     else {
-      const l = lookups.find((l) => sameRecord(l.name, l.table));
+      const l = lookups.find((l) => l.kind !== 'list' && sameRecord(l.name, l.table));
       if (l) before = { kind: 'context', root: l.name };
     }
   }
