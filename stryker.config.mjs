@@ -1,6 +1,5 @@
 // Mutation testing of the code that carries datafix's safety promises: `npm run mutate`.
-// Not part of `npm test` or CI: a whole-scope run takes hours on a 2-core machine, and Stryker is
-// fetched by `npx` when the script runs rather than installed by every `npm ci` (docs/testing.md).
+// Not part of `npm test` or CI: a whole-scope run takes hours on a 2-core machine (docs/testing.md).
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',

@@ -1,7 +1,7 @@
 /**
  * Runs one side of the DynamoDB comparison in its own process, so its peak RSS is its own.
  *
- *   node bench/dynamo-worker.js datafix|seed <endpoint> <table>
+ *   node bench/dynamo-worker.js datafix|best|seed <endpoint> <table>
  *
  * Prints one JSON line: { side, wallMs, maxRssKb, counts }. wallMs covers the work (for datafix:
  * load + compile the spec, connect, DescribeTable check, run), not Node start-up or module loading.
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const [side, endpoint, table] = process.argv.slice(2);
 if (!side || !endpoint || !table) {
-  process.stderr.write('usage: node bench/dynamo-worker.js datafix|seed <endpoint> <table>\n');
+  process.stderr.write('usage: node bench/dynamo-worker.js datafix|best|seed <endpoint> <table>\n');
   process.exit(2);
 }
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -33,6 +33,12 @@ if (side === 'datafix') {
   });
   const s = result.summary;
   counts = { total: s.total, updated: s.updated, skipped: s.skipped, failed: s.failed, reasons: s.reasons, requests: result.requests };
+} else if (side === 'best') {
+  const { runBestCaseBackfill } = await import('./lib/i2v-best.js');
+  started = performance.now();
+  cpuStart = process.cpuUsage();
+  const s = await runBestCaseBackfill({ table, endpoint, region, concurrency: Number(process.env.I2V_BACKFILL_CONCURRENCY ?? 10) });
+  counts = { total: s.total, updated: s.updated, skipped: s.skipped, failed: s.errors, reasons: s.reasons };
 } else if (side === 'seed') {
   const { runSeedBackfill } = await import('./lib/i2v-seed.js');
   started = performance.now();

@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDynamo } from './lib/dynamo-bench.js';
 import { flushToDisk, fsTypeOf, machine, median, ROOT, removeDb, sleep } from './lib/proc.js';
@@ -38,19 +38,28 @@ const { values: opts } = parseArgs({
 });
 
 const quick = opts.quick;
+const LIVE = ['datafix', 'baseline'];
+const DRY = ['datafix-dry', 'baseline-dry'];
+const firstRounds = Number(opts.rounds ?? (quick ? 2 : 3));
+/**
+ * The SQLite workloads, in order: { shape, rows, rounds, pairs }. The first is the primary one
+ * (tmpfs repeat, CLI run). `light` rows show the engine's own per-record cost, `huge` rows
+ * (5 MiB each) its memory when rows are large.
+ */
+const sqliteWorkloads = opts.rows
+  ? opts.rows.split(',').map((r, i) => ({ shape: 'standard', rows: Number(r), rounds: i === 0 ? firstRounds : 2, pairs: [LIVE] }))
+  : [
+      { shape: 'standard', rows: quick ? 20_000 : 100_000, rounds: firstRounds, pairs: [LIVE, DRY] },
+      ...(quick ? [] : [{ shape: 'standard', rows: 1_000_000, rounds: 2, pairs: [LIVE] }]),
+      { shape: 'light', rows: quick ? 20_000 : 100_000, rounds: firstRounds, pairs: [LIVE, DRY] },
+      { shape: 'huge', rows: quick ? 100 : 1000, rounds: 1, pairs: [LIVE] },
+    ];
 const config = {
   mode: quick ? 'quick' : opts.rows ? 'custom' : 'full',
-  // [rows, rounds]: each side runs `rounds` times, alternating who goes first; the best wall counts.
-  sqlite: opts.rows
-    ? opts.rows.split(',').map((r, i) => [Number(r), i === 0 ? Number(opts.rounds ?? (quick ? 2 : 3)) : 2])
-    : quick
-      ? [[20_000, Number(opts.rounds ?? 2)]]
-      : [
-          [100_000, Number(opts.rounds ?? 3)],
-          [1_000_000, 2],
-        ],
+  // Each side of a pair runs `rounds` times, alternating who goes first; the best wall counts.
+  sqlite: sqliteWorkloads,
   videos: quick ? 300 : 1500,
-  // datafix's DynamoDB side runs this many times (median counts); the seed's algorithm once.
+  // datafix and the best case run this many times each (median counts); the seed's algorithm once.
   dynamoRuns: quick ? 3 : 5,
   latencyMs: 5,
   coldStartRuns: 10,
@@ -69,20 +78,47 @@ function timeNode(args) {
   return ms;
 }
 
+/** Wall time of `npx datafix --version` run in the repository, as a user would type it. */
+function timeNpx() {
+  const npx = join(dirname(process.execPath), 'npx');
+  const t = performance.now();
+  const r = spawnSync(npx, ['--no-install', 'datafix', '--version'], { cwd: ROOT, stdio: 'ignore' });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`npx datafix --version exited ${r.status}`);
+  return ms;
+}
+
 async function coldStart(runs) {
-  const help = [join(ROOT, 'bin', 'datafix.js'), '--help'];
+  const bin = join(ROOT, 'bin', 'datafix.js');
+  const help = [bin, '--help'];
+  const version = [bin, '--version'];
   // Warm the OS file cache first; these are not counted.
   for (let i = 0; i < 2; i++) {
     timeNode(help);
     timeNode(['-e', '0']);
+    timeNpx();
   }
   const helpMs = [];
   const nodeMs = [];
+  const versionMs = [];
+  const npxMs = [];
   for (let i = 0; i < runs; i++) {
     helpMs.push(timeNode(help));
     nodeMs.push(timeNode(['-e', '0']));
+    versionMs.push(timeNode(version));
+    npxMs.push(timeNpx());
   }
-  return { runs, medianMs: median(helpMs), nodeMedianMs: median(nodeMs), helpMs, nodeMs };
+  return {
+    runs,
+    medianMs: median(helpMs),
+    nodeMedianMs: median(nodeMs),
+    versionMedianMs: median(versionMs),
+    npxVersionMedianMs: median(npxMs),
+    helpMs,
+    nodeMs,
+    versionMs,
+    npxMs,
+  };
 }
 
 function tmpfsDir() {
@@ -99,7 +135,7 @@ function tmpfsDir() {
 
 async function main() {
   const started = performance.now();
-  const meta = { mode: config.mode, machine: machine(), diskFs: fsTypeOf(workDir), primaryRows: config.sqlite[0][0] };
+  const meta = { mode: config.mode, machine: machine(), diskFs: fsTypeOf(workDir), primaryRows: config.sqlite[0].rows };
   log(
     `datafix benchmark (${config.mode}) — ${meta.machine.cpu}, ${meta.machine.cores} cores, ${meta.machine.memoryGiB} GiB, Node ${meta.machine.node}`,
   );
@@ -110,33 +146,39 @@ async function main() {
   if (want('cold')) {
     log(`\n== datafix --help cold start (${config.coldStartRuns} runs)`);
     results.coldStart = await coldStart(config.coldStartRuns);
-    log(`    median ${Math.round(results.coldStart.medianMs)} ms (node -e 0: ${Math.round(results.coldStart.nodeMedianMs)} ms)`);
+    const c = results.coldStart;
+    log(`    --help median ${Math.round(c.medianMs)} ms (node -e 0: ${Math.round(c.nodeMedianMs)} ms)`);
+    log(
+      `    --version median: npx datafix ${Math.round(c.npxVersionMedianMs)} ms, node bin/datafix.js ${Math.round(c.versionMedianMs)} ms`,
+    );
   }
 
   if (want('sqlite')) {
-    for (const [rows, rounds] of config.sqlite) {
-      log(`\n== SQLite, ${rows.toLocaleString('en-US')} rows`);
-      const source = join(workDir, `veo3-${rows}.db`);
+    const primary = config.sqlite[0];
+    for (const w of config.sqlite) {
+      const { rows, rounds, shape, pairs } = w;
+      log(`\n== SQLite, ${rows.toLocaleString('en-US')} rows, ${shape} raw_response`);
+      const source = join(workDir, `veo3-${shape}-${rows}.db`);
       removeDb(source);
       const t = performance.now();
-      const expected = generateVeo3Database(source, rows);
+      const expected = generateVeo3Database(source, rows, { shape });
       const generateMs = performance.now() - t;
       const fileMiB = Math.round(statSync(source).size / 2 ** 20);
       log(
         `    generated in ${(generateMs / 1000).toFixed(1)} s, ${fileMiB} MiB; expected ${JSON.stringify({ ...expected, byKind: undefined })}`,
       );
       try {
-        // The CLI once, at the first size only: at 1M rows it would add another minute and a half.
-        const cli = !opts['no-cli'] && rows === meta.primaryRows;
+        // The CLI once, at the primary workload only: at 1M rows it would add another minute and a half.
+        const cli = !opts['no-cli'] && w === primary;
         log(`  on ${meta.diskFs} (${rounds} rounds${cli ? ' + 1 CLI run' : ''})`);
-        const disk = await benchSqlite({ source, expected, dir: workDir, rounds, cli, log });
-        results.sqlite.push({ rows, fs: 'disk', expected, generateMs, fileMiB, ...disk });
-        const shm = rows === meta.primaryRows ? tmpfsDir() : undefined;
+        const disk = await benchSqlite({ source, expected, dir: workDir, rounds, cli, log, pairs });
+        results.sqlite.push({ rows, shape, fs: 'disk', expected, generateMs, fileMiB, ...disk });
+        const shm = w === primary ? tmpfsDir() : undefined;
         if (shm) {
           log(`  on tmpfs, no disk I/O: the engine's CPU cost alone (${rounds} rounds)`);
           try {
-            const mem = await benchSqlite({ source, expected, dir: shm, rounds, cli: false, log });
-            results.sqlite.push({ rows, fs: 'tmpfs', expected, generateMs, fileMiB, ...mem });
+            const mem = await benchSqlite({ source, expected, dir: shm, rounds, cli: false, log, pairs: [LIVE] });
+            results.sqlite.push({ rows, shape, fs: 'tmpfs', expected, generateMs, fileMiB, ...mem });
           } finally {
             rmSync(shm, { recursive: true, force: true });
           }

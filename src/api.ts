@@ -8,9 +8,9 @@ import type { EngineEvent, RunSummary } from './engine/events.js';
 import type { RunOptions } from './engine/run.js';
 import { runFix } from './engine/run.js';
 import { DatafixError, type Diagnostic } from './errors.js';
+import { type CompileOptions, compileSpec } from './language/compile.js';
+import { loadSpecFile } from './language/load.js';
 import type { FixPlan } from './plan/types.js';
-import { type CompileOptions, compileSpec } from './spec/compile.js';
-import { loadSpecFile } from './spec/load.js';
 
 export interface ValidateResult {
   readonly file: string;

@@ -43,7 +43,7 @@ export function formatDiagnostic(d: Diagnostic): string {
  * A spec that is valid on its own but does not fit the live target (a key that is not unique, a
  * table or column that does not exist). `specPath` names the spec value at fault (e.g.
  * `['update', 'key']`); whoever knows the spec file turns it into `file:line:col`
- * (src/spec/locate.ts).
+ * (src/language/locate.ts).
  */
 export function targetMismatch(code: string, message: string, specPath: readonly (string | number)[]): DatafixError {
   return new DatafixError('config', code, message, [{ code, severity: 'error', message, path: `/${specPath.join('/')}` }]);

@@ -5,8 +5,8 @@
  * The output is deterministic: same spec, same text.
  */
 import { redactText } from './adapters/redact.js';
-import type { Condition, FixPlan, Ref, SourcePlan, Template } from './plan/types.js';
-import type { FixSpec } from './spec/types.js';
+import type { FixSpec } from './language/types.js';
+import type { Condition, FixPlan, ListLookupPlan, LookupPlan, Ref, SortKeyOp, SourcePlan, Template, ValueTestOp } from './plan/types.js';
 
 export type ExplainFormat = 'markdown' | 'text';
 
@@ -20,6 +20,10 @@ function templateText(t: Template): string {
       return `{{ ${t.ref.text} }}`;
     case 'string':
       return t.parts.map((p) => (typeof p === 'string' ? p : `{{ ${p.text} }}`)).join('');
+    case 'expr':
+      return `{{ ${t.expr.source} }}`;
+    case 'text':
+      return t.parts.map((p) => (typeof p === 'string' ? p : `{{ ${'source' in p ? p.source : p.text} }}`)).join('');
     case 'object':
       return `{ ${t.entries.map(([k, v]) => `${k}: ${templateText(v)}`).join(', ')} }`;
     case 'array':
@@ -52,7 +56,62 @@ export function describeCondition(c: Condition, md: boolean): string {
       return c.of.map((x) => `(${describeCondition(x, md)})`).join(' or ');
     case 'not':
       return `not (${describeCondition(c.of, md)})`;
+    case 'expr':
+      return `the expression ${code(c.expr.source, md)} is true`;
+    default: {
+      const op = c.op;
+      return c.tests
+        .map(
+          (t) =>
+            `${code(t.ref.text, md)} ${VALUE_TEST_WORDS[op](t.values.map((v) => code(op === 'type' ? String(v) : JSON.stringify(v), md)))}`,
+        )
+        .join(' and ');
+    }
   }
+}
+
+/** How explain reads each comparison, given its operands already formatted. */
+const VALUE_TEST_WORDS: Readonly<Record<ValueTestOp, (v: readonly string[]) => string>> = {
+  lt: (v) => `is less than ${v[0]}`,
+  lte: (v) => `is at most ${v[0]}`,
+  gt: (v) => `is greater than ${v[0]}`,
+  gte: (v) => `is at least ${v[0]}`,
+  between: (v) => `is between ${v[0]} and ${v[1]} (inclusive)`,
+  beginsWith: (v) => `begins with ${v[0]}`,
+  contains: (v) => `contains ${v[0]}`,
+  in: (v) => `is one of ${v.join(', ')}`,
+  type: (v) => `is of type ${v[0]}`,
+};
+
+/** `SK begins with COMMENT#`: a sort-key condition with its values as written. */
+function sortKeyText(name: string, op: SortKeyOp, values: readonly string[], md: boolean): string {
+  const verb =
+    op === 'beginsWith' ? 'begins with' : op === 'between' ? 'is between' : { equals: '=', lt: '<', lte: '≤', gt: '>', gte: '≥' }[op];
+  return `${code(name, md)} ${verb} ${values.map((v) => code(v, md)).join(' and ')}`;
+}
+
+/** What a lookup of several records selects: `post_id = {{ row.id }}`, its sort-key condition and `where`. */
+function listSelection(l: ListLookupPlan, md: boolean): string {
+  const parts = l.match.map(([k, t]) => `${code(k, md)} = ${code(templateText(t), md)}`);
+  if (l.sortKey) parts.push(sortKeyText(l.sortKey.name, l.sortKey.op, l.sortKey.values.map(templateText), md));
+  if (l.where) parts.push(describeCondition(l.where, md));
+  return parts.join(' and ') || 'every record';
+}
+
+/** One entry of the Lookups section. */
+function describeLookup(l: LookupPlan, backend: string, md: boolean): string {
+  if (l.kind === 'list') {
+    const from =
+      l.by === 'where'
+        ? `every row of table ${code(l.table ?? '', md)} where ${listSelection(l, md)}, in primary-key order`
+        : `every item of ${l.index ? `index ${code(l.index, md)} of ` : ''}${l.table ? `table ${code(l.table, md)}` : 'the target table'} where ${listSelection(l, md)}, in sort-key order`;
+    const how = l.by === 'where' ? 'one query per page of records' : 'one Query per record, paged';
+    return `${code(l.name, md)}: ${from}, as a list of at most ${l.max} (a record with more fails with reason ${code('lookup_over_max', md)}); ${how}${l.consistentRead ? ', strongly consistent' : ''}. An empty list when none matches or a value it needs is missing.`;
+  }
+  const key = l.key.map(([k, t]) => `${code(k, md)} = ${code(templateText(t), md)}`).join(', ');
+  const table = l.table ? `table ${code(l.table, md)}` : 'the target table';
+  const batched = backend === 'dynamodb' ? ', batched (BatchGetItem, up to 100 keys per request)' : '';
+  return `${code(l.name, md)}: the record with ${key} from ${table}${l.consistentRead ? ', strongly consistent' : ''}${batched}. Missing when its key cannot be built.`;
 }
 
 function describeSource(s: SourcePlan, pageSize: number, md: boolean): string {
@@ -61,15 +120,7 @@ function describeSource(s: SourcePlan, pageSize: number, md: boolean): string {
       return `Rows of table ${code(s.table, md)}${s.where ? ` where ${describeCondition(s.where, md)}` : ''}, in primary-key order, ${pageSize} per page (keyset paging). Each row is called ${code(s.as, md)}.`;
     case 'query': {
       const on = s.index ? `index ${code(s.index, md)}` : 'the table';
-      const sk = s.sortKey
-        ? ` and ${code(s.sortKey.name, md)} ${
-            s.sortKey.op === 'beginsWith'
-              ? 'begins with'
-              : s.sortKey.op === 'between'
-                ? 'is between'
-                : { equals: '=', lt: '<', lte: '≤', gt: '>', gte: '≥' }[s.sortKey.op]
-          } ${s.sortKey.values.map((v) => code(String(v), md)).join(' and ')}`
-        : '';
+      const sk = s.sortKey ? ` and ${sortKeyText(s.sortKey.name, s.sortKey.op, s.sortKey.values.map(String), md)}` : '';
       return `Query ${on} where ${code(s.partitionKey.name, md)} = ${code(String(s.partitionKey.value), md)}${sk}, ${
         s.newestFirst ? 'newest first' : 'oldest first'
       }, ${pageSize} per page${s.filter ? `, keeping only items where ${describeCondition(s.filter, md)}` : ''}. Each item is called ${code(s.as, md)}.`;
@@ -140,31 +191,47 @@ function pathDiagram(plan: FixPlan): string[] {
     const id = `step${i + 1}`;
     if (step.kind === 'lookup') {
       const l = plan.lookups.find((x) => x.name === step.name);
-      const key = (l?.key ?? []).map(([k, t]) => `${k} = ${templateText(t)}`).join(', ');
-      lines.push(`  ${id}[${mermaidLabel(`Lookup ${step.name}: ${key}${l?.table ? ` in ${l.table}` : ''}`)}]`);
+      const label =
+        l?.kind === 'list'
+          ? `every record${l.table ? ` of ${l.table}` : ''} where ${listSelection(l, false)} (max ${l.max})`
+          : `${(l?.key ?? []).map(([k, t]) => `${k} = ${templateText(t)}`).join(', ')}${l?.table ? ` in ${l.table}` : ''}`;
+      lines.push(`  ${id}[${mermaidLabel(`Lookup ${step.name}: ${label}`)}]`);
     } else if (step.kind === 'extract') {
       const e = plan.extracts.find((x) => x.name === step.name);
       lines.push(`  ${id}[${mermaidLabel(`Extract ${step.name} from ${e?.from.text ?? ''}${e?.parse === 'json' ? ' (JSON)' : ''}`)}]`);
-    } else if (step.kind === 'skip') {
-      const reason = plan.skip[step.index]?.reason ?? '';
-      lines.push(`  ${id}{${mermaidLabel(`${reason}?`)}}`, `  ${id}skip([${mermaidLabel(`skipped: ${reason}`)}])`);
+    } else if (step.kind === 'skip' || step.kind === 'fail') {
+      const reason = (step.kind === 'skip' ? plan.skip[step.index] : plan.fail?.[step.index])?.reason ?? '';
+      const outcome = step.kind === 'skip' ? 'skipped' : 'failed';
+      lines.push(`  ${id}{${mermaidLabel(`${reason}?`)}}`, `  ${id}skip([${mermaidLabel(`${outcome}: ${reason}`)}])`);
     } else {
-      lines.push(`  ${id}[${mermaidLabel('Read the record to update')}]`);
+      const read =
+        plan.update.action === 'create'
+          ? 'Read whether the record exists'
+          : `Read the record to ${plan.update.action === 'delete' ? 'delete' : 'update'}`;
+      lines.push(`  ${id}[${mermaidLabel(read)}]`);
     }
     onward(previous, id);
-    if (step.kind === 'skip') edges.push(`  ${id} -- yes --> ${id}skip`);
+    if (step.kind === 'skip' || step.kind === 'fail') edges.push(`  ${id} -- yes --> ${id}skip`);
     previous = id;
   });
   const fill = plan.update.set.filter((f) => !f.overwrite).map((f) => f.field);
   const overwrite = plan.update.set.filter((f) => f.overwrite).map((f) => f.field);
   const touch = plan.update.touch.map((t) => t.field);
+  const remove = plan.update.remove ?? [];
   const what = [
     fill.length ? `fill ${fill.join(', ')}` : '',
     overwrite.length ? `overwrite ${overwrite.join(', ')}` : '',
+    remove.length ? `remove ${remove.join(', ')}` : '',
     touch.length ? `touch ${touch.join(', ')}` : '',
   ].filter(Boolean);
   const table = plan.update.table ?? 'the target table';
-  lines.push(`  write[[${mermaidLabel(`Conditional update of ${table}: ${what.join('; ')}`)}]]`);
+  const label =
+    plan.update.action === 'delete'
+      ? `Conditional delete from ${table}, only if unchanged since read`
+      : plan.update.action === 'create'
+        ? `Create in ${table} where absent: ${plan.update.set.map((f) => f.field).join(', ')}`
+        : `Conditional update of ${table}: ${what.join('; ')}`;
+  lines.push(`  write[[${mermaidLabel(label)}]]`);
   onward(previous, 'write');
   return [...lines, ...edges];
 }
@@ -197,13 +264,7 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
   if (plan.lookups.length) {
     h(2, 'Lookups');
     plan.lookups.forEach((l, i) => {
-      const key = l.key.map(([k, t]) => `${code(k, md)} = ${code(templateText(t), md)}`).join(', ');
-      const table = l.table ? `table ${code(l.table, md)}` : 'the target table';
-      const batched = plan.target.backend === 'dynamodb' ? ', batched (BatchGetItem, up to 100 keys per request)' : '';
-      li(
-        `${code(l.name, md)}: the record with ${key} from ${table}${l.consistentRead ? ', strongly consistent' : ''}${batched}. Missing when its key cannot be built.`,
-        i + 1,
-      );
+      li(describeLookup(l, plan.target.backend, md), i + 1);
     });
     out.push('');
   }
@@ -214,8 +275,9 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
       const paths = e.paths.map((p) => code(p, md)).join(', then ');
       const parse =
         e.parse === 'json' ? ` parsed as JSON (a record whose text is not valid JSON fails with reason ${code('invalid_json', md)})` : '';
+      const then = e.then ? `, then ${code(e.then.source, md)} with the match as ${code('value', md)} (null when nothing matched)` : '';
       li(
-        `${code(e.name, md)} from ${code(e.from.text, md)}${parse}: ${e.paths.length > 1 ? 'the first non-empty match of ' : ''}${paths}.`,
+        `${code(e.name, md)} from ${code(e.from.text, md)}${parse}: ${e.paths.length > 1 ? 'the first non-empty match of ' : ''}${paths}${then}.`,
       );
     }
     out.push('');
@@ -228,27 +290,22 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
   });
   out.push('');
 
+  if (plan.fail?.length) {
+    h(2, 'Fail rules (after the skip rules; the first that matches fails the record, and the run exits 1)');
+    plan.fail.forEach((r, i) => {
+      li(`${code(r.reason, md)} when ${describeCondition(r.when, md)}`, i + 1);
+    });
+    out.push('');
+  }
+
   h(2, 'Writes');
   const key = plan.update.key.map(([k, t]) => `${code(k, md)} = ${code(templateText(t), md)}`).join(', ');
   const where = plan.target.backend === 'sqlite' ? `table ${code(plan.update.table ?? '', md)}` : 'the target table';
-  out.push(`One conditional update per record, in ${where}, on the record with ${key}:`, '');
-  for (const f of plan.update.set) {
-    const guard = f.overwrite
-      ? 'overwrite: replaces a different value, only if the field still holds the value read'
-      : 'fill-only: written only where the field is absent or null, and the write is conditional on that';
-    li(`${code(f.field, md)} ← ${code(templateText(f.template), md)} (${guard})`);
+  if (plan.update.action) {
+    out.push(...describeWholeRecordWrite(plan, where, key, md), '');
+  } else {
+    describeUpdate(plan, where, key, md, out, li);
   }
-  for (const t of plan.update.touch) {
-    li(`${code(t.field, md)} ← ${code(templateText(t.template), md)} (touch: written only together with another change)`);
-  }
-  out.push(
-    '',
-    'A field whose value is missing is left out. A record where nothing would change is skipped (`no_change`); a record changed by someone else between read and write is skipped (`conflict`) and left as it is; a record deleted meanwhile is skipped (`not_found`).'.replace(
-      /`/g,
-      md ? '`' : '',
-    ),
-    '',
-  );
 
   h(2, 'Run settings');
   const raw = spec.run ?? {};
@@ -264,4 +321,55 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
   if (plan.run.limit !== undefined || raw.limit !== undefined) li(setting('limit', plan.run.limit));
   out.push('');
   return `${out.join('\n').trimEnd()}\n`;
+}
+
+/** The `delete` or `create` of whole records, for the Writes section. */
+function describeWholeRecordWrite(plan: FixPlan, where: string, key: string, md: boolean): string[] {
+  const tick = (text: string) => text.replace(/`/g, md ? '`' : '');
+  if (plan.update.action === 'delete') {
+    return [
+      `One conditional delete per record, in ${where}, of the record with ${key}: it is deleted only if every field still holds the value read (the whole record is compared), and the journal keeps the whole record so undo can create it again where it is still absent.`,
+      '',
+      tick(
+        'A record changed by someone else between read and write is skipped (`conflict`) and left as it is; a record already gone is skipped (`not_found`).',
+      ),
+    ];
+  }
+  const fields = plan.update.set.map((f) => `- ${code(f.field, md)} ← ${code(templateText(f.template), md)}`);
+  return [
+    `One record created per record, in ${where}, with ${key}, only where no record has that key (never a replace):`,
+    '',
+    ...fields,
+    '',
+    tick(
+      'A field whose value is missing is left out. A key that already names a record is skipped (`exists`); one created by someone else between read and write is skipped (`conflict`). Undo deletes a created record only while it still holds what was created.',
+    ),
+  ];
+}
+
+/** The update's fields, for the Writes section. */
+function describeUpdate(plan: FixPlan, where: string, key: string, md: boolean, out: string[], li: (text: string) => void): void {
+  out.push(`One conditional update per record, in ${where}, on the record with ${key}:`, '');
+  for (const f of plan.update.set) {
+    const guard = f.overwrite
+      ? 'overwrite: replaces a different value, only if the field still holds the value read'
+      : 'fill-only: written only where the field is absent or null, and the write is conditional on that';
+    li(`${code(f.field, md)} ← ${code(templateText(f.template), md)} (${guard})`);
+  }
+  for (const f of plan.update.remove ?? []) {
+    li(
+      `${code(f, md)} removed (${plan.target.backend === 'sqlite' ? 'set NULL' : 'REMOVE'}), only if it still holds the value read; already absent: no change`,
+    );
+  }
+  for (const t of plan.update.touch) {
+    li(`${code(t.field, md)} ← ${code(templateText(t.template), md)} (touch: written only together with another change)`);
+  }
+  out.push(
+    '',
+    'A field whose value is missing is left out. A record where nothing would change is skipped (`no_change`); a record changed by someone else between read and write is skipped (`conflict`) and left as it is; a record deleted meanwhile is skipped (`not_found`).'.replace(
+      /`/g,
+      md ? '`' : '',
+    ),
+    '',
+  );
 }

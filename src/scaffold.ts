@@ -48,11 +48,19 @@ skip:
   - reason: no_country_in_payload
     when: { missing: country }
 
+fail:
+  # Like skip, but the row counts as failed (exit 1) and is left for a person to look at.
+  - reason: not_a_country_code
+    when: { expr: 'size(country.trim()) != 2' }
+
+# The write. Also: \`remove: [field]\` here removes fields; a \`delete:\` or \`create:\` section instead
+# of \`update:\` deletes records (only while unchanged) or creates them where absent (docs/spec.md).
 update:
   key: { id: "{{ row.id }}" } # the primary key: one update addresses exactly one row
   set:
     # Fill-only: written only where country is still NULL, checked again inside the UPDATE.
-    country: "{{ country }}"
+    # An expression (docs/expressions.md): the code trimmed and in capitals.
+    country: "{{ country.trim().upperAscii() }}"
   touch:
     updated_at: "{{ now }}" # written only when something else changes
 
@@ -83,7 +91,7 @@ cases:
     given:
       orders:
         - { id: o1, payload: '{"shipping":{"address":{"country":"SE"}},"billing":{"address":{"country":"NO"}}}', country: null }
-        - { id: o2, payload: '{"billing":{"address":{"country":"DK"}}}', country: null }
+        - { id: o2, payload: '{"billing":{"address":{"country":" dk"}}}', country: null }
     expect:
       summary: { total: 2, updated: 2, skipped: 0, failed: 0 }
       records:
@@ -91,14 +99,15 @@ cases:
           - { id: o1, country: SE, updated_at: "{{ now }}" }
           - { id: o2, country: DK, updated_at: "{{ now }}" }
 
-  - name: a payload without a country is skipped, and invalid JSON fails that row only
+  - name: a payload without a country is skipped; invalid JSON and a name instead of a code fail that row only
     given:
       orders:
         - { id: o3, payload: '{"shipping":{}}', country: null }
         - { id: o4, payload: '{not json', country: null }
         - { id: o5, payload: '{"shipping":{"address":{"country":"FI"}}}', country: FR }
+        - { id: o6, payload: '{"shipping":{"address":{"country":"Sweden"}}}', country: null }
     expect:
-      summary: { total: 2, updated: 0, skipped: 1, failed: 1, reasons: { no_country_in_payload: 1, invalid_json: 1 } }
+      summary: { total: 3, updated: 0, skipped: 1, failed: 2, reasons: { no_country_in_payload: 1, invalid_json: 1, not_a_country_code: 1 } }
 `;
 }
 
@@ -128,6 +137,8 @@ lookups:
   # Batched: one BatchGetItem per 100 orders. A missing customerId means no lookup and no customer.
   customer:
     get: { PK: "CUSTOMER#{{ order.customerId }}", SK: PROFILE }
+  # A lookup can also give several records as a list: \`query: { key: { PK: "…", SK: { beginsWith: "…" } } }\`
+  # with \`max\` (docs/spec.md, Lookups of several records).
 
 skip:
   # Rules run in order; this one needs only the order, so it runs before any lookup.
@@ -138,6 +149,14 @@ skip:
   - reason: customer_has_no_email
     when: { missing: customer.email }
 
+fail:
+  # Like skip, but the order counts as failed (exit 1) and is left for a person to look at.
+  # Comparisons (beginsWith, contains, lt, between, in, type, …) mean what DynamoDB means by them.
+  - reason: customer_email_is_not_an_address
+    when: { not: { contains: { customer.email: "@" } } }
+
+# The write. Also: \`remove: [field]\` here removes fields; a \`delete:\` or \`create:\` section instead
+# of \`update:\` deletes records (only while unchanged) or creates them where absent (docs/spec.md).
 update:
   key: { PK: "{{ order.PK }}", SK: "{{ order.SK }}" } # the table's key: one item per update
   set:
@@ -184,6 +203,17 @@ cases:
         - { PK: ORDER#5, SK: METADATA, GSI1PK: ORDER_BY_STATUS, GSI1SK: "CLOSED#2025-01-05#5", customerId: c1 }
     expect:
       summary: { total: 3, updated: 0, skipped: 3, reasons: { already_has_email: 1, customer_not_found: 1, customer_has_no_email: 1 } }
+
+  - name: a customer email without an @ fails that order and is not copied
+    given:
+      target:
+        - { PK: ORDER#6, SK: METADATA, GSI1PK: ORDER_BY_STATUS, GSI1SK: "OPEN#2025-01-06#6", customerId: c6 }
+        - { PK: CUSTOMER#c6, SK: PROFILE, email: n/a }
+    expect:
+      summary: { total: 1, updated: 0, failed: 1, reasons: { customer_email_is_not_an_address: 1 } }
+      records:
+        target:
+          - { PK: ORDER#6, SK: METADATA, customerEmail: { $absent: true } }
 `;
 }
 

@@ -195,8 +195,8 @@ describe('schemas/fix.schema.json', () => {
     });
   });
 
-  // These rules belong to the compiler (src/spec/compile.ts, src/spec/refs.ts,
-  // src/spec/jsonpath.ts), which names the problem in plain words. Schema errors stop compilation,
+  // These rules belong to the compiler (src/language/compile.ts, src/language/refs.ts,
+  // src/language/jsonpath.ts), which names the problem in plain words. Schema errors stop compilation,
   // so refusing these here as well would only trade the compiler's message for a vaguer one.
   describe('left to the compiler', () => {
     it.each<[string, JsonObject]>([

@@ -7,6 +7,9 @@
  *
  * Semantics match fixes/sync-media-generation-ids.yaml exactly: the first non-empty id among
  * top-level → nested, direct shape → raw-wrapped; invalid JSON is a failure; no id is a skip.
+ *
+ * With `write: false` it is the dry-run baseline: the database opened read-only, the same reads
+ * and the same computation, and each row that would be written counted as updated.
  */
 import Database from 'better-sqlite3';
 
@@ -33,15 +36,15 @@ export function mediaGenerationIdOf(parsed) {
   return undefined;
 }
 
-export function runBaseline(path, now = new Date()) {
+export function runBaseline(path, { now = new Date(), write = true } = {}) {
   const stamp = now.toISOString();
-  const db = new Database(path, { fileMustExist: true });
+  const db = new Database(path, { fileMustExist: true, readonly: !write });
   const where = 'raw_response IS NOT NULL AND media_generation_id IS NULL';
   const first = db.prepare(`SELECT id, raw_response FROM veo3_video_generations WHERE ${where} ORDER BY id LIMIT ${PAGE}`);
   const after = db.prepare(`SELECT id, raw_response FROM veo3_video_generations WHERE ${where} AND id > ? ORDER BY id LIMIT ${PAGE}`);
-  const update = db.prepare(
-    'UPDATE veo3_video_generations SET media_generation_id = ?, updated_at = ? WHERE id = ? AND media_generation_id IS NULL',
-  );
+  const update = write
+    ? db.prepare('UPDATE veo3_video_generations SET media_generation_id = ?, updated_at = ? WHERE id = ? AND media_generation_id IS NULL')
+    : undefined;
   const counts = { total: 0, updated: 0, skipped: 0, failed: 0 };
   const writePage = db.transaction((writes) => {
     for (const [id, mgid] of writes) {
@@ -68,7 +71,8 @@ export function runBaseline(path, now = new Date()) {
         if (mgid === undefined) counts.skipped++;
         else writes.push([row.id, mgid]);
       }
-      writePage.immediate(writes);
+      if (update) writePage.immediate(writes);
+      else counts.updated += writes.length;
       last = rows[rows.length - 1].id;
       if (rows.length < PAGE) break;
     }

@@ -68,29 +68,63 @@ export function verifySame(aPath, bPath, expected) {
   }
 }
 
+/** Whether a dry run's copy is exactly as generated: no row written, no checkpoint table added. */
+export function verifyUntouched(path, expected) {
+  const db = new Database(path, { readonly: true });
+  try {
+    const t = 'veo3_video_generations';
+    const state = db
+      .prepare(
+        `SELECT count(*) AS rows, sum(updated_at <> @orig) AS touched,
+                sum(media_generation_id IS NOT NULL) AS withId FROM ${t}`,
+      )
+      .get({ orig: ORIGINAL_UPDATED_AT });
+    const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get().n;
+    const ok = state.rows === expected.rows && state.touched === 0 && state.withId === (expected.byKind.already_set ?? 0) && tables === 1;
+    return { ok, ...state, tables };
+  } finally {
+    db.close();
+  }
+}
+
 /**
- * Runs `rounds` rounds (baseline/datafix order alternating) on copies of `source` under `dir`,
- * then, when `cli` is set, one CLI run. Returns every run plus the verification.
+ * Runs `rounds` rounds of each pair [datafix side, hand-written side] (order alternating) on
+ * copies of `source` under `dir`, then, when `cli` is set, one CLI run. Returns every run by side
+ * plus the verification: the live sides left identical tables, the dry sides left theirs untouched.
  */
-export async function benchSqlite({ source, expected, dir, rounds, cli, log }) {
-  const runs = { baseline: [], datafix: [] };
+export async function benchSqlite({ source, expected, dir, rounds, cli, log, pairs = [['datafix', 'baseline']] }) {
+  const runs = {};
   const file = (side) => join(dir, `${side}.db`);
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? ['baseline', 'datafix'] : ['datafix', 'baseline'];
-    for (const side of order) {
-      await freshCopy(source, file(side));
-      const res = await runWorker([WORKER, side, file(side)]);
-      if (!sameCounts(res.counts, expected)) {
-        throw new Error(`${side} counted ${JSON.stringify(res.counts)}, expected ${JSON.stringify(expected)}`);
+    for (const pair of pairs) {
+      for (const side of r % 2 === 0 ? pair : [...pair].reverse()) {
+        await freshCopy(source, file(side));
+        const res = await runWorker([WORKER, side, file(side)]);
+        if (!sameCounts(res.counts, expected)) {
+          throw new Error(`${side} counted ${JSON.stringify(res.counts)}, expected ${JSON.stringify(expected)}`);
+        }
+        runs[side] = [...(runs[side] ?? []), res];
+        rmSync(join(dir, '.datafix'), { recursive: true, force: true });
+        const journal = res.journalBytes ? `, journal ${(res.journalBytes / 2 ** 20).toFixed(1)} MiB` : '';
+        log(
+          `    ${side.padEnd(12)} round ${r + 1}: ${(res.wallMs / 1000).toFixed(2)} s, peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB${journal}`,
+        );
       }
-      runs[side].push(res);
-      log(`    ${side.padEnd(8)} round ${r + 1}: ${(res.wallMs / 1000).toFixed(2)} s, peak RSS ${(res.maxRssKb / 1024).toFixed(0)} MiB`);
     }
   }
   // The last copy of each side is still there: compare them.
-  const verification = verifySame(file('datafix'), file('baseline'), expected);
-  log(`    verify datafix vs baseline: ${verification.ok ? 'identical' : 'DIFFERENT'} (${JSON.stringify(verification)})`);
-  removeDb(file('datafix'));
+  const verification = { ok: true };
+  if (runs.datafix && runs.baseline) {
+    verification.live = verifySame(file('datafix'), file('baseline'), expected);
+    verification.ok &&= verification.live.ok;
+    log(`    verify datafix vs baseline: ${verification.live.ok ? 'identical' : 'DIFFERENT'} (${JSON.stringify(verification.live)})`);
+  }
+  for (const side of ['datafix-dry', 'baseline-dry'].filter((s) => runs[s])) {
+    verification[side] = verifyUntouched(file(side), expected);
+    verification.ok &&= verification[side].ok;
+    log(`    verify ${side} left the table untouched: ${verification[side].ok ? 'yes' : 'NO'}`);
+  }
+  for (const side of Object.keys(runs).filter((s) => s !== 'baseline')) removeDb(file(side));
 
   let cliRun;
   if (cli) {

@@ -54,10 +54,23 @@ function kindPicker() {
 }
 
 /**
+ * What a row's raw_response looks like:
+ * - `standard`: the real API response, about 1.6 KB (signed URLs, prompt, metadata);
+ * - `light`: the same shapes with nothing else, about 150 B: the engine's own per-record cost shows;
+ * - `huge`: the standard response plus a 5 MiB `debug` string, for memory bounded by bytes.
+ */
+export const SHAPES = ['standard', 'light', 'huge'];
+
+/** The `huge` shape's extra bytes per row. */
+export const HUGE_ROW_BYTES = 5 * 2 ** 20;
+
+/**
  * Writes a fresh database with `rows` rows at `path` (one prepared INSERT, one transaction per
  * 50k rows, journal off while loading) and returns the expected outcome counts of one fix run.
+ * `shape` is one of SHAPES; the mix of row kinds, and so the expected counts, is the same for all.
  */
-export function generateVeo3Database(path, rows, seed = 20250601) {
+export function generateVeo3Database(path, rows, { seed = 20250601, shape = 'standard' } = {}) {
+  if (!SHAPES.includes(shape)) throw new Error(`unknown shape ${shape}`);
   const rnd = createRandom(seed);
   const pickKind = kindPicker();
   // Signed-URL signatures are long base64 blobs; a pool keeps generation fast at 1M rows.
@@ -133,15 +146,34 @@ export function generateVeo3Database(path, rows, seed = 20250601) {
       default:
         op = { ...operation, mediaGenerationId: mediaId, status: 'MEDIA_GENERATION_STATUS_SUCCESSFUL' };
     }
-    const body = { operations: [op], remainingCredits: 1000 + rnd.int(9000) };
+    const body =
+      shape === 'light'
+        ? { operations: [lightOperation(op, k.kind === 'no_id')] }
+        : { operations: [op], remainingCredits: 1000 + rnd.int(9000), ...(shape === 'huge' ? { debug: hugePadding() } : {}) };
     let raw = JSON.stringify(k.kind.startsWith('raw_') ? { raw: body, receivedAt: createdAt } : body);
-    if (k.kind === 'invalid_json') raw = raw.slice(0, 200 + rnd.int(600)); // a truncated response
+    if (k.kind === 'invalid_json') raw = raw.slice(0, Math.min(raw.length - 2, 200 + rnd.int(600))); // a truncated response
     if (k.kind === 'null_response') raw = null;
     const mgid = k.kind === 'already_set' ? `EXISTING-${mediaId}` : null;
     return [id, text.slice(0, 120), status, raw, mgid, createdAt];
   };
 
-  const chunk = 50_000;
+  // The light shape keeps only the fields the fix reads, at the same places, with shorter ids.
+  const lightOperation = (op, failed) => {
+    const id = (v) => (typeof v === 'string' && v !== '' ? v.slice(0, 8) + v.slice(-16) : v);
+    const nested = op.operation.metadata.video.mediaGenerationId;
+    return {
+      ...(op.mediaGenerationId !== undefined ? { mediaGenerationId: id(op.mediaGenerationId) } : {}),
+      operation: { metadata: { video: nested === undefined ? {} : { mediaGenerationId: id(nested) } } },
+      status: failed ? 'FAILED' : 'OK',
+    };
+  };
+  let padding;
+  const hugePadding = () => {
+    padding ??= rnd.alnum(4096).repeat(HUGE_ROW_BYTES / 4096);
+    return padding;
+  };
+
+  const chunk = shape === 'huge' ? 20 : 50_000;
   const load = db.transaction((from, to) => {
     for (let i = from; i < to; i++) insert.run(...makeRow(i));
   });

@@ -5,7 +5,7 @@
  * null, arrays, plain objects, `Set` and `Uint8Array`.
  */
 import type { FailureReason } from '../plan/reasons.js';
-import type { FixPlan, SourcePlan } from '../plan/types.js';
+import type { Condition, FixPlan, SortKeyOp, SourcePlan, ValueTestOp, WriteAction } from '../plan/types.js';
 
 export type Item = Record<string, unknown>;
 
@@ -28,6 +28,13 @@ export interface SourcePage {
 
 export interface ReadOptions {
   readonly pageSize: number;
+  /**
+   * Ends a page early once its records hold this many bytes as read (at least one record per
+   * page), where the backend can tell; default: the adapter's own bound (SQLite: 8 MiB). A
+   * DynamoDB page is bounded by the service itself: at most 1 MB of items per Query or Scan
+   * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.Pagination.html).
+   */
+  readonly pageBytes?: number;
   /** Resume position from an earlier page's `cursor`. */
   readonly cursor?: unknown;
   /** Read only this segment of a parallel scan (another process reads the others). */
@@ -54,6 +61,23 @@ export interface LookupRequest {
   readonly consistentRead: boolean;
 }
 
+/** A lookup of every record that matches, for one source record (a `query` or `where` lookup). */
+export interface ListLookupRequest {
+  /** Undefined means the target's own table. */
+  readonly table?: string;
+  /** DynamoDB: the index to query; undefined means the table. */
+  readonly index?: string;
+  /** Equalities, rendered: SQLite columns, or the DynamoDB partition key. */
+  readonly match: Item;
+  /** DynamoDB: the sort-key condition with its rendered values. */
+  readonly sortKey?: { readonly name: string; readonly op: SortKeyOp; readonly values: readonly unknown[] };
+  /** SQLite: a condition on bare column names, the same for every request of a lookup. */
+  readonly where?: Condition;
+  /** The most records one request may have: more is `LookupRejected('lookup_over_max')`. */
+  readonly max: number;
+  readonly consistentRead: boolean;
+}
+
 /**
  * How a write protects data it did not read:
  * - `absent`: fill-only, write only where the field is absent or NULL;
@@ -72,6 +96,13 @@ export interface FieldWrite {
 }
 
 export interface WriteRequest {
+  /**
+   * Absent: update `fields` of the existing record. `delete`: delete the record, only where every
+   * field still equals its `before` (fields are its whole before-image, guard `unchanged`, value
+   * undefined). `create`: create the record from `fields` (key fields included, guard `absent`),
+   * only where no record has the key; never a replace.
+   */
+  readonly action?: WriteAction;
   /** Undefined means the target's own table. */
   readonly table?: string;
   readonly key: Item;
@@ -81,7 +112,10 @@ export interface WriteRequest {
 
 export type WriteResult =
   | { readonly status: 'applied' }
-  /** A guard failed and the record does not already hold our values: someone else changed it. */
+  /**
+   * A guard failed and the record does not already hold our values: someone else changed it (a
+   * create: a record with the key exists).
+   */
   | { readonly status: 'conflict' }
   /** No record with that key (it was deleted since it was read). */
   | { readonly status: 'not_found' }
@@ -145,6 +179,15 @@ export interface Adapter {
    * `LookupRejected` where the backend cannot look that one key up (its other keys still are).
    */
   lookup(requests: readonly LookupRequest[]): Promise<(Item | undefined | LookupRejected)[]>;
+  /**
+   * Fetches every record matching each request, in key order (the table's primary key; the
+   * sort key), reading at most `max + 1` per request. The answer is in request order: the
+   * records (empty when none matches), or a `LookupRejected` for that request alone
+   * (`lookup_over_max` when more than `max` match, `key_invalid` for a value the backend cannot
+   * compare). `concurrency` bounds requests in flight on backends that send one per request.
+   * Absent: the backend has no lookups of several records.
+   */
+  lookupMany?(requests: readonly ListLookupRequest[], options: { readonly concurrency: number }): Promise<(Item[] | LookupRejected)[]>;
   /** Applies conditional writes; the answer is in request order. Never called in a dry run. */
   write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]>;
   /**
@@ -166,6 +209,17 @@ export interface Adapter {
    * https://www.sqlite.org/datatype3.html, 4.2 and 7.1. Absent: values compare exactly, as stored.
    */
   equalInColumn?(table: string, field: string, stored: unknown, value: unknown): boolean;
+  /**
+   * Whether a value read (`stored`) satisfies the comparison `op` with `values` (the operands of
+   * a `ValueTest`) exactly as this backend's own `where`/`filter` would decide it for an
+   * attribute or column holding that value, so a skip or fail rule and a pushed-down filter agree.
+   * `column` is the `[table, column]` the value was read from (SQLite: its type affinity and
+   * collation apply, https://www.sqlite.org/datatype3.html §4 and §7), absent for a value inside
+   * a document, an extract or a DynamoDB item. `stored` undefined is a missing value, which
+   * satisfies no comparison. Absent: the engine uses DynamoDB's rules (strict types, exact
+   * numbers; see src/adapters/dynamodb/compare.ts).
+   */
+  satisfies?(op: ValueTestOp, values: readonly unknown[], stored: unknown, column?: readonly [string, string]): boolean;
   /**
    * A JSON-safe identity of `value` as a key of column `field` of `table`: two values have equal
    * identities exactly when the target's key comparison finds them equal (SQLite: after the

@@ -6,8 +6,8 @@ import { runSpecFile } from '../api.js';
 import { createMediaTable, mediaItems, putItems, sampleVideoCases, startLocalDynamo } from '../demo/local-dynamo.js';
 import { createVeo3Database } from '../demo/sqlite-sample.js';
 import { DatafixError } from '../errors.js';
+import type { EnvSource } from '../language/env.js';
 import { makeTempDir, removeTempDir } from '../safety/temp-dirs.js';
-import type { EnvSource } from '../spec/env.js';
 import { plainReporter } from './progress.js';
 
 const PHASES = [

@@ -155,7 +155,13 @@ export class DiffFile {
       outcome: e.outcome,
       key: toJsonSafe(e.key),
       ...(e.target
-        ? { target: { ...(e.target.table !== undefined ? { table: e.target.table } : {}), key: toJsonSafe(e.target.key) } }
+        ? {
+            target: {
+              ...(e.target.table !== undefined ? { table: e.target.table } : {}),
+              key: toJsonSafe(e.target.key),
+              ...(e.target.action ? { action: e.target.action } : {}),
+            },
+          }
         : {}),
       ...(e.reason ? { reason: e.reason } : {}),
       ...(e.message ? { message: redactText(e.message) } : {}),
@@ -167,6 +173,7 @@ export class DiffFile {
               after: encodeValue(c.after),
               guard: c.guard,
               ...(c.touch ? { touch: true } : {}),
+              ...(c.remove ? { remove: true } : {}),
             })),
           }
         : {}),

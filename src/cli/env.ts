@@ -7,7 +7,7 @@
  */
 export async function loadEnvOption(name: string | undefined, stderr: NodeJS.WritableStream): Promise<void> {
   if (name === undefined) return;
-  const { loadEnvFile } = await import('../spec/env.js');
+  const { loadEnvFile } = await import('../language/env.js');
   const names = loadEnvFile(name, process.cwd());
   stderr.write(`loaded .env.${name} (${names.length} variable(s) not already set)\n`);
 }

@@ -11,17 +11,29 @@ export function formatKey(key: Item): string {
     .join(' ');
 }
 
-export function formatChange(c: FieldChange): string {
-  const note = c.touch || c.guard === 'none' ? ' (touch)' : c.guard === 'absent' ? '' : ' (overwrite)';
+/** One field's change; `whole`: of a record deleted or created whole, where guards need no note. */
+export function formatChange(c: FieldChange, whole = false): string {
+  const note = whole ? '' : changeNote(c);
   return `${c.field}: ${formatValue(c.before)} → ${formatValue(c.after)}${note}`;
+}
+
+/** How a field is written, after its diff: touch, remove, overwrite, or nothing for fill-only. */
+export function changeNote(c: FieldChange): string {
+  return c.touch || c.guard === 'none' ? ' (touch)' : c.remove ? ' (remove)' : c.guard === 'absent' ? '' : ' (overwrite)';
+}
+
+/** The verb of an updated record's line: update, or delete / create for a whole record. */
+export function writeVerb(e: RecordEvent, dryRun: boolean): string {
+  const verb = e.target?.action ?? 'update';
+  return dryRun ? `would ${verb}` : `${verb}d`;
 }
 
 /** One line per record event, or undefined when the event is not shown at this verbosity. */
 export function formatRecord(e: RecordEvent, dryRun: boolean, verbose: boolean): string | undefined {
   const key = formatKey(e.key);
   if (e.outcome === 'updated') {
-    const verb = dryRun ? 'would update' : 'updated';
-    const lines = [`~ ${key} ${verb}`, ...(e.changes ?? []).map((c) => `    ${formatChange(c)}`)];
+    const whole = e.target?.action !== undefined;
+    const lines = [`~ ${key} ${writeVerb(e, dryRun)}`, ...(e.changes ?? []).map((c) => `    ${formatChange(c, whole)}`)];
     return lines.join('\n');
   }
   if (e.outcome === 'failed') return `✗ ${key} failed: ${e.reason ?? 'error'}${e.message ? ` (${redactText(e.message)})` : ''}`;

@@ -7,10 +7,10 @@
  */
 import { redactText } from '../adapters/redact.js';
 import { describeTarget } from '../adapters/registry.js';
-import type { EngineEvent, FieldChange, RecordEvent, RecordOutcome, RunSummary } from '../engine/events.js';
+import type { EngineEvent, RecordEvent, RecordOutcome, RunSummary } from '../engine/events.js';
 import type { FixPlan } from '../plan/types.js';
 import { formatValue } from '../plan/values.js';
-import { formatKey } from './format.js';
+import { changeNote, formatKey } from './format.js';
 
 /** Records shown per outcome and reason: enough to judge a reason, never the whole table. */
 export const SAMPLE_PER_GROUP = 5;
@@ -68,14 +68,13 @@ function fenced(lang: string, body: string): string {
   return `${fence}${lang}\n${body}\n${fence}`;
 }
 
-function guardNote(c: FieldChange): string {
-  return c.touch || c.guard === 'none' ? ' (touch)' : c.guard === 'absent' ? '' : ' (overwrite)';
-}
-
 function diffOf(e: RecordEvent): string {
-  const lines = [`@@ ${formatKey(e.target?.key ?? e.key)} @@`];
+  const action = e.target?.action;
+  const lines = [`@@ ${formatKey(e.target?.key ?? e.key)}${action ? ` (${action})` : ''} @@`];
   for (const c of e.changes ?? []) {
-    lines.push(`- ${c.field}: ${formatValue(c.before)}`, `+ ${c.field}: ${formatValue(c.after)}${guardNote(c)}`);
+    // A deleted record's fields only go, a created record's only come.
+    if (action !== 'create') lines.push(`- ${c.field}: ${formatValue(c.before)}`);
+    if (action !== 'delete') lines.push(`+ ${c.field}: ${formatValue(c.after)}${action ? '' : changeNote(c)}`);
   }
   return lines.join('\n');
 }

@@ -2,7 +2,9 @@
  * Pure per-record evaluation: resolving references, rendering templates and testing conditions
  * against one record's context. No I/O, no backend knowledge.
  */
-import type { Condition, Ref, Template } from '../plan/types.js';
+import { EXPR_MISSING, ExprRuntimeError, evaluateExpression } from '../language/expr/index.js';
+import { satisfiesStrict } from '../plan/compare.js';
+import type { Condition, ExprPlan, Ref, Template, ValueTestOp } from '../plan/types.js';
 import { deepEqual, exactNumberText, isAbsent, isMissing } from '../plan/values.js';
 
 /** The values a record's references resolve against: source alias, lookups, extracts, `now`. */
@@ -11,7 +13,32 @@ export type Context = Map<string, unknown>;
 /** Rendered value of a template whose reference was absent: the field is not written. */
 export const MISSING: unique symbol = Symbol('missing');
 
-export class TemplateError extends Error {}
+/**
+ * A record whose template or condition cannot be evaluated: it fails with `reason`
+ * (`template_error`, or for an expression `expression_error`, `expression_limit`, `value_not_exact`).
+ */
+export class TemplateError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'template_error' | 'expression_error' | 'expression_limit' | 'value_not_exact' = 'template_error',
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * An expression's value for this record, or MISSING when it read an absent value it did not
+ * handle. @throws TemplateError with the expression's failure reason.
+ */
+export function expressionValue(e: ExprPlan, ctx: Context): unknown {
+  try {
+    const v = evaluateExpression(e, ctx, new Set(e.records ?? []));
+    return v === EXPR_MISSING ? MISSING : v;
+  } catch (err) {
+    if (err instanceof ExprRuntimeError) throw new TemplateError(err.message, err.reason);
+    throw err;
+  }
+}
 
 /** Follows a reference through own properties only, so `constructor` or a prototype is never reached. */
 export function resolveRef(ctx: Context, ref: Ref): unknown {
@@ -59,6 +86,24 @@ export function render(t: Template, ctx: Context): unknown {
       }
       return out;
     }
+    case 'expr':
+      return expressionValue(t.expr, ctx);
+    case 'text': {
+      let out = '';
+      for (const part of t.parts) {
+        if (typeof part === 'string') out += part;
+        else if ('source' in part) {
+          const v = expressionValue(part, ctx);
+          if (v === MISSING) return MISSING;
+          out += textOf(v, { root: '', path: [], text: part.source });
+        } else {
+          const v = resolveRef(ctx, part);
+          if (isMissing(v)) return MISSING;
+          out += textOf(v, part);
+        }
+      }
+      return out;
+    }
     case 'object': {
       const out: Record<string, unknown> = {};
       for (const [k, sub] of t.entries) {
@@ -80,10 +125,19 @@ export function render(t: Template, ctx: Context): unknown {
   }
 }
 
+/** Decides one comparison (`lt` … `type`) of a value read, with the target's meaning. */
+export type ValueTester = (op: ValueTestOp, values: readonly unknown[], stored: unknown, ref: Ref) => boolean;
+
+/**
+ * Whether a condition holds for one record. `same` decides `equals` and `test` the comparisons,
+ * each as the target compares (the run passes the adapter's rules; the defaults are exact
+ * equality and DynamoDB's rules). A missing value satisfies no comparison.
+ */
 export function evaluate(
   cond: Condition,
   ctx: Context,
   same: (a: unknown, b: unknown, ref: Ref) => boolean = (a, b) => deepEqual(a, b),
+  test: ValueTester = (op, values, stored) => satisfiesStrict(op, values, stored),
 ): boolean {
   switch (cond.op) {
     case 'exists':
@@ -100,10 +154,22 @@ export function evaluate(
         return value === null ? isAbsent(v) : same(v, value, ref);
       });
     case 'all':
-      return cond.of.every((c) => evaluate(c, ctx, same));
+      return cond.of.every((c) => evaluate(c, ctx, same, test));
     case 'any':
-      return cond.of.some((c) => evaluate(c, ctx, same));
+      return cond.of.some((c) => evaluate(c, ctx, same, test));
     case 'not':
-      return !evaluate(cond.of, ctx, same);
+      return !evaluate(cond.of, ctx, same, test);
+    case 'expr': {
+      // An expression that read an absent value it did not handle is false: the rule does not apply.
+      const v = expressionValue(cond.expr, ctx);
+      if (v === MISSING) return false;
+      if (typeof v !== 'boolean')
+        throw new TemplateError(`\`${cond.expr.source}\` gave ${typeof v}, not true or false`, 'expression_error');
+      return v;
+    }
+    default: {
+      const op = cond.op;
+      return cond.tests.every(({ ref, values }) => test(op, values, resolveRef(ctx, ref), ref));
+    }
   }
 }

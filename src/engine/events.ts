@@ -1,5 +1,6 @@
 /** What the engine reports while it runs; the CLI draws these, tests assert on them. */
 import type { Item } from '../adapters/types.js';
+import type { WriteAction } from '../plan/types.js';
 
 /** One field of a proposed or applied change. `before` undefined means the field was absent. */
 export interface FieldChange {
@@ -14,6 +15,8 @@ export interface FieldChange {
   readonly guard: 'absent' | 'unchanged' | 'none';
   /** A `touch` field (e.g. `updated_at`), written alongside the fields that changed. */
   readonly touch?: true;
+  /** An `update.remove` field: removed (SQLite: set NULL), guarded on the value read. */
+  readonly remove?: true;
 }
 
 export type RecordOutcome = 'updated' | 'skipped' | 'failed';
@@ -29,8 +32,11 @@ export interface RecordEvent {
   readonly message?: string;
   /** For updates (and would-be updates in a dry run): field-level before → after. */
   readonly changes?: readonly FieldChange[];
-  /** For updates: the record written (its table and rendered key), which may differ from the source. */
-  readonly target?: { readonly table?: string; readonly key: Item };
+  /**
+   * For updates: the record written (its table and rendered key), which may differ from the
+   * source; `action` when it is deleted or created rather than updated.
+   */
+  readonly target?: { readonly table?: string; readonly key: Item; readonly action?: WriteAction };
 }
 
 export type EngineEvent =

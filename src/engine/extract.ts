@@ -1,14 +1,15 @@
 /** Extraction of values from JSON text or structured fields with the plan's checked JSONPaths. */
 import { JSONPath } from 'jsonpath-plus';
 import { isSafeNumber, parse as parseLossless } from 'lossless-json';
+import { EXPR_MISSING, ExprRuntimeError, evaluateExpression } from '../language/expr/index.js';
+import { type JsonPathSegment, jsonPathSegments } from '../language/jsonpath.js';
 import type { ExtractPlan } from '../plan/types.js';
 import { ExactNumber, isMissing } from '../plan/values.js';
-import { type JsonPathSegment, jsonPathSegments } from '../spec/jsonpath.js';
 import { type Context, resolveRef } from './context.js';
 
 export class ExtractFailure extends Error {
   constructor(
-    readonly reason: 'invalid_json' | 'extract_failed',
+    readonly reason: 'invalid_json' | 'extract_failed' | 'expression_error' | 'expression_limit' | 'value_not_exact',
     message: string,
   ) {
     super(message);
@@ -75,7 +76,29 @@ export function parseJsonExactly(text: string): unknown {
   return parseLossless(text, null, (literal) => (isSafeNumber(literal) ? Number(literal) : new ExactNumber(literal)));
 }
 
+/**
+ * The extract's value for this record: the first match of its paths, then its `then`
+ * expression applied (with the match as `value`; null when nothing matched, so `then` can give
+ * a default). @throws ExtractFailure
+ */
 export function runExtract(ex: CompiledExtract, ctx: Context): unknown {
+  const found = extractValue(ex, ctx);
+  const then = ex.plan.then;
+  if (!then) return found;
+  const local = new Map(ctx);
+  local.set('value', found === undefined ? null : found);
+  try {
+    const v = evaluateExpression(then, local, new Set(then.records ?? []));
+    return v === EXPR_MISSING ? undefined : v;
+  } catch (err) {
+    if (!(err instanceof ExprRuntimeError)) throw err;
+    // Nothing matched and `then` did not handle the null: the extract is missing, as without `then`.
+    if (found === undefined && err.reason === 'expression_error') return undefined;
+    throw new ExtractFailure(err.reason, `${ex.plan.name}.then: ${err.message}`);
+  }
+}
+
+function extractValue(ex: CompiledExtract, ctx: Context): unknown {
   let input = resolveRef(ctx, ex.plan.from);
   if (isMissing(input)) return undefined;
   if (ex.plan.parse === 'json') {

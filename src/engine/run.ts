@@ -6,6 +6,7 @@
 import {
   type Adapter,
   type Item,
+  type ListLookupRequest,
   LookupRejected,
   type LookupRequest,
   type SourcePage,
@@ -14,9 +15,9 @@ import {
 } from '../adapters/types.js';
 import { DatafixError } from '../errors.js';
 import { columnOfRef } from '../plan/refs.js';
-import type { FixPlan, Ref } from '../plan/types.js';
+import type { FixPlan, ListLookupPlan, Ref, WriteAction } from '../plan/types.js';
 import { deepEqual, isAbsent, MAX_VALUE_DEPTH, nestedDeeperThan, toJsonSafe } from '../plan/values.js';
-import { type Context, evaluate, MISSING, render, TemplateError } from './context.js';
+import { type Context, evaluate, MISSING, render, TemplateError, type ValueTester } from './context.js';
 import type { EngineEvent, FieldChange, RecordOutcome, RunSummary } from './events.js';
 import { type CompiledExtract, ExtractFailure, prepareExtract, runExtract } from './extract.js';
 
@@ -110,6 +111,11 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     if (column && adapter.equalInColumn) return adapter.equalInColumn(column[0], column[1], a, b);
     return deepEqual(normalize(a), normalize(b));
   };
+  // Comparisons (`lt` … `type`) too: the adapter decides them as its `where`/`filter` would,
+  // for a column with its affinity and collation where the reference names one.
+  const testInTarget: ValueTester | undefined = adapter.satisfies
+    ? (op, values, value, ref) => adapter.satisfies?.(op, values, value, columnOfRef(plan, ref)) ?? false
+    : undefined;
   // Target records this run updates, when the update key is not the source record's own (then
   // two source records can update one target record). Grows with the distinct targets updated.
   // A lookup's record is one of those too: two orders can find the same user.
@@ -125,7 +131,10 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     : (k: string, v: unknown) => toJsonSafe(normalize(stored(plan.update.table, k, v)));
   const idOf = (key: Item) => JSON.stringify([plan.update.table ?? '', keyNames.map((k) => keyIdentity(k, key[k]))]);
   const targetIdOf = (s: RecordState): string | undefined => {
-    if (s.target) return idOf(s.target);
+    // A fetched record names itself by its key fields; one that does not hold them all (a
+    // rowid, which `SELECT *` does not return) is named by the key it was fetched by.
+    const target = s.target;
+    if (target && keyNames.every((k) => Object.hasOwn(target, k))) return idOf(target);
     try {
       const key = renderKey(plan.update.key, s.ctx);
       return key ? idOf(key) : undefined;
@@ -169,7 +178,13 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       ...(s.message ? { message: s.message } : {}),
       ...(outcome === 'updated' && s.changes ? { changes: s.changes } : {}),
       ...(outcome === 'updated' && s.write
-        ? { target: { ...(s.write.table !== undefined ? { table: s.write.table } : {}), key: s.write.key } }
+        ? {
+            target: {
+              ...(s.write.table !== undefined ? { table: s.write.table } : {}),
+              key: s.write.key,
+              ...(s.write.action ? { action: s.write.action } : {}),
+            },
+          }
         : {}),
     });
   };
@@ -190,7 +205,8 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       if (step.kind === 'lookup') {
         const l = lookups.get(step.name);
         if (!l) continue;
-        await batchLookup(adapter, live, step.name, (s) => renderKey(l.key, s.ctx), l.table, l.consistentRead);
+        if (l.kind === 'list') await listLookup(adapter, live, l, throttle.concurrency);
+        else await batchLookup(adapter, live, step.name, (s) => renderKey(l.key, s.ctx), l.table, l.consistentRead);
       } else if (step.kind === 'extract') {
         const ex = extracts.get(step.name);
         if (!ex) continue;
@@ -202,10 +218,18 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
             else throw err;
           }
         }
-      } else if (step.kind === 'skip') {
-        const rule = plan.skip[step.index];
+      } else if (step.kind === 'skip' || step.kind === 'fail') {
+        const rule = step.kind === 'skip' ? plan.skip[step.index] : plan.fail?.[step.index];
         if (!rule) continue;
-        for (const s of live) if (evaluate(rule.when, s.ctx, sameInTarget)) finish(s, 'skipped', rule.reason);
+        const outcome = step.kind === 'skip' ? 'skipped' : 'failed';
+        for (const s of live) {
+          try {
+            if (evaluate(rule.when, s.ctx, sameInTarget, testInTarget)) finish(s, outcome, rule.reason);
+          } catch (err) {
+            if (!(err instanceof TemplateError)) throw err;
+            finish(s, 'failed', err.reason, err.message);
+          }
+        }
       } else {
         await batchLookup(adapter, live, FETCHED_TARGET, (s) => renderKey(plan.update.key, s.ctx), plan.update.table, true);
       }
@@ -370,7 +394,7 @@ async function batchLookup(
     } catch (err) {
       if (!(err instanceof TemplateError)) throw err;
       s.outcome = 'failed';
-      s.reason = 'template_error';
+      s.reason = err.reason;
       s.message = err.message;
       continue;
     }
@@ -395,6 +419,65 @@ async function batchLookup(
   });
 }
 
+/**
+ * One round of a lookup of several records for a page: every record's rendered match goes to
+ * the adapter at once (SQLite answers a page with one statement; DynamoDB queries each, at most
+ * `concurrency` at a time). A record whose match renders missing matches nothing: an empty list.
+ */
+async function listLookup(adapter: Adapter, states: RecordState[], l: ListLookupPlan, concurrency: number): Promise<void> {
+  if (!adapter.lookupMany) {
+    throw new DatafixError(
+      'config',
+      'DF790',
+      `the ${adapter.backend} backend cannot look up several records; lookup \`${l.name}\` needs it`,
+    );
+  }
+  const requests: ListLookupRequest[] = [];
+  const owners: RecordState[] = [];
+  for (const s of states) {
+    let match: Item | undefined;
+    const values: unknown[] = [];
+    try {
+      match = renderKey(l.match, s.ctx);
+      for (const t of l.sortKey?.values ?? []) {
+        const v = render(t, s.ctx);
+        if (v === MISSING) match = undefined;
+        values.push(v);
+      }
+    } catch (err) {
+      if (!(err instanceof TemplateError)) throw err;
+      s.outcome = 'failed';
+      s.reason = 'template_error';
+      s.message = err.message;
+      continue;
+    }
+    if (!match) {
+      s.ctx.set(l.name, []);
+      continue;
+    }
+    requests.push({
+      ...(l.table !== undefined ? { table: l.table } : {}),
+      ...(l.index !== undefined ? { index: l.index } : {}),
+      match,
+      ...(l.sortKey ? { sortKey: { name: l.sortKey.name, op: l.sortKey.op, values } } : {}),
+      ...(l.where ? { where: l.where } : {}),
+      max: l.max,
+      consistentRead: l.consistentRead,
+    });
+    owners.push(s);
+  }
+  if (requests.length === 0) return;
+  const found = await adapter.lookupMany(requests, { concurrency });
+  owners.forEach((s, i) => {
+    const answer = found[i] ?? [];
+    if (answer instanceof LookupRejected) {
+      s.outcome = 'failed';
+      s.reason = answer.reason;
+      s.message = answer.message;
+    } else s.ctx.set(l.name, answer);
+  });
+}
+
 type Finish = (s: RecordState, outcome: RecordOutcome, reason?: string, message?: string) => void;
 
 /** Renders the update and compares it with the record's current values. */
@@ -413,8 +496,25 @@ function diffRecord(
       return;
     }
     const before = (u.before.kind === 'context' ? s.ctx.get(u.before.root) : s.target) as Item | undefined;
+    if (u.action === 'create') {
+      createRecord(plan, s, key, before, finish, stored);
+      return;
+    }
     if (!before) {
       finish(s, 'skipped', 'not_found');
+      return;
+    }
+    if (u.action === 'delete') {
+      // The whole before-image, every field going to absent: the dry run shows the record that
+      // goes, the journal keeps all of it, and the delete is guarded on all of it.
+      const changes: FieldChange[] = Object.keys(before).map((field) => ({
+        field,
+        before: before[field],
+        after: undefined,
+        guard: 'unchanged',
+      }));
+      s.changes = changes;
+      s.write = writeOf(u.table, key, changes, 'delete');
       return;
     }
     const changes: FieldChange[] = [];
@@ -435,6 +535,14 @@ function diffRecord(
         changes.push({ field: f.field, before: current, after, guard: 'absent' });
       }
     }
+    // A removed field reads back as the backend's "absent" (SQLite: NULL, DynamoDB: no
+    // attribute); one already so is no change. Guarded on the value read, like an overwrite.
+    const removed = normalize(undefined);
+    for (const field of u.remove ?? []) {
+      const current = Object.hasOwn(before, field) ? before[field] : undefined;
+      if (current !== undefined && !deepEqual(current, removed))
+        changes.push({ field, before: current, after: removed, guard: 'unchanged', remove: true });
+    }
     if (changes.length === 0) {
       finish(s, 'skipped', 'no_change');
       return;
@@ -450,15 +558,56 @@ function diffRecord(
       changes.push({ field: t.field, before: current, after, guard: 'unchanged', touch: true });
     }
     s.changes = changes;
-    s.write = {
-      ...(u.table !== undefined ? { table: u.table } : {}),
-      key,
-      fields: changes.map((c) => ({ name: c.field, value: c.after, guard: c.guard, before: c.before })),
-    };
+    s.write = writeOf(u.table, key, changes);
   } catch (err) {
     if (!(err instanceof TemplateError)) throw err;
-    finish(s, 'failed', 'template_error', err.message);
+    finish(s, 'failed', err.reason, err.message);
   }
+}
+
+/** The guarded write that makes `changes`: every field's before-image is its guard's value. */
+function writeOf(table: string | undefined, key: Item, changes: readonly FieldChange[], action?: WriteAction): WriteRequest {
+  return {
+    ...(action ? { action } : {}),
+    ...(table !== undefined ? { table } : {}),
+    key,
+    fields: changes.map((c) => ({ name: c.field, value: c.after, guard: c.guard, before: c.before })),
+  };
+}
+
+/**
+ * A `create`: the record its key names, only where none exists (`exists` otherwise, never an
+ * overwrite). Its changes are the whole new record, key fields first, each absent before.
+ */
+function createRecord(
+  plan: FixPlan,
+  s: RecordState,
+  key: Item,
+  existing: Item | undefined,
+  finish: Finish,
+  stored: (table: string | undefined, field: string, v: unknown) => unknown,
+): void {
+  const u = plan.update;
+  if (existing) {
+    finish(s, 'skipped', 'exists');
+    return;
+  }
+  const changes: FieldChange[] = [];
+  const fields: [string, unknown][] = [...Object.entries(key)];
+  for (const f of u.set) {
+    const rendered = render(f.template, s.ctx);
+    if (rendered !== MISSING) fields.push([f.field, rendered]);
+  }
+  for (const [field, value] of fields) {
+    const after = stored(u.table, field, value);
+    if (nestedDeeperThan(after, MAX_VALUE_DEPTH)) {
+      finish(s, 'failed', 'value_too_deep', `${field}: the value nests more than ${MAX_VALUE_DEPTH} levels deep`);
+      return;
+    }
+    changes.push({ field, before: undefined, after, guard: 'absent' });
+  }
+  s.changes = changes;
+  s.write = writeOf(u.table, key, changes, 'create');
 }
 
 /**

@@ -10,11 +10,11 @@ import type { RecordEvent, RunSummary } from '../engine/events.js';
 import { parseJsonExactly } from '../engine/extract.js';
 import { runFix } from '../engine/run.js';
 import { DatafixError, type Diagnostic, formatDiagnostic } from '../errors.js';
+import { compileSpec } from '../language/compile.js';
+import type { LoadedSpec } from '../language/load.js';
+import { locateInSpec } from '../language/locate.js';
 import { deepEqual, formatValue, fromJsonSafe } from '../plan/values.js';
 import { isAbsentMarker } from '../safety/jsonl.js';
-import { compileSpec } from '../spec/compile.js';
-import type { LoadedSpec } from '../spec/load.js';
-import { locateInSpec } from '../spec/locate.js';
 import { createDynamoTarget, createSqliteTarget, type EmbeddedTarget } from './embedded.js';
 import { declarationsOf, loadTestFile, locateInTestFile, placeholderTarget } from './schema.js';
 import { type Declarations, givenTagProblems, type Item, recordKeyId, type TableDecl, type Tables } from './tables.js';
@@ -275,7 +275,9 @@ function recordProblems(
     }
     const actual = new Map((after[table] ?? []).map((r) => [recordKeyId(r, key), r]));
     for (const raw of records) {
-      const want = fromJsonSafe(raw) as Item;
+      // `$deleted: true` beside a record's key: that record must not exist after the run.
+      const { $deleted: deleted, ...rest } = raw as Item;
+      const want = fromJsonSafe(rest) as Item;
       const missingKey = key.filter((k) => want[k] === undefined);
       if (missingKey.length) {
         out.push(`expect.records.${table}: a record lacks its key field(s) ${missingKey.join(', ')}`);
@@ -285,6 +287,10 @@ function recordProblems(
       listed.add(`${table}\u0000${id}`);
       const got = actual.get(id);
       const label = `${table} ${keyText(pick(want, key))}`;
+      if (deleted === true) {
+        if (got) out.push(`${label}: expected to be deleted, but it exists`);
+        continue;
+      }
       if (!got) {
         out.push(`${label}: expected to exist, but it does not`);
         continue;
@@ -308,7 +314,8 @@ function recordProblems(
   for (const line of tableDiff(before, after, keys)) {
     const [table = '', ...rest] = line.split(' ');
     const key = keys.get(table) ?? [];
-    const record = (after[table] ?? before[table] ?? []).find((r) => line.startsWith(`${table} ${keyText(pick(r, key))}:`));
+    // A deleted record is only in `before`.
+    const record = [...(after[table] ?? []), ...(before[table] ?? [])].find((r) => line.startsWith(`${table} ${keyText(pick(r, key))}:`));
     if (record && listed.has(`${table}\u0000${recordKeyId(record, key)}`)) continue;
     out.push(`${table} ${rest.join(' ')} (changed, but not listed under expect.records)`);
   }

@@ -1,11 +1,11 @@
 /** Validation of fix test files, with the same diagnostics (code, path, file:line:col) as specs. */
 import { basename, dirname, resolve } from 'node:path';
 import { DatafixError, type Diagnostic } from '../errors.js';
+import { compileSpec } from '../language/compile.js';
+import { type LoadedSpec, loadSpecFile } from '../language/load.js';
+import { schemaValidator } from '../language/schema-validator.js';
+import { toDiagnostics } from '../language/validate.js';
 import type { TargetPlan } from '../plan/types.js';
-import { compileSpec } from '../spec/compile.js';
-import { type LoadedSpec, loadSpecFile } from '../spec/load.js';
-import { schemaValidator } from '../spec/schema-validator.js';
-import { toDiagnostics } from '../spec/validate.js';
 import { type Declarations, DYNAMO_TARGET_TABLE, declarationProblems, type TableDecl } from './tables.js';
 
 export function validateTestFile(file: LoadedSpec): Diagnostic[] {

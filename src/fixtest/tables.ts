@@ -66,10 +66,16 @@ export function tablesOfFix(plan: FixPlan): Map<string, string[]> {
   const used = new Map<string, string[]>();
   if (dynamo === undefined && plan.source.kind === 'table') used.set(plan.source.table, []);
   for (const l of plan.lookups) {
-    used.set(
-      l.table ?? dynamo ?? '',
-      l.key.map(([k]) => k),
-    );
+    const table = l.table ?? dynamo ?? '';
+    // A lookup of several records addresses none by key: on DynamoDB it queries by the key
+    // (partition, sort) of the table; on SQLite any columns.
+    if (l.kind !== 'list')
+      used.set(
+        table,
+        l.key.map(([k]) => k),
+      );
+    else if (!used.has(table))
+      used.set(table, dynamo === undefined ? [] : [...l.match.map(([k]) => k), ...(l.sortKey ? [l.sortKey.name] : [])]);
   }
   used.set(
     dynamo ?? plan.update.table ?? '',
@@ -222,13 +228,19 @@ function inferredSqliteTables(plan: FixPlan, given: Tables): Map<string, SqliteT
   if (plan.source.kind === 'table') {
     for (const r of plan.source.where ? conditionRefs(plan.source.where) : []) columns.get(plan.source.table)?.add(r.root);
   }
+  for (const l of plan.lookups) {
+    if (l.kind !== 'list') continue;
+    for (const c of [...l.match.map(([k]) => k), ...(l.where ? conditionRefs(l.where).map((r) => r.root) : [])])
+      columns.get(l.table ?? '')?.add(c);
+  }
   // Every column a rule, template or extract reads exists, as in any real table.
   for (const { ref } of planRefs(plan)) {
     const column = columnReadBy(plan, ref);
     if (column) columns.get(column[0])?.add(column[1]);
   }
   const updateColumns = columns.get(plan.update.table ?? '');
-  for (const f of [...plan.update.set.map((s) => s.field), ...plan.update.touch.map((t) => t.field)]) updateColumns?.add(f);
+  for (const f of [...plan.update.set.map((s) => s.field), ...plan.update.touch.map((t) => t.field), ...(plan.update.remove ?? [])])
+    updateColumns?.add(f);
   for (const [name, rows] of Object.entries(given)) for (const row of rows) for (const c of Object.keys(row)) columns.get(name)?.add(c);
   const out = new Map<string, SqliteTable>();
   for (const [name, key] of used) {
@@ -297,11 +309,14 @@ export function dynamoTables(
     }
     return out;
   }
-  if (plan.source.kind !== 'table' && plan.source.index) {
+  const index =
+    (plan.source.kind !== 'table' ? plan.source.index : undefined) ??
+    plan.lookups.flatMap((l) => (l.kind === 'list' && l.index !== undefined ? [l.index] : []))[0];
+  if (index !== undefined) {
     return testFileProblem(
       'DF512',
       givenAt,
-      `the fix reads index \`${plan.source.index}\`: declare the tables' keys and indexes under \`tables\` (datafix test never creates an index the test does not declare)`,
+      `the fix reads index \`${index}\`: declare the tables' keys and indexes under \`tables\` (datafix test never creates an index the test does not declare)`,
     );
   }
   for (const [name, key] of tablesOfFix(plan)) {

@@ -10,17 +10,25 @@ export const ENGINE_REASONS = [
   'conflict',
   'not_found',
   'duplicate_target',
+  // A create whose key already names a record: never overwritten.
+  'exists',
   // Failures of the record's data or the spec's templates
   'invalid_json',
   'extract_failed',
   'template_error',
+  'expression_error',
+  'expression_limit',
   'value_too_deep',
   'value_not_exact',
   'value_invalid',
   'number_out_of_range',
   'key_invalid',
   'key_too_large',
+  'lookup_over_max',
   'item_too_large',
+  // A DynamoDB delete whose guard (every attribute of the before-image) breaks DynamoDB's
+  // expression limits: the record is not deleted unguarded.
+  'delete_guard_too_large',
   // Failures of the write itself
   'write_rejected',
   'write_failed',
@@ -30,4 +38,4 @@ export const ENGINE_REASONS = [
 export type EngineReason = (typeof ENGINE_REASONS)[number];
 
 /** The reasons a record can fail with (the others are skips). */
-export type FailureReason = Exclude<EngineReason, 'no_change' | 'conflict' | 'not_found' | 'duplicate_target'>;
+export type FailureReason = Exclude<EngineReason, 'no_change' | 'conflict' | 'not_found' | 'duplicate_target' | 'exists'>;

@@ -1,7 +1,7 @@
 /**
  * The compiled fix: readonly, JSON-serialisable and backend-neutral. It is the only thing the
  * engine sees, so everything the engine needs (step order, guards, defaults) is decided here,
- * once, by src/spec/compile.ts.
+ * once, by src/language/compile.ts.
  */
 
 /** A reference into the record context: `root` is the source alias, a lookup, an extract or `now`. */
@@ -19,6 +19,19 @@ export interface Ref {
 }
 
 /**
+ * An expression (CEL) as written, with the context names it reads; compiled by the engine once
+ * per process from `source` (src/language/expr/). `records` are the names among `roots` that
+ * are lookups: one that found nothing reads as an empty map.
+ */
+export interface ExprPlan {
+  readonly source: string;
+  readonly roots: readonly string[];
+  readonly records?: readonly string[];
+  /** What it reads: `row.email` as a one-segment reference, a root alone when it uses all of it. */
+  readonly reads?: readonly Ref[];
+}
+
+/**
  * A compiled template. `ref` keeps the referenced value's type (a map stays a map); `string`
  * interpolates into text. A template whose reference is missing renders as "missing" and is
  * never written.
@@ -27,6 +40,10 @@ export type Template =
   | { readonly kind: 'literal'; readonly value: unknown }
   | { readonly kind: 'ref'; readonly ref: Ref }
   | { readonly kind: 'string'; readonly parts: readonly (string | Ref)[] }
+  /** `"{{ expression }}"` alone: the expression's value, with its type. */
+  | { readonly kind: 'expr'; readonly expr: ExprPlan }
+  /** Text around placeholders of which at least one is an expression. */
+  | { readonly kind: 'text'; readonly parts: readonly (string | Ref | ExprPlan)[] }
   | { readonly kind: 'object'; readonly entries: readonly (readonly [string, Template])[] }
   | { readonly kind: 'array'; readonly items: readonly Template[] };
 
@@ -34,8 +51,51 @@ export type Template =
 export type Condition =
   | { readonly op: 'exists' | 'missing' | 'isNull' | 'notNull'; readonly refs: readonly Ref[] }
   | { readonly op: 'equals'; readonly pairs: readonly { readonly ref: Ref; readonly value: unknown }[] }
+  | { readonly op: ValueTestOp; readonly tests: readonly ValueTest[] }
   | { readonly op: 'all' | 'any'; readonly of: readonly Condition[] }
-  | { readonly op: 'not'; readonly of: Condition };
+  | { readonly op: 'not'; readonly of: Condition }
+  /** A CEL expression giving a bool; evaluated by the engine only (never pushed down). */
+  | { readonly op: 'expr'; readonly expr: ExprPlan };
+
+/**
+ * The comparisons that push down to the database (SQL `where`, DynamoDB `filter`) and that skip
+ * and fail rules evaluate with the database's own meaning (the adapter's `satisfies`).
+ */
+export type ValueTestOp = 'lt' | 'lte' | 'gt' | 'gte' | 'between' | 'beginsWith' | 'contains' | 'in' | 'type';
+
+/**
+ * One reference tested against constant operands: one value for `lt`…`gte`, `beginsWith` and
+ * `contains`; `[low, high]` for `between`; the candidates for `in`; one `TypeName` for `type`.
+ */
+export interface ValueTest {
+  readonly ref: Ref;
+  readonly values: readonly unknown[];
+}
+
+/**
+ * Backend-neutral type names of the `type` test. SQLite: `string` text, `number` integer or real,
+ * `integer`, `real`, `binary` blob, `null`. DynamoDB: `string` S, `number` N, `binary` B,
+ * `boolean` BOOL, `null` NULL, `map` M, `list` L, `stringSet` SS, `numberSet` NS, `binarySet` BS.
+ */
+export type TypeName =
+  | 'string'
+  | 'number'
+  | 'integer'
+  | 'real'
+  | 'binary'
+  | 'boolean'
+  | 'null'
+  | 'map'
+  | 'list'
+  | 'stringSet'
+  | 'numberSet'
+  | 'binarySet';
+
+/** The type names each backend knows, in the order docs list them. */
+export const TYPE_NAMES: Readonly<Record<'sqlite' | 'dynamodb', readonly TypeName[]>> = {
+  sqlite: ['string', 'number', 'integer', 'real', 'binary', 'null'],
+  dynamodb: ['string', 'number', 'binary', 'boolean', 'null', 'map', 'list', 'stringSet', 'numberSet', 'binarySet'],
+};
 
 export type TargetPlan =
   | { readonly backend: 'sqlite'; readonly path: string; readonly busyTimeoutMs: number }
@@ -78,7 +138,10 @@ export type SourcePlan =
       readonly consistentRead: boolean;
     };
 
-export interface LookupPlan {
+/** A lookup of one record by its full key (`get`); missing in the context when none is found. */
+export interface GetLookupPlan {
+  /** Absent in plans saved before lookups of several records existed. */
+  readonly kind?: 'get';
   readonly name: string;
   /** Undefined means the target's own table (DynamoDB). */
   readonly table?: string;
@@ -88,26 +151,65 @@ export interface LookupPlan {
   readonly needs: readonly string[];
 }
 
+/**
+ * A lookup of every record that matches (a DynamoDB `query`, a SQLite `where`), at most `max`:
+ * in the context a list of records in key order, empty when none matches. A record for which
+ * more than `max` match fails with `lookup_over_max`.
+ */
+export interface ListLookupPlan {
+  readonly kind: 'list';
+  readonly name: string;
+  /** How the spec selects the records: a DynamoDB `query` or a SQLite `where`. */
+  readonly by: 'query' | 'where';
+  /** Undefined means the target's own table (DynamoDB). */
+  readonly table?: string;
+  /** DynamoDB: the index queried; undefined means the table. */
+  readonly index?: string;
+  /**
+   * Equalities rendered per record: SQLite columns, or the DynamoDB partition key (one entry).
+   * A record whose values render missing matches nothing (an empty list).
+   */
+  readonly match: readonly (readonly [string, Template])[];
+  /** DynamoDB: the sort-key condition, its values rendered per record. */
+  readonly sortKey?: { readonly name: string; readonly op: SortKeyOp; readonly values: readonly Template[] };
+  /** SQLite: a condition on the table's own columns (bare names) that holds for every record. */
+  readonly where?: Condition;
+  /** The most records one source record may have; more fails that record. */
+  readonly max: number;
+  readonly consistentRead: boolean;
+  /** Context roots this lookup's templates need. */
+  readonly needs: readonly string[];
+}
+
+export type LookupPlan = GetLookupPlan | ListLookupPlan;
+
 export interface ExtractPlan {
   readonly name: string;
   readonly from: Ref;
   readonly parse?: 'json';
   /** JSONPath expressions, tried in order; the first non-missing match wins. */
   readonly paths: readonly string[];
+  /** A CEL expression applied to the extracted value, which it reads as `value`. */
+  readonly then?: ExprPlan;
   readonly needs: readonly string[];
 }
 
+/** A skip or fail rule: a named condition. */
 export interface SkipRulePlan {
   readonly reason: string;
   readonly when: Condition;
   readonly needs: readonly string[];
 }
 
+/** A fail rule has the shape of a skip rule; a record it matches counts as failed with its reason. */
+export type FailRulePlan = SkipRulePlan;
+
 /** One step of the per-page pipeline, in execution order. */
 export type Step =
   | { readonly kind: 'lookup'; readonly name: string }
   | { readonly kind: 'extract'; readonly name: string }
   | { readonly kind: 'skip'; readonly index: number }
+  | { readonly kind: 'fail'; readonly index: number }
   | { readonly kind: 'fetchTarget' };
 
 export interface SetFieldPlan {
@@ -117,11 +219,25 @@ export interface SetFieldPlan {
   readonly overwrite: boolean;
 }
 
+/**
+ * The write a fix makes: an update of named fields (absent), a guarded delete of the whole record
+ * (`delete`: only where it still equals its before-image), or a create-if-absent (`create`: key
+ * plus `set`, only where no record has the key).
+ */
+export type WriteAction = 'delete' | 'create';
+
 export interface UpdatePlan {
+  /** Absent: an update (`update` section); otherwise the `delete` or `create` section. */
+  readonly action?: WriteAction;
   /** Undefined means the target's own table (DynamoDB). */
   readonly table?: string;
   readonly key: readonly (readonly [string, Template])[];
   readonly set: readonly SetFieldPlan[];
+  /**
+   * Fields the update removes (`update.remove`): DynamoDB REMOVE, SQLite NULL. Absent when none,
+   * so the plans of fixes without it read as before.
+   */
+  readonly remove?: readonly string[];
   readonly touch: readonly { readonly field: string; readonly template: Template }[];
   /**
    * Where the engine finds the record's current values: the source record itself (or a lookup)
@@ -148,6 +264,8 @@ export interface FixPlan {
   readonly lookups: readonly LookupPlan[];
   readonly extracts: readonly ExtractPlan[];
   readonly skip: readonly SkipRulePlan[];
+  /** Fail rules, evaluated after every skip rule; absent in plans saved before they existed. */
+  readonly fail?: readonly FailRulePlan[];
   readonly steps: readonly Step[];
   readonly update: UpdatePlan;
   readonly run: RunPlan;

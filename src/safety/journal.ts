@@ -10,12 +10,16 @@ import type { WriteRequest, WriteResult } from '../adapters/types.js';
 import type { RunSummary } from '../engine/events.js';
 import type { WriteJournal } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
-import type { TargetPlan } from '../plan/types.js';
+import type { TargetPlan, WriteAction } from '../plan/types.js';
 import { toJsonSafe } from '../plan/values.js';
 import { chainSum, decodeValue, encodeValue, readTextLines, SUM_SUFFIX, splitSum, withSum } from './jsonl.js';
 import { writeFully } from './write-fully.js';
 
 /**
+ * 4: as 3; a write line may carry `action` (`delete`: the record was deleted and its fields are
+ * its whole before-image; `create`: it was created from its fields). Written only by fixes that
+ * delete or create, so a datafix that reads formats 1–3 refuses such a journal rather than
+ * undoing a delete as an update.
  * 3: as 2; a map that has the shape of a value tag (one key starting with `$`) is written as
  * `{ "$map": {...} }`. A datafix that reads only formats 1 and 2 would restore such a map as the
  * wrapper itself, so it refuses these journals instead.
@@ -24,8 +28,10 @@ import { writeFully } from './write-fully.js';
  * 1: no checksums; still readable and undoable, without that verification.
  */
 export const JOURNAL_FORMAT = 3;
+/** The format of journals whose writes may delete or create records. */
+export const JOURNAL_FORMAT_WHOLE_RECORDS = 4;
 /** Formats this version reads (and continues on resume). */
-const READABLE_FORMATS = [1, 2, 3];
+const READABLE_FORMATS = [1, 2, 3, 4];
 
 export interface JournalHeader {
   readonly type: 'header';
@@ -51,6 +57,8 @@ export interface JournalField {
 
 export interface JournalWrite {
   readonly seq: number;
+  /** Absent: an update of `fields`. `delete`/`create`: the whole record was deleted/created. */
+  readonly action?: WriteAction;
   readonly table?: string;
   readonly key: Record<string, unknown>;
   readonly fields: readonly JournalField[];
@@ -64,7 +72,14 @@ export interface JournalWrite {
 
 type Line =
   | JournalHeader
-  | { type: 'write'; seq: number; table?: string; key: unknown; fields: { name: string; before: unknown; after: unknown }[] }
+  | {
+      type: 'write';
+      seq: number;
+      action?: WriteAction;
+      table?: string;
+      key: unknown;
+      fields: { name: string; before: unknown; after: unknown }[];
+    }
   | { type: 'result'; seq: number; status: WriteResult['status'] }
   | { type: 'resume'; at: string }
   | { type: 'end'; at: string; summary: RunSummary; interrupted: boolean };
@@ -113,7 +128,11 @@ export class JournalWriter implements WriteJournal {
    * Starts a new journal; refuses to overwrite one that exists (DF701).
    * @throws DatafixError DF704 when the header cannot be written in full.
    */
-  static create(path: string, header: Omit<JournalHeader, 'type' | 'format'>): JournalWriter {
+  static create(
+    path: string,
+    header: Omit<JournalHeader, 'type' | 'format'>,
+    options: { readonly wholeRecords?: boolean } = {},
+  ): JournalWriter {
     mkdirSync(dirname(path), { recursive: true });
     let fd: number;
     try {
@@ -131,7 +150,8 @@ export class JournalWriter implements WriteJournal {
     }
     const w = new JournalWriter(path, fd, 0, '');
     try {
-      w.append([{ type: 'header', format: JOURNAL_FORMAT, ...header }], 'before the run wrote anything');
+      const format = options.wholeRecords ? JOURNAL_FORMAT_WHOLE_RECORDS : JOURNAL_FORMAT;
+      w.append([{ type: 'header', format, ...header }], 'before the run wrote anything');
     } catch (err) {
       // An empty journal would only block a rerun with the same --journal path (DF701).
       closeSync(fd);
@@ -242,6 +262,7 @@ export class JournalWriter implements WriteJournal {
     const lines: Line[] = requests.map((r, i) => ({
       type: 'write',
       seq: first + i,
+      ...(r.action ? { action: r.action } : {}),
       ...(r.table !== undefined ? { table: r.table } : {}),
       key: toJsonSafe(r.key),
       fields: r.fields.map((f) => ({ name: f.name, before: encodeValue(f.before), after: encodeValue(f.value) })),
@@ -378,7 +399,9 @@ async function checkJournal(path: string, consequence: string, onWrite?: (key: R
         line.key !== null &&
         typeof line.key === 'object' &&
         Array.isArray(line.fields) &&
-        line.fields.every((f) => f && typeof f.name === 'string' && 'before' in f && 'after' in f);
+        line.fields.every((f) => f && typeof f.name === 'string' && 'before' in f && 'after' in f) &&
+        (line.action === undefined ||
+          ((header?.format ?? 0) >= JOURNAL_FORMAT_WHOLE_RECORDS && ['delete', 'create'].includes(line.action)));
       if (!ok) throw damaged(lineNo, 'a write line without a valid seq, key or fields');
       if (seqs.has(line.seq)) throw damaged(lineNo, `write ${line.seq} appears twice`);
       seqs.add(line.seq);
@@ -490,6 +513,7 @@ export async function openJournal(path: string): Promise<JournalReading> {
           outcome.delete(line.seq);
           yield {
             seq: line.seq,
+            ...(line.action ? { action: line.action } : {}),
             ...(line.table !== undefined ? { table: line.table } : {}),
             key: decodeValue(line.key) as Record<string, unknown>,
             fields: line.fields.map((f) => ({ name: f.name, before: decodeValue(f.before), after: decodeValue(f.after) })),

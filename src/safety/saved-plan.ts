@@ -12,7 +12,7 @@ import { type RunSpecOptions, runPlan } from '../api.js';
 import type { FieldChange, RunSummary } from '../engine/events.js';
 import { stoppedWhileWaiting } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
-import type { FixPlan, TargetPlan } from '../plan/types.js';
+import type { FixPlan, TargetPlan, WriteAction } from '../plan/types.js';
 import { deepEqual, isAbsent, toJsonSafe } from '../plan/values.js';
 import { VERSION } from '../version.js';
 import { JournalWriter } from './journal.js';
@@ -23,7 +23,10 @@ import { RunStateStore, runKey, targetIdentity } from './state.js';
 import { writeFully } from './write-fully.js';
 
 /**
- * 2: every line carries a checksum chained from the header, and a map that has the shape of a
+ * 2: a change may carry `action` (`delete`: its fields are the whole record as planned, `create`:
+ * the new record). No new format is needed for them: apply compiles the plan's spec first, and a
+ * datafix without `delete`/`create` refuses such a spec, so it never applies such a plan.
+ * Every line carries a checksum chained from the header, and a map that has the shape of a
  * value tag is written as `{ "$map": {...} }` (see `toJsonSafe`). Format 1 plans (no checksums)
  * are refused: an edited plan stripped of its checksums would read as one.
  */
@@ -45,6 +48,8 @@ interface PlanHeader {
 
 interface PlanChange {
   readonly type: 'change';
+  /** Absent: an update. `delete`: fields are the whole before-image; `create`: the new record. */
+  readonly action?: WriteAction;
   readonly table?: string;
   readonly key: unknown;
   /** The source record the change came from. */
@@ -115,6 +120,7 @@ export async function writeSavedPlan(
         if (e.type === 'record' && e.outcome === 'updated' && e.target && e.changes) {
           const change: PlanChange = {
             type: 'change',
+            ...(e.target.action ? { action: e.target.action } : {}),
             ...(e.target.table !== undefined ? { table: e.target.table } : {}),
             key: toJsonSafe(e.target.key),
             source: toJsonSafe(e.key),
@@ -136,9 +142,15 @@ export async function writeSavedPlan(
   }
 }
 
-/** What the spec lets a plan change: `update` of the spec the plan was made from, as it is now. */
+/** What the spec lets a plan change: the write section of the spec the plan was made from, as it is now. */
 export interface PlanScope {
+  /** The spec's write: absent for `update`, else `delete` or `create`. */
+  readonly action?: WriteAction;
   readonly table?: string;
+  /** The key's field names (a create writes them). */
+  readonly key?: readonly string[];
+  /** `update.remove` fields. */
+  readonly remove?: readonly string[];
   /** `set` fields; fill-only unless `overwrite`. */
   readonly set: readonly { readonly field: string; readonly overwrite: boolean }[];
   readonly touch: readonly string[];
@@ -149,9 +161,10 @@ export interface PlanScope {
  * but 2): every line must parse and match its checksum chained from the header, every change must be one the spec can make (its
  * table, its fields, a fill-only field planned only where absent), and the last line must be the
  * summary `plan` writes when it finishes. A plan cut short or edited is refused, not applied.
+ * @returns the number of changes, and whether any deletes or creates a whole record (its journal needs format 4).
  * @throws DatafixError DF733 (damaged or incomplete), DF734 (edited, or outside the spec).
  */
-async function checkPlan(path: string, scope: PlanScope | undefined): Promise<number> {
+async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ changes: number; wholeRecords: boolean }> {
   let changes = 0;
   const edited = (lineNo: number, what: string) =>
     new DatafixError(
@@ -161,6 +174,7 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<nu
     );
   let last: PlanHeader | PlanChange | PlanEnd | undefined;
   let sum = '';
+  let wholeRecords = false;
   for await (const { text, line: lineNo } of readTextLines(path)) {
     let parsed: PlanHeader | PlanChange | PlanEnd;
     try {
@@ -176,6 +190,7 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<nu
     if (!parts || chainSum(sum, parts.body) !== parts.sum) throw edited(lineNo, 'does not match its checksum');
     sum = parts.sum;
     if (parsed.type === 'change') changes++;
+    if (parsed.type === 'change' && parsed.action) wholeRecords = true;
     if (parsed.type === 'change' && scope) {
       const problem = outsideScope(parsed, scope);
       if (problem) throw edited(lineNo, problem);
@@ -189,13 +204,29 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<nu
       `${path} is incomplete (it does not end with the summary line datafix plan writes last); nothing was applied. Make a new plan with datafix plan`,
     );
   }
-  return changes;
+  return { changes, wholeRecords };
 }
 
 /** Why a planned change is not one the spec can make, or undefined. */
 function outsideScope(c: PlanChange, scope: PlanScope): string | undefined {
   if (scope.table !== undefined && c.table !== scope.table) return `changes table ${String(c.table)}, which the spec does not update`;
+  if (c.action !== scope.action) {
+    return `${c.action ? `${c.action}s a record` : 'updates a record'}, but the spec ${scope.action ? `${scope.action}s records` : 'updates records'}`;
+  }
+  // A delete's fields are whatever the record held; each must go.
+  if (c.action === 'delete') {
+    const kept = c.fields.find((f) => decodeValue(f.after) !== undefined);
+    return kept ? `keeps field ${kept.name} of a record it deletes` : undefined;
+  }
+  if (c.action === 'create') {
+    const other = c.fields.find((f) => !scope.key?.includes(f.name) && !scope.set.some((s) => s.field === f.name));
+    return other ? `creates field ${other.name}, which the spec neither keys nor sets` : undefined;
+  }
   for (const f of c.fields) {
+    if (scope.remove?.includes(f.name) && !scope.set.some((s) => s.field === f.name)) {
+      if (!isAbsent(decodeValue(f.after))) return `writes ${f.name}, which the spec only removes`;
+      continue;
+    }
     const set = scope.set.find((s) => s.field === f.name);
     if (!set && !scope.touch.includes(f.name)) return `changes field ${f.name}, which the spec neither sets nor touches`;
     if (set && !set.overwrite && (f.guard !== 'absent' || !isAbsent(decodeValue(f.before)))) {
@@ -324,6 +355,11 @@ export interface ApplyOptions {
 
 /** Why a record no longer holds its planned before-image: the plan's own values, or someone else's. */
 function whyDrifted(current: Item, request: WriteRequest): string {
+  if (request.action === 'delete') return 'changed since the plan was made';
+  if (request.action === 'create') {
+    const planned = request.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.value ?? undefined));
+    return planned ? 'already holds the planned record (this plan was applied before)' : 'a record with this key exists';
+  }
   const planned = request.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.value ?? undefined));
   return planned ? 'already holds the planned values (this plan was applied before)' : 'changed since the plan was made';
 }
@@ -331,7 +367,7 @@ function whyDrifted(current: Item, request: WriteRequest): string {
 export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
   const started = performance.now();
   const header = await readPlanHeader(path);
-  const planned = await checkPlan(path, options.scope);
+  const { changes: planned, wholeRecords } = await checkPlan(path, options.scope);
   options.onTotal?.(planned);
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
@@ -388,28 +424,43 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         options.journalPath ??
           new RunStateStore(options.cwd).journalPath(`${runKey({ fix: header.fix, target: header.target })}--apply`, startedAt),
       );
-      journal = JournalWriter.create(jpath, {
-        fix: header.fix,
-        specFile: header.specFile,
-        specChecksum: header.specChecksum,
-        target: header.target,
-        startedAt,
-        datafixVersion: VERSION,
-      });
+      journal = JournalWriter.create(
+        jpath,
+        {
+          fix: header.fix,
+          specFile: header.specFile,
+          specChecksum: header.specChecksum,
+          target: header.target,
+          startedAt,
+          datafixVersion: VERSION,
+        },
+        // Deletes and creates need a journal format that older versions refuse to undo.
+        { wholeRecords },
+      );
       options.onNote?.(`journal ${jpath} (undo with: datafix undo ${jpath})`);
     }
-    const flush = async (batch: PlanChange[]) => {
+    const flush = async (planned: PlanChange[]) => {
+      if (planned.length === 0) return;
+      // A planned delete names every field the record had. One that gained a field since would
+      // lose it, which no guard on the planned fields sees: such records are read first, and left.
+      const gained = await fieldsGainedSincePlan(planned);
+      const batch = planned.filter((c) => {
+        const added = gained.get(c);
+        if (added) emit('drifted', c, `it gained ${added.join(', ')} since the plan was made`);
+        return !added;
+      });
       if (batch.length === 0) return;
       const requests: WriteRequest[] = batch.map((c) => ({
+        ...(c.action ? { action: c.action } : {}),
         ...(c.table !== undefined ? { table: c.table } : {}),
         key: decodeValue(c.key) as Record<string, unknown>,
-        // Every field, touch fields included, must still hold its planned before-image.
-        fields: c.fields.map((f) => ({
-          name: f.name,
-          value: decodeValue(f.after),
-          guard: 'unchanged' as const,
-          before: decodeValue(f.before),
-        })),
+        // Every field, touch fields included, must still hold its planned before-image (a
+        // delete: the whole record as planned); a create, that no record has the key.
+        fields: c.fields.map((f) =>
+          c.action === 'create'
+            ? { name: f.name, value: decodeValue(f.after), guard: 'absent' as const }
+            : { name: f.name, value: decodeValue(f.after), guard: 'unchanged' as const, before: decodeValue(f.before) },
+        ),
       }));
       if (options.dryRun) {
         const currents = await adapter.lookup(
@@ -422,6 +473,11 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
             return;
           }
           const current = answer;
+          if (c.action === 'create') {
+            if (current) emit('drifted', c, whyDrifted(current, requests[i] as WriteRequest));
+            else emit('applied', c);
+            return;
+          }
           const same = current && requests[i]?.fields.every((f) => deepEqual(current[f.name] ?? undefined, f.before ?? undefined));
           if (same) emit('applied', c);
           else emit('drifted', c, current ? whyDrifted(current, requests[i] as WriteRequest) : 'no longer exists');
@@ -457,6 +513,26 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         } else if (r?.status === 'not_found') emit('drifted', c, 'no longer exists');
         else emit('failed', c, r && 'message' in r ? r.message : 'no result');
       });
+    };
+    /** For each planned delete whose record now holds fields the plan does not name: those fields. */
+    const fieldsGainedSincePlan = async (planned: PlanChange[]): Promise<Map<PlanChange, string[]>> => {
+      const deletes = planned.filter((c) => c.action === 'delete');
+      const out = new Map<PlanChange, string[]>();
+      if (deletes.length === 0) return out;
+      const currents = await adapter.lookup(
+        deletes.map((c) => ({
+          ...(c.table !== undefined ? { table: c.table } : {}),
+          key: decodeValue(c.key) as Item,
+          consistentRead: true,
+        })),
+      );
+      deletes.forEach((c, i) => {
+        const current = currents[i];
+        if (!current || current instanceof LookupRejected) return;
+        const added = Object.keys(current).filter((name) => !c.fields.some((f) => f.name === name));
+        if (added.length > 0) out.set(c, added);
+      });
+      return out;
     };
     const flushed = async (batch: PlanChange[]) => {
       await flush(batch);

@@ -85,6 +85,49 @@ function holds(current: Current, w: JournalWrite, which: 'before' | 'after', nor
 }
 
 /**
+ * How undo reverses a delete or a create: a deleted record is created again from its before-image
+ * only where no record has its key (never a replace); a created record is deleted only while every
+ * field it was created with still holds that value and, where records hold only the fields they
+ * were given (`onlyGivenFields`: DynamoDB items, unlike SQLite rows with their other columns), it
+ * has gained none. The delete is guarded on the whole record as undo read it. Otherwise the
+ * outcome to report.
+ */
+function undoWholeRecord(
+  w: JournalWrite,
+  current: Current,
+  normalize: (v: unknown) => unknown,
+  onlyGivenFields: boolean,
+): WriteRequest | { outcome: 'unchanged' | 'conflict'; message?: string } {
+  const base = { ...(w.table !== undefined ? { table: w.table } : {}), key: w.key };
+  if (w.action === 'delete') {
+    if (!current) {
+      return {
+        ...base,
+        action: 'create',
+        fields: w.fields.filter((f) => f.before !== undefined).map((f) => ({ name: f.name, value: f.before, guard: 'absent' as const })),
+      };
+    }
+    // The delete never landed (or was undone already): the record is as it was.
+    if (holds(current, w, 'before', normalize)) return { outcome: 'unchanged' };
+    return { outcome: 'conflict', message: 'a record with this key exists again and differs from the one deleted; it was left alone' };
+  }
+  // A created record that is gone is as it was before the run.
+  if (!current) return { outcome: 'unchanged' };
+  const gained = onlyGivenFields ? Object.keys(current).filter((name) => !w.fields.some((f) => f.name === name)) : [];
+  if (holds(current, w, 'after', normalize) && gained.length === 0) {
+    return {
+      ...base,
+      action: 'delete',
+      fields: Object.entries(current).map(([name, before]) => ({ name, value: undefined, guard: 'unchanged' as const, before })),
+    };
+  }
+  if (gained.length > 0) {
+    return { outcome: 'conflict', message: `changed since the run created it (it gained ${gained.join(', ')}); it was left alone` };
+  }
+  return { outcome: 'conflict', message: 'changed since the run created it; it was left alone' };
+}
+
+/**
  * The undone run cannot be resumed (DF721), so the checkpoint it keeps in the target (SQLite:
  * a row of `_datafix_checkpoints`) goes, and the table with it once no other run keeps one there.
  * Only the checkpoint of this journal's run: another run's is left alone.
@@ -169,7 +212,11 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
         return;
       }
       const current = answer;
-      if (!current) emit('conflict', w, 'the record no longer exists');
+      if (w.action) {
+        const request = undoWholeRecord(w, current, normalize, journal.header.target.backend === 'dynamodb');
+        if ('outcome' in request) emit(request.outcome, w, request.message);
+        else restore.push({ w, request });
+      } else if (!current) emit('conflict', w, 'the record no longer exists');
       else if (holds(current, w, 'after', normalize)) {
         restore.push({
           w,

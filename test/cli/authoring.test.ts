@@ -90,7 +90,9 @@ describe('datafix validate', () => {
 });
 
 describe('datafix new', () => {
-  for (const backend of ['sqlite', 'dynamodb']) {
+  // The cases each scaffolded test file holds.
+  const cases = { sqlite: 2, dynamodb: 3 } as const;
+  for (const backend of ['sqlite', 'dynamodb'] as const) {
     it(`scaffolds a ${backend} fix and test that validate and pass`, async () => {
       const dir = tmp();
       const made = await runCli(['new', `my-${backend}-fix`, '--backend', backend, '--dir', dir.path]);
@@ -100,7 +102,7 @@ describe('datafix new', () => {
       expect((await runCli(['validate', dir.path])).code).toBe(0);
       const tested = await runCli(['test', dir.path]);
       expect(tested.code, tested.stdout + tested.stderr).toBe(0);
-      expect(tested.stdout).toMatch(/^2 passed, 0 failed$/m);
+      expect(tested.stdout).toMatch(new RegExp(`^${cases[backend]} passed, 0 failed$`, 'm'));
       const again = await runCli(['new', `my-${backend}-fix`, '--backend', backend, '--dir', dir.path]);
       expect(again.code).toBe(2);
       expect(again.stderr).toContain('already exists');

@@ -1,6 +1,6 @@
 /**
- * The import rules that keep the engine generic: spec and engine know no backend and no UI;
- * adapters know no engine, spec or CLI; listr2 is drawn by one module only; Ctrl-C is handled by
+ * The import rules that keep the engine generic: the fix language and the engine know no backend and no UI;
+ * adapters know no engine, language or CLI; listr2 is drawn by one module only; Ctrl-C is handled by
  * the commands alone.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -33,13 +33,13 @@ function offending(dir: string, forbidden: RegExp): string[] {
 describe('architecture', () => {
   const backendOrUi = /^(better-sqlite3|@aws-sdk\/|dynalite|listr2|clipanion|typanion)|adapters\/(sqlite|dynamodb)|\/cli\//;
 
-  it('spec, plan and engine import no backend, CLI or terminal-UI package', () => {
+  it('language, plan and engine import no backend, CLI or terminal-UI package', () => {
     expect(files(join(SRC, 'engine')).length).toBeGreaterThan(2);
-    expect([...offending('spec', backendOrUi), ...offending('plan', backendOrUi), ...offending('engine', backendOrUi)]).toEqual([]);
+    expect([...offending('language', backendOrUi), ...offending('plan', backendOrUi), ...offending('engine', backendOrUi)]).toEqual([]);
   });
 
-  it('adapters import no engine, spec or CLI module', () => {
-    expect(offending('adapters', /\/(engine|spec|cli)\//)).toEqual([]);
+  it('adapters import no engine, language or CLI module', () => {
+    expect(offending('adapters', /\/(engine|language|cli)\//)).toEqual([]);
   });
 
   it('listr2 is imported by the task-list module only', () => {

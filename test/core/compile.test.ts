@@ -6,10 +6,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DatafixError, type Diagnostic } from '../../src/errors.js';
+import { compileSpec } from '../../src/language/compile.js';
+import type { EnvSource } from '../../src/language/env.js';
+import { loadSpecText } from '../../src/language/load.js';
 import type { FixPlan } from '../../src/plan/types.js';
-import { compileSpec } from '../../src/spec/compile.js';
-import type { EnvSource } from '../../src/spec/env.js';
-import { loadSpecText } from '../../src/spec/load.js';
 
 interface Parts {
   target?: string;

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DatafixError, type Diagnostic, formatDiagnostic } from '../../src/errors.js';
-import { compileSpec } from '../../src/spec/compile.js';
-import { loadSpecFile, loadSpecText, MAX_SPEC_BYTES, MAX_SPEC_DEPTH } from '../../src/spec/load.js';
+import { compileSpec } from '../../src/language/compile.js';
+import { loadSpecFile, loadSpecText, MAX_SPEC_BYTES, MAX_SPEC_DEPTH } from '../../src/language/load.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tmp = useTempDirs();

@@ -8,10 +8,10 @@ import { createRequire } from 'node:module';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { AJV_OPTIONS, SCHEMA_NAMES, type SchemaName, schemaDigest, schemaSource } from '../../src/spec/schema-validator.js';
+import { AJV_OPTIONS, SCHEMA_NAMES, type SchemaName, schemaDigest, schemaSource } from '../../src/language/schema-validator.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 
-const built = (name: SchemaName) => `${REPO_ROOT}dist/spec/${name}.schema.validator.cjs`;
+const built = (name: SchemaName) => `${REPO_ROOT}dist/language/${name}.schema.validator.cjs`;
 const fixture = (file: string) => parse(readFileSync(`${REPO_ROOT}${file}`, 'utf8')) as Record<string, unknown>;
 
 /** Valid documents from the shipped fixes, and broken copies that hit different keywords. */

@@ -5,7 +5,7 @@
  * before-image can hold survives the round trip, "field did not exist" included.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeValue, encodeValue, readJsonLines } from '../../src/safety/jsonl.js';
+import { chainSum, decodeValue, encodeValue, readJsonLines, splitSum, withSum } from '../../src/safety/jsonl.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tmp = useTempDirs();
@@ -95,5 +95,29 @@ describe('encodeValue / decodeValue', () => {
     expect(back.bin).toEqual(new Uint8Array([0, 159, 255]));
     expect(back.tags).toEqual(new Set(['a', 'b']));
     expect(back.list).toEqual([{ k: 'v' }]);
+  });
+});
+
+describe('line checksums', () => {
+  it('a line ends in its chained checksum and splits back into the JSON it was summed over', () => {
+    const obj = { kind: 'write', key: { id: 1 } };
+    const { text, sum } = withSum('prev', obj);
+    expect(text).toBe(`{"kind":"write","key":{"id":1},"sum":"${sum}"}`);
+    expect(splitSum(text)).toEqual({ body: '{"kind":"write","key":{"id":1}}', sum });
+    expect(sum).toBe(chainSum('prev', '{"kind":"write","key":{"id":1}}'));
+  });
+
+  it('a record value holding its own `sum` key of 32 hex digits does not pass for the line checksum', () => {
+    // A before-image may hold any map; only the line's last key is its checksum.
+    const inner = '0123456789abcdef0123456789abcdef';
+    const obj = { kind: 'write', before: { a: 1, sum: inner } };
+    const { text, sum } = withSum('', obj);
+    const split = splitSum(text);
+    expect(split?.sum).toBe(sum);
+    expect(JSON.parse(split?.body ?? '')).toEqual(obj);
+  });
+
+  it('a line without a checksum (journal format 1) has none to split, and is not an error', () => {
+    expect(splitSum('{"kind":"write","key":{"id":1}}')).toBeUndefined();
   });
 });

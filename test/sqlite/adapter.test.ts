@@ -113,6 +113,35 @@ describe('keyset paging', () => {
     }
   });
 
+  it('a page ends once its rows hold pageBytes, so large rows are read a few at a time, and none is lost', async () => {
+    // Rows of 1000, 3000, 500, 2500, 4000 and 10 characters; pages end at 4000 bytes as read.
+    const sizes = [1000, 3000, 500, 2500, 4000, 10];
+    const db = newDb(
+      `CREATE TABLE items (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO items VALUES ${sizes.map((n, i) => `(${i + 1}, printf('%.${n}c', 'x'))`).join(', ')}`,
+    );
+    expect(query(db, 'SELECT length(body) AS n FROM items ORDER BY id').map((r) => r.n)).toEqual(sizes);
+    const plan = compileYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { body: 1 }\n`,
+    );
+    const adapter = createSqliteAdapter(sqliteTargetOf(db), { readonly: true });
+    try {
+      const pages = [];
+      for await (const p of adapter.readPages(plan.source, { pageSize: 100, pageBytes: 4000 })) pages.push(p);
+      // 1000+3000 reaches 4000; 500+2500+4000 passes it; 10 is the rest. A row over the bound is a page alone.
+      expect(pages.map((p) => p.records.map((r) => r.key.id))).toEqual([[1, 2], [3, 4, 5], [6]]);
+      expect(pages.at(-1)?.cursor).toBeUndefined();
+      const resumed = [];
+      for await (const p of adapter.readPages(plan.source, { pageSize: 100, pageBytes: 4000, cursor: pages[0]?.cursor }))
+        resumed.push(...p.records.map((r) => r.key.id));
+      expect(resumed).toEqual([3, 4, 5, 6]);
+      const single = [];
+      for await (const p of adapter.readPages(plan.source, { pageSize: 100, pageBytes: 1 })) single.push(p.records.length);
+      expect(single).toEqual([1, 1, 1, 1, 1, 1]);
+    } finally {
+      await adapter.close();
+    }
+  });
+
   it.each([
     [
       'INTEGER keys beyond 2^53',

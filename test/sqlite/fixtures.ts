@@ -8,10 +8,10 @@ import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
 import type { Adapter } from '../../src/adapters/types.js';
 import type { EngineEvent, RecordEvent, RunSummary } from '../../src/engine/events.js';
 import { type RunOptions, runFix } from '../../src/engine/run.js';
+import { compileSpec } from '../../src/language/compile.js';
+import type { EnvSource } from '../../src/language/env.js';
+import { loadSpecText } from '../../src/language/load.js';
 import type { FixPlan } from '../../src/plan/types.js';
-import { compileSpec } from '../../src/spec/compile.js';
-import type { EnvSource } from '../../src/spec/env.js';
-import { loadSpecText } from '../../src/spec/load.js';
 
 export type Row = Record<string, unknown>;
 

@@ -5,7 +5,8 @@
  * safe by construction: no user text is ever spliced into an expression.
  */
 import { DatafixError } from '../../errors.js';
-import type { Condition, Ref, SortKeyOp } from '../../plan/types.js';
+import { DYNAMODB_TYPES } from '../../plan/compare.js';
+import type { Condition, Ref, SortKeyOp, TypeName, ValueTestOp } from '../../plan/types.js';
 
 /** A compiled piece of an expression, or a constant when the condition folds away. */
 type Compiled = string | boolean;
@@ -161,6 +162,44 @@ export function compileCondition(cond: Condition, b: ExpressionBuilder): Compile
       const inner = compileCondition(cond.of, b);
       return typeof inner === 'boolean' ? !inner : `(NOT (${inner}))`;
     }
+    case 'expr':
+      // The compiler refuses expressions in `filter` (DF234): DynamoDB cannot evaluate them.
+      throw new Error('an expression cannot be part of a DynamoDB filter');
+    default: {
+      const op = cond.op;
+      return combine(
+        cond.tests.map(({ ref, values }) => valueTestExpression(op, refPath(ref, b), values, b)),
+        'AND',
+      );
+    }
+  }
+}
+
+const COMPARATORS: Readonly<Record<'lt' | 'lte' | 'gt' | 'gte', string>> = { lt: '<', lte: '<=', gt: '>', gte: '>=' };
+
+/**
+ * One comparison in DynamoDB's own syntax: `<`, `BETWEEN`, `IN`, `begins_with`, `contains`,
+ * `attribute_type`. The engine's `satisfiesStrict` (src/plan/compare.ts) decides the same
+ * tests in skip and fail rules by the same rules.
+ */
+function valueTestExpression(op: ValueTestOp, path: string, values: readonly unknown[], b: ExpressionBuilder): string {
+  const [first, second] = values;
+  switch (op) {
+    case 'lt':
+    case 'lte':
+    case 'gt':
+    case 'gte':
+      return `${path} ${COMPARATORS[op]} ${b.value(first)}`;
+    case 'between':
+      return `${path} BETWEEN ${b.value(first)} AND ${b.value(second)}`;
+    case 'in':
+      return `${path} IN (${values.map((v) => b.value(v)).join(', ')})`;
+    case 'beginsWith':
+      return `begins_with(${path}, ${b.value(first)})`;
+    case 'contains':
+      return `contains(${path}, ${b.value(first)})`;
+    case 'type':
+      return `attribute_type(${path}, ${b.value(DYNAMODB_TYPES[first as TypeName])})`;
   }
 }
 

@@ -3,11 +3,13 @@
  * `createDynamoAdapter`, so runs against SQLite never load it.
  */
 import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import type { FixPlan, SourcePlan } from '../../plan/types.js';
+import { satisfiesStrict } from '../../plan/compare.js';
+import type { FixPlan, SourcePlan, ValueTestOp } from '../../plan/types.js';
 import type {
   Adapter,
   CountOptions,
   Item,
+  ListLookupRequest,
   LookupRejected,
   LookupRequest,
   ReadOptions,
@@ -20,6 +22,7 @@ import type {
 import { makeWrapNumbers } from './codec.js';
 import type { DynamoContext, DynamoTarget } from './context.js';
 import { describeWhere } from './failures.js';
+import { lookupMany } from './list-lookup.js';
 import { lookup } from './lookup.js';
 import { estimateCount, readPages } from './read.js';
 import { checkPlan, TableCache } from './schema.js';
@@ -215,6 +218,10 @@ class DynamoAdapter implements Adapter {
     return lookup(this.ctx, requests);
   }
 
+  lookupMany(requests: readonly ListLookupRequest[], options: { readonly concurrency: number }): Promise<(Item[] | LookupRejected)[]> {
+    return lookupMany(this.ctx, requests, options.concurrency);
+  }
+
   count(source: SourcePlan, options: CountOptions): Promise<RecordCount | undefined> {
     return estimateCount(this.ctx, source, options);
   }
@@ -225,6 +232,11 @@ class DynamoAdapter implements Adapter {
     // as made or failed. The caller stops; the journal keeps them as writes of unknown outcome.
     if (this.cutOff.aborted) throw new RequestCutOff();
     return results;
+  }
+
+  /** DynamoDB's own rules for the comparisons of a filter (src/plan/compare.ts). */
+  satisfies(op: ValueTestOp, values: readonly unknown[], stored: unknown): boolean {
+    return satisfiesStrict(op, values, stored);
   }
 
   stats(): Record<string, number> {

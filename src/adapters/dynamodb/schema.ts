@@ -5,7 +5,7 @@
 import type { DescribeTableCommandOutput } from '@aws-sdk/client-dynamodb';
 import { DatafixError, targetMismatch } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
-import type { FixPlan } from '../../plan/types.js';
+import type { FixPlan, ListLookupPlan } from '../../plan/types.js';
 import { environmentError, isAbort, isResourceNotFound, messageOf } from './failures.js';
 
 export interface KeySchema {
@@ -158,6 +158,29 @@ function keyList(names: readonly string[]): string {
   return names.map((n) => `\`${n}\``).join(', ') || 'nothing';
 }
 
+/** A lookup's query names the partition and sort key of the table or index it queries. */
+function checkListLookup(lookup: ListLookupPlan, info: TableInfo): void {
+  const at = ['lookups', lookup.name, 'query'];
+  const keys: KeySchema = lookup.index === undefined ? info : findIndex(info, lookup.index, [...at, 'index']);
+  const where = lookup.index === undefined ? `table \`${info.name}\`` : `index \`${lookup.index}\` of table \`${info.name}\``;
+  const pk = lookup.match[0]?.[0] ?? '';
+  if (pk !== keys.partitionKey) {
+    throw targetMismatch(
+      'DF404',
+      `lookup \`${lookup.name}\` queries by \`${pk}\` as its partition key, but ${where} has ${describeKeys(keys)}; name \`${keys.partitionKey}\` first in lookups.${lookup.name}.query.key${lookup.index === undefined ? ' or set its `index`' : ''}`,
+      [...at, 'key', pk],
+    );
+  }
+  const sk = lookup.sortKey?.name;
+  if (sk !== undefined && sk !== keys.sortKey) {
+    throw targetMismatch(
+      'DF404',
+      `lookup \`${lookup.name}\` tests \`${sk}\` as its sort key, but ${where} has ${describeKeys(keys)}; ${keys.sortKey === undefined ? 'remove the sort-key condition' : `use \`${keys.sortKey}\``}`,
+      [...at, 'key', sk],
+    );
+  }
+}
+
 /** Checks a plan against the live tables; throws the first mismatch as a DatafixError. */
 export async function checkPlan(plan: FixPlan, targetTable: string, tables: TableCache): Promise<void> {
   const table = await tables.get(targetTable);
@@ -235,6 +258,10 @@ export async function checkPlan(plan: FixPlan, targetTable: string, tables: Tabl
 
   for (const lookup of plan.lookups) {
     const info = lookup.table === undefined ? table : await tables.get(lookup.table);
+    if (lookup.kind === 'list') {
+      checkListLookup(lookup, info);
+      continue;
+    }
     const names = lookup.key.map(([n]) => n);
     if (!sameNames(names, info.keyNames)) {
       throw targetMismatch(

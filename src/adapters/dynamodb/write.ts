@@ -32,6 +32,7 @@ export async function write(ctx: DynamoContext, requests: readonly WriteRequest[
 }
 
 async function writeOne(ctx: DynamoContext, request: WriteRequest, resend: boolean): Promise<WriteResult> {
+  if (request.action) return putOrDelete(ctx, request, request.action, resend);
   const table = request.table ?? ctx.target.table;
   const keyNames = Object.keys(request.key);
   if (request.fields.length === 0 || keyNames.length === 0) {
@@ -96,6 +97,91 @@ async function writeOne(ctx: DynamoContext, request: WriteRequest, resend: boole
     }
     return failure(ctx, table, err);
   }
+}
+
+/** DynamoDB's limit on one expression string (4 KB), from its service quotas. */
+export const MAX_EXPRESSION_BYTES = 4096;
+
+/**
+ * A whole-item write: `delete` is a DeleteItem conditioned on every attribute of the before-image
+ * (a guard that would break DynamoDB's expression limits fails the record, `delete_guard_too_large`,
+ * never an unguarded delete); `create` is a PutItem conditioned on no item having the key.
+ */
+async function putOrDelete(ctx: DynamoContext, request: WriteRequest, action: 'delete' | 'create', resend: boolean): Promise<WriteResult> {
+  const table = request.table ?? ctx.target.table;
+  const keyNames = Object.keys(request.key);
+  if (keyNames.length === 0) return { status: 'failed', reason: 'write_rejected', message: 'the key is empty' };
+  const problem =
+    keyProblem(request.key, await ctx.tables.get(table)) ??
+    (action === 'create'
+      ? request.fields.reduce<LimitProblem | undefined>((found, f) => found ?? valueProblem(f.name, f.value), undefined)
+      : undefined);
+  if (problem) return { status: 'failed', reason: problem.reason, message: problem.message };
+  const b = new ExpressionBuilder();
+  const key = toWritable(request.key, ctx.NumberValue) as Item;
+  const keyPath = b.name(keyNames[0] as string);
+  const send = async (): Promise<void> => {
+    if (action === 'create') {
+      const item: Item = { ...key };
+      for (const f of request.fields) if (f.value !== undefined) item[f.name] = toWritable(f.value, ctx.NumberValue);
+      await ctx.doc.send(
+        new ctx.lib.PutCommand({
+          TableName: table,
+          Item: item,
+          ConditionExpression: `attribute_not_exists(${keyPath})`,
+          ExpressionAttributeNames: b.attributeNames,
+        }),
+      );
+      return;
+    }
+    const guards = request.fields.map((f) => {
+      const path = b.name(f.name);
+      return f.before === undefined ? `attribute_not_exists(${path})` : equalsExpression(path, toWritable(f.before, ctx.NumberValue), b);
+    });
+    guards.push(`attribute_exists(${keyPath})`);
+    const condition = guards.join(' AND ');
+    if (Buffer.byteLength(condition) > MAX_EXPRESSION_BYTES) throw new GuardTooLarge(Buffer.byteLength(condition));
+    await ctx.doc.send(
+      new ctx.lib.DeleteCommand({
+        TableName: table,
+        Key: key,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: b.attributeNames,
+        ...(b.attributeValues ? { ExpressionAttributeValues: b.attributeValues } : {}),
+      }),
+    );
+  };
+  try {
+    await send();
+    return { status: 'applied' };
+  } catch (err) {
+    if (err instanceof GuardTooLarge) {
+      return {
+        status: 'failed',
+        reason: 'delete_guard_too_large',
+        message: `the delete's guard (every attribute of the item as read) is ${err.bytes} bytes, over DynamoDB's ${MAX_EXPRESSION_BYTES}-byte expression limit; the item was not deleted`,
+      };
+    }
+    if (!isConditionalFailure(err)) return failure(ctx, table, err);
+    const attempts = (err as { $metadata?: { attempts?: number } }).$metadata?.attempts ?? 1;
+    const retried = resend || attempts > 1;
+    let current: Item | undefined;
+    try {
+      const out = await ctx.doc.send(new ctx.lib.GetCommand({ TableName: table, Key: key, ConsistentRead: true }));
+      current = out.Item;
+    } catch (readErr) {
+      return failure(ctx, table, readErr);
+    }
+    // As for updates: only a request sent more than once can have been refused by its own
+    // earlier landing (the item gone after our delete, or holding exactly what we created).
+    if (action === 'delete') return current ? { status: 'conflict' } : retried ? { status: 'applied' } : { status: 'not_found' };
+    const landed = current !== undefined && request.fields.every((f) => deepEqual(current[f.name], withoutUndefined(f.value)));
+    return retried && landed ? { status: 'applied' } : { status: 'conflict' };
+  }
+}
+
+class GuardTooLarge {
+  constructor(readonly bytes: number) {}
 }
 
 /**

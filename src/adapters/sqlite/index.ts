@@ -4,17 +4,19 @@
  * value is a bound parameter. Pages are read by keyset on the primary key, so rows the run
  * updates (and that drop out of `where`) never shift the pages still to come.
  */
+import { randomUUID } from 'node:crypto';
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { DatafixError, targetMismatch } from '../../errors.js';
 import { conditionRefs } from '../../plan/conditions.js';
 import { columnOfRef, columnReadBy, planRefs } from '../../plan/refs.js';
-import type { FixPlan, SourcePlan } from '../../plan/types.js';
+import type { FixPlan, SourcePlan, ValueTestOp } from '../../plan/types.js';
 import { deepEqual, ExactNumber, exactNumberText, fromJsonSafe, toJsonSafe } from '../../plan/values.js';
 import {
   type Adapter,
   type Item,
+  type ListLookupRequest,
   LookupRejected,
   type LookupRequest,
   type ReadOptions,
@@ -24,7 +26,7 @@ import {
   type WriteResult,
 } from '../types.js';
 import { type BuiltInCollation, collationKey, columnCollation } from './collation.js';
-import { compileWhere, quoteIdent, SQL_IDENT } from './sql.js';
+import { compileWhere, quoteIdent, SQL_IDENT, valueTestSql } from './sql.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
 function isLockedError(err: unknown): boolean {
@@ -41,6 +43,23 @@ function lockedError(path: string, timeoutMs: number, next: string): DatafixErro
   );
 }
 
+/**
+ * The bytes of rows, as read, at which a source page ends before reaching its row count
+ * (`ReadOptions.pageBytes` overrides it). 8 MiB keeps a page of ordinary rows whole (1000 rows of
+ * 2 KB are 2 MB) and a page of 5 MiB rows at two rows: a live run over 5 MiB rows peaked at
+ * 562 MiB with pages of 200 rows, 342 MiB with this bound at 32 MiB and 195 MiB at 8 MiB
+ * (bench/, the `huge` shape, 100 rows).
+ */
+export const PAGE_BYTES = 8 * 2 ** 20;
+
+/** A row's size as read: text by its length, blobs by their bytes, anything else 8 bytes. */
+function rowBytes(row: Item): number {
+  let n = 0;
+  for (const v of Object.values(row)) {
+    n += typeof v === 'string' ? v.length : v instanceof Uint8Array ? v.byteLength : 8;
+  }
+  return n;
+}
 export interface SqliteAdapterOptions {
   /** Open read-only: a dry run cannot write even by mistake. */
   readonly readonly?: boolean;
@@ -58,6 +77,8 @@ interface TableInfo {
   readonly rowidAlias: boolean;
   /** Columns declared NOT NULL. */
   readonly notNull: Set<string>;
+  /** NOT NULL columns without a default: every INSERT must give them a value. */
+  readonly insertNeeds: Set<string>;
   /** How the primary key's index compares each of its columns (upper case; may be an application's). */
   readonly primaryKeyCollations: string[];
   /** Column sets that identify one row: the primary key and every unique index SQLite's `=` honours. */
@@ -189,11 +210,16 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       if (!listing) return undefined;
       // table_xinfo, not table_info: generated columns are columns a spec may read and key by
       // (hidden 2 and 3); hidden 1 is a virtual table's hidden column.
-      const cols = db.prepare('SELECT name, pk, type, "notnull" AS nn, hidden FROM pragma_table_xinfo(?) WHERE hidden <> 1').all(table) as {
+      const cols = db
+        .prepare(
+          'SELECT name, pk, type, "notnull" AS nn, dflt_value IS NOT NULL AS dflt, hidden FROM pragma_table_xinfo(?) WHERE hidden <> 1',
+        )
+        .all(table) as {
         name: string;
         pk: number;
         type: string;
         nn: number;
+        dflt: number;
         hidden: number;
       }[];
       const primaryKey = cols
@@ -257,6 +283,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         generated: new Set(cols.filter((c) => c.hidden === 2 || c.hidden === 3).map((c) => c.name)),
         rowidAlias: primaryKey.length > 0 && !indexes.some((i) => i.origin === 'pk'),
         notNull: new Set(cols.filter((c) => c.nn).map((c) => c.name)),
+        // NOT NULL without a default: an INSERT must give it (a generated column computes it).
+        insertNeeds: new Set(cols.filter((c) => c.nn && !c.dflt && c.hidden === 0).map((c) => c.name)),
         primaryKeyCollations: primaryKeyCollations ?? [],
         uniqueKeys,
         notKeys,
@@ -287,7 +315,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         'DF405',
         `${at.join('.')}: table \`${table}\` has no column ${missing.map((m) => `\`${m}\``).join(', ')}; it has ${[...info.columns].join(', ')}`,
         // Under update.set/touch each column is a key of its own: point at the first missing one.
-        at[0] === 'update' && at[1] !== 'key' ? [...at, missing[0] as string] : at,
+        ['update', 'delete', 'create'].includes(at[0] as string) && at[1] !== 'key' ? [...at, missing[0] as string] : at,
       );
     }
   };
@@ -298,6 +326,61 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         'DF403',
         `${at.join('.')}: (${columns.join(', ')}) is not the primary key or a unique index of \`${table}\`, so it could match several rows${info.notKeys.length ? ` (${info.notKeys.join('; ')})` : ''}; key by ${info.uniqueKeys.length ? info.uniqueKeys.map((k) => `(${k.join(', ')})`).join(' or ') : 'a unique column'}`,
         at,
+      );
+    }
+  };
+
+  /**
+   * `update.remove` sets a column NULL, SQLite's only "absent": refused where the column does not
+   * exist (DF405), cannot hold NULL (NOT NULL: DF262), or is the primary key (DF263; NULL into an
+   * INTEGER PRIMARY KEY would give the row a new rowid, not remove a value).
+   */
+  const checkRemovable = (info: TableInfo, table: string, columns: readonly string[]): void => {
+    columns.forEach((c, i) => {
+      const at = ['update', 'remove', i];
+      if (!info.columns.has(c)) {
+        throw targetMismatch(
+          'DF405',
+          `update.remove: table \`${table}\` has no column \`${c}\`; it has ${[...info.columns].join(', ')}`,
+          at,
+        );
+      }
+      if (info.primaryKey.includes(c)) {
+        throw targetMismatch(
+          'DF263',
+          `update.remove: \`${c}\` is part of the primary key of \`${table}\`; a key column cannot be removed. To remove the row, write a fix with \`delete\``,
+          at,
+        );
+      }
+      if (info.notNull.has(c)) {
+        throw targetMismatch(
+          'DF262',
+          `update.remove: \`${c}\` of \`${table}\` is NOT NULL; on SQLite, remove writes NULL, which this column cannot hold. Write a value with update.set (overwrite) instead`,
+          at,
+        );
+      }
+    });
+  };
+  /**
+   * A delete must change only the row it deletes: a foreign key whose ON DELETE action changes
+   * other rows (CASCADE, SET NULL, SET DEFAULT) would change rows datafix neither shows, journals
+   * nor undoes (DF264). RESTRICT / NO ACTION make the delete of such a row fail, which is safe.
+   */
+  const checkDeleteCascades = (table: string): void => {
+    if (!db.pragma('foreign_keys', { simple: true })) return;
+    const hit = wrapBusy(
+      () =>
+        db
+          .prepare(
+            "SELECT m.name AS child, f.\"from\" AS fromCol, f.on_delete AS action FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table' AND f.\"table\" = ? AND f.on_delete IN ('CASCADE', 'SET NULL', 'SET DEFAULT') LIMIT 1",
+          )
+          .get(table) as { child: string; fromCol: string; action: string } | undefined,
+    );
+    if (hit) {
+      throw targetMismatch(
+        'DF264',
+        `delete: \`${hit.child}\`.\`${hit.fromCol}\` references \`${table}\` ON DELETE ${hit.action}, so deleting a row would also change rows of \`${hit.child}\`, which datafix neither shows, journals nor undoes. Delete (or fix) those rows with their own fix first, or change the foreign key`,
+        ['delete'],
       );
     }
   };
@@ -340,6 +423,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
   };
 
+  /** A column's built-in collation; check() refused comparing one SQLite cannot apply. */
+  const knownCollation = (table: string, column: string): BuiltInCollation => {
+    const coll = collationOf(table, column);
+    return coll instanceof Error ? 'BINARY' : coll;
+  };
+
   const requireKnownCollation = (table: string, column: string, at: readonly (string | number)[]): void => {
     const coll = collationOf(table, column);
     if (!(coll instanceof Error)) return;
@@ -362,7 +451,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     const info = requireTable(source.table, ['source', 'table']);
     const keyCols = info.primaryKey.length ? info.primaryKey : ['rowid'];
     const usesRowid = info.primaryKey.length === 0;
-    const compiled = source.where ? compileWhere(source.where) : undefined;
+    const compiled = source.where ? compileWhere(source.where, (c) => knownCollation(source.table, c)) : undefined;
     // Bound as every other value is (200 as the INTEGER 200, not the REAL 200.0, which a TEXT
     // column would compare as '200.0'), so `where` and a skip rule agree on the same data.
     const where = compiled ? { sql: compiled.sql, params: compiled.params.map(toSqlValue) } : undefined;
@@ -391,6 +480,19 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     };
   };
 
+  /** See Adapter.keyIdentity. */
+  function keyIdentity(table: string | undefined, field: string, value: unknown): unknown {
+    const v = normalize(converted(table, field, value, 'compare'));
+    const n = numberIdentity(v);
+    if (n !== undefined) return { n };
+    if (typeof v === 'string' && table !== undefined) {
+      // As `key = ?` compares (the column's collation; check() admits only keys it keeps unique).
+      const coll = collationOf(table, field);
+      return { s: collationKey(coll instanceof Error ? 'BINARY' : coll, v) };
+    }
+    return toJsonSafe(v);
+  }
+
   return {
     backend: 'sqlite',
     // better-sqlite3 reads synchronously: reading ahead would only evict the page being written.
@@ -398,6 +500,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
 
     async check(plan: FixPlan): Promise<void> {
       const src = plan.source;
+      // Where in the spec the write is: update, delete or create.
+      const section = plan.update.action ?? 'update';
+      const removed = plan.update.remove ?? [];
       if (src.kind !== 'table') {
         throw new DatafixError('config', 'DF205', 'a SQLite target reads with source.table');
       }
@@ -413,6 +518,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       for (const l of plan.lookups) {
         const table = l.table ?? '';
         const li = requireTable(table, ['lookups', l.name, 'table']);
+        if (l.kind === 'list') {
+          // Any columns may select several rows; they need only exist.
+          const cols = [...l.match.map(([k]) => k), ...(l.where ? conditionRefs(l.where).map((r) => r.root) : [])];
+          requireColumns(li, table, cols, ['lookups', l.name, 'where']);
+          continue;
+        }
         const cols = l.key.map(([k]) => k);
         requireColumns(li, table, cols, ['lookups', l.name, 'get']);
         requireUnique(li, table, cols, ['lookups', l.name, 'get']);
@@ -437,13 +548,22 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const compared: (readonly [table: string, column: string, at: readonly (string | number)[]])[] = [
         ...(src.where ? conditionRefs(src.where, true) : []).map((r) => [src.table, r.root, ['source', 'where']] as const),
         ...info.primaryKey.map((k) => [src.table, k, ['source', 'table']] as const),
-        ...plan.lookups.flatMap((l) => l.key.map(([k]) => [l.table ?? '', k, ['lookups', l.name, 'get']] as const)),
-        ...plan.update.key.map(([k]) => [plan.update.table ?? src.table, k, ['update', 'key']] as const),
-        ...plan.skip.flatMap((rule, i) =>
-          conditionRefs(rule.when, true).flatMap((ref) => {
-            const column = columnOfRef(plan, ref);
-            return column ? [[column[0], column[1], ['skip', i, 'when']] as const] : [];
-          }),
+        ...plan.lookups.flatMap((l) => {
+          const at = ['lookups', l.name, l.kind === 'list' ? 'where' : 'get'];
+          const cols =
+            l.kind === 'list'
+              ? [...l.match.map(([k]) => k), ...(l.where ? conditionRefs(l.where, true).map((r) => r.root) : [])]
+              : l.key.map(([k]) => k);
+          return cols.map((k) => [l.table ?? '', k, at] as const);
+        }),
+        ...plan.update.key.map(([k]) => [plan.update.table ?? src.table, k, [section, 'key']] as const),
+        ...(['skip', 'fail'] as const).flatMap((rules) =>
+          (plan[rules] ?? []).flatMap((rule, i) =>
+            conditionRefs(rule.when, true).flatMap((ref) => {
+              const column = columnOfRef(plan, ref);
+              return column ? [[column[0], column[1], [rules, i, 'when']] as const] : [];
+            }),
+          ),
         ),
       ];
       for (const [table, column, at] of compared) requireKnownCollation(table, column, at);
@@ -461,7 +581,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const rewritten = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)].find((f) =>
           pagingKey.includes(f),
         );
-        if (rewritten !== undefined) {
+        if (rewritten !== undefined && plan.update.action !== 'create') {
           throw targetMismatch(
             'DF419',
             `update.set.${rewritten}: \`${rewritten}\` is the primary key datafix reads \`${src.table}\` in order of; rewriting it would move rows past the cursor to be read and rewritten again, without end. Write the new value to another column (and swap the columns in a later step), or change the key outside datafix`,
@@ -475,7 +595,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const nullable = info.primaryKey.filter((k) => !info.notNull.has(k));
         if (nullable.length) {
           const cond = nullable.map((k) => `${quoteIdent(k)} IS NULL`).join(' OR ');
-          const where = src.where ? compileWhere(src.where) : undefined;
+          const where = src.where ? compileWhere(src.where, (c) => knownCollation(src.table, c)) : undefined;
           const hit = wrapBusy(() =>
             db
               .prepare(`SELECT 1 FROM ${quoteIdent(src.table)} WHERE ${where ? `(${where.sql}) AND ` : ''}(${cond}) LIMIT 1`)
@@ -485,32 +605,49 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         }
       }
       const table = plan.update.table ?? src.table;
-      const ui = requireTable(table, plan.update.table === undefined ? ['source', 'table'] : ['update', 'table']);
+      const ui = requireTable(table, plan.update.table === undefined ? ['source', 'table'] : [section, 'table']);
       const keyCols = plan.update.key.map(([k]) => k);
-      requireColumns(ui, table, keyCols, ['update', 'key']);
-      requireUnique(ui, table, keyCols, ['update', 'key']);
+      requireColumns(ui, table, keyCols, [section, 'key']);
+      requireUnique(ui, table, keyCols, [section, 'key']);
       requireColumns(
         ui,
         table,
         plan.update.set.map((f) => f.field),
-        ['update', 'set'],
+        [section, 'set'],
       );
+      checkRemovable(ui, table, removed);
       requireColumns(
         ui,
         table,
         plan.update.touch.map((f) => f.field),
         ['update', 'touch'],
       );
-      for (const [section, fields] of [
+      for (const [part, fields] of [
         ['set', plan.update.set.map((f) => f.field)],
         ['touch', plan.update.touch.map((f) => f.field)],
+        ['remove', removed],
+        ...(plan.update.action === 'create' ? [['key', keyCols] as const] : []),
       ] as const) {
-        const gen = fields.find((f) => ui.generated.has(f));
-        if (gen !== undefined) {
+        const gen = fields.findIndex((f) => ui.generated.has(f));
+        if (gen >= 0) {
+          const name = fields[gen] as string;
           throw targetMismatch(
             'DF405',
-            `update.${section}.${gen}: \`${gen}\` of \`${table}\` is a generated column; SQLite computes it from other columns, so it cannot be written. Write the columns it is computed from`,
-            ['update', section, gen],
+            `${section}.${part}.${name}: \`${name}\` of \`${table}\` is a generated column; SQLite computes it from other columns, so it cannot be written. Write the columns it is computed from`,
+            [section, part, part === 'remove' ? gen : name],
+          );
+        }
+      }
+      if (plan.update.action === 'delete') checkDeleteCascades(table);
+      if (plan.update.action === 'create') {
+        // Every created row would fail on a NOT NULL column without a default that `create` never writes.
+        const given = new Set([...keyCols, ...plan.update.set.map((f) => f.field)]);
+        const needed = [...ui.insertNeeds].filter((c) => !given.has(c) && !(ui.rowidAlias && ui.primaryKey.includes(c)));
+        if (needed.length > 0) {
+          throw targetMismatch(
+            'DF265',
+            `create: \`${table}\` has NOT NULL column${needed.length > 1 ? 's' : ''} ${needed.map((c) => `\`${c}\``).join(', ')} without a default, which create.set does not write; every row would fail. Add ${needed.length > 1 ? 'them' : 'it'} to create.set`,
+            ['create', 'set'],
           );
         }
       }
@@ -518,7 +655,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // would change rows datafix neither shows, journals nor undoes (this connection enforces
       // foreign keys, as better-sqlite3 does by default).
       if (db.pragma('foreign_keys', { simple: true })) {
-        const written = new Set([...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)]);
+        const written = new Set([...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field), ...removed]);
         const refs = wrapBusy(
           () =>
             db
@@ -539,19 +676,22 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       }
       // SQLite builds an UPDATE's indexes, triggers and CHECKs into the statement: one that needs
       // an application's collation or function fails here, before any row is read, not mid-run.
-      const fields = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field)];
+      const fields = [...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field), ...removed];
+      const where = keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ');
+      const statement =
+        plan.update.action === 'delete'
+          ? `DELETE FROM ${quoteIdent(table)} WHERE ${where}`
+          : plan.update.action === 'create'
+            ? `INSERT INTO ${quoteIdent(table)} (${[...keyCols, ...fields].map(quoteIdent).join(', ')}) VALUES (${[...keyCols, ...fields].map(() => '?').join(', ')})`
+            : `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f)} = ?`).join(', ')} WHERE ${where}`;
       try {
-        wrapBusy(() =>
-          db.prepare(
-            `UPDATE ${quoteIdent(table)} SET ${fields.map((f) => `${quoteIdent(f)} = ?`).join(', ')} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`,
-          ),
-        );
+        wrapBusy(() => db.prepare(statement));
       } catch (err) {
         if (err instanceof DatafixError) throw err;
         throw targetMismatch(
           'DF417',
-          `update: SQLite cannot prepare the update of \`${table}\` (${(err as Error).message}): an index, trigger or CHECK of the table needs something only the application defines, so datafix cannot write this table`,
-          ['update', 'set'],
+          `${section}: SQLite cannot prepare the ${section} of \`${table}\` (${(err as Error).message}): an index, trigger or CHECK of the table needs something only the application defines, so datafix cannot write this table`,
+          plan.update.action === 'delete' ? ['delete'] : [section, 'set'],
         );
       }
     },
@@ -565,7 +705,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       for (;;) {
         if (options.signal?.aborted) return;
         const params = [...(where?.params ?? []), ...(cursor ?? []).map(toSqlValue), options.pageSize];
-        const rows = wrapBusy(() => prepare(cursor ? afterSql : firstSql).all(...params)) as Item[];
+        // A page ends at pageSize rows or once its rows hold pageBytes, whichever comes first (at
+        // least one row), so a table of very large rows cannot multiply memory by the page size.
+        const pageBytes = options.pageBytes ?? PAGE_BYTES;
+        const rows: Item[] = [];
+        let bytes = 0;
+        wrapBusy(() => {
+          for (const raw of prepare(cursor ? afterSql : firstSql).iterate(...params) as IterableIterator<Item>) {
+            rows.push(raw);
+            bytes += rowBytes(raw);
+            if (bytes >= pageBytes) break;
+          }
+        });
         count('select');
         if (rows.length === 0) return;
         const records = rows.map((raw) => {
@@ -576,7 +727,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         });
         const lastRecord = records[records.length - 1] as { key: Item };
         cursor = keyCols.map((k) => lastRecord.key[k]);
-        const done = rows.length < options.pageSize;
+        const done = rows.length < options.pageSize && bytes < pageBytes;
         // NULL compares as unknown: a keyset after it would silently end the read here.
         if (!done && cursor.some((v) => v === null || v === undefined)) throw nullKeyError(table, keyCols);
         // Text read back with U+FFFD was not valid in the database's encoding: bound again it is
@@ -645,6 +796,95 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       });
     },
 
+    async lookupMany(requests: readonly ListLookupRequest[]): Promise<(Item[] | LookupRejected)[]> {
+      const answers: (Item[] | LookupRejected | undefined)[] = requests.map(() => undefined);
+      // Requests of one lookup share table, columns, `where` and `max`: one statement a chunk.
+      const groups = new Map<string, number[]>();
+      requests.forEach((r, i) => {
+        const shape = JSON.stringify([r.table ?? '', Object.keys(r.match), r.where ?? null, r.max]);
+        const group = groups.get(shape);
+        if (group) group.push(i);
+        else groups.set(shape, [i]);
+      });
+      for (const indexes of groups.values()) {
+        const first = requests[indexes[0] as number] as ListLookupRequest;
+        const table = first.table ?? '';
+        const info = requireTable(table, ['lookups']);
+        const cols = Object.keys(first.match);
+        for (const c of cols)
+          if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF205', `lookup column \`${c}\` must be a plain identifier`);
+        // One entry per distinct key as the table compares it (affinity, collation), so two
+        // records naming the same rows share them, and rows are grouped back by that identity.
+        const identityOf = (values: readonly unknown[]) => JSON.stringify(cols.map((c, i) => keyIdentity(table, c, values[i])));
+        const wanted = new Map<string, { values: unknown[]; owners: number[] }>();
+        for (const i of indexes) {
+          const r = requests[i] as ListLookupRequest;
+          const values = cols.map((c) => r.match[c]);
+          const bad = cols.findIndex((_, ci) => lookupKeyProblem(values[ci]) !== undefined);
+          if (bad >= 0) {
+            answers[i] = new LookupRejected('key_invalid', `column \`${cols[bad]}\`: ${lookupKeyProblem(values[bad])}`);
+            continue;
+          }
+          const id = identityOf(values);
+          const entry = wanted.get(id);
+          if (entry) entry.owners.push(i);
+          else wanted.set(id, { values, owners: [i] });
+        }
+        const where = first.where ? compileWhere(first.where) : undefined;
+        const whereParams = (where?.params ?? []).map(toSqlValue);
+        const keyList = (info.primaryKey.length ? info.primaryKey : ['rowid']).map(quoteIdent).join(', ');
+        // Bound parameters per statement stay under SQLite's limit (SQLITE_MAX_VARIABLE_NUMBER,
+        // 32766 since SQLite 3.32, which better-sqlite3 bundles).
+        const perChunk = Math.max(1, Math.floor((MAX_BOUND - whereParams.length - 1) / Math.max(1, cols.length)));
+        const entries = [...wanted.values()];
+        for (let at = 0; at < entries.length; at += perChunk) {
+          const chunk = entries.slice(at, at + perChunk);
+          const tests: string[] = [];
+          const params: unknown[] = [...whereParams];
+          if (where) tests.push(`(${where.sql})`);
+          if (cols.length === 1) {
+            // `c IN (…)` compares as `c = ?` does: the column's affinity and collation.
+            tests.push(`${quoteIdent(cols[0] as string)} IN (${chunk.map(() => '?').join(', ')})`);
+            for (const e of chunk) params.push(toSqlValue(e.values[0]));
+          } else if (cols.length > 1) {
+            // A row value against VALUES compares each column as `c = ?` does (values without
+            // affinity take the column's; the column's collation), and, unlike a chain of ORs,
+            // stays within SQLite's expression depth limit (1000) however many keys a page has.
+            const tuple = `(${cols.map(() => '?').join(', ')})`;
+            tests.push(`(${cols.map(quoteIdent).join(', ')}) IN (VALUES ${chunk.map(() => tuple).join(', ')})`);
+            for (const e of chunk) for (const v of e.values) params.push(toSqlValue(v));
+          }
+          // At most max + 1 rows per key: enough to tell "more than max" without reading them all.
+          // The key order is carried out of the subquery as a column (a rowid would not be).
+          const numbered = `row_number() OVER (${cols.length ? `PARTITION BY ${cols.map(quoteIdent).join(', ')} ` : ''}ORDER BY ${keyList})`;
+          const order = info.primaryKey.length ? keyList : ROW_ID;
+          const sql = `SELECT * FROM (SELECT *, ${info.primaryKey.length ? '' : `rowid AS ${ROW_ID}, `}${numbered} AS ${ROW_NUMBER} FROM ${quoteIdent(table)}${tests.length ? ` WHERE ${tests.join(' AND ')}` : ''}) WHERE ${ROW_NUMBER} <= ? ORDER BY ${order}`;
+          params.push(BigInt(first.max + 1));
+          let rows: Item[];
+          try {
+            rows = wrapBusy(() => prepare(sql).all(...params)) as Item[];
+          } finally {
+            count('lookupMany');
+          }
+          const found = new Map<string, Item[]>(chunk.map((e) => [identityOf(e.values), []]));
+          for (const raw of rows) {
+            const { [ROW_NUMBER_COLUMN]: _n, [ROW_ID_COLUMN]: _rowid, ...row } = raw;
+            const item = fromRow(row);
+            found.get(identityOf(cols.map((c) => item[c])))?.push(item);
+          }
+          for (const e of chunk) {
+            const items = found.get(identityOf(e.values)) ?? [];
+            const answer =
+              items.length > first.max
+                ? new LookupRejected('lookup_over_max', `more than ${first.max} rows of \`${table}\` match (max: ${first.max})`)
+                : items;
+            for (const i of e.owners) answers[i] = answer;
+          }
+        }
+      }
+      return answers.map((a) => a ?? []);
+    },
+
     async write(requests: readonly WriteRequest[], options?: WriteOptions): Promise<WriteResult[]> {
       const results: WriteResult[] = [];
       const checkpoint = options?.checkpoint;
@@ -686,6 +926,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const writeOne = (r: WriteRequest): WriteResult => {
         const table = r.table ?? '';
         const keyCols = Object.keys(r.key);
+        if (r.action === 'delete') return deleteOne(table, keyCols, r);
+        if (r.action === 'create') return createOne(table, keyCols, r);
         const update = updateFor(table, keyCols, r.fields);
         if ('error' in update) return { status: 'failed', reason: 'write_rejected', message: update.error };
         const inexact = inexactField(table, keyCols, r);
@@ -743,6 +985,90 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         }
         return { status: 'not_found' };
       };
+      const keyWhere = (keyCols: string[]) => keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ');
+      /** A statement that failed on this record alone, or the batch's end (RAISE(ROLLBACK)). */
+      const statementFailure = (table: string, keyCols: string[], r: WriteRequest, err: unknown): WriteResult => {
+        if (isLockedError(err)) throw err;
+        if (!db.inTransaction) {
+          throw new DatafixError(
+            'config',
+            'DF418',
+            `writing \`${table}\` (${keyCols.map((k) => `${k}=${String(r.key[k])}`).join(', ')}): ${(err as Error).message}; SQLite rolled back the whole batch (a trigger's RAISE(ROLLBACK)), so nothing of it was written. Fix that record's data or the trigger, then --resume`,
+          );
+        }
+        return { status: 'failed', reason: 'write_failed', message: (err as Error).message };
+      };
+      /**
+       * A delete guarded on the whole before-image: every column the record was read with must
+       * still hold, byte for byte (BINARY), what was read, in this transaction.
+       */
+      const deleteOne = (table: string, keyCols: string[], r: WriteRequest): WriteResult => {
+        const bad = [table, ...keyCols, ...r.fields.map((f) => f.name)].find((c) => !SQL_IDENT.test(c));
+        if (bad !== undefined) return { status: 'failed', reason: 'write_rejected', message: `bad name ${JSON.stringify(bad)}` };
+        const guards = r.fields.map((f) =>
+          f.before === undefined || f.before === null ? `${quoteIdent(f.name)} IS NULL` : `${quoteIdent(f.name)} IS ? COLLATE BINARY`,
+        );
+        const params = [
+          ...keyCols.map((k) => toSqlValue(r.key[k])),
+          ...r.fields.filter((f) => f.before !== undefined && f.before !== null).map((f) => toSqlValue(f.before)),
+        ];
+        let changes: number;
+        try {
+          changes = prepare(`DELETE FROM ${quoteIdent(table)} WHERE ${[keyWhere(keyCols), ...guards].join(' AND ')}`).run(
+            ...params,
+          ).changes;
+        } catch (err) {
+          return statementFailure(table, keyCols, r, err);
+        } finally {
+          count('delete');
+        }
+        if (changes === 1) return { status: 'applied' };
+        if (changes > 1) {
+          throw new DatafixError(
+            'config',
+            'DF403',
+            `the delete from \`${table}\` by (${keyCols.join(', ')}) matched ${changes} rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key`,
+          );
+        }
+        const current = prepare(`SELECT 1 FROM ${quoteIdent(table)} WHERE ${keyWhere(keyCols)}`).get(
+          ...keyCols.map((k) => toSqlValue(r.key[k])),
+        );
+        return current ? { status: 'conflict' } : { status: 'not_found' };
+      };
+      /**
+       * A create: an INSERT only where no row has the key, checked in this transaction; a row with
+       * the key is a conflict, never replaced (OR ABORT overrides a table's ON CONFLICT REPLACE).
+       */
+      const createOne = (table: string, keyCols: string[], r: WriteRequest): WriteResult => {
+        // Generated columns (in a deleted row's before-image, which undo creates again) are
+        // SQLite's to compute.
+        const generated = tableInfo(table)?.generated;
+        // The key too, where the fields lack it: a row keyed by its rowid (which `SELECT *` does
+        // not read) is created again under that rowid, not a new one.
+        const fields = [
+          ...keyCols.filter((k) => !r.fields.some((f) => f.name === k)).map((k) => ({ name: k, value: r.key[k] })),
+          ...r.fields.filter((f) => !generated?.has(f.name)),
+        ];
+        const cols = fields.map((f) => f.name);
+        const bad = [table, ...keyCols, ...cols].find((c) => !SQL_IDENT.test(c));
+        if (bad !== undefined) return { status: 'failed', reason: 'write_rejected', message: `bad name ${JSON.stringify(bad)}` };
+        const inexact = inexactField(table, keyCols, r);
+        if (inexact) return { status: 'failed', reason: 'value_not_exact', message: inexact };
+        const existing = prepare(`SELECT 1 FROM ${quoteIdent(table)} WHERE ${keyWhere(keyCols)}`).get(
+          ...keyCols.map((k) => toSqlValue(r.key[k])),
+        );
+        if (existing) return { status: 'conflict' };
+        try {
+          prepare(
+            `INSERT OR ABORT INTO ${quoteIdent(table)} (${cols.map(quoteIdent).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+          ).run(...fields.map((f) => toSqlValue(f.value)));
+        } catch (err) {
+          return statementFailure(table, keyCols, r, err);
+        } finally {
+          count('create');
+        }
+        return { status: 'applied' };
+      };
       // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
       try {
         wrapBusy(() => applyAll.immediate());
@@ -760,17 +1086,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
 
     normalize,
 
-    keyIdentity(table: string | undefined, field: string, value: unknown): unknown {
-      const v = normalize(converted(table, field, value, 'compare'));
-      const n = numberIdentity(v);
-      if (n !== undefined) return { n };
-      if (typeof v === 'string' && table !== undefined) {
-        // As `key = ?` compares (the column's collation; check() admits only keys it keeps unique).
-        const coll = collationOf(table, field);
-        return { s: collationKey(coll instanceof Error ? 'BINARY' : coll, v) };
-      }
-      return toJsonSafe(v);
-    },
+    keyIdentity,
 
     equalInColumn(table: string, field: string, stored: unknown, value: unknown): boolean {
       const a = normalize(stored);
@@ -784,6 +1100,19 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         return collationKey(c, a) === collationKey(c, b);
       }
       return deepEqual(a, b);
+    },
+
+    satisfies(op: ValueTestOp, values: readonly unknown[], stored: unknown, column?: readonly [string, string]): boolean {
+      // SQLite itself evaluates the very SQL a `where` runs (valueTestSql), over the value read:
+      // a constant first takes the column's type affinity, as it does against the column
+      // (https://www.sqlite.org/datatype3.html, 4.2), and the column's collation is named.
+      const affinityApplies = column !== undefined && op !== 'beginsWith' && op !== 'contains' && op !== 'type';
+      const operands = affinityApplies ? values.map((v) => converted(column[0], column[1], v, 'compare')) : values;
+      const params: unknown[] = [];
+      const test = valueTestSql(op, 'v', operands, params, column ? knownCollation(column[0], column[1]) : 'BINARY');
+      params.push(stored);
+      const row = wrapBusy(() => prepare(`SELECT ${test} AS r FROM (SELECT ? AS v)`).get(...params.map(toSqlValue))) as { r: unknown };
+      return Number(row.r) === 1;
     },
 
     storedAs(table: string | undefined, field: string, value: unknown): unknown {
@@ -827,6 +1156,15 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     },
   };
 }
+
+/** Bound parameters one statement may hold: SQLite's SQLITE_MAX_VARIABLE_NUMBER default since 3.32. */
+const MAX_BOUND = 32_766;
+/** The row number a lookup of several rows counts each key's rows by; never a column of the answer. */
+const ROW_NUMBER_COLUMN = 'datafix:n';
+const ROW_NUMBER = `"${ROW_NUMBER_COLUMN}"`;
+/** The rowid of a table without a primary key, carried out of that subquery to order by. */
+const ROW_ID_COLUMN = 'datafix:rowid';
+const ROW_ID = `"${ROW_ID_COLUMN}"`;
 
 /** Largest integer SQLite stores (a signed 64-bit INTEGER). */
 const MAX_INT64 = 2n ** 63n - 1n;
@@ -983,9 +1321,32 @@ export function toSqlValue(value: unknown): unknown {
   if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   const exact = exactNumberText(value);
   if (exact !== undefined) return /^-?[0-9]+$/.test(exact) ? BigInt(exact) : Number(exact);
-  if (value instanceof Set) return JSON.stringify([...value]);
-  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  if (value instanceof Set) return jsonText([...value]);
+  if (value !== null && typeof value === 'object') return jsonText(value);
   return value;
+}
+
+/**
+ * Marks an exact number's text in JSON while it is written; made once per process, so no text of
+ * a value can hold it by chance.
+ */
+const NUMBER_MARK = `\u0000${randomUUID()}:`;
+const MARKED_NUMBER = new RegExp(`"${JSON.stringify(NUMBER_MARK).slice(1, -1).replace(/\\/g, '\\\\')}([-+.0-9eE]+)"`, 'g');
+
+/**
+ * JSON text of a structure with every number as its own digits: a 64-bit integer (bigint) or an
+ * exact number inside a map or list (rows of a lookup of several rows hold them) is written as
+ * the number it is, never refused nor rounded to a double.
+ */
+function jsonText(value: unknown): string {
+  let marked = false;
+  const text = JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
+    const exact = exactNumberText(this[key]);
+    if (exact === undefined) return v;
+    marked = true;
+    return `${NUMBER_MARK}${exact}`;
+  });
+  return marked ? text.replace(MARKED_NUMBER, '$1') : text;
 }
 
 /** A value as better-sqlite3 read it with safe integers on: an integer a double holds as a number. */
@@ -1038,7 +1399,10 @@ function referencedColumns(plan: FixPlan, info: TableInfo): string[] | undefined
   }
   if (whole) return undefined;
   if (plan.update.before.kind === 'context' && plan.update.before.root === alias) {
+    // A delete's before-image, and its guard, is the whole row.
+    if (plan.update.action === 'delete') return undefined;
     for (const f of [...plan.update.set, ...plan.update.touch]) cols.add(f.field);
+    for (const f of plan.update.remove ?? []) cols.add(f);
   }
   for (const k of info.primaryKey) cols.add(k);
   return [...cols].filter((c) => info.columns.has(c) && SQL_IDENT.test(c));

@@ -62,6 +62,9 @@ export class ApplyCommand extends Command {
           ...(current.update.table !== undefined ? { table: current.update.table } : {}),
           set: current.update.set.map((f) => ({ field: f.field, overwrite: f.overwrite })),
           touch: current.update.touch.map((f) => f.field),
+          ...(current.update.action ? { action: current.update.action } : {}),
+          key: current.update.key.map(([k]) => k),
+          ...(current.update.remove ? { remove: current.update.remove } : {}),
         },
         signal: stop.signal,
         // Requests to DynamoDB still unanswered shortly after the stop signal are cut off.

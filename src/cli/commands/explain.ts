@@ -27,8 +27,8 @@ export class ExplainCommand extends Command {
 
   override async execute(): Promise<number> {
     try {
-      const { loadSpecFile } = await import('../../spec/load.js');
-      const { compileSpec } = await import('../../spec/compile.js');
+      const { loadSpecFile } = await import('../../language/load.js');
+      const { compileSpec } = await import('../../language/compile.js');
       const { explain } = await import('../../explain.js');
       const loaded = loadSpecFile(this.spec);
       const plan = compileSpec(loaded, { skipEnv: true });

@@ -114,7 +114,7 @@ export class PlanCommand extends Command {
       // As its dry run: records that failed are in no plan, and the exit code says so.
       return summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
-      const { locateInSpec } = await import('../../spec/locate.js');
+      const { locateInSpec } = await import('../../language/locate.js');
       return reportError(locateInSpec(err, this.spec), this.context.stderr, this.json ? this.context.stdout : undefined);
     }
   }

@@ -317,7 +317,7 @@ export class RunCommand extends Command {
       // counting; a request cut off, a locked database): the run had written nothing yet.
       const { stoppedWhileWaiting } = await import('../../engine/run.js');
       if (await stoppedWhileWaiting(err, abort.signal)) return nothingWritten();
-      const { locateInSpec } = await import('../../spec/locate.js');
+      const { locateInSpec } = await import('../../language/locate.js');
       return reportError(locateInSpec(err, this.spec), stderr, json);
     } finally {
       for (const signal of STOP_SIGNALS) process.off(signal, onSigint);

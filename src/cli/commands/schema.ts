@@ -11,7 +11,7 @@ export class SchemaCommand extends Command {
 
   override async execute(): Promise<number> {
     try {
-      const { fixSchema } = await import('../../spec/validate.js');
+      const { fixSchema } = await import('../../language/validate.js');
       this.context.stdout.write(`${JSON.stringify(fixSchema(), null, 2)}\n`);
       return EXIT.ok;
     } catch (err) {

@@ -3,7 +3,7 @@
  *
  * Compiling `fix.schema.json` is a quarter of the CPU a short CLI run spends, so `npm run build`
  * also writes each schema's validator as standalone code beside the build
- * (`dist/spec/<name>.schema.validator.cjs`, by `scripts/build-validators.mjs`; ajv's way to skip
+ * (`dist/language/<name>.schema.validator.cjs`, by `scripts/build-validators.mjs`; ajv's way to skip
  * schema compilation at start-up: https://ajv.js.org/standalone.html). The CLI loads that file when
  * its recorded SHA-256 matches the schema file it would validate against; otherwise (the tests,
  * which import `src/`, or a schema edited since the build) it compiles the schema with the same

@@ -17,9 +17,23 @@ export interface ConditionSpec {
   isNull?: RefText | RefText[];
   notNull?: RefText | RefText[];
   equals?: Record<RefText, unknown>;
+  lt?: Record<RefText, unknown>;
+  lte?: Record<RefText, unknown>;
+  gt?: Record<RefText, unknown>;
+  gte?: Record<RefText, unknown>;
+  /** Reference → `[low, high]`, both inclusive. */
+  between?: Record<RefText, unknown>;
+  beginsWith?: Record<RefText, unknown>;
+  contains?: Record<RefText, unknown>;
+  /** Reference → a non-empty list of candidate values. */
+  in?: Record<RefText, unknown>;
+  /** Reference → a type name (`string`, `number`, …; see TypeName in src/plan/types.ts). */
+  type?: Record<RefText, unknown>;
   all?: ConditionSpec[];
   any?: ConditionSpec[];
   not?: ConditionSpec;
+  /** A CEL expression giving true or false (skip and fail rules only; never pushed down). */
+  expr?: string;
 }
 
 export interface SqliteTargetSpec {
@@ -82,11 +96,23 @@ export interface SourceSpec {
 }
 
 export interface LookupSpec {
-  /** Key of the record to fetch: attribute/column name → template. */
-  get: Record<string, TemplateValue>;
+  /** Key of the one record to fetch: attribute/column name → template. */
+  get?: Record<string, TemplateValue>;
+  /** DynamoDB: every item of one partition (and sort-key condition); values are templates. */
+  query?: LookupQuerySpec;
+  /** SQLite: every row of `table` matching; `equals` values at its top may be templates. */
+  where?: ConditionSpec;
+  /** With `query`/`where`: the most records one source record may have (more fails it). */
+  max?: number;
   /** Table to read from; DynamoDB defaults to the target table, SQLite requires it. */
   table?: string;
   consistentRead?: boolean;
+}
+
+/** A lookup's DynamoDB query: the partition key and an optional sort-key condition, as templates. */
+export interface LookupQuerySpec {
+  index?: string;
+  key: Record<string, TemplateValue | Record<string, TemplateValue>>;
 }
 
 export interface ExtractSpec {
@@ -94,6 +120,8 @@ export interface ExtractSpec {
   parse?: 'json';
   path?: string;
   first?: string[];
+  /** A CEL expression applied to the extracted value, read as `value`. */
+  then?: string;
 }
 
 export interface SkipRuleSpec {
@@ -105,10 +133,26 @@ export interface UpdateSpec {
   /** SQLite: the table to write; defaults to the source table. DynamoDB: always the target table. */
   table?: string;
   key: Record<string, TemplateValue>;
-  set: Record<string, TemplateValue>;
+  /** Required unless `remove` is given. */
+  set?: Record<string, TemplateValue>;
+  /** Fields to remove (DynamoDB REMOVE, SQLite NULL), where present. */
+  remove?: string[];
   touch?: Record<string, TemplateValue>;
   /** `true` lets every `set` field replace an existing value; a list names the fields that may. */
   overwrite?: boolean | string[];
+}
+
+/** `delete`: the record to delete, guarded on its whole before-image. */
+export interface DeleteSpec {
+  table?: string;
+  key: Record<string, TemplateValue>;
+}
+
+/** `create`: a record created only where none has the key. */
+export interface CreateSpec {
+  table?: string;
+  key: Record<string, TemplateValue>;
+  set: Record<string, TemplateValue>;
 }
 
 export interface RunSpec {
@@ -126,6 +170,11 @@ export interface FixSpec {
   lookups?: Record<string, LookupSpec>;
   extract?: Record<string, ExtractSpec>;
   skip?: SkipRuleSpec[];
-  update: UpdateSpec;
+  /** Fail rules: like `skip`, but a matching record counts as failed with the reason. */
+  fail?: SkipRuleSpec[];
+  /** Exactly one of `update`, `delete` and `create`. */
+  update?: UpdateSpec;
+  delete?: DeleteSpec;
+  create?: CreateSpec;
   run?: RunSpec;
 }

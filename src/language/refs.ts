@@ -3,7 +3,7 @@
  * once at compile time into the plan's data form. Resolution happens in the engine, on own
  * properties only.
  */
-import type { Ref, Template } from '../plan/types.js';
+import type { ExprPlan, Ref, Template } from '../plan/types.js';
 
 export const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -52,29 +52,52 @@ export function parseRef(text: string): Ref {
   return { root, path, text: src, ...(indexes.length > 0 ? { indexes } : {}) };
 }
 
-const PLACEHOLDER = /\{\{(.*?)\}\}/g;
+const PLACEHOLDER = /\{\{([\s\S]*?)\}\}/g;
+
+/**
+ * What today's reference grammar accepts: a name, then `.name`, `.0`, `[0]` or `["…"]` steps.
+ * Such a placeholder keeps its plain-reference meaning (and fast path); anything else inside
+ * `{{ }}` is an expression (CEL), checked by the compiler.
+ */
+const PLAIN_REF = /^\s*[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+|\[[0-9]+\]|\["[^"]*"\]|\['[^']*'\])*\s*$/;
+
+/** An expression placeholder before the compiler checks it: its text and offset in the value. */
+function exprPart(inner: string, at: number): ExprPlan & { offset: number } {
+  const lead = inner.length - inner.trimStart().length;
+  return { source: inner.trim(), roots: [], offset: at + lead };
+}
+
+function placeholder(inner: string, at: number): Ref | (ExprPlan & { offset: number }) {
+  return PLAIN_REF.test(inner) ? parseRef(inner) : exprPart(inner, at);
+}
 
 /**
  * A string `"{{ ref }}"` alone keeps the value's type; text around references interpolates;
- * objects and arrays are walked; anything else is a literal.
+ * objects and arrays are walked; anything else is a literal. A placeholder that is not a plain
+ * reference is an expression: `{ kind: 'expr' }` alone, or a part of `{ kind: 'text' }`; its
+ * `roots` are filled in (and `offset`, its position in the value, dropped) by the compiler.
  */
 export function parseTemplate(value: unknown): Template {
   if (typeof value === 'string') {
     if (!value.includes('{{')) return { kind: 'literal', value };
-    const whole = /^\{\{(.*?)\}\}$/.exec(value);
-    if (whole && !whole[1]?.includes('{{')) return { kind: 'ref', ref: parseRef(whole[1] ?? '') };
-    const parts: (string | Ref)[] = [];
+    const whole = /^\{\{([\s\S]*?)\}\}$/.exec(value);
+    if (whole && !whole[1]?.includes('{{')) {
+      const p = placeholder(whole[1] ?? '', 2);
+      return 'source' in p ? { kind: 'expr', expr: p } : { kind: 'ref', ref: p };
+    }
+    const parts: (string | Ref | ExprPlan)[] = [];
     let last = 0;
     for (const m of value.matchAll(PLACEHOLDER)) {
       if (m.index > last) parts.push(value.slice(last, m.index));
-      parts.push(parseRef(m[1] ?? ''));
+      parts.push(placeholder(m[1] ?? '', m.index + 2));
       last = m.index + m[0].length;
     }
     if (last < value.length) parts.push(value.slice(last));
     if (parts.some((p) => typeof p === 'string' && (p.includes('{{') || p.includes('}}')))) {
       throw new RefSyntaxError(`\`${value}\`: unbalanced {{ }}`);
     }
-    return { kind: 'string', parts };
+    if (parts.some((p) => typeof p !== 'string' && 'source' in p)) return { kind: 'text', parts };
+    return { kind: 'string', parts: parts as (string | Ref)[] };
   }
   if (Array.isArray(value)) return { kind: 'array', items: value.map(parseTemplate) };
   if (value !== null && typeof value === 'object') {
@@ -86,6 +109,11 @@ export function parseTemplate(value: unknown): Template {
   return { kind: 'literal', value };
 }
 
+/** The references a context name stands for when an expression reads it (for step order). */
+export function exprRefs(e: ExprPlan): Ref[] {
+  return e.reads ? [...e.reads] : e.roots.map((root) => ({ root, path: [], text: root }));
+}
+
 /** Every reference a template uses. */
 export function templateRefs(t: Template): Ref[] {
   switch (t.kind) {
@@ -95,6 +123,10 @@ export function templateRefs(t: Template): Ref[] {
       return [t.ref];
     case 'string':
       return t.parts.filter((p): p is Ref => typeof p !== 'string');
+    case 'expr':
+      return exprRefs(t.expr);
+    case 'text':
+      return t.parts.flatMap((p) => (typeof p === 'string' ? [] : 'source' in p ? exprRefs(p) : [p]));
     case 'object':
       return t.entries.flatMap(([, v]) => templateRefs(v));
     case 'array':
