@@ -70,7 +70,9 @@ export function formatSummary(s: RunSummary, interrupted = false, earlier?: Resu
   const lines = [head];
   if (earlier) lines.push(`  ${''.padEnd(width)}  ${'this run'.padEnd(9)}  whole run`);
   lines.push(row('total', s.total, earlier?.records));
-  lines.push(row('updated', s.updated, c?.updated, s.dryRun ? ' (would be updated)' : ''));
+  // A delete or create fix counts its whole-record writes where an update fix counts updates.
+  const written = s.action === 'delete' ? 'deleted' : s.action === 'create' ? 'created' : 'updated';
+  lines.push(row(written, s.updated, c?.updated, s.dryRun ? ` (would be ${written})` : ''));
   lines.push(row('skipped', s.skipped, c?.skipped));
   lines.push(row('failed', s.failed, c?.failed));
   if (reasons.length) {

@@ -57,8 +57,13 @@ export interface RunSummary {
   readonly fix: string;
   readonly dryRun: boolean;
   readonly total: number;
-  /** In a dry run: the records that would be updated. */
+  /**
+   * Records written (in a dry run: that would be). For a `delete` or `create` fix (`action`) these
+   * are the records deleted or created.
+   */
   readonly updated: number;
+  /** Present for a fix whose write deletes or creates whole records: what `updated` counts. */
+  readonly action?: WriteAction;
   readonly skipped: number;
   readonly failed: number;
   /** Count per skip or failure reason. */

@@ -336,6 +336,7 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     dryRun: options.dryRun,
     total: counts.total,
     updated: counts.updated,
+    ...(plan.update.action ? { action: plan.update.action } : {}),
     skipped: counts.skipped,
     failed: counts.failed,
     reasons: sortedReasons(reasons),

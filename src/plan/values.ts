@@ -126,8 +126,26 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
 export function formatValue(value: unknown, maxLength = 120): string {
   if (value === undefined) return '(absent)';
   if (nestedDeeperThan(value, MAX_VALUE_DEPTH)) return '(a value nested too deeply to show)';
-  const text = JSON.stringify(toJsonSafe(value)) ?? String(value);
+  const text = displayJson(value);
   return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
+}
+
+/**
+ * JSON text for a person: numbers as their exact text (a SQLite REAL 7.0 as `7.0`, 40 digits in
+ * full) rather than the `{"$number": …}` tag the journal needs; text quoted, so `"7"` and `7` stay
+ * apart. Sets and binary keep their tags (`{"$set": […]}`, `{"$binary": …}`).
+ */
+function displayJson(value: unknown): string {
+  const exact = exactNumberText(value);
+  if (exact !== undefined) return exact;
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : Number.isFinite(value) ? JSON.stringify(value) : String(value);
+  if (Array.isArray(value)) return `[${value.map(displayJson).join(',')}]`;
+  if (value instanceof Set || value instanceof Uint8Array) return JSON.stringify(toJsonSafe(value)) ?? String(value);
+  if (value !== null && typeof value === 'object')
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}:${displayJson(v)}`)
+      .join(',')}}`;
+  return JSON.stringify(value) ?? String(value);
 }
 
 /**

@@ -50,6 +50,17 @@ describe('validate refuses comparisons of the wrong shape, at their position', (
     expect(result.diagnostics[0]).toMatchObject(at(text, '12 }'));
   });
 
+  it('a DynamoDB filter naming the source alias (`item.PK`) is refused at the reference, not run to match nothing', () => {
+    const text = `${DYNAMO}source:\n  as: item\n  scan:\n    filter: { all: [ { beginsWith: { item.PK: "ORDER#" } }, { exists: payload.total } ] }\n${UPDATE.replace('id: "{{ row.id }}"', 'PK: "{{ item.PK }}", SK: "{{ item.SK }}"')}`;
+    const result = check(text);
+    expect(result.ok).toBe(false);
+    expect(result.diagnostics).toHaveLength(1);
+    expect(result.diagnostics[0]).toMatchObject({ code: 'DF205', ...at(text, 'item.PK:') });
+    expect(result.diagnostics[0]?.message).toMatch(/write `PK`, not `item.PK`/);
+    // A nested attribute path of another name is an attribute of the item: accepted.
+    expect(check(text.replace('item.PK: "ORDER#"', 'PK: "ORDER#"')).ok).toBe(true);
+  });
+
   it('between strings above each other in byte order is refused on DynamoDB only', () => {
     const cond = 'between: { v: ["b", "A"] }';
     const dynamo = `${DYNAMO}source:\n  as: row\n  scan:\n    filter: { ${cond} }\n${UPDATE.replace('id: "{{ row.id }}"', 'PK: "{{ row.PK }}", SK: "{{ row.SK }}"')}`;

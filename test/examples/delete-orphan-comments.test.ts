@@ -42,9 +42,17 @@ describe('examples/delete-orphan-comments.yaml', () => {
     const orphans = comments.length - kept.length;
 
     const env = { APP_DB_PATH: db };
+    // The summary a person reads counts deletions as deletions.
+    const dry = await runCli(['run', FIX, '--dry-run'], { cwd: dir.path, env });
+    expect(dry.code, show(dry)).toBe(0);
+    expect(`${dry.stdout}${dry.stderr}`).toMatch(new RegExp(`^ +deleted +${orphans} \\(would be deleted\\)$`, 'm'));
+    expect(`${dry.stdout}${dry.stderr}`).not.toMatch(/^ +updated /m);
+    expect(dumpSqlite(db)).toEqual(before);
+
     const r = await runCli(['run', FIX, '--yes', '--json'], { cwd: dir.path, env });
     expect(r.code, show(r)).toBe(0);
     expect(jsonSummary(r)).toMatchObject({
+      action: 'delete',
       total: comments.length,
       updated: orphans,
       skipped: kept.length,

@@ -28,6 +28,11 @@ describe('examples/parse-numeric-strings', () => {
       `CREATE TABLE products (id INTEGER PRIMARY KEY, price_text TEXT, price REAL);
        INSERT INTO products VALUES ${seeded.map((r) => `(${r.id}, ${literal(r.price_text)}, ${r.price ?? 'NULL'})`).join(', ')};`,
     );
+    // The dry run shows each number as the REAL column will hold it.
+    const dry = await runCli(['run', example('parse-numeric-strings.yaml'), '--dry-run'], { cwd: dir.path, env: { SHOP_DB_PATH: db } });
+    expect(dry.stdout).toMatch(/^ {4}price: null → 7\.0$/m);
+    expect(dry.stdout).toMatch(/^ {4}price: null → 12\.5$/m);
+    expect(dry.stdout).not.toContain('$number');
     const r = await runCli(['run', example('parse-numeric-strings.yaml'), '--json'], { cwd: dir.path, env: { SHOP_DB_PATH: db } });
 
     // A plain decimal: optional minus, digits, optionally a dot and more digits.

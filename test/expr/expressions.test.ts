@@ -217,6 +217,9 @@ describe('validate points at the expression', () => {
     ['a literal type mismatch', 'DF232', `"{{ 'a' + 1 }}"`, `'a' + 1`],
     ['a syntax error', 'DF230', `"{{ row.email ) }}"`, ') }}'],
     ['a bad regular expression', 'DF236', `"{{ row.email.matches('(') }}"`, `'('`],
+    ['a duration in a unit CEL lacks', 'DF232', `"{{ string(timestamp(row.at) - duration('30d')) }}"`, `duration('30d')`],
+    ['a timestamp without a time zone', 'DF232', `"{{ timestamp('2029-10-01') > timestamp(row.at) }}"`, `timestamp('2029-10-01')`],
+    ['a number that is not one', 'DF232', `"{{ int('twelve') + 1 }}"`, `int('twelve')`],
   ];
   it.each(cases)('%s is %s at file:line:col of the expression', async (_name, code, template, needle) => {
     const dir = tmp();
@@ -228,6 +231,14 @@ describe('validate points at the expression', () => {
     const { line, col } = positionOf(text, needle);
     expect(r.stderr + r.stdout).toContain(`${file}:${line}:${col}`);
     expect(r.stderr + r.stdout).toContain(code);
+  });
+
+  it('a conversion of literal text that works is accepted', () => {
+    const text = spec(
+      'x.db',
+      `update:\n  key: { id: "{{ row.id }}" }\n  set:\n    out: "{{ string(timestamp('2029-10-01T00:00:00Z') - duration('720h') + duration(string(int('3')) + 's')) }}"\n`,
+    );
+    expect(compileYaml(text).update.set.map((f) => f.field)).toEqual(['out']);
   });
 
   it('an error in a condition or an extract then points into its quoted scalar', () => {

@@ -240,7 +240,16 @@ export interface AstFacts {
   readonly names: { readonly name: string; readonly start: number; readonly field?: string }[];
   /** Where a forbidden construct is, with why. */
   readonly forbidden: { readonly start: number; readonly message: string }[];
+  /**
+   * Conversions of a literal text (`duration("30d")`, `timestamp("2029-10-01")`, `int("x")`):
+   * their result is known before any record, so a bad one is a spec error, not a failure of
+   * every record.
+   */
+  readonly literalConversions: { readonly call: string; readonly start: number }[];
 }
+
+/** Conversion functions whose literal argument is checked when the spec is. */
+const LITERAL_CONVERSIONS = new Set(['duration', 'timestamp', 'int', 'uint', 'double', 'bool']);
 
 function children(node: AstLike): AstLike[] {
   const out: AstLike[] = [];
@@ -267,6 +276,7 @@ function children(node: AstLike): AstLike[] {
 export function inspectAndMeter(root: unknown): AstFacts {
   const names: { name: string; start: number; field?: string }[] = [];
   const forbidden: { start: number; message: string }[] = [];
+  const literalConversions: { call: string; start: number }[] = [];
   const iterVars = new Set<string>();
   const walk = (node: AstLike, nesting: number, parent?: AstLike): void => {
     const start = (node as unknown as { start: number }).start;
@@ -287,6 +297,12 @@ export function inspectAndMeter(root: unknown): AstFacts {
         message: '`json()` is not available: it would round large numbers. Parse JSON with an extract (`parse: json`)',
       });
     }
+    if (node.op === 'call' && Array.isArray(node.args) && LITERAL_CONVERSIONS.has(String(node.args[0]))) {
+      const [fn, callArgs] = node.args as [string, AstLike[] | undefined];
+      const arg = Array.isArray(callArgs) && callArgs.length === 1 ? callArgs[0] : undefined;
+      if (arg?.op === 'value' && typeof arg.args === 'string')
+        literalConversions.push({ call: `${fn}(${JSON.stringify(arg.args)})`, start });
+    }
     if (node.op === 'id' && typeof node.args === 'string') {
       const p = parent && (parent.op === '.' || parent.op === '.?') && Array.isArray(parent.args) ? parent.args : undefined;
       const field = p && p[0] === node && typeof p[1] === 'string' ? p[1] : undefined;
@@ -301,7 +317,7 @@ export function inspectAndMeter(root: unknown): AstFacts {
     for (const c of children(node)) walk(c, inner, node);
   };
   walk(root as AstLike, 0);
-  return { names: names.filter((n) => !iterVars.has(n.name) && !BUILT_IN_NAMES.has(n.name)), forbidden };
+  return { names: names.filter((n) => !iterVars.has(n.name) && !BUILT_IN_NAMES.has(n.name)), forbidden, literalConversions };
 }
 
 /**

@@ -108,6 +108,16 @@ export function checkExpression(source: string, names: readonly string[]): { che
     const e = result.error as CelLikeError;
     return { problems: [{ code: codeFor(e.code), message: e.summary ?? e.message, offset: e.range?.start ?? 0 }] };
   }
+  // A conversion of literal text gives the same answer for every record: a bad one is found here.
+  for (const { call, start } of facts.literalConversions) {
+    try {
+      env.evaluate(call);
+    } catch (err) {
+      const why = ((err as CelLikeError).summary ?? (err as Error).message).split('\n')[0];
+      out.push({ code: 'DF232', message: `\`${call}\` fails for every record: ${why}`, offset: start });
+    }
+  }
+  if (out.length > 0) return { problems: out };
   const roots = [...new Set(facts.names.map((n) => n.name))];
   const seen = new Set<string>();
   const reads = facts.names

@@ -3,7 +3,7 @@ import { conditionRefs } from '../../plan/conditions.js';
 import type { SortKeyOp, SourcePlan } from '../../plan/types.js';
 import type { PathSegment } from '../load.js';
 import type { ConditionSpec, FixSpec, SortKeyConditionSpec } from '../types.js';
-import { compileCondition, literalValueProblem } from './conditions.js';
+import { compileCondition, literalValueProblem, type RefCheck } from './conditions.js';
 import { type CompileScope, SQL_IDENT } from './scope.js';
 
 /** Compiles the source reader; problems go to `scope` (the returned plan is then not used). */
@@ -17,9 +17,22 @@ export function compileSource(fix: FixSpec, scope: CompileScope): SourcePlan {
       `source needs exactly one reader: \`table\` (SQLite), \`query\` or \`scan\` (DynamoDB); found ${readers.length ? readers.join(', ') : 'none'}`,
     );
   }
-  // In `where` and `filter` a reference names a column or attribute, not a context value.
+  // In `where` and `filter` a reference names a column or attribute, not a context value. A
+  // DynamoDB filter reads `item.PK` as the attribute path item → PK, which the items of a fix
+  // that calls its records `item` almost never have: it would silently match nothing.
+  const aliasPrefix: RefCheck = (r, path) => {
+    if (scope.backend === 'dynamodb' && r.root === s.as && r.path.length > 0) {
+      const bare = `${r.path[0]}${r.path.length > 1 ? '…' : ''}`;
+      scope.error(
+        'DF205',
+        path,
+        `\`${r.text}\` starts with the source's name \`${s.as}\`, but a filter names attributes of the item itself: write \`${bare}\`, not \`${r.text}\``,
+        true,
+      );
+    }
+  };
   const fieldCondition = (cond: ConditionSpec | undefined, path: PathSegment[]) =>
-    cond ? compileCondition(cond, path, scope, () => undefined, scope.backend === 'sqlite' ? 'where' : 'filter') : undefined;
+    cond ? compileCondition(cond, path, scope, aliasPrefix, scope.backend === 'sqlite' ? 'where' : 'filter') : undefined;
 
   if (scope.backend === 'sqlite') {
     if (s.query || s.scan)
