@@ -254,7 +254,7 @@ export function taskListReporter(o: ReporterOptions): Reporter {
     [
       step(`Loading and validating ${o.specFile}`, async (task) => {
         const plan = await loaded.promise;
-        task.title = `Loaded ${plan.fix}: ${plan.lookups.length} lookup(s), ${plan.skip.length} skip rule(s)`;
+        task.title = `Loaded ${plan.fix}: ${plan.lookups.length} lookup(s), ${plan.skip.length} skip rule(s)${plan.fail?.length ? `, ${plan.fail.length} fail rule(s)` : ''}`;
       }),
       step('Connect', async (task) => {
         task.title = 'Connecting';

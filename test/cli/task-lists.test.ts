@@ -6,10 +6,12 @@
  */
 import { copyFileSync } from 'node:fs';
 import { beforeAll, expect, it } from 'vitest';
+import { example } from '../examples/support.js';
 import { runCli } from '../helpers/cli.js';
 import { HAS_SCRIPT, inTerminal, NO_SCRIPT } from '../helpers/terminal.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createGeneratedVeo3Db, generationIds, SYNC_FIX, show } from '../safety/support.js';
+import { createDb } from '../sqlite/fixtures.js';
 
 const tmp = useTempDirs();
 const shared = useTempDirs({ scope: 'file' });
@@ -60,4 +62,18 @@ it('plan and apply show a task list in a terminal, each ending ✔ with its coun
   const plain = await runCli(['plan', SYNC_FIX, '--out', dir.file('again.plan.jsonl')], { cwd: dir.path, env });
   expect(plain.code, show(plain)).toBe(0);
   expect(plain.stdout + plain.stderr).not.toContain('✔');
+});
+
+it('a fix with fail rules says how many it has when it loads', async () => {
+  const dir = tmp();
+  const db = dir.file('shop.db');
+  createDb(
+    db,
+    "CREATE TABLE products (id INTEGER PRIMARY KEY, price_text TEXT, price REAL); INSERT INTO products VALUES (1, '7', NULL), (2, 'n/a', NULL)",
+  );
+  const run = inTerminal(['run', example('parse-numeric-strings.yaml'), '--dry-run'], { cwd: dir.path, env: { SHOP_DB_PATH: db } });
+  const r = await run.done;
+  const screen = run.screen();
+  expect(r.code, screen).toBe(1);
+  expect(screen).toContain('Loaded parse-numeric-strings: 0 lookup(s), 0 skip rule(s), 1 fail rule(s)');
 });
