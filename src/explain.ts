@@ -284,7 +284,8 @@ export function explain(spec: FixSpec, plan: FixPlan, format: ExplainFormat = 'm
   }
 
   h(2, 'Skip rules (the first that matches gives the reason)');
-  if (plan.skip.length === 0) out.push('None: every record read is considered for the update.');
+  const write = plan.update.action === 'delete' ? 'the delete' : plan.update.action === 'create' ? 'the create' : 'the update';
+  if (plan.skip.length === 0) out.push(`None: every record read is considered for ${write}.`);
   plan.skip.forEach((r, i) => {
     li(`${code(r.reason, md)} when ${describeCondition(r.when, md)}`, i + 1);
   });

@@ -43,6 +43,13 @@ describe('validate refuses comparisons of the wrong shape, at their position', (
     expect(result.diagnostics[0]?.message).toMatch(message);
   });
 
+  it("YAML's bare null as a type name means the type `null`, as written quoted", () => {
+    const bare = check(where('type: { n: null }'));
+    expect(bare.diagnostics).toEqual([]);
+    expect(bare.ok).toBe(true);
+    expect(check(where('type: { n: "null" }')).ok).toBe(true);
+  });
+
   it('beginsWith with a number fails the schema check at the number', () => {
     const text = where('beginsWith: { b: 12 }');
     const result = check(text);

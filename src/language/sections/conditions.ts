@@ -62,10 +62,12 @@ export function compileCondition(
     case 'in':
     case 'type': {
       const tests: ValueTest[] = [];
-      for (const [k, v] of Object.entries(arg as Record<string, unknown>)) {
+      for (const [k, written] of Object.entries(arg as Record<string, unknown>)) {
         const r = scope.ref(k, [...p, k]);
         if (!r) continue;
         check(r, [...p, k]);
+        // `type: { x: null }` is YAML's null, which a reader means as the type name `null`.
+        const v = op === 'type' && written === null ? 'null' : written;
         const problem = literalValueProblem(v) ?? operandProblem(op, v, scope.backend);
         if (problem) {
           scope.error(problem.startsWith('type') ? 'DF251' : 'DF250', [...p, k], problem);

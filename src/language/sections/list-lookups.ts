@@ -167,7 +167,7 @@ export function checkListLookupRefs(lists: readonly ListLookupPlan[], refs: read
     scope.error(
       'DF272',
       [...at],
-      `\`${ref.text}\`: lookup \`${ref.root}\` is a list of records; read one by its position, such as \`${ref.root}[0].${ref.path[0]}\`, or use the whole list \`${ref.root}\``,
+      `\`${ref.text}\`: lookup \`${ref.root}\` is a list of records; read one by its position, such as \`${ref.root}[0].${ref.path[0]}\`, use the whole list \`${ref.root}\`, or count it with the expression \`size(${ref.root})\``,
     );
   }
 }
