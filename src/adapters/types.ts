@@ -111,7 +111,15 @@ export interface WriteRequest {
 }
 
 export type WriteResult =
-  | { readonly status: 'applied' }
+  | {
+      readonly status: 'applied';
+      /**
+       * A `create` on a backend whose records hold more than what was written (SQLite: columns
+       * with defaults, or set by triggers): the whole record as it was stored, read back in the
+       * same transaction. Undo deletes the record only while it still equals this.
+       */
+      readonly stored?: Item;
+    }
   /**
    * A guard failed and the record does not already hold our values: someone else changed it (a
    * create: a record with the key exists).

@@ -68,6 +68,8 @@ export interface JournalWrite {
    * that the backend did not make it (conflict, not found, failed).
    */
   readonly outcome: 'applied' | 'unknown' | 'not written';
+  /** A create the backend reported with the whole record as stored (SQLite): see `WriteResult`. */
+  readonly stored?: Record<string, unknown>;
 }
 
 type Line =
@@ -80,7 +82,7 @@ type Line =
       key: unknown;
       fields: { name: string; before: unknown; after: unknown }[];
     }
-  | { type: 'result'; seq: number; status: WriteResult['status'] }
+  | { type: 'result'; seq: number; status: WriteResult['status']; stored?: unknown }
   | { type: 'resume'; at: string }
   | { type: 'end'; at: string; summary: RunSummary; interrupted: boolean };
 
@@ -276,8 +278,12 @@ export class JournalWriter implements WriteJournal {
     const lines: Line[] = [];
     requests.forEach((r, i) => {
       const seq = this.seqOf.get(r);
-      const status = results[i]?.status;
-      if (seq !== undefined && status && status !== 'retry') lines.push({ type: 'result', seq, status });
+      const result = results[i];
+      const status = result?.status;
+      if (seq === undefined || !status || status === 'retry') return;
+      // A created record as stored (SQLite: its defaults too), for undo to compare whole.
+      const stored = result.status === 'applied' && result.stored ? { stored: encodeValue(result.stored) } : {};
+      lines.push({ type: 'result', seq, status, ...stored });
     });
     // Outcomes are fsynced too: a lost outcome line is safe (undo checks such records against
     // the database) but a half-written one would hide the next batch's before-images.
@@ -493,6 +499,7 @@ export async function openJournal(path: string): Promise<JournalReading> {
     async *writes() {
       // Reading backwards, a write's outcome comes before the write itself.
       const outcome = new Map<number, WriteResult['status']>();
+      const storedOf = new Map<number, unknown>();
       let first = true;
       for (const { text, line: lineNo } of linesBackward(path)) {
         let line: Line;
@@ -507,10 +514,14 @@ export async function openJournal(path: string): Promise<JournalReading> {
           throw new DatafixError('usage', 'DF703', `${path}:${lineNo} changed while undo was reading the journal`);
         }
         first = false;
-        if (line.type === 'result') outcome.set(line.seq, line.status);
-        else if (line.type === 'write') {
+        if (line.type === 'result') {
+          outcome.set(line.seq, line.status);
+          if (line.stored !== undefined) storedOf.set(line.seq, line.stored);
+        } else if (line.type === 'write') {
           const status = outcome.get(line.seq);
+          const stored = storedOf.get(line.seq);
           outcome.delete(line.seq);
+          storedOf.delete(line.seq);
           yield {
             seq: line.seq,
             ...(line.action ? { action: line.action } : {}),
@@ -518,6 +529,7 @@ export async function openJournal(path: string): Promise<JournalReading> {
             key: decodeValue(line.key) as Record<string, unknown>,
             fields: line.fields.map((f) => ({ name: f.name, before: decodeValue(f.before), after: decodeValue(f.after) })),
             outcome: status === undefined ? 'unknown' : status === 'applied' ? 'applied' : 'not written',
+            ...(stored !== undefined ? { stored: decodeValue(stored) as Record<string, unknown> } : {}),
           };
         }
       }

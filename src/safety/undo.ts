@@ -114,6 +114,17 @@ function undoWholeRecord(
   // A created record that is gone is as it was before the run.
   if (!current) return { outcome: 'unchanged' };
   const gained = onlyGivenFields ? Object.keys(current).filter((name) => !w.fields.some((f) => f.name === name)) : [];
+  // Where the backend reported the record as stored (SQLite: with its defaults), every column
+  // must still hold that: a column someone filled in since is theirs, not the run's to delete.
+  const stored = w.stored;
+  const changedColumns = stored
+    ? [...new Set([...Object.keys(stored), ...Object.keys(current)])].filter(
+        (name) => !deepEqual(current[name], stored[name]) && !deepEqual(normalize(current[name]), normalize(stored[name])),
+      )
+    : [];
+  if (changedColumns.length > 0) {
+    return { outcome: 'conflict', message: `changed since the run created it (${changedColumns.join(', ')}); it was left alone` };
+  }
   if (holds(current, w, 'after', normalize) && gained.length === 0) {
     return {
       ...base,

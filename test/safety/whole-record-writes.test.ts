@@ -251,10 +251,46 @@ describe('create on SQLite through the CLI', () => {
     const undo = await runCli(['undo', journal, '--yes', '--json'], { cwd: dir.path, timeoutMs: 60_000 });
     expect(undo.code, show(undo)).toBe(1);
     expect(jsonSummary(undo)).toMatchObject({ restored: missingParents.length - 1, conflicts: 1 });
-    expect(undo.stderr).toContain('changed since the run created it; it was left alone');
+    expect(undo.stderr).toContain('changed since the run created it (name); it was left alone');
     expect(sqliteAll(db, 'SELECT id, name FROM parents WHERE id >= 1000')).toEqual([{ id: edited, name: 'renamed by hand' }]);
     sqliteExec(db, 'DELETE FROM parents WHERE id = ?', edited);
     expect(dumpSqlite(db)).toEqual(before);
+  });
+
+  it('undo keeps a created row whose other columns someone filled in since; defaults alone are no change', async () => {
+    const dir = tmp();
+    const db = dir.file('shop.db');
+    createDb(
+      db,
+      `CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT, note TEXT, created_at TEXT DEFAULT CURRENT_TIMESTAMP, status TEXT DEFAULT 'new');
+       CREATE TABLE kids (id INTEGER PRIMARY KEY, parent_id INTEGER);
+       INSERT INTO parents (id, name, note) VALUES (1, 'p1', NULL);
+       INSERT INTO kids VALUES (10, 1), (11, 2), (12, 3), (13, 4);`,
+    );
+    const spec = dir.write(
+      'create.yaml',
+      CREATE_PARENTS.replace(
+        'source: { table: kids, as: kid, pageSize: 100 }',
+        'source: { table: kids, as: kid, pageSize: 100, where: { gt: { parent_id: 1 } } }',
+      ),
+    );
+    const env = { DB: db };
+    const r = await runCli(['run', spec, '--yes', '--json'], { cwd: dir.path, env });
+    expect(r.code, show(r)).toBe(0);
+    expect(ids(db, 'parents')).toEqual([1, 2, 3, 4]);
+    // Someone fills in a column the create did not write, on row 2; row 3 only gets its status changed.
+    sqliteExec(db, "UPDATE parents SET note = 'customer called, keep' WHERE id = 2");
+    sqliteExec(db, "UPDATE parents SET status = 'checked' WHERE id = 3");
+    const undo = await runCli(['undo', journalOf(r.stderr), '--yes', '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(1);
+    expect(jsonSummary(undo)).toMatchObject({ restored: 1, conflicts: 2 });
+    expect(undo.stderr).toContain('changed since the run created it (note); it was left alone');
+    expect(undo.stderr).toContain('changed since the run created it (status); it was left alone');
+    expect(sqliteAll(db, 'SELECT id, note, status FROM parents ORDER BY id')).toEqual([
+      { id: 1, note: null, status: 'new' },
+      { id: 2, note: 'customer called, keep', status: 'new' },
+      { id: 3, note: null, status: 'checked' },
+    ]);
   });
 
   it('a saved plan made before someone created one of its rows refuses to create over it (drifted)', async () => {

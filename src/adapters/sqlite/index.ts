@@ -1067,7 +1067,11 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         } finally {
           count('create');
         }
-        return { status: 'applied' };
+        // The row as stored, defaults and triggers included: undo deletes it only while it is so.
+        const stored = prepare(`SELECT * FROM ${quoteIdent(table)} WHERE ${keyWhere(keyCols)}`).get(
+          ...keyCols.map((k) => toSqlValue(r.key[k])),
+        ) as Item | undefined;
+        return stored ? { status: 'applied', stored: fromRow(stored) } : { status: 'applied' };
       };
       // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
       try {
