@@ -10,6 +10,7 @@
  */
 import type { Environment } from '@marcbachmann/cel-js';
 import type { ExprPlan } from '../../plan/types.js';
+import { exactNumberText } from '../../plan/values.js';
 import { ExprRuntimeError, environmentFor, exceededCheck, inspectAndMeter, MAX_EXPR_LENGTH, resetMeter } from './environment.js';
 import { fromCel, toCel } from './values.js';
 
@@ -171,6 +172,27 @@ function programOf(plan: ExprPlan): Program {
   return p;
 }
 
+const fieldsCache = new WeakMap<ExprPlan, Map<string, Set<string>>>();
+
+/**
+ * Per root, the fields an expression reads (`row.email` → email), for the roots it reads only by
+ * field; a root it also uses whole (`size(row)`, `row[k]`) is left out: all of it is converted.
+ */
+function fieldsRead(plan: ExprPlan): Map<string, Set<string>> {
+  const known = fieldsCache.get(plan);
+  if (known) return known;
+  const out = new Map<string, Set<string>>();
+  const whole = new Set<string>();
+  for (const r of plan.reads ?? plan.roots.map((root) => ({ root, path: [] as string[] }))) {
+    const field = r.path[0];
+    if (r.path.length === 0 || field === undefined) whole.add(r.root);
+    else out.set(r.root, (out.get(r.root) ?? new Set()).add(field));
+  }
+  for (const root of whole) out.delete(root);
+  fieldsCache.set(plan, out);
+  return out;
+}
+
 /** Rendered value of an expression that read an absent value without handling it. */
 export const EXPR_MISSING: unique symbol = Symbol('expression-missing');
 
@@ -189,13 +211,26 @@ export function evaluateExpression(
 ): unknown | typeof EXPR_MISSING {
   const program = programOf(plan);
   const activation: Record<string, unknown> = {};
+  const fields = fieldsRead(plan);
   for (const root of program.roots) {
     const v = ctx.get(root);
     if (root === 'now') {
       if (typeof v === 'string') activation.now = new Date(v);
       continue;
     }
-    const c = celValueOf(v);
+    // Only the fields the expression reads are converted: a value it never reads (a 38-digit
+    // number, a long text) cannot fail it.
+    const only = fields.get(root);
+    const c =
+      only &&
+      v !== null &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      !(v instanceof Set) &&
+      !(v instanceof Uint8Array) &&
+      exactNumberText(v) === undefined
+        ? toCel(Object.fromEntries([...only].filter((f) => Object.hasOwn(v, f)).map((f) => [f, (v as Record<string, unknown>)[f]])))
+        : celValueOf(v);
     if (c !== undefined) activation[root] = c;
     else if (v === null) activation[root] = null;
     else if (recordRoots.has(root)) activation[root] = {};

@@ -37,7 +37,10 @@ function significantDigits(text: string): number {
 function numberFromText(text: string): bigint | number {
   if (/^-?[0-9]+$/.test(text)) return intInRange(BigInt(text), text);
   const n = Number(text);
-  if (Number.isFinite(n) && (String(n) === text || significantDigits(text) <= 15)) return n;
+  // `1764500000123456.0` (a SQLite REAL) is the double 1764500000123456: trailing zeros of the
+  // fraction say nothing a double does not hold.
+  const trimmed = text.includes('.') && !/e/i.test(text) ? text.replace(/\.?0+$/, '') : text;
+  if (Number.isFinite(n) && (String(n) === text || String(n) === trimmed || significantDigits(text) <= 15)) return n;
   throw new ExprRuntimeError('value_not_exact', `${text} cannot be held exactly by an expression (a double keeps 15 significant digits)`);
 }
 
@@ -83,9 +86,31 @@ export function toCel(value: unknown, depth = 0): unknown {
   return undefined;
 }
 
-/** A CEL result as a value datafix writes or compares. */
+/** A lone UTF-16 surrogate: half a character, which no database stores as text. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * A CEL result as a value datafix writes or compares.
+ * @throws ExprRuntimeError `expression_error` for a result no database holds as written: NaN or
+ *   ±Infinity (SQLite would store NULL or Inf), an `int` outside 64 bits (CEL's overflow that
+ *   negation and division do not report), text cut inside a character (a lone surrogate, from
+ *   `substring` or `charAt` on a character outside the Basic Multilingual Plane).
+ */
 export function fromCel(value: unknown): unknown {
-  if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value;
+  if (typeof value === 'number' && !Number.isFinite(value)) {
+    throw new ExprRuntimeError('expression_error', `the expression gives ${value}, which is not a number any column or attribute holds`);
+  }
+  if (typeof value === 'string' && LONE_SURROGATE.test(value)) {
+    throw new ExprRuntimeError(
+      'expression_error',
+      'the expression gives text cut inside a character (positions in substring and indexOf count UTF-16 units, and this character takes two)',
+    );
+  }
+  if (typeof value === 'bigint') {
+    if (value < INT64_MIN || value > INT64_MAX)
+      throw new ExprRuntimeError('expression_error', `integer overflow: ${value} does not fit 64 bits`);
+    return Number.isSafeInteger(Number(value)) ? Number(value) : value;
+  }
   if (value instanceof Date) return value.toISOString();
   if (value instanceof Uint8Array || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(fromCel);
@@ -95,7 +120,10 @@ export function fromCel(value: unknown): unknown {
     const d = value as { seconds: bigint; nanos: number };
     return d.nanos === 0 ? `${d.seconds}s` : `${Number(d.seconds) + d.nanos / 1e9}s`;
   }
-  if (ctor === 'UnsignedInt') return fromCel(BigInt(String((value as { value?: unknown }).value ?? value)));
+  if (ctor === 'UnsignedInt') {
+    const u = BigInt(String((value as { value?: unknown }).value ?? value));
+    return Number.isSafeInteger(Number(u)) ? Number(u) : u;
+  }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     Object.defineProperty(out, k, { value: fromCel(v), enumerable: true, writable: true, configurable: true });

@@ -120,10 +120,17 @@ function splitWhere(
     }
   };
   const constant = (c: ConditionSpec, p: PathSegment[]): void => {
-    const compiled = compileCondition(c, p, scope, (r, rp) => {
-      if (r.path.length > 0) column(r.text, rp);
-      else column(r.root, rp);
-    });
+    // SQLite runs this `where`: an expression in it is refused (DF234) as in `source.where`.
+    const compiled = compileCondition(
+      c,
+      p,
+      scope,
+      (r, rp) => {
+        if (r.path.length > 0) column(r.text, rp);
+        else column(r.root, rp);
+      },
+      'where',
+    );
     if (compiled) fixed.push(compiled);
     else ok = false;
   };
