@@ -329,7 +329,7 @@ function describeWholeRecordWrite(plan: FixPlan, where: string, key: string, md:
   const tick = (text: string) => text.replace(/`/g, md ? '`' : '');
   if (plan.update.action === 'delete') {
     return [
-      `One conditional delete per record, in ${where}, of the record with ${key}: it is deleted only if every field still holds the value read (the whole record is compared), and the journal keeps the whole record so undo can create it again where it is still absent.`,
+      `One conditional delete per record, in ${where}, of the record with ${key}: it is deleted only if every field read still holds the value read (${plan.target.backend === 'sqlite' ? 'every column is compared' : 'every attribute read is compared; one added after the read is not seen by the guard'}), and the journal keeps the whole record so undo can create it again where it is still absent.`,
       '',
       tick(
         'A record changed by someone else between read and write is skipped (`conflict`) and left as it is; a record already gone is skipped (`not_found`).',

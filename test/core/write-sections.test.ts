@@ -141,7 +141,7 @@ describe('explain renders the new writes for a review', () => {
 
   it('delete: the whole-record guard and how undo brings it back', () => {
     expect(explained('delete:\n  key: { id: "{{ row.id }}" }\n')).toContain(
-      'One conditional delete per record, in table items, of the record with id = {{ row.id }}: it is deleted only if every field still holds the value read (the whole record is compared)',
+      'One conditional delete per record, in table items, of the record with id = {{ row.id }}: it is deleted only if every field read still holds the value read (every column is compared)',
     );
   });
 
