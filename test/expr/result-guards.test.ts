@@ -81,3 +81,14 @@ describe('validate', () => {
     ).toThrow(expect.objectContaining({ code: 'DF234' }));
   });
 });
+
+describe('time zones', () => {
+  it('an unknown time zone fails the record as an expression error naming it, not as a limit', async () => {
+    const path = db("CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT, y TEXT); INSERT INTO t VALUES (1, '2029-10-01T10:00:00Z', NULL)");
+    const run = await runYaml(
+      spec(path, 'update:\n  key: { id: "{{ row.id }}" }\n  set: { y: "{{ string(timestamp(row.at).getHours(\'Mars/Olympus\')) }}" }\n'),
+    );
+    expect(run.outcomes.get(1)).toMatchObject({ outcome: 'failed', reason: 'expression_error' });
+    expect(run.outcomes.get(1)?.message).toContain('Mars/Olympus');
+  });
+});

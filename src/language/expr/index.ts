@@ -243,7 +243,10 @@ export function evaluateExpression(
     if (err instanceof ExprRuntimeError) throw err;
     const e = err as CelLikeError;
     if (e.code === 'no_such_key' || e.code === 'unknown_variable') return EXPR_MISSING;
-    if (err instanceof RangeError) throw new ExprRuntimeError('expression_limit', 'the expression nests too deeply for this value');
+    // Only a stack overflow means "too deep"; other RangeErrors (an unknown time zone given to
+    // getHours) are the expression's own error.
+    if (err instanceof RangeError && /call stack/i.test(err.message))
+      throw new ExprRuntimeError('expression_limit', 'the expression nests too deeply for this value');
     throw new ExprRuntimeError('expression_error', `\`${plan.source}\`: ${e.summary ?? e.message}`);
   }
   // A bound exceeded inside `||`, `&&` or a quantifier macro is absorbed by CEL's error rules.
