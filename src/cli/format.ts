@@ -146,7 +146,6 @@ export function formatApplyProgress(
 ): string {
   const rate = elapsedMs > 0 ? c.handled / (elapsedMs / 1000) : 0;
   const of = planned !== undefined && planned > 0 ? ` of ${planned} (${Math.floor((100 * c.handled) / planned)}%)` : '';
-  const eta =
-    planned !== undefined && rate > 0 && c.handled < planned ? ` · ETA ${formatDuration(((planned - c.handled) / rate) * 1000)}` : '';
+  const eta = planned !== undefined && rate > 0 && c.handled < planned ? ` · ETA ${formatEta(((planned - c.handled) / rate) * 1000)}` : '';
   return `${c.handled}${of} · ${c.applied} ${dryRun ? 'would apply' : 'applied'} · ${c.drifted} drifted · ${c.failed} failed · ${Math.round(rate)}/s${eta}`;
 }

@@ -62,6 +62,13 @@ interface PlanEnd {
   readonly summary: RunSummary;
 }
 
+/** `writeSavedPlan` stopped by its `signal`: no plan file was written (the unfinished one is removed). */
+export class PlanInterrupted extends Error {
+  constructor() {
+    super('the plan was interrupted; no plan was saved');
+  }
+}
+
 /**
  * Writes the plan file by a dry run; streams, so memory stays flat however many records change.
  * The plan is written to `<out>.partial` and renamed over `out` only once complete and fsynced,
@@ -90,6 +97,12 @@ export async function writeSavedPlan(
     rmSync(partial);
   }
   const fd = openSync(partial, 'wx');
+  // A process that exits mid-plan (a second Ctrl-C stops at once) leaves no half plan behind.
+  let complete = false;
+  const removeUnfinished = () => {
+    if (!complete) rmSync(partial, { force: true });
+  };
+  process.on('exit', removeUnfinished);
   // Each line carries a checksum chained from the header, as journal lines do: an edited,
   // removed or moved line is refused by apply before anything is written.
   let sum = '';
@@ -98,7 +111,6 @@ export async function writeSavedPlan(
     sum = next.sum;
     writeFully(fd, Buffer.from(`${next.text}\n`));
   };
-  let complete = false;
   try {
     const header: PlanHeader = {
       type: 'plan',
@@ -131,11 +143,14 @@ export async function writeSavedPlan(
         return waited;
       },
     });
+    // A plan the stop signal cut short would be applied as if it were the whole fix: none is saved.
+    if (options.signal?.aborted) throw new PlanInterrupted();
     line({ type: 'summary', summary } satisfies PlanEnd);
     fsyncSync(fd);
     complete = true;
     return summary;
   } finally {
+    process.off('exit', removeUnfinished);
     closeSync(fd);
     if (complete) renameSync(partial, out);
     else rmSync(partial, { force: true });

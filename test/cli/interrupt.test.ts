@@ -29,6 +29,7 @@ import {
   show,
   sleep,
   sqliteAll,
+  startCli,
   videoDataset,
   waitFor,
   withoutUpdatedAt,
@@ -136,6 +137,34 @@ describe('SQLite (fixes/sync-media-generation-ids.yaml, pages of 20 rows)', () =
     const again = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 120_000 });
     expect(again.code, show(again)).toBe(0);
     expectFixed(db);
+  });
+
+  it('Ctrl-C during plan (in a terminal, and as SIGTERM without one): stops, saves no plan and no partial file, exit 130', async () => {
+    for (const how of ['terminal', 'sigterm'] as const) {
+      const { dir, db, spec, env } = copy(1);
+      const hash = sha256File(db);
+      const out = dir.file('sync.plan.jsonl');
+      const args = ['plan', spec, '--out', out];
+      const run = how === 'terminal' ? inTerminal(args, { cwd: dir.path, env }) : undefined;
+      const plain = how === 'sigterm' ? startCli(args, { cwd: dir.path, env }) : undefined;
+      // Part-way: the unfinished plan holds some changes already.
+      await waitFor('the plan to hold changes', () => readdirSync(dir.path).includes('sync.plan.jsonl.partial'), {
+        timeoutMs: 60_000,
+        intervalMs: 5,
+      });
+      await sleep(300);
+      if (run) run.press(CTRL_C);
+      else plain?.child.kill('SIGTERM');
+      const r = await (run ?? plain)?.done;
+      const text = run ? run.screen() : `${r?.stdout}${r?.stderr}`;
+      expect(r?.code, `${how}:\n${text}`).toBe(130);
+      expect(text).toContain('no plan was saved');
+      expect(
+        readdirSync(dir.path).filter((f) => f.startsWith('sync.plan')),
+        how,
+      ).toEqual([]);
+      expect(sha256File(db)).toBe(hash);
+    }
   });
 
   it('Ctrl-C at the [y/N] question: says nothing was written, exit 130, nothing started', async () => {

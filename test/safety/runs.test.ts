@@ -9,7 +9,7 @@ import { relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
-import { hasScript, inTerminal, MISSING_SCRIPT, stripTerminal } from '../helpers/terminal.js';
+import { CTRL_C, hasScript, inTerminal, MISSING_SCRIPT, stripTerminal } from '../helpers/terminal.js';
 import { type TempDir, useTempDirs } from '../helpers/tmp.js';
 import {
   createGeneratedVeo3Db,
@@ -322,6 +322,18 @@ describe('datafix runs prune', () => {
         expect(existsSync(h.journal('full'))).toBe(false);
         expect(existsSync(h.journal('stopped'))).toBe(true);
       }
+    });
+
+    it('Ctrl-C at the question removes nothing, says so, and exits 130', async () => {
+      const h = await history();
+      const child = inTerminal(['runs', 'prune', '--older-than', '30d'], { cwd: h.dir.path });
+      await waitFor('the question', () => child.stdout().includes('[y/N]'), { timeoutMs: 20_000 });
+      child.press(CTRL_C);
+      const r = await child.done;
+      const screen = stripTerminal(r.stdout + r.stderr);
+      expect(r.code, screen).toBe(130);
+      expect(screen).toContain('interrupted: nothing was removed.');
+      for (const name of ['limited', 'applied', 'stopped', 'full']) expect(existsSync(h.journal(name)), name).toBe(true);
     });
   });
 });

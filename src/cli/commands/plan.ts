@@ -37,6 +37,8 @@ export class PlanCommand extends Command {
   });
 
   override async execute(): Promise<number> {
+    // Ctrl-C, SIGTERM and SIGHUP stop the plan after the records in flight; no plan is saved.
+    const stop = (await import('../stop.js')).stopOnSignals(this.context.stderr);
     try {
       const { loadPlan } = await import('../../api.js');
       const { writeSavedPlan } = await import('../../safety/saved-plan.js');
@@ -87,6 +89,7 @@ export class PlanCommand extends Command {
       let summary: Awaited<ReturnType<typeof writeSavedPlan>>;
       try {
         summary = await writeSavedPlan(plan, this.spec, this.out, {
+          signal: stop.signal,
           ...(this.limit !== undefined ? { limit: this.limit } : {}),
           ...(shown ? { onConnected: (t: string) => shown.onConnected(t), onTotal: (t) => shown.onTotal(t) } : {}),
           ...(markdown || shown
@@ -99,6 +102,13 @@ export class PlanCommand extends Command {
             : {}),
         });
       } catch (err) {
+        const { PlanInterrupted } = await import('../../safety/saved-plan.js');
+        if (err instanceof PlanInterrupted) {
+          await shown?.end({ interrupted: true });
+          this.context.stderr.write(`interrupted: nothing was written, and no plan was saved (${this.out} was not written).\n`);
+          if (this.json) this.context.stdout.write(`${JSON.stringify({ interrupted: { message: 'interrupted: no plan was saved' } })}\n`);
+          return EXIT.interrupted;
+        }
         await shown?.end({ error: err });
         throw err;
       }
@@ -116,6 +126,8 @@ export class PlanCommand extends Command {
     } catch (err) {
       const { locateInSpec } = await import('../../language/locate.js');
       return reportError(locateInSpec(err, this.spec), this.context.stderr, this.json ? this.context.stdout : undefined);
+    } finally {
+      stop.dispose();
     }
   }
 }

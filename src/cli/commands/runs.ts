@@ -148,8 +148,10 @@ export class RunsPruneCommand extends Command {
           const answer = await confirm('Remove them too? [y/N] ');
           const stop = declined(answer);
           if (stop && answer === 'interrupted') {
-            this.context.stderr.write(`${stop.message}.\n`);
-            if (this.json) this.context.stdout.write(cancelledJson(stop.message, null));
+            // Pruning removes files and writes no data: say what did not happen here.
+            const message = 'interrupted: nothing was removed';
+            this.context.stderr.write(`${message}.\n`);
+            if (this.json) this.context.stdout.write(cancelledJson(message, null));
             return stop.exit;
           }
           removeAsked = stop === undefined;
