@@ -138,6 +138,22 @@ export function summaryHeading(name: string, qualifiers: { readonly dryRun: bool
  * `apply`'s counts so far, as a task list shows them: `120 of 300 (40%) · 118 applied · 2 drifted ·
  * 0 failed · 95/s · ETA 2 s` (without the total, percentage and ETA before the plan was counted).
  */
+/**
+ * One progress line of `undo`: journaled writes handled (of the journal's, with a percentage),
+ * outcomes, rate and time left, as `apply`'s line.
+ */
+export function formatUndoProgress(
+  c: { readonly handled: number; readonly restored: number; readonly conflicts: number; readonly failed: number },
+  total: number | undefined,
+  elapsedMs: number,
+  dryRun: boolean,
+): string {
+  const rate = elapsedMs > 0 ? c.handled / (elapsedMs / 1000) : 0;
+  const of = total !== undefined && total > 0 ? ` of ${total} (${Math.floor((100 * c.handled) / total)}%)` : '';
+  const eta = total !== undefined && rate > 0 && c.handled < total ? ` · ETA ${formatEta(((total - c.handled) / rate) * 1000)}` : '';
+  return `${c.handled}${of} · ${c.restored} ${dryRun ? 'would restore' : 'restored'} · ${c.conflicts} conflict(s) · ${c.failed} failed · ${Math.round(rate)}/s${eta}`;
+}
+
 export function formatApplyProgress(
   c: { readonly handled: number; readonly applied: number; readonly drifted: number; readonly failed: number },
   planned: number | undefined,

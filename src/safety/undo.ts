@@ -207,6 +207,9 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
     const w = waiting;
     waiting = undefined;
     await w;
+    // SQLite answers synchronously and the journal is read synchronously: without a turn of the
+    // event loop here, a stop signal (Ctrl-C, SIGTERM) would not be heard until the undo ended.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   };
   const normalize = (v: unknown) => (adapter.normalize ? adapter.normalize(v) : v);
 

@@ -180,3 +180,33 @@ describe('datafix undo', () => {
     });
   }
 });
+
+describe('undo on SQLite, whose writes answer at once', () => {
+  it('SIGTERM part-way stops after the batch in flight (exit 130, interrupted); undo again restores the rest', async () => {
+    const { createGeneratedVeo3Db, SYNC_FIX, dumpSqlite } = await import('../safety/support.js');
+    const dir = tmp();
+    const db = dir.file('veo3.db');
+    createGeneratedVeo3Db(db, 20_000);
+    const before = dumpSqlite(db);
+    const env = { VEO3_DB_PATH: db };
+    const r = await runCli(['run', SYNC_FIX, '--yes'], { cwd: dir.path, env, timeoutMs: 120_000 });
+    expect(r.code, show(r)).toBe(0);
+    const journal = /journal (\S+\.journal\.jsonl) \(undo with/.exec(r.stderr)?.[1] as string;
+    const undo = startCli(['undo', journal, '--yes'], { cwd: dir.path, env });
+    await waitFor('some rows restored', () => (undo.stdout().match(/^~ restored /gm)?.length ?? 0) >= 300, {
+      timeoutMs: 60_000,
+      intervalMs: 5,
+    });
+    undo.child.kill('SIGTERM');
+    const u = await undo.done;
+    expect(u.code, show(u)).toBe(130);
+    expect(u.stdout).toContain('Undo summary (interrupted)');
+    const restored = Number(/^ {2}restored +(\d+)$/m.exec(u.stdout)?.[1]);
+    expect(restored).toBeGreaterThan(0);
+    expect(u.stderr).toContain(`Continue with: datafix undo ${journal}`);
+    expect(lockFiles(dir.path)).toEqual([]);
+    const again = await runCli(['undo', journal, '--yes'], { cwd: dir.path, env, timeoutMs: 120_000 });
+    expect(again.code, show(again)).toBe(0);
+    expect(dumpSqlite(db)).toEqual(before);
+  });
+});

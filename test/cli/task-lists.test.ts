@@ -10,7 +10,7 @@ import { example } from '../examples/support.js';
 import { runCli } from '../helpers/cli.js';
 import { HAS_SCRIPT, inTerminal, NO_SCRIPT } from '../helpers/terminal.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { createGeneratedVeo3Db, generationIds, SYNC_FIX, show } from '../safety/support.js';
+import { createGeneratedVeo3Db, generationIds, SYNC_FIX, show, waitFor } from '../safety/support.js';
 import { createDb } from '../sqlite/fixtures.js';
 
 const tmp = useTempDirs();
@@ -57,6 +57,21 @@ it('plan and apply show a task list in a terminal, each ending ✔ with its coun
   expect(screen.match(/^~ applied /gm)).toHaveLength(20);
   const ids = generationIds(db);
   for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
+
+  // undo of the apply's journal: the check before the question and the undo itself are task
+  // lists with counts, not a blank screen.
+  const journal = /journal (\S+\.journal\.jsonl)/.exec(screen)?.[1] as string;
+  const undone = inTerminal(['undo', journal], { cwd: dir.path, env });
+  await waitFor('the question', () => undone.screen().includes('[y/N]'), { timeoutMs: 60_000 });
+  undone.press('y\r');
+  const u = await undone.done;
+  const undoScreen = undone.screen();
+  expect(u.code, undoScreen).toBe(0);
+  expect(undoScreen).toContain(`✔ Checked ${updatable.length} journaled write(s)`);
+  expect(undoScreen).toContain(`✔ Undid ${updatable.length} journaled write(s)`);
+  expect(undoScreen).toMatch(new RegExp(`\\d+ of ${updatable.length} \\(\\d+%\\) · \\d+ restored · 0 conflict\\(s\\) · 0 failed`));
+  for (const [id] of expected)
+    expect(generationIds(db).get(id)?.mgid ?? null, id).toBe(template ? (generationIds(template).get(id)?.mgid ?? null) : null);
 
   // Without a terminal neither draws a list: the summary alone.
   const plain = await runCli(['plan', SYNC_FIX, '--out', dir.file('again.plan.jsonl')], { cwd: dir.path, env });

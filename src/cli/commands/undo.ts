@@ -58,7 +58,9 @@ export class UndoCommand extends Command {
       const { formatKey, summaryHeading } = await import('../format.js');
       const { boundedRecordLines } = await import('../progress.js');
       await (await import('../env.js')).loadEnvOption(this.env, stderr);
-      const header = (await openJournal(this.journal)).header;
+      const reading = await openJournal(this.journal);
+      const header = reading.header;
+      this.writeTotal = reading.writeCount;
       if (!this.dryRun && !this.yes) {
         const asked = await this.askFirst(undoJournal, header.target, stop.signal);
         if (asked !== undefined) return asked;
@@ -111,6 +113,9 @@ export class UndoCommand extends Command {
     }
   }
 
+  /** The journal's writes, counted when it was first checked: what progress counts towards. */
+  private writeTotal: number | undefined;
+
   private nothingWritten(): number {
     this.context.stderr.write('interrupted: nothing was written.\n');
     if (this.json) this.context.stdout.write(`${JSON.stringify({ interrupted: { message: 'interrupted: nothing was written' } })}\n`);
@@ -132,12 +137,24 @@ export class UndoCommand extends Command {
     const stderr = this.context.stderr;
     const where = describeTarget(target);
     stderr.write(`checking what undo of ${this.journal} would restore on ${where} …\n`);
-    const preview = await undoJournal(this.journal, {
-      dryRun: true,
-      allowUnverified: this.unverified,
-      signal,
-      adapter: { dynamodb: { stopSignal: signal } },
-    });
+    const counting = await this.countsDisplay(`Checking ${this.journal}`, true);
+    let preview: Awaited<ReturnType<typeof undoJournal>>;
+    try {
+      preview = await undoJournal(this.journal, {
+        dryRun: true,
+        allowUnverified: this.unverified,
+        signal,
+        adapter: { dynamodb: { stopSignal: signal } },
+        onEvent: (e) => counting.count(e.outcome),
+      });
+    } catch (err) {
+      await counting.end('error', `Checking ${this.journal} stopped`);
+      throw err;
+    }
+    await counting.end(
+      preview.interrupted ? 'interrupted' : 'done',
+      `${preview.interrupted ? 'Stopped checking' : 'Checked'} ${preview.total} journaled write(s)`,
+    );
     // Partial counts are no basis for a decision: an interrupted check asks nothing.
     if (preview.interrupted || signal.aborted) return this.nothingWritten();
     stderr.write(
@@ -151,7 +168,7 @@ export class UndoCommand extends Command {
     return no.exit;
   }
 
-  private undo(
+  private async undo(
     undoJournal: typeof import('../../safety/undo.js').undoJournal,
     formatKey: typeof import('../format.js').formatKey,
     boundedRecordLines: typeof import('../progress.js').boundedRecordLines,
@@ -159,7 +176,8 @@ export class UndoCommand extends Command {
   ): ReturnType<typeof import('../../safety/undo.js').undoJournal> {
     // A slow reader of the record lines slows the undo instead of filling memory.
     const out = this.json ? this.context.stderr : this.context.stdout;
-    const lines = boundedRecordLines(out);
+    const counting = await this.countsDisplay(`${this.dryRun ? 'Checking' : 'Undoing'} ${this.journal}`, this.dryRun);
+    const lines = boundedRecordLines(out, counting.print);
     return undoJournal(this.journal, {
       dryRun: this.dryRun,
       allowUnverified: this.unverified,
@@ -170,6 +188,7 @@ export class UndoCommand extends Command {
         this.context.stderr.write(`undo ${this.journal}${this.dryRun ? ' (dry run: nothing will be written)' : ''}\n  target  ${t}\n`),
       onNote: (text) => this.context.stderr.write(`note: ${text}\n`),
       onEvent: (e) => {
+        counting.count(e.outcome);
         if (e.outcome === 'unchanged' && !this.verbose) return undefined;
         const mark = {
           restored: this.dryRun ? '~ would restore' : '~ restored',
@@ -179,10 +198,54 @@ export class UndoCommand extends Command {
         }[e.outcome];
         return lines.write(e.outcome, `${mark} ${e.table ? `${e.table} ` : ''}${formatKey(e.key)}${e.message ? ` (${e.message})` : ''}\n`);
       },
-    }).then((summary) => {
-      const closing = lines.closing();
-      if (closing) out.write(`${closing}\n`);
-      return summary;
-    });
+    }).then(
+      async (summary) => {
+        await counting.end(
+          summary.interrupted ? 'interrupted' : summary.conflicts + summary.failed > 0 ? 'failed' : 'done',
+          `${summary.interrupted ? 'Interrupted after' : this.dryRun ? 'Checked' : 'Undid'} ${summary.total} journaled write(s)${summary.conflicts + summary.failed > 0 ? `: ${summary.conflicts} conflict(s), ${summary.failed} failed` : ''}`,
+        );
+        const closing = lines.closing();
+        if (closing) out.write(`${closing}\n`);
+        return summary;
+      },
+      async (err) => {
+        await counting.end('error', `${this.dryRun ? 'Checking' : 'Undoing'} ${this.journal} stopped`);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * In a terminal (and not under --json), a task list as apply's: the journal's writes handled,
+   * of how many, with a rate and the time left; elsewhere nothing. `print` puts a record line
+   * above the list (undefined: straight to the output).
+   */
+  private async countsDisplay(
+    title: string,
+    dryRun: boolean,
+  ): Promise<{
+    count(outcome: 'restored' | 'unchanged' | 'conflict' | 'failed'): void;
+    print: ((text: string) => void) | undefined;
+    end(outcome: 'done' | 'failed' | 'interrupted' | 'error', line: string): Promise<void>;
+  }> {
+    const list = (await import('../progress.js')).useTaskList(this.json)
+      ? (await import('../task-list.js')).countsTaskList(title)
+      : undefined;
+    if (!list) return { count: () => {}, print: undefined, end: async () => {} };
+    const { formatUndoProgress } = await import('../format.js');
+    const total = this.writeTotal;
+    const tally = { handled: 0, restored: 0, conflicts: 0, failed: 0 };
+    const started = performance.now();
+    return {
+      count: (outcome) => {
+        tally.handled++;
+        if (outcome === 'restored') tally.restored++;
+        else if (outcome === 'conflict') tally.conflicts++;
+        else if (outcome === 'failed') tally.failed++;
+        list.onProgress(formatUndoProgress(tally, total, performance.now() - started, dryRun));
+      },
+      print: (text) => list.print(text),
+      end: (outcome, line) => list.end({ line, outcome }),
+    };
   }
 }
