@@ -135,33 +135,45 @@ export function summaryHeading(name: string, qualifiers: { readonly dryRun: bool
 }
 
 /**
- * `apply`'s counts so far, as a task list shows them: `120 of 300 (40%) · 118 applied · 2 drifted ·
- * 0 failed · 95/s · ETA 2 s` (without the total, percentage and ETA before the plan was counted).
+ * A count of records handled with what became of them: `120 of 300 (40%) · <outcomes> · 95/s ·
+ * ETA 2 s` (without the total, percentage and ETA while the total is not known).
  */
-/**
- * One progress line of `undo`: journaled writes handled (of the journal's, with a percentage),
- * outcomes, rate and time left, as `apply`'s line.
- */
+function handledLine(handled: number, total: number | undefined, elapsedMs: number, outcomes: string): string {
+  const rate = elapsedMs > 0 ? handled / (elapsedMs / 1000) : 0;
+  const of = total !== undefined && total > 0 ? ` of ${total} (${Math.floor((100 * handled) / total)}%)` : '';
+  const eta = total !== undefined && rate > 0 && handled < total ? ` · ETA ${formatEta(((total - handled) / rate) * 1000)}` : '';
+  return `${handled}${of} · ${outcomes} · ${Math.round(rate)}/s${eta}`;
+}
+
+/** One progress line of `undo`: journaled writes handled (of the journal's), as `apply`'s line. */
 export function formatUndoProgress(
   c: { readonly handled: number; readonly restored: number; readonly conflicts: number; readonly failed: number },
   total: number | undefined,
   elapsedMs: number,
   dryRun: boolean,
 ): string {
-  const rate = elapsedMs > 0 ? c.handled / (elapsedMs / 1000) : 0;
-  const of = total !== undefined && total > 0 ? ` of ${total} (${Math.floor((100 * c.handled) / total)}%)` : '';
-  const eta = total !== undefined && rate > 0 && c.handled < total ? ` · ETA ${formatEta(((total - c.handled) / rate) * 1000)}` : '';
-  return `${c.handled}${of} · ${c.restored} ${dryRun ? 'would restore' : 'restored'} · ${c.conflicts} conflict(s) · ${c.failed} failed · ${Math.round(rate)}/s${eta}`;
+  return handledLine(
+    c.handled,
+    total,
+    elapsedMs,
+    `${c.restored} ${dryRun ? 'would restore' : 'restored'} · ${c.conflicts} conflict(s) · ${c.failed} failed`,
+  );
 }
 
+/**
+ * `apply`'s counts so far, as a task list shows them: `120 of 300 (40%) · 118 applied · 2 drifted ·
+ * 0 failed · 95/s · ETA 2 s` (without the total, percentage and ETA before the plan was counted).
+ */
 export function formatApplyProgress(
   c: { readonly handled: number; readonly applied: number; readonly drifted: number; readonly failed: number },
   planned: number | undefined,
   elapsedMs: number,
   dryRun: boolean,
 ): string {
-  const rate = elapsedMs > 0 ? c.handled / (elapsedMs / 1000) : 0;
-  const of = planned !== undefined && planned > 0 ? ` of ${planned} (${Math.floor((100 * c.handled) / planned)}%)` : '';
-  const eta = planned !== undefined && rate > 0 && c.handled < planned ? ` · ETA ${formatEta(((planned - c.handled) / rate) * 1000)}` : '';
-  return `${c.handled}${of} · ${c.applied} ${dryRun ? 'would apply' : 'applied'} · ${c.drifted} drifted · ${c.failed} failed · ${Math.round(rate)}/s${eta}`;
+  return handledLine(
+    c.handled,
+    planned,
+    elapsedMs,
+    `${c.applied} ${dryRun ? 'would apply' : 'applied'} · ${c.drifted} drifted · ${c.failed} failed`,
+  );
 }
