@@ -11,14 +11,14 @@
  * was absent is `{"$absent":true}`, numbers beyond double precision `{"$number":"…"}`.
  */
 
-import { closeSync, constants, lstatSync, openSync, readSync, type Stats, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, lstatSync, openSync, readSync, type Stats, statSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { redactTarget, redactText } from '../adapters/redact.js';
 import type { RecordEvent } from '../engine/events.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { toJsonSafe } from '../plan/values.js';
-import { encodeValue } from '../safety/jsonl.js';
+import { encodeValue, endOfLastCompleteLine } from '../safety/jsonl.js';
 import { sqliteSideFile } from '../safety/preflight.js';
 import { writeFully } from '../safety/write-fully.js';
 import { VERSION } from '../version.js';
@@ -113,7 +113,9 @@ export class DiffFile {
     let fd: number;
     try {
       // Never through a symlink: an earlier diff file is a regular file.
-      fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | mode | constants.O_NOFOLLOW, 0o644);
+      // Read too when resuming: a torn last line is found by reading back from the end.
+      const access = options.resume ? constants.O_RDWR : constants.O_WRONLY;
+      fd = openSync(path, access | constants.O_CREAT | mode | constants.O_NOFOLLOW, 0o644);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const why =
@@ -125,6 +127,13 @@ export class DiffFile {
               ? 'it is a directory'
               : (e.code ?? e.message);
       throw cannotWrite(path, `${why}. Give a file in a directory you can write to`);
+    }
+    if (options.resume) {
+      // A full disk can have cut the last line of the part this run continues: cut it off, so the
+      // file stays one JSON object per line.
+      const size = fstatSync(fd).size;
+      const complete = endOfLastCompleteLine(fd, size);
+      if (complete < size) ftruncateSync(fd, complete);
     }
     const out = new DiffFile(path, fd);
     out.line({

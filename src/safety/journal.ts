@@ -12,7 +12,7 @@ import type { WriteJournal } from '../engine/run.js';
 import { DatafixError } from '../errors.js';
 import type { TargetPlan, WriteAction } from '../plan/types.js';
 import { toJsonSafe } from '../plan/values.js';
-import { chainSum, decodeValue, encodeValue, readTextLines, SUM_SUFFIX, splitSum, withSum } from './jsonl.js';
+import { chainSum, decodeValue, encodeValue, endOfLastCompleteLine, readTextLines, SUM_SUFFIX, splitSum, withSum } from './jsonl.js';
 import { writeFully } from './write-fully.js';
 
 /**
@@ -297,19 +297,6 @@ export class JournalWriter implements WriteJournal {
   close(): void {
     closeSync(this.fd);
   }
-}
-
-/** Offset just after the file's last newline (0 if it has none), found by reading back from the end in chunks. */
-function endOfLastCompleteLine(fd: number, size: number): number {
-  const chunk = Buffer.alloc(1 << 16);
-  for (let end = size; end > 0; ) {
-    const start = Math.max(0, end - chunk.length);
-    const n = readSync(fd, chunk, 0, end - start, start);
-    const nl = chunk.subarray(0, n).lastIndexOf(10);
-    if (nl >= 0) return start + nl + 1;
-    end = start;
-  }
-  return 0;
 }
 
 export interface JournalReading {

@@ -3,7 +3,7 @@
  * exactly, with `{ "$absent": true }` for a field that did not exist.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { isDeepStrictEqual } from 'node:util';
 import { fromJsonSafe, toJsonSafe } from '../plan/values.js';
@@ -69,4 +69,21 @@ export function withSum(previous: string, obj: unknown): { text: string; sum: st
   const body = JSON.stringify(obj);
   const sum = chainSum(previous, body);
   return { text: `${body.slice(0, -1)},"sum":"${sum}"}`, sum };
+}
+
+/**
+ * Offset just after the file's last newline (0 if it has none), found by reading back from the
+ * end in chunks: where a file of lines torn by a crash or a full disk is cut back to before more
+ * lines are appended.
+ */
+export function endOfLastCompleteLine(fd: number, size: number): number {
+  const chunk = Buffer.alloc(1 << 16);
+  for (let end = size; end > 0; ) {
+    const start = Math.max(0, end - chunk.length);
+    const n = readSync(fd, chunk, 0, end - start, start);
+    const nl = chunk.subarray(0, n).lastIndexOf(10);
+    if (nl >= 0) return start + nl + 1;
+    end = start;
+  }
+  return 0;
 }

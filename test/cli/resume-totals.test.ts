@@ -4,7 +4,7 @@
  * checkpointed, so a resumed run's whole-run totals equal an independent count of the data, and
  * `datafix runs` lists the whole run's totals, not only the last process's part.
  */
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -44,7 +44,7 @@ it('a disk that fills with the diff file stops the run after a whole page; --res
   // The first chunk of lines (64 KiB) is written; from the second on, the disk is full.
   const first = await runCli(['run', SYNC_FIX, '--verbose', '--diff-file', 'diffs.jsonl'], {
     cwd: dir.path,
-    env: { ...env, NODE_OPTIONS: `--import=${FULL_DISK}`, DATAFIX_TEST_DIFF_WRITES: '1' },
+    env: { ...env, NODE_OPTIONS: `--import=${FULL_DISK}`, DATAFIX_TEST_DIFF_WRITES: '1', DATAFIX_TEST_DIFF_TORN: '1' },
   });
   expect(first.code, show(first)).toBe(2);
   expect(first.stderr).toContain(`error DF747: cannot write --diff-file ${dir.file('diffs.jsonl')}: ENOSPC`);
@@ -56,8 +56,18 @@ it('a disk that fills with the diff file stops the run after a whole page; --res
   expect(state?.counts?.total).toBe(state?.records);
   expect(state?.counts?.updated).toBe(census(db).withId - before.withId);
 
-  const resumed = await runCli(['run', SYNC_FIX, '--resume', '--json'], { cwd: dir.path, env });
+  const resumed = await runCli(['run', SYNC_FIX, '--resume', '--json', '--diff-file', 'diffs.jsonl'], { cwd: dir.path, env });
   expect(resumed.code, show(resumed)).toBe(0);
+  // The line the full disk tore is cut off: the file is one JSON object per line, two headers.
+  const lines = readFileSync(dir.file('diffs.jsonl'), 'utf8').trimEnd().split('\n');
+  const parsed = lines.map((l, i) => {
+    try {
+      return JSON.parse(l) as { type?: string };
+    } catch {
+      throw new Error(`diffs.jsonl line ${i + 1} is not JSON: ${l.slice(0, 80)}`);
+    }
+  });
+  expect(parsed.filter((p) => p.type === 'datafix-diffs').length).toBe(2);
   const after = census(db);
   const updated = after.withId - before.withId;
   const wholeRun = jsonSummary(resumed).wholeRun as { total: number; updated: number; skipped: number; failed: number };
