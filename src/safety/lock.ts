@@ -353,7 +353,13 @@ export class TargetLock {
     return new DatafixError(
       'usage',
       'DF711',
-      `a stale lock is left by ${describeHolder(holder)}, which is no longer running. Continue that run with --resume, or clear the lock with ${unlockHint(holder)} to start over`,
+      `a stale lock is left by ${describeHolder(holder)}, which is no longer running. ${
+        holder?.purpose === 'apply'
+          ? `Clear it with ${unlockHint(holder)}, then run that datafix apply again (records already applied are left as they are)`
+          : holder?.purpose === 'undo'
+            ? 'Run that datafix undo again: it takes the lock over'
+            : `Continue that run with --resume, or clear the lock with ${unlockHint(holder)} to start over`
+      }`,
     );
   }
 

@@ -170,6 +170,20 @@ describe('stale locks (SQLite)', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
+  it('a stale lock left by an apply says to clear it and run the apply again (apply has no --resume)', async () => {
+    const { dir, db, env } = copy();
+    const pid = deadPid();
+    writeFileSync(
+      lockPathFor(db),
+      JSON.stringify({ pid, host: hostname(), startedAt: '2025-01-01T00:00:00.000Z', spec: SYNC_FIX, purpose: 'apply', fix: 'sync' }),
+    );
+    const refused = await runCli(['run', SYNC_FIX], { cwd: dir.path, env });
+    expect(refused.code, show(refused)).toBe(2);
+    expect(refused.stderr).toContain('error DF711: a stale lock is left by');
+    expect(refused.stderr).toContain(`then run that datafix apply again`);
+    expect(refused.stderr).not.toContain('--resume');
+  });
+
   it('a lock left by a dead process: a plain run exits 2 naming it and `datafix unlock`; unlock clears it; the run then works', async () => {
     const { dir, db, env } = copy();
     const lock = lockPathFor(db);
