@@ -39,6 +39,8 @@ export class PlanCommand extends Command {
   override async execute(): Promise<number> {
     // Ctrl-C, SIGTERM and SIGHUP stop the plan after the records in flight; no plan is saved.
     const stop = (await import('../stop.js')).stopOnSignals(this.context.stderr);
+    // Loaded with the command, not with the CLI: every command module stays light at start-up.
+    const { PlanInterrupted } = await import('../../safety/saved-plan.js');
     try {
       const { loadPlan } = await import('../../api.js');
       const { writeSavedPlan } = await import('../../safety/saved-plan.js');
@@ -67,7 +69,10 @@ export class PlanCommand extends Command {
           `cannot write the plan ${this.out}: it exists and is not a datafix plan, so it is never overwritten. Give --out a new file (or an earlier plan's)`,
         );
       }
-      await checkTarget(plan, { readonly: true });
+      // DynamoDB requests still unanswered shortly after a stop signal are cut off, as run's are.
+      const adapter = { dynamodb: { stopSignal: stop.signal } };
+      await checkTarget(plan, { readonly: true, adapter });
+      if (stop.signal.aborted) throw new PlanInterrupted();
       const { PlanDigest, renderPlanMarkdown } = await import('../plan-markdown.js');
       const digest = new PlanDigest();
       const out = this.json || markdown ? this.context.stderr : this.context.stdout;
@@ -90,6 +95,7 @@ export class PlanCommand extends Command {
       try {
         summary = await writeSavedPlan(plan, this.spec, this.out, {
           signal: stop.signal,
+          adapter,
           ...(this.limit !== undefined ? { limit: this.limit } : {}),
           ...(shown ? { onConnected: (t: string) => shown.onConnected(t), onTotal: (t) => shown.onTotal(t) } : {}),
           ...(markdown || shown
@@ -102,14 +108,7 @@ export class PlanCommand extends Command {
             : {}),
         });
       } catch (err) {
-        const { PlanInterrupted } = await import('../../safety/saved-plan.js');
-        if (err instanceof PlanInterrupted) {
-          await shown?.end({ interrupted: true });
-          this.context.stderr.write(`interrupted: nothing was written, and no plan was saved (${this.out} was not written).\n`);
-          if (this.json) this.context.stdout.write(`${JSON.stringify({ interrupted: { message: 'interrupted: no plan was saved' } })}\n`);
-          return EXIT.interrupted;
-        }
-        await shown?.end({ error: err });
+        await shown?.end(err instanceof PlanInterrupted ? { interrupted: true } : { error: err });
         throw err;
       }
       await shown?.end({ summary });
@@ -124,10 +123,21 @@ export class PlanCommand extends Command {
       // As its dry run: records that failed are in no plan, and the exit code says so.
       return summary.failed > 0 ? EXIT.recordsFailed : EXIT.ok;
     } catch (err) {
+      // Stopped, or a wait the stop signal cut short, before any record was planned.
+      const { stoppedWhileWaiting } = await import('../../engine/run.js');
+      if (err instanceof PlanInterrupted || (await stoppedWhileWaiting(err, stop.signal))) return this.noPlan();
       const { locateInSpec } = await import('../../language/locate.js');
       return reportError(locateInSpec(err, this.spec), this.context.stderr, this.json ? this.context.stdout : undefined);
     } finally {
       stop.dispose();
     }
+  }
+
+  /** What an interrupted plan says: nothing was written, and no plan file either. */
+  private noPlan(): number {
+    this.context.stderr.write(`interrupted: nothing was written.\nno plan was saved: ${this.out} was not written.\n`);
+    // The one object every interrupted command prints under --json.
+    if (this.json) this.context.stdout.write(`${JSON.stringify({ interrupted: { message: 'interrupted: nothing was written' } })}\n`);
+    return EXIT.interrupted;
   }
 }
