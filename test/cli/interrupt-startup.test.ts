@@ -65,7 +65,7 @@ function nodeCpuMs(pid: number | undefined): number | undefined {
   }
 }
 
-describe('a command with no stop handler of its own (plan, waiting for DynamoDB)', () => {
+describe('plan while it waits for a DynamoDB endpoint that does not answer', () => {
   it('Ctrl-C: "interrupted: nothing was written.", exit 130, no plan written', async () => {
     const dir = tmp();
     const spec = markItemsSpec(dir);
