@@ -53,7 +53,8 @@ it('plan and apply show a task list in a terminal, each ending ✔ with its coun
   const screen = applied.screen();
   expect(a.code, screen).toBe(0);
   expect(screen).toMatch(new RegExp(`✔ Applied ${updatable.length} record\\(s\\) of ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} in `));
-  expect(screen).toContain(`${updatable.length} of ${updatable.length} (100%) · ${updatable.length} applied · 0 drifted · 0 failed`);
+  // The counts as they were last drawn (redraws are spaced, so not always the very last record).
+  expect(screen).toMatch(new RegExp(`\\d+ of ${updatable.length} \\(\\d+%\\) · \\d+ applied · 0 drifted · 0 failed`));
   expect(screen.match(/^~ applied /gm)).toHaveLength(20);
   const ids = generationIds(db);
   for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
