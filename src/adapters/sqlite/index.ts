@@ -941,17 +941,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         try {
           changes = update.statement.run(...params).changes;
         } catch (err) {
-          if (isLockedError(err)) throw err;
-          // A trigger's RAISE(ROLLBACK) ends the whole transaction: what the batch wrote before
-          // this record is gone, so the batch cannot go on as if only this record failed.
-          if (!db.inTransaction) {
-            throw new DatafixError(
-              'config',
-              'DF418',
-              `writing \`${table}\` (${keyCols.map((k) => `${k}=${String(r.key[k])}`).join(', ')}): ${(err as Error).message}; SQLite rolled back the whole batch (a trigger's RAISE(ROLLBACK)), so nothing of it was written. Fix that record's data or the trigger, then --resume`,
-            );
-          }
-          return { status: 'failed', reason: 'write_failed', message: (err as Error).message };
+          return statementFailure(table, keyCols, r, err);
         } finally {
           count('update');
         }
@@ -966,7 +956,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           );
         }
         // The guard failed: tell a row someone else changed from one that was deleted.
-        const current = prepare(`SELECT * FROM ${quoteIdent(table)} WHERE ${keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ')}`).get(
+        const current = prepare(`SELECT * FROM ${quoteIdent(table)} WHERE ${keyWhere(keyCols)}`).get(
           ...keyCols.map((k) => toSqlValue(r.key[k])),
         ) as Item | undefined;
         // SQLite loses no acknowledgements: a failed guard is always someone else's change, even
@@ -986,7 +976,11 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         return { status: 'not_found' };
       };
       const keyWhere = (keyCols: string[]) => keyCols.map((k) => `${quoteIdent(k)} = ?`).join(' AND ');
-      /** A statement that failed on this record alone, or the batch's end (RAISE(ROLLBACK)). */
+      /**
+       * A statement that failed on this record alone, or the batch's end: a trigger's
+       * RAISE(ROLLBACK) ends the whole transaction, so what the batch wrote before this record is
+       * gone and the batch cannot go on as if only this record failed (DF418).
+       */
       const statementFailure = (table: string, keyCols: string[], r: WriteRequest, err: unknown): WriteResult => {
         if (isLockedError(err)) throw err;
         if (!db.inTransaction) {
