@@ -7,12 +7,22 @@ import type { ExtractPlan } from '../plan/types.js';
 import { ExactNumber, isMissing } from '../plan/values.js';
 import { type Context, resolveRef } from './context.js';
 
+/**
+ * A record's extract that failed: `reason` is the record's failure reason, `message` says why.
+ * An outcome of the data, not a fault of datafix: it carries no stack trace, which would cost
+ * more than the rest of the record's work where many rows fail (invalid JSON in a column).
+ */
 export class ExtractFailure extends Error {
-  constructor(
-    readonly reason: 'invalid_json' | 'extract_failed' | 'expression_error' | 'expression_limit' | 'value_not_exact',
-    message: string,
-  ) {
-    super(message);
+  readonly reason: 'invalid_json' | 'extract_failed' | 'expression_error' | 'expression_limit' | 'value_not_exact';
+  constructor(reason: ExtractFailure['reason'], message: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    this.reason = reason;
   }
 }
 
@@ -26,6 +36,8 @@ export interface CompiledExtract {
    * wildcard). Undefined where a path needs jsonpath-plus (`..`, slices).
    */
   readonly walks: readonly (readonly JsonPathSegment[] | undefined)[];
+  /** Per path: its walk selects at most one value (names and [n] only, no [*]). */
+  readonly single: readonly boolean[];
 }
 
 export function prepareExtract(plan: ExtractPlan): CompiledExtract {
@@ -33,7 +45,25 @@ export function prepareExtract(plan: ExtractPlan): CompiledExtract {
     const segments = jsonPathSegments(p);
     return segments.every((seg) => seg.kind === 'name' || seg.kind === 'index' || seg.kind === 'wildcard') ? segments : undefined;
   });
-  return { plan, paths: plan.paths, walks };
+  const single = walks.map((w) => w?.every((seg) => seg.kind !== 'wildcard') ?? false);
+  return { plan, paths: plan.paths, walks, single };
+}
+
+/**
+ * The one match of a path of names and [n] (see `walk`), or undefined: the same selection
+ * without a list per step, which most extracts (`$.a[0].b`) are run through for every record.
+ */
+function walkOne(input: unknown, segments: readonly JsonPathSegment[]): unknown {
+  let value = input;
+  for (const seg of segments) {
+    if (value === null || typeof value !== 'object' || value instanceof ExactNumber) return undefined;
+    if (Array.isArray(value)) {
+      if (seg.kind !== 'index' || seg.index >= value.length) return undefined;
+      value = value[seg.index];
+    } else if (seg.kind === 'name' && Object.hasOwn(value, seg.name)) value = (value as Record<string, unknown>)[seg.name];
+    else return undefined;
+  }
+  return value;
 }
 
 /** Every match of a path of names, [n] and [*], in document order, through own properties. */
@@ -116,6 +146,11 @@ function extractValue(ex: CompiledExtract, ctx: Context): unknown {
   if (input === null || typeof input !== 'object') return undefined;
   for (const [i, path] of ex.paths.entries()) {
     const steps = ex.walks[i];
+    if (steps && ex.single[i]) {
+      const found = walkOne(input, steps);
+      if (!isMissing(found)) return found;
+      continue;
+    }
     let matches: unknown[];
     if (steps) matches = walk(input, steps);
     else {

@@ -16,6 +16,10 @@ import { chainSum, decodeValue, encodeValue, endOfLastCompleteLine, readTextLine
 import { writeFully } from './write-fully.js';
 
 /**
+ * 5: one line per batch: a `writes` line holds every write of a batch (numbered on from its
+ * `seq`) and a `results` line every outcome of one. Per-record lines cost a JSON document and a
+ * checksum each; a light fix spent a fifth of its run on them (docs/performance.md). Deletes
+ * and creates as in 4. A datafix that reads only formats 1–4 refuses these journals.
  * 4: as 3; a write line may carry `action` (`delete`: the record was deleted and its fields are
  * its whole before-image; `create`: it was created from its fields). Written only by fixes that
  * delete or create, so a datafix that reads formats 1–3 refuses such a journal rather than
@@ -26,12 +30,15 @@ import { writeFully } from './write-fully.js';
  * 2: every line carries `sum`, a checksum chained from the header (see `chainSum`), so an edited,
  * moved, removed or foreign line is detected before undo writes anything.
  * 1: no checksums; still readable and undoable, without that verification.
+ * Journals of formats 1–4 are still continued on resume in their own format.
  */
-export const JOURNAL_FORMAT = 3;
-/** The format of journals whose writes may delete or create records. */
+export const JOURNAL_FORMAT = 5;
+/** The first format whose writes may delete or create records. */
 export const JOURNAL_FORMAT_WHOLE_RECORDS = 4;
+/** The first format that journals a batch on one line. */
+const JOURNAL_FORMAT_BATCHED = 5;
 /** Formats this version reads (and continues on resume). */
-const READABLE_FORMATS = [1, 2, 3, 4];
+const READABLE_FORMATS = [1, 2, 3, 4, 5];
 
 export interface JournalHeader {
   readonly type: 'header';
@@ -72,17 +79,30 @@ export interface JournalWrite {
   readonly stored?: Record<string, unknown>;
 }
 
+/** One write as journaled: the record's key and, per field, its before-image and new value. */
+interface WriteEntry {
+  action?: WriteAction;
+  table?: string;
+  key: unknown;
+  fields: { name: string; before: unknown; after: unknown }[];
+}
+
+/** One write's outcome as journaled; `stored`: a created record as the backend stored it. */
+interface ResultEntry {
+  seq: number;
+  status: WriteResult['status'];
+  stored?: unknown;
+}
+
 type Line =
   | JournalHeader
-  | {
-      type: 'write';
-      seq: number;
-      action?: WriteAction;
-      table?: string;
-      key: unknown;
-      fields: { name: string; before: unknown; after: unknown }[];
-    }
-  | { type: 'result'; seq: number; status: WriteResult['status']; stored?: unknown }
+  // Formats 1–4: a line per write and per outcome.
+  | ({ type: 'write'; seq: number } & WriteEntry)
+  | ({ type: 'result' } & ResultEntry)
+  // Format 5: a line per batch; its writes are numbered seq, seq + 1, …; `count` is the number
+  // of entries, up front so that a reader that only counts (`datafix runs`) parses no values.
+  | { type: 'writes'; seq: number; count: number; writes: WriteEntry[] }
+  | { type: 'results'; count: number; results: ResultEntry[] }
   | { type: 'resume'; at: string }
   | { type: 'end'; at: string; summary: RunSummary; interrupted: boolean };
 
@@ -100,6 +120,18 @@ const DISK_CODES: Record<string, string> = {
   EFBIG: 'the file size limit was reached (EFBIG)',
 };
 
+/** A write request as journaled: its key and every field's before-image and new value, tagged exactly. */
+function writeEntry(r: WriteRequest): WriteEntry {
+  const e: WriteEntry = {
+    key: toJsonSafe(r.key),
+    fields: r.fields.map((f) => ({ name: f.name, before: encodeValue(f.before), after: encodeValue(f.value) })),
+  };
+  // Key order as in formats 1–4 (`action`, `table`, `key`, `fields`), so the lines read alike.
+  return r.action || r.table !== undefined
+    ? { ...(r.action ? { action: r.action } : {}), ...(r.table !== undefined ? { table: r.table } : {}), ...e }
+    : e;
+}
+
 /** Appends to a journal; every `intend` is durable before it returns, or it throws. */
 export class JournalWriter implements WriteJournal {
   private readonly fd: number;
@@ -109,32 +141,37 @@ export class JournalWriter implements WriteJournal {
   get lastSeq(): number {
     return this.seq;
   }
-  private readonly seqOf = new WeakMap<WriteRequest, number>();
+  /**
+   * The seq of each write of the batch being written (`settle` may come once per attempt, for
+   * the writes a throttled attempt left); a plain Map, emptied per batch: a WeakMap's ephemeron
+   * bookkeeping cost more than the journal line itself.
+   */
+  private readonly seqOf = new Map<WriteRequest, number>();
   /** Bytes known to be complete lines on disk: a failed append is cut back to here. */
   private size: number;
   /** The last line's checksum (format 2); undefined for a format-1 journal, which has none. */
   private lastSum: string | undefined;
+  /** A line per batch (format 5), or a line per write and per outcome (a resumed older journal). */
+  private readonly batched: boolean;
 
   private constructor(
     readonly path: string,
     fd: number,
     size: number,
     lastSum: string | undefined,
+    format: number,
   ) {
     this.fd = fd;
     this.size = size;
     this.lastSum = lastSum;
+    this.batched = format >= JOURNAL_FORMAT_BATCHED;
   }
 
   /**
    * Starts a new journal; refuses to overwrite one that exists (DF701).
    * @throws DatafixError DF704 when the header cannot be written in full.
    */
-  static create(
-    path: string,
-    header: Omit<JournalHeader, 'type' | 'format'>,
-    options: { readonly wholeRecords?: boolean } = {},
-  ): JournalWriter {
+  static create(path: string, header: Omit<JournalHeader, 'type' | 'format'>): JournalWriter {
     mkdirSync(dirname(path), { recursive: true });
     let fd: number;
     try {
@@ -150,10 +187,9 @@ export class JournalWriter implements WriteJournal {
         `cannot create journal ${path}: ${why}. Give --journal a new file in a writable directory, or make ${dirname(path)} writable`,
       );
     }
-    const w = new JournalWriter(path, fd, 0, '');
+    const w = new JournalWriter(path, fd, 0, '', JOURNAL_FORMAT);
     try {
-      const format = options.wholeRecords ? JOURNAL_FORMAT_WHOLE_RECORDS : JOURNAL_FORMAT;
-      w.append([{ type: 'header', format, ...header }], 'before the run wrote anything');
+      w.append([{ type: 'header', format: JOURNAL_FORMAT, ...header }], 'before the run wrote anything');
     } catch (err) {
       // An empty journal would only block a rerun with the same --journal path (DF701).
       closeSync(fd);
@@ -208,7 +244,7 @@ export class JournalWriter implements WriteJournal {
           `the journal ${path} holds writes up to ${check.lastSeq}, but the interrupted run had journaled ${recordedSeq} by its last checkpoint: lines were cut from its end, and the writes on them could not be undone. Nothing was resumed. Restore the journal from a copy and resume, or undo what it holds and run without --resume`,
         );
       }
-      const w = new JournalWriter(path, fd, complete, check.lastSum);
+      const w = new JournalWriter(path, fd, complete, check.lastSum, check.header.format);
       w.seq = check.lastSeq;
       w.append([{ type: 'resume', at: new Date().toISOString() }], 'before the resumed run wrote anything');
       return w;
@@ -219,11 +255,11 @@ export class JournalWriter implements WriteJournal {
   }
 
   /**
-   * Appends whole lines and fsyncs them. Short writes are continued; a write or fsync that fails
+   * Appends whole lines and (unless `durable` is false) fsyncs them. Short writes are continued; a write or fsync that fails
    * (disk full, quota, I/O error, file size limit) cuts the file back to its last complete line
    * and throws DF704, so no caller ever goes on believing lines are on disk that are not.
    */
-  private append(lines: readonly Line[], stage: string): void {
+  private append(lines: readonly Line[], stage: string, durable = true): void {
     let text = '';
     let sum = this.lastSum;
     for (const line of lines) {
@@ -237,7 +273,7 @@ export class JournalWriter implements WriteJournal {
     const bytes = Buffer.from(text, 'utf8');
     try {
       writeFully(this.fd, bytes, this.size, journalFs.writeSync);
-      journalFs.fsyncSync(this.fd);
+      if (durable) journalFs.fsyncSync(this.fd);
     } catch (err) {
       try {
         ftruncateSync(this.fd, this.size);
@@ -261,33 +297,35 @@ export class JournalWriter implements WriteJournal {
     // One write and one fsync per batch: every before-image of the batch is durable before any
     // of its writes is sent. Seqs are assigned only once the batch is on disk.
     const first = this.seq + 1;
-    const lines: Line[] = requests.map((r, i) => ({
-      type: 'write',
-      seq: first + i,
-      ...(r.action ? { action: r.action } : {}),
-      ...(r.table !== undefined ? { table: r.table } : {}),
-      key: toJsonSafe(r.key),
-      fields: r.fields.map((f) => ({ name: f.name, before: encodeValue(f.before), after: encodeValue(f.value) })),
-    }));
+    const entries = requests.map(writeEntry);
+    const lines: Line[] = this.batched
+      ? [{ type: 'writes', seq: first, count: entries.length, writes: entries }]
+      : entries.map((e, i) => ({ type: 'write', seq: first + i, ...e }));
     this.append(lines, 'before sending this batch (none of its writes were sent)');
+    this.seqOf.clear();
     for (const [i, r] of requests.entries()) this.seqOf.set(r, first + i);
     this.seq += requests.length;
   }
 
   settle(requests: readonly WriteRequest[], results: readonly WriteResult[]): void {
-    const lines: Line[] = [];
-    requests.forEach((r, i) => {
-      const seq = this.seqOf.get(r);
+    const entries: ResultEntry[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      const seq = this.seqOf.get(requests[i] as WriteRequest);
       const result = results[i];
       const status = result?.status;
-      if (seq === undefined || !status || status === 'retry') return;
+      if (seq === undefined || !status || status === 'retry') continue;
       // A created record as stored (SQLite: its defaults too), for undo to compare whole.
-      const stored = result.status === 'applied' && result.stored ? { stored: encodeValue(result.stored) } : {};
-      lines.push({ type: 'result', seq, status, ...stored });
-    });
-    // Outcomes are fsynced too: a lost outcome line is safe (undo checks such records against
-    // the database) but a half-written one would hide the next batch's before-images.
-    if (lines.length > 0) this.append(lines, 'after a batch was written, before the next one');
+      entries.push(result.status === 'applied' && result.stored ? { seq, status, stored: encodeValue(result.stored) } : { seq, status });
+    }
+    if (entries.length === 0) return;
+    // Written, not fsynced: the next batch's `intend` fsyncs the file, this line included, before
+    // any of its writes is sent, and `end` fsyncs the last. A power loss before then can only
+    // lose or tear this last line, which is safe: undo checks writes without an outcome against
+    // the target, and a torn last line is cut off on resume and ignored by undo.
+    const lines: Line[] = this.batched
+      ? [{ type: 'results', count: entries.length, results: entries }]
+      : entries.map((e) => ({ type: 'result', ...e }));
+    this.append(lines, 'after a batch was written, before the next one', false);
   }
 
   end(summary: RunSummary, interrupted: boolean): void {
@@ -385,27 +423,50 @@ async function checkJournal(path: string, consequence: string, onWrite?: (key: R
       }
       sum = parts.sum;
     }
-    if (line.type === 'write') {
+    const batched = (header?.format ?? 0) >= JOURNAL_FORMAT_BATCHED;
+    const perRecord = line.type === 'write' || line.type === 'result';
+    if ((batched && perRecord) || (!batched && (line.type === 'writes' || line.type === 'results'))) {
+      throw damaged(lineNo, `a ${line.type} line in a journal of format ${header?.format}`);
+    }
+    const write = (seq: unknown, entry: WriteEntry): void => {
       const ok =
-        Number.isSafeInteger(line.seq) &&
-        line.seq > 0 &&
-        line.key !== null &&
-        typeof line.key === 'object' &&
-        Array.isArray(line.fields) &&
-        line.fields.every((f) => f && typeof f.name === 'string' && 'before' in f && 'after' in f) &&
-        (line.action === undefined ||
-          ((header?.format ?? 0) >= JOURNAL_FORMAT_WHOLE_RECORDS && ['delete', 'create'].includes(line.action)));
-      if (!ok) throw damaged(lineNo, 'a write line without a valid seq, key or fields');
-      if (seqs.has(line.seq)) throw damaged(lineNo, `write ${line.seq} appears twice`);
-      seqs.add(line.seq);
-      lastSeq = Math.max(lastSeq, line.seq);
+        typeof seq === 'number' &&
+        Number.isSafeInteger(seq) &&
+        seq > 0 &&
+        entry !== null &&
+        typeof entry === 'object' &&
+        entry.key !== null &&
+        typeof entry.key === 'object' &&
+        Array.isArray(entry.fields) &&
+        entry.fields.every((f) => f && typeof f.name === 'string' && 'before' in f && 'after' in f) &&
+        (entry.action === undefined ||
+          ((header?.format ?? 0) >= JOURNAL_FORMAT_WHOLE_RECORDS && ['delete', 'create'].includes(entry.action)));
+      if (!ok) throw damaged(lineNo, 'a write without a valid seq, key or fields');
+      if (seqs.has(seq)) throw damaged(lineNo, `write ${seq} appears twice`);
+      seqs.add(seq);
+      lastSeq = Math.max(lastSeq, seq);
       writeCount++;
-      if (onWrite) writeKeys.set(line.seq, line.key);
-    } else if (line.type === 'result') {
-      if (!seqs.has(line.seq)) throw damaged(lineNo, `an outcome for write ${line.seq}, which is not journaled before it`);
-      const key = writeKeys.get(line.seq);
-      if (key !== undefined && line.status === 'applied') onWrite?.(decodeValue(key) as Record<string, unknown>);
-      writeKeys.delete(line.seq);
+      if (onWrite) writeKeys.set(seq, entry.key);
+    };
+    const result = (entry: ResultEntry): void => {
+      if (entry === null || typeof entry !== 'object' || !seqs.has(entry.seq)) {
+        throw damaged(lineNo, `an outcome for write ${entry?.seq}, which is not journaled before it`);
+      }
+      const key = writeKeys.get(entry.seq);
+      if (key !== undefined && entry.status === 'applied') onWrite?.(decodeValue(key) as Record<string, unknown>);
+      writeKeys.delete(entry.seq);
+    };
+    if (line.type === 'write') write(line.seq, line);
+    else if (line.type === 'result') result(line);
+    else if (line.type === 'writes') {
+      if (!Array.isArray(line.writes) || line.writes.length === 0 || line.count !== line.writes.length || !Number.isSafeInteger(line.seq)) {
+        throw damaged(lineNo, 'a writes line without a valid seq, count or writes');
+      }
+      for (const [i, entry] of line.writes.entries()) write(line.seq + i, entry);
+    } else if (line.type === 'results') {
+      if (!Array.isArray(line.results) || line.count !== line.results.length)
+        throw damaged(lineNo, 'a results line without a valid count or results');
+      for (const entry of line.results) result(entry);
     } else if (line.type !== 'header' && line.type !== 'resume' && line.type !== 'end') {
       throw damaged(lineNo, `unknown line type ${JSON.stringify((line as { type?: unknown })?.type)}`);
     }
@@ -501,23 +562,31 @@ export async function openJournal(path: string): Promise<JournalReading> {
           throw new DatafixError('usage', 'DF703', `${path}:${lineNo} changed while undo was reading the journal`);
         }
         first = false;
-        if (line.type === 'result') {
-          outcome.set(line.seq, line.status);
-          if (line.stored !== undefined) storedOf.set(line.seq, line.stored);
-        } else if (line.type === 'write') {
-          const status = outcome.get(line.seq);
-          const stored = storedOf.get(line.seq);
-          outcome.delete(line.seq);
-          storedOf.delete(line.seq);
-          yield {
-            seq: line.seq,
-            ...(line.action ? { action: line.action } : {}),
-            ...(line.table !== undefined ? { table: line.table } : {}),
-            key: decodeValue(line.key) as Record<string, unknown>,
-            fields: line.fields.map((f) => ({ name: f.name, before: decodeValue(f.before), after: decodeValue(f.after) })),
-            outcome: status === undefined ? 'unknown' : status === 'applied' ? 'applied' : 'not written',
-            ...(stored !== undefined ? { stored: decodeValue(stored) as Record<string, unknown> } : {}),
-          };
+        if (line.type === 'result' || line.type === 'results') {
+          for (const r of line.type === 'result' ? [line] : line.results) {
+            outcome.set(r.seq, r.status);
+            if (r.stored !== undefined) storedOf.set(r.seq, r.stored);
+          }
+        } else if (line.type === 'write' || line.type === 'writes') {
+          const entries = line.type === 'write' ? [line] : line.writes;
+          // Newest first within a batch too.
+          for (let i = entries.length - 1; i >= 0; i--) {
+            const entry = entries[i] as WriteEntry;
+            const seq = line.seq + i;
+            const status = outcome.get(seq);
+            const stored = storedOf.get(seq);
+            outcome.delete(seq);
+            storedOf.delete(seq);
+            yield {
+              seq,
+              ...(entry.action ? { action: entry.action } : {}),
+              ...(entry.table !== undefined ? { table: entry.table } : {}),
+              key: decodeValue(entry.key) as Record<string, unknown>,
+              fields: entry.fields.map((f) => ({ name: f.name, before: decodeValue(f.before), after: decodeValue(f.after) })),
+              outcome: status === undefined ? 'unknown' : status === 'applied' ? 'applied' : 'not written',
+              ...(stored !== undefined ? { stored: decodeValue(stored) as Record<string, unknown> } : {}),
+            };
+          }
         }
       }
     },

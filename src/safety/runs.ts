@@ -67,6 +67,12 @@ interface JournalPeek {
   readonly results: number;
 }
 
+/** The entries of a batch line (journal format 5), from the `count` it starts with; 0 if it has none. */
+function batchCount(text: string): number {
+  const m = /^\{"type":"(?:writes","seq":\d+|results"),"count":(\d+),/.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 /** Reads a journal line by line for its header, its write count and its end line. */
 async function peekJournal(path: string): Promise<JournalPeek | undefined> {
   let header: JournalPeek['header'];
@@ -83,6 +89,8 @@ async function peekJournal(path: string): Promise<JournalPeek | undefined> {
         header = first as JournalPeek['header'];
       } else if (text.startsWith('{"type":"write"')) writes++;
       else if (text.startsWith('{"type":"result"')) results++;
+      else if (text.startsWith('{"type":"writes"')) writes += batchCount(text);
+      else if (text.startsWith('{"type":"results"')) results += batchCount(text);
       else if (text.startsWith('{"type":"end"')) end = JSON.parse(text) as JournalPeek['end'];
       else if (text.trim() !== '') end = undefined;
     }

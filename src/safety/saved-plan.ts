@@ -179,7 +179,7 @@ export interface PlanScope {
  * @returns the number of changes, and whether any deletes or creates a whole record (its journal needs format 4).
  * @throws DatafixError DF733 (damaged or incomplete), DF734 (edited, or outside the spec).
  */
-async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ changes: number; wholeRecords: boolean }> {
+async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ changes: number }> {
   let changes = 0;
   const edited = (lineNo: number, what: string) =>
     new DatafixError(
@@ -189,7 +189,6 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ 
     );
   let last: PlanHeader | PlanChange | PlanEnd | undefined;
   let sum = '';
-  let wholeRecords = false;
   for await (const { text, line: lineNo } of readTextLines(path)) {
     let parsed: PlanHeader | PlanChange | PlanEnd;
     try {
@@ -205,7 +204,6 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ 
     if (!parts || chainSum(sum, parts.body) !== parts.sum) throw edited(lineNo, 'does not match its checksum');
     sum = parts.sum;
     if (parsed.type === 'change') changes++;
-    if (parsed.type === 'change' && parsed.action) wholeRecords = true;
     if (parsed.type === 'change' && scope) {
       const problem = outsideScope(parsed, scope);
       if (problem) throw edited(lineNo, problem);
@@ -219,7 +217,7 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ 
       `${path} is incomplete (it does not end with the summary line datafix plan writes last); nothing was applied. Make a new plan with datafix plan`,
     );
   }
-  return { changes, wholeRecords };
+  return { changes };
 }
 
 /** Why a planned change is not one the spec can make, or undefined. */
@@ -382,7 +380,7 @@ function whyDrifted(current: Item, request: WriteRequest): string {
 export async function applySavedPlan(path: string, options: ApplyOptions): Promise<ApplySummary> {
   const started = performance.now();
   const header = await readPlanHeader(path);
-  const { changes: planned, wholeRecords } = await checkPlan(path, options.scope);
+  const { changes: planned } = await checkPlan(path, options.scope);
   options.onTotal?.(planned);
   if (header.specChecksum !== options.currentChecksum) {
     throw new DatafixError('usage', 'DF731', `${header.specFile} changed since this plan was made (${header.createdAt}); make a new plan`);
@@ -439,19 +437,14 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         options.journalPath ??
           new RunStateStore(options.cwd).journalPath(`${runKey({ fix: header.fix, target: header.target })}--apply`, startedAt),
       );
-      journal = JournalWriter.create(
-        jpath,
-        {
-          fix: header.fix,
-          specFile: header.specFile,
-          specChecksum: header.specChecksum,
-          target: header.target,
-          startedAt,
-          datafixVersion: VERSION,
-        },
-        // Deletes and creates need a journal format that older versions refuse to undo.
-        { wholeRecords },
-      );
+      journal = JournalWriter.create(jpath, {
+        fix: header.fix,
+        specFile: header.specFile,
+        specChecksum: header.specChecksum,
+        target: header.target,
+        startedAt,
+        datafixVersion: VERSION,
+      });
       options.onNote?.(`journal ${jpath} (undo with: datafix undo ${jpath})`);
     }
     const flush = async (planned: PlanChange[]) => {

@@ -157,20 +157,16 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       }
       runId = newRunId();
       const path = resolve(options.cwd, options.journalPath ?? store.journalPath(key, startedAt));
-      journal = JournalWriter.create(
-        path,
-        {
-          fix: plan.fix,
-          specFile: resolve(options.cwd, options.specFile),
-          specChecksum: plan.specChecksum,
-          target: storedTarget,
-          runId,
-          stateDir: resolve(options.cwd),
-          startedAt,
-          datafixVersion: VERSION,
-        },
-        { wholeRecords: plan.update.action !== undefined },
-      );
+      journal = JournalWriter.create(path, {
+        fix: plan.fix,
+        specFile: resolve(options.cwd, options.specFile),
+        specChecksum: plan.specChecksum,
+        target: storedTarget,
+        runId,
+        stateDir: resolve(options.cwd),
+        startedAt,
+        datafixVersion: VERSION,
+      });
       options.onNote?.(`journal ${path} (undo with: datafix undo ${path})`);
     }
     const resumedFrom = options.resume ? previous : undefined;

@@ -15,6 +15,8 @@ import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { CTRL_C, HAS_SCRIPT, inTerminal, NO_SCRIPT } from '../helpers/terminal.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import {
+  journalResults,
+  journalWrites,
   jsonLines,
   killLeftoverProcesses,
   lockFiles,
@@ -131,9 +133,10 @@ describe('datafix apply', () => {
       // Every write sent has its outcome in the journal, and the end line says it was interrupted.
       const journals = readdirSync(join(dir.path, '.datafix/runs')).filter((f) => f.endsWith('.journal.jsonl'));
       expect(journals).toHaveLength(1);
-      const lines = jsonLines(join(dir.path, '.datafix/runs', journals[0] as string));
-      expect(lines.filter((l) => l.type === 'write')).toHaveLength(BATCH);
-      expect(lines.filter((l) => l.type === 'result')).toHaveLength(BATCH);
+      const journal = join(dir.path, '.datafix/runs', journals[0] as string);
+      const lines = jsonLines(journal);
+      expect(journalWrites(journal)).toHaveLength(BATCH);
+      expect(journalResults(journal)).toHaveLength(BATCH);
       expect(lines.at(-1)).toMatchObject({ type: 'end', interrupted: true });
       expect(await runsStatus(dir.path, env)).toEqual([
         expect.stringMatching(/ {2}apply mark-items {2}interrupted \(run the apply again to continue\)$/),

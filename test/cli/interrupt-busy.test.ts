@@ -63,7 +63,7 @@ function expectFixed(db: string): void {
 function journaledAWrite(dir: string): boolean {
   try {
     const runs = join(dir, '.datafix/runs');
-    return readdirSync(runs).some((f) => f.endsWith('.journal.jsonl') && readFileSync(join(runs, f), 'utf8').includes('{"type":"write"'));
+    return readdirSync(runs).some((f) => f.endsWith('.journal.jsonl') && readFileSync(join(runs, f), 'utf8').includes('{"type":"writes"'));
   } catch {
     return false;
   }

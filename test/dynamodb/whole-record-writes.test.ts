@@ -201,7 +201,7 @@ describe('DynamoDB through the CLI', () => {
     expect(after.filter((i) => 'legacy' in i)).toEqual([]);
     expect(after).toHaveLength(4);
     const journal = /journal (\S+\.journal\.jsonl) \(undo with/.exec(r.stderr)?.[1] as string;
-    expect(jsonLines(journal)[0]).toMatchObject({ format: 3 });
+    expect(jsonLines(journal)[0]).toMatchObject({ format: 5 });
     const undo = await runCli(['undo', journal, '--yes', '--json'], { cwd: dir.path, env });
     expect(undo.code, show(undo)).toBe(0);
     const sorted = (xs: RawItem[]) => [...xs].sort((a, b) => JSON.stringify(a.PK).localeCompare(JSON.stringify(b.PK)));

@@ -27,12 +27,16 @@ import {
   generationIds,
   I2V_FIX,
   i2vSpecWithPageSize,
+  journalResults,
+  journalWrites,
   jsonLines,
   jsonSummary,
+  perRecordJournalLines,
   pkOf,
   type RawItem,
   SYNC_FIX,
   scanRaw,
+  sealedJournalText,
   seededTables,
   show,
   sqliteAll,
@@ -47,20 +51,18 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-/** The keys of the journal's write lines, in order (`id` for SQLite, `PK` for DynamoDB). */
+/** The keys of the journal's writes, in order (`id` for SQLite, `PK` for DynamoDB). */
 function journaledKeys(journal: string, key: 'id' | 'PK'): string[] {
-  return jsonLines(journal)
-    .filter((l) => l.type === 'write')
-    .map((l) => String((l.key as Record<string, unknown>)[key]));
+  return journalWrites(journal).map((l) => String((l.key as Record<string, unknown>)[key]));
 }
 
-/** A torn journal line as a crash mid-append leaves it: the first part of a write line, no newline. */
+/** A torn journal line as a crash mid-append leaves it: the first part of a batch's writes line, no newline. */
 function tornWriteLine(seq: number, bytes: number): string {
   const line = JSON.stringify({
-    type: 'write',
+    type: 'writes',
     seq,
-    key: { id: 'torn' },
-    fields: [{ name: 'media_generation_id', before: null, after: 'x'.repeat(bytes) }],
+    count: 1,
+    writes: [{ key: { id: 'torn' }, fields: [{ name: 'media_generation_id', before: null, after: 'x'.repeat(bytes) }] }],
   });
   return line.slice(0, bytes);
 }
@@ -142,10 +144,9 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
 
       // The half-written batch was cut off: every line is whole, and exactly the first batch is
       // journaled, with its outcomes.
-      const lines = jsonLines(journal);
       const keys = journaledKeys(journal, 'id');
       expect(keys).toEqual(firstBatch);
-      expect(lines.filter((l) => l.type === 'result')).toHaveLength(firstBatch.length);
+      expect(journalResults(journal)).toHaveLength(firstBatch.length);
       // The database: exactly the journaled rows changed, nothing else.
       expect(changedIds(before, dumpSqlite(db))).toEqual([...keys].sort());
 
@@ -193,7 +194,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     vi.restoreAllMocks();
     const keys = journaledKeys(journal, 'id');
     expect(keys).toEqual(firstBatch);
-    expect(jsonLines(journal).filter((l) => l.type === 'result')).toEqual([]);
+    expect(journalResults(journal)).toEqual([]);
     expect(changedIds(before, dumpSqlite(db))).toEqual([...keys].sort());
 
     // Before undo: someone changes one of those rows, and one is already put back by hand.
@@ -334,7 +335,8 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     const { dir, db, journal, spec } = fresh();
     const afterRun = await liveRun(dir, journal, spec, db);
     const lines = readFileSync(journal, 'utf8').split('\n');
-    const index = lines.findIndex((l) => l.startsWith('{"type":"result"'));
+    const index = lines.findIndex((l) => l.startsWith('{"type":"results"'));
+    expect(index).toBeGreaterThan(0);
     lines.splice(index, 1);
     writeFileSync(journal, lines.join('\n'));
     const undo = await runCli(['undo', journal], { cwd: dir.path });
@@ -367,7 +369,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
       .filter((l) => l !== '');
     // The end line and the outcomes of the last batch go: no checksum can tell this from a kill.
     let cut = lines.length - 1;
-    while (cut > 0 && !(lines[cut - 1] as string).startsWith('{"type":"write"')) cut--;
+    while (cut > 0 && !(lines[cut - 1] as string).startsWith('{"type":"writes"')) cut--;
     expect(lines.length - cut).toBeGreaterThan(1);
     writeFileSync(journal, `${lines.slice(0, cut).join('\n')}\n`);
     const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
@@ -380,18 +382,49 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
   });
 
+  it.each([
+    [
+      'a writes line whose count disagrees with its writes',
+      (lines: Record<string, unknown>[]) => {
+        const i = lines.findIndex((l) => l.type === 'writes');
+        lines[i] = { ...lines[i], count: (lines[i]?.count as number) + 1 };
+      },
+      'a writes line without a valid seq, count or writes',
+    ],
+    [
+      'a line per write (the format-4 kind) in a format-5 journal',
+      (lines: Record<string, unknown>[]) => {
+        const i = lines.findIndex((l) => l.type === 'writes');
+        lines.splice(i, 1, ...perRecordJournalLines([lines[i] as Record<string, unknown>]));
+      },
+      'a write line in a journal of format 5',
+    ],
+    [
+      'a results line for a write no line journaled',
+      (lines: Record<string, unknown>[]) => {
+        const i = lines.findIndex((l) => l.type === 'results');
+        lines[i] = { ...lines[i], count: 1, results: [{ seq: 999_999, status: 'applied' }] };
+      },
+      'an outcome for write 999999, which is not journaled before it',
+    ],
+  ])('%s, checksums made to match: undo refuses it as damaged (DF703), nothing restored', async (_what, edit, why) => {
+    const { dir, db, journal, spec } = fresh();
+    const afterRun = await liveRun(dir, journal, spec, db);
+    const lines = jsonLines(journal);
+    edit(lines);
+    writeFileSync(journal, sealedJournalText(lines));
+    const undo = await runCli(['undo', journal], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(2);
+    expect(undo.stderr).toMatch(new RegExp(`error DF703: ${journal}:\\d+ is damaged \\(${why.replace(/[()]/g, '\\$&')}\\)`));
+    expect(dumpSqlite(db)).toEqual(afterRun);
+  });
+
   it('a format-1 journal (no checksums) is undone only with --unverified (DF707 without), with a note that it could not be verified', async () => {
     const { dir, db, journal, spec } = fresh();
     const before = dumpSqlite(db);
     await liveRun(dir, journal, spec, db);
-    // Format 1 as older datafix versions wrote it: the same lines, no `sum`.
-    const v1 = readFileSync(journal, 'utf8')
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => {
-        const { sum: _sum, ...rest } = JSON.parse(l) as Record<string, unknown>;
-        return JSON.stringify(rest.type === 'header' ? { ...rest, format: 1 } : rest);
-      });
+    // Format 1 as older datafix versions wrote it: a line per write and per outcome, no `sum`.
+    const v1 = perRecordJournalLines(jsonLines(journal)).map((l) => JSON.stringify(l.type === 'header' ? { ...l, format: 1 } : l));
     const old = dir.file('v1.journal.jsonl');
     writeFileSync(old, `${v1.join('\n')}\n`);
     // Edited and stripped of its checksums, a journal reads the same: the user must vouch for it.

@@ -19,6 +19,8 @@ import {
   dynamoEnv,
   generationIds,
   I2V_FIX,
+  journalResults,
+  journalWrites,
   jsonLines,
   jsonSummary,
   lockFiles,
@@ -72,12 +74,13 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     const afterRun = generationIds(db);
     for (const [id, want] of expected) expect(afterRun.get(id)?.mgid, id).toBe(want);
 
-    // The journal: a header, then one write line per written record with before/after per field.
+    // The journal: a header, then per batch one line of its writes, with before/after per field,
+    // and one line of their outcomes.
     const lines = jsonLines(journal);
     const header = lines[0] as Record<string, unknown>;
     expect(header).toEqual({
       type: 'header',
-      format: 3,
+      format: 5,
       fix: 'sync-media-generation-ids',
       specFile: SYNC_FIX,
       specChecksum: sha256File(SYNC_FIX),
@@ -90,9 +93,13 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
       stateDir: dir.path,
       sum: expect.stringMatching(/^[0-9a-f]{32}$/),
     });
-    const writes = lines.filter((l) => l.type === 'write');
+    const writes = journalWrites(journal);
     expect(writes).toHaveLength(updatable.length);
     expect(new Set(writes.map((w) => (w.key as { id: string }).id))).toEqual(new Set(updatable));
+    // Pages of 200 rows are each one batch: a writes line and a results line per page that wrote.
+    const batches = Math.ceil(updatable.length / 200);
+    expect(lines.filter((l) => l.type === 'writes')).toHaveLength(batches);
+    expect(lines.filter((l) => l.type === 'results')).toHaveLength(batches);
     const runTime = (writes[0] as { fields: { name: string; after: unknown }[] }).fields.find((f) => f.name === 'updated_at')?.after;
     expect(runTime).toEqual(expect.stringMatching(ISO));
     for (const w of writes) {
@@ -105,8 +112,8 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     }
     const seqs = writes.map((w) => w.seq as number);
     expect(new Set(seqs).size).toBe(seqs.length);
-    const results = lines.filter((l) => l.type === 'result');
-    expect(results).toHaveLength(writes.length);
+    const results = journalResults(journal);
+    expect(results.map((r) => r.seq)).toEqual(seqs);
     expect(results.every((r) => r.status === 'applied')).toBe(true);
     expect(lines.at(-1)).toMatchObject({ type: 'end', interrupted: false, summary: { updated: updatable.length } });
 
@@ -188,7 +195,7 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     const journal = dir.file('torn.jsonl');
     const run = await runCli(['run', SYNC_FIX, '--journal', journal, '--json'], { cwd: dir.path, env });
     expect(run.code, show(run)).toBe(0);
-    appendFileSync(journal, '{"type":"write","seq":99999,"table":"veo3_video_generations","key":{"id":"gen-0');
+    appendFileSync(journal, '{"type":"writes","seq":99999,"count":1,"writes":[{"table":"veo3_video_generations","key":{"id":"gen-0');
     const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
     expect(undo.code, show(undo)).toBe(0);
     expect(jsonSummary(undo)).toMatchObject({ total: updatable.length, restored: updatable.length });
@@ -203,8 +210,10 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     const run = await runCli(['run', SYNC_FIX, '--journal', journal, '--json'], { cwd: dir.path, env });
     expect(run.code, show(run)).toBe(0);
     const lines = readFileSync(journal, 'utf8').split('\n');
-    const victim = lines.findIndex((l, i) => i > 10 && l.startsWith('{"type":"write"'));
-    const id = (JSON.parse(lines[victim] as string) as { key: { id: string } }).key.id;
+    // A batch's writes line that is neither the first nor near the end.
+    const victim = lines.findIndex((l, i) => i > 2 && l.startsWith('{"type":"writes"'));
+    expect(victim).toBeLessThan(lines.length - 3);
+    const id = (JSON.parse(lines[victim] as string) as { writes: { key: { id: string } }[] }).writes[0]?.key.id as string;
     lines[victim] = (lines[victim] as string).slice(0, 40);
     writeFileSync(journal, lines.join('\n'));
 
@@ -276,7 +285,7 @@ update:
     const state = onlyState(dir.path);
     expect(state?.status).toBe('interrupted');
     const journal = state?.journal as string;
-    expect(jsonLines(journal).filter((l) => l.type === 'write')).toHaveLength(small.length);
+    expect(journalWrites(journal)).toHaveLength(small.length);
 
     const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
     expect(resumed.code, show(resumed)).toBe(0);
@@ -309,7 +318,7 @@ update:
     expect(failed.code, show(failed)).toBe(2);
     expect(failed.stderr).toContain('error DF411');
     const journal = onlyState(dir.path)?.journal as string;
-    expect(jsonLines(journal).filter((l) => l.type === 'write')).toHaveLength(9);
+    expect(journalWrites(journal)).toHaveLength(9);
 
     const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path });
     expect(resumed.code, show(resumed)).toBe(0);
@@ -372,7 +381,7 @@ update:
       expect(row.blob).toEqual(row.blob_new);
       expect(row.note).toBe(row.note_new);
     }
-    const writes = jsonLines(journal).filter((l) => l.type === 'write');
+    const writes = journalWrites(journal);
     const second = writes.find((w) => (w.key as { id: number }).id === 2) as { fields: { name: string; before: unknown }[] };
     expect(second.fields.find((f) => f.name === 'amount')?.before).toEqual({ $number: '9007199254740995' });
     expect(second.fields.find((f) => f.name === 'blob')?.before).toEqual({ $binary: Buffer.from([0, 255, 2]).toString('base64') });
@@ -422,7 +431,7 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     const lines = jsonLines(journal);
     expect(lines[0]).toEqual({
       type: 'header',
-      format: 3,
+      format: 5,
       fix: 'i2v-thumbnails',
       specFile: I2V_FIX,
       specChecksum: sha256File(I2V_FIX),
@@ -435,7 +444,7 @@ describe('journal and undo on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
       stateDir: dir.path,
       sum: expect.stringMatching(/^[0-9a-f]{32}$/),
     });
-    const writes = lines.filter((l) => l.type === 'write');
+    const writes = journalWrites(journal);
     expect(writes.map((w) => (w.key as { PK: string }).PK).sort()).toEqual([...data.updatable].sort());
     const byPk = new Map(before.map((i) => [pkOf(i), i]));
     for (const w of writes) {
@@ -604,7 +613,7 @@ update:
     }
 
     // The journal keeps before-images exactly: tagged numbers and sets, and $absent.
-    const writes = jsonLines(journal).filter((l) => l.type === 'write');
+    const writes = journalWrites(journal);
     const t0 = writes.find((w) => (w.key as { PK: string }).PK === 'T#t0') as { fields: { name: string; before: unknown }[] };
     expect(t0.fields.find((f) => f.name === 'amount')?.before).toEqual({ $number: '99999999999999999999999999999999999999' });
     expect(t0.fields.find((f) => f.name === 'tags')?.before).toEqual({ $set: expect.arrayContaining(['keep-me', 'was-0']) });

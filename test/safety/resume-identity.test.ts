@@ -14,9 +14,13 @@ import {
   createGeneratedVeo3Db,
   dumpSqlite,
   generationIds,
+  journalWrites,
+  jsonLines,
   jsonSummary,
   killLeftoverProcesses,
   onlyState,
+  perRecordJournalLines,
+  sealedJournalText,
   show,
   sleep,
   sqliteAll,
@@ -65,13 +69,15 @@ async function consistentCopy(db: string, to: string, writer: { kill(signal: Nod
 describe('resume on SQLite checks the run it continues', () => {
   let template: string;
   let expected: Map<string, string | null>;
+  /** Rows the sync fix updates. */
+  let updatable: string[];
   let templateDump: ReturnType<typeof dumpSqlite>;
   /** Rows the sync fix's source reads: raw_response set, media_generation_id still NULL. */
   let sourceRows: number;
 
   beforeAll(() => {
     template = shared().file('template.db');
-    ({ expected } = createGeneratedVeo3Db(template, ROWS));
+    ({ expected, updatable } = createGeneratedVeo3Db(template, ROWS));
     templateDump = dumpSqlite(template);
     const [n] = sqliteAll<{ n: number }>(
       template,
@@ -211,25 +217,50 @@ describe('resume on SQLite checks the run it continues', () => {
     expect(dumpSqlite(db)).toEqual(undone);
   });
 
+  it('a journal in the format before batched lines (4: a line per write and per outcome), resumed: the run goes on in that format, and undo restores the database as it was', async () => {
+    const { dir, db, spec, env } = copy();
+    const killed = await killAfterFirstPage(dir.path, spec, env);
+    // The journal as datafix wrote it before format 5, with its checksums.
+    const old = perRecordJournalLines(jsonLines(killed.journal)).map((l) => (l.type === 'header' ? { ...l, format: 4 } : l));
+    writeFileSync(killed.journal, sealedJournalText(old));
+    const r = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
+    expect(r.code, show(r)).toBe(0);
+    expectEveryRowFixed(db);
+    // Appended in the journal's own format: no batch lines after per-record ones.
+    const types = new Set(jsonLines(killed.journal).map((l) => l.type));
+    expect(types).toEqual(new Set(['header', 'write', 'result', 'resume', 'end']));
+    expect(journalWrites(killed.journal)).toHaveLength(updatable.length);
+    const undo = await runCli(['undo', killed.journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(jsonSummary(undo)).toMatchObject({ restored: updatable.length, conflicts: 0, failed: 0 });
+    expect(dumpSqlite(db)).toEqual(templateDump);
+  });
+
   it('a journal cut short at a line boundary: --resume exits 2 (DF728) and leaves the journal and the database as they were', async () => {
     const { dir, db, spec, env } = copy();
     const killed = await killAfterFirstPage(dir.path, spec, env);
     const recorded = (onlyState(dir.path) as { journalSeq?: number }).journalSeq ?? 0;
     expect(recorded).toBeGreaterThan(0);
-    // Whole lines go from the end until the last write line left is before the recorded one.
+    // Whole lines go from the end until the last batch of writes left ends before the recorded one.
     const lines = readFileSync(killed.journal, 'utf8')
       .split('\n')
       .filter((l) => l !== '');
-    const seqOf = (l: string) => (JSON.parse(l) as { type: string; seq?: number }).seq ?? 0;
+    /** The last write a line holds: a batch's writes are numbered on from its seq. */
+    const lastSeqOf = (l: string) => {
+      const line = JSON.parse(l) as { type: string; seq?: number; writes?: unknown[] };
+      return line.type === 'writes' ? (line.seq as number) + (line.writes as unknown[]).length - 1 : 0;
+    };
     let keep = lines.length;
-    while (keep > 1 && lines.slice(0, keep).some((l) => l.startsWith('{"type":"write"') && seqOf(l) >= recorded)) keep--;
+    while (keep > 1 && lines.slice(0, keep).some((l) => lastSeqOf(l) >= recorded)) keep--;
+    const held = Math.max(...lines.slice(0, keep).map(lastSeqOf));
+    expect(held).toBeLessThan(recorded);
     writeFileSync(killed.journal, `${lines.slice(0, keep).join('\n')}\n`);
     const cut = readFileSync(killed.journal, 'utf8');
     const beforeResume = dumpSqlite(db);
     const r = await runCli(['run', spec, '--resume'], { cwd: dir.path, env });
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toContain(
-      `error DF728: the journal ${killed.journal} holds writes up to ${recorded - 1}, but the interrupted run had journaled ${recorded} by its last checkpoint`,
+      `error DF728: the journal ${killed.journal} holds writes up to ${held}, but the interrupted run had journaled ${recorded} by its last checkpoint`,
     );
     expect(readFileSync(killed.journal, 'utf8')).toBe(cut);
     expect(dumpSqlite(db)).toEqual(beforeResume);

@@ -3,7 +3,9 @@
  * Ctrl-C), bounded polling, the `.datafix/` state a run leaves in its working directory, whole
  * SQLite databases and DynamoDB tables read back independently of datafix, and generated data.
  */
+
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,6 +182,58 @@ export function jsonLines(file: string): Record<string, unknown>[] {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/**
+ * A journal's writes in file order, one object per write whatever its format (format 5 holds a
+ * batch of writes on one `writes` line, numbered on from its `seq`; formats 1–4 a `write` line
+ * each): `{ type: 'write', seq, action?, table?, key, fields }`.
+ */
+export function journalWrites(file: string): Record<string, unknown>[] {
+  return jsonLines(file).flatMap((l) => {
+    if (l.type === 'write') return [l];
+    if (l.type !== 'writes') return [];
+    return (l.writes as Record<string, unknown>[]).map((w, i) => ({ type: 'write', seq: (l.seq as number) + i, ...w }));
+  });
+}
+
+/** A journal's write outcomes in file order, one object per outcome: `{ type: 'result', seq, status, stored? }`. */
+export function journalResults(file: string): Record<string, unknown>[] {
+  return jsonLines(file).flatMap((l) => {
+    if (l.type === 'result') return [l];
+    if (l.type !== 'results') return [];
+    return (l.results as Record<string, unknown>[]).map((r) => ({ type: 'result', ...r }));
+  });
+}
+
+/**
+ * A journal's lines as formats 1–4 have them (datafix versions before batched lines wrote
+ * these): each batch's `writes` line becomes a `write` line per write, each `results` line a
+ * `result` line per outcome; `sum` is dropped (the caller recomputes or omits it).
+ */
+export function perRecordJournalLines(lines: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  return lines.flatMap(({ sum: _sum, ...l }) => {
+    if (l.type === 'writes')
+      return (l.writes as Record<string, unknown>[]).map((w, i) => ({ type: 'write', seq: (l.seq as number) + i, ...w }));
+    if (l.type === 'results') return (l.results as Record<string, unknown>[]).map((r) => ({ type: 'result', ...r }));
+    return [l];
+  });
+}
+
+/**
+ * Journal text of `lines` with each line's checksum chained from the header's, as the journal
+ * format defines it (sha256 of the previous sum, a newline and the line without its sum; the
+ * first 32 hex digits), computed here without datafix: what a tool that rewrote a journal writes.
+ */
+export function sealedJournalText(lines: readonly Record<string, unknown>[]): string {
+  let sum = '';
+  return lines
+    .map(({ sum: _old, ...l }) => {
+      const body = JSON.stringify(l);
+      sum = createHash('sha256').update(`${sum}\n${body}`).digest('hex').slice(0, 32);
+      return `${body.slice(0, -1)},"sum":"${sum}"}\n`;
+    })
+    .join('');
 }
 
 /** The single JSON object a `--json` command prints on stdout. */

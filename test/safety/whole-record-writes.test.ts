@@ -12,6 +12,7 @@ import { useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
 import {
   dumpSqlite,
+  journalWrites,
   jsonLines,
   jsonSummary,
   killLeftoverProcesses,
@@ -89,7 +90,7 @@ const ids = (db: string, table: string) => sqliteAll<{ id: number }>(db, `SELECT
 const journalOf = (stderr: string) => /journal (\S+\.journal\.jsonl) \(undo with/.exec(stderr)?.[1] as string;
 
 describe('delete on SQLite through the CLI', () => {
-  it('run deletes the orphans (journal format 4, whole before-images), undo re-creates them byte for byte', async () => {
+  it('run deletes the orphans (whole before-images journaled), undo re-creates them byte for byte', async () => {
     const { dir, db, spec, env } = copy(DELETE_ORPHANS);
     const before = dumpSqlite(db);
     const r = await runCli(['run', spec, '--yes', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
@@ -99,8 +100,8 @@ describe('delete on SQLite through the CLI', () => {
     expect(ids(db, 'kids')).toEqual(Array.from({ length: KIDS }, (_, i) => i + 1).filter((id) => !orphans.has(id)));
     const journal = journalOf(r.stderr);
     const lines = jsonLines(journal);
-    expect(lines[0]).toMatchObject({ type: 'header', format: 4 });
-    const first = lines.find((l) => l.type === 'write');
+    expect(lines[0]).toMatchObject({ type: 'header', format: 5 });
+    const first = journalWrites(journal)[0];
     expect(first).toMatchObject({
       action: 'delete',
       table: 'kids',
@@ -245,7 +246,7 @@ describe('create on SQLite through the CLI', () => {
       missingParents.map((p) => ({ id: p, name: `restored for kid ${firstKidOf.get(p)}` })),
     );
     const journal = journalOf(r.stderr);
-    expect(jsonLines(journal)[0]).toMatchObject({ format: 4 });
+    expect(jsonLines(journal)[0]).toMatchObject({ format: 5 });
     const edited = missingParents[2] as number;
     sqliteExec(db, "UPDATE parents SET name = 'renamed by hand' WHERE id = ?", edited);
     const undo = await runCli(['undo', journal, '--yes', '--json'], { cwd: dir.path, timeoutMs: 60_000 });
