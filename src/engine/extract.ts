@@ -86,12 +86,50 @@ function walk(input: unknown, segments: readonly JsonPathSegment[]): unknown[] {
 }
 
 /**
- * A number a double may not hold exactly, where JSON puts a number (after `:`, `[` or `,`): 16
- * digits in a row, 17 digits and dots, or an exponent of three digits. JSON text without one
- * parses with JSON.parse, which gives the same values several times faster; text inside strings
- * that only looks like one (`"ts:12345678901234567"`) merely takes the exact parser.
+ * Whether JSON text may hold a number a double cannot hold exactly: a number token (outside
+ * strings) with 16 or more digits, or with an exponent of three digits or more. Text without
+ * one parses with JSON.parse, which gives the same values several times faster than the exact
+ * parser. Conservative: text it cannot follow (an unterminated string) answers true, and the
+ * exact parser then says what is wrong with it. A scan that skips strings with `indexOf` cost
+ * a third of the regular expression that looked for such numbers at every `:`, `[` and `,`
+ * (1.6 KB responses: 0.6 µs against 1.5 µs a row, bench/).
  */
-const MAYBE_INEXACT_NUMBER = /[:[,]\s*-?(?:[0-9]{16}|[0-9.]{17}|[0-9.]+[eE][+-]?[0-9]{3})/;
+export function mayHoldInexactNumber(text: string): boolean {
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 34 /* " */) {
+      // The closing quote: the next one not escaped (preceded by an even number of backslashes).
+      let end = text.indexOf('"', i + 1);
+      for (;;) {
+        if (end === -1) return true;
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === 92 /* \ */) backslashes++;
+        if (backslashes % 2 === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      i = end + 1;
+    } else if ((c >= 48 && c <= 57) || c === 45 /* - */) {
+      let digits = 0;
+      for (; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d >= 48 && d <= 57) digits++;
+        else if (d === 101 || d === 69 /* e E */) {
+          let e = i + 1;
+          if (text.charCodeAt(e) === 43 || text.charCodeAt(e) === 45) e++;
+          let exponentDigits = 0;
+          for (; e < n && text.charCodeAt(e) >= 48 && text.charCodeAt(e) <= 57; e++) exponentDigits++;
+          if (exponentDigits >= 3) return true;
+          i = e;
+          break;
+        } else if (d !== 46 /* . */ && d !== 45) break;
+      }
+      if (digits >= 16) return true;
+    } else i++;
+  }
+  return false;
+}
 
 /**
  * Parses JSON text so that every number keeps its value: one a double holds exactly stays a
@@ -102,7 +140,7 @@ const MAYBE_INEXACT_NUMBER = /[:[,]\s*-?(?:[0-9]{16}|[0-9.]{17}|[0-9.]+[eE][+-]?
  *   RangeError when nested deeper than the parser's stack.
  */
 export function parseJsonExactly(text: string): unknown {
-  if (!MAYBE_INEXACT_NUMBER.test(text)) return JSON.parse(text);
+  if (!mayHoldInexactNumber(text)) return JSON.parse(text);
   return parseLossless(text, null, (literal) => (isSafeNumber(literal) ? Number(literal) : new ExactNumber(literal)));
 }
 
