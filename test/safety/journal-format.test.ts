@@ -1,0 +1,425 @@
+/**
+ * The journal as a file, in process: what `JournalWriter` puts on disk and when it is durable,
+ * what `openJournal` gives undo back (newest first, each write with its outcome), what `reopen`
+ * gives a resumed run, and every kind of damage the check refuses before anything is restored.
+ * Lines are read back with plain JSON parsing and checksums recomputed with node:crypto, not
+ * with datafix's own reader.
+ */
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { WriteRequest, WriteResult } from '../../src/adapters/types.js';
+import type { RunSummary } from '../../src/engine/events.js';
+import { DatafixError } from '../../src/errors.js';
+import { JOURNAL_FORMAT, type JournalWrite, JournalWriter, journalFs, openJournal } from '../../src/safety/journal.js';
+import { useTempDirs } from '../helpers/tmp.js';
+import { jsonLines, perRecordJournalLines, sealedJournalText } from './support.js';
+
+const tmp = useTempDirs();
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const HEADER = {
+  fix: 'fill-names',
+  specFile: '/specs/fill-names.yaml',
+  specChecksum: 'a'.repeat(64),
+  target: { backend: 'sqlite' as const, path: '/data/app.db', busyTimeoutMs: 5000 },
+  runId: '00000000-0000-4000-8000-000000000001',
+  startedAt: '2026-11-30T10:00:00.000Z',
+  datafixVersion: '0.1.0',
+};
+
+const SUMMARY: RunSummary = {
+  fix: 'fill-names',
+  dryRun: false,
+  total: 3,
+  updated: 2,
+  skipped: 0,
+  failed: 1,
+  reasons: { write_failed: 1 },
+  durationMs: 5,
+};
+
+/** An update of `name` on user `id`: from `before` (undefined: absent) to `after`. */
+function update(id: number, before: unknown, after: unknown): WriteRequest {
+  return { table: 'users', key: { id }, fields: [{ name: 'name', value: after, guard: 'unchanged', before }] };
+}
+
+async function allWrites(path: string): Promise<JournalWrite[]> {
+  const out: JournalWrite[] = [];
+  for await (const w of (await openJournal(path)).writes()) out.push(w);
+  return out;
+}
+
+/** Expects `fn` to throw a DatafixError with `code` and a message containing `text`. */
+async function refused(fn: () => unknown, code: string, text: string): Promise<void> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(DatafixError);
+  expect((caught as DatafixError).code).toBe(code);
+  expect((caught as DatafixError).message).toContain(text);
+}
+
+/** A finished journal of two batches: users 1 and 2 (1 applied, 2 a conflict), then user 3 (failed). */
+function twoBatchJournal(path: string): void {
+  const w = JournalWriter.create(path, HEADER);
+  const first = [update(1, null, 'Ada'), update(2, 'Bob', 'Robert')];
+  w.intend(first);
+  w.settle(first, [{ status: 'applied' }, { status: 'conflict' }]);
+  const second = [update(3, undefined, 'Cy')];
+  w.intend(second);
+  w.settle(second, [{ status: 'failed', reason: 'write_failed', message: 'CHECK constraint failed' }]);
+  w.end(SUMMARY, false);
+  w.close();
+}
+
+describe('the journal on disk (format 5)', () => {
+  it('a header, then per batch one writes line before its writes and one results line after, then the end; every line chained by its checksum', () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const text = readFileSync(path, 'utf8');
+    const lines = text.trimEnd().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['header', 'writes', 'results', 'writes', 'results', 'end']);
+    expect(JOURNAL_FORMAT).toBe(5);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ type: 'header', format: 5, ...HEADER });
+    expect(JSON.parse(lines[1] as string)).toMatchObject({
+      type: 'writes',
+      seq: 1,
+      count: 2,
+      writes: [
+        { table: 'users', key: { id: 1 }, fields: [{ name: 'name', before: null, after: 'Ada' }] },
+        { table: 'users', key: { id: 2 }, fields: [{ name: 'name', before: 'Bob', after: 'Robert' }] },
+      ],
+    });
+    expect(JSON.parse(lines[2] as string)).toMatchObject({
+      type: 'results',
+      count: 2,
+      results: [
+        { seq: 1, status: 'applied' },
+        { seq: 2, status: 'conflict' },
+      ],
+    });
+    // An absent before-image is tagged, not written as null.
+    expect(JSON.parse(lines[3] as string)).toMatchObject({
+      type: 'writes',
+      seq: 3,
+      count: 1,
+      writes: [{ key: { id: 3 }, fields: [{ name: 'name', before: { $absent: true }, after: 'Cy' }] }],
+    });
+    expect(JSON.parse(lines[5] as string)).toMatchObject({ type: 'end', interrupted: false, summary: SUMMARY });
+    // The same text, sealed here from the lines without their sums: every checksum matches.
+    expect(sealedJournalText(lines.map((l) => JSON.parse(l) as Record<string, unknown>))).toBe(text);
+  });
+
+  it('undo reads the writes newest first, each with its outcome; a write whose outcome was not recorded is unknown', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    const batch = [update(1, null, 'Ada'), update(2, 'Bob', 'Robert'), update(3, 'Cy', 'Cyrus')];
+    w.intend(batch);
+    // The third was throttled (retry): it has no outcome yet when the run stops.
+    const results: WriteResult[] = [{ status: 'applied' }, { status: 'not_found' }, { status: 'retry', message: 'throttled' }];
+    w.settle(batch, results);
+    w.close();
+    const reading = await openJournal(path);
+    expect(reading).toMatchObject({ verified: true, writeCount: 3, ended: false, header: { format: 5, fix: 'fill-names' } });
+    const writes = await allWrites(path);
+    expect(writes.map((x) => [x.seq, x.key, x.outcome])).toEqual([
+      [3, { id: 3 }, 'unknown'],
+      [2, { id: 2 }, 'not written'],
+      [1, { id: 1 }, 'applied'],
+    ]);
+    expect(writes[2]?.fields).toEqual([{ name: 'name', before: null, after: 'Ada' }]);
+  });
+
+  it('a create keeps the record as stored with its outcome, and undo gets it back', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    const create: WriteRequest = { action: 'create', table: 'users', key: { id: 9 }, fields: [{ name: 'id', value: 9, guard: 'absent' }] };
+    w.intend([create]);
+    w.settle([create], [{ status: 'applied', stored: { id: 9, name: null, plan: 'free' } }]);
+    w.end(SUMMARY, false);
+    w.close();
+    const [only] = await allWrites(path);
+    expect(only).toMatchObject({
+      seq: 1,
+      action: 'create',
+      table: 'users',
+      outcome: 'applied',
+      stored: { id: 9, name: null, plan: 'free' },
+    });
+    expect((await openJournal(path)).ended).toBe(true);
+  });
+
+  it('a batch’s writes are fsynced before intend returns; its outcomes are written without an fsync of their own, and the end line is fsynced', () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const events: string[] = [];
+    const { writeSync, fsyncSync } = journalFs;
+    vi.spyOn(journalFs, 'writeSync').mockImplementation(((fd: number, buffer: Uint8Array, ...rest: unknown[]) => {
+      events.push(`write ${JSON.parse(Buffer.from(buffer).toString('utf8').split('\n')[0] as string).type}`);
+      return (writeSync as (...a: unknown[]) => number)(fd, buffer, ...rest);
+    }) as typeof writeSync);
+    vi.spyOn(journalFs, 'fsyncSync').mockImplementation((fd) => {
+      events.push('fsync');
+      fsyncSync(fd);
+    });
+    const w = JournalWriter.create(path, HEADER);
+    const batch = [update(1, null, 'Ada')];
+    w.intend(batch);
+    events.push('intend returned');
+    w.settle(batch, [{ status: 'applied' }]);
+    w.end(SUMMARY, false);
+    w.close();
+    expect(events).toEqual(['write header', 'fsync', 'write writes', 'fsync', 'intend returned', 'write results', 'write end', 'fsync']);
+  });
+
+  it('a disk that fills mid-append: DF704 naming the cause, the file cut back to its last whole line, and nothing of the batch journaled', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    const sizeAfterHeader = statSync(path).size;
+    const { writeSync } = journalFs;
+    vi.spyOn(journalFs, 'writeSync').mockImplementation(((
+      fd: number,
+      buffer: Uint8Array,
+      offset?: number,
+      length?: number,
+      position?: number,
+    ) => {
+      // Half the bytes reach the file, then the disk is full.
+      (writeSync as (...a: unknown[]) => number)(fd, buffer, offset ?? 0, Math.floor((length ?? buffer.length) / 2), position);
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    }) as unknown as typeof writeSync);
+    await refused(() => w.intend([update(1, null, 'Ada')]), 'DF704', 'the disk is full (ENOSPC)');
+    vi.restoreAllMocks();
+    expect(statSync(path).size).toBe(sizeAfterHeader);
+    w.close();
+    expect(await allWrites(path)).toEqual([]);
+  });
+
+  it('refuses to overwrite a journal that exists (DF701)', () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const before = readFileSync(path, 'utf8');
+    expect(() => JournalWriter.create(path, HEADER)).toThrow(expect.objectContaining({ code: 'DF701' }));
+    expect(readFileSync(path, 'utf8')).toBe(before);
+  });
+});
+
+describe('reopening a journal for a resumed run', () => {
+  it('cuts a torn last line, numbers on from the last write, appends a resume line, and names the keys of applied writes only', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    const batch = [update(1, null, 'Ada'), update(2, 'Bob', 'Robert')];
+    w.intend(batch);
+    w.settle(batch, [{ status: 'applied' }, { status: 'conflict' }]);
+    w.close();
+    appendFileSync(path, '{"type":"writes","seq":3,"count":1,"writes":[{"table":"users","key":{"id":'); // a crash mid-append
+    const applied: unknown[] = [];
+    const again = await JournalWriter.reopen(path, { recordedSeq: 2, onWrite: (key) => applied.push(key) });
+    expect(applied).toEqual([{ id: 1 }]);
+    expect(again.lastSeq).toBe(2);
+    const next = [update(3, null, 'Cy')];
+    again.intend(next);
+    again.settle(next, [{ status: 'applied' }]);
+    again.close();
+    const types = jsonLines(path).map((l) => l.type);
+    expect(types).toEqual(['header', 'writes', 'results', 'resume', 'writes', 'results']);
+    expect((await allWrites(path)).map((x) => [x.seq, x.key, x.outcome])).toEqual([
+      [3, { id: 3 }, 'applied'],
+      [2, { id: 2 }, 'not written'],
+      [1, { id: 1 }, 'applied'],
+    ]);
+  });
+
+  it('a journal that ends before the writes the state recorded was cut: DF728, nothing appended', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const before = readFileSync(path, 'utf8');
+    await refused(
+      () => JournalWriter.reopen(path, { recordedSeq: 5 }),
+      'DF728',
+      'holds writes up to 3, but the interrupted run had journaled 5',
+    );
+    expect(readFileSync(path, 'utf8')).toBe(before);
+  });
+
+  it('a journal that is gone: DF724', async () => {
+    const dir = tmp();
+    await refused(() => JournalWriter.reopen(dir.file('gone.journal.jsonl')), 'DF724', 'is gone');
+  });
+
+  it('an older journal (format 4, a line per write) is continued with a line per write', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const old = perRecordJournalLines(jsonLines(path).slice(0, -1)).map((l) => (l.type === 'header' ? { ...l, format: 4 } : l));
+    writeFileSync(path, sealedJournalText(old));
+    const again = await JournalWriter.reopen(path, { recordedSeq: 3 });
+    const next = [update(4, null, 'Di')];
+    again.intend(next);
+    again.settle(next, [{ status: 'applied' }]);
+    again.close();
+    expect(jsonLines(path).map((l) => [l.type, l.seq])).toEqual([
+      ['header', undefined],
+      ['write', 1],
+      ['write', 2],
+      ['result', 1],
+      ['result', 2],
+      ['write', 3],
+      ['result', 3],
+      ['resume', undefined],
+      ['write', 4],
+      ['result', 4],
+    ]);
+    expect((await allWrites(path)).map((x) => [x.seq, x.outcome])).toEqual([
+      [4, 'applied'],
+      [3, 'not written'],
+      [2, 'not written'],
+      [1, 'applied'],
+    ]);
+  });
+});
+
+describe('what undo refuses before restoring anything', () => {
+  /** The two-batch journal's lines, edited by `edit`, then sealed again so every checksum matches. */
+  function edited(edit: (lines: Record<string, unknown>[]) => Record<string, unknown>[] | undefined): string {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const lines = jsonLines(path);
+    writeFileSync(path, sealedJournalText(edit(lines) ?? lines));
+    return path;
+  }
+  const at = (lines: Record<string, unknown>[], type: string) => lines.findIndex((l) => l.type === type);
+
+  it.each<[string, (lines: Record<string, unknown>[]) => Record<string, unknown>[] | undefined, string]>([
+    ['a second header', (l) => [...l.slice(0, 2), l[0] as Record<string, unknown>, ...l.slice(2)], 'a second header'],
+    ['an unknown line type', (l) => [...l.slice(0, 2), { type: 'note', text: 'hi' }, ...l.slice(2)], 'unknown line type "note"'],
+    [
+      'a write numbered twice',
+      (l) => [...l.slice(0, 4), { ...l[1], seq: 2 }, ...l.slice(4)] as Record<string, unknown>[],
+      'write 2 appears twice',
+    ],
+    [
+      'a writes line with seq 0',
+      (l) => l.map((x, i) => (i === at(l, 'writes') ? { ...x, seq: 0 } : x)),
+      'a write without a valid seq, key or fields',
+    ],
+    [
+      'a write without a key',
+      (l) => l.map((x) => (x.type === 'writes' ? { ...x, writes: (x.writes as object[]).map((w) => ({ ...w, key: null })) } : x)),
+      'a write without a valid seq, key or fields',
+    ],
+    [
+      'a field without its before-image',
+      (l) =>
+        l.map((x) =>
+          x.type === 'writes' ? { ...x, writes: (x.writes as object[]).map((w) => ({ ...w, fields: [{ name: 'name', after: 'x' }] })) } : x,
+        ),
+      'a write without a valid seq, key or fields',
+    ],
+    [
+      'a field without a name',
+      (l) =>
+        l.map((x) =>
+          x.type === 'writes' ? { ...x, writes: (x.writes as object[]).map((w) => ({ ...w, fields: [{ before: 1, after: 2 }] })) } : x,
+        ),
+      'a write without a valid seq, key or fields',
+    ],
+    [
+      'an action no format reads',
+      (l) => l.map((x) => (x.type === 'writes' ? { ...x, writes: (x.writes as object[]).map((w) => ({ ...w, action: 'truncate' })) } : x)),
+      'a write without a valid seq, key or fields',
+    ],
+    [
+      'an empty writes line',
+      (l) => l.map((x, i) => (i === at(l, 'writes') ? { ...x, count: 0, writes: [] } : x)),
+      'a writes line without a valid seq, count or writes',
+    ],
+    [
+      'a results line whose count disagrees',
+      (l) => l.map((x, i) => (i === at(l, 'results') ? { ...x, count: 5 } : x)),
+      'a results line without a valid count or results',
+    ],
+    [
+      'an outcome before its write',
+      (l) => [l[0], l[2], l[1], ...l.slice(3)] as Record<string, unknown>[],
+      'an outcome for write 1, which is not journaled before it',
+    ],
+  ])('%s (DF703)', async (_what, edit, why) => {
+    const path = edited(edit);
+    await refused(() => openJournal(path), 'DF703', `is damaged (${why})`);
+  });
+
+  it('a line that is JSON but not an object (DF703), before any checksum is looked at', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines.splice(2, 0, '[1,2]');
+    writeFileSync(path, lines.join('\n'));
+    await refused(() => openJournal(path), 'DF703', `${path}:3 is damaged (not a JSON object)`);
+  });
+
+  it('a line edited without its checksum made to match (DF705), naming the line', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines[1] = (lines[1] as string).replace('"Ada"', '"Eve"');
+    writeFileSync(path, lines.join('\n'));
+    await refused(() => openJournal(path), 'DF705', `${path}:2 does not match its checksum`);
+  });
+
+  it('a file that is not a journal, or of a format this version does not read (DF702)', async () => {
+    const dir = tmp();
+    const notJournal = dir.write('notes.jsonl', '{"hello":"world"}\n');
+    await refused(() => openJournal(notJournal), 'DF702', 'is not a datafix journal (formats 1, 2, 3, 4, 5)');
+    const future = dir.write('future.jsonl', sealedJournalText([{ type: 'header', format: 6, ...HEADER }]));
+    await refused(() => openJournal(future), 'DF702', 'is not a datafix journal');
+    const empty = dir.write('empty.jsonl', '');
+    await refused(() => openJournal(empty), 'DF702', 'it has no header line');
+  });
+
+  it('a format-1 journal reads unverified; one whose lines carry checksums anyway had its header edited (DF705)', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const v1 = perRecordJournalLines(jsonLines(path)).map((l) => JSON.stringify(l.type === 'header' ? { ...l, format: 1 } : l));
+    const plain = dir.write('v1.jsonl', `${v1.join('\n')}\n`);
+    const reading = await openJournal(plain);
+    expect(reading).toMatchObject({ verified: false, writeCount: 3, ended: true });
+    expect((await allWrites(plain)).map((x) => [x.seq, x.outcome])).toEqual([
+      [3, 'not written'],
+      [2, 'not written'],
+      [1, 'applied'],
+    ]);
+    const sealed = perRecordJournalLines(jsonLines(path)).map((l) => (l.type === 'header' ? { ...l, format: 1 } : l));
+    const forged = dir.write('forged.jsonl', sealedJournalText(sealed));
+    await refused(() => openJournal(forged), 'DF705', 'carries a checksum, but the header says format 1');
+  });
+
+  it('only the last line may be torn: it is ignored; a torn line before it is damage (DF703)', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    appendFileSync(path, '{"type":"writes","seq":4,"co');
+    expect((await openJournal(path)).writeCount).toBe(3);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines[3] = (lines[3] as string).slice(0, 30);
+    writeFileSync(path, lines.join('\n'));
+    await refused(() => openJournal(path), 'DF703', `${path}:4 is damaged (not a complete JSON line)`);
+  });
+});
