@@ -100,8 +100,11 @@ type Line =
   | ({ type: 'write'; seq: number } & WriteEntry)
   | ({ type: 'result' } & ResultEntry)
   // Format 5: a line per batch; its writes are numbered seq, seq + 1, …; `count` is the number
-  // of entries, up front so that a reader that only counts (`datafix runs`) parses no values.
-  | { type: 'writes'; seq: number; count: number; writes: WriteEntry[] }
+  // of writes, up front so that a reader that only counts (`datafix runs`) parses no values.
+  // Either `writes` (an entry per write) or, where every write of the batch updates the same
+  // fields of the same table, `table`, `fields` (their names) and `rows`: per write its key, then
+  // each field's before-image and new value, in the order of `fields`.
+  | { type: 'writes'; seq: number; count: number; writes?: WriteEntry[]; table?: string; fields?: string[]; rows?: unknown[][] }
   | { type: 'results'; count: number; results: ResultEntry[] }
   | { type: 'resume'; at: string }
   | { type: 'end'; at: string; summary: RunSummary; interrupted: boolean };
@@ -130,6 +133,48 @@ function writeEntry(r: WriteRequest): WriteEntry {
   return r.action || r.table !== undefined
     ? { ...(r.action ? { action: r.action } : {}), ...(r.table !== undefined ? { table: r.table } : {}), ...e }
     : e;
+}
+
+/**
+ * A batch's `writes` line (format 5): rows under shared field names when every write updates
+ * the same fields of the same table, as nearly every batch of a fix does (half the bytes and
+ * a third of the encoding time of an entry per write, bench/), else an entry per write.
+ */
+function writesLine(seq: number, requests: readonly WriteRequest[]): Line {
+  const head = requests[0] as WriteRequest;
+  const names = head.fields.map((f) => f.name);
+  const uniform = requests.every(
+    (r) => !r.action && r.table === head.table && r.fields.length === names.length && r.fields.every((f, j) => f.name === names[j]),
+  );
+  if (!uniform) return { type: 'writes', seq, count: requests.length, writes: requests.map(writeEntry) };
+  const rows = requests.map((r) => {
+    const row: unknown[] = [toJsonSafe(r.key)];
+    for (const f of r.fields) row.push(encodeValue(f.before), encodeValue(f.value));
+    return row;
+  });
+  return { type: 'writes', seq, count: requests.length, ...(head.table !== undefined ? { table: head.table } : {}), fields: names, rows };
+}
+
+/**
+ * The writes of a `writes` line, in either of its shapes; undefined when it holds neither in
+ * full (a row of the wrong width, a field name that is not text).
+ */
+function batchEntries(line: Extract<Line, { type: 'writes' }>): WriteEntry[] | undefined {
+  if (Array.isArray(line.writes)) return line.writes;
+  const { table, fields, rows } = line;
+  if (!Array.isArray(fields) || !Array.isArray(rows) || (table !== undefined && typeof table !== 'string')) return undefined;
+  if (!fields.every((name) => typeof name === 'string')) return undefined;
+  const width = 1 + 2 * fields.length;
+  const entries: WriteEntry[] = [];
+  for (const row of rows) {
+    if (!Array.isArray(row) || row.length !== width) return undefined;
+    entries.push({
+      ...(table !== undefined ? { table } : {}),
+      key: row[0],
+      fields: fields.map((name, j) => ({ name, before: row[1 + 2 * j], after: row[2 + 2 * j] })),
+    });
+  }
+  return entries;
 }
 
 /** Appends to a journal; every `intend` is durable before it returns, or it throws. */
@@ -297,10 +342,9 @@ export class JournalWriter implements WriteJournal {
     // One write and one fsync per batch: every before-image of the batch is durable before any
     // of its writes is sent. Seqs are assigned only once the batch is on disk.
     const first = this.seq + 1;
-    const entries = requests.map(writeEntry);
     const lines: Line[] = this.batched
-      ? [{ type: 'writes', seq: first, count: entries.length, writes: entries }]
-      : entries.map((e, i) => ({ type: 'write', seq: first + i, ...e }));
+      ? [writesLine(first, requests)]
+      : requests.map((r, i) => ({ type: 'write', seq: first + i, ...writeEntry(r) }));
     this.append(lines, 'before sending this batch (none of its writes were sent)');
     this.seqOf.clear();
     for (const [i, r] of requests.entries()) this.seqOf.set(r, first + i);
@@ -459,10 +503,11 @@ async function checkJournal(path: string, consequence: string, onWrite?: (key: R
     if (line.type === 'write') write(line.seq, line);
     else if (line.type === 'result') result(line);
     else if (line.type === 'writes') {
-      if (!Array.isArray(line.writes) || line.writes.length === 0 || line.count !== line.writes.length || !Number.isSafeInteger(line.seq)) {
+      const entries = batchEntries(line);
+      if (!entries || entries.length === 0 || line.count !== entries.length || !Number.isSafeInteger(line.seq)) {
         throw damaged(lineNo, 'a writes line without a valid seq, count or writes');
       }
-      for (const [i, entry] of line.writes.entries()) write(line.seq + i, entry);
+      for (const [i, entry] of entries.entries()) write(line.seq + i, entry);
     } else if (line.type === 'results') {
       if (!Array.isArray(line.results) || line.count !== line.results.length)
         throw damaged(lineNo, 'a results line without a valid count or results');
@@ -568,7 +613,8 @@ export async function openJournal(path: string): Promise<JournalReading> {
             if (r.stored !== undefined) storedOf.set(r.seq, r.stored);
           }
         } else if (line.type === 'write' || line.type === 'writes') {
-          const entries = line.type === 'write' ? [line] : line.writes;
+          // The check read every line already: a writes line holds its writes in full.
+          const entries = line.type === 'write' ? [line] : (batchEntries(line) ?? []);
           // Newest first within a batch too.
           for (let i = entries.length - 1; i >= 0; i--) {
             const entry = entries[i] as WriteEntry;

@@ -12,7 +12,7 @@ import type { RunSummary } from '../../src/engine/events.js';
 import { DatafixError } from '../../src/errors.js';
 import { JOURNAL_FORMAT, type JournalWrite, JournalWriter, journalFs, openJournal } from '../../src/safety/journal.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { jsonLines, perRecordJournalLines, sealedJournalText } from './support.js';
+import { batchWrites, jsonLines, perRecordJournalLines, sealedJournalText } from './support.js';
 
 const tmp = useTempDirs();
 
@@ -88,13 +88,16 @@ describe('the journal on disk (format 5)', () => {
     expect(lines.map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['header', 'writes', 'results', 'writes', 'results', 'end']);
     expect(JOURNAL_FORMAT).toBe(5);
     expect(JSON.parse(lines[0] as string)).toMatchObject({ type: 'header', format: 5, ...HEADER });
+    // Every write of a batch updates the same field of the same table: rows under shared names.
     expect(JSON.parse(lines[1] as string)).toMatchObject({
       type: 'writes',
       seq: 1,
       count: 2,
-      writes: [
-        { table: 'users', key: { id: 1 }, fields: [{ name: 'name', before: null, after: 'Ada' }] },
-        { table: 'users', key: { id: 2 }, fields: [{ name: 'name', before: 'Bob', after: 'Robert' }] },
+      table: 'users',
+      fields: ['name'],
+      rows: [
+        [{ id: 1 }, null, 'Ada'],
+        [{ id: 2 }, 'Bob', 'Robert'],
       ],
     });
     expect(JSON.parse(lines[2] as string)).toMatchObject({
@@ -110,7 +113,7 @@ describe('the journal on disk (format 5)', () => {
       type: 'writes',
       seq: 3,
       count: 1,
-      writes: [{ key: { id: 3 }, fields: [{ name: 'name', before: { $absent: true }, after: 'Cy' }] }],
+      rows: [[{ id: 3 }, { $absent: true }, 'Cy']],
     });
     expect(JSON.parse(lines[5] as string)).toMatchObject({ type: 'end', interrupted: false, summary: SUMMARY });
     // The same text, sealed here from the lines without their sums: every checksum matches.
@@ -136,6 +139,38 @@ describe('the journal on disk (format 5)', () => {
       [1, { id: 1 }, 'applied'],
     ]);
     expect(writes[2]?.fields).toEqual([{ name: 'name', before: null, after: 'Ada' }]);
+  });
+
+  it('a batch whose writes change different fields keeps an entry per write, and undo reads both shapes alike', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    const mixed: WriteRequest[] = [
+      update(1, null, 'Ada'),
+      { table: 'users', key: { id: 2 }, fields: [{ name: 'email', value: 'b@example.com', guard: 'absent', before: null }] },
+    ];
+    w.intend(mixed);
+    w.settle(mixed, [{ status: 'applied' }, { status: 'applied' }]);
+    const uniform = [update(3, 'Cy', 'Cyrus')];
+    w.intend(uniform);
+    w.settle(uniform, [{ status: 'applied' }]);
+    w.close();
+    const [, mixedLine, , uniformLine] = jsonLines(path);
+    expect(mixedLine).toMatchObject({
+      type: 'writes',
+      count: 2,
+      writes: [
+        { table: 'users', key: { id: 1 }, fields: [{ name: 'name', before: null, after: 'Ada' }] },
+        { table: 'users', key: { id: 2 }, fields: [{ name: 'email', before: null, after: 'b@example.com' }] },
+      ],
+    });
+    expect(mixedLine).not.toHaveProperty('rows');
+    expect(uniformLine).toMatchObject({ type: 'writes', seq: 3, table: 'users', fields: ['name'], rows: [[{ id: 3 }, 'Cy', 'Cyrus']] });
+    expect((await allWrites(path)).map((x) => [x.seq, x.table, x.key, x.fields])).toEqual([
+      [3, 'users', { id: 3 }, [{ name: 'name', before: 'Cy', after: 'Cyrus' }]],
+      [2, 'users', { id: 2 }, [{ name: 'email', before: null, after: 'b@example.com' }]],
+      [1, 'users', { id: 1 }, [{ name: 'name', before: null, after: 'Ada' }]],
+    ]);
   });
 
   it('a create keeps the record as stored with its outcome, and undo gets it back', async () => {
@@ -303,6 +338,12 @@ describe('what undo refuses before restoring anything', () => {
     return path;
   }
   const at = (lines: Record<string, unknown>[], type: string) => lines.findIndex((l) => l.type === type);
+  /** Every writes line in its entry-per-write shape, each entry edited by `edit`. */
+  const eachWrite = (lines: Record<string, unknown>[], edit: (w: Record<string, unknown>) => Record<string, unknown>) =>
+    lines.map((x) => (x.type === 'writes' ? { type: 'writes', seq: x.seq, count: x.count, writes: batchWrites(x).map(edit) } : x));
+  /** The first writes line (in its rows shape), edited by `edit`. */
+  const firstRows = (lines: Record<string, unknown>[], edit: (x: Record<string, unknown>) => Record<string, unknown>) =>
+    lines.map((x, i) => (i === at(lines, 'writes') ? edit(x) : x));
 
   it.each<[string, (lines: Record<string, unknown>[]) => Record<string, unknown>[] | undefined, string]>([
     ['a second header', (l) => [...l.slice(0, 2), l[0] as Record<string, unknown>, ...l.slice(2)], 'a second header'],
@@ -317,31 +358,44 @@ describe('what undo refuses before restoring anything', () => {
       (l) => l.map((x, i) => (i === at(l, 'writes') ? { ...x, seq: 0 } : x)),
       'a write without a valid seq, key or fields',
     ],
-    [
-      'a write without a key',
-      (l) => l.map((x) => (x.type === 'writes' ? { ...x, writes: (x.writes as object[]).map((w) => ({ ...w, key: null })) } : x)),
-      'a write without a valid seq, key or fields',
-    ],
+    ['a write without a key', (l) => eachWrite(l, (w) => ({ ...w, key: null })), 'a write without a valid seq, key or fields'],
     [
       'a field without its before-image',
-      (l) =>
-        l.map((x) =>
-          x.type === 'writes' ? { ...x, writes: (x.writes as object[]).map((w) => ({ ...w, fields: [{ name: 'name', after: 'x' }] })) } : x,
-        ),
+      (l) => eachWrite(l, (w) => ({ ...w, fields: [{ name: 'name', after: 'x' }] })),
       'a write without a valid seq, key or fields',
     ],
     [
       'a field without a name',
-      (l) =>
-        l.map((x) =>
-          x.type === 'writes' ? { ...x, writes: (x.writes as object[]).map((w) => ({ ...w, fields: [{ before: 1, after: 2 }] })) } : x,
-        ),
+      (l) => eachWrite(l, (w) => ({ ...w, fields: [{ before: 1, after: 2 }] })),
       'a write without a valid seq, key or fields',
     ],
+    ['an action no format reads', (l) => eachWrite(l, (w) => ({ ...w, action: 'truncate' })), 'a write without a valid seq, key or fields'],
     [
-      'an action no format reads',
-      (l) => l.map((x) => (x.type === 'writes' ? { ...x, writes: (x.writes as object[]).map((w) => ({ ...w, action: 'truncate' })) } : x)),
-      'a write without a valid seq, key or fields',
+      'a row shorter than its fields say',
+      (l) =>
+        firstRows(l, (x) => ({
+          ...x,
+          rows: [
+            [{ id: 1 }, null],
+            [{ id: 2 }, 'Bob', 'Robert'],
+          ],
+        })),
+      'a writes line without a valid seq, count or writes',
+    ],
+    [
+      'a field name that is not text',
+      (l) => firstRows(l, (x) => ({ ...x, fields: [7] })),
+      'a writes line without a valid seq, count or writes',
+    ],
+    [
+      'a table name that is not text',
+      (l) => firstRows(l, (x) => ({ ...x, table: ['users'] })),
+      'a writes line without a valid seq, count or writes',
+    ],
+    [
+      'a writes line with neither writes nor rows',
+      (l) => firstRows(l, ({ rows: _rows, ...x }) => x),
+      'a writes line without a valid seq, count or writes',
     ],
     [
       'an empty writes line',

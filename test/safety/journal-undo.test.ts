@@ -13,6 +13,7 @@ import { createMediaTable, type RunningDynalite, rawClient, seedRawItems, startD
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { sha256File, useTempDirs } from '../helpers/tmp.js';
 import {
+  batchWrites,
   canonicalItem,
   createGeneratedVeo3Db,
   dumpSqlite,
@@ -213,7 +214,8 @@ describe('journal and undo on SQLite (fixes/sync-media-generation-ids.yaml)', ()
     // A batch's writes line that is neither the first nor near the end.
     const victim = lines.findIndex((l, i) => i > 2 && l.startsWith('{"type":"writes"'));
     expect(victim).toBeLessThan(lines.length - 3);
-    const id = (JSON.parse(lines[victim] as string) as { writes: { key: { id: string } }[] }).writes[0]?.key.id as string;
+    const [firstWrite] = batchWrites(JSON.parse(lines[victim] as string) as Record<string, unknown>);
+    const id = ((firstWrite as Record<string, unknown>).key as { id: string }).id;
     lines[victim] = (lines[victim] as string).slice(0, 40);
     writeFileSync(journal, lines.join('\n'));
 

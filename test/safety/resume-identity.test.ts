@@ -247,8 +247,8 @@ describe('resume on SQLite checks the run it continues', () => {
       .filter((l) => l !== '');
     /** The last write a line holds: a batch's writes are numbered on from its seq. */
     const lastSeqOf = (l: string) => {
-      const line = JSON.parse(l) as { type: string; seq?: number; writes?: unknown[] };
-      return line.type === 'writes' ? (line.seq as number) + (line.writes as unknown[]).length - 1 : 0;
+      const line = JSON.parse(l) as { type: string; seq?: number; count?: number };
+      return line.type === 'writes' ? (line.seq as number) + (line.count as number) - 1 : 0;
     };
     let keep = lines.length;
     while (keep > 1 && lines.slice(0, keep).some((l) => lastSeqOf(l) >= recorded)) keep--;

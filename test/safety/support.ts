@@ -193,8 +193,22 @@ export function journalWrites(file: string): Record<string, unknown>[] {
   return jsonLines(file).flatMap((l) => {
     if (l.type === 'write') return [l];
     if (l.type !== 'writes') return [];
-    return (l.writes as Record<string, unknown>[]).map((w, i) => ({ type: 'write', seq: (l.seq as number) + i, ...w }));
+    return batchWrites(l).map((w, i) => ({ type: 'write', seq: (l.seq as number) + i, ...w }));
   });
+}
+
+/**
+ * The writes of a format-5 `writes` line, `{ table?, key, fields: [{ name, before, after }] }`
+ * each: from its `writes`, or from its `rows` under its shared `table` and `fields`.
+ */
+export function batchWrites(line: Record<string, unknown>): Record<string, unknown>[] {
+  if (Array.isArray(line.writes)) return line.writes as Record<string, unknown>[];
+  const names = line.fields as string[];
+  return (line.rows as unknown[][]).map((row) => ({
+    ...(line.table !== undefined ? { table: line.table } : {}),
+    key: row[0],
+    fields: names.map((name, j) => ({ name, before: row[1 + 2 * j], after: row[2 + 2 * j] })),
+  }));
 }
 
 /** A journal's write outcomes in file order, one object per outcome: `{ type: 'result', seq, status, stored? }`. */
@@ -213,8 +227,7 @@ export function journalResults(file: string): Record<string, unknown>[] {
  */
 export function perRecordJournalLines(lines: readonly Record<string, unknown>[]): Record<string, unknown>[] {
   return lines.flatMap(({ sum: _sum, ...l }) => {
-    if (l.type === 'writes')
-      return (l.writes as Record<string, unknown>[]).map((w, i) => ({ type: 'write', seq: (l.seq as number) + i, ...w }));
+    if (l.type === 'writes') return batchWrites(l).map((w, i) => ({ type: 'write', seq: (l.seq as number) + i, ...w }));
     if (l.type === 'results') return (l.results as Record<string, unknown>[]).map((r) => ({ type: 'result', ...r }));
     return [l];
   });
