@@ -137,8 +137,9 @@ function writeEntry(r: WriteRequest): WriteEntry {
 
 /**
  * A batch's `writes` line (format 5): rows under shared field names when every write updates
- * the same fields of the same table, as nearly every batch of a fix does (half the bytes and
- * a third of the encoding time of an entry per write, bench/), else an entry per write.
+ * the same fields of the same table, as nearly every batch of a fix does (a light fix's journal
+ * took 15 MiB instead of 27 per 100k writes, with one object per write less to build), else an
+ * entry per write.
  */
 function writesLine(seq: number, requests: readonly WriteRequest[]): Line {
   const head = requests[0] as WriteRequest;
