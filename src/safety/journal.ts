@@ -218,13 +218,17 @@ export class JournalWriter implements WriteJournal {
    * @throws DatafixError DF704 when the header cannot be written in full.
    */
   static create(path: string, header: Omit<JournalHeader, 'type' | 'format'>): JournalWriter {
-    mkdirSync(dirname(path), { recursive: true });
     let fd: number;
+    let made = false;
     try {
+      // A parent that is a file (mkdir says EEXIST) is the same mistake as an unwritable
+      // directory, and gets the same message; only the journal itself existing is "exists".
+      mkdirSync(dirname(path), { recursive: true });
+      made = true;
       fd = openSync(path, 'wx');
     } catch (err) {
       const why =
-        (err as NodeJS.ErrnoException).code === 'EEXIST'
+        made && (err as NodeJS.ErrnoException).code === 'EEXIST'
           ? 'it already exists; journals are never overwritten'
           : String((err as Error).message);
       throw new DatafixError(

@@ -63,6 +63,23 @@ async function refused(fn: () => unknown, code: string, text: string): Promise<v
   expect(caught).toBeInstanceOf(DatafixError);
   expect((caught as DatafixError).code).toBe(code);
   expect((caught as DatafixError).message).toContain(text);
+  // A journal the disk cannot take is the environment's problem; anything else is the user's file.
+  expect((caught as DatafixError).category).toBe(code === 'DF704' ? 'config' : 'usage');
+}
+
+/** Makes the journal's next write put half its bytes on disk and then fail with `code`. */
+function diskFailsWith(code: string): void {
+  const { writeSync } = journalFs;
+  vi.spyOn(journalFs, 'writeSync').mockImplementationOnce(((
+    fd: number,
+    buffer: Uint8Array,
+    offset?: number,
+    length?: number,
+    position?: number,
+  ) => {
+    (writeSync as (...a: unknown[]) => number)(fd, buffer, offset ?? 0, Math.floor((length ?? buffer.length) / 2), position);
+    throw Object.assign(new Error(`${code}: the disk refused`), { code });
+  }) as unknown as typeof writeSync);
 }
 
 /** A finished journal of two batches: users 1 and 2 (1 applied, 2 a conflict), then user 3 (failed). */
@@ -475,5 +492,316 @@ describe('what undo refuses before restoring anything', () => {
     lines[3] = (lines[3] as string).slice(0, 30);
     writeFileSync(path, lines.join('\n'));
     await refused(() => openJournal(path), 'DF703', `${path}:4 is damaged (not a complete JSON line)`);
+  });
+});
+
+describe('the journal at its edges', () => {
+  it.each([
+    ['ENOSPC', 'the disk is full (ENOSPC)'],
+    ['EDQUOT', 'the disk quota is exhausted (EDQUOT)'],
+    ['EIO', 'the disk reported an I/O error (EIO)'],
+    ['EFBIG', 'the file size limit was reached (EFBIG)'],
+    ['EBADF', 'EBADF: the disk refused'],
+  ])('%s at each stage names the cause and the stage, and leaves whole lines only', async (code, cause) => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    diskFailsWith(code);
+    await refused(() => JournalWriter.create(path, HEADER), 'DF704', `${cause}. The run stopped before the run wrote anything`);
+    // An empty journal would only block a rerun with the same --journal path: none is left.
+    expect(() => statSync(path)).toThrow();
+
+    const w = JournalWriter.create(path, HEADER);
+    const batch = [update(1, null, 'Ada')];
+    w.intend(batch);
+    diskFailsWith(code);
+    // An outcome line the disk refused stops the run before the next batch.
+    await refused(
+      () => w.settle(batch, [{ status: 'applied' }]),
+      'DF704',
+      `${cause}. The run stopped after a batch was written, before the next one`,
+    );
+    diskFailsWith(code);
+    await refused(() => w.end(SUMMARY, false), 'DF704', `${cause}. The run stopped after its last write`);
+    w.close();
+    diskFailsWith(code);
+    await refused(() => JournalWriter.reopen(path), 'DF704', `${cause}. The run stopped before the resumed run wrote anything`);
+    expect(readFileSync(path, 'utf8').endsWith('\n')).toBe(true);
+    expect((await allWrites(path)).map((x) => [x.seq, x.outcome])).toEqual([[1, 'unknown']]);
+  });
+
+  it('a journal path that cannot be created says why and what to do (DF701)', async () => {
+    const dir = tmp();
+    const existing = dir.file('run.journal.jsonl');
+    twoBatchJournal(existing);
+    await refused(
+      () => JournalWriter.create(existing, HEADER),
+      'DF701',
+      `cannot create journal ${existing}: it already exists; journals are never overwritten. Give --journal a new file`,
+    );
+    const blocked = dir.write('not-a-dir', 'a file where a directory should be');
+    await refused(() => JournalWriter.create(`${blocked}/run.journal.jsonl`, HEADER), 'DF701', `or make ${blocked} writable`);
+    // The journal does not exist; a file is where its directory should be.
+    let message = '';
+    try {
+      JournalWriter.create(`${blocked}/run.journal.jsonl`, HEADER);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('cannot create journal');
+    expect(message).not.toContain('already exists; journals are never overwritten');
+  });
+
+  it('a batch of no writes writes nothing; outcomes of writes it never journaled, or still to be retried, write no line', () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    w.intend([]);
+    const batch = [update(1, null, 'Ada')];
+    w.intend(batch);
+    w.settle(batch, [{ status: 'retry', message: 'throttled' }]);
+    w.settle([update(2, null, 'Bob')], [{ status: 'applied' }]);
+    w.settle(batch, []);
+    w.close();
+    expect(jsonLines(path).map((l) => l.type)).toEqual(['header', 'writes']);
+  });
+
+  it('the record as stored is kept for an applied create only, not for a write the backend refused', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    const create: WriteRequest = { action: 'create', table: 'users', key: { id: 9 }, fields: [{ name: 'id', value: 9, guard: 'absent' }] };
+    w.intend([create]);
+    // Only `applied` carries `stored`; an outcome shaped otherwise must not make undo compare with it.
+    w.settle([create], [{ status: 'conflict', stored: { id: 9, name: 'someone else' } } as unknown as WriteResult]);
+    w.close();
+    expect(jsonLines(path)[2]).toEqual(expect.objectContaining({ results: [{ seq: 1, status: 'conflict' }] }));
+    expect((await allWrites(path))[0]).not.toHaveProperty('stored');
+  });
+
+  it('lines that are JSON but not objects are damage (DF703) before any checksum is looked at', async () => {
+    for (const text of ['null', '7', '"a string"', 'true']) {
+      const dir = tmp();
+      const path = dir.file('run.journal.jsonl');
+      twoBatchJournal(path);
+      const lines = readFileSync(path, 'utf8').split('\n');
+      lines.splice(1, 0, text);
+      writeFileSync(path, lines.join('\n'));
+      await refused(
+        () => openJournal(path),
+        'DF703',
+        `${path}:2 is damaged (not a JSON object); the journal cannot be trusted, so nothing was restored`,
+      );
+    }
+  });
+
+  it.each<[string, (lines: Record<string, unknown>[]) => Record<string, unknown>[], string]>([
+    [
+      'a key that is not an object',
+      (l) =>
+        l.map((x) =>
+          x.type === 'writes'
+            ? { type: 'writes', seq: x.seq, count: x.count, writes: batchWrites(x).map((w) => ({ ...w, key: 'id=1' })) }
+            : x,
+        ),
+      'a write without a valid seq, key or fields',
+    ],
+    [
+      'one good field and one without a name',
+      (l) =>
+        l.map((x) =>
+          x.type === 'writes'
+            ? {
+                type: 'writes',
+                seq: x.seq,
+                count: x.count,
+                writes: batchWrites(x).map((w) => ({ ...w, fields: [...(w.fields as object[]), { before: 1, after: 2 }] })),
+              }
+            : x,
+        ),
+      'a write without a valid seq, key or fields',
+    ],
+    [
+      'a write that is not an object',
+      (l) => l.map((x) => (x.type === 'writes' ? { type: 'writes', seq: x.seq, count: 1, writes: [null] } : x)),
+      'a write without a valid seq, key or fields',
+    ],
+    [
+      'a field list of which one name is not text',
+      (l) =>
+        l.map((x) =>
+          x.type === 'writes' && x.fields ? { ...x, fields: ['name', 7], rows: (x.rows as unknown[][]).map((r) => [...r, 1, 2]) } : x,
+        ),
+      'a writes line without a valid seq, count or writes',
+    ],
+    [
+      'an outcome that is not an object',
+      (l) => l.map((x) => (x.type === 'results' ? { ...x, count: 1, results: [null] } : x)),
+      'an outcome for write undefined, which is not journaled before it',
+    ],
+    [
+      'results that are not a list',
+      (l) => l.map((x) => (x.type === 'results' ? { ...x, results: 'applied' } : x)),
+      'a results line without a valid count or results',
+    ],
+    [
+      'a writes line with seq 1.5',
+      (l) => l.map((x) => (x.type === 'writes' ? { ...x, seq: 1.5 } : x)),
+      'a writes line without a valid seq, count or writes',
+    ],
+  ])('%s (DF703)', async (_what, edit, why) => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    writeFileSync(path, sealedJournalText(edit(jsonLines(path))));
+    await refused(() => openJournal(path), 'DF703', `is damaged (${why})`);
+  });
+
+  it('per-write lines in a batched journal, and batch lines in an older one, are damage (DF703)', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const batched = jsonLines(path);
+    const mixed = dir.write('mixed.jsonl', sealedJournalText([...batched.slice(0, 3), ...perRecordJournalLines(batched.slice(3))]));
+    await refused(() => openJournal(mixed), 'DF703', `${mixed}:4 is damaged (a write line in a journal of format 5)`);
+    const older = perRecordJournalLines(batched).map((l) => (l.type === 'header' ? { ...l, format: 4 } : l));
+    const withBatch = dir.write('older.jsonl', sealedJournalText([...older.slice(0, 5), ...batched.slice(3)]));
+    await refused(() => openJournal(withBatch), 'DF703', `${withBatch}:6 is damaged (a writes line in a journal of format 4)`);
+  });
+
+  it('a delete or create in a journal of format 3, which predates them, is damage (DF703); format 4 reads it', async () => {
+    const dir = tmp();
+    const lines: Record<string, unknown>[] = [
+      { type: 'header', format: 3, ...HEADER },
+      {
+        type: 'write',
+        seq: 1,
+        action: 'delete',
+        table: 'users',
+        key: { id: 1 },
+        fields: [{ name: 'id', before: 1, after: { $absent: true } }],
+      },
+      { type: 'result', seq: 1, status: 'applied' },
+    ];
+    const v3 = dir.write('v3.jsonl', sealedJournalText(lines));
+    await refused(() => openJournal(v3), 'DF703', 'a write without a valid seq, key or fields');
+    const v4 = dir.write('v4.jsonl', sealedJournalText([{ ...lines[0], format: 4 }, ...lines.slice(1)]));
+    expect((await allWrites(v4)).map((x) => [x.seq, x.action, x.outcome])).toEqual([[1, 'delete', 'applied']]);
+  });
+
+  it('a format-2 journal (the first with checksums) is verified, and reopened it is continued with checksums', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const v2 = perRecordJournalLines(jsonLines(path).slice(0, -1)).map((l) => (l.type === 'header' ? { ...l, format: 2 } : l));
+    writeFileSync(path, sealedJournalText(v2));
+    expect(await openJournal(path)).toMatchObject({ verified: true, writeCount: 3, ended: false });
+    const again = await JournalWriter.reopen(path);
+    again.end(SUMMARY, true);
+    again.close();
+    // Every line, the appended ones too, still matches its checksum as sealed here.
+    const after = readFileSync(path, 'utf8');
+    expect(sealedJournalText(jsonLines(path))).toBe(after);
+    expect(await openJournal(path)).toMatchObject({ verified: true, ended: true });
+  });
+
+  it('a format-1 journal (no checksums) reopened for a resume is continued without checksums, and still reads', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const v1 = perRecordJournalLines(jsonLines(path).slice(0, -1)).map((l) =>
+      JSON.stringify(l.type === 'header' ? { ...l, format: 1 } : l),
+    );
+    writeFileSync(path, `${v1.join('\n')}\n`);
+    const applied: unknown[] = [];
+    const again = await JournalWriter.reopen(path, { onWrite: (key) => applied.push(key) });
+    expect(applied).toEqual([{ id: 1 }]);
+    const next = [update(4, null, 'Di'), update(5, null, 'Ed')];
+    again.intend(next);
+    again.settle(next, [{ status: 'applied' }, { status: 'applied' }]);
+    again.close();
+    expect(readFileSync(path, 'utf8')).not.toContain('"sum"');
+    // Seqs number on from the last write, one per write of the batch.
+    expect(
+      jsonLines(path)
+        .filter((l) => l.type === 'write')
+        .map((l) => l.seq),
+    ).toEqual([1, 2, 3, 4, 5]);
+    expect(await openJournal(path)).toMatchObject({ verified: false, writeCount: 5 });
+  });
+
+  it('a journal that changes while undo reads it stops undo at the changed line (DF703); a torn last line is skipped', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    appendFileSync(path, '{"type":"writes","seq":4,"co');
+    const reading = await openJournal(path);
+    // Read back from the end: the torn line is skipped, the last batch comes first.
+    const seen: number[] = [];
+    for await (const w of reading.writes()) seen.push(w.seq);
+    expect(seen).toEqual([3, 2, 1]);
+    // Checked, then changed before the writes are read: line 2 (the first batch) is no longer JSON.
+    const again = await openJournal(path);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines[1] = '{"type":"writes"';
+    writeFileSync(path, lines.join('\n'));
+    const read: number[] = [];
+    await refused(
+      async () => {
+        for await (const w of again.writes()) read.push(w.seq);
+      },
+      'DF703',
+      `${path}:2 changed while undo was reading the journal`,
+    );
+    expect(read).toEqual([3]);
+  });
+
+  it('a directory where the journal should be is not readable as one (DF702)', async () => {
+    const dir = tmp();
+    await refused(() => openJournal(dir.path), 'DF702', `cannot read journal ${dir.path}: `);
+  });
+
+  it('writes of two tables, or a delete among updates, in one batch keep an entry per write', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    const twoTables: WriteRequest[] = [
+      update(1, null, 'Ada'),
+      { table: 'admins', key: { id: 1 }, fields: [{ name: 'name', value: 'Ada', guard: 'absent', before: null }] },
+    ];
+    const withDelete: WriteRequest[] = [
+      update(2, null, 'Bob'),
+      { action: 'delete', table: 'users', key: { id: 3 }, fields: [{ name: 'name', value: undefined, guard: 'unchanged', before: 'Cy' }] },
+    ];
+    const partlyShared: WriteRequest[] = [
+      {
+        table: 'users',
+        key: { id: 4 },
+        fields: [
+          { name: 'name', value: 'Di', guard: 'absent', before: null },
+          { name: 'email', value: 'd@x', guard: 'absent', before: null },
+        ],
+      },
+      {
+        table: 'users',
+        key: { id: 5 },
+        fields: [
+          { name: 'name', value: 'Ed', guard: 'absent', before: null },
+          { name: 'phone', value: '5', guard: 'absent', before: null },
+        ],
+      },
+    ];
+    for (const batch of [twoTables, withDelete, partlyShared]) w.intend(batch);
+    w.close();
+    const writesLines = jsonLines(path).filter((l) => l.type === 'writes');
+    expect(writesLines.map((l) => Array.isArray(l.writes) && !('rows' in l))).toEqual([true, true, true]);
+    const back = (await allWrites(path)).reverse();
+    expect(back.map((x) => [x.seq, x.table, x.action, x.key, x.fields.map((f) => f.name)])).toEqual([
+      [1, 'users', undefined, { id: 1 }, ['name']],
+      [2, 'admins', undefined, { id: 1 }, ['name']],
+      [3, 'users', undefined, { id: 2 }, ['name']],
+      [4, 'users', 'delete', { id: 3 }, ['name']],
+      [5, 'users', undefined, { id: 4 }, ['name', 'email']],
+      [6, 'users', undefined, { id: 5 }, ['name', 'phone']],
+    ]);
   });
 });
