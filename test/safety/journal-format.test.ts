@@ -238,18 +238,8 @@ describe('the journal on disk (format 5)', () => {
     const path = dir.file('run.journal.jsonl');
     const w = JournalWriter.create(path, HEADER);
     const sizeAfterHeader = statSync(path).size;
-    const { writeSync } = journalFs;
-    vi.spyOn(journalFs, 'writeSync').mockImplementation(((
-      fd: number,
-      buffer: Uint8Array,
-      offset?: number,
-      length?: number,
-      position?: number,
-    ) => {
-      // Half the bytes reach the file, then the disk is full.
-      (writeSync as (...a: unknown[]) => number)(fd, buffer, offset ?? 0, Math.floor((length ?? buffer.length) / 2), position);
-      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-    }) as unknown as typeof writeSync);
+    // Half the bytes reach the file, then the disk is full.
+    diskFailsWith('ENOSPC');
     await refused(() => w.intend([update(1, null, 'Ada')]), 'DF704', 'the disk is full (ENOSPC)');
     vi.restoreAllMocks();
     expect(statSync(path).size).toBe(sizeAfterHeader);
