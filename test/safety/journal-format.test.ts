@@ -780,10 +780,22 @@ describe('the journal at its edges', () => {
         ],
       },
     ];
-    for (const batch of [twoTables, withDelete, partlyShared]) w.intend(batch);
+    // The second write's fields are the first's without its last.
+    const prefix: WriteRequest[] = [
+      {
+        table: 'users',
+        key: { id: 6 },
+        fields: [
+          { name: 'name', value: 'Flo', guard: 'absent', before: null },
+          { name: 'email', value: 'f@x', guard: 'absent', before: null },
+        ],
+      },
+      update(7, null, 'Gus'),
+    ];
+    for (const batch of [twoTables, withDelete, partlyShared, prefix]) w.intend(batch);
     w.close();
     const writesLines = jsonLines(path).filter((l) => l.type === 'writes');
-    expect(writesLines.map((l) => Array.isArray(l.writes) && !('rows' in l))).toEqual([true, true, true]);
+    expect(writesLines.map((l) => Array.isArray(l.writes) && !('rows' in l))).toEqual([true, true, true, true]);
     const back = (await allWrites(path)).reverse();
     expect(back.map((x) => [x.seq, x.table, x.action, x.key, x.fields.map((f) => f.name)])).toEqual([
       [1, 'users', undefined, { id: 1 }, ['name']],
@@ -792,6 +804,115 @@ describe('the journal at its edges', () => {
       [4, 'users', 'delete', { id: 3 }, ['name']],
       [5, 'users', undefined, { id: 4 }, ['name', 'email']],
       [6, 'users', undefined, { id: 5 }, ['name', 'phone']],
+      [7, 'users', undefined, { id: 6 }, ['name', 'email']],
+      [8, 'users', undefined, { id: 7 }, ['name']],
     ]);
+  });
+});
+
+describe('reading a journal back from its end', () => {
+  it('a journal far larger than one read chunk (64 KiB) gives every write back once, newest first, with its values', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    // 3 batches of 300 writes with 400-character values: about 400 KB, lines longer than a chunk.
+    const value = (id: number) => `${String(id).padStart(6, '0')}-${'v'.repeat(393)}`;
+    for (let b = 0; b < 3; b++) {
+      const batch = Array.from({ length: 300 }, (_, i) => update(b * 300 + i + 1, null, value(b * 300 + i + 1)));
+      w.intend(batch);
+      w.settle(
+        batch,
+        batch.map(() => ({ status: 'applied' as const })),
+      );
+    }
+    w.end(SUMMARY, false);
+    w.close();
+    expect(statSync(path).size).toBeGreaterThan(5 * 65_536);
+    const writes = await allWrites(path);
+    expect(writes.map((x) => x.seq)).toEqual(Array.from({ length: 900 }, (_, i) => 900 - i));
+    for (const x of writes) expect(x.fields, String(x.seq)).toEqual([{ name: 'name', before: null, after: value(x.seq) }]);
+    expect(writes.every((x) => x.outcome === 'applied')).toBe(true);
+  });
+
+  it('blank lines, which the check passes over, are passed over when the writes are read too', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    lines.splice(3, 0, '', '   ');
+    writeFileSync(path, lines.join('\n'));
+    expect((await allWrites(path)).map((x) => [x.seq, x.outcome])).toEqual([
+      [3, 'not written'],
+      [2, 'not written'],
+      [1, 'applied'],
+    ]);
+  });
+});
+
+describe('the journal of a target with one table, and more damage', () => {
+  it('writes without a table (DynamoDB names none) are held as rows too, and read back without one', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    const w = JournalWriter.create(path, HEADER);
+    const batch: WriteRequest[] = [1, 2].map((n) => ({
+      key: { PK: `VIDEO#${n}` },
+      fields: [{ name: 'thumb', value: `t${n}`, guard: 'absent', before: undefined }],
+    }));
+    w.intend(batch);
+    w.settle(batch, [{ status: 'applied' }, { status: 'applied' }]);
+    w.close();
+    const line = jsonLines(path)[1];
+    expect(line).toEqual(
+      expect.objectContaining({
+        fields: ['thumb'],
+        rows: [
+          [{ PK: 'VIDEO#1' }, { $absent: true }, 't1'],
+          [{ PK: 'VIDEO#2' }, { $absent: true }, 't2'],
+        ],
+      }),
+    );
+    expect(line).not.toHaveProperty('table');
+    const back = await allWrites(path);
+    expect(back.map((x) => [x.seq, x.key, 'table' in x])).toEqual([
+      [2, { PK: 'VIDEO#2' }, false],
+      [1, { PK: 'VIDEO#1' }, false],
+    ]);
+    expect(back[0]?.fields).toEqual([{ name: 'thumb', before: undefined, after: 't2' }]);
+  });
+
+  it('a results line in a journal of format 4, and a result line in one of format 5, are damage (DF703)', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const batched = jsonLines(path);
+    // Format 5, its first outcomes as a per-write line.
+    const v5 = dir.write(
+      'v5.jsonl',
+      sealedJournalText([
+        batched[0],
+        batched[1],
+        ...perRecordJournalLines([batched[2] as Record<string, unknown>]),
+        ...batched.slice(3),
+      ] as Record<string, unknown>[]),
+    );
+    await refused(() => openJournal(v5), 'DF703', `${v5}:3 is damaged (a result line in a journal of format 5)`);
+    // Format 4, its first outcomes as a batch line.
+    const older = perRecordJournalLines(batched).map((l) => (l.type === 'header' ? { ...l, format: 4 } : l));
+    const v4 = dir.write('v4.jsonl', sealedJournalText([...older.slice(0, 3), batched[2] as Record<string, unknown>, ...older.slice(5)]));
+    await refused(() => openJournal(v4), 'DF703', `${v4}:4 is damaged (a results line in a journal of format 4)`);
+  });
+
+  it('a writes line whose count disagrees with its rows is damage (DF703); a resumed run names what it did not do', async () => {
+    const dir = tmp();
+    const path = dir.file('run.journal.jsonl');
+    twoBatchJournal(path);
+    const lines = jsonLines(path).map((l) => (l.type === 'writes' && l.seq === 1 ? { ...l, count: 3 } : l));
+    writeFileSync(path, sealedJournalText(lines));
+    await refused(
+      () => openJournal(path),
+      'DF703',
+      'is damaged (a writes line without a valid seq, count or writes); the journal cannot be trusted, so nothing was restored',
+    );
+    await refused(() => JournalWriter.reopen(path), 'DF703', 'the journal cannot be trusted, so the run was not resumed');
   });
 });
