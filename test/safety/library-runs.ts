@@ -33,11 +33,12 @@ export function createOrdersDb(path: string, rows: readonly Order[]): void {
 
 /**
  * Renames status `canceled` to `cancelled`, `pageSize` orders a page (a page is a checkpoint);
- * an order already `cancelled` is skipped as `already_renamed`.
+ * an order already `cancelled` is skipped as `already_renamed`. The target waits `busyTimeoutMs`
+ * for a database another connection has locked.
  */
-export function renameSpec(pageSize: number): string {
+export function renameSpec(pageSize: number, busyTimeoutMs = 5000): string {
   return `name: rename-status
-target: { sqlite: { path: "\${DB}" } }
+target: { sqlite: { path: "\${DB}", busyTimeoutMs: ${busyTimeoutMs} } }
 source: { table: orders, as: order, pageSize: ${pageSize} }
 skip:
   - { reason: already_renamed, when: { equals: { order.status: cancelled } } }
