@@ -50,16 +50,23 @@ update:
 `;
 }
 
-/** A fix spec written to `dir` and pointed at `db`. */
+/** A fix spec written to `dir`, with the variables its target is spelled with. */
 export interface LibraryFix {
   readonly dir: TempDir;
+  /** The SQLite database (`${DB}`); empty for a DynamoDB target. */
   readonly db: string;
   readonly spec: string;
+  readonly env: Readonly<Record<string, string>>;
 }
 
 /** Writes `specText` to `dir` as `fix.yaml`, for the database `db` (its `${DB}`). */
 export function libraryFix(dir: TempDir, db: string, specText: string): LibraryFix {
-  return { dir, db, spec: dir.write('fix.yaml', specText) };
+  return { dir, db, spec: dir.write('fix.yaml', specText), env: { DB: db } };
+}
+
+/** Writes `specText` to `dir` as `fix.yaml`, for a DynamoDB `table` at `endpoint` (`${TABLE}`, `${ENDPOINT}`). */
+export function dynamoFix(dir: TempDir, endpoint: string, table: string, specText: string): LibraryFix {
+  return { dir, db: '', spec: dir.write('fix.yaml', specText), env: { TABLE: table, ENDPOINT: endpoint } };
 }
 
 /**
@@ -67,7 +74,7 @@ export function libraryFix(dir: TempDir, db: string, specText: string): LibraryF
  * journal), as `datafix run` does it.
  */
 export function liveRun(fix: LibraryFix, options: Partial<SafeRunOptions> = {}): Promise<SafeRunResult> {
-  const plan = loadPlan(fix.spec, { env: { DB: fix.db } });
+  const plan = loadPlan(fix.spec, { env: fix.env });
   return runPlanSafely(plan, { cwd: fix.dir.path, specFile: fix.spec, dryRun: false, ...options });
 }
 

@@ -237,6 +237,26 @@ describe('the state store', () => {
     expect(store.keyOfJournal(dir.file('moved.journal.jsonl'), 'run-unknown')).toBeUndefined();
     expect(store.keyOfJournal(join(work, 'x', '..', '.datafix', 'runs', 'b.journal.jsonl'), 'run-unknown')).toBe('key-1');
   });
+
+  it('a torn state, one of an older datafix (no run id) or one whose journal is gone claims no other journal', () => {
+    const dir = tmp();
+    const store = new RunStateStore(dir.path);
+    const runs = dir.file('.datafix', 'runs');
+    const journal = join(runs, 'wanted.journal.jsonl');
+    const { runId: _none, ...older } = stateNaming(join(runs, 'older.journal.jsonl'), 'x');
+    store.write('a-older', older);
+    writeFileSync(join(runs, 'older.journal.jsonl'), 'journal\n');
+    store.write('b-gone', stateNaming(join(runs, 'deleted.journal.jsonl'), 'run-gone'));
+    writeFileSync(join(runs, 'c-torn.state.json'), '{"fix":"rename-status","jour');
+    writeFileSync(join(runs, 'd-foreign.state.json'), '{}\n');
+    store.write('e-wanted', stateNaming(journal, 'run-wanted'));
+    writeFileSync(journal, 'journal\n');
+
+    expect(store.keyOfJournal(journal)).toBe('e-wanted');
+    expect(store.keyOfJournal(dir.file('copy.journal.jsonl'), 'run-wanted')).toBe('e-wanted');
+    expect(store.keyOfJournal(dir.file('not-there.journal.jsonl'))).toBeUndefined();
+    expect(store.keyOfJournal(dir.file('not-there.journal.jsonl'), 'run-other')).toBeUndefined();
+  });
 });
 
 describe('the state of a live run (runPlanSafely), as `datafix runs` and --resume see it', () => {

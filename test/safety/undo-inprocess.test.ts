@@ -6,13 +6,24 @@
  * Each test checks the database afterwards against rows written here, and the summary's counts.
  */
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs } from '../../src/safety/journal.js';
 import { type UndoEvent, type UndoOptions, undoJournal } from '../../src/safety/undo.js';
+import { changeItem, createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { cancelledOrders, createOrdersDb, type LibraryFix, libraryFix, liveRun, renameSpec, stopAfterPages } from './library-runs.js';
-import { dumpSqlite, sqliteAll, sqliteExec } from './support.js';
+import { createDb } from '../sqlite/fixtures.js';
+import {
+  cancelledOrders,
+  createOrdersDb,
+  dynamoFix,
+  type LibraryFix,
+  libraryFix,
+  liveRun,
+  renameSpec,
+  stopAfterPages,
+} from './library-runs.js';
+import { dumpSqlite, scanRaw, sqliteAll, sqliteExec } from './support.js';
 
 const tmp = useTempDirs();
 
@@ -401,5 +412,238 @@ describe('undo of writes whose outcome the run never recorded', () => {
       '1 restored',
     ]);
     expect(dumpSqlite(fix.db)).toEqual(before);
+  });
+});
+
+describe('undo of deletes and creates on SQLite (whole records)', () => {
+  /** parents 1 and 2; kids 10–15, of which 12, 13 and 14 belong to parent 9, which does not exist. */
+  function family(): LibraryFix & { before: ReturnType<typeof dumpSqlite> } {
+    const dir = tmp();
+    const db = dir.file('family.db');
+    createDb(
+      db,
+      `CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT, status TEXT DEFAULT 'new');
+       CREATE TABLE kids (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL, name TEXT, score REAL, data BLOB);
+       INSERT INTO parents (id, name) VALUES (1, 'p1'), (2, 'p2');
+       INSERT INTO kids VALUES (10, 1, 'k10', 1.5, NULL), (11, 2, 'k11', NULL, x'00'),
+         (12, 9, 'k12', 0.1, x'00ff10'), (13, 9, NULL, NULL, NULL), (14, 9, 'k14', 2.25, x'01'), (15, 1, 'k15', 3.0, NULL);`,
+    );
+    return { ...libraryFix(dir, db, ''), before: dumpSqlite(db) };
+  }
+
+  const kids = (db: string) => sqliteAll(db, 'SELECT * FROM kids ORDER BY id');
+
+  it('a deleted row is created again byte for byte where its key is free; one created again as it was is unchanged; another is a conflict', async () => {
+    const f = family();
+    const fix = libraryFix(
+      f.dir,
+      f.db,
+      `name: delete-orphans
+target: { sqlite: { path: "\${DB}" } }
+source: { table: kids, as: kid, pageSize: 2 }
+lookups:
+  parent: { table: parents, get: { id: "{{ kid.parent_id }}" } }
+skip:
+  - { reason: parent_exists, when: { exists: parent.id } }
+delete:
+  key: { id: "{{ kid.id }}" }
+`,
+    );
+    const run = await liveRun(fix);
+    expect(run.summary).toMatchObject({ total: 6, updated: 3, skipped: 3, failed: 0 });
+    expect(kids(f.db).map((k) => k.id)).toEqual([10, 11, 15]);
+    // Kid 13 put back by hand exactly as it was; kid 14's id taken by another row.
+    sqliteExec(f.db, 'INSERT INTO kids VALUES (13, 9, NULL, NULL, NULL)');
+    sqliteExec(f.db, "INSERT INTO kids VALUES (14, 1, 'someone else', NULL, NULL)");
+
+    const { summary, events } = await undoCollecting(run.journal as string);
+    expect(summary).toMatchObject({ total: 3, ...zero, restored: 1, unchanged: 1, conflicts: 1 });
+    expect(events.sort((a, b) => Number(a.key.id) - Number(b.key.id))).toEqual([
+      { outcome: 'restored', table: 'kids', key: { id: 12 } },
+      { outcome: 'unchanged', table: 'kids', key: { id: 13 } },
+      {
+        outcome: 'conflict',
+        table: 'kids',
+        key: { id: 14 },
+        message: 'a record with this key exists again and differs from the one deleted; it was left alone',
+      },
+    ]);
+    sqliteExec(f.db, "UPDATE kids SET parent_id = 9, name = 'k14', score = 2.25, data = x'01' WHERE id = 14");
+    expect(dumpSqlite(f.db)).toEqual(f.before);
+  });
+
+  it('a created row is deleted while it holds what the run created; one changed, filled in or gone since is left alone', async () => {
+    const f = family();
+    sqliteExec(
+      f.db,
+      'INSERT INTO kids VALUES (16, 7, NULL, NULL, NULL), (17, 8, NULL, NULL, NULL), (18, 6, NULL, NULL, NULL), (19, 5, NULL, NULL, NULL)',
+    );
+    sqliteExec(f.db, 'CREATE TABLE notes (kid INTEGER PRIMARY KEY, text TEXT)');
+    sqliteExec(f.db, "INSERT INTO notes VALUES (12, 'from the note of kid 12')");
+    const before = dumpSqlite(f.db);
+    const fix = libraryFix(
+      f.dir,
+      f.db,
+      `name: create-parents
+target: { sqlite: { path: "\${DB}" } }
+source: { table: kids, as: kid, pageSize: 2 }
+lookups:
+  info: { table: notes, get: { kid: "{{ kid.id }}" } }
+create:
+  table: parents
+  key: { id: "{{ kid.parent_id }}" }
+  set: { name: "for kid {{ kid.id }}", note: "{{ info.text }}" }
+`,
+    );
+    const run = await liveRun(fix);
+    // Parents 9 (for kid 12, with its note), 7, 8, 6 and 5 are created; the note is left out where a kid has none.
+    expect(sqliteAll(f.db, 'SELECT id, name, note, status FROM parents WHERE id > 2 ORDER BY id')).toEqual([
+      { id: 5, name: 'for kid 19', note: null, status: 'new' },
+      { id: 6, name: 'for kid 18', note: null, status: 'new' },
+      { id: 7, name: 'for kid 16', note: null, status: 'new' },
+      { id: 8, name: 'for kid 17', note: null, status: 'new' },
+      { id: 9, name: 'for kid 12', note: 'from the note of kid 12', status: 'new' },
+    ]);
+    expect(run.summary).toMatchObject({ updated: 5, failed: 0 });
+    sqliteExec(f.db, "UPDATE parents SET status = 'checked' WHERE id = 7");
+    sqliteExec(f.db, "UPDATE parents SET name = 'renamed' WHERE id = 8");
+    sqliteExec(f.db, 'DELETE FROM parents WHERE id = 6');
+
+    const { summary, events } = await undoCollecting(run.journal as string);
+    expect(summary).toMatchObject({ total: 5, ...zero, restored: 2, unchanged: 1, conflicts: 2 });
+    expect(events.sort((a, b) => Number(a.key.id) - Number(b.key.id))).toEqual([
+      { outcome: 'restored', table: 'parents', key: { id: 5 } },
+      { outcome: 'unchanged', table: 'parents', key: { id: 6 } },
+      { outcome: 'conflict', table: 'parents', key: { id: 7 }, message: 'changed since the run created it (status); it was left alone' },
+      { outcome: 'conflict', table: 'parents', key: { id: 8 }, message: 'changed since the run created it (name); it was left alone' },
+      { outcome: 'restored', table: 'parents', key: { id: 9 } },
+    ]);
+    sqliteExec(f.db, 'DELETE FROM parents WHERE id IN (7, 8)');
+    expect(dumpSqlite(f.db)).toEqual(before);
+  });
+});
+
+describe('undo on DynamoDB (dynalite)', () => {
+  let dynamo: RunningDynalite;
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+  });
+  afterAll(async () => {
+    await dynamo?.stop();
+  });
+
+  let tables = 0;
+  /** A new media table holding `items`, and a fix on it. */
+  async function tableWith(items: Record<string, unknown>[], specText: string): Promise<LibraryFix & { table: string }> {
+    const table = `undo-${++tables}`;
+    await createMediaTable(dynamo.endpoint, table);
+    await seedItems(dynamo.endpoint, table, items);
+    return { ...dynamoFix(tmp(), dynamo.endpoint, table, specText), table };
+  }
+
+  const target = `target: { dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 } }`;
+  const media = (id: string, extra: Record<string, unknown> = {}) => ({ PK: `MEDIA#${id}`, SK: 'METADATA', id, ...extra });
+  const key = (pk: string) => ({ PK: pk, SK: 'METADATA' });
+  const byPk = (a: UndoEvent, b: UndoEvent) => String(a.key.PK).localeCompare(String(b.key.PK));
+
+  it('an update that filled absent attributes: undo makes them absent again; an item changed since is a conflict', async () => {
+    const t = await tableWith(
+      [media('a'), media('b'), media('c', { thumbnailUrl: 'own.jpg' }), media('d')],
+      `name: fill-thumbnails
+${target}
+source: { as: m, scan: { pageSize: 2 } }
+update:
+  key: { PK: "{{ m.PK }}", SK: "{{ m.SK }}" }
+  set: { thumbnailUrl: "https://cdn.example.com/{{ m.id }}.jpg" }
+`,
+    );
+    const before = await scanRaw(dynamo.endpoint, t.table);
+    const run = await liveRun(t);
+    expect(run.summary).toMatchObject({ total: 4, updated: 3, failed: 0 });
+    await changeItem(dynamo.endpoint, t.table, 'MEDIA#b', 'thumbnailUrl', 'https://other-writer.example/b.jpg');
+
+    const { summary, events, targets } = await undoCollecting(run.journal as string);
+    expect(summary).toMatchObject({ total: 3, ...zero, restored: 2, conflicts: 1 });
+    expect(events.sort(byPk)).toEqual([
+      { outcome: 'restored', key: key('MEDIA#a') },
+      { outcome: 'conflict', key: key('MEDIA#b'), message: 'changed since the run' },
+      { outcome: 'restored', key: key('MEDIA#d') },
+    ]);
+    expect(targets).toEqual([`dynamodb ${t.table} (${dynamo.endpoint})`]);
+    const after = await scanRaw(dynamo.endpoint, t.table);
+    expect(after.find((i) => i.PK?.S === 'MEDIA#b')?.thumbnailUrl).toEqual({ S: 'https://other-writer.example/b.jpg' });
+    expect(after.filter((i) => i.PK?.S !== 'MEDIA#b')).toEqual(before.filter((i) => i.PK?.S !== 'MEDIA#b'));
+  });
+
+  it('a created item is deleted while as created; one that gained an attribute, changed or is gone is left alone', async () => {
+    const t = await tableWith(
+      [media('a', { size: '10' }), media('b', { size: '20' }), media('c'), media('d')],
+      `name: create-thumbs
+${target}
+source: { as: m, scan: { pageSize: 2, filter: { beginsWith: { PK: "MEDIA#" } } } }
+create:
+  key: { PK: "THUMB#{{ m.id }}", SK: METADATA }
+  set: { of: "{{ m.id }}", size: "{{ m.size }}" }
+`,
+    );
+    const before = await scanRaw(dynamo.endpoint, t.table);
+    const run = await liveRun(t);
+    expect(run.summary).toMatchObject({ total: 4, updated: 4, failed: 0 });
+    // Items hold only the fields they were given: `size` is absent where the media had none.
+    expect((await scanRaw(dynamo.endpoint, t.table)).filter((i) => i.PK?.S?.startsWith('THUMB#'))).toEqual([
+      { PK: { S: 'THUMB#a' }, SK: { S: 'METADATA' }, of: { S: 'a' }, size: { S: '10' } },
+      { PK: { S: 'THUMB#b' }, SK: { S: 'METADATA' }, of: { S: 'b' }, size: { S: '20' } },
+      { PK: { S: 'THUMB#c' }, SK: { S: 'METADATA' }, of: { S: 'c' } },
+      { PK: { S: 'THUMB#d' }, SK: { S: 'METADATA' }, of: { S: 'd' } },
+    ]);
+    await changeItem(dynamo.endpoint, t.table, 'THUMB#a', 'note', 'kept by hand');
+    await changeItem(dynamo.endpoint, t.table, 'THUMB#b', 'size', '99');
+    await changeItem(dynamo.endpoint, t.table, 'THUMB#c', '', undefined);
+
+    const { summary, events } = await undoCollecting(run.journal as string);
+    expect(summary).toMatchObject({ total: 4, ...zero, restored: 1, unchanged: 1, conflicts: 2 });
+    expect(events.sort(byPk)).toEqual([
+      { outcome: 'conflict', key: key('THUMB#a'), message: 'changed since the run created it (it gained note); it was left alone' },
+      { outcome: 'conflict', key: key('THUMB#b'), message: 'changed since the run created it; it was left alone' },
+      { outcome: 'unchanged', key: key('THUMB#c') },
+      { outcome: 'restored', key: key('THUMB#d') },
+    ]);
+    expect(await scanRaw(dynamo.endpoint, t.table)).toEqual([
+      ...before,
+      { PK: { S: 'THUMB#a' }, SK: { S: 'METADATA' }, of: { S: 'a' }, size: { S: '10' }, note: { S: 'kept by hand' } },
+      { PK: { S: 'THUMB#b' }, SK: { S: 'METADATA' }, of: { S: 'b' }, size: { S: '99' } },
+    ]);
+  });
+
+  it('a deleted item is put back whole where its key is free; one created again with other attributes is a conflict', async () => {
+    const t = await tableWith(
+      [media('a', { status: 'old', tags: 'x' }), media('b', { status: 'old' }), media('c', { status: 'new' })],
+      `name: delete-old
+${target}
+source: { as: m, scan: { pageSize: 2 } }
+skip:
+  - { reason: not_old, when: { not: { equals: { m.status: old } } } }
+delete:
+  key: { PK: "{{ m.PK }}", SK: "{{ m.SK }}" }
+`,
+    );
+    const before = await scanRaw(dynamo.endpoint, t.table);
+    const run = await liveRun(t);
+    expect(run.summary).toMatchObject({ total: 3, updated: 2, skipped: 1, failed: 0 });
+    await seedItems(dynamo.endpoint, t.table, [media('b', { status: 'reborn' })]);
+
+    const { summary, events } = await undoCollecting(run.journal as string);
+    expect(summary).toMatchObject({ total: 2, ...zero, restored: 1, conflicts: 1 });
+    expect(events.sort(byPk)).toEqual([
+      { outcome: 'restored', key: key('MEDIA#a') },
+      {
+        outcome: 'conflict',
+        key: key('MEDIA#b'),
+        message: 'a record with this key exists again and differs from the one deleted; it was left alone',
+      },
+    ]);
+    const after = await scanRaw(dynamo.endpoint, t.table);
+    expect(after.filter((i) => i.PK?.S !== 'MEDIA#b')).toEqual(before.filter((i) => i.PK?.S !== 'MEDIA#b'));
+    expect(after.find((i) => i.PK?.S === 'MEDIA#b')?.status).toEqual({ S: 'reborn' });
   });
 });
