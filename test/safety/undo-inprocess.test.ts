@@ -5,12 +5,13 @@
  * outcome recorded), and how it ends when stopped (Ctrl-C between batches, a locked database).
  * Each test checks the database afterwards against rows written here, and the summary's counts.
  */
+import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs } from '../../src/safety/journal.js';
 import { type UndoEvent, type UndoOptions, undoJournal } from '../../src/safety/undo.js';
-import { changeItem, createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { changeItem, createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
 import {
@@ -42,6 +43,10 @@ function fresh(busyTimeoutMs?: number): LibraryFix {
   createOrdersDb(db, cancelledOrders(ORDERS));
   return libraryFix(dir, db, renameSpec(2, busyTimeoutMs));
 }
+
+/** Events in key order (within a batch, undo reports restores after the records it left alone). */
+const byId = (a: UndoEvent, b: UndoEvent) => Number(a.key.id) - Number(b.key.id);
+const orderRows = (db: string) => sqliteAll(db, 'SELECT id, status FROM orders ORDER BY id');
 
 const statuses = (db: string) => sqliteAll<{ status: string }>(db, 'SELECT status FROM orders ORDER BY id').map((r) => r.status);
 
@@ -136,14 +141,14 @@ describe('undo of updates on SQLite', () => {
 
     const { summary, events } = await undoCollecting(journal);
     expect(summary).toMatchObject({ total: ORDERS, ...zero, restored: 2, unchanged: 1, conflicts: 2 });
-    expect(events.sort((a, b) => Number(a.key.id) - Number(b.key.id))).toEqual([
+    expect(events.sort(byId)).toEqual([
       { outcome: 'conflict', table: 'orders', key: { id: 1 }, message: 'changed since the run' },
       { outcome: 'conflict', table: 'orders', key: { id: 2 }, message: 'the record no longer exists' },
       { outcome: 'unchanged', table: 'orders', key: { id: 3 } },
       { outcome: 'restored', table: 'orders', key: { id: 4 } },
       { outcome: 'restored', table: 'orders', key: { id: 5 } },
     ]);
-    expect(sqliteAll(fix.db, 'SELECT id, status FROM orders ORDER BY id')).toEqual([
+    expect(orderRows(fix.db)).toEqual([
       { id: 1, status: 'shipped' },
       { id: 3, status: 'canceled' },
       { id: 4, status: 'canceled' },
@@ -175,6 +180,43 @@ describe('undo of updates on SQLite', () => {
     expect(summary).toMatchObject({ total: ORDERS, ...zero, notWritten: 1, restored: ORDERS - 1 });
     expect(events.map((e) => e.key.id)).toEqual([5, 4, 2, 1]);
     expect(dumpSqlite(fix.db)).toEqual(before);
+  });
+
+  it('a record changed or deleted between undo reading it and writing its restore is a conflict, changed while undoing', async () => {
+    const fix = fresh();
+    const journal = await runToEnd(fix);
+    const { summary, events } = await undoCollecting(journal, {
+      beforeRestore: () => {
+        // Another application, on its own connection, in the window between read and write.
+        sqliteExec(fix.db, "UPDATE orders SET status = 'shipped' WHERE id = 4");
+        sqliteExec(fix.db, 'DELETE FROM orders WHERE id = 2');
+      },
+    });
+    expect(summary).toMatchObject({ total: ORDERS, ...zero, restored: 3, conflicts: 2 });
+    expect(events.filter((e) => e.outcome === 'conflict').sort(byId)).toEqual([
+      { outcome: 'conflict', table: 'orders', key: { id: 2 }, message: 'changed while undoing' },
+      { outcome: 'conflict', table: 'orders', key: { id: 4 }, message: 'changed while undoing' },
+    ]);
+    expect(orderRows(fix.db)).toEqual([
+      { id: 1, status: 'canceled' },
+      { id: 3, status: 'canceled' },
+      { id: 4, status: 'shipped' },
+      { id: 5, status: 'canceled' },
+    ]);
+  });
+
+  it('a restore the database refuses is a failure with the database’s reason; the others are restored', async () => {
+    const fix = fresh();
+    const journal = await runToEnd(fix);
+    sqliteExec(
+      fix.db,
+      "CREATE TRIGGER no_going_back BEFORE UPDATE ON orders WHEN NEW.id = 2 BEGIN SELECT RAISE(ABORT, 'order 2 may not go back'); END",
+    );
+    const { summary, events } = await undoCollecting(journal);
+    expect(summary).toMatchObject({ total: ORDERS, ...zero, restored: ORDERS - 1, failed: 1 });
+    const failed = events.filter((e) => e.outcome === 'failed');
+    expect(failed).toEqual([{ outcome: 'failed', table: 'orders', key: { id: 2 }, message: 'order 2 may not go back' }]);
+    expect(statuses(fix.db)).toEqual(['canceled', 'cancelled', 'canceled', 'canceled', 'canceled']);
   });
 });
 
@@ -415,6 +457,59 @@ describe('undo of writes whose outcome the run never recorded', () => {
   });
 });
 
+describe('a journal an older datafix wrote (format 1: no checksums)', () => {
+  /** The rename's journal as datafix wrote it before journals carried checksums: lines as they were then. */
+  function formatOneJournal(fix: LibraryFix): string {
+    const lines: unknown[] = [
+      {
+        type: 'header',
+        format: 1,
+        fix: 'rename-status',
+        specFile: fix.spec,
+        specChecksum: '0'.repeat(64),
+        target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 },
+        startedAt: '2025-01-02T03:04:05.678Z',
+      },
+    ];
+    for (let id = 1; id <= ORDERS; id++) {
+      lines.push({
+        type: 'write',
+        seq: id,
+        table: 'orders',
+        key: { id },
+        fields: [{ name: 'status', before: 'canceled', after: 'cancelled' }],
+      });
+      lines.push({ type: 'result', seq: id, status: 'applied' });
+    }
+    lines.push({ type: 'end', at: '2025-01-02T03:04:06.000Z', summary: { total: ORDERS, updated: ORDERS, skipped: 0, failed: 0 } });
+    return fix.dir.write('old.journal.jsonl', `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+  }
+
+  it('is refused without allowUnverified (DF707, nothing restored), and undone with it after a note', async () => {
+    const fix = fresh();
+    const before = dumpSqlite(fix.db);
+    await runToEnd(fix);
+    const afterRun = dumpSqlite(fix.db);
+    const journal = formatOneJournal(fix);
+
+    const refused = await undoJournal(journal, { dryRun: false }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DatafixError);
+    expect((refused as DatafixError).code).toBe('DF707');
+    expect((refused as DatafixError).category).toBe('usage');
+    expect((refused as DatafixError).message).toBe(
+      `${journal} is a format-1 journal: its lines carry no checksums, so edits to it cannot be detected, and nothing was restored. If it was written by an older datafix and nobody changed it since, run undo again with --unverified`,
+    );
+    expect(dumpSqlite(fix.db)).toEqual(afterRun);
+
+    const { summary, notes } = await undoCollecting(journal, { allowUnverified: true });
+    expect(summary).toMatchObject({ total: ORDERS, ...zero, restored: ORDERS });
+    expect(notes).toEqual([
+      `${journal} is a format-1 journal (written before journals carried checksums): its lines cannot be verified against edits, so undo trusts them as written`,
+    ]);
+    expect(dumpSqlite(fix.db)).toEqual(before);
+  });
+});
+
 describe('undo of deletes and creates on SQLite (whole records)', () => {
   /** parents 1 and 2; kids 10–15, of which 12, 13 and 14 belong to parent 9, which does not exist. */
   function family(): LibraryFix & { before: ReturnType<typeof dumpSqlite> } {
@@ -458,7 +553,7 @@ delete:
 
     const { summary, events } = await undoCollecting(run.journal as string);
     expect(summary).toMatchObject({ total: 3, ...zero, restored: 1, unchanged: 1, conflicts: 1 });
-    expect(events.sort((a, b) => Number(a.key.id) - Number(b.key.id))).toEqual([
+    expect(events.sort(byId)).toEqual([
       { outcome: 'restored', table: 'kids', key: { id: 12 } },
       { outcome: 'unchanged', table: 'kids', key: { id: 13 } },
       {
@@ -511,7 +606,7 @@ create:
 
     const { summary, events } = await undoCollecting(run.journal as string);
     expect(summary).toMatchObject({ total: 5, ...zero, restored: 2, unchanged: 1, conflicts: 2 });
-    expect(events.sort((a, b) => Number(a.key.id) - Number(b.key.id))).toEqual([
+    expect(events.sort(byId)).toEqual([
       { outcome: 'restored', table: 'parents', key: { id: 5 } },
       { outcome: 'unchanged', table: 'parents', key: { id: 6 } },
       { outcome: 'conflict', table: 'parents', key: { id: 7 }, message: 'changed since the run created it (status); it was left alone' },
@@ -573,6 +668,48 @@ update:
     const after = await scanRaw(dynamo.endpoint, t.table);
     expect(after.find((i) => i.PK?.S === 'MEDIA#b')?.thumbnailUrl).toEqual({ S: 'https://other-writer.example/b.jpg' });
     expect(after.filter((i) => i.PK?.S !== 'MEDIA#b')).toEqual(before.filter((i) => i.PK?.S !== 'MEDIA#b'));
+  });
+
+  it('a table created again with another key schema since the run: each record fails with DynamoDB’s reason, nothing is written', async () => {
+    const t = await tableWith(
+      [media('a'), media('b')],
+      `name: fill-thumbnails
+${target}
+source: { as: m, scan: { pageSize: 2 } }
+update:
+  key: { PK: "{{ m.PK }}", SK: "{{ m.SK }}" }
+  set: { thumbnailUrl: "https://cdn.example.com/{{ m.id }}.jpg" }
+`,
+    );
+    const run = await liveRun(t);
+    expect(run.summary).toMatchObject({ total: 2, updated: 2 });
+    const client = rawClient(dynamo.endpoint);
+    try {
+      await client.send(new DeleteTableCommand({ TableName: t.table }));
+      await client.send(
+        new CreateTableCommand({
+          TableName: t.table,
+          AttributeDefinitions: [
+            { AttributeName: 'PK', AttributeType: 'S' },
+            { AttributeName: 'SK', AttributeType: 'N' },
+          ],
+          KeySchema: [
+            { AttributeName: 'PK', KeyType: 'HASH' },
+            { AttributeName: 'SK', KeyType: 'RANGE' },
+          ],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+    } finally {
+      client.destroy();
+    }
+    const { summary, events } = await undoCollecting(run.journal as string);
+    expect(summary).toMatchObject({ total: 2, ...zero, failed: 2 });
+    expect(events.sort(byPk)).toEqual([
+      { outcome: 'failed', key: key('MEDIA#a'), message: 'key attribute `SK` is S but the table declares it N' },
+      { outcome: 'failed', key: key('MEDIA#b'), message: 'key attribute `SK` is S but the table declares it N' },
+    ]);
+    expect(await scanRaw(dynamo.endpoint, t.table)).toEqual([]);
   });
 
   it('a created item is deleted while as created; one that gained an attribute, changed or is gone is left alone', async () => {
