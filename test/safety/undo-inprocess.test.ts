@@ -5,6 +5,7 @@
  * outcome recorded), and how it ends when stopped (Ctrl-C between batches, a locked database).
  * Each test checks the database afterwards against rows written here, and the summary's counts.
  */
+import { readdirSync, readlinkSync } from 'node:fs';
 import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -12,6 +13,7 @@ import { DatafixError } from '../../src/errors.js';
 import { journalFs } from '../../src/safety/journal.js';
 import { type UndoEvent, type UndoOptions, undoJournal } from '../../src/safety/undo.js';
 import { changeItem, createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
 import {
@@ -71,6 +73,17 @@ async function withOtherWriter<T>(db: string, fn: (lock: () => void) => Promise<
   }
 }
 
+/** How many files this process holds open at `path` (a connection left open holds its database). */
+function openHandlesTo(path: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === path;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
 /** A live run that finishes, and its journal. */
 async function runToEnd(fix: LibraryFix): Promise<string> {
   const result = await liveRun(fix);
@@ -120,6 +133,8 @@ describe('undo of updates on SQLite', () => {
     expect(targets).toEqual([`sqlite ${fix.db}`]);
     expect(notes).toEqual([]);
     expect(dumpSqlite(fix.db)).toEqual(before);
+    // The database is closed again: a library caller undoing many journals holds no connections.
+    expect(openHandlesTo(fix.db)).toBe(0);
   });
 
   it('a dry run restores nothing and counts what it would restore', async () => {
@@ -218,6 +233,70 @@ describe('undo of updates on SQLite', () => {
     expect(failed).toEqual([{ outcome: 'failed', table: 'orders', key: { id: 2 }, message: 'order 2 may not go back' }]);
     expect(statuses(fix.db)).toEqual(['canceled', 'cancelled', 'canceled', 'canceled', 'canceled']);
   });
+
+  it('a removed column (SQLite sets it NULL) gets its value back; one filled in again since is a conflict', async () => {
+    const fix = fresh();
+    const before = dumpSqlite(fix.db);
+    const drop = libraryFix(
+      fix.dir,
+      fix.db,
+      `name: drop-notes
+target: { sqlite: { path: "\${DB}" } }
+source: { table: orders, as: order, pageSize: 2 }
+update:
+  table: orders
+  key: { id: "{{ order.id }}" }
+  remove: [note]
+`,
+    );
+    const run = await liveRun(drop);
+    expect(run.summary).toMatchObject({ total: ORDERS, updated: ORDERS });
+    expect(sqliteAll(fix.db, 'SELECT note FROM orders').map((r) => r.note)).toEqual(Array(ORDERS).fill(null));
+    sqliteExec(fix.db, "UPDATE orders SET note = 'new note' WHERE id = 3");
+
+    const { summary, events } = await undoCollecting(run.journal as string);
+    expect(summary).toMatchObject({ total: ORDERS, ...zero, restored: ORDERS - 1, conflicts: 1 });
+    expect(events.filter((e) => e.outcome === 'conflict')).toEqual([
+      { outcome: 'conflict', table: 'orders', key: { id: 3 }, message: 'changed since the run' },
+    ]);
+    sqliteExec(fix.db, "UPDATE orders SET note = 'note 3' WHERE id = 3");
+    expect(dumpSqlite(fix.db)).toEqual(before);
+  });
+
+  it('values the database keeps in its own form (whole numbers in a REAL column) are restored without a false conflict', async () => {
+    const dir = tmp();
+    const db = dir.file('scores.db');
+    createDb(
+      db,
+      `CREATE TABLE scores (id INTEGER PRIMARY KEY, n INTEGER, score REAL, ratio REAL);
+       INSERT INTO scores VALUES (1, 7, 1.5, 0.25), (2, 8, NULL, 0.5), (3, -2, 2.0, 1e300);`,
+    );
+    const before = dumpSqlite(db);
+    const fix = libraryFix(
+      dir,
+      db,
+      `name: score-from-n
+target: { sqlite: { path: "\${DB}" } }
+source: { table: scores, as: s }
+update:
+  table: scores
+  key: { id: "{{ s.id }}" }
+  set: { score: "{{ s.n }}", ratio: "{{ s.n }}" }
+  overwrite: true
+`,
+    );
+    const run = await liveRun(fix);
+    expect(run.summary).toMatchObject({ total: 3, updated: 3 });
+    // SQLite keeps them as REAL: 7.0, not the INTEGER 7.
+    expect(sqliteAll(db, 'SELECT typeof(score) AS t, score FROM scores ORDER BY id')).toEqual([
+      { t: 'real', score: 7 },
+      { t: 'real', score: 8 },
+      { t: 'real', score: -2 },
+    ]);
+    const { summary } = await undoCollecting(run.journal as string);
+    expect(summary).toMatchObject({ total: 3, ...zero, restored: 3 });
+    expect(dumpSqlite(db)).toEqual(before);
+  });
 });
 
 describe('undo and the checkpoint a run keeps in the database', () => {
@@ -270,7 +349,7 @@ describe('undo stopped part-way', () => {
     const events: UndoEvent[] = [];
     const summary = await undoJournal(journal, {
       dryRun: false,
-      batchSize: 3,
+      batchSize: 1,
       signal: stop.signal,
       onEvent: (e) => {
         events.push(e);
@@ -281,19 +360,19 @@ describe('undo stopped part-way', () => {
       journal,
       fix: 'rename-status',
       dryRun: false,
-      total: 3,
+      total: 1,
       ...zero,
-      restored: 3,
+      restored: 1,
       durationMs: summary.durationMs,
       interrupted: true,
     });
-    expect(events.map((e) => e.key.id)).toEqual([4, 3, 2]);
-    expect(statuses(fix.db)).toEqual(['cancelled', 'canceled', 'canceled', 'canceled', 'canceled']);
+    expect(events.map((e) => e.key.id)).toEqual([4]);
+    expect(statuses(fix.db)).toEqual(['cancelled', 'cancelled', 'cancelled', 'canceled', 'canceled']);
     // Only a whole undo ends the run: its checkpoint stays until then.
     expect(checkpointRows(fix.db)).toBe(1);
 
-    const again = await undoJournal(journal, { dryRun: false, batchSize: 3 });
-    expect(again).toMatchObject({ total: 4, ...zero, unchanged: 3, restored: 1 });
+    const again = await undoJournal(journal, { dryRun: false, batchSize: 1 });
+    expect(again).toMatchObject({ total: 4, ...zero, unchanged: 1, restored: 3 });
     expect(again.interrupted).toBeUndefined();
     expect(dumpSqlite(fix.db)).toEqual(before);
   });
@@ -333,6 +412,66 @@ describe('undo stopped part-way', () => {
     const again = await undoJournal(journal, { dryRun: false, batchSize: 2 });
     expect(again).toMatchObject({ total: ORDERS, ...zero, unchanged: 2, restored: 3 });
     expect(dumpSqlite(fix.db)).toEqual(before);
+  });
+
+  it('DF706 counts every outcome up to the stop: restored, unchanged, conflicts, failures, never written, and the rest', async () => {
+    const dir = tmp();
+    const db = dir.file('orders.db');
+    createOrdersDb(db, cancelledOrders(7));
+    const fix = libraryFix(dir, db, renameSpec(2, 50));
+    // Order 3 cannot be renamed by the run: its write is journaled as not made.
+    sqliteExec(db, "CREATE TRIGGER keep_3 BEFORE UPDATE ON orders WHEN NEW.id = 3 BEGIN SELECT RAISE(ABORT, 'frozen'); END");
+    const run = await liveRun(fix);
+    expect(run.summary).toMatchObject({ total: 7, updated: 6, failed: 1 });
+    sqliteExec(db, 'DROP TRIGGER keep_3');
+    sqliteExec(db, "UPDATE orders SET status = 'canceled' WHERE id = 6");
+    sqliteExec(db, "UPDATE orders SET status = 'shipped' WHERE id = 5");
+    sqliteExec(db, "CREATE TRIGGER keep_4 BEFORE UPDATE ON orders WHEN NEW.id = 4 BEGIN SELECT RAISE(ABORT, 'order 4 stays'); END");
+    const journal = run.journal as string;
+    // Newest first, one record a batch: 7 restored, 6 unchanged, 5 a conflict, 4 refused, 3 never
+    // written; another application locks the database before 2 is restored.
+    const err = await withOtherWriter(db, (lock) =>
+      undoJournal(journal, {
+        dryRun: false,
+        batchSize: 1,
+        beforeRestore: (writes) => {
+          if (writes.some((w) => w.key.id === 2)) lock();
+        },
+      }).catch((e: unknown) => e),
+    );
+    expect(openHandlesTo(db)).toBe(0);
+    expect((err as DatafixError).code).toBe('DF706');
+    expect((err as DatafixError).message).toBe(
+      `undo of ${journal} stopped part-way: 1 record(s) were restored, 1 already held their before-image, 1 conflict(s) and 1 failure(s) were left alone, 1 write(s) the run never made need nothing, and 2 journaled write(s) were not restored. Cause: DF411 ${db} is locked by another process and stayed locked for 50 ms; nothing of the current batch was written. Retry when it is free, or raise target.sqlite.busyTimeoutMs. Fix the cause and run undo again: records already restored then count as unchanged`,
+    );
+    expect(orderRows(db)).toEqual([
+      { id: 1, status: 'cancelled' },
+      { id: 2, status: 'cancelled' },
+      { id: 3, status: 'canceled' },
+      { id: 4, status: 'cancelled' },
+      { id: 5, status: 'shipped' },
+      { id: 6, status: 'canceled' },
+      { id: 7, status: 'canceled' },
+    ]);
+  });
+
+  it('a listener that throws (its output closed) stops a dry run with DF706 naming the cause and what would have been restored', async () => {
+    const fix = fresh();
+    const journal = await runToEnd(fix);
+    let seen = 0;
+    const err = await undoJournal(journal, {
+      dryRun: true,
+      onEvent: () => {
+        if (++seen === 3) throw new Error('write EPIPE');
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatafixError);
+    expect((err as DatafixError).code).toBe('DF706');
+    expect((err as DatafixError).category).toBe('connection');
+    expect((err as DatafixError).message).toBe(
+      `undo of ${journal} stopped part-way: 3 record(s) would have been restored, 0 already held their before-image, 0 conflict(s) and 0 failure(s) were left alone, 0 write(s) the run never made need nothing, and 2 journaled write(s) were not restored. Cause: write EPIPE. Fix the cause and run undo again: records already restored then count as unchanged`,
+    );
+    expect(statuses(fix.db)).toEqual(ALL_RENAMED);
   });
 
   it('Ctrl-C while waiting for a locked database: the batch waited for is not counted, and undo again finishes', async () => {
@@ -403,6 +542,8 @@ describe('undo of writes whose outcome the run never recorded', () => {
     expect(statuses(fix.db)).toEqual(['cancelled', 'cancelled', 'canceled', 'canceled', 'canceled']);
     const journal = /datafix undo (\S+)$/.exec((err as DatafixError).message)?.[1] as string;
 
+    // A caller that listens to nothing (no notes) can look first.
+    expect(await undoJournal(journal, { dryRun: true })).toMatchObject({ total: 2, ...zero, restored: 2 });
     sqliteExec(fix.db, "UPDATE orders SET status = 'shipped' WHERE id = 2");
     const { summary, events, notes } = await undoCollecting(journal);
     expect(summary).toMatchObject({ total: 2, ...zero, restored: 1, conflicts: 1 });
@@ -601,7 +742,7 @@ create:
     ]);
     expect(run.summary).toMatchObject({ updated: 5, failed: 0 });
     sqliteExec(f.db, "UPDATE parents SET status = 'checked' WHERE id = 7");
-    sqliteExec(f.db, "UPDATE parents SET name = 'renamed' WHERE id = 8");
+    sqliteExec(f.db, "UPDATE parents SET name = 'renamed', status = 'checked' WHERE id = 8");
     sqliteExec(f.db, 'DELETE FROM parents WHERE id = 6');
 
     const { summary, events } = await undoCollecting(run.journal as string);
@@ -610,8 +751,17 @@ create:
       { outcome: 'restored', table: 'parents', key: { id: 5 } },
       { outcome: 'unchanged', table: 'parents', key: { id: 6 } },
       { outcome: 'conflict', table: 'parents', key: { id: 7 }, message: 'changed since the run created it (status); it was left alone' },
-      { outcome: 'conflict', table: 'parents', key: { id: 8 }, message: 'changed since the run created it (name); it was left alone' },
+      {
+        outcome: 'conflict',
+        table: 'parents',
+        key: { id: 8 },
+        message: 'changed since the run created it (name, status); it was left alone',
+      },
       { outcome: 'restored', table: 'parents', key: { id: 9 } },
+    ]);
+    expect(sqliteAll(f.db, 'SELECT id, name, status FROM parents WHERE id IN (7, 8) ORDER BY id')).toEqual([
+      { id: 7, name: 'for kid 16', status: 'checked' },
+      { id: 8, name: 'renamed', status: 'checked' },
     ]);
     sqliteExec(f.db, 'DELETE FROM parents WHERE id IN (7, 8)');
     expect(dumpSqlite(f.db)).toEqual(before);
@@ -712,6 +862,45 @@ update:
     expect(await scanRaw(dynamo.endpoint, t.table)).toEqual([]);
   });
 
+  it('undo reads each record with a consistent read: it compares against the latest write', async () => {
+    const reads: Record<string, unknown>[] = [];
+    const proxy = await startCountingProxy(dynamo.endpoint, {
+      fault: (r) => {
+        if (r.operation === 'BatchGetItem') reads.push(JSON.parse(r.body) as Record<string, unknown>);
+        return undefined;
+      },
+    });
+    try {
+      const table = `undo-${++tables}`;
+      await createMediaTable(dynamo.endpoint, table);
+      await seedItems(dynamo.endpoint, table, [media('a'), media('b'), media('c')]);
+      const fix = dynamoFix(
+        tmp(),
+        proxy.endpoint,
+        table,
+        `name: fill-thumbnails
+${target}
+source: { as: m, scan: { pageSize: 10 } }
+update:
+  key: { PK: "{{ m.PK }}", SK: "{{ m.SK }}" }
+  set: { thumbnailUrl: "https://cdn.example.com/{{ m.id }}.jpg" }
+`,
+      );
+      const run = await liveRun(fix);
+      expect(run.summary).toMatchObject({ total: 3, updated: 3 });
+      reads.length = 0;
+      expect(await undoJournal(run.journal as string, { dryRun: false })).toMatchObject({ total: 3, restored: 3 });
+      expect(reads).toHaveLength(1);
+      const asked = (reads[0] as { RequestItems: Record<string, { Keys: { PK: { S: string } }[]; ConsistentRead?: boolean }> })
+        .RequestItems;
+      expect(Object.keys(asked)).toEqual([table]);
+      expect(asked[table]?.ConsistentRead).toBe(true);
+      expect(asked[table]?.Keys.map((k) => k.PK.S).sort()).toEqual(['MEDIA#a', 'MEDIA#b', 'MEDIA#c']);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('a created item is deleted while as created; one that gained an attribute, changed or is gone is left alone', async () => {
     const t = await tableWith(
       [media('a', { size: '10' }), media('b', { size: '20' }), media('c'), media('d')],
@@ -734,20 +923,26 @@ create:
       { PK: { S: 'THUMB#d' }, SK: { S: 'METADATA' }, of: { S: 'd' } },
     ]);
     await changeItem(dynamo.endpoint, t.table, 'THUMB#a', 'note', 'kept by hand');
+    await changeItem(dynamo.endpoint, t.table, 'THUMB#a', 'tag', 'blue');
     await changeItem(dynamo.endpoint, t.table, 'THUMB#b', 'size', '99');
     await changeItem(dynamo.endpoint, t.table, 'THUMB#c', '', undefined);
 
     const { summary, events } = await undoCollecting(run.journal as string);
     expect(summary).toMatchObject({ total: 4, ...zero, restored: 1, unchanged: 1, conflicts: 2 });
     expect(events.sort(byPk)).toEqual([
-      { outcome: 'conflict', key: key('THUMB#a'), message: 'changed since the run created it (it gained note); it was left alone' },
+      {
+        outcome: 'conflict',
+        key: key('THUMB#a'),
+        // Attributes come back in the order the server keeps them.
+        message: expect.stringMatching(/^changed since the run created it \(it gained (note, tag|tag, note)\); it was left alone$/),
+      },
       { outcome: 'conflict', key: key('THUMB#b'), message: 'changed since the run created it; it was left alone' },
       { outcome: 'unchanged', key: key('THUMB#c') },
       { outcome: 'restored', key: key('THUMB#d') },
     ]);
     expect(await scanRaw(dynamo.endpoint, t.table)).toEqual([
       ...before,
-      { PK: { S: 'THUMB#a' }, SK: { S: 'METADATA' }, of: { S: 'a' }, size: { S: '10' }, note: { S: 'kept by hand' } },
+      { PK: { S: 'THUMB#a' }, SK: { S: 'METADATA' }, of: { S: 'a' }, size: { S: '10' }, note: { S: 'kept by hand' }, tag: { S: 'blue' } },
       { PK: { S: 'THUMB#b' }, SK: { S: 'METADATA' }, of: { S: 'b' }, size: { S: '99' } },
     ]);
   });
