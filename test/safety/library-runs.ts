@@ -4,8 +4,10 @@
  * CLI tests spawn. A small `orders` table on a real SQLite file is the data; every expected value
  * is written here.
  */
+import { afterAll, beforeAll } from 'vitest';
 import { loadPlan } from '../../src/api.js';
 import { runPlanSafely, type SafeRunOptions, type SafeRunResult } from '../../src/safety/session.js';
+import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
 import type { TempDir } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
 
@@ -86,6 +88,34 @@ export function stopAfterPages(pages: number): Pick<SafeRunOptions, 'signal' | '
     signal: stop.signal,
     onEvent: (e) => {
       if (e.type === 'page' && ++seen >= pages) stop.abort();
+    },
+  };
+}
+
+/**
+ * Starts dynalite for the calling `describe` (stopped after it) and makes a new media table per
+ * call (`<prefix>-1`, `<prefix>-2`, …) holding `items`.
+ */
+export function useDynaliteTables(prefix: string): {
+  endpoint(): string;
+  table(items: readonly Record<string, unknown>[]): Promise<string>;
+} {
+  let dynamo: RunningDynalite | undefined;
+  let made = 0;
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+  });
+  afterAll(async () => {
+    await dynamo?.stop();
+  });
+  const endpoint = () => (dynamo as RunningDynalite).endpoint;
+  return {
+    endpoint,
+    async table(items) {
+      const table = `${prefix}-${++made}`;
+      await createMediaTable(endpoint(), table);
+      await seedItems(endpoint(), table, items);
+      return table;
     },
   };
 }

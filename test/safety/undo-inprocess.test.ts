@@ -8,11 +8,11 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs } from '../../src/safety/journal.js';
 import { type UndoEvent, type UndoOptions, undoJournal } from '../../src/safety/undo.js';
-import { changeItem, createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { changeItem, rawClient, seedItems } from '../helpers/dynalite.js';
 import { startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
@@ -25,6 +25,7 @@ import {
   liveRun,
   renameSpec,
   stopAfterPages,
+  useDynaliteTables,
 } from './library-runs.js';
 import { dumpSqlite, scanRaw, sqliteAll, sqliteExec } from './support.js';
 
@@ -769,21 +770,11 @@ create:
 });
 
 describe('undo on DynamoDB (dynalite)', () => {
-  let dynamo: RunningDynalite;
-  beforeAll(async () => {
-    dynamo = await startDynalite();
-  });
-  afterAll(async () => {
-    await dynamo?.stop();
-  });
-
-  let tables = 0;
+  const dynamo = useDynaliteTables('undo');
   /** A new media table holding `items`, and a fix on it. */
   async function tableWith(items: Record<string, unknown>[], specText: string): Promise<LibraryFix & { table: string }> {
-    const table = `undo-${++tables}`;
-    await createMediaTable(dynamo.endpoint, table);
-    await seedItems(dynamo.endpoint, table, items);
-    return { ...dynamoFix(tmp(), dynamo.endpoint, table, specText), table };
+    const table = await dynamo.table(items);
+    return { ...dynamoFix(tmp(), dynamo.endpoint(), table, specText), table };
   }
 
   const target = `target: { dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 } }`;
@@ -802,10 +793,10 @@ update:
   set: { thumbnailUrl: "https://cdn.example.com/{{ m.id }}.jpg" }
 `,
     );
-    const before = await scanRaw(dynamo.endpoint, t.table);
+    const before = await scanRaw(dynamo.endpoint(), t.table);
     const run = await liveRun(t);
     expect(run.summary).toMatchObject({ total: 4, updated: 3, failed: 0 });
-    await changeItem(dynamo.endpoint, t.table, 'MEDIA#b', 'thumbnailUrl', 'https://other-writer.example/b.jpg');
+    await changeItem(dynamo.endpoint(), t.table, 'MEDIA#b', 'thumbnailUrl', 'https://other-writer.example/b.jpg');
 
     const { summary, events, targets } = await undoCollecting(run.journal as string);
     expect(summary).toMatchObject({ total: 3, ...zero, restored: 2, conflicts: 1 });
@@ -814,8 +805,8 @@ update:
       { outcome: 'conflict', key: key('MEDIA#b'), message: 'changed since the run' },
       { outcome: 'restored', key: key('MEDIA#d') },
     ]);
-    expect(targets).toEqual([`dynamodb ${t.table} (${dynamo.endpoint})`]);
-    const after = await scanRaw(dynamo.endpoint, t.table);
+    expect(targets).toEqual([`dynamodb ${t.table} (${dynamo.endpoint()})`]);
+    const after = await scanRaw(dynamo.endpoint(), t.table);
     expect(after.find((i) => i.PK?.S === 'MEDIA#b')?.thumbnailUrl).toEqual({ S: 'https://other-writer.example/b.jpg' });
     expect(after.filter((i) => i.PK?.S !== 'MEDIA#b')).toEqual(before.filter((i) => i.PK?.S !== 'MEDIA#b'));
   });
@@ -833,7 +824,7 @@ update:
     );
     const run = await liveRun(t);
     expect(run.summary).toMatchObject({ total: 2, updated: 2 });
-    const client = rawClient(dynamo.endpoint);
+    const client = rawClient(dynamo.endpoint());
     try {
       await client.send(new DeleteTableCommand({ TableName: t.table }));
       await client.send(
@@ -859,21 +850,19 @@ update:
       { outcome: 'failed', key: key('MEDIA#a'), message: 'key attribute `SK` is S but the table declares it N' },
       { outcome: 'failed', key: key('MEDIA#b'), message: 'key attribute `SK` is S but the table declares it N' },
     ]);
-    expect(await scanRaw(dynamo.endpoint, t.table)).toEqual([]);
+    expect(await scanRaw(dynamo.endpoint(), t.table)).toEqual([]);
   });
 
   it('undo reads each record with a consistent read: it compares against the latest write', async () => {
     const reads: Record<string, unknown>[] = [];
-    const proxy = await startCountingProxy(dynamo.endpoint, {
+    const proxy = await startCountingProxy(dynamo.endpoint(), {
       fault: (r) => {
         if (r.operation === 'BatchGetItem') reads.push(JSON.parse(r.body) as Record<string, unknown>);
         return undefined;
       },
     });
     try {
-      const table = `undo-${++tables}`;
-      await createMediaTable(dynamo.endpoint, table);
-      await seedItems(dynamo.endpoint, table, [media('a'), media('b'), media('c')]);
+      const table = await dynamo.table([media('a'), media('b'), media('c')]);
       const fix = dynamoFix(
         tmp(),
         proxy.endpoint,
@@ -912,20 +901,20 @@ create:
   set: { of: "{{ m.id }}", size: "{{ m.size }}" }
 `,
     );
-    const before = await scanRaw(dynamo.endpoint, t.table);
+    const before = await scanRaw(dynamo.endpoint(), t.table);
     const run = await liveRun(t);
     expect(run.summary).toMatchObject({ total: 4, updated: 4, failed: 0 });
     // Items hold only the fields they were given: `size` is absent where the media had none.
-    expect((await scanRaw(dynamo.endpoint, t.table)).filter((i) => i.PK?.S?.startsWith('THUMB#'))).toEqual([
+    expect((await scanRaw(dynamo.endpoint(), t.table)).filter((i) => i.PK?.S?.startsWith('THUMB#'))).toEqual([
       { PK: { S: 'THUMB#a' }, SK: { S: 'METADATA' }, of: { S: 'a' }, size: { S: '10' } },
       { PK: { S: 'THUMB#b' }, SK: { S: 'METADATA' }, of: { S: 'b' }, size: { S: '20' } },
       { PK: { S: 'THUMB#c' }, SK: { S: 'METADATA' }, of: { S: 'c' } },
       { PK: { S: 'THUMB#d' }, SK: { S: 'METADATA' }, of: { S: 'd' } },
     ]);
-    await changeItem(dynamo.endpoint, t.table, 'THUMB#a', 'note', 'kept by hand');
-    await changeItem(dynamo.endpoint, t.table, 'THUMB#a', 'tag', 'blue');
-    await changeItem(dynamo.endpoint, t.table, 'THUMB#b', 'size', '99');
-    await changeItem(dynamo.endpoint, t.table, 'THUMB#c', '', undefined);
+    await changeItem(dynamo.endpoint(), t.table, 'THUMB#a', 'note', 'kept by hand');
+    await changeItem(dynamo.endpoint(), t.table, 'THUMB#a', 'tag', 'blue');
+    await changeItem(dynamo.endpoint(), t.table, 'THUMB#b', 'size', '99');
+    await changeItem(dynamo.endpoint(), t.table, 'THUMB#c', '', undefined);
 
     const { summary, events } = await undoCollecting(run.journal as string);
     expect(summary).toMatchObject({ total: 4, ...zero, restored: 1, unchanged: 1, conflicts: 2 });
@@ -940,7 +929,7 @@ create:
       { outcome: 'unchanged', key: key('THUMB#c') },
       { outcome: 'restored', key: key('THUMB#d') },
     ]);
-    expect(await scanRaw(dynamo.endpoint, t.table)).toEqual([
+    expect(await scanRaw(dynamo.endpoint(), t.table)).toEqual([
       ...before,
       { PK: { S: 'THUMB#a' }, SK: { S: 'METADATA' }, of: { S: 'a' }, size: { S: '10' }, note: { S: 'kept by hand' }, tag: { S: 'blue' } },
       { PK: { S: 'THUMB#b' }, SK: { S: 'METADATA' }, of: { S: 'b' }, size: { S: '99' } },
@@ -959,10 +948,10 @@ delete:
   key: { PK: "{{ m.PK }}", SK: "{{ m.SK }}" }
 `,
     );
-    const before = await scanRaw(dynamo.endpoint, t.table);
+    const before = await scanRaw(dynamo.endpoint(), t.table);
     const run = await liveRun(t);
     expect(run.summary).toMatchObject({ total: 3, updated: 2, skipped: 1, failed: 0 });
-    await seedItems(dynamo.endpoint, t.table, [media('b', { status: 'reborn' })]);
+    await seedItems(dynamo.endpoint(), t.table, [media('b', { status: 'reborn' })]);
 
     const { summary, events } = await undoCollecting(run.journal as string);
     expect(summary).toMatchObject({ total: 2, ...zero, restored: 1, conflicts: 1 });
@@ -974,7 +963,7 @@ delete:
         message: 'a record with this key exists again and differs from the one deleted; it was left alone',
       },
     ]);
-    const after = await scanRaw(dynamo.endpoint, t.table);
+    const after = await scanRaw(dynamo.endpoint(), t.table);
     expect(after.filter((i) => i.PK?.S !== 'MEDIA#b')).toEqual(before.filter((i) => i.PK?.S !== 'MEDIA#b'));
     expect(after.find((i) => i.PK?.S === 'MEDIA#b')?.status).toEqual({ S: 'reborn' });
   });
