@@ -524,6 +524,28 @@ describe('undo stopped part-way', () => {
     expect(order.indexOf('written 4')).toBeLessThan(order.indexOf('event 3'));
     expect(order.indexOf('written 2')).toBeLessThan(order.indexOf('event 1'));
   });
+
+  it('a listener that asks to wait only now and then (its output full for one line) is waited for too', async () => {
+    const fix = fresh();
+    const journal = await runToEnd(fix);
+    const order: string[] = [];
+    await undoJournal(journal, {
+      dryRun: false,
+      batchSize: 2,
+      onEvent: (e) => {
+        order.push(`event ${e.key.id}`);
+        // Only the batch's first line finds the output full; the second goes through.
+        if (e.key.id !== 5) return;
+        return new Promise<void>((resolve) =>
+          setTimeout(() => {
+            order.push('drained');
+            resolve();
+          }, 5),
+        );
+      },
+    });
+    expect(order).toEqual(['event 5', 'event 4', 'drained', 'event 3', 'event 2', 'event 1']);
+  });
 });
 
 describe('undo of writes whose outcome the run never recorded', () => {
