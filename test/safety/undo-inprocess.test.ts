@@ -15,7 +15,7 @@ import { type UndoEvent, type UndoOptions, undoJournal } from '../../src/safety/
 import { changeItem, rawClient, seedItems } from '../helpers/dynalite.js';
 import { startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { createDb } from '../sqlite/fixtures.js';
+import { createDb, query } from '../sqlite/fixtures.js';
 import {
   cancelledOrders,
   createOrdersDb,
@@ -148,26 +148,27 @@ describe('undo of updates on SQLite', () => {
     expect(dumpSqlite(fix.db)).toEqual(afterRun);
   });
 
-  it('a record changed or deleted since the run is a conflict and left alone; one already as before is unchanged', async () => {
+  it('a record changed (to another value or NULL) or deleted since the run is a conflict and left alone; one already as before is unchanged', async () => {
     const fix = fresh();
     const journal = await runToEnd(fix);
     sqliteExec(fix.db, "UPDATE orders SET status = 'shipped' WHERE id = 1");
     sqliteExec(fix.db, 'DELETE FROM orders WHERE id = 2');
     sqliteExec(fix.db, "UPDATE orders SET status = 'canceled' WHERE id = 3");
+    sqliteExec(fix.db, 'UPDATE orders SET status = NULL WHERE id = 4');
 
     const { summary, events } = await undoCollecting(journal);
-    expect(summary).toMatchObject({ total: ORDERS, ...zero, restored: 2, unchanged: 1, conflicts: 2 });
+    expect(summary).toMatchObject({ total: ORDERS, ...zero, restored: 1, unchanged: 1, conflicts: 3 });
     expect(events.sort(byId)).toEqual([
       { outcome: 'conflict', table: 'orders', key: { id: 1 }, message: 'changed since the run' },
       { outcome: 'conflict', table: 'orders', key: { id: 2 }, message: 'the record no longer exists' },
       { outcome: 'unchanged', table: 'orders', key: { id: 3 } },
-      { outcome: 'restored', table: 'orders', key: { id: 4 } },
+      { outcome: 'conflict', table: 'orders', key: { id: 4 }, message: 'changed since the run' },
       { outcome: 'restored', table: 'orders', key: { id: 5 } },
     ]);
     expect(orderRows(fix.db)).toEqual([
       { id: 1, status: 'shipped' },
       { id: 3, status: 'canceled' },
-      { id: 4, status: 'canceled' },
+      { id: 4, status: null },
       { id: 5, status: 'canceled' },
     ]);
   });
@@ -264,13 +265,63 @@ update:
     expect(dumpSqlite(fix.db)).toEqual(before);
   });
 
+  it('integers beyond 2^53 and blobs are restored exactly, and created rows holding them are deleted', async () => {
+    const dir = tmp();
+    const db = dir.file('ledger.db');
+    const big = (i: number) => 9007199254740993n + BigInt(i);
+    const conn = new Database(db);
+    conn.exec(
+      'CREATE TABLE ledger (id INTEGER PRIMARY KEY, amount INTEGER, amount_new INTEGER, blob BLOB); CREATE TABLE copies (id INTEGER PRIMARY KEY, amount INTEGER, blob BLOB)',
+    );
+    const insert = conn.prepare('INSERT INTO ledger VALUES (?, ?, ?, ?)');
+    for (let i = 1; i <= 4; i++) insert.run(i, i % 2 ? big(i) : null, 9223372036854775807n - BigInt(i), Buffer.from([0, 255, i]));
+    conn.close();
+    const before = dumpSqlite(db);
+    const update = libraryFix(
+      dir,
+      db,
+      `name: ledger-exact
+target: { sqlite: { path: "\${DB}" } }
+source: { table: ledger, as: row }
+update:
+  table: ledger
+  key: { id: "{{ row.id }}" }
+  set: { amount: "{{ row.amount_new }}" }
+  overwrite: true
+`,
+    );
+    // Its own working directory: another fix, another spec file.
+    const copy = libraryFix(
+      tmp(),
+      db,
+      `name: ledger-copies
+target: { sqlite: { path: "\${DB}" } }
+source: { table: ledger, as: row }
+create:
+  table: copies
+  key: { id: "{{ row.id }}" }
+  set: { amount: "{{ row.amount_new }}", blob: "{{ row.blob }}" }
+`,
+    );
+    const created = await liveRun(copy);
+    const updated = await liveRun(update);
+    expect(created.summary).toMatchObject({ total: 4, updated: 4 });
+    expect(updated.summary).toMatchObject({ total: 4, updated: 4 });
+    expect(query(db, 'SELECT amount FROM copies ORDER BY id', [], { safeIntegers: true })).toEqual(
+      [1, 2, 3, 4].map((i) => ({ amount: 9223372036854775807n - BigInt(i) })),
+    );
+    expect(await undoJournal(updated.journal as string, { dryRun: false })).toMatchObject({ total: 4, ...zero, restored: 4 });
+    expect(await undoJournal(created.journal as string, { dryRun: false })).toMatchObject({ total: 4, ...zero, restored: 4 });
+    expect(dumpSqlite(db)).toEqual(before);
+  });
+
   it('values the database keeps in its own form (whole numbers in a REAL column) are restored without a false conflict', async () => {
     const dir = tmp();
     const db = dir.file('scores.db');
     createDb(
       db,
-      `CREATE TABLE scores (id INTEGER PRIMARY KEY, n INTEGER, score REAL, ratio REAL);
-       INSERT INTO scores VALUES (1, 7, 1.5, 0.25), (2, 8, NULL, 0.5), (3, -2, 2.0, 1e300);`,
+      `CREATE TABLE scores (id INTEGER PRIMARY KEY, n INTEGER, score REAL, ratio REAL, t TEXT);
+       INSERT INTO scores VALUES (1, 7, 1.5, 0.25, '0.1000000000000000000001'), (2, 8, NULL, 0.5, '123456789012345678901234567890'), (3, -2, 2.0, 1e300, '1e400');`,
     );
     const before = dumpSqlite(db);
     const fix = libraryFix(
@@ -282,7 +333,7 @@ source: { table: scores, as: s }
 update:
   table: scores
   key: { id: "{{ s.id }}" }
-  set: { score: "{{ s.n }}", ratio: "{{ s.n }}" }
+  set: { score: "{{ s.n }}", ratio: "{{ s.t }}" }
   overwrite: true
 `,
     );
@@ -511,11 +562,13 @@ describe('undo stopped part-way', () => {
       batchSize: 2,
       onEvent: (e) => {
         order.push(`event ${e.key.id}`);
+        // Longer than undo takes to read and restore a batch, so that a batch read before the
+        // wait ended would show in the order.
         return new Promise<void>((resolve) =>
           setTimeout(() => {
             order.push(`written ${e.key.id}`);
             resolve();
-          }, 5),
+          }, 50),
         );
       },
     });
@@ -540,7 +593,7 @@ describe('undo stopped part-way', () => {
           setTimeout(() => {
             order.push('drained');
             resolve();
-          }, 5),
+          }, 100),
         );
       },
     });
@@ -665,6 +718,8 @@ describe('a journal an older datafix wrote (format 1: no checksums)', () => {
     );
     expect(dumpSqlite(fix.db)).toEqual(afterRun);
 
+    // A caller that listens to nothing (no notes) can look first.
+    expect(await undoJournal(journal, { dryRun: true, allowUnverified: true })).toMatchObject({ total: ORDERS, restored: ORDERS });
     const { summary, notes } = await undoCollecting(journal, { allowUnverified: true });
     expect(summary).toMatchObject({ total: ORDERS, ...zero, restored: ORDERS });
     expect(notes).toEqual([
