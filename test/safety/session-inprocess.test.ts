@@ -7,12 +7,16 @@
  */
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DatafixError } from '../../src/errors.js';
+import { journalFs, openJournal } from '../../src/safety/journal.js';
+import { recordUndo } from '../../src/safety/runs.js';
 import type { ResumedPart } from '../../src/safety/state.js';
 import { RunStateStore, runKey } from '../../src/safety/state.js';
+import { undoJournal } from '../../src/safety/undo.js';
 import { createMediaTable, rawClient, seedItems } from '../helpers/dynalite.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { createDb } from '../sqlite/fixtures.js';
 import {
   cancelledOrders,
   createOrdersDb,
@@ -28,6 +32,10 @@ import {
 import { dumpSqlite, scanRaw, sqliteAll } from './support.js';
 
 const tmp = useTempDirs();
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 function ordersFix(rows: readonly Order[], spec = renameSpec(2)): LibraryFix {
   const dir = tmp();
@@ -251,6 +259,115 @@ describe('a live run and its resume on SQLite', () => {
     expect(refused.message).toBe(
       `sqlite ${fix2.db} does not hold the checkpoint this run committed to it (2 page(s), run ${stopped?.runId}, started ${stopped?.startedAt}): it holds an older one (1 page(s)), so the database was restored from a copy since. Resuming would skip rows it never fixed. Run without --resume to start over (rows already fixed are skipped)`,
     );
+  });
+});
+
+describe('what a run records and remembers', () => {
+  it('a resumed run remembers the targets the stopped one updated: a later record of the same target is duplicate_target', async () => {
+    const dir = tmp();
+    const db = dir.file('shop.db');
+    // Orders 1 and 5 both update user 1; every other order its own user.
+    createDb(
+      db,
+      `CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, n INTEGER); CREATE TABLE users (id INTEGER PRIMARY KEY, last_order INTEGER);
+       INSERT INTO orders VALUES (1, 1, 10), (2, 2, 20), (3, 3, 30), (4, 4, 40), (5, 1, 50);
+       INSERT INTO users VALUES (1, NULL), (2, NULL), (3, NULL), (4, NULL);`,
+    );
+    const fix = libraryFix(
+      dir,
+      db,
+      `name: last-order
+target: { sqlite: { path: "\${DB}" } }
+source: { as: ord, table: orders, pageSize: 2 }
+update:
+  table: users
+  key: { id: "{{ ord.user_id }}" }
+  set: { last_order: "{{ ord.n }}" }
+  overwrite: true
+`,
+    );
+    await liveRun(fix, stopAfterPages(1));
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.summary).toMatchObject({ total: 3, updated: 2, skipped: 1, reasons: { duplicate_target: 1 } });
+    expect(sqliteAll(db, 'SELECT id, last_order FROM users ORDER BY id')).toEqual([
+      { id: 1, last_order: 10 },
+      { id: 2, last_order: 20 },
+      { id: 3, last_order: 30 },
+      { id: 4, last_order: 40 },
+    ]);
+  });
+
+  it("the spec's run.limit is the run's limit, kept by its resume; paths are recorded absolute", async () => {
+    const dir = tmp();
+    const db = dir.file('orders.db');
+    createOrdersDb(db, cancelledOrders(7));
+    const fix = libraryFix(dir, db, `${renameSpec(2)}run: { limit: 5 }\n`);
+    // The spec named relative to the working directory, as a person types it.
+    await liveRun(fix, { ...stopAfterPages(1), specFile: 'fix.yaml', journalPath: 'my.journal.jsonl' });
+    expect(stateOf(fix)).toMatchObject({ limit: 5, specFile: fix.spec, journal: dir.file('my.journal.jsonl'), status: 'interrupted' });
+    const resumed = await liveRun(fix, { resume: true, specFile: 'fix.yaml' });
+    expect(resumed.journal).toBe(dir.file('my.journal.jsonl'));
+    expect(resumed.summary).toMatchObject({ total: 3, updated: 3 });
+    expect(statuses(db)).toEqual([...Array(5).fill('cancelled'), 'canceled', 'canceled']);
+  });
+
+  it('a new run after an undone one starts without a note about an unfinished run', async () => {
+    const fix = ordersFix(cancelledOrders(3));
+    const first = await liveRun(fix, stopAfterPages(1));
+    await undoJournal(first.journal as string, { dryRun: false });
+    recordUndo(fix.dir.path, first.journal as string, (await openJournal(first.journal as string)).header, 'done');
+    const notes: string[] = [];
+    const second = await liveRun(fix, { onNote: (t) => notes.push(t) });
+    expect(notes).toEqual([`journal ${second.journal} (undo with: datafix undo ${second.journal})`]);
+  });
+
+  it('resumes from the checkpoint in the database when the state file lost its last page', async () => {
+    const fix = ordersFix(cancelledOrders(7));
+    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
+    const stateFile = fix.dir.file('.datafix', 'runs', `${key}.state.json`);
+    const saved = fix.dir.file('state-after-page-1.json');
+    const stop = new AbortController();
+    let pages = 0;
+    await liveRun(fix, {
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.type !== 'page') return;
+        if (++pages === 1) copyFileSync(stateFile, saved);
+        else stop.abort();
+      },
+    });
+    // As a kill between the database's commit of page 2 and the state file's save leaves it.
+    copyFileSync(saved, stateFile);
+    expect(stateOf(fix)).toMatchObject({ pages: 1, records: 2 });
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.resumed).toMatchObject({ pages: 2, records: 4 });
+    expect(resumed.summary).toMatchObject({ total: 3, updated: 3 });
+    expect(resumed.wholeRun).toEqual({ total: 7 });
+    expect(statuses(fix.db)).toEqual(Array(7).fill('cancelled'));
+  });
+
+  it('a run that finished every page but could not write its end line resumes from the first page', async () => {
+    const fix = ordersFix(cancelledOrders(5));
+    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
+    const store = new RunStateStore(fix.dir.path);
+    // The disk fills once the state says the last page is done: the journal's end line fails.
+    const write = journalFs.writeSync;
+    vi.spyOn(journalFs, 'writeSync').mockImplementation(((...args: Parameters<typeof write>) => {
+      if (store.read(key)?.cursor === null) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      return (write as (...a: Parameters<typeof write>) => number)(...args);
+    }) as typeof write);
+    const err = await refusal(liveRun(fix));
+    vi.restoreAllMocks();
+    expect(err.code).toBe('DF704');
+    expect(stateOf(fix)).toMatchObject({ status: 'interrupted', cursor: null, pages: 3, records: 5 });
+    expect(statuses(fix.db)).toEqual(Array(5).fill('cancelled'));
+
+    const notes: string[] = [];
+    const resumed = await liveRun(fix, { resume: true, onNote: (t) => notes.push(t) });
+    expect(notes).toContain(`resuming from the first page: sqlite ${fix.db} holds no checkpoint of this run`);
+    expect(resumed.summary).toMatchObject({ total: 5, updated: 0, skipped: 5, reasons: { already_renamed: 5 } });
+    expect(resumed.resumed).toMatchObject({ pages: 0, records: 0 });
+    expect(stateOf(fix)?.status).toBe('done');
   });
 });
 
