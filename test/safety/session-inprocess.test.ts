@@ -46,13 +46,15 @@ function ordersFix(rows: readonly Order[], spec = renameSpec(2)): LibraryFix {
 
 const statuses = (db: string) => sqliteAll<{ status: string }>(db, 'SELECT status FROM orders ORDER BY id').map((r) => r.status);
 
-/** The error a refused call throws (fails the test when it does not throw one). */
-async function refusal(p: Promise<unknown>): Promise<DatafixError> {
+/** The error a refused call throws (fails the test when it does not throw one), of `category`. */
+async function refusal(p: Promise<unknown>, category = 'usage'): Promise<DatafixError> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(DatafixError);
+  // A refused resume is the person's to mend (usage: exit 2, no stack).
+  expect((err as DatafixError).category).toBe(category);
   return err as DatafixError;
 }
 
@@ -61,19 +63,32 @@ const stateOf = (fix: LibraryFix) =>
 
 describe('a live run and its resume on SQLite', () => {
   it('says where its journal is; a stopped run resumed says where it goes on and counts the whole run, reasons sorted', async () => {
-    // 1 and 4 are renamed already (skipped); 6 is failed for a person to look at.
+    // 1 is failed for a person to look at (first part); 4 is renamed already (skipped, second part).
     const rows: Order[] = cancelledOrders(6).map((o) =>
-      o.id === 1 || o.id === 4 ? { ...o, status: 'cancelled' } : o.id === 6 ? { ...o, note: 'disputed' } : o,
+      o.id === 4 ? { ...o, status: 'cancelled' } : o.id === 1 ? { ...o, note: 'disputed' } : o,
     );
     const fix = ordersFix(
       rows,
       renameSpec(2).replace('update:', 'fail:\n  - { reason: disputed, when: { equals: { order.note: disputed } } }\nupdate:'),
     );
     const notes: string[] = [];
-    const stopped = await liveRun(fix, { ...stopAfterPages(1), onNote: (t) => notes.push(t) });
+    const seen: string[] = [];
+    const stop = new AbortController();
+    const stopped = await liveRun(fix, {
+      signal: stop.signal,
+      onNote: (t) => notes.push(t),
+      onEvent: (e) => {
+        if (e.type !== 'page') return;
+        // While it runs, its state says so.
+        seen.push(stateOf(fix)?.status as string);
+        stop.abort();
+      },
+    });
+    expect(seen).toEqual(['running']);
     const journal = stopped.journal as string;
     expect(notes).toEqual([`journal ${journal} (undo with: datafix undo ${journal})`]);
-    expect(stopped.summary).toMatchObject({ total: 2, updated: 1, skipped: 1, failed: 0 });
+    expect(stopped.summary).toMatchObject({ total: 2, updated: 1, skipped: 0, failed: 1 });
+    const atStop = stateOf(fix);
 
     const resumedNotes: string[] = [];
     const resumed = await liveRun(fix, { resume: true, onNote: (t) => resumedNotes.push(t) });
@@ -82,28 +97,24 @@ describe('a live run and its resume on SQLite', () => {
       `resuming after 2 record(s) in 1 page(s); journal ${journal}`,
     ]);
     expect(resumed.journal).toBe(journal);
-    expect(resumed.summary).toMatchObject({ total: 4, updated: 2, skipped: 1, failed: 1 });
+    expect(resumed.summary).toMatchObject({ total: 4, updated: 3, skipped: 1, failed: 0 });
     expect(resumed.resumed).toEqual({
-      startedAt: stateOf(fix)?.startedAt,
-      savedAt: resumed.resumed?.savedAt,
+      startedAt: atStop?.startedAt,
+      savedAt: atStop?.updatedAt,
       pages: 1,
       records: 2,
       journal,
-      counts: { total: 2, updated: 1, skipped: 1, failed: 0, reasons: { already_renamed: 1 } },
+      counts: { total: 2, updated: 1, skipped: 0, failed: 1, reasons: { disputed: 1 } },
     });
-    expect(Date.parse(resumed.resumed?.savedAt as string)).toBeGreaterThanOrEqual(Date.parse(resumed.resumed?.startedAt as string));
-    expect(resumed.wholeRun).toEqual({ total: 6, updated: 3, skipped: 2, failed: 1, reasons: { already_renamed: 2, disputed: 1 } });
+    expect(resumed.wholeRun).toEqual({ total: 6, updated: 4, skipped: 1, failed: 1, reasons: { already_renamed: 1, disputed: 1 } });
     expect(Object.keys((resumed.wholeRun as { reasons: object }).reasons)).toEqual(['already_renamed', 'disputed']);
-    expect(statuses(fix.db)).toEqual(
-      Array(6)
-        .fill('cancelled')
-        .map((s, i) => (i === 5 ? 'canceled' : s)),
-    );
+    expect(statuses(fix.db)).toEqual(['canceled', ...Array(5).fill('cancelled')]);
     expect(stateOf(fix)).toMatchObject({
       status: 'done',
+      startedAt: atStop?.startedAt,
       pages: 3,
       records: 6,
-      counts: { total: 6, updated: 3, skipped: 2, failed: 1, reasons: { already_renamed: 2, disputed: 1 } },
+      counts: { total: 6, updated: 4, skipped: 1, failed: 1, reasons: { already_renamed: 1, disputed: 1 } },
     });
   });
 
@@ -141,7 +152,8 @@ describe('a live run and its resume on SQLite', () => {
     const refused = await refusal(liveRun(fix, { resume: true, limit: 3 }));
     expect(refused.code).toBe('DF729');
     expect(refused.message).toBe("--limit 3 is not the interrupted run's --limit 5; resume with the same limit, or without --limit");
-    const resumed = await liveRun(fix, { resume: true });
+    // The same limit again is the run's own.
+    const resumed = await liveRun(fix, { resume: true, limit: 5 });
     expect(resumed.summary).toMatchObject({ total: 3, updated: 3 });
     expect(statuses(fix.db)).toEqual([...Array(5).fill('cancelled'), 'canceled', 'canceled']);
   });
@@ -210,6 +222,46 @@ describe('a live run and its resume on SQLite', () => {
     expect(dumpSqlite(fix.db)).toEqual(afterStop);
   });
 
+  it('a state naming the journal of another fix on the same database is DF725, naming each difference', async () => {
+    const fix = ordersFix(cancelledOrders(5));
+    const otherDir = tmp();
+    const other = libraryFix(otherDir, fix.db, renameSpec(2).replace('name: rename-status', 'name: rename-again'));
+    const otherRun = await liveRun(other, stopAfterPages(1));
+    const otherState = new RunStateStore(otherDir.path).read(
+      runKey({ fix: 'rename-again', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } }),
+    );
+    await liveRun(fix, stopAfterPages(1));
+    const store = new RunStateStore(fix.dir.path);
+    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
+    const state = store.read(key);
+    store.write(key, { ...(state as NonNullable<typeof state>), journal: otherRun.journal as string });
+    const refused = await refusal(liveRun(fix, { resume: true }));
+    expect(refused.code).toBe('DF725');
+    expect(refused.message).toBe(
+      `the journal ${otherRun.journal} named by the interrupted run's state does not belong to it (fix rename-again, not rename-status; another spec checksum; run ${otherState?.runId}, not ${state?.runId}); nothing was appended to it. Run without --resume to start over with a journal of its own (rows already fixed are skipped)`,
+    );
+  });
+
+  it('a journal cut short since the stop (an older copy put back): --resume is DF728 and writes nothing', async () => {
+    const fix = ordersFix(cancelledOrders(7));
+    const copy = fix.dir.file('journal-after-page-1');
+    const stop = new AbortController();
+    let pages = 0;
+    const stopped = await liveRun(fix, {
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.type !== 'page') return;
+        if (++pages === 1) copyFileSync(stateOf(fix)?.journal as string, copy);
+        else stop.abort();
+      },
+    });
+    copyFileSync(copy, stopped.journal as string);
+    const afterStop = dumpSqlite(fix.db);
+    const refused = await refusal(liveRun(fix, { resume: true }));
+    expect(refused.code).toBe('DF728');
+    expect(dumpSqlite(fix.db)).toEqual(afterStop);
+  });
+
   it('the journal deleted since the stop: --resume is refused (DF724) and writes nothing', async () => {
     const fix = ordersFix(cancelledOrders(5));
     const stopped = await liveRun(fix, stopAfterPages(1));
@@ -263,39 +315,45 @@ describe('a live run and its resume on SQLite', () => {
 });
 
 describe('what a run records and remembers', () => {
-  it('a resumed run remembers the targets the stopped one updated: a later record of the same target is duplicate_target', async () => {
-    const dir = tmp();
-    const db = dir.file('shop.db');
-    // Orders 1 and 5 both update user 1; every other order its own user.
-    createDb(
-      db,
-      `CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, n INTEGER); CREATE TABLE users (id INTEGER PRIMARY KEY, last_order INTEGER);
+  it.each([
+    ['named by the source record', '', '{{ ord.user_id }}'],
+    ['found by a lookup', '\nlookups:\n  user: { table: users, get: { id: "{{ ord.user_id }}" } }', '{{ user.id }}'],
+  ])(
+    'a resumed run remembers the targets the stopped one updated (%s): a later record of one is duplicate_target',
+    async (_how, lookups, userKey) => {
+      const dir = tmp();
+      const db = dir.file('shop.db');
+      // Orders 1 and 5 both update user 1; every other order its own user.
+      createDb(
+        db,
+        `CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER, n INTEGER); CREATE TABLE users (id INTEGER PRIMARY KEY, last_order INTEGER);
        INSERT INTO orders VALUES (1, 1, 10), (2, 2, 20), (3, 3, 30), (4, 4, 40), (5, 1, 50);
        INSERT INTO users VALUES (1, NULL), (2, NULL), (3, NULL), (4, NULL);`,
-    );
-    const fix = libraryFix(
-      dir,
-      db,
-      `name: last-order
+      );
+      const fix = libraryFix(
+        dir,
+        db,
+        `name: last-order
 target: { sqlite: { path: "\${DB}" } }
-source: { as: ord, table: orders, pageSize: 2 }
+source: { as: ord, table: orders, pageSize: 2 }${lookups}
 update:
   table: users
-  key: { id: "{{ ord.user_id }}" }
+  key: { id: "${userKey}" }
   set: { last_order: "{{ ord.n }}" }
   overwrite: true
 `,
-    );
-    await liveRun(fix, stopAfterPages(1));
-    const resumed = await liveRun(fix, { resume: true });
-    expect(resumed.summary).toMatchObject({ total: 3, updated: 2, skipped: 1, reasons: { duplicate_target: 1 } });
-    expect(sqliteAll(db, 'SELECT id, last_order FROM users ORDER BY id')).toEqual([
-      { id: 1, last_order: 10 },
-      { id: 2, last_order: 20 },
-      { id: 3, last_order: 30 },
-      { id: 4, last_order: 40 },
-    ]);
-  });
+      );
+      await liveRun(fix, stopAfterPages(1));
+      const resumed = await liveRun(fix, { resume: true });
+      expect(resumed.summary).toMatchObject({ total: 3, updated: 2, skipped: 1, reasons: { duplicate_target: 1 } });
+      expect(sqliteAll(db, 'SELECT id, last_order FROM users ORDER BY id')).toEqual([
+        { id: 1, last_order: 10 },
+        { id: 2, last_order: 20 },
+        { id: 3, last_order: 30 },
+        { id: 4, last_order: 40 },
+      ]);
+    },
+  );
 
   it("the spec's run.limit is the run's limit, kept by its resume; paths are recorded absolute", async () => {
     const dir = tmp();
@@ -356,7 +414,7 @@ update:
       if (store.read(key)?.cursor === null) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
       return (write as (...a: Parameters<typeof write>) => number)(...args);
     }) as typeof write);
-    const err = await refusal(liveRun(fix));
+    const err = await refusal(liveRun(fix), 'config');
     vi.restoreAllMocks();
     expect(err.code).toBe('DF704');
     expect(stateOf(fix)).toMatchObject({ status: 'interrupted', cursor: null, pages: 3, records: 5 });
@@ -372,6 +430,45 @@ update:
 });
 
 describe('--segment', () => {
+  const dynamo = useDynaliteTables('segments');
+  const SCAN = `name: mark
+target: { dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 } }
+source: { as: item, scan: { pageSize: 4 } }
+update:
+  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }
+  set: { copyOfN: "{{ item.n }}" }
+`;
+  const items = (count: number) => Array.from({ length: count }, (_, i) => ({ PK: `ITEM#${i}`, SK: 'METADATA', n: i }));
+
+  it('splits a DynamoDB scan: two segments run side by side, each with its own state, and together fix every item', async () => {
+    const table = await dynamo.table(items(20));
+    const fix = dynamoFix(tmp(), dynamo.endpoint(), table, SCAN);
+    const target = { backend: 'dynamodb' as const, table, region: 'us-east-1', endpoint: dynamo.endpoint() };
+    const [a, b] = await Promise.all([0, 1].map((index) => liveRun(fix, { segment: { index, total: 2 } })));
+    expect((a?.summary.total ?? 0) + (b?.summary.total ?? 0)).toBe(20);
+    expect((a?.summary.updated ?? 0) + (b?.summary.updated ?? 0)).toBe(20);
+    for (const index of [0, 1]) {
+      const state = new RunStateStore(fix.dir.path).read(runKey({ fix: 'mark', target, segment: { index, total: 2 } }));
+      expect(state).toMatchObject({ status: 'done', segment: { index, total: 2 } });
+    }
+    expect((await scanRaw(dynamo.endpoint(), table)).filter((i) => i.copyOfN?.N === i.n?.N)).toHaveLength(20);
+  });
+
+  it('is refused (DF727) on a DynamoDB query, naming the source', async () => {
+    const table = await dynamo.table(items(2));
+    const fix = dynamoFix(
+      tmp(),
+      dynamo.endpoint(),
+      table,
+      SCAN.replace('source: { as: item, scan: { pageSize: 4 } }', 'source: { as: item, query: { key: { PK: "ITEM#0" } } }'),
+    );
+    const refused = await refusal(liveRun(fix, { segment: { index: 0, total: 2 } }));
+    expect(refused.code).toBe('DF727');
+    expect(refused.message).toBe(
+      '--segment splits a DynamoDB scan, but mark reads with source.query, which cannot be split: every process would handle every record. Run it once, without --segment and --total-segments',
+    );
+  });
+
   it('is refused (DF727) on a SQLite source, live or dry, before anything is written', async () => {
     const fix = ordersFix(cancelledOrders(3));
     const before = dumpSqlite(fix.db);
@@ -411,6 +508,21 @@ update:
     const resumed = await liveRun(t, { resume: true });
     expect(resumed.summary).toMatchObject({ total: 6, updated: 6 });
     expect(resumed.wholeRun).toMatchObject({ total: 10, updated: 10 });
+    expect(await marked(t.table)).toBe(10);
+  });
+
+  it('a new run says nothing of resuming; a resume stopped before its first page keeps its place', async () => {
+    const t = await markTable(10);
+    const notes: string[] = [];
+    const stopped = await liveRun(t, { ...stopAfterPages(1), onNote: (n) => notes.push(n) });
+    expect(stopped.resumed).toBeUndefined();
+    expect(notes).toEqual([`journal ${stopped.journal} (undo with: datafix undo ${stopped.journal})`]);
+    const stop = new AbortController();
+    stop.abort();
+    const idle = await liveRun(t, { resume: true, signal: stop.signal });
+    expect(idle.summary).toMatchObject({ total: 0 });
+    const resumed = await liveRun(t, { resume: true });
+    expect(resumed.summary).toMatchObject({ total: 6, updated: 6 });
     expect(await marked(t.table)).toBe(10);
   });
 
