@@ -369,6 +369,32 @@ update:
     expect(statuses(db)).toEqual([...Array(5).fill('cancelled'), 'canceled', 'canceled']);
   });
 
+  it('a new run after a finished one starts without a note; a dry run through the library writes nothing', async () => {
+    const fix = ordersFix(cancelledOrders(3));
+    await liveRun(fix);
+    const notes: string[] = [];
+    const second = await liveRun(fix, { onNote: (t) => notes.push(t) });
+    expect(notes).toEqual([`journal ${second.journal} (undo with: datafix undo ${second.journal})`]);
+    const fresh = ordersFix(cancelledOrders(3));
+    const before = dumpSqlite(fresh.db);
+    const dry = await liveRun(fresh, { dryRun: true });
+    expect(dry.summary).toMatchObject({ dryRun: true, total: 3, updated: 3 });
+    expect(dry.journal).toBeUndefined();
+    expect(dumpSqlite(fresh.db)).toEqual(before);
+    expect(stateOf(fresh)).toBeUndefined();
+  });
+
+  it('a run stopped before its first page: --resume starts from the first page and fixes every row', async () => {
+    const fix = ordersFix(cancelledOrders(5));
+    const stop = new AbortController();
+    stop.abort();
+    await liveRun(fix, { signal: stop.signal });
+    expect(stateOf(fix)).toMatchObject({ status: 'interrupted', pages: 0, committedPages: 0 });
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.summary).toMatchObject({ total: 5, updated: 5 });
+    expect(statuses(fix.db)).toEqual(Array(5).fill('cancelled'));
+  });
+
   it('a new run after an undone one starts without a note about an unfinished run', async () => {
     const fix = ordersFix(cancelledOrders(3));
     const first = await liveRun(fix, stopAfterPages(1));
@@ -425,6 +451,7 @@ update:
     expect(notes).toContain(`resuming from the first page: sqlite ${fix.db} holds no checkpoint of this run`);
     expect(resumed.summary).toMatchObject({ total: 5, updated: 0, skipped: 5, reasons: { already_renamed: 5 } });
     expect(resumed.resumed).toMatchObject({ pages: 0, records: 0 });
+    expect(resumed.wholeRun).toEqual({ total: 5, updated: 0, skipped: 5, failed: 0, reasons: { already_renamed: 5 } });
     expect(stateOf(fix)?.status).toBe('done');
   });
 });
@@ -523,6 +550,8 @@ update:
     expect(idle.summary).toMatchObject({ total: 0 });
     const resumed = await liveRun(t, { resume: true });
     expect(resumed.summary).toMatchObject({ total: 6, updated: 6 });
+    // The whole run's counts survive the idle resume.
+    expect(resumed.wholeRun).toEqual({ total: 10, updated: 10, skipped: 0, failed: 0, reasons: {} });
     expect(await marked(t.table)).toBe(10);
   });
 
