@@ -2,7 +2,14 @@
  * An in-process DynamoDB (dynalite) on loopback for tests, plus the single-table layout the
  * shipped fix uses and helpers to seed and read it with a raw client.
  */
-import { type AttributeValue, BatchWriteItemCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   createMediaTable,
   LOCAL_CREDENTIALS,
@@ -61,6 +68,31 @@ export async function getRawItem(
   try {
     const out = await client.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
     return out.Item;
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * What another application does to an item of the single-table layout (`PK`, `SK: METADATA`)
+ * behind datafix's back: sets attribute `name` to the string `value` (undefined: deletes the item).
+ */
+export async function changeItem(endpoint: string, tableName: string, pk: string, name: string, value: string | undefined): Promise<void> {
+  const client = rawClient(endpoint);
+  const Key = { PK: { S: pk }, SK: { S: 'METADATA' } };
+  try {
+    if (value === undefined) await client.send(new DeleteItemCommand({ TableName: tableName, Key }));
+    else {
+      await client.send(
+        new UpdateItemCommand({
+          TableName: tableName,
+          Key,
+          UpdateExpression: 'SET #n = :v',
+          ExpressionAttributeNames: { '#n': name },
+          ExpressionAttributeValues: { ':v': { S: value } },
+        }),
+      );
+    }
   } finally {
     client.destroy();
   }
