@@ -410,4 +410,14 @@ describe('reads the environment refuses', () => {
       `cannot connect to ${where} while trying to BatchGetItem (ECONNRESET: read ECONNRESET); check the endpoint/region and the network, then retry`,
     );
   });
+
+  it('a lookup that keeps timing out (the SDK’s TimeoutError, no socket code): DF410 naming the timeout', async () => {
+    const message = 'a request has exceeded the configured 60000 ms requestTimeout.';
+    socketError = Object.assign(new Error(message), { name: 'TimeoutError' });
+    const err = await refusal(adapter.lookup([{ key: key('warm'), consistentRead: true }]));
+    expect(err.code).toBe('DF410');
+    expect(err.message).toBe(
+      `cannot connect to ${where} while trying to BatchGetItem (TimeoutError: ${message}); check the endpoint/region and the network, then retry`,
+    );
+  });
 });
