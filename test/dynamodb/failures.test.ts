@@ -13,8 +13,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
+import { createDynamoAdapter, RequestCutOff } from '../../src/adapters/dynamodb/index.js';
 import type { Adapter, FieldWrite, WriteRequest } from '../../src/adapters/types.js';
+import { stoppedWhileWaiting } from '../../src/engine/run.js';
 import { DatafixError } from '../../src/errors.js';
 import { createMediaTable, getRawItem, mediaItem, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, type FaultAction, type ProxiedRequest, startCountingProxy } from '../helpers/proxy.js';
@@ -212,6 +213,18 @@ describe('a write DynamoDB refuses for this record alone fails that record; the 
     ]);
     expect((await rawItem('grown'))?.thumbnailUrl).toBeUndefined();
     expect((await rawItem('beside-grown'))?.thumbnailUrl).toEqual({ S: 'https://cdn/new.jpg' });
+  });
+
+  it('a create of an item over 400 KB (“Item size has exceeded”, as DynamoDB answers a PutItem): `item_too_large`; no item', async () => {
+    const fields = [
+      { name: 'PK', value: 'MEDIA#huge', guard: 'absent' as const },
+      { name: 'SK', value: 'METADATA', guard: 'absent' as const },
+      { name: 'blob', value: 'x'.repeat(410 * 1024), guard: 'absent' as const },
+    ];
+    expect(await adapter.write([{ action: 'create', key: key('huge'), fields }], { concurrency: 1 })).toEqual([
+      { status: 'failed', reason: 'item_too_large', message: 'Item size has exceeded the maximum allowed size' },
+    ]);
+    expect(await rawItem('huge')).toBeUndefined();
   });
 
   it('an error DynamoDB gives for one item that is none of the above (an item collection over 10 GB): `write_failed` with its message', async () => {
@@ -419,5 +432,67 @@ describe('reads the environment refuses', () => {
     expect(err.message).toBe(
       `cannot connect to ${where} while trying to BatchGetItem (TimeoutError: ${message}); check the endpoint/region and the network, then retry`,
     );
+  });
+});
+
+describe('a request cut off by the stop signal (Ctrl-C) is an interruption, never an unreachable endpoint', () => {
+  /** A loopback server that accepts requests and never answers them. */
+  async function silentServer(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+    const server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      stop: () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    };
+  }
+
+  it('the table description still unanswered: the call rejects as an abort, which the run reports as interrupted', async () => {
+    const silent = await silentServer();
+    const stop = new AbortController();
+    const a = await createDynamoAdapter(target(silent.endpoint, TABLE), { maxAttempts: 1, stopSignal: stop.signal, stopGraceMs: 20 });
+    try {
+      const pending = a.lookup([{ key: key('warm'), consistentRead: true }]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      stop.abort();
+      const err = await pending;
+      expect(err).not.toBeInstanceOf(DatafixError);
+      expect((err as Error).name).toBe('AbortError');
+      expect(await stoppedWhileWaiting(err, stop.signal)).toBe(true);
+    } finally {
+      await a.close();
+      await silent.stop();
+    }
+  });
+
+  it('a write still unanswered: the call rejects as cut off (its outcome unknown, left to undo to check), not DF410', async () => {
+    await seed(['cut-off']);
+    const stop = new AbortController();
+    const hanging = await startCountingProxy(db.endpoint, {
+      fault: (r) => (r.operation === 'UpdateItem' ? { beforeForward: () => new Promise<void>(() => undefined) } : undefined),
+    });
+    const a = await createDynamoAdapter(target(hanging.endpoint, TABLE), { maxAttempts: 1, stopSignal: stop.signal, stopGraceMs: 20 });
+    try {
+      expect(await a.lookup([{ key: key('cut-off'), consistentRead: true }])).toHaveLength(1);
+      stop.abort();
+      const err = await a.write([fill('cut-off')], { concurrency: 1 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RequestCutOff);
+      expect((err as Error).message).toBe(
+        'the request got no answer before the interrupt and was cut off; whether it reached DynamoDB is unknown',
+      );
+      expect(await stoppedWhileWaiting(err, stop.signal)).toBe(true);
+      expect((await rawItem('cut-off'))?.thumbnailUrl).toBeUndefined();
+    } finally {
+      await a.close();
+      await hanging.stop();
+    }
   });
 });
