@@ -415,6 +415,22 @@ describe('reads the environment refuses', () => {
     expect(err.message).toContain(`was still throttled after 2 extra retries at ${where}`);
   });
 
+  it.each([
+    [500, 'com.amazon.coral.service#InternalServerError', 'Internal server error', 'InternalServerError'],
+    [503, 'com.amazon.coral.availability#ServiceUnavailableException', 'Service unavailable', 'ServiceUnavailableException'],
+  ])(
+    'a lookup still answered HTTP %i after its retries: DF412 naming the error and what to do, not a raw SDK error',
+    async (status, type, message, name) => {
+      answer = (r) => (r.operation === 'BatchGetItem' ? { respond: { status, body: { __type: type, message } } } : undefined);
+      const err = await refusal(adapter.lookup([{ key: key('warm'), consistentRead: true }]));
+      expect(err.code).toBe('DF412');
+      expect(err.category).toBe('connection');
+      expect(err.message).toBe(
+        `BatchGetItem on table \`${TABLE}\` still failed with a server error after 2 extra retries at ${where} (${name}: ${message}); DynamoDB or the endpoint is failing for now: retry later, then resume`,
+      );
+    },
+  );
+
   it('a lookup whose connection keeps breaking: DF410 after its retries, naming the endpoint', async () => {
     socketError = systemError('read ECONNRESET', 'ECONNRESET');
     const err = await refusal(adapter.lookup([{ key: key('warm'), consistentRead: true }]));

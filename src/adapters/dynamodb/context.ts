@@ -4,7 +4,17 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DatafixError } from '../../errors.js';
 import type { TargetPlan } from '../../plan/types.js';
 import type { NumberValueCtor } from './codec.js';
-import { environmentError, isAbort, isResourceNotFound, isRetryable, isThrottle, isValidation, messageOf } from './failures.js';
+import {
+  environmentError,
+  errorName,
+  isAbort,
+  isResourceNotFound,
+  isRetryable,
+  isServerError,
+  isThrottle,
+  isValidation,
+  messageOf,
+} from './failures.js';
 import { backoffMs, sleep } from './retry.js';
 import type { TableCache } from './schema.js';
 
@@ -56,6 +66,15 @@ function readError(ctx: DynamoContext, operation: string, err: unknown, retries:
       'connection',
       'DF412',
       `${operation} on table \`${ctx.target.table}\` was still throttled after ${retries} extra retries at ${ctx.where}; lower run.concurrency/pageSize or raise the table's capacity, then resume`,
+    );
+  }
+  // Still 5xx after every retry: the service (or a gateway before it) is failing for now. The
+  // same advice as throttling holds: wait, then resume; a raw SDK error would read as a bug.
+  if (isServerError(err)) {
+    return new DatafixError(
+      'connection',
+      'DF412',
+      `${operation} on table \`${ctx.target.table}\` still failed with a server error after ${retries} extra retries at ${ctx.where} (${errorName(err) || 'HTTP 5xx'}: ${messageOf(err)}); DynamoDB or the endpoint is failing for now: retry later, then resume`,
     );
   }
   if (isResourceNotFound(err)) {
