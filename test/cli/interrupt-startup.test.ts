@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpuTicks } from '../helpers/proc.js';
 import { CTRL_C, HAS_SCRIPT, inTerminal, NO_SCRIPT, type TerminalCli } from '../helpers/terminal.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createGeneratedVeo3Db, killLeftoverProcesses, lockFiles, markItemsSpec, SYNC_FIX, startCli, waitFor } from '../safety/support.js';
@@ -62,9 +63,7 @@ function nodeCpuMs(pid: number | undefined): number | undefined {
     // Node itself once the shell has exec'd it: its executable, not its name (Node 24 names its
     // main thread `MainThread`, which /proc shows as the process's name).
     if (readlinkSync(`/proc/${pid}/exe`) !== NODE_EXECUTABLE) return undefined;
-    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+    return (cpuTicks(pid) * 1000) / CLK_TCK;
   } catch {
     return undefined;
   }

@@ -17,6 +17,7 @@ import { describe, expect, it } from 'vitest';
 import { backpressured } from '../../src/cli/progress.js';
 import { createVeo3Database } from '../../src/demo/sqlite-sample.js';
 import { BIN, runCli, TIME_SCALE } from '../helpers/cli.js';
+import { cpuTicks } from '../helpers/proc.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import {
   cliEnv,
@@ -41,14 +42,6 @@ function bytesRead(pid: number): number {
   const m = /^rchar:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
   if (!m) throw new Error(`no rchar in /proc/${pid}/io`);
   return Number(m[1]);
-}
-
-/** CPU a process has used so far, in clock ticks (utime + stime, fields 14 and 15 of /proc/PID/stat). */
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** Waits for the child to exit; resolves with its exit code and what it wrote on stderr. */

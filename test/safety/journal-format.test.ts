@@ -334,16 +334,17 @@ describe('reopening a journal for a resumed run', () => {
   });
 });
 
+/** The two-batch journal's lines, edited by `edit`, then sealed again so every checksum matches. */
+function edited(edit: (lines: Record<string, unknown>[]) => Record<string, unknown>[] | undefined): string {
+  const dir = tmp();
+  const path = dir.file('run.journal.jsonl');
+  twoBatchJournal(path);
+  const lines = jsonLines(path);
+  writeFileSync(path, sealedJournalText(edit(lines) ?? lines));
+  return path;
+}
+
 describe('what undo refuses before restoring anything', () => {
-  /** The two-batch journal's lines, edited by `edit`, then sealed again so every checksum matches. */
-  function edited(edit: (lines: Record<string, unknown>[]) => Record<string, unknown>[] | undefined): string {
-    const dir = tmp();
-    const path = dir.file('run.journal.jsonl');
-    twoBatchJournal(path);
-    const lines = jsonLines(path);
-    writeFileSync(path, sealedJournalText(edit(lines) ?? lines));
-    return path;
-  }
   const at = (lines: Record<string, unknown>[], type: string) => lines.findIndex((l) => l.type === type);
   /** Every writes line in its entry-per-write shape, each entry edited by `edit`. */
   const eachWrite = (lines: Record<string, unknown>[], edit: (w: Record<string, unknown>) => Record<string, unknown>) =>
@@ -639,10 +640,7 @@ describe('the journal at its edges', () => {
       'a writes line without a valid seq, count or writes',
     ],
   ])('%s (DF703)', async (_what, edit, why) => {
-    const dir = tmp();
-    const path = dir.file('run.journal.jsonl');
-    twoBatchJournal(path);
-    writeFileSync(path, sealedJournalText(edit(jsonLines(path))));
+    const path = edited(edit);
     await refused(() => openJournal(path), 'DF703', `is damaged (${why})`);
   });
 

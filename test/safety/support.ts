@@ -190,11 +190,7 @@ export function jsonLines(file: string): Record<string, unknown>[] {
  * each): `{ type: 'write', seq, action?, table?, key, fields }`.
  */
 export function journalWrites(file: string): Record<string, unknown>[] {
-  return jsonLines(file).flatMap((l) => {
-    if (l.type === 'write') return [l];
-    if (l.type !== 'writes') return [];
-    return batchWrites(l).map((w, i) => ({ type: 'write', seq: (l.seq as number) + i, ...w }));
-  });
+  return perRecordJournalLines(jsonLines(file)).filter((l) => l.type === 'write');
 }
 
 /**
@@ -213,11 +209,7 @@ export function batchWrites(line: Record<string, unknown>): Record<string, unkno
 
 /** A journal's write outcomes in file order, one object per outcome: `{ type: 'result', seq, status, stored? }`. */
 export function journalResults(file: string): Record<string, unknown>[] {
-  return jsonLines(file).flatMap((l) => {
-    if (l.type === 'result') return [l];
-    if (l.type !== 'results') return [];
-    return (l.results as Record<string, unknown>[]).map((r) => ({ type: 'result', ...r }));
-  });
+  return perRecordJournalLines(jsonLines(file)).filter((l) => l.type === 'result');
 }
 
 /**
