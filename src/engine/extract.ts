@@ -49,19 +49,29 @@ export function prepareExtract(plan: ExtractPlan): CompiledExtract {
   return { plan, paths: plan.paths, walks, single };
 }
 
+/** What a step selects where it selects nothing (a value can be `undefined` only in a structure, never in JSON). */
+const NOTHING = Symbol('nothing');
+
 /**
- * The one match of a path of names and [n] (see `walk`), or undefined: the same selection
- * without a list per step, which most extracts (`$.a[0].b`) are run through for every record.
+ * The value one name or `[n]` step selects in `value`, through own properties, or NOTHING.
+ * `[n]` and `.n` are positions in a list; a quoted name (`['0']`) is not, and `[n]` on an object
+ * selects nothing (RFC 9535, 2.3.3 Index Selector).
+ */
+function selectStep(value: unknown, seg: JsonPathSegment): unknown {
+  if (value === null || typeof value !== 'object' || value instanceof ExactNumber) return NOTHING;
+  if (Array.isArray(value)) return seg.kind === 'index' && seg.index < value.length ? value[seg.index] : NOTHING;
+  return seg.kind === 'name' && Object.hasOwn(value, seg.name) ? (value as Record<string, unknown>)[seg.name] : NOTHING;
+}
+
+/**
+ * The one match of a path of names and [n], or undefined: `walk`'s selection without a list per
+ * step, which most extracts (`$.a[0].b`) are run through for every record.
  */
 function walkOne(input: unknown, segments: readonly JsonPathSegment[]): unknown {
   let value = input;
   for (const seg of segments) {
-    if (value === null || typeof value !== 'object' || value instanceof ExactNumber) return undefined;
-    if (Array.isArray(value)) {
-      if (seg.kind !== 'index' || seg.index >= value.length) return undefined;
-      value = value[seg.index];
-    } else if (seg.kind === 'name' && Object.hasOwn(value, seg.name)) value = (value as Record<string, unknown>)[seg.name];
-    else return undefined;
+    value = selectStep(value, seg);
+    if (value === NOTHING) return undefined;
   }
   return value;
 }
@@ -72,13 +82,12 @@ function walk(input: unknown, segments: readonly JsonPathSegment[]): unknown[] {
   for (const seg of segments) {
     const next: unknown[] = [];
     for (const value of current) {
-      if (value === null || typeof value !== 'object' || value instanceof ExactNumber) continue;
-      if (seg.kind === 'wildcard') next.push(...(Array.isArray(value) ? value : Object.values(value)));
-      else if (Array.isArray(value)) {
-        // `[n]` and `.n` are positions in a list; a quoted name (`['0']`) is not.
-        if (seg.kind === 'index' && seg.index < value.length) next.push(value[seg.index]);
-      } else if (seg.kind === 'name' && Object.hasOwn(value, seg.name)) next.push((value as Record<string, unknown>)[seg.name]);
-      // `[n]` on an object selects nothing (RFC 9535, 2.3.3 Index Selector).
+      if (seg.kind !== 'wildcard') {
+        const selected = selectStep(value, seg);
+        if (selected !== NOTHING) next.push(selected);
+      } else if (value !== null && typeof value === 'object' && !(value instanceof ExactNumber)) {
+        next.push(...(Array.isArray(value) ? value : Object.values(value)));
+      }
     }
     current = next;
   }
