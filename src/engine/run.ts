@@ -77,7 +77,12 @@ export interface CheckpointProgress {
 export interface CheckpointSink {
   /** Identifies this fix on this target, for adapters that keep checkpoints inside the target. */
   readonly id: string;
-  /** Called once a page is fully processed (after its writes committed). */
+  /**
+   * Called once a page is fully processed (after its writes committed). A returned promise may
+   * still be pending while the engine reads and computes the next page; the engine waits for it
+   * before that page's journal entries and writes, before the next save, and before it returns
+   * or throws, so saves never overlap and none is left running after the run.
+   */
   save(cursor: unknown, progress: CheckpointProgress): void | Promise<void>;
   /** The text an adapter with in-target checkpoints commits with a page's writes. */
   encode(cursor: unknown, progress: { pages: number; records: number }): string;
@@ -155,6 +160,14 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   const throttle = { concurrency: maxConcurrency, retryBaseMs: options.retryBaseMs ?? 200, maxRequeues: options.maxRequeues ?? 12 };
   let interrupted = false;
   let pageIndex = 0;
+  /** The previous page's checkpoint save, while it may still be on its way to disk. */
+  let saving: Promise<void> | undefined;
+  /** Waits for that save; a failed save throws here, before anything more is written. */
+  const saved = async (): Promise<void> => {
+    const pending = saving;
+    saving = undefined;
+    await pending;
+  };
 
   emit({ type: 'start', fix: plan.fix, dryRun: options.dryRun, backend: plan.target.backend });
 
@@ -262,14 +275,16 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
           ? { id: options.checkpoint.id, cursor: options.checkpoint.encode(page.cursor, { pages: pageIndex + 1, records: counts.total }) }
           : undefined;
       const sink = { journal: options.journal, throttle, maxConcurrency, finish, emit };
+      await saved();
       for (let i = 0; i < toWrite.length; i += batchSize) {
         const last = i + batchSize >= toWrite.length;
         await writeBatch(adapter, toWrite.slice(i, i + batchSize), sink, last ? inTarget : undefined);
       }
     }
     for (const s of states) report(s);
-    if (!options.dryRun) {
-      await options.checkpoint?.save(page.cursor, {
+    if (!options.dryRun && options.checkpoint) {
+      await saved();
+      const save = options.checkpoint.save(page.cursor, {
         pages: pageIndex + 1,
         records: counts.total,
         updated: counts.updated,
@@ -277,6 +292,11 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
         failed: counts.failed,
         reasons: { ...reasons },
       });
+      if (save) {
+        // Marked handled now; `saved()` still throws its error when it is awaited.
+        save.catch(() => undefined);
+        saving = save;
+      }
     }
     // better-sqlite3 never yields; without this a whole synchronous run would starve the event
     // loop, and Ctrl-C (handled there) could not stop it between pages.
@@ -323,10 +343,15 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     // A wait the stop signal ended (a request cut off, a locked database still waited for): the
     // page's outcome is unknown, so it is neither counted nor checkpointed. Its writes stay in
     // the journal without an outcome, for undo to check; a resumed run does the page again.
-    if (!(await stoppedWhileWaiting(err, options.signal))) throw err;
+    if (!(await stoppedWhileWaiting(err, options.signal))) {
+      // Whoever handles the error may write the state itself: the last save must land first.
+      await saved().catch(() => undefined);
+      throw err;
+    }
     counts.total -= inPage;
     interrupted = true;
   }
+  await saved();
 
   // An adapter may end its pages quietly on abort: the run was still cut short.
   if (options.signal?.aborted) interrupted = true;

@@ -312,7 +312,10 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
             journalSeq: writer.lastSeq,
             updatedAt: new Date().toISOString(),
           };
-          store.write(key, state);
+          // In the background: the engine reads and computes the next page meanwhile, and waits
+          // for this before it journals or writes anything more (a crash then leaves the state
+          // at most this page behind, as a crash just before this save always could).
+          return store.writeInBackground(key, state);
         },
       },
     });

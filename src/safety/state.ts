@@ -5,6 +5,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { redactEndpoint } from '../adapters/redact.js';
 import type { TargetPlan } from '../plan/types.js';
@@ -165,6 +166,23 @@ export function writeAtomically(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
+/**
+ * `writeAtomically` off the calling thread (libuv's pool): the same temp file, fsync and rename,
+ * so the caller can go on working while the disk answers. Callers must not start another write
+ * of the same path before this one settles. @throws what the file system throws (ENOSPC, EACCES).
+ */
+export async function writeAtomicallyAsync(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
 export class RunStateStore {
   constructor(private readonly dir: string) {}
 
@@ -183,6 +201,16 @@ export class RunStateStore {
   write(id: string, state: RunState): void {
     mkdirSync(join(this.dir, STATE_DIR, 'runs'), { recursive: true });
     writeAtomically(this.path(id), `${JSON.stringify(state)}\n`);
+  }
+
+  /**
+   * `write` whose disk work (temp file, fsync, rename) runs off the calling thread: a run saves
+   * its state after every page, and waiting for that disk there cost as much as a quarter of a
+   * light run's time. The directory must exist (a `write` made it). One at a time per id: the
+   * caller awaits the previous one before the next, and before any `write` of the same id.
+   */
+  writeInBackground(id: string, state: RunState): Promise<void> {
+    return writeAtomicallyAsync(this.path(id), `${JSON.stringify(state)}\n`);
   }
 
   /** The key of the state file that names `journal`, if any. */

@@ -5,7 +5,7 @@
  * error code and message, and the database left as it was). Expected values come from the rows
  * seeded here.
  */
-import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DatafixError } from '../../src/errors.js';
@@ -414,10 +414,12 @@ update:
     let pages = 0;
     await liveRun(fix, {
       signal: stop.signal,
-      onEvent: (e) => {
+      onEvent: async (e) => {
         if (e.type !== 'page') return;
-        if (++pages === 1) copyFileSync(stateFile, saved);
-        else stop.abort();
+        if (++pages > 1) return stop.abort();
+        // The state is saved in the background while the next page is read: wait until it lands.
+        await vi.waitFor(() => expect(stateOf(fix)).toMatchObject({ pages: 1 }));
+        copyFileSync(stateFile, saved);
       },
     });
     // As a kill between the database's commit of page 2 and the state file's save leaves it.
@@ -428,6 +430,27 @@ update:
     expect(resumed.summary).toMatchObject({ total: 3, updated: 3 });
     expect(resumed.wholeRun).toEqual({ total: 7 });
     expect(statuses(fix.db)).toEqual(Array(7).fill('cancelled'));
+  });
+
+  it('a checkpoint save that fails stops the run before the next page writes anything', async () => {
+    const fix = ordersFix(cancelledOrders(6));
+    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
+    let pages = 0;
+    const err = await liveRun(fix, {
+      onEvent: async (e) => {
+        if (e.type !== 'page' || ++pages > 1) return;
+        // Once page 1's save has landed, the next save's temp file cannot be created: a
+        // directory has its name.
+        await vi.waitFor(() => expect(stateOf(fix)).toMatchObject({ pages: 1 }));
+        mkdirSync(fix.dir.file('.datafix', 'runs', `${key}.state.json.tmp`));
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as NodeJS.ErrnoException | undefined)?.code).toBe('EISDIR');
+    // Pages 1 and 2 were written (page 2's save is the one that failed); page 3 never was.
+    expect(statuses(fix.db)).toEqual([...Array(4).fill('cancelled'), 'canceled', 'canceled']);
   });
 
   it('a run that finished every page but could not write its end line resumes from the first page', async () => {
