@@ -1,0 +1,200 @@
+/**
+ * The engine's write loop, in the test process on real SQLite files: before-images reach the
+ * journal before a batch is sent, throttled writes are requeued with backoff at a lower
+ * concurrency until they land or run out of requeues, and what the run reports per record and in
+ * its summary. SQLite is never throttled, so the throttling answer (`retry`, what the DynamoDB
+ * adapter returns once the SDK's own retries ran out) is put in front of the real adapter's
+ * `write`; every write that lands is the real adapter's. Expected values are written here.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Adapter, WriteOptions, WriteRequest, WriteResult } from '../../src/adapters/types.js';
+import type { EngineEvent } from '../../src/engine/events.js';
+import type { WriteJournal } from '../../src/engine/run.js';
+import { useTempDirs } from '../helpers/tmp.js';
+import { createDb, query, runYaml, sqliteTarget } from '../sqlite/fixtures.js';
+
+const tmp = useTempDirs();
+
+/** `items (id INTEGER PRIMARY KEY, status TEXT)` holding ids 1..count, status `old`. */
+function itemsDb(count: number): string {
+  const path = tmp().file('items.db');
+  const rows = Array.from({ length: count }, (_, i) => `(${i + 1}, 'old')`).join(',');
+  createDb(path, `CREATE TABLE items (id INTEGER PRIMARY KEY, status TEXT); INSERT INTO items VALUES ${rows}`);
+  return path;
+}
+
+/** Sets status `new` on every item, overwriting. */
+const renameSpec = (db: string, batchSize: number) =>
+  `name: rename\n${sqliteTarget(db)}source: { as: item, table: items }\n` +
+  `update:\n  key: { id: "{{ item.id }}" }\n  set: { status: new }\n  overwrite: true\nrun: { batchSize: ${batchSize} }\n`;
+
+const statuses = (db: string) => query<{ id: number; status: string }>(db, 'SELECT id, status FROM items ORDER BY id').map((r) => r.status);
+
+/** One call of the adapter's `write`: the keys it carried and the options it was given. */
+interface WriteCall {
+  readonly ids: unknown[];
+  readonly concurrency: number;
+  readonly resend: boolean;
+}
+
+/**
+ * Answers the first `throttledCalls` write calls with `retry` (nothing written, as a throttled
+ * DynamoDB request writes nothing) and passes the others to the real adapter; logs every call
+ * into `log` and `calls`.
+ */
+function throttling(throttledCalls: number, calls: WriteCall[], log: string[], message = 'throughput exceeded'): (a: Adapter) => Adapter {
+  return (a) => ({
+    ...a,
+    readPages: a.readPages.bind(a),
+    write: async (requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> => {
+      calls.push({ ids: requests.map((r) => r.key.id), concurrency: options.concurrency, resend: options.resend === true });
+      log.push(`write ${requests.map((r) => r.key.id).join(',')}`);
+      if (calls.length <= throttledCalls) return requests.map(() => ({ status: 'retry', message }));
+      return a.write(requests, options);
+    },
+  });
+}
+
+/** A journal that logs what it is told, in order. */
+function loggingJournal(log: string[]): WriteJournal {
+  return {
+    intend: (requests) => {
+      log.push(`intend ${requests.map((r) => `${r.key.id}:${r.fields.map((f) => `${f.name}=${String(f.before)}`).join(';')}`).join(',')}`);
+    },
+    settle: (requests, results) => {
+      log.push(`settle ${requests.map((r, i) => `${r.key.id}:${results[i]?.status}`).join(',')}`);
+    },
+  };
+}
+
+describe('throttled writes', () => {
+  it('are requeued until they land: half the concurrency per throttled attempt, one step back per clean batch, sent again as resends', async () => {
+    const db = itemsDb(4);
+    const calls: WriteCall[] = [];
+    const log: string[] = [];
+    const throttled: Extract<EngineEvent, { type: 'throttled' }>[] = [];
+    const run = await runYaml(renameSpec(db, 2), {
+      concurrency: 8,
+      retryBaseMs: 40,
+      wrap: throttling(2, calls, log),
+      journal: loggingJournal(log),
+      onEvent: (e) => e.type === 'throttled' && throttled.push(e),
+    });
+    expect(run.summary).toMatchObject({ total: 4, updated: 4, skipped: 0, failed: 0, reasons: {} });
+    expect(statuses(db)).toEqual(['new', 'new', 'new', 'new']);
+    // The first batch: throttled at 8 and at 4, lands at 2 (then 3); the second batch lands at 3.
+    expect(calls).toEqual([
+      { ids: [1, 2], concurrency: 8, resend: false },
+      { ids: [1, 2], concurrency: 4, resend: true },
+      { ids: [1, 2], concurrency: 2, resend: true },
+      { ids: [3, 4], concurrency: 3, resend: false },
+    ]);
+    expect(throttled.map((e) => ({ records: e.records, concurrency: e.concurrency }))).toEqual([
+      { records: 2, concurrency: 4 },
+      { records: 2, concurrency: 2 },
+    ]);
+    // Backoff: base × 2^attempt, jittered down to no less than half of it.
+    const [first, second] = throttled.map((e) => e.waitMs);
+    expect(first).toBeGreaterThanOrEqual(20);
+    expect(first).toBeLessThanOrEqual(40);
+    expect(second).toBeGreaterThanOrEqual(40);
+    expect(second).toBeLessThanOrEqual(80);
+    // Before-images are journaled once per batch, before its first attempt; every attempt's
+    // answer is settled before the next is sent.
+    expect(log).toEqual([
+      'intend 1:status=old,2:status=old',
+      'write 1,2',
+      'settle 1:retry,2:retry',
+      'write 1,2',
+      'settle 1:retry,2:retry',
+      'write 1,2',
+      'settle 1:applied,2:applied',
+      'intend 3:status=old,4:status=old',
+      'write 3,4',
+      'settle 3:applied,4:applied',
+    ]);
+  });
+
+  it('a write still throttled after its last requeue fails with reason throttled and the backend message; its record keeps its value', async () => {
+    const db = itemsDb(2);
+    const calls: WriteCall[] = [];
+    const run = await runYaml(renameSpec(db, 1), {
+      concurrency: 4,
+      retryBaseMs: 1,
+      maxRequeues: 2,
+      // Item 1's three attempts are throttled; item 2's batch lands.
+      wrap: throttling(3, calls, [], 'Throughput exceeds the current capacity of your table'),
+    });
+    expect(calls.map((c) => c.ids)).toEqual([[1], [1], [1], [2]]);
+    expect(run.summary).toMatchObject({ total: 2, updated: 1, skipped: 0, failed: 1, reasons: { throttled: 1 } });
+    expect(run.outcomes.get(1)).toEqual({
+      outcome: 'failed',
+      reason: 'throttled',
+      message: 'Throughput exceeds the current capacity of your table',
+    });
+    expect(statuses(db)).toEqual(['old', 'new']);
+    // A batch that gave up still halved the concurrency: the next batch is sent at 1, not 4.
+    expect(calls.map((c) => c.concurrency)).toEqual([4, 2, 1, 1]);
+  });
+});
+
+describe('what each record reports', () => {
+  it('a write the backend gave no answer for counts failed (write_failed), never updated', async () => {
+    const db = itemsDb(2);
+    const run = await runYaml(renameSpec(db, 2), {
+      // An answer for the first write only; nothing is written.
+      wrap: (a) => ({ ...a, readPages: a.readPages.bind(a), write: async () => [{ status: 'applied' }] }),
+    });
+    expect(run.summary).toMatchObject({ total: 2, updated: 1, failed: 1, reasons: { write_failed: 1 } });
+    expect(run.outcomes.get(2)).toEqual({ outcome: 'failed', reason: 'write_failed', message: 'no result from the backend' });
+  });
+
+  it('an update names the record written and its changes; skips and failures carry only their reason (and message)', async () => {
+    const path = tmp().file('events.db');
+    createDb(
+      path,
+      'CREATE TABLE src (id INTEGER PRIMARY KEY, target_id TEXT, json TEXT); CREATE TABLE dst (id TEXT PRIMARY KEY, label TEXT);' +
+        "INSERT INTO src VALUES (1, 'd1', '{\"l\":\"one\"}'), (2, 'd2', '{\"l\":\"two\"}'), (3, 'd3', 'not json');" +
+        "INSERT INTO dst VALUES ('d1', NULL), ('d2', 'two')",
+    );
+    const run = await runYaml(
+      `name: events\n${sqliteTarget(path)}source: { as: s, table: src }\n` +
+        'extract:\n  label: { from: s.json, parse: json, path: $.l }\n' +
+        'update:\n  table: dst\n  key: { id: "{{ s.target_id }}" }\n  set: { label: "{{ label }}" }\n',
+    );
+    const byId = new Map(run.records.map((r) => [r.key.id, r]));
+    expect(byId.get(1)).toEqual({
+      type: 'record',
+      outcome: 'updated',
+      key: { id: 1 },
+      changes: [{ field: 'label', before: null, after: 'one', guard: 'absent' }],
+      target: { table: 'dst', key: { id: 'd1' } },
+    });
+    expect(byId.get(2)).toEqual({ type: 'record', outcome: 'skipped', key: { id: 2 }, reason: 'no_change' });
+    expect(byId.get(3)).toMatchObject({ type: 'record', outcome: 'failed', key: { id: 3 }, reason: 'invalid_json' });
+    expect(Object.keys(byId.get(3) ?? {}).sort()).toEqual(['key', 'message', 'outcome', 'reason', 'type']);
+    expect(run.summary).toMatchObject({ total: 3, updated: 1, skipped: 1, failed: 1 });
+    // Reasons in the summary are in alphabetical order, whatever order the records came in.
+    expect(Object.keys(run.summary.reasons)).toEqual(['invalid_json', 'no_change']);
+    expect(run.summary).not.toHaveProperty('action');
+  });
+
+  it('a create names its action on each record and in the summary', async () => {
+    const path = tmp().file('create.db');
+    createDb(
+      path,
+      'CREATE TABLE src (id INTEGER PRIMARY KEY, name TEXT); CREATE TABLE dst (id INTEGER PRIMARY KEY, name TEXT);' +
+        "INSERT INTO src VALUES (1, 'a'), (2, 'b'); INSERT INTO dst VALUES (2, 'b')",
+    );
+    const run = await runYaml(
+      `name: copy\n${sqliteTarget(path)}source: { as: s, table: src }\n` +
+        'create:\n  table: dst\n  key: { id: "{{ s.id }}" }\n  set: { name: "{{ s.name }}" }\n',
+    );
+    expect(run.summary).toMatchObject({ total: 2, updated: 1, skipped: 1, action: 'create', reasons: { exists: 1 } });
+    expect(run.records.find((r) => r.key.id === 1)?.target).toEqual({ table: 'dst', key: { id: 1 }, action: 'create' });
+    expect(query(path, 'SELECT id, name FROM dst ORDER BY id')).toEqual([
+      { id: 1, name: 'a' },
+      { id: 2, name: 'b' },
+    ]);
+  });
+});
