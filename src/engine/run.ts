@@ -671,12 +671,19 @@ function sleep(ms: number): Promise<void> {
 /** Reads page N+1 while page N is processed, so the source's latency overlaps the work. */
 async function* prefetch<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
-  let next = it.next();
+  // A read that fails while the page before it is processed is raised where it is awaited (the
+  // run's error path), not as an unhandled rejection, which would end the process mid-page.
+  const read = () => {
+    const pending = it.next();
+    pending.catch(() => undefined);
+    return pending;
+  };
+  let next = read();
   try {
     for (;;) {
       const r = await next;
       if (r.done) return;
-      next = it.next();
+      next = read();
       yield r.value;
     }
   } finally {

@@ -6,11 +6,18 @@
  * adapter returns once the SDK's own retries ran out) is put in front of the real adapter's
  * `write`; every write that lands is the real adapter's. Expected values are written here.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { Adapter, WriteOptions, WriteRequest, WriteResult } from '../../src/adapters/types.js';
 import type { EngineEvent } from '../../src/engine/events.js';
 import type { WriteJournal } from '../../src/engine/run.js';
+import { runFix } from '../../src/engine/run.js';
+import { DatafixError } from '../../src/errors.js';
+import { plan, scanSource, target } from '../dynamodb/fixtures.js';
+import { createMediaTable, mediaItem, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import { scanAll } from '../reliability/support.js';
 import { createDb, query, runYaml, sqliteTarget } from '../sqlite/fixtures.js';
 
 const tmp = useTempDirs();
@@ -136,6 +143,42 @@ describe('throttled writes', () => {
     // A batch that gave up still halved the concurrency: the next batch is sent at 1, not 4.
     expect(calls.map((c) => c.concurrency)).toEqual([4, 2, 1, 1]);
   });
+  it('by default the first requeue waits 100–200 ms; no wait is longer than 20 s, however many requeues came before', async () => {
+    const db = itemsDb(1);
+    const waits: number[] = [];
+    await runYaml(renameSpec(db, 1), {
+      wrap: throttling(1, [], []),
+      onEvent: (e) => e.type === 'throttled' && waits.push(e.waitMs),
+    });
+    expect(statuses(db)).toEqual(['new']);
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(100);
+    expect(waits[0]).toBeLessThanOrEqual(200);
+
+    // A base of 100 s would wait 50–100 s at once: the wait is capped at 20 s (jittered to 10–20 s).
+    // The clock is a fake one, moved on by the wait as soon as it is announced.
+    const capped = itemsDb(1);
+    const longWaits: number[] = [];
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      await runYaml(renameSpec(capped, 1), {
+        retryBaseMs: 100_000,
+        wrap: throttling(1, [], []),
+        onEvent: (e) => {
+          if (e.type !== 'throttled') return;
+          longWaits.push(e.waitMs);
+          // The engine's timer is set right after this event; move the clock past it then.
+          queueMicrotask(() => vi.advanceTimersByTime(20_000));
+        },
+      });
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(statuses(capped)).toEqual(['new']);
+    expect(longWaits).toHaveLength(1);
+    expect(longWaits[0]).toBeGreaterThanOrEqual(10_000);
+    expect(longWaits[0]).toBeLessThanOrEqual(20_000);
+  });
 });
 
 describe('what each record reports', () => {
@@ -196,5 +239,123 @@ describe('what each record reports', () => {
       { id: 1, name: 'a' },
       { id: 2, name: 'b' },
     ]);
+  });
+});
+
+/**
+ * Runs `run` to its end and returns how it settled, with every rejection left unhandled meanwhile
+ * (Node ends the process on one: the CLI would crash mid-page instead of reporting the error).
+ */
+async function settledWithUnhandled<T>(run: () => Promise<T>): Promise<{ result: PromiseSettledResult<T>; unhandled: unknown[] }> {
+  const unhandled: unknown[] = [];
+  const listener = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', listener);
+  try {
+    const [result] = await Promise.allSettled([run()]);
+    return { result: result as PromiseSettledResult<T>, unhandled };
+  } finally {
+    process.off('unhandledRejection', listener);
+  }
+}
+
+describe('a source read ahead (a remote source, as DynamoDB is read)', () => {
+  /**
+   * Runs the rename over 6 items in pages of 2 on the real SQLite source, read ahead as the engine
+   * reads a remote one; `failAt` makes the read of that page (0-based) fail. `closed` tells
+   * whether the source's reader was closed.
+   */
+  async function readAheadRun(db: string, options: { limit?: number; failAt?: number }) {
+    const state = { closed: false };
+    const wrap = (a: Adapter): Adapter => ({
+      ...a,
+      readsAhead: undefined,
+      readPages: async function* (source, readOptions) {
+        let n = 0;
+        try {
+          for await (const page of a.readPages(source, readOptions)) {
+            if (n++ === options.failAt) throw new Error('the connection was reset');
+            yield page;
+          }
+        } finally {
+          state.closed = true;
+        }
+      },
+    });
+    const spec = renameSpec(db, 2).replace('source: { as: item, table: items }', 'source: { as: item, table: items, pageSize: 2 }');
+    const settled = await settledWithUnhandled(() => runYaml(spec, { ...(options.limit ? { limit: options.limit } : {}), wrap }));
+    return { ...settled, closed: state.closed };
+  }
+
+  it('a run stopped by its limit closes the source, with the next page already being read', async () => {
+    const db = itemsDb(6);
+    const { result, unhandled, closed } = await readAheadRun(db, { limit: 2 });
+    expect(unhandled).toEqual([]);
+    expect(result.status === 'fulfilled' && result.value.summary).toMatchObject({ total: 2, updated: 2 });
+    expect(statuses(db)).toEqual(['new', 'new', 'old', 'old', 'old', 'old']);
+    expect(closed).toBe(true);
+  });
+
+  it('a read ahead that fails after the run reached its limit is not the run’s error: it ends with its records', async () => {
+    const db = itemsDb(6);
+    const { result, unhandled } = await readAheadRun(db, { limit: 2, failAt: 1 });
+    expect(unhandled).toEqual([]);
+    expect(result.status === 'fulfilled' && result.value.summary).toMatchObject({ total: 2, updated: 2, failed: 0 });
+    expect(statuses(db)).toEqual(['new', 'new', 'old', 'old', 'old', 'old']);
+  });
+
+  it('a read that fails before the limit is the run’s error, raised after the page before it was written', async () => {
+    const db = itemsDb(6);
+    const { result, unhandled } = await readAheadRun(db, { failAt: 1 });
+    expect(unhandled).toEqual([]);
+    expect(result.status === 'rejected' && String(result.reason)).toBe('Error: the connection was reset');
+    expect(statuses(db)).toEqual(['new', 'new', 'old', 'old', 'old', 'old']);
+  });
+});
+
+describe('a DynamoDB scan whose next page cannot be read', () => {
+  it('while the page before it is written, stops the run with DF401 (not a crash of the process); that page is written', async () => {
+    const dynamo = await startDynalite();
+    const table = 'media-read-ahead';
+    // Every Scan after the first is answered as for a table deleted since (an error no retry
+    // mends); each write waits 100 ms first, so the failed read ahead arrives while page 1 is
+    // being written.
+    const proxy = await startCountingProxy(dynamo.endpoint, {
+      fault: (r) =>
+        r.operation === 'Scan' && r.nth >= 2
+          ? {
+              respond: {
+                status: 400,
+                body: { __type: 'com.amazonaws.dynamodb.v20120810#ResourceNotFoundException', message: 'Requested resource not found' },
+              },
+            }
+          : r.operation === 'UpdateItem'
+            ? { beforeForward: () => new Promise((resolve) => setTimeout(resolve, 100)) }
+            : undefined,
+    });
+    try {
+      await createMediaTable(dynamo.endpoint, table);
+      await seedItems(
+        dynamo.endpoint,
+        table,
+        ['a', 'b', 'c', 'd'].map((id) => mediaItem(id, '2024-01-01T00:00:00Z')),
+      );
+      const adapter = await createDynamoAdapter(target(proxy.endpoint, table), { maxAttempts: 1, retryBaseMs: 1 });
+      try {
+        const { result, unhandled } = await settledWithUnhandled(() =>
+          runFix(plan(target(proxy.endpoint, table), scanSource()), adapter, { dryRun: false, pageSize: 2 }),
+        );
+        expect(unhandled).toEqual([]);
+        const err = result.status === 'rejected' ? result.reason : undefined;
+        expect(err).toBeInstanceOf(DatafixError);
+        expect((err as DatafixError).code).toBe('DF401');
+      } finally {
+        await adapter.close();
+      }
+      const items = await scanAll(dynamo.endpoint, table);
+      expect(items.filter((i) => i.thumbnailUrl === 'x')).toHaveLength(2);
+    } finally {
+      await proxy.stop();
+      await dynamo.stop();
+    }
   });
 });
