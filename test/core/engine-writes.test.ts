@@ -18,7 +18,7 @@ import { createMediaTable, mediaItem, seedItems, startDynalite } from '../helper
 import { startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { scanAll } from '../reliability/support.js';
-import { createDb, query, runYaml, sqliteTarget } from '../sqlite/fixtures.js';
+import { createDb, openDb, query, runYaml, sqliteTarget } from '../sqlite/fixtures.js';
 
 const tmp = useTempDirs();
 
@@ -197,14 +197,17 @@ describe('what each record reports', () => {
     createDb(
       path,
       'CREATE TABLE src (id INTEGER PRIMARY KEY, target_id TEXT, json TEXT); CREATE TABLE dst (id TEXT PRIMARY KEY, label TEXT);' +
-        "INSERT INTO src VALUES (1, 'd1', '{\"l\":\"one\"}'), (2, 'd2', '{\"l\":\"two\"}'), (3, 'd3', 'not json');" +
+        "INSERT INTO src VALUES (1, 'd1', '{\"l\":\"one\"}'), (2, 'd2', '{\"l\":\"two\"}'), (3, 'd3', 'not json'), (4, NULL, '{\"l\":\"four\"}');" +
         "INSERT INTO dst VALUES ('d1', NULL), ('d2', 'two')",
     );
+    const started = performance.now();
     const run = await runYaml(
       `name: events\n${sqliteTarget(path)}source: { as: s, table: src }\n` +
         'extract:\n  label: { from: s.json, parse: json, path: $.l }\n' +
         'update:\n  table: dst\n  key: { id: "{{ s.target_id }}" }\n  set: { label: "{{ label }}" }\n',
     );
+    const elapsed = performance.now() - started;
+    expect(run.events[0]).toEqual({ type: 'start', fix: 'events', dryRun: false, backend: 'sqlite' });
     const byId = new Map(run.records.map((r) => [r.key.id, r]));
     expect(byId.get(1)).toEqual({
       type: 'record',
@@ -216,10 +219,45 @@ describe('what each record reports', () => {
     expect(byId.get(2)).toEqual({ type: 'record', outcome: 'skipped', key: { id: 2 }, reason: 'no_change' });
     expect(byId.get(3)).toMatchObject({ type: 'record', outcome: 'failed', key: { id: 3 }, reason: 'invalid_json' });
     expect(Object.keys(byId.get(3) ?? {}).sort()).toEqual(['key', 'message', 'outcome', 'reason', 'type']);
-    expect(run.summary).toMatchObject({ total: 3, updated: 1, skipped: 1, failed: 1 });
+    expect(byId.get(4)).toEqual({
+      type: 'record',
+      outcome: 'failed',
+      key: { id: 4 },
+      reason: 'template_error',
+      message: 'the update key references a missing value',
+    });
+    expect(query(path, 'SELECT id, label FROM dst ORDER BY id')).toEqual([
+      { id: 'd1', label: 'one' },
+      { id: 'd2', label: 'two' },
+    ]);
+    expect(run.summary).toMatchObject({ total: 4, updated: 1, skipped: 1, failed: 2 });
     // Reasons in the summary are in alphabetical order, whatever order the records came in.
-    expect(Object.keys(run.summary.reasons)).toEqual(['invalid_json', 'no_change']);
+    expect(Object.keys(run.summary.reasons)).toEqual(['invalid_json', 'no_change', 'template_error']);
     expect(run.summary).not.toHaveProperty('action');
+    // The duration is the run's own, in whole milliseconds.
+    expect(Number.isInteger(run.summary.durationMs)).toBe(true);
+    expect(run.summary.durationMs).toBeGreaterThanOrEqual(0);
+    expect(run.summary.durationMs).toBeLessThanOrEqual(Math.ceil(elapsed));
+    expect(run.events.at(-1)).toEqual({ type: 'done', summary: run.summary, interrupted: false });
+  });
+
+  it('a record whose write meets a conflict reports its reason alone, neither changes nor a target', async () => {
+    const db = itemsDb(2);
+    const run = await runYaml(renameSpec(db, 2), {
+      wrap: (a) => ({
+        ...a,
+        readPages: a.readPages.bind(a),
+        write: (requests, options) => {
+          // Another writer changes item 2 between the read and the write.
+          const other = openDb(db);
+          other.prepare("UPDATE items SET status = 'theirs' WHERE id = 2").run();
+          other.close();
+          return a.write(requests, options);
+        },
+      }),
+    });
+    expect(run.records.find((r) => r.key.id === 2)).toEqual({ type: 'record', outcome: 'skipped', key: { id: 2 }, reason: 'conflict' });
+    expect(statuses(db)).toEqual(['new', 'theirs']);
   });
 
   it('a create names its action on each record and in the summary', async () => {

@@ -1,0 +1,140 @@
+/**
+ * What the engine reads, in the test process: a limit reads no page past it, a lookup of several
+ * records needs a backend that has them, the record a write replaces is read strongly consistent,
+ * and the pages of one segment of a parallel scan say which segment they are. Real SQLite files
+ * and dynalite behind a counting proxy; every expected value is written here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
+import type { EngineEvent } from '../../src/engine/events.js';
+import { runFix } from '../../src/engine/run.js';
+import { DatafixError } from '../../src/errors.js';
+import { createMediaTable, mediaItem, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
+import { useTempDirs } from '../helpers/tmp.js';
+import { scanAll } from '../reliability/support.js';
+import { compileYaml, createDb, query, runYaml, sqliteTarget } from '../sqlite/fixtures.js';
+
+const tmp = useTempDirs();
+
+describe('SQLite reads', () => {
+  it('a limit reads only the pages it needs, and handles exactly that many records', async () => {
+    const db = tmp().file('limit.db');
+    createDb(
+      db,
+      `CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO items VALUES ${Array.from({ length: 10 }, (_, i) => `(${i + 1}, NULL)`).join(',')}`,
+    );
+    const pages: number[] = [];
+    const run = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: items, pageSize: 2 }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\n`,
+      { limit: 3, onEvent: (e) => e.type === 'page' && pages.push(e.records) },
+    );
+    expect(run.summary).toMatchObject({ total: 3, updated: 3 });
+    expect(pages).toEqual([2, 1]);
+    expect(run.requests.select).toBe(2);
+    expect(query(db, 'SELECT id FROM items WHERE note IS NOT NULL ORDER BY id').map((r) => r.id)).toEqual([1, 2, 3]);
+  });
+
+  it('a lookup of several records on a backend without them is DF790, naming the lookup; nothing is written', async () => {
+    const db = tmp().file('posts.db');
+    createDb(
+      db,
+      'CREATE TABLE posts (id INTEGER PRIMARY KEY, n TEXT); CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER); INSERT INTO posts VALUES (1, NULL); INSERT INTO comments VALUES (10, 1)',
+    );
+    const spec =
+      `name: t\n${sqliteTarget(db)}source: { as: post, table: posts }\n` +
+      'lookups:\n  comments:\n    table: comments\n    where: { equals: { post_id: "{{ post.id }}" } }\n    max: 5\n' +
+      'update:\n  key: { id: "{{ post.id }}" }\n  set: { n: "{{ comments[0].id }}" }\n';
+    const err = await runYaml(spec, { wrap: (a) => ({ ...a, readPages: a.readPages.bind(a), lookupMany: undefined }) }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DatafixError);
+    expect(err).toMatchObject({
+      code: 'DF790',
+      message: 'the sqlite backend cannot look up several records; lookup `comments` needs it',
+    });
+    expect(query(db, 'SELECT n FROM posts')).toEqual([{ n: null }]);
+  });
+});
+
+describe('DynamoDB reads', () => {
+  let dynamo: RunningDynalite;
+  let proxy: CountingProxy;
+  const bodies: { operation: string; body: Record<string, unknown> }[] = [];
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    proxy = await startCountingProxy(dynamo.endpoint, {
+      fault: (r) => {
+        bodies.push({ operation: r.operation, body: JSON.parse(r.body) as Record<string, unknown> });
+        return undefined;
+      },
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await dynamo?.stop();
+  });
+
+  const spec = (table: string, body: string) =>
+    `name: t\ntarget: { dynamodb: { table: ${table}, region: us-east-1, endpoint: "${proxy.endpoint}" } }\n${body}`;
+
+  /** Creates the media table `name` holding `items` (dynalite, not through the proxy). */
+  async function mediaTable(name: string, items: readonly Record<string, unknown>[]): Promise<string> {
+    await createMediaTable(dynamo.endpoint, name);
+    await seedItems(dynamo.endpoint, name, items);
+    return name;
+  }
+
+  async function run(yaml: string, onEvent?: (e: EngineEvent) => void) {
+    const plan = compileYaml(yaml);
+    if (plan.target.backend !== 'dynamodb') throw new Error('a DynamoDB spec');
+    const adapter = await createDynamoAdapter(plan.target, { retryBaseMs: 1 });
+    try {
+      await adapter.check(plan);
+      return await runFix(plan, adapter, { dryRun: false, ...(onEvent ? { onEvent } : {}) });
+    } finally {
+      await adapter.close();
+    }
+  }
+
+  it('the record a write replaces, when it is not the source record, is read strongly consistent', async () => {
+    const table = await mediaTable('media-fetch', [
+      mediaItem('a', '2024-01-01T00:00:00Z', { copyOf: 'b' }),
+      mediaItem('b', '2024-01-01T00:00:00Z'),
+    ]);
+    bodies.length = 0;
+    const summary = await run(
+      spec(
+        table,
+        'source: { as: media, scan: { filter: { exists: copyOf } } }\n' +
+          'update:\n  key: { PK: "MEDIA#{{ media.copyOf }}", SK: METADATA }\n  set: { copiedFrom: "{{ media.id }}" }\n',
+      ),
+    );
+    expect(summary).toMatchObject({ total: 1, updated: 1 });
+    const reads = bodies.filter((b) => b.operation === 'BatchGetItem' || b.operation === 'GetItem');
+    expect(reads).toHaveLength(1);
+    const asked = reads[0]?.body as { RequestItems?: Record<string, { ConsistentRead?: boolean }>; ConsistentRead?: boolean };
+    expect(asked.RequestItems?.[table]?.ConsistentRead ?? asked.ConsistentRead).toBe(true);
+    const items = await scanAll(dynamo.endpoint, table);
+    expect(items.find((i) => i.id === 'b')?.copiedFrom).toBe('a');
+  });
+
+  it('the pages of a parallel scan name their segment', async () => {
+    const table = await mediaTable(
+      'media-segments',
+      ['a', 'b', 'c', 'd', 'e', 'f'].map((id) => mediaItem(id, '2024-01-01T00:00:00Z')),
+    );
+    const segments = new Set<unknown>();
+    const summary = await run(
+      spec(
+        table,
+        'source: { as: media, scan: { segments: 2 } }\nupdate:\n  key: { PK: "{{ media.PK }}", SK: "{{ media.SK }}" }\n  set: { seen: yes }\n',
+      ),
+      (e) => e.type === 'page' && segments.add(e.segment),
+    );
+    expect(summary).toMatchObject({ total: 6, updated: 6 });
+    expect([...segments].sort()).toEqual([0, 1]);
+  });
+});
