@@ -10,7 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { Adapter, WriteOptions, WriteRequest, WriteResult } from '../../src/adapters/types.js';
 import type { EngineEvent } from '../../src/engine/events.js';
-import type { WriteJournal } from '../../src/engine/run.js';
+import type { CheckpointProgress, CheckpointSink, WriteJournal } from '../../src/engine/run.js';
 import { runFix } from '../../src/engine/run.js';
 import { DatafixError } from '../../src/errors.js';
 import { plan, scanSource, target } from '../dynamodb/fixtures.js';
@@ -178,6 +178,70 @@ describe('throttled writes', () => {
     expect(longWaits).toHaveLength(1);
     expect(longWaits[0]).toBeGreaterThanOrEqual(10_000);
     expect(longWaits[0]).toBeLessThanOrEqual(20_000);
+  });
+});
+
+describe('checkpoints', () => {
+  /** Items 1..5 with 3 and 4 already `new`, renamed in pages of 2, one write per batch. */
+  async function checkpointedRun(dryRun: boolean) {
+    const db = tmp().file('checkpoints.db');
+    createDb(
+      db,
+      "CREATE TABLE items (id INTEGER PRIMARY KEY, status TEXT); INSERT INTO items VALUES (1, 'old'), (2, 'old'), (3, 'new'), (4, 'new'), (5, 'old')",
+    );
+    const saves: ({ cursor: unknown } & CheckpointProgress)[] = [];
+    const sink: CheckpointSink = {
+      id: 'fix-1',
+      save: (cursor, progress) => {
+        saves.push({ cursor, ...progress });
+      },
+      encode: (cursor, progress) => JSON.stringify({ cursor, ...progress }),
+    };
+    const writes: { ids: unknown[]; checkpoint: string | undefined }[] = [];
+    const run = await runYaml(
+      renameSpec(db, 1).replace('source: { as: item, table: items }', 'source: { as: item, table: items, pageSize: 2 }'),
+      {
+        dryRun,
+        checkpoint: sink,
+        wrap: (a) => ({
+          ...a,
+          readPages: a.readPages.bind(a),
+          write: (requests, options) => {
+            writes.push({ ids: requests.map((r) => r.key.id), checkpoint: options.checkpoint?.cursor });
+            return a.write(requests, options);
+          },
+        }),
+      },
+    );
+    return { db, run, saves, writes };
+  }
+
+  it('each page is saved once its writes are done, with the run so far; the target keeps the position with the page’s last write', async () => {
+    const { db, run, saves, writes } = await checkpointedRun(false);
+    expect(run.summary).toMatchObject({ total: 5, updated: 3, skipped: 2, reasons: { no_change: 2 } });
+    expect(saves).toEqual([
+      { cursor: [2], pages: 1, records: 2, updated: 2, skipped: 0, failed: 0, reasons: {} },
+      { cursor: [4], pages: 2, records: 4, updated: 2, skipped: 2, failed: 0, reasons: { no_change: 2 } },
+      { cursor: undefined, pages: 3, records: 5, updated: 3, skipped: 2, failed: 0, reasons: { no_change: 2 } },
+    ]);
+    // Page 2 writes nothing, so it leaves the target untouched; pages 1 and 3 commit their
+    // position in the transaction of their last write.
+    expect(writes).toEqual([
+      { ids: [1], checkpoint: undefined },
+      { ids: [2], checkpoint: '{"cursor":[2],"pages":1,"records":2}' },
+      { ids: [5], checkpoint: '{"pages":3,"records":5}' },
+    ]);
+    expect(query(db, 'SELECT id, cursor FROM _datafix_checkpoints')).toEqual([{ id: 'fix-1', cursor: '{"pages":3,"records":5}' }]);
+    expect(statuses(db)).toEqual(['new', 'new', 'new', 'new', 'new']);
+  });
+
+  it('a dry run saves no checkpoint and writes nothing', async () => {
+    const { db, run, saves, writes } = await checkpointedRun(true);
+    expect(run.summary).toMatchObject({ total: 5, updated: 3, skipped: 2 });
+    expect(saves).toEqual([]);
+    expect(writes).toEqual([]);
+    expect(query(db, "SELECT name FROM sqlite_master WHERE name = '_datafix_checkpoints'")).toEqual([]);
+    expect(statuses(db)).toEqual(['old', 'old', 'new', 'new', 'old']);
   });
 });
 
