@@ -10,8 +10,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { Adapter, WriteOptions, WriteRequest, WriteResult } from '../../src/adapters/types.js';
 import type { EngineEvent } from '../../src/engine/events.js';
-import type { CheckpointProgress, CheckpointSink, WriteJournal } from '../../src/engine/run.js';
-import { runFix } from '../../src/engine/run.js';
+import { type CheckpointProgress, type CheckpointSink, runFix, stoppedWhileWaiting, type WriteJournal } from '../../src/engine/run.js';
 import { DatafixError } from '../../src/errors.js';
 import { plan, scanSource, target } from '../dynamodb/fixtures.js';
 import { createMediaTable, mediaItem, seedItems, startDynalite } from '../helpers/dynalite.js';
@@ -459,5 +458,83 @@ describe('a DynamoDB scan whose next page cannot be read', () => {
       await proxy.stop();
       await dynamo.stop();
     }
+  });
+});
+
+describe('a stop signal during a wait for a locked database', () => {
+  /**
+   * Renames items 1..4 in pages of 2 on a database whose busy timeout is 100 ms; page 2's write
+   * finds it write-locked by another connection. `stopDuringWait` sends the stop signal while
+   * that write waits (it is seen once the wait is over, as a Ctrl-C would be).
+   */
+  async function lockedRun(stopDuringWait: boolean | 'no-signal') {
+    const db = itemsDb(4);
+    const stop = new AbortController();
+    const events: EngineEvent[] = [];
+    let calls = 0;
+    const spec = renameSpec(db, 2)
+      .replace('source: { as: item, table: items }', 'source: { as: item, table: items, pageSize: 2 }')
+      .replace(`path: ${JSON.stringify(db)}\n`, `path: ${JSON.stringify(db)}\n    busyTimeoutMs: 100\n`);
+    const settled = await Promise.allSettled([
+      runYaml(spec, {
+        ...(stopDuringWait === 'no-signal' ? {} : { signal: stop.signal }),
+        onEvent: (e) => events.push(e),
+        wrap: (a) => ({
+          ...a,
+          readPages: a.readPages.bind(a),
+          write: async (requests, options) => {
+            if (++calls < 2) return a.write(requests, options);
+            const other = openDb(db);
+            other.exec('BEGIN IMMEDIATE');
+            try {
+              if (stopDuringWait === true) setImmediate(() => stop.abort());
+              return await a.write(requests, options);
+            } finally {
+              other.exec('ROLLBACK');
+              other.close();
+            }
+          },
+        }),
+      }),
+    ]);
+    return { db, result: settled[0], events };
+  }
+
+  it('is an interruption: the run ends with the pages before it, the page it cut is neither counted nor written', async () => {
+    const { db, result, events } = await lockedRun(true);
+    expect(result.status).toBe('fulfilled');
+    const summary = result.status === 'fulfilled' ? result.value.summary : undefined;
+    expect(summary).toMatchObject({ total: 2, updated: 2, skipped: 0, failed: 0 });
+    expect(events.at(-1)).toMatchObject({ type: 'done', interrupted: true });
+    expect(statuses(db)).toEqual(['new', 'new', 'old', 'old']);
+  });
+
+  it('without a stop, a lock that outlasts the timeout stops the run with DF411', async () => {
+    for (const mode of [false, 'no-signal'] as const) {
+      const { db, result } = await lockedRun(mode);
+      expect(result.status, String(mode)).toBe('rejected');
+      expect(result.status === 'rejected' && (result.reason as DatafixError).code).toBe('DF411');
+      expect(statuses(db)).toEqual(['new', 'new', 'old', 'old']);
+    }
+  });
+
+  it('which errors count as a wait the stop cut short: a cut-off request or a lock, with the stop seen within two turns of the event loop', async () => {
+    const locked = new DatafixError('connection', 'DF411', 'x.db is locked by another process');
+    const cutOff = Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
+    const stopped = new AbortController();
+    stopped.abort();
+    expect(await stoppedWhileWaiting(locked, stopped.signal)).toBe(true);
+    expect(await stoppedWhileWaiting(cutOff, stopped.signal)).toBe(true);
+    // No stop: never an interruption, whatever the error.
+    expect(await stoppedWhileWaiting(cutOff, undefined)).toBe(false);
+    expect(await stoppedWhileWaiting(locked, new AbortController().signal)).toBe(false);
+    // Other errors stay errors, even with the stop sent.
+    expect(await stoppedWhileWaiting(new DatafixError('connection', 'DF412', 'still throttled'), stopped.signal)).toBe(false);
+    expect(await stoppedWhileWaiting(new Error('disk I/O error'), stopped.signal)).toBe(false);
+    expect(await stoppedWhileWaiting(undefined, stopped.signal)).toBe(false);
+    // A stop whose handler runs only on the loop's next turn after the wait is still seen.
+    const late = new AbortController();
+    setImmediate(() => setImmediate(() => late.abort()));
+    expect(await stoppedWhileWaiting(locked, late.signal)).toBe(true);
   });
 });
