@@ -137,4 +137,59 @@ describe('DynamoDB reads', () => {
     expect(summary).toMatchObject({ total: 6, updated: 6 });
     expect([...segments].sort()).toEqual([0, 1]);
   });
+
+  it('an attribute named like a property every object has (toString, valueOf) is absent where the item lacks it', async () => {
+    const table = await mediaTable('media-proto-names', [mediaItem('a', '2024-01-01T00:00:00Z'), mediaItem('b', '2024-01-01T00:00:00Z')]);
+    const filled = await run(
+      spec(
+        table,
+        'source: { as: media, scan: {} }\n' +
+          'update:\n  key: { PK: "{{ media.PK }}", SK: "{{ media.SK }}" }\n  set: { toString: "{{ media.id }}" }\n  touch: { valueOf: "{{ now }}" }\n',
+      ),
+    );
+    expect(filled).toMatchObject({ total: 2, updated: 2, failed: 0 });
+    const items = await scanAll(dynamo.endpoint, table);
+    expect(items.map((i) => [i.id, Object.hasOwn(i, 'toString') ? i.toString : 'absent', typeof i.valueOf]).sort()).toEqual([
+      ['a', 'a', 'string'],
+      ['b', 'b', 'string'],
+    ]);
+    // Removing an attribute the items lack changes nothing.
+    const removed = await run(
+      spec(
+        table,
+        'source: { as: media, scan: {} }\nupdate:\n  key: { PK: "{{ media.PK }}", SK: "{{ media.SK }}" }\n  remove: [hasOwnProperty]\n',
+      ),
+    );
+    expect(removed).toMatchObject({ total: 2, updated: 0, skipped: 2, reasons: { no_change: 2 } });
+  });
+
+  it('a value nesting deeper than DynamoDB allows fails its record with value_too_deep, naming the field; an update and a create alike', async () => {
+    const deep = `${'['.repeat(33)}1${']'.repeat(33)}`;
+    const table = await mediaTable('media-too-deep', [
+      mediaItem('a', '2024-01-01T00:00:00Z', { raw: `{"v":${deep}}` }),
+      mediaItem('b', '2024-01-01T00:00:00Z', { raw: '{"v":[[1]]}' }),
+    ]);
+    const extract = 'extract:\n  v: { from: media.raw, parse: json, path: $.v }\n';
+    for (const write of [
+      'update:\n  key: { PK: "{{ media.PK }}", SK: "{{ media.SK }}" }\n  set: { nested: "{{ v }}" }\n',
+      'create:\n  key: { PK: "COPY#{{ media.id }}", SK: METADATA }\n  set: { nested: "{{ v }}" }\n',
+    ]) {
+      const failures: unknown[] = [];
+      const summary = await run(spec(table, `source: { as: media, scan: { filter: { exists: raw } } }\n${extract}${write}`), (e) => {
+        if (e.type === 'record' && e.outcome === 'failed') failures.push({ key: e.key, reason: e.reason, message: e.message });
+      });
+      expect(summary).toMatchObject({ total: 2, updated: 1, failed: 1, reasons: { value_too_deep: 1 } });
+      expect(failures).toEqual([
+        { key: { PK: 'MEDIA#a', SK: 'METADATA' }, reason: 'value_too_deep', message: 'nested: the value nests more than 32 levels deep' },
+      ]);
+    }
+    const items = await scanAll(dynamo.endpoint, table);
+    expect(items.filter((i) => i.nested !== undefined).map((i) => [i.PK, i.nested])).toEqual(
+      expect.arrayContaining([
+        ['MEDIA#b', [[1]]],
+        ['COPY#b', [[1]]],
+      ]),
+    );
+    expect(items.filter((i) => i.nested !== undefined)).toHaveLength(2);
+  });
 });
