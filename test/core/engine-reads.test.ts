@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
-import type { EngineEvent } from '../../src/engine/events.js';
+import type { EngineEvent, RecordEvent } from '../../src/engine/events.js';
 import { runFix } from '../../src/engine/run.js';
 import { DatafixError } from '../../src/errors.js';
 import { createMediaTable, mediaItem, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
@@ -192,4 +192,39 @@ describe('DynamoDB reads', () => {
     );
     expect(items.filter((i) => i.nested !== undefined)).toHaveLength(2);
   });
+
+  it.each([
+    ['a lookup of one record', 'other: { get: { PK: "k{{ media.m }}", SK: METADATA } }', '{{ other.v }}'],
+    ['a lookup of several records', 'other:\n    query: { key: { PK: "k{{ media.m }}" } }\n    max: 5', '{{ other[0].v }}'],
+  ])(
+    '%s whose key puts a map into text fails that record with template_error; the others are looked up and written',
+    async (what, lookup, value) => {
+      const table = await mediaTable(`media-key-template-${what.length}`, [
+        mediaItem('a', '2024-01-01T00:00:00Z', { m: { a: 1 } }),
+        mediaItem('b', '2024-01-01T00:00:00Z', { m: 'x' }),
+        { PK: 'kx', SK: 'METADATA', v: 'found' },
+      ]);
+      const records: RecordEvent[] = [];
+      const summary = await run(
+        spec(
+          table,
+          'source: { as: media, scan: { filter: { exists: m } } }\n' +
+            `lookups:\n  ${lookup}\n` +
+            `update:\n  key: { PK: "{{ media.PK }}", SK: "{{ media.SK }}" }\n  set: { note: "${value}" }\n  touch: { touched: "{{ media.gone }}" }\n`,
+        ),
+        (e) => e.type === 'record' && records.push(e),
+      );
+      expect(summary).toMatchObject({ total: 2, updated: 1, failed: 1, reasons: { template_error: 1 } });
+      const failed = records.find((r) => r.outcome === 'failed');
+      expect(failed?.key).toEqual({ PK: 'MEDIA#a', SK: 'METADATA' });
+      expect(failed?.reason).toBe('template_error');
+      expect(failed?.message).toBe('{{ media.m }} is not text or a number and cannot be placed inside a string');
+      // A touch field whose value is missing is left out: only `note` is written.
+      expect(records.find((r) => r.outcome === 'updated')?.changes?.map((c) => c.field)).toEqual(['note']);
+      const items = await scanAll(dynamo.endpoint, table);
+      expect(items.filter((i) => i.note !== undefined || i.touched !== undefined).map((i) => [i.PK, i.note, i.touched])).toEqual([
+        ['MEDIA#b', 'found', undefined],
+      ]);
+    },
+  );
 });
