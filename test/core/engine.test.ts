@@ -368,7 +368,7 @@ describe('extraction', () => {
     expect(descent.outcomes.get('deep-closed')).toEqual({
       outcome: 'failed',
       reason: 'extract_failed',
-      message: 'id: Maximum call stack size exceeded',
+      message: 'id: the document nests too deeply to search with $..mediaGenerationId',
     });
   });
 
