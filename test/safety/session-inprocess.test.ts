@@ -453,6 +453,29 @@ update:
     expect(statuses(fix.db)).toEqual([...Array(4).fill('cancelled'), 'canceled', 'canceled']);
   });
 
+  it('a run that fails while its last page’s state is still being saved leaves a readable interrupted state; --resume fixes the rest', async () => {
+    const fix = ordersFix(cancelledOrders(6));
+    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
+    // The page event comes right after page 1's save has started in the background: failing
+    // there is any failure before the next page's writes (a page read, a lookup, a listener).
+    const err = await liveRun(fix, {
+      onEvent: (e) => {
+        if (e.type === 'page') throw new Error('the listener failed');
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as Error | undefined)?.message).toBe('the listener failed');
+    // Time for any save still under way to land (it must already have, before the error came).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(new RunStateStore(fix.dir.path).read(key)).toMatchObject({ status: 'interrupted', pages: 1, records: 2 });
+    expect(statuses(fix.db)).toEqual([...Array(2).fill('cancelled'), ...Array(4).fill('canceled')]);
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.resumed).toMatchObject({ pages: 1, records: 2 });
+    expect(resumed.summary).toMatchObject({ total: 4, updated: 4 });
+    expect(statuses(fix.db)).toEqual(Array(6).fill('cancelled'));
+  });
   it('a run that finished every page but could not write its end line resumes from the first page', async () => {
     const fix = ordersFix(cancelledOrders(5));
     const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
