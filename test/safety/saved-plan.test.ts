@@ -15,6 +15,7 @@ import { type RunningDynalite, rawClient, startDynalite } from '../helpers/dynal
 import { expectOracleState, scanAll } from '../helpers/i2v-oracle.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { sha256File, useTempDirs } from '../helpers/tmp.js';
+import { createDb, sqliteTarget } from '../sqlite/fixtures.js';
 import {
   createGeneratedVeo3Db,
   dumpSqlite,
@@ -38,6 +39,24 @@ import {
 
 const tmp = useTempDirs();
 const shared = useTempDirs({ scope: 'file' });
+
+/**
+ * The plan `lines` with line `at` changed by `edit`, its checksums chained again as datafix
+ * would (a careful forger).
+ */
+function forgedPlan(lines: readonly string[], at: number, edit: (change: Record<string, unknown>) => void): string {
+  let sum = '';
+  return lines
+    .map((l, i) => {
+      const { sum: _s, ...obj } = JSON.parse(l) as Record<string, unknown>;
+      if (i === at) edit(obj);
+      const body = JSON.stringify(obj);
+      sum = createHash('sha256').update(sum).update('\n').update(body).digest('hex').slice(0, 32);
+      return `${body.slice(0, -1)},"sum":"${sum}"}`;
+    })
+    .join('\n')
+    .concat('\n');
+}
 
 describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
   let template: string;
@@ -249,20 +268,7 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
       .filter((l) => l !== '');
     const at = lines.findIndex((l) => l.startsWith('{"type":"change"'));
     const before = dumpSqlite(db);
-    /** The plan with line `at` replaced, its checksums chained again as datafix would (a careful forger). */
-    const forged = (edit: (change: Record<string, unknown>) => void) => {
-      let sum = '';
-      return lines
-        .map((l, i) => {
-          const { sum: _s, ...obj } = JSON.parse(l) as Record<string, unknown>;
-          if (i === at) edit(obj);
-          const body = JSON.stringify(obj);
-          sum = createHash('sha256').update(sum).update('\n').update(body).digest('hex').slice(0, 32);
-          return `${body.slice(0, -1)},"sum":"${sum}"}`;
-        })
-        .join('\n')
-        .concat('\n');
-    };
+    const forged = (edit: (change: Record<string, unknown>) => void) => forgedPlan(lines, at, edit);
     const cases: [string, string, string][] = [
       [
         'value edited by hand',
@@ -372,6 +378,57 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     expect(changed.code, show(changed)).toBe(2);
     expect(changed.stderr).toContain(`error DF731: ${spec} changed since this plan was made`);
     expect(sha256File(db)).toBe(handHash);
+  });
+});
+
+describe('forged plans of create and remove fixes', () => {
+  const FAMILY =
+    'CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT, role TEXT); ' +
+    'CREATE TABLE kids (id INTEGER PRIMARY KEY, parent_id INTEGER, name TEXT, legacy TEXT); ' +
+    "INSERT INTO parents VALUES (1, 'p1', NULL); " +
+    "INSERT INTO kids VALUES (10, 1, 'k10', 'old10'), (11, 7, 'k11', 'old11')";
+  const createParents =
+    'source: { as: kid, table: kids }\n' +
+    'create:\n  table: parents\n  key: { id: "{{ kid.parent_id }}" }\n  set: { name: "for {{ kid.name }}" }\n';
+  const removeLegacy = 'source: { as: kid, table: kids }\nupdate:\n  key: { id: "{{ kid.id }}" }\n  remove: [legacy]\n';
+
+  it.each([
+    [
+      'a create that also writes a field the spec neither keys nor sets',
+      createParents,
+      (c: Record<string, unknown>) => {
+        (c.fields as object[]).push({ name: 'role', before: null, after: 'admin', guard: 'absent' });
+      },
+      'creates field role, which the spec neither keys nor sets',
+    ],
+    [
+      'a removal that writes a value instead',
+      removeLegacy,
+      (c: Record<string, unknown>) => {
+        const f = (c.fields as { name: string; after: unknown }[]).find((x) => x.name === 'legacy');
+        if (f) f.after = 'EVIL';
+      },
+      'writes legacy, which the spec only removes',
+    ],
+  ])('%s, checksums made to match: apply refuses it (DF734) and writes nothing', async (_what, body, edit, message) => {
+    const dir = tmp();
+    const db = dir.file('family.db');
+    createDb(db, FAMILY);
+    const spec = dir.write('fix.yaml', `name: forged\n${sqliteTarget(db)}${body}`);
+    const plan = dir.file('p.plan.jsonl');
+    const made = await runCli(['plan', spec, '--out', plan], { cwd: dir.path });
+    expect(made.code, show(made)).toBe(0);
+    const lines = readFileSync(plan, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    const at = lines.findIndex((l) => l.startsWith('{"type":"change"'));
+    expect(at).toBe(1);
+    const before = dumpSqlite(db);
+    writeFileSync(plan, forgedPlan(lines, at, edit));
+    const r = await runCli(['apply', plan], { cwd: dir.path });
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain(`error DF734: ${plan}:${at + 1} ${message}: the plan was edited, so nothing was applied`);
+    expect(dumpSqlite(db)).toEqual(before);
   });
 });
 
