@@ -527,6 +527,39 @@ update:
     expect((await scanRaw(dynamo.endpoint(), table)).filter((i) => i.copyOfN?.N === i.n?.N)).toHaveLength(20);
   });
 
+  it('a segment of another fix split the same way is kept off the table while one segment runs (DF710); it writes nothing', async () => {
+    const table = await dynamo.table(items(8));
+    const fix = dynamoFix(tmp(), dynamo.endpoint(), table, SCAN);
+    const other = dynamoFix(tmp(), dynamo.endpoint(), table, SCAN.replace('name: mark', 'name: other').replace('copyOfN', 'otherN'));
+    let holding: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Segment 0 of 2 of `mark` stops after its first page, holding its lock, until released.
+    const first = liveRun(fix, {
+      segment: { index: 0, total: 2 },
+      onEvent: async (e) => {
+        if (e.type !== 'page') return;
+        holding();
+        await released;
+      },
+    });
+    await held;
+    const err = await liveRun(other, { segment: { index: 1, total: 2 } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    release();
+    await first;
+    expect(err).toBeInstanceOf(DatafixError);
+    expect((err as DatafixError).code).toBe('DF710');
+    expect((await scanRaw(dynamo.endpoint(), table)).filter((i) => i.otherN !== undefined)).toEqual([]);
+  });
+
   it('is refused (DF727) on a DynamoDB query, naming the source', async () => {
     const table = await dynamo.table(items(2));
     const fix = dynamoFix(
