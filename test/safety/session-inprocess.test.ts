@@ -14,7 +14,7 @@ import { recordUndo } from '../../src/safety/runs.js';
 import type { ResumedPart } from '../../src/safety/state.js';
 import { RunStateStore, runKey } from '../../src/safety/state.js';
 import { undoJournal } from '../../src/safety/undo.js';
-import { createMediaTable, rawClient, seedItems } from '../helpers/dynalite.js';
+import { createMediaTable, createNumericSortKeyTable, rawClient, seedItems, seedRawItems } from '../helpers/dynalite.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
 import {
@@ -632,6 +632,34 @@ update:
     // The whole run's counts survive the idle resume.
     expect(resumed.wholeRun).toEqual({ total: 10, updated: 10, skipped: 0, failed: 0, reasons: {} });
     expect(await marked(t.table)).toBe(10);
+  });
+
+  it('a stopped query on sort keys beyond 2^53 resumes after the exact last key: no item is skipped or read twice', async () => {
+    const table = 'resume-exact-keys';
+    await createNumericSortKeyTable(dynamo.endpoint(), table);
+    // Consecutive integers from 2^53: a double holds only every second one, so the last key of
+    // the first page (2^53 + 1) rounded through one would name the key before it.
+    const keys = Array.from({ length: 6 }, (_, i) => (9007199254740992n + BigInt(i)).toString());
+    await seedRawItems(
+      dynamo.endpoint(),
+      table,
+      keys.map((k) => ({ PK: { S: 'BIG' }, SK: { N: k } })),
+    );
+    const fix = dynamoFix(
+      tmp(),
+      dynamo.endpoint(),
+      table,
+      SPEC.replace('source: { as: item, scan: { pageSize: 4 } }', 'source: { as: item, query: { key: { PK: BIG }, pageSize: 2 } }').replace(
+        'set: { copyOfN: "{{ item.n }}" }',
+        'set: { copyOfSK: "{{ item.SK }}" }',
+      ),
+    );
+    const stopped = await liveRun(fix, stopAfterPages(1));
+    expect(stopped.summary).toMatchObject({ total: 2, updated: 2 });
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.summary).toMatchObject({ total: 4, updated: 4, skipped: 0, failed: 0 });
+    const items = await scanRaw(dynamo.endpoint(), table);
+    expect(items.map((i) => [i.SK?.N, i.copyOfSK?.N]).sort()).toEqual(keys.map((k) => [k, k]));
   });
 
   it('the table deleted and created again since the stop: --resume is DF726 and writes nothing', async () => {

@@ -6,13 +6,13 @@
  * Each test checks the database afterwards against rows written here, and the summary's counts.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs } from '../../src/safety/journal.js';
 import { type UndoEvent, type UndoOptions, undoJournal } from '../../src/safety/undo.js';
-import { changeItem, rawClient, seedItems } from '../helpers/dynalite.js';
+import { changeItem, createNumericSortKeyTable, rawClient, seedItems } from '../helpers/dynalite.js';
 import { startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createDb, query } from '../sqlite/fixtures.js';
@@ -953,23 +953,10 @@ update:
     const client = rawClient(dynamo.endpoint());
     try {
       await client.send(new DeleteTableCommand({ TableName: t.table }));
-      await client.send(
-        new CreateTableCommand({
-          TableName: t.table,
-          AttributeDefinitions: [
-            { AttributeName: 'PK', AttributeType: 'S' },
-            { AttributeName: 'SK', AttributeType: 'N' },
-          ],
-          KeySchema: [
-            { AttributeName: 'PK', KeyType: 'HASH' },
-            { AttributeName: 'SK', KeyType: 'RANGE' },
-          ],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
     } finally {
       client.destroy();
     }
+    await createNumericSortKeyTable(dynamo.endpoint(), t.table);
     const { summary, events } = await undoCollecting(run.journal as string);
     expect(summary).toMatchObject({ total: 2, ...zero, failed: 2 });
     expect(events.sort(byPk)).toEqual([
