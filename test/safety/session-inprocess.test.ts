@@ -432,6 +432,17 @@ update:
     expect(statuses(fix.db)).toEqual(Array(7).fill('cancelled'));
   });
 
+  it('a page whose writes fill its last batch exactly still commits its checkpoint: the stopped run resumes after it', async () => {
+    // Two writes a page, two a batch: each page's last batch ends exactly at its last write.
+    const fix = ordersFix(cancelledOrders(6), `${renameSpec(2)}run: { batchSize: 2 }\n`);
+    const stopped = await liveRun(fix, stopAfterPages(1));
+    expect(stopped.summary).toMatchObject({ total: 2, updated: 2 });
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.resumed).toMatchObject({ pages: 1, records: 2 });
+    expect(resumed.summary).toMatchObject({ total: 4, updated: 4 });
+    expect(statuses(fix.db)).toEqual(Array(6).fill('cancelled'));
+  });
+
   it('a checkpoint save that fails stops the run before the next page writes anything', async () => {
     const fix = ordersFix(cancelledOrders(6));
     const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
