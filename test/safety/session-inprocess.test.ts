@@ -8,8 +8,10 @@
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadPlan } from '../../src/api.js';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs, openJournal } from '../../src/safety/journal.js';
+import { TargetLock } from '../../src/safety/lock.js';
 import { recordUndo } from '../../src/safety/runs.js';
 import type { ResumedPart } from '../../src/safety/state.js';
 import { RunStateStore, runKey } from '../../src/safety/state.js';
@@ -441,6 +443,28 @@ update:
     expect(resumed.resumed).toMatchObject({ pages: 1, records: 2 });
     expect(resumed.summary).toMatchObject({ total: 4, updated: 4 });
     expect(statuses(fix.db)).toEqual(Array(6).fill('cancelled'));
+  });
+
+  it('a run whose lock another process took over (unlock --force, then a run) stops before its next write (DF713)', async () => {
+    const fix = ordersFix(cancelledOrders(6));
+    const target = loadPlan(fix.spec, { env: fix.env }).target;
+    let other: TargetLock | undefined;
+    const err = await liveRun(fix, {
+      onEvent: (e) => {
+        if (e.type !== 'page' || other) return;
+        // After page 1: the lock is cleared by force and another process's run takes it.
+        expect(TargetLock.clear(target, undefined, true)).toBe('cleared');
+        other = TargetLock.acquire(target, { fix: 'another-fix', spec: fix.spec, purpose: 'run' });
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    other?.release();
+    expect(err).toBeInstanceOf(DatafixError);
+    expect((err as DatafixError).code).toBe('DF713');
+    // Page 1 only: nothing of page 2 was journaled or written.
+    expect(statuses(fix.db)).toEqual([...Array(2).fill('cancelled'), ...Array(4).fill('canceled')]);
   });
 
   it('a checkpoint save that fails stops the run before the next page writes anything', async () => {
