@@ -205,7 +205,10 @@ function extractValue(ex: CompiledExtract, ctx: Context): unknown {
         // eval: false — no filter or script evaluation, whatever the path says.
         matches = JSONPath({ path, json: input as object, eval: false, wrap: true }) as unknown[];
       } catch (err) {
-        throw new ExtractFailure('extract_failed', `${ex.plan.name}: ${(err as Error).message}`);
+        // A search (`$..`) through a document nested deeper than the stack overflows it: say so
+        // in the user's terms, not the engine's.
+        const why = err instanceof RangeError ? `the document nests too deeply to search with ${path}` : (err as Error).message;
+        throw new ExtractFailure('extract_failed', `${ex.plan.name}: ${why}`);
       }
     }
     const found = matches?.find((m) => !isMissing(m));

@@ -663,20 +663,24 @@ async function writeBatch(
       ...(attempt > 0 ? { resend: true } : {}),
     });
     const retry: RecordState[] = [];
+    let throttled = 0;
     pending.forEach((s, i) => {
       const r = results[i] ?? { status: 'failed', reason: 'write_failed', message: 'no result from the backend' };
       if (r.status === 'applied') finish(s, 'updated');
       else if (r.status === 'conflict' || r.status === 'not_found') finish(s, 'skipped', r.status);
       else if (r.status === 'failed') finish(s, 'failed', r.reason, r.message);
-      else if (attempt < throttle.maxRequeues) retry.push(s);
-      else finish(s, 'failed', 'throttled', r.message);
+      else {
+        throttled++;
+        if (attempt < throttle.maxRequeues) retry.push(s);
+        else finish(s, 'failed', 'throttled', r.message);
+      }
     });
     await journal?.settle(requests, results);
-    if (retry.length === 0) {
-      throttle.concurrency = Math.min(maxConcurrency, throttle.concurrency + 1);
-      return;
-    }
-    throttle.concurrency = Math.max(1, Math.floor(throttle.concurrency / 2));
+    // Any throttled answer halves the concurrency, also one that ends its record's requeues: the
+    // backend is still throttling, so the next batch must not go faster. A clean attempt adds one.
+    throttle.concurrency =
+      throttled === 0 ? Math.min(maxConcurrency, throttle.concurrency + 1) : Math.max(1, Math.floor(throttle.concurrency / 2));
+    if (retry.length === 0) return;
     const waitMs = Math.min(20_000, throttle.retryBaseMs * 2 ** attempt) * (0.5 + Math.random() / 2);
     emit({ type: 'throttled', records: retry.length, concurrency: throttle.concurrency, waitMs: Math.round(waitMs) });
     await sleep(waitMs);
@@ -692,12 +696,19 @@ function sleep(ms: number): Promise<void> {
 /** Reads page N+1 while page N is processed, so the source's latency overlaps the work. */
 async function* prefetch<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
-  let next = it.next();
+  // A read that fails while the page before it is processed is raised where it is awaited (the
+  // run's error path), not as an unhandled rejection, which would end the process mid-page.
+  const read = () => {
+    const pending = it.next();
+    pending.catch(() => undefined);
+    return pending;
+  };
+  let next = read();
   try {
     for (;;) {
       const r = await next;
       if (r.done) return;
-      next = it.next();
+      next = read();
       yield r.value;
     }
   } finally {

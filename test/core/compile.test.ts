@@ -265,7 +265,7 @@ describe('names and reasons', () => {
     'value_invalid',
     'value_not_exact',
   ])('the reserved reason %s is refused', (reason) => {
-    expect(() => compile(spec({ skip: `skip:\n  - reason: ${reason}\n    when: { exists: row.x }` }))).toThrow(DatafixError);
+    expect(diags(spec({ skip: `skip:\n  - reason: ${reason}\n    when: { exists: row.x }` })).map((d) => d.code)).toEqual(['DF210']);
   });
 
   it('a reason used twice is refused at the second rule', () => {
@@ -314,10 +314,15 @@ describe('names and reasons', () => {
   });
 
   it('a field under both set and touch, or a key field under set, is refused', () => {
-    expect(() => compile(spec({ update: 'update:\n  key: { id: "{{ row.id }}" }\n  set: { a: 1 }\n  touch: { a: "{{ now }}" }' }))).toThrow(
-      DatafixError,
-    );
-    expect(() => compile(spec({ update: 'update:\n  key: { id: "{{ row.id }}" }\n  set: { id: 1 }' }))).toThrow(DatafixError);
+    expect(
+      diags(spec({ update: 'update:\n  key: { id: "{{ row.id }}" }\n  set: { a: 1 }\n  touch: { a: "{{ now }}" }' })).map((d) => [
+        d.code,
+        d.message,
+      ]),
+    ).toEqual([['DF213', '/update/touch/a: `a` is under both set and touch; keep it in one']]);
+    expect(diags(spec({ update: 'update:\n  key: { id: "{{ row.id }}" }\n  set: { id: 1 }' })).map((d) => [d.code, d.message])).toEqual([
+      ['DF213', '/update/set/id: `id` is part of the key and cannot be written'],
+    ]);
   });
 });
 
@@ -329,7 +334,7 @@ describe('SQLite identifiers and readers', () => {
   });
 
   it('a SQLite source with `scan` is refused', () => {
-    expect(() => compile(spec({ source: 'source:\n  as: row\n  scan: {}' }))).toThrow(DatafixError);
+    expect(diags(spec({ source: 'source:\n  as: row\n  scan: {}' })).map((d) => d.code)).toEqual(['DF205']);
   });
 
   it('a SQLite lookup without a table is DF205', () => {

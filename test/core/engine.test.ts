@@ -365,7 +365,11 @@ describe('extraction', () => {
     );
     expect(descent.summary.total).toBe(2);
     expect(descent.outcomes.get('deep-open')).toMatchObject({ outcome: 'failed', reason: 'invalid_json' });
-    expect(['skipped', 'failed']).toContain(descent.outcomes.get('deep-closed')?.outcome);
+    expect(descent.outcomes.get('deep-closed')).toEqual({
+      outcome: 'failed',
+      reason: 'extract_failed',
+      message: 'id: the document nests too deeply to search with $..mediaGenerationId',
+    });
   });
 
   it('a deeply nested extracted value that cannot be stored fails only its record in a live run', async () => {

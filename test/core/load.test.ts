@@ -168,7 +168,7 @@ describe('YAML refusals, with line:col', () => {
   it('nesting deep enough to overflow the parser is refused as a spec error, not a crash', () => {
     const err = refusal(() => loadSpecText(`a: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`, 'fix.yaml'));
     expect(err.category).toBe('spec');
-    expect(err.diagnostics.length).toBeGreaterThan(0);
+    expect(err.diagnostics.map((d) => [d.code, d.message])).toEqual([['DF006', `spec is nested more than ${MAX_SPEC_DEPTH} levels deep`]]);
   });
 
   it(`a spec over ${MAX_SPEC_BYTES} bytes (1 MiB) is refused before parsing; exactly 1 MiB is read`, () => {
@@ -194,6 +194,7 @@ describe('YAML refusals, with line:col', () => {
     const dir = tmp();
     const err = refusal(() => loadSpecFile(dir.file('nope.yaml')));
     expect(err.category).toBe('usage');
+    expect(err.code).toBe('DF007');
     expect(err.message).toContain('nope.yaml');
     expect(err.message).toContain('no such file');
   });

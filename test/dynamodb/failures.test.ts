@@ -295,6 +295,7 @@ describe('a write the environment refuses stops the run with a DF code naming wh
       `key ${secret} may not write; see https://user:pw@iam.example/p?token=abc`,
     );
     const err = await refusal(adapter.write([fill('scrubbed')], { concurrency: 1 }));
+    expect(err.code).toBe('DF408');
     expect(err.message).toContain(': key <access-key-id> may not write; see https://iam.example/p;');
     expect(err.message).not.toContain(secret);
   });

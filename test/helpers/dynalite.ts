@@ -5,6 +5,7 @@
 import {
   type AttributeValue,
   BatchWriteItemCommand,
+  CreateTableCommand,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
@@ -38,6 +39,29 @@ export function rawClient(endpoint: string): DynamoDBClient {
     credentials: TEST_CREDENTIALS,
     maxAttempts: 1,
   });
+}
+
+/** Creates a table keyed by PK (string) and SK (number), on demand. */
+export async function createNumericSortKeyTable(endpoint: string, tableName: string): Promise<void> {
+  const client = rawClient(endpoint);
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [
+          { AttributeName: 'PK', AttributeType: 'S' },
+          { AttributeName: 'SK', AttributeType: 'N' },
+        ],
+        KeySchema: [
+          { AttributeName: 'PK', KeyType: 'HASH' },
+          { AttributeName: 'SK', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+  } finally {
+    client.destroy();
+  }
 }
 
 /** Seeds items given in the low-level AttributeValue form (exact numbers, sets, binary). */

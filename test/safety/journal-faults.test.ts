@@ -9,6 +9,7 @@
  * filesystem here produces on demand, are injected at the `writeSync`/`fsyncSync` seam only.
  */
 import { appendFileSync, copyFileSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -45,6 +46,8 @@ import {
 } from './support.js';
 
 const tmp = useTempDirs();
+/** Preloaded into the CLI: killed (SIGKILL) half-way through a journal append. */
+const KILL_MID_APPEND = fileURLToPath(new URL('../helpers/kill-mid-journal-append.mjs', import.meta.url));
 const shared = useTempDirs({ scope: 'file' });
 
 afterEach(() => {
@@ -275,6 +278,41 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(jsonSummary(undo)).toMatchObject({ total: updatable.length, restored: updatable.length, conflicts: 0 });
     const after = dumpSqlite(db);
     expect(after.rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
+  });
+
+  it('a run killed in the middle of a journal append (half the line on disk) resumes after cutting the torn line off; undo restores its writes', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const before = dumpSqlite(db);
+    // 1 header, 2 first batch, 3 its outcomes, 4 second batch: killed with half of it written.
+    const killed = await runCli(['run', spec, '--journal', journal, '--json'], {
+      cwd: dir.path,
+      env: { NODE_OPTIONS: `--import=${KILL_MID_APPEND}`, DATAFIX_TEST_JOURNAL_KILL_AT: '4' },
+    });
+    expect(killed.code, show(killed)).toBe(137);
+    const torn = readFileSync(journal, 'utf8');
+    expect(torn.endsWith('\n'), 'the kill left a torn last line').toBe(false);
+    expect(torn.slice(torn.lastIndexOf('\n') + 1)).toMatch(new RegExp(`^\\{"type":"writes","seq":${firstBatch.length + 1},`));
+    // Only the first batch was sent; the torn batch never was.
+    expect(changedIds(before, dumpSqlite(db))).toEqual([...firstBatch].sort());
+    // Meanwhile the application fills every row the run had not reached: the resumed run has
+    // nothing left to write, so its few lines are far shorter than the torn fragment.
+    sqliteExec(db, "UPDATE veo3_video_generations SET media_generation_id = 'APP-' || id WHERE media_generation_id IS NULL");
+    const filled = dumpSqlite(db);
+
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path });
+    expect(resumed.code, show(resumed)).toBe(0);
+    expect(jsonSummary(resumed)).toMatchObject({ updated: 0, failed: 0 });
+    // The fragment was cut off: every line is whole, and the journal holds the first batch alone.
+    const text = readFileSync(journal, 'utf8');
+    expect(text.endsWith('\n'), 'the journal ends in a whole line').toBe(true);
+    for (const line of text.trimEnd().split('\n')) expect(() => JSON.parse(line), line.slice(0, 80)).not.toThrow();
+    expect(journaledKeys(journal, 'id').sort()).toEqual([...firstBatch].sort());
+
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    expect(jsonSummary(undo)).toMatchObject({ total: firstBatch.length, restored: firstBatch.length, conflicts: 0, failed: 0 });
+    // The run's writes are undone; the application's are kept.
+    expect(changedIds(before, dumpSqlite(db))).toEqual(changedIds(before, filled).filter((id) => !firstBatch.includes(id)));
   });
 
   /** A finished live run through the CLI; returns the dump after it. */

@@ -1,7 +1,7 @@
 /**
  * Acceptance 2 and 3: a live run killed with SIGKILL part-way, or stopped with Ctrl-C (SIGINT),
- * is finished by `datafix run SPEC --resume`, and the data ends exactly as after one clean run on
- * an identical copy. The resumed run continues from the checkpoint (it does not re-read the pages
+ * is finished by `datafix run SPEC --resume`, and the data ends exactly as the test data says a
+ * finished run leaves it (written by the data generators, not taken from a run). The resumed run continues from the checkpoint (it does not re-read the pages
  * already done), refuses when the spec changed since, and there must be something to resume.
  */
 import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliResult } from '../helpers/cli.js';
 import { runCli } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, rawClient, seedItems, startDynalite } from '../helpers/dynalite.js';
+import { expectOracleState, scanAll } from '../helpers/i2v-oracle.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import {
@@ -36,7 +37,6 @@ import {
   videoDataset,
   waitFor,
   whileWriteLocked,
-  withoutUpdatedAt,
 } from './support.js';
 
 const tmp = useTempDirs();
@@ -57,8 +57,8 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
   let fast: CountingProxy;
   let data: ReturnType<typeof videoDataset>;
   let seeded: RawItem[];
-  let clean: RawItem[];
-  let cleanQueries: number;
+  /** Queries a whole run sends: one a page of 50, and one more after the last full page, which answers with a LastEvaluatedKey. */
+  const QUERIES = VIDEOS / 50 + 1;
   /** The shipped fix reading 50 videos a page. */
   let spec: string;
 
@@ -68,17 +68,7 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     fast = await startCountingProxy(dynamo.endpoint);
     data = videoDataset(VIDEOS);
     spec = i2vSpecWithPageSize(shared(), 50);
-    // The clean run, for comparison, on an identical fresh table.
-    const table = await freshTable();
-    seeded = await scanRaw(dynamo.endpoint, table);
-    const dir = shared();
-    fast.reset();
-    const r = await runCli(['run', spec, '--json'], { cwd: dir.path, env: dynamoEnv(table, fast.endpoint) });
-    expect(r.code, show(r)).toBe(0);
-    expect(jsonSummary(r)).toMatchObject({ total: VIDEOS, updated: data.updatable.length, failed: 0 });
-    cleanQueries = fast.counts().Query ?? 0;
-    expect(cleanQueries).toBeGreaterThanOrEqual(5);
-    clean = await scanRaw(dynamo.endpoint, table);
+    seeded = await scanRaw(dynamo.endpoint, await freshTable());
   });
   afterAll(async () => {
     await slow?.stop();
@@ -92,16 +82,13 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     'media-resume',
   );
 
-  /** The table equals the clean run's result, apart from the updatedAt values, which changed on exactly the same items. */
-  function expectLikeCleanRun(items: RawItem[]): void {
-    expect(items.map(pkOf)).toEqual(clean.map(pkOf));
-    const seededAt = new Map(seeded.map((i) => [pkOf(i), i.updatedAt?.S]));
-    const touched = (list: RawItem[]) => list.filter((i) => i.updatedAt?.S !== seededAt.get(pkOf(i))).map(pkOf);
-    items.forEach((item, i) => {
-      expect(withoutUpdatedAt(item), pkOf(item)).toEqual(withoutUpdatedAt(clean[i] as RawItem));
-    });
-    expect(touched(items)).toEqual(touched(clean));
-    expect(touched(items).sort()).toEqual([...data.updatable].sort());
+  /**
+   * Every item is as the fix's rules (the test oracle) say, the killed or stopped process and the
+   * resumed one each stamping its own updatedAt, and exactly the videos the data marks as
+   * updatable were updated.
+   */
+  async function expectFixed(table: string): Promise<void> {
+    expect(expectOracleState(data.items, await scanAll(dynamo.endpoint, table), { runs: 2 })).toBe(data.updatable.length);
   }
 
   /** A fresh table, and a live run on it through the slow endpoint SIGKILLed after its first page. */
@@ -117,14 +104,14 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     return { table, dir, env };
   }
 
-  it('kill -9 part-way, then --resume: ends as a clean run, without re-querying the pages already done', async () => {
+  it('kill -9 part-way, then --resume: every item ends as the fix’s rules say, without re-querying the pages already done', async () => {
     const { table, dir, env } = await killedRun();
 
     const state = onlyState(dir.path);
     expect(state).toMatchObject({ fix: 'i2v-thumbnails', status: 'running' });
     const done = state?.pages ?? 0;
     expect(done).toBeGreaterThanOrEqual(1);
-    expect(done).toBeLessThan(cleanQueries);
+    expect(done).toBeLessThan(VIDEOS / 50);
     // The run died holding its lock.
     expect(lockFiles(dir.path)).toHaveLength(1);
 
@@ -132,13 +119,11 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
     expect(resumed.code, show(resumed)).toBe(0);
     expect(resumed.stderr).toContain(`resuming after ${state?.records} record(s) in ${done} page(s)`);
-    const queries = slow.counts().Query ?? 0;
-    expect(queries).toBeLessThan(cleanQueries);
-    expect(queries).toBeLessThanOrEqual(cleanQueries - done + 1);
-    // The resumed run read only what the killed one had not finished.
-    expect(jsonSummary(resumed).total).toBeLessThanOrEqual(VIDEOS - (state?.records ?? 0));
+    // The resumed run read only what the killed one had not checkpointed.
+    expect(slow.counts().Query ?? 0).toBe(QUERIES - done);
+    expect(jsonSummary(resumed).total).toBe(VIDEOS - (state?.records ?? 0));
 
-    expectLikeCleanRun(await scanRaw(dynamo.endpoint, table));
+    await expectFixed(table);
     expect(onlyState(dir.path)?.status).toBe('done');
     expect(lockFiles(dir.path)).toEqual([]);
 
@@ -171,7 +156,7 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     expect(await scanRaw(dynamo.endpoint, table)).toEqual(restored);
   });
 
-  it('Ctrl-C part-way exits 130 with the --resume hint; --resume then completes like a clean run', async () => {
+  it('Ctrl-C part-way exits 130 with the --resume hint; --resume then completes the fix', async () => {
     const table = await freshTable();
     const dir = tmp();
     const env = dynamoEnv(table, slow.endpoint);
@@ -196,8 +181,8 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
     slow.reset();
     const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
     expect(resumed.code, show(resumed)).toBe(0);
-    expect(slow.counts().Query ?? 0).toBeLessThanOrEqual(cleanQueries - (state?.pages ?? 0) + 1);
-    expectLikeCleanRun(await scanRaw(dynamo.endpoint, table));
+    expect(slow.counts().Query ?? 0).toBe(QUERIES - (state?.pages ?? 0));
+    await expectFixed(table);
     expect(onlyState(dir.path)?.status).toBe('done');
   });
 });
@@ -207,31 +192,35 @@ describe('resume on DynamoDB (fixes/i2v-thumbnails.yaml behind a slow endpoint)'
 describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 rows)', () => {
   const ROWS = 1200; // six pages of 200: enough to stop part-way, small enough for a slow CI machine
   let template: string;
-  let cleanIds: Map<string, { mgid: string | null; updatedAt: string | null }>;
-  let cleanSummary: Record<string, unknown>;
+  /** The id each row must end with, and the rows the fix updates, as the data generator wrote them. */
+  let expected: Map<string, string | null>;
+  let updatable: string[];
+  /** The rows the fix reads (its `where`: a raw_response and no id yet), in id order, counted by SQL on the data. */
+  let readable: string[];
   let seededIds: Map<string, { mgid: string | null; updatedAt: string | null }>;
   let templateDump: ReturnType<typeof dumpSqlite>;
 
-  beforeAll(async () => {
-    const dir = shared();
-    template = dir.file('template.db');
-    createGeneratedVeo3Db(template, ROWS);
+  beforeAll(() => {
+    template = shared().file('template.db');
+    ({ expected, updatable } = createGeneratedVeo3Db(template, ROWS));
     templateDump = dumpSqlite(template);
     seededIds = generationIds(template);
-    const cleanDb = dir.file('clean.db');
-    copyFileSync(template, cleanDb);
-    const r = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env: { VEO3_DB_PATH: cleanDb }, timeoutMs: 60_000 });
-    expect(r.code, show(r)).toBe(0);
-    cleanSummary = jsonSummary(r);
-    cleanIds = generationIds(cleanDb);
+    readable = sqliteAll<{ id: string }>(
+      template,
+      'SELECT id FROM veo3_video_generations WHERE raw_response IS NOT NULL AND media_generation_id IS NULL ORDER BY id',
+    ).map((r) => r.id);
   });
 
-  function expectLikeCleanRun(db: string): void {
+  /** Rows whose updated_at the run changed. */
+  const touched = (db: string) =>
+    [...generationIds(db)].filter(([id, v]) => v.updatedAt !== seededIds.get(id)?.updatedAt).map(([id]) => id);
+
+  /** Every row holds the id the data generator says; exactly the updatable rows were written. */
+  function expectFixed(db: string): void {
     const ids = generationIds(db);
-    expect(ids.size).toBe(cleanIds.size);
-    const touched = (m: typeof ids) => [...m].filter(([id, v]) => v.updatedAt !== seededIds.get(id)?.updatedAt).map(([id]) => id);
-    for (const [id, v] of cleanIds) expect(ids.get(id)?.mgid, id).toBe(v.mgid);
-    expect(touched(ids)).toEqual(touched(cleanIds));
+    expect(ids.size).toBe(ROWS);
+    for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
+    expect(touched(db).sort()).toEqual([...updatable].sort());
     expect(tableNames(db)).not.toContain('_datafix_checkpoints');
   }
 
@@ -244,7 +233,7 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     return { dir, db, spec, env: { VEO3_DB_PATH: db } };
   }
 
-  it('kill -9 after a page, then --resume (refused while the spec differs): ends as a clean run, checkpoint table gone', async () => {
+  it('kill -9 after a page, then --resume (refused while the spec differs): every row ends fixed, checkpoint table gone', async () => {
     const { dir, db, spec, env } = copy();
     const victim = startCli(['run', spec], { cwd: dir.path, env });
     await afterFirstPage(dir.path);
@@ -270,8 +259,8 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     expect(resumed.code, show(resumed)).toBe(0);
     expect(resumed.stderr).toContain(`resuming after ${state?.records} record(s) in ${state?.pages} page(s)`);
     // It did not re-read the pages already done.
-    expect(jsonSummary(resumed).total as number).toBeLessThanOrEqual((cleanSummary.total as number) - (state?.records ?? 0));
-    expectLikeCleanRun(db);
+    expect(jsonSummary(resumed).total).toBe(readable.length - (state?.records ?? 0));
+    expectFixed(db);
     expect(onlyState(dir.path)?.status).toBe('done');
     expect(lockFiles(dir.path)).toEqual([]);
 
@@ -289,7 +278,7 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
 
   // better-sqlite3 never yields, so the engine returns to the event loop between pages; only then
   // can the SIGINT listener stop a live SQLite run (Ctrl-C after page 1).
-  it('Ctrl-C part-way exits 130 with the --resume hint (with its --env); --resume then completes like a clean run', async () => {
+  it('Ctrl-C part-way exits 130 with the --resume hint (with its --env); --resume then completes the fix', async () => {
     const { dir, db, spec } = copy();
     // The settings come from --env, so the hint must carry it to work as printed.
     dir.write('.env.t', `VEO3_DB_PATH=${db}\n`);
@@ -303,7 +292,7 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     const partial = jsonSummary(stopped);
     // The one JSON object says the counts are of a part of the source.
     expect(partial.interrupted).toBe(true);
-    expect(partial.total as number).toBeLessThan(cleanSummary.total as number);
+    expect(partial.total as number).toBeLessThan(readable.length);
     const state = onlyState(dir.path);
     expect(state?.status).toBe('interrupted');
     expect(lockFiles(dir.path)).toEqual([]);
@@ -314,9 +303,9 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     // The resumed run names the journal it goes on writing, as the first run did.
     expect(resumed.stderr).toContain(`journal ${state?.journal} (undo with: datafix undo ${state?.journal})`);
     // Across the two processes, every record was read once.
-    expect((partial.total as number) + (jsonSummary(resumed).total as number)).toBe(cleanSummary.total);
-    expect((partial.updated as number) + (jsonSummary(resumed).updated as number)).toBe(cleanSummary.updated);
-    expectLikeCleanRun(db);
+    expect((partial.total as number) + (jsonSummary(resumed).total as number)).toBe(readable.length);
+    expect((partial.updated as number) + (jsonSummary(resumed).updated as number)).toBe(updatable.length);
+    expectFixed(db);
   });
 
   it.each(['SIGTERM', 'SIGHUP'] as const)(
@@ -333,14 +322,11 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
       expect(lockFiles(dir.path)).toEqual([]);
       const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
       expect(resumed.code, show(resumed)).toBe(0);
-      expectLikeCleanRun(db);
+      expectFixed(db);
     },
   );
 
-  it("--resume keeps the interrupted run's --limit: it ends as a clean run with that limit; another --limit is DF729", async () => {
-    const clean = copy();
-    const cleanRun = await runCli(['run', clean.spec, '--limit', '700', '--json'], { cwd: clean.dir.path, env: clean.env });
-    expect(cleanRun.code, show(cleanRun)).toBe(0);
+  it("--resume keeps the interrupted run's --limit: exactly the first 700 rows read are fixed; another --limit is DF729", async () => {
     const { dir, db, spec, env } = copy();
     const victim = startCli(['run', spec, '--limit', '700'], { cwd: dir.path, env });
     await afterFirstPage(dir.path);
@@ -351,8 +337,11 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     expect(other.stderr).toContain("error DF729: --limit 500 is not the interrupted run's --limit 700");
     const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env });
     expect(resumed.code, show(resumed)).toBe(0);
-    const mgids = (path: string) => [...generationIds(path)].map(([id, v]) => [id, v.mgid, v.updatedAt === null ? null : 'touched']);
-    expect(mgids(db)).toEqual(mgids(clean.db));
+    // The limit counts records read, in the source's order (by id): the first 700 the fix reads.
+    const limited = new Set(readable.slice(0, 700));
+    const ids = generationIds(db);
+    for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(limited.has(id) ? want : seededIds.get(id)?.mgid);
+    expect(touched(db).sort()).toEqual(updatable.filter((id) => limited.has(id)).sort());
   });
 
   it('a run that stopped on an error (database locked) is resumable, and --resume finishes it', async () => {
@@ -415,7 +404,7 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
     const victim = startCli(['run', spec], { cwd: dir.path, env });
     await afterFirstPage(dir.path);
     victim.child.kill('SIGKILL');
-    await victim.done;
+    expect((await victim.done).code).toBe(137);
     // Simulate the crash window: the state file still says nothing is done (as right after
     // the first page's commit, before its state write), while the database holds the checkpoint.
     const state = onlyState(dir.path);
@@ -432,9 +421,8 @@ describe('resume on SQLite (fixes/sync-media-generation-ids.yaml, pages of 200 r
 
     const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
     expect(resumed.code, show(resumed)).toBe(0);
-    expectLikeCleanRun(db);
-    // Expected: only the rows after the database's checkpoint are read. Actual: every row still
-    // matching the source's where is read again from the start, skipped rows of done pages included.
+    expectFixed(db);
+    // Only the rows after the database's checkpoint are read, not the skipped rows of done pages.
     expect(jsonSummary(resumed).total).toBe(left?.n);
   });
 });

@@ -2,7 +2,7 @@
  * Acceptance 5: `datafix plan SPEC --out PLAN` records what a fix would change, record by record;
  * `datafix apply PLAN` writes exactly that where each record still holds its planned
  * before-image. A record changed by hand since the plan is reported as drifted and left exactly as
- * the hand edit left it; every other record ends as after a clean live run. A plan refuses to be
+ * the hand edit left it; every other record ends as the test data says the fix leaves it. A plan refuses to be
  * applied to another target or after the spec changed, and `apply --dry-run` writes nothing.
  */
 import { spawnSync } from 'node:child_process';
@@ -12,8 +12,10 @@ import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { type RunningDynalite, rawClient, startDynalite } from '../helpers/dynalite.js';
+import { expectOracleState, scanAll } from '../helpers/i2v-oracle.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { sha256File, useTempDirs } from '../helpers/tmp.js';
+import { createDb, sqliteTarget } from '../sqlite/fixtures.js';
 import {
   createGeneratedVeo3Db,
   dumpSqlite,
@@ -33,28 +35,40 @@ import {
   startCli,
   videoDataset,
   waitFor,
-  withoutUpdatedAt,
 } from './support.js';
 
 const tmp = useTempDirs();
 const shared = useTempDirs({ scope: 'file' });
 
+/**
+ * The plan `lines` with line `at` changed by `edit`, its checksums chained again as datafix
+ * would (a careful forger).
+ */
+function forgedPlan(lines: readonly string[], at: number, edit: (change: Record<string, unknown>) => void): string {
+  let sum = '';
+  return lines
+    .map((l, i) => {
+      const { sum: _s, ...obj } = JSON.parse(l) as Record<string, unknown>;
+      if (i === at) edit(obj);
+      const body = JSON.stringify(obj);
+      sum = createHash('sha256').update(sum).update('\n').update(body).digest('hex').slice(0, 32);
+      return `${body.slice(0, -1)},"sum":"${sum}"}`;
+    })
+    .join('\n')
+    .concat('\n');
+}
+
 describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
   let template: string;
   let updatable: string[];
-  let cleanIds: Map<string, { mgid: string | null; updatedAt: string | null }>;
+  /** The id each row must end with, as the data generator wrote it. */
+  let expected: Map<string, string | null>;
   let seededIds: Map<string, { mgid: string | null; updatedAt: string | null }>;
 
-  beforeAll(async () => {
-    const dir = shared();
-    template = dir.file('template.db');
-    ({ updatable } = createGeneratedVeo3Db(template, 1000));
+  beforeAll(() => {
+    template = shared().file('template.db');
+    ({ updatable, expected } = createGeneratedVeo3Db(template, 1000));
     seededIds = generationIds(template);
-    const clean = dir.file('clean.db');
-    copyFileSync(template, clean);
-    const r = await runCli(['run', SYNC_FIX, '--json'], { cwd: dir.path, env: { VEO3_DB_PATH: clean } });
-    expect(r.code, show(r)).toBe(0);
-    cleanIds = generationIds(clean);
   });
 
   function copy() {
@@ -64,7 +78,7 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
     return { dir, db, env: { VEO3_DB_PATH: db } };
   }
 
-  it('plan, edit one planned row by hand, apply: that row is drifted and kept as edited; every other row as a clean run left it', async () => {
+  it('plan, edit one planned row by hand, apply: that row is drifted and kept as edited; every other row ends with its expected id', async () => {
     const { dir, db, env } = copy();
     const plan = dir.file('sync.plan.jsonl');
     const hash = sha256File(db);
@@ -115,12 +129,11 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
 
     expect(dumpSqlite(db).rows.veo3_video_generations?.find((r) => r.id === victim)).toEqual(edited);
     const ids = generationIds(db);
-    for (const [id, v] of cleanIds) {
-      if (id === victim) continue;
-      expect(ids.get(id)?.mgid, id).toBe(v.mgid);
-      // updated_at changed exactly where the clean run changed it.
-      expect(ids.get(id)?.updatedAt !== seededIds.get(id)?.updatedAt, id).toBe(v.updatedAt !== seededIds.get(id)?.updatedAt);
-    }
+    expect(ids.size).toBe(expected.size);
+    for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(id === victim ? 'SET-BY-HAND' : want);
+    // updated_at changed exactly on the rows the plan applied.
+    const touched = [...ids].filter(([id, v]) => v.updatedAt !== seededIds.get(id)?.updatedAt).map(([id]) => id);
+    expect(touched.sort()).toEqual(updatable.filter((id) => id !== victim).sort());
 
     // A live apply is journaled like a run: undo restores what it wrote.
     const journal = /journal (\S+\.journal\.jsonl) \(undo with/.exec(applied.stderr)?.[1] as string;
@@ -255,20 +268,7 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
       .filter((l) => l !== '');
     const at = lines.findIndex((l) => l.startsWith('{"type":"change"'));
     const before = dumpSqlite(db);
-    /** The plan with line `at` replaced, its checksums chained again as datafix would (a careful forger). */
-    const forged = (edit: (change: Record<string, unknown>) => void) => {
-      let sum = '';
-      return lines
-        .map((l, i) => {
-          const { sum: _s, ...obj } = JSON.parse(l) as Record<string, unknown>;
-          if (i === at) edit(obj);
-          const body = JSON.stringify(obj);
-          sum = createHash('sha256').update(sum).update('\n').update(body).digest('hex').slice(0, 32);
-          return `${body.slice(0, -1)},"sum":"${sum}"}`;
-        })
-        .join('\n')
-        .concat('\n');
-    };
+    const forged = (edit: (change: Record<string, unknown>) => void) => forgedPlan(lines, at, edit);
     const cases: [string, string, string][] = [
       [
         'value edited by hand',
@@ -381,22 +381,68 @@ describe('saved plans on SQLite (fixes/sync-media-generation-ids.yaml)', () => {
   });
 });
 
+describe('forged plans of create and remove fixes', () => {
+  const FAMILY =
+    'CREATE TABLE parents (id INTEGER PRIMARY KEY, name TEXT, role TEXT); ' +
+    'CREATE TABLE kids (id INTEGER PRIMARY KEY, parent_id INTEGER, name TEXT, legacy TEXT); ' +
+    "INSERT INTO parents VALUES (1, 'p1', NULL); " +
+    "INSERT INTO kids VALUES (10, 1, 'k10', 'old10'), (11, 7, 'k11', 'old11')";
+  const createParents =
+    'source: { as: kid, table: kids }\n' +
+    'create:\n  table: parents\n  key: { id: "{{ kid.parent_id }}" }\n  set: { name: "for {{ kid.name }}" }\n';
+  const removeLegacy = 'source: { as: kid, table: kids }\nupdate:\n  key: { id: "{{ kid.id }}" }\n  remove: [legacy]\n';
+
+  it.each([
+    [
+      'a create that also writes a field the spec neither keys nor sets',
+      createParents,
+      (c: Record<string, unknown>) => {
+        (c.fields as object[]).push({ name: 'role', before: null, after: 'admin', guard: 'absent' });
+      },
+      'creates field role, which the spec neither keys nor sets',
+    ],
+    [
+      'a removal that writes a value instead',
+      removeLegacy,
+      (c: Record<string, unknown>) => {
+        const f = (c.fields as { name: string; after: unknown }[]).find((x) => x.name === 'legacy');
+        if (f) f.after = 'EVIL';
+      },
+      'writes legacy, which the spec only removes',
+    ],
+  ])('%s, checksums made to match: apply refuses it (DF734) and writes nothing', async (_what, body, edit, message) => {
+    const dir = tmp();
+    const db = dir.file('family.db');
+    createDb(db, FAMILY);
+    const spec = dir.write('fix.yaml', `name: forged\n${sqliteTarget(db)}${body}`);
+    const plan = dir.file('p.plan.jsonl');
+    const made = await runCli(['plan', spec, '--out', plan], { cwd: dir.path });
+    expect(made.code, show(made)).toBe(0);
+    const lines = readFileSync(plan, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+    const at = lines.findIndex((l) => l.startsWith('{"type":"change"'));
+    expect(at).toBe(1);
+    const before = dumpSqlite(db);
+    writeFileSync(plan, forgedPlan(lines, at, edit));
+    const r = await runCli(['apply', plan], { cwd: dir.path });
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain(`error DF734: ${plan}:${at + 1} ${message}: the plan was edited, so nothing was applied`);
+    expect(dumpSqlite(db)).toEqual(before);
+  });
+});
+
 describe('saved plans on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
   let dynamo: RunningDynalite;
   let proxy: CountingProxy;
   let data: ReturnType<typeof videoDataset>;
   let seeded: RawItem[];
-  let clean: RawItem[];
 
   beforeAll(async () => {
     dynamo = await startDynalite();
     proxy = await startCountingProxy(dynamo.endpoint);
     data = videoDataset(300);
-    const table = await freshTable();
-    seeded = await scanRaw(dynamo.endpoint, table);
-    const r = await runCli(['run', I2V_FIX, '--json'], { cwd: shared().path, env: dynamoEnv(table, proxy.endpoint) });
-    expect(r.code, show(r)).toBe(0);
-    clean = await scanRaw(dynamo.endpoint, table);
+    seeded = await scanRaw(dynamo.endpoint, await freshTable());
   });
   afterAll(async () => {
     await proxy?.stop();
@@ -425,7 +471,7 @@ describe('saved plans on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     }
   }
 
-  it('plan, set a thumbnailUrl on one planned video by hand, apply: drifted and kept as edited; the rest as a clean run', async () => {
+  it('plan, set a thumbnailUrl on one planned video by hand, apply: drifted and kept as edited; the rest as the fix’s rules say', async () => {
     const table = await freshTable();
     const dir = tmp();
     const env = dynamoEnv(table, proxy.endpoint);
@@ -457,18 +503,10 @@ describe('saved plans on DynamoDB (fixes/i2v-thumbnails.yaml)', () => {
     expect(jsonSummary(applied)).toMatchObject({ total: data.updatable.length, applied: data.updatable.length - 1, drifted: 1, failed: 0 });
     expect(applied.stderr).toContain(`! drifted PK=${victim} SK=METADATA (changed since the plan was made)`);
 
-    const items = await scanRaw(dynamo.endpoint, table);
-    expect(items.map(pkOf)).toEqual(clean.map(pkOf));
-    const seededAt = new Map(seeded.map((i) => [pkOf(i), i.updatedAt?.S]));
-    items.forEach((item, i) => {
-      if (pkOf(item) === victim) {
-        expect(item).toEqual(edited);
-        return;
-      }
-      const c = clean[i] as RawItem;
-      expect(withoutUpdatedAt(item), pkOf(item)).toEqual(withoutUpdatedAt(c));
-      expect(item.updatedAt?.S !== seededAt.get(pkOf(item)), pkOf(item)).toBe(c.updatedAt?.S !== seededAt.get(pkOf(c)));
-    });
+    expect((await scanRaw(dynamo.endpoint, table)).find((i) => pkOf(i) === victim)).toEqual(edited);
+    // Every other item as the fix's rules (the test oracle) say, over the data as seeded.
+    const others = <T extends { PK?: unknown }>(items: T[]) => items.filter((i) => i.PK !== victim);
+    expect(expectOracleState(others(data.items), others(await scanAll(dynamo.endpoint, table)))).toBe(data.updatable.length - 1);
   });
 
   // A second live apply of the same plan writes nothing: it must say so (drifted, exit 1) as its

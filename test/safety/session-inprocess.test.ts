@@ -8,13 +8,15 @@
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadPlan } from '../../src/api.js';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs, openJournal } from '../../src/safety/journal.js';
+import { TargetLock } from '../../src/safety/lock.js';
 import { recordUndo } from '../../src/safety/runs.js';
 import type { ResumedPart } from '../../src/safety/state.js';
 import { RunStateStore, runKey } from '../../src/safety/state.js';
 import { undoJournal } from '../../src/safety/undo.js';
-import { createMediaTable, rawClient, seedItems } from '../helpers/dynalite.js';
+import { createMediaTable, createNumericSortKeyTable, rawClient, seedItems, seedRawItems } from '../helpers/dynalite.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
 import {
@@ -432,6 +434,39 @@ update:
     expect(statuses(fix.db)).toEqual(Array(7).fill('cancelled'));
   });
 
+  it('a page whose writes fill its last batch exactly still commits its checkpoint: the stopped run resumes after it', async () => {
+    // Two writes a page, two a batch: each page's last batch ends exactly at its last write.
+    const fix = ordersFix(cancelledOrders(6), `${renameSpec(2)}run: { batchSize: 2 }\n`);
+    const stopped = await liveRun(fix, stopAfterPages(1));
+    expect(stopped.summary).toMatchObject({ total: 2, updated: 2 });
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.resumed).toMatchObject({ pages: 1, records: 2 });
+    expect(resumed.summary).toMatchObject({ total: 4, updated: 4 });
+    expect(statuses(fix.db)).toEqual(Array(6).fill('cancelled'));
+  });
+
+  it('a run whose lock another process took over (unlock --force, then a run) stops before its next write (DF713)', async () => {
+    const fix = ordersFix(cancelledOrders(6));
+    const target = loadPlan(fix.spec, { env: fix.env }).target;
+    let other: TargetLock | undefined;
+    const err = await liveRun(fix, {
+      onEvent: (e) => {
+        if (e.type !== 'page' || other) return;
+        // After page 1: the lock is cleared by force and another process's run takes it.
+        expect(TargetLock.clear(target, undefined, true)).toBe('cleared');
+        other = TargetLock.acquire(target, { fix: 'another-fix', spec: fix.spec, purpose: 'run' });
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    other?.release();
+    expect(err).toBeInstanceOf(DatafixError);
+    expect((err as DatafixError).code).toBe('DF713');
+    // Page 1 only: nothing of page 2 was journaled or written.
+    expect(statuses(fix.db)).toEqual([...Array(2).fill('cancelled'), ...Array(4).fill('canceled')]);
+  });
+
   it('a checkpoint save that fails stops the run before the next page writes anything', async () => {
     const fix = ordersFix(cancelledOrders(6));
     const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
@@ -453,6 +488,29 @@ update:
     expect(statuses(fix.db)).toEqual([...Array(4).fill('cancelled'), 'canceled', 'canceled']);
   });
 
+  it('a run that fails while its last page’s state is still being saved leaves a readable interrupted state; --resume fixes the rest', async () => {
+    const fix = ordersFix(cancelledOrders(6));
+    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
+    // The page event comes right after page 1's save has started in the background: failing
+    // there is any failure before the next page's writes (a page read, a lookup, a listener).
+    const err = await liveRun(fix, {
+      onEvent: (e) => {
+        if (e.type === 'page') throw new Error('the listener failed');
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as Error | undefined)?.message).toBe('the listener failed');
+    // Time for any save still under way to land (it must already have, before the error came).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(new RunStateStore(fix.dir.path).read(key)).toMatchObject({ status: 'interrupted', pages: 1, records: 2 });
+    expect(statuses(fix.db)).toEqual([...Array(2).fill('cancelled'), ...Array(4).fill('canceled')]);
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.resumed).toMatchObject({ pages: 1, records: 2 });
+    expect(resumed.summary).toMatchObject({ total: 4, updated: 4 });
+    expect(statuses(fix.db)).toEqual(Array(6).fill('cancelled'));
+  });
   it('a run that finished every page but could not write its end line resumes from the first page', async () => {
     const fix = ordersFix(cancelledOrders(5));
     const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
@@ -502,6 +560,39 @@ update:
       expect(state).toMatchObject({ status: 'done', segment: { index, total: 2 } });
     }
     expect((await scanRaw(dynamo.endpoint(), table)).filter((i) => i.copyOfN?.N === i.n?.N)).toHaveLength(20);
+  });
+
+  it('a segment of another fix split the same way is kept off the table while one segment runs (DF710); it writes nothing', async () => {
+    const table = await dynamo.table(items(8));
+    const fix = dynamoFix(tmp(), dynamo.endpoint(), table, SCAN);
+    const other = dynamoFix(tmp(), dynamo.endpoint(), table, SCAN.replace('name: mark', 'name: other').replace('copyOfN', 'otherN'));
+    let holding: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // Segment 0 of 2 of `mark` stops after its first page, holding its lock, until released.
+    const first = liveRun(fix, {
+      segment: { index: 0, total: 2 },
+      onEvent: async (e) => {
+        if (e.type !== 'page') return;
+        holding();
+        await released;
+      },
+    });
+    await held;
+    const err = await liveRun(other, { segment: { index: 1, total: 2 } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    release();
+    await first;
+    expect(err).toBeInstanceOf(DatafixError);
+    expect((err as DatafixError).code).toBe('DF710');
+    expect((await scanRaw(dynamo.endpoint(), table)).filter((i) => i.otherN !== undefined)).toEqual([]);
   });
 
   it('is refused (DF727) on a DynamoDB query, naming the source', async () => {
@@ -576,6 +667,34 @@ update:
     // The whole run's counts survive the idle resume.
     expect(resumed.wholeRun).toEqual({ total: 10, updated: 10, skipped: 0, failed: 0, reasons: {} });
     expect(await marked(t.table)).toBe(10);
+  });
+
+  it('a stopped query on sort keys beyond 2^53 resumes after the exact last key: no item is skipped or read twice', async () => {
+    const table = 'resume-exact-keys';
+    await createNumericSortKeyTable(dynamo.endpoint(), table);
+    // Consecutive integers from 2^53: a double holds only every second one, so the last key of
+    // the first page (2^53 + 1) rounded through one would name the key before it.
+    const keys = Array.from({ length: 6 }, (_, i) => (9007199254740992n + BigInt(i)).toString());
+    await seedRawItems(
+      dynamo.endpoint(),
+      table,
+      keys.map((k) => ({ PK: { S: 'BIG' }, SK: { N: k } })),
+    );
+    const fix = dynamoFix(
+      tmp(),
+      dynamo.endpoint(),
+      table,
+      SPEC.replace('source: { as: item, scan: { pageSize: 4 } }', 'source: { as: item, query: { key: { PK: BIG }, pageSize: 2 } }').replace(
+        'set: { copyOfN: "{{ item.n }}" }',
+        'set: { copyOfSK: "{{ item.SK }}" }',
+      ),
+    );
+    const stopped = await liveRun(fix, stopAfterPages(1));
+    expect(stopped.summary).toMatchObject({ total: 2, updated: 2 });
+    const resumed = await liveRun(fix, { resume: true });
+    expect(resumed.summary).toMatchObject({ total: 4, updated: 4, skipped: 0, failed: 0 });
+    const items = await scanRaw(dynamo.endpoint(), table);
+    expect(items.map((i) => [i.SK?.N, i.copyOfSK?.N]).sort()).toEqual(keys.map((k) => [k, k]));
   });
 
   it('the table deleted and created again since the stop: --resume is DF726 and writes nothing', async () => {

@@ -321,9 +321,33 @@ export interface SqliteDump {
   readonly rows: Record<string, Record<string, unknown>[]>;
 }
 
+/**
+ * A read-only connection to `path`. A process SIGKILLed inside a write transaction leaves a hot
+ * rollback journal, which a read-only connection may not roll back (SQLITE_READONLY_ROLLBACK):
+ * then one read-write connection reads once, rolling it back as any next connection (datafix's
+ * own --resume included) would, and the read-only one is opened again.
+ */
+function openForReading(path: string): Database.Database {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return db;
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code !== 'SQLITE_READONLY_ROLLBACK') throw err;
+    const recover = new Database(path, { fileMustExist: true });
+    try {
+      recover.prepare('SELECT count(*) FROM sqlite_master').get();
+    } finally {
+      recover.close();
+    }
+    return new Database(path, { readonly: true, fileMustExist: true });
+  }
+}
+
 /** Reads the whole database with an independent connection: every table, every row. */
 export function dumpSqlite(path: string): SqliteDump {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const db = openForReading(path);
   try {
     db.defaultSafeIntegers(true);
     const schema = db.prepare('SELECT type, name, sql FROM sqlite_master ORDER BY name').all() as SqliteDump['schema'];
@@ -353,7 +377,7 @@ export function sqliteExec(path: string, sql: string, ...params: unknown[]): voi
 }
 
 export function sqliteAll<T = Record<string, unknown>>(path: string, sql: string, ...params: unknown[]): T[] {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const db = openForReading(path);
   try {
     return db.prepare(sql).all(...params) as T[];
   } finally {

@@ -6,13 +6,13 @@
  * Each test checks the database afterwards against rows written here, and the summary's counts.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs } from '../../src/safety/journal.js';
 import { type UndoEvent, type UndoOptions, undoJournal } from '../../src/safety/undo.js';
-import { changeItem, rawClient, seedItems } from '../helpers/dynalite.js';
+import { changeItem, createNumericSortKeyTable, rawClient, seedItems } from '../helpers/dynalite.js';
 import { startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { createDb, query } from '../sqlite/fixtures.js';
@@ -844,6 +844,55 @@ create:
     sqliteExec(f.db, 'DELETE FROM parents WHERE id IN (7, 8)');
     expect(dumpSqlite(f.db)).toEqual(before);
   });
+
+  it('a deleted or created record changed between undo reading it and writing is a conflict, changed while undoing', async () => {
+    const dir = tmp();
+    const db = dir.file('orders.db');
+    createOrdersDb(db, cancelledOrders(3));
+    sqliteExec(db, 'CREATE TABLE archive (id INTEGER PRIMARY KEY, status TEXT, note TEXT)');
+    const table = (name: string) => sqliteAll(db, `SELECT id, status, note FROM ${name} ORDER BY id`);
+    const created = await liveRun(
+      libraryFix(
+        dir,
+        db,
+        'name: archive-orders\ntarget: { sqlite: { path: "${DB}" } }\nsource: { table: orders, as: order }\ncreate:\n  table: archive\n  key: { id: "{{ order.id }}" }\n  set: { status: "{{ order.status }}", note: archived }\n',
+      ),
+    );
+    expect(created.summary).toMatchObject({ total: 3, updated: 3, failed: 0 });
+    // Another application edits archived row 2 after undo read it as the run created it: undo's
+    // delete of that row must be guarded on the row as read, not on its key alone.
+    const undoCreate = await undoCollecting(created.journal as string, {
+      beforeRestore: () => sqliteExec(db, "UPDATE archive SET note = 'kept by the app' WHERE id = 2"),
+    });
+    expect(undoCreate.summary).toMatchObject({ total: 3, ...zero, restored: 2, conflicts: 1 });
+    expect(undoCreate.events.filter((e) => e.outcome === 'conflict')).toEqual([
+      { outcome: 'conflict', table: 'archive', key: { id: 2 }, message: 'changed while undoing' },
+    ]);
+    expect(table('archive')).toEqual([{ id: 2, status: 'canceled', note: 'kept by the app' }]);
+
+    const removed = await liveRun(
+      libraryFix(
+        dir,
+        db,
+        'name: drop-orders\ntarget: { sqlite: { path: "${DB}" } }\nsource: { table: orders, as: order }\ndelete:\n  key: { id: "{{ order.id }}" }\n',
+      ),
+    );
+    expect(removed.summary).toMatchObject({ total: 3, updated: 3, failed: 0 });
+    // Another application creates order 3 anew after undo found its key free: undo's create must
+    // not replace it.
+    const undoDelete = await undoCollecting(removed.journal as string, {
+      beforeRestore: () => sqliteExec(db, "INSERT INTO orders VALUES (3, 'new', 'the app’s order 3')"),
+    });
+    expect(undoDelete.summary).toMatchObject({ total: 3, ...zero, restored: 2, conflicts: 1 });
+    expect(undoDelete.events.filter((e) => e.outcome === 'conflict')).toEqual([
+      { outcome: 'conflict', table: 'orders', key: { id: 3 }, message: 'changed while undoing' },
+    ]);
+    expect(table('orders')).toEqual([
+      { id: 1, status: 'canceled', note: 'note 1' },
+      { id: 2, status: 'canceled', note: 'note 2' },
+      { id: 3, status: 'new', note: 'the app’s order 3' },
+    ]);
+  });
 });
 
 describe('undo on DynamoDB (dynalite)', () => {
@@ -904,23 +953,10 @@ update:
     const client = rawClient(dynamo.endpoint());
     try {
       await client.send(new DeleteTableCommand({ TableName: t.table }));
-      await client.send(
-        new CreateTableCommand({
-          TableName: t.table,
-          AttributeDefinitions: [
-            { AttributeName: 'PK', AttributeType: 'S' },
-            { AttributeName: 'SK', AttributeType: 'N' },
-          ],
-          KeySchema: [
-            { AttributeName: 'PK', KeyType: 'HASH' },
-            { AttributeName: 'SK', KeyType: 'RANGE' },
-          ],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
     } finally {
       client.destroy();
     }
+    await createNumericSortKeyTable(dynamo.endpoint(), t.table);
     const { summary, events } = await undoCollecting(run.journal as string);
     expect(summary).toMatchObject({ total: 2, ...zero, failed: 2 });
     expect(events.sort(byPk)).toEqual([

@@ -847,26 +847,21 @@ describe('large integers', () => {
     ]);
   });
 
-  // An integer literal beyond 2^53 in a spec must be kept exactly (or refused): rounded to the
-  // nearest double it would select a different row.
-  it('an integer literal beyond 2^53 in a spec selects exactly that row (or the spec is refused)', async () => {
+  // An integer literal beyond 2^53 in a spec would be rounded by YAML to the nearest double and
+  // select a different row: it is refused (DF008). Quoted, it is the exact number's text.
+  it('an integer literal beyond 2^53 in a spec is refused with DF008; quoted, it selects exactly that row', async () => {
     const db = tmp().file('big.db');
     createDb(db, 'CREATE TABLE big (id INTEGER PRIMARY KEY, note TEXT)');
     const conn = openDb(db, { safeIntegers: true });
     conn.prepare('INSERT INTO big VALUES (?, NULL), (?, NULL)').run(9007199254740992n, 9007199254740993n);
     conn.close();
-    let ids: unknown[] = [];
-    try {
-      const run = await runYaml(
-        `name: t\n${sqliteTarget(db)}source: { as: row, table: big, where: { equals: { id: 9007199254740993 } } }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: hit }\n`,
-        { dryRun: true },
-      );
-      ids = run.records.map((r) => r.key.id);
-    } catch (err) {
-      expect(err).toBeInstanceOf(DatafixError);
-      return;
-    }
-    expect(ids).toEqual([9007199254740993n]);
+    const specWith = (id: string) =>
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: big, where: { equals: { id: ${id} } } }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: hit }\n`;
+    const refused = await runYaml(specWith('9007199254740993'), { dryRun: true }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DatafixError);
+    expect((refused as DatafixError).diagnostics.map((d) => d.code)).toEqual(['DF008']);
+    const run = await runYaml(specWith('"9007199254740993"'), { dryRun: true });
+    expect(run.records.map((r) => r.key.id)).toEqual([9007199254740993n]);
   });
 
   // better-sqlite3 binds JS numbers as REAL: an INTEGER read from SQLite must be written back as an
