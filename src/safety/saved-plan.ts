@@ -492,6 +492,8 @@ export async function applySavedPlan(path: string, options: ApplyOptions): Promi
         });
         return;
       }
+      // The fencing check: a process whose lease was taken over stops before its next write.
+      lock?.verify();
       await journal?.intend(requests);
       const results = await adapter.write(requests, { concurrency: options.concurrency ?? 10 });
       journal?.settle(requests, results);

@@ -62,6 +62,12 @@ export interface UndoOptions {
    * make one with a second connection.
    */
   readonly beforeRestore?: (writes: readonly JournalWrite[]) => void | Promise<void>;
+  /**
+   * The fencing check, called before each batch of restores is written: it throws (DF713) once
+   * the target lock this undo holds was taken by another process, so the undo stops before
+   * writing over that process's work. The CLI passes its lock's `verify`.
+   */
+  readonly fence?: () => void;
   readonly adapter?: { readonly dynamodb?: Record<string, unknown> };
   /** Stops the undo between batches once aborted (Ctrl-C): the batch in flight is restored first. */
   readonly signal?: AbortSignal;
@@ -256,6 +262,7 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
       return;
     }
     if (restore.length > 0) await options.beforeRestore?.(restore.map((r) => r.w));
+    if (restore.length > 0) options.fence?.();
     const results = await adapter.write(
       restore.map((r) => r.request),
       { concurrency: options.concurrency ?? 10 },

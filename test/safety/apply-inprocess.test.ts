@@ -8,10 +8,11 @@ import { afterEach, expect, it, vi } from 'vitest';
 import { loadPlan } from '../../src/api.js';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs } from '../../src/safety/journal.js';
+import type { TargetLock } from '../../src/safety/lock.js';
 import { applySavedPlan, writeSavedPlan } from '../../src/safety/saved-plan.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { cancelledOrders, createOrdersDb, libraryFix, renameSpec } from './library-runs.js';
-import { dumpSqlite } from './support.js';
+import { cancelledOrders, createOrdersDb, libraryFix, rejectionOf, renameSpec, takeLockOver } from './library-runs.js';
+import { dumpSqlite, sqliteAll } from './support.js';
 
 const tmp = useTempDirs();
 
@@ -19,7 +20,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-it('a journal that cannot take a batch’s before-images (disk full) stops apply with DF704 before any of the batch is written', async () => {
+/** Four `canceled` orders, the rename fix two a page, and its saved plan (all four renamed). */
+async function savedOrdersPlan() {
   const dir = tmp();
   const db = dir.file('orders.db');
   createOrdersDb(db, cancelledOrders(4));
@@ -27,6 +29,11 @@ it('a journal that cannot take a batch’s before-images (disk full) stops apply
   const plan = loadPlan(fix.spec, { env: fix.env });
   const out = dir.file('orders.plan.jsonl');
   expect(await writeSavedPlan(plan, fix.spec, out, {})).toMatchObject({ total: 4, updated: 4 });
+  return { dir, db, fix, plan, out };
+}
+
+it('a journal that cannot take a batch’s before-images (disk full) stops apply with DF704 before any of the batch is written', async () => {
+  const { dir, db, plan, out } = await savedOrdersPlan();
   const before = dumpSqlite(db);
   // The journal's header goes down whole; the first batch's line finds the disk full.
   const { writeSync } = journalFs;
@@ -47,4 +54,33 @@ it('a journal that cannot take a batch’s before-images (disk full) stops apply
   expect(err).toBeInstanceOf(DatafixError);
   expect((err as DatafixError).code).toBe('DF704');
   expect(dumpSqlite(db)).toEqual(before);
+});
+
+it('an apply whose lock another process took over (unlock --force, then a run) stops before its next batch (DF713)', async () => {
+  const { dir, db, fix, plan, out } = await savedOrdersPlan();
+  let other: TargetLock | undefined;
+  const err = await rejectionOf(
+    applySavedPlan(out, {
+      dryRun: false,
+      cwd: dir.path,
+      currentTarget: plan.target,
+      currentChecksum: plan.specChecksum,
+      batchSize: 2,
+      onEvent: () => {
+        if (other) return;
+        // After the first batch: the lock is cleared by force and another process's run takes it.
+        other = takeLockOver(plan.target, fix.spec);
+      },
+    }),
+  );
+  other?.release();
+  expect(err).toBeInstanceOf(DatafixError);
+  expect((err as DatafixError).code).toBe('DF713');
+  // The first batch only: orders 3 and 4 keep the spelling the plan would have changed.
+  expect(sqliteAll<{ id: number; status: string }>(db, 'SELECT id, status FROM orders ORDER BY id')).toEqual([
+    { id: 1, status: 'cancelled' },
+    { id: 2, status: 'cancelled' },
+    { id: 3, status: 'canceled' },
+    { id: 4, status: 'canceled' },
+  ]);
 });

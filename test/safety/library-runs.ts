@@ -4,8 +4,10 @@
  * CLI tests spawn. A small `orders` table on a real SQLite file is the data; every expected value
  * is written here.
  */
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { loadPlan } from '../../src/api.js';
+import type { TargetPlan } from '../../src/plan/types.js';
+import { TargetLock } from '../../src/safety/lock.js';
 import { runPlanSafely, type SafeRunOptions, type SafeRunResult } from '../../src/safety/session.js';
 import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
 import type { TempDir } from '../helpers/tmp.js';
@@ -118,4 +120,21 @@ export function useDynaliteTables(prefix: string): {
       return table;
     },
   };
+}
+
+/** What `p` rejects with, or undefined when it resolves. */
+export function rejectionOf(p: Promise<unknown>): Promise<unknown> {
+  return p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+/**
+ * As `datafix unlock --force` followed by another process's run: the lock on `target` is cleared
+ * and taken by another fix. The caller releases the returned lock.
+ */
+export function takeLockOver(target: TargetPlan, spec: string): TargetLock {
+  expect(TargetLock.clear(target, undefined, true)).toBe('cleared');
+  return TargetLock.acquire(target, { fix: 'another-fix', spec, purpose: 'run' });
 }

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadPlan } from '../../src/api.js';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs, openJournal } from '../../src/safety/journal.js';
-import { TargetLock } from '../../src/safety/lock.js';
+import type { TargetLock } from '../../src/safety/lock.js';
 import { recordUndo } from '../../src/safety/runs.js';
 import type { ResumedPart } from '../../src/safety/state.js';
 import { RunStateStore, runKey } from '../../src/safety/state.js';
@@ -27,8 +27,10 @@ import {
   libraryFix,
   liveRun,
   type Order,
+  rejectionOf,
   renameSpec,
   stopAfterPages,
+  takeLockOver,
   useDynaliteTables,
 } from './library-runs.js';
 import { dumpSqlite, scanRaw, sqliteAll } from './support.js';
@@ -449,16 +451,14 @@ update:
     const fix = ordersFix(cancelledOrders(6));
     const target = loadPlan(fix.spec, { env: fix.env }).target;
     let other: TargetLock | undefined;
-    const err = await liveRun(fix, {
-      onEvent: (e) => {
-        if (e.type !== 'page' || other) return;
-        // After page 1: the lock is cleared by force and another process's run takes it.
-        expect(TargetLock.clear(target, undefined, true)).toBe('cleared');
-        other = TargetLock.acquire(target, { fix: 'another-fix', spec: fix.spec, purpose: 'run' });
-      },
-    }).then(
-      () => undefined,
-      (e: unknown) => e,
+    const err = await rejectionOf(
+      liveRun(fix, {
+        onEvent: (e) => {
+          if (e.type !== 'page' || other) return;
+          // After page 1: the lock is cleared by force and another process's run takes it.
+          other = takeLockOver(target, fix.spec);
+        },
+      }),
     );
     other?.release();
     expect(err).toBeInstanceOf(DatafixError);

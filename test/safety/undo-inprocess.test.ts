@@ -9,8 +9,10 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { loadPlan } from '../../src/api.js';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs } from '../../src/safety/journal.js';
+import { TargetLock } from '../../src/safety/lock.js';
 import { type UndoEvent, type UndoOptions, undoJournal } from '../../src/safety/undo.js';
 import { changeItem, createNumericSortKeyTable, rawClient, seedItems } from '../helpers/dynalite.js';
 import { startCountingProxy } from '../helpers/proxy.js';
@@ -23,8 +25,10 @@ import {
   type LibraryFix,
   libraryFix,
   liveRun,
+  rejectionOf,
   renameSpec,
   stopAfterPages,
+  takeLockOver,
   useDynaliteTables,
 } from './library-runs.js';
 import { dumpSqlite, scanRaw, sqliteAll, sqliteExec } from './support.js';
@@ -197,6 +201,37 @@ describe('undo of updates on SQLite', () => {
     expect(summary).toMatchObject({ total: ORDERS, ...zero, notWritten: 1, restored: ORDERS - 1 });
     expect(events.map((e) => e.key.id)).toEqual([5, 4, 2, 1]);
     expect(dumpSqlite(fix.db)).toEqual(before);
+  });
+
+  it('an undo whose lock another process took over (unlock --force, then a run) stops before its next restore (DF713)', async () => {
+    const fix = fresh();
+    const journal = await runToEnd(fix);
+    const target = loadPlan(fix.spec, { env: fix.env }).target;
+    // As `datafix undo` does: the undo holds the target lock and checks it before each batch.
+    const own = TargetLock.acquire(target, { fix: 'rename-status', spec: fix.spec, purpose: 'undo' });
+    let batches = 0;
+    let other: TargetLock | undefined;
+    const err = await rejectionOf(
+      undoCollecting(journal, {
+        batchSize: 2,
+        fence: () => own.verify(),
+        beforeRestore: () => {
+          // Before the second batch: the lock is cleared by force and another process's run takes it.
+          if (++batches !== 2) return;
+          other = takeLockOver(target, fix.spec);
+        },
+      }),
+    );
+    other?.release();
+    expect(err).toBeInstanceOf(DatafixError);
+    // Stopped part-way (DF706), because of the lock (DF713): what was restored is said.
+    expect((err as DatafixError).code).toBe('DF706');
+    expect((err as DatafixError).message).toMatch(
+      /stopped part-way: 2 record\(s\) were restored, .* and 3 journaled write\(s\) were not restored\. Cause: DF713 /,
+    );
+    // Only the first batch of two, newest first (orders 5 and 4), was restored; the others keep
+    // what the run wrote.
+    expect(statuses(fix.db)).toEqual([...Array(3).fill('cancelled'), 'canceled', 'canceled']);
   });
 
   it('a record changed or deleted between undo reading it and writing its restore is a conflict, changed while undoing', async () => {

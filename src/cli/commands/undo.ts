@@ -79,7 +79,7 @@ export class UndoCommand extends Command {
         : TargetLock.acquire(header.target, { fix: header.fix, spec: header.specFile, purpose: 'undo', takeOverStale: true });
       let summary: Awaited<ReturnType<typeof undoJournal>>;
       try {
-        summary = await this.undo(undoJournal, formatKey, boundedRecordLines, stop.signal);
+        summary = await this.undo(undoJournal, formatKey, boundedRecordLines, stop.signal, () => lock?.verify());
       } finally {
         lock?.release();
       }
@@ -173,6 +173,7 @@ export class UndoCommand extends Command {
     formatKey: typeof import('../format.js').formatKey,
     boundedRecordLines: typeof import('../progress.js').boundedRecordLines,
     signal: AbortSignal,
+    fence: () => void,
   ): ReturnType<typeof import('../../safety/undo.js').undoJournal> {
     // A slow reader of the record lines slows the undo instead of filling memory.
     const out = this.json ? this.context.stderr : this.context.stdout;
@@ -182,6 +183,8 @@ export class UndoCommand extends Command {
       dryRun: this.dryRun,
       allowUnverified: this.unverified,
       signal,
+      // A process whose lease was taken over stops before its next restore.
+      fence,
       // Requests to DynamoDB still unanswered shortly after the stop signal are cut off.
       adapter: { dynamodb: { stopSignal: signal } },
       onTarget: (t) =>
