@@ -115,6 +115,46 @@ type Line =
  */
 export const journalFs = { writeSync, fsyncSync };
 
+/**
+ * Makes a new journal's directory entry durable: fsyncs its directory and, when mkdir created
+ * directories for it (`firstCreated`, the topmost one), each of those and the directory above
+ * them. Without it a power loss can keep the target's writes (SQLite fsyncs its own files) and
+ * lose the journal's name, and with it every before-image (fsync(2): "Calling fsync() does not
+ * necessarily ensure that the entry in the directory containing the file has also reached disk.
+ * For that an explicit fsync() on a file descriptor for the directory is also needed").
+ * A file system that cannot fsync a directory (EINVAL, ENOTSUP) is left as it is.
+ * @throws the file system's error otherwise (EIO, ENOSPC), for the caller to report.
+ */
+function syncDirectories(dir: string, firstCreated: string | undefined): void {
+  const dirs = [dir];
+  if (firstCreated !== undefined) {
+    for (let d = dir; d !== firstCreated && dirname(d) !== d; d = dirname(d)) dirs.push(dirname(d));
+    dirs.push(dirname(firstCreated));
+  }
+  for (const d of dirs) {
+    const fd = openSync(d, 'r');
+    try {
+      journalFs.fsyncSync(fd);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EINVAL' && code !== 'ENOTSUP') throw err;
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** DF704: the disk did not take the journal at `path` (`err`, from write or fsync), at `stage` of the run. */
+function journalDiskError(path: string, err: unknown, stage: string): DatafixError {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  const cause = DISK_CODES[code] ?? (err as Error).message;
+  return new DatafixError(
+    'config',
+    'DF704',
+    `cannot write the journal ${path}: ${cause}. The run stopped ${stage}; every write made so far is journaled and can be undone. Free space (or raise the limit), then continue with --resume or undo with: datafix undo ${path}`,
+  );
+}
+
 /** Errors that mean the disk cannot take the journal: the run must stop before writing data. */
 const DISK_CODES: Record<string, string> = {
   ENOSPC: 'the disk is full (ENOSPC)',
@@ -220,10 +260,11 @@ export class JournalWriter implements WriteJournal {
   static create(path: string, header: Omit<JournalHeader, 'type' | 'format'>): JournalWriter {
     let fd: number;
     let made = false;
+    let firstCreated: string | undefined;
     try {
       // A parent that is a file (mkdir says EEXIST) is the same mistake as an unwritable
       // directory, and gets the same message; only the journal itself existing is "exists".
-      mkdirSync(dirname(path), { recursive: true });
+      firstCreated = mkdirSync(dirname(path), { recursive: true });
       made = true;
       fd = openSync(path, 'wx');
     } catch (err) {
@@ -240,6 +281,11 @@ export class JournalWriter implements WriteJournal {
     const w = new JournalWriter(path, fd, 0, '', JOURNAL_FORMAT);
     try {
       w.append([{ type: 'header', format: JOURNAL_FORMAT, ...header }], 'before the run wrote anything');
+      try {
+        syncDirectories(dirname(path), firstCreated);
+      } catch (err) {
+        throw journalDiskError(path, err, 'before the run wrote anything');
+      }
     } catch (err) {
       // An empty journal would only block a rerun with the same --journal path (DF701).
       closeSync(fd);
@@ -330,13 +376,7 @@ export class JournalWriter implements WriteJournal {
       } catch {
         // The file keeps a torn last line; reopening and undo both recognise and ignore it.
       }
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      const cause = DISK_CODES[code] ?? (err as Error).message;
-      throw new DatafixError(
-        'config',
-        'DF704',
-        `cannot write the journal ${this.path}: ${cause}. The run stopped ${stage}; every write made so far is journaled and can be undone. Free space (or raise the limit), then continue with --resume or undo with: datafix undo ${this.path}`,
-      );
+      throw journalDiskError(this.path, err, stage);
     }
     this.size += bytes.length;
     this.lastSum = sum;

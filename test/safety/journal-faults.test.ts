@@ -172,9 +172,10 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     const { dir, db, journal, spec } = fresh();
     const before = dumpSqlite(db);
     let syncs = 0;
-    // 1 header, 2 first batch: the batch never becomes durable, so it must never be sent.
+    // 1 header, 2 the journal's directory, 3 first batch: the batch never becomes durable, so it
+    // must never be sent.
     vi.spyOn(journalFs, 'fsyncSync').mockImplementation(() => {
-      if (++syncs === 2) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+      if (++syncs === 3) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
     });
     const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal });
     await expect(run).rejects.toThrow(/DF704|cannot write the journal/);

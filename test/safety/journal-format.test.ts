@@ -5,7 +5,7 @@
  * Lines are read back with plain JSON parsing and checksums recomputed with node:crypto, not
  * with datafix's own reader.
  */
-import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { WriteRequest, WriteResult } from '../../src/adapters/types.js';
 import type { RunSummary } from '../../src/engine/events.js';
@@ -137,6 +137,21 @@ describe('the journal on disk (format 5)', () => {
     expect(sealedJournalText(lines.map((l) => JSON.parse(l) as Record<string, unknown>))).toBe(text);
   });
 
+  it('a new journal is durable by name before the run writes: its directory, and each directory made for it, is fsynced', () => {
+    const dir = tmp();
+    // `.datafix/runs/` does not exist yet: both are made for the journal.
+    const path = dir.file('.datafix', 'runs', 'run.journal.jsonl');
+    const synced: string[] = [];
+    const { fsyncSync } = journalFs;
+    vi.spyOn(journalFs, 'fsyncSync').mockImplementation((fd: number) => {
+      synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+      fsyncSync(fd);
+    });
+    JournalWriter.create(path, HEADER).close();
+    // The header line, then the entries naming the journal, .datafix/runs and .datafix.
+    expect(synced).toEqual([path, dir.file('.datafix', 'runs'), dir.file('.datafix'), realpathSync(dir.path)]);
+  });
+
   it('undo reads the writes newest first, each with its outcome; a write whose outcome was not recorded is unknown', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
@@ -230,7 +245,18 @@ describe('the journal on disk (format 5)', () => {
     w.settle(batch, [{ status: 'applied' }]);
     w.end(SUMMARY, false);
     w.close();
-    expect(events).toEqual(['write header', 'fsync', 'write writes', 'fsync', 'intend returned', 'write results', 'write end', 'fsync']);
+    // The header, then the journal's directory entry, are made durable before any batch.
+    expect(events).toEqual([
+      'write header',
+      'fsync',
+      'fsync',
+      'write writes',
+      'fsync',
+      'intend returned',
+      'write results',
+      'write end',
+      'fsync',
+    ]);
   });
 
   it('a disk that fills mid-append: DF704 naming the cause, the file cut back to its last whole line, and nothing of the batch journaled', async () => {
