@@ -4,8 +4,9 @@
  * lines are no records, a bad line is reported by its 1-based number, and every value a
  * before-image can hold survives the round trip, "field did not exist" included.
  */
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { chainSum, decodeValue, encodeValue, readJsonLines, splitSum, withSum } from '../../src/safety/jsonl.js';
+import { chainSum, decodeValue, encodeValue, endOfLastCompleteLine, readJsonLines, splitSum, withSum } from '../../src/safety/jsonl.js';
 import { useTempDirs } from '../helpers/tmp.js';
 
 const tmp = useTempDirs();
@@ -119,5 +120,33 @@ describe('line checksums', () => {
 
   it('a line without a checksum (journal format 1) has none to split, and is not an error', () => {
     expect(splitSum('{"kind":"write","key":{"id":1}}')).toBeUndefined();
+  });
+});
+
+describe('endOfLastCompleteLine (where a torn file is cut back to)', () => {
+  /** The offset for a file of `text`, read through a real file descriptor. */
+  function cutPoint(text: string): number {
+    const path = tmp().file('lines.jsonl');
+    writeFileSync(path, text);
+    const fd = openSync(path, 'r');
+    try {
+      return endOfLastCompleteLine(fd, Buffer.byteLength(text));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  it('is just after the last newline; a file without one (or empty) is cut to nothing', () => {
+    expect(cutPoint('{"a":1}\n{"b":2}\n{"c":')).toBe(16);
+    expect(cutPoint('{"a":1}\n')).toBe(8);
+    expect(cutPoint('{"torn header')).toBe(0);
+    expect(cutPoint('')).toBe(0);
+  });
+
+  it('finds the newline across 64 KiB reads: at the first byte of the last read, and only in an earlier one', () => {
+    // The last read covers the final 65,536 bytes; its first byte is this newline.
+    expect(cutPoint(`${'x'.repeat(9)}\n${'y'.repeat(65_535)}`)).toBe(10);
+    // A torn line longer than one read: the newline is two reads back.
+    expect(cutPoint(`{"a":1}\n${'z'.repeat(200_000)}`)).toBe(8);
   });
 });
