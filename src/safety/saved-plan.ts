@@ -235,7 +235,8 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ 
 
 /** Why a planned change is not one the spec can make, or undefined. */
 function outsideScope(c: PlanChange, scope: PlanScope): string | undefined {
-  if (scope.table !== undefined && c.table !== scope.table) return `changes table ${String(c.table)}, which the spec does not update`;
+  // A DynamoDB spec writes only its target table (no `table`): a change naming any table is outside it.
+  if (c.table !== scope.table) return `changes table ${String(c.table)}, which the spec does not update`;
   if (c.action !== scope.action) {
     return `${c.action ? `${c.action}s a record` : 'updates a record'}, but the spec ${scope.action ? `${scope.action}s records` : 'updates records'}`;
   }

@@ -9,9 +9,12 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { loadPlan } from '../../src/api.js';
 import { DatafixError } from '../../src/errors.js';
+import { lockHolder, TargetLock } from '../../src/safety/lock.js';
 import {
   type ApplyEvent,
   type ApplyOptions,
@@ -26,7 +29,19 @@ import {
 import { undoJournal } from '../../src/safety/undo.js';
 import { type TempDir, useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
-import { dumpSqlite, jsonLines, PACKAGE_VERSION, sealedJournalText, sqliteAll, sqliteExec } from './support.js';
+import { dynamoFix, useDynaliteTables } from './library-runs.js';
+import {
+  dumpSqlite,
+  journalResults,
+  journalWrites,
+  jsonLines,
+  PACKAGE_VERSION,
+  scanRaw,
+  sealedJournalText,
+  sqliteAll,
+  sqliteExec,
+  whileWriteLocked,
+} from './support.js';
 
 const tmp = useTempDirs();
 const NOW = '2030-01-01T00:00:00.000Z';
@@ -74,23 +89,26 @@ delete:
 `,
 );
 
-/** Copies every customer's id and status into \`archive\`. */
+/** Copies every customer's id and status into \`archive\`, marked as copied from \`customers\`. */
 const ARCHIVE = customersFix(
   'archive',
   `create:
   table: archive
   key: { id: "{{ c.id }}" }
-  set: { status: "{{ c.status }}" }
+  set: { status: "{{ c.status }}", origin: customers }
 `,
 );
 
-/** Clears the tier of every customer that has one. */
+const ARCHIVE_TABLE = 'CREATE TABLE archive (id INTEGER PRIMARY KEY, status TEXT, origin TEXT)';
+
+/** Clears the tier of every customer that has one (and fills a missing status, which none lacks). */
 const UNTIER = customersFix(
   'untier',
   `update:
   table: customers
   key: { id: "{{ c.id }}" }
   remove: [tier]
+  set: { status: unknown }
 `,
 );
 
@@ -160,14 +178,14 @@ async function apply(f: Fixture, options: Partial<ApplyOptions> = {}, plan = f.o
   return { summary, events, notes };
 }
 
-/** The error a refused call throws (fails the test when it does not throw one). */
-async function refusal(p: Promise<unknown>): Promise<DatafixError> {
+/** The error a refused call throws (fails the test when it does not throw one), of `category`. */
+async function refusal(p: Promise<unknown>, category = 'usage'): Promise<DatafixError> {
   const err = await p.then(
     () => undefined,
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(DatafixError);
-  expect((err as DatafixError).category).toBe('usage');
+  expect((err as DatafixError).category).toBe(category);
   return err as DatafixError;
 }
 
@@ -428,6 +446,7 @@ describe('applySavedPlan on SQLite', () => {
     await makePlan(f);
     const order: string[] = [];
     const notes: string[] = [];
+    const t0 = performance.now();
     const summary = await applySavedPlan(f.out, {
       ...applyOptions(f),
       onTotal: (n) => order.push(`total ${n}`),
@@ -436,7 +455,9 @@ describe('applySavedPlan on SQLite', () => {
       },
       onNote: (n) => notes.push(n),
     });
+    const took = performance.now() - t0;
     expect(summary).toEqual(wholeApply(f));
+    expect(summary.durationMs).toBeLessThanOrEqual(Math.ceil(took));
     expect(order).toEqual(['total 3', 'applied customers {"id":1}', 'applied customers {"id":2}', 'applied customers {"id":4}']);
     expect(customers(f.db)).toEqual(ACTIVATED);
     expect(readdirSync(f.dir.path).filter((n) => n.endsWith('.lock'))).toEqual([]);
@@ -446,7 +467,8 @@ describe('applySavedPlan on SQLite', () => {
     expect(journal?.[1]).toBe(journal?.[2]);
     expect(journal?.[1]?.startsWith(f.dir.file('.datafix', 'runs'))).toBe(true);
     expect(journal?.[1]).toMatch(/--apply.*\.journal\.jsonl$/);
-    const end = jsonLines(journal?.[1] as string).at(-1);
+    const end = jsonLines(journal?.[1] as string).at(-1) as { summary: { durationMs: number } };
+    expect(end.summary.durationMs).toBeLessThanOrEqual(Math.ceil(took));
     expect(end).toMatchObject({
       type: 'end',
       interrupted: false,
@@ -469,8 +491,9 @@ describe('applySavedPlan on SQLite', () => {
     const rows = [...SEEDED, { id: 5, status: 'trial', tier: null, updated_at: 't0' }];
     const f = fixture(ACTIVATE, rows);
     await makePlan(f);
-    // 1 changed by someone else; 2 already holds what the plan writes; 4 deleted; 5 untouched.
-    sqliteExec(f.db, "UPDATE customers SET status = 'closed' WHERE id = 1");
+    // 1 made active by someone else (not stamped by this plan); 2 already holds what the plan
+    // writes; 4 deleted; 5 untouched.
+    sqliteExec(f.db, "UPDATE customers SET status = 'active' WHERE id = 1");
     sqliteExec(f.db, "UPDATE customers SET status = 'active', updated_at = ? WHERE id = 2", NOW);
     sqliteExec(f.db, 'DELETE FROM customers WHERE id = 4');
     const handEdited = customers(f.db);
@@ -527,7 +550,8 @@ describe('applySavedPlan on SQLite', () => {
   });
 
   it('stopped between batches: the batches sent are applied and journaled, the rest untouched; interrupted with the planned count', async () => {
-    const f = fixture();
+    const more: Customer[] = [5, 6].map((id) => ({ id, status: 'trial', tier: null, updated_at: 't0' }));
+    const f = fixture(ACTIVATE, [...SEEDED, ...more]);
     await makePlan(f);
     const stop = new AbortController();
     const events: ApplyEvent[] = [];
@@ -548,10 +572,10 @@ describe('applySavedPlan on SQLite', () => {
       failed: 0,
       durationMs: expect.any(Number),
       interrupted: true,
-      planned: 3,
+      planned: 5,
     });
     expect(events).toEqual([applied(1), applied(2)]);
-    expect(customers(f.db)).toEqual([ACTIVATED[0], ACTIVATED[1], SEEDED[2], SEEDED[3]]);
+    expect(customers(f.db)).toEqual([ACTIVATED[0], ACTIVATED[1], SEEDED[2], SEEDED[3], ...more]);
     const runs = f.dir.file('.datafix', 'runs');
     const journal = readdirSync(runs).find((n) => n.endsWith('.journal.jsonl')) as string;
     expect(jsonLines(`${runs}/${journal}`).at(-1)).toMatchObject({ type: 'end', interrupted: true, summary: { total: 2, updated: 2 } });
@@ -559,9 +583,9 @@ describe('applySavedPlan on SQLite', () => {
 
     // Applied again, it finishes the rest; the records already applied read as drifted.
     const again = await apply(f);
-    expect(again.summary).toMatchObject({ total: 3, applied: 1, drifted: 2 });
+    expect(again.summary).toMatchObject({ total: 5, applied: 3, drifted: 2 });
     expect(again.summary.interrupted).toBeUndefined();
-    expect(customers(f.db)).toEqual(ACTIVATED);
+    expect(customers(f.db)).toEqual([...ACTIVATED, ...more.map((c) => ({ ...c, status: 'active', tier: 'bronze', updated_at: NOW }))]);
   });
 
   it('stopped before it starts: nothing written, nothing counted; stopped after the last batch: not interrupted', async () => {
@@ -585,6 +609,120 @@ describe('applySavedPlan on SQLite', () => {
     });
     expect(whole).toEqual(wholeApply(f));
     expect(customers(f.db)).toEqual(ACTIVATED);
+  });
+
+  it('runs without any listener (a library caller that only wants the summary)', async () => {
+    const f = fixture();
+    await makePlan(f);
+    const { onEvent: _e, ...options } = applyOptions(f);
+    expect(await applySavedPlan(f.out, options)).toEqual(wholeApply(f));
+    expect(customers(f.db)).toEqual(ACTIVATED);
+  });
+
+  it('holds the target lock while it writes, as an apply; refused while another process holds it (DF710)', async () => {
+    const f = fixture();
+    await makePlan(f);
+    const target = loadPlan(f.spec, { env: f.env }).target;
+    const holders: unknown[] = [];
+    await applySavedPlan(f.out, {
+      ...applyOptions(f),
+      onEvent: () => {
+        holders.push(lockHolder(target).lease);
+      },
+    });
+    expect(holders).toHaveLength(3);
+    for (const h of holders) expect(h).toMatchObject({ pid: process.pid, fix: 'activate', spec: f.spec, purpose: 'apply' });
+    expect(lockHolder(target)).toEqual({ state: 'none' });
+
+    const g = fixture();
+    await makePlan(g);
+    const run = TargetLock.acquire(loadPlan(g.spec, { env: g.env }).target, { fix: 'activate', spec: g.spec, purpose: 'run' });
+    try {
+      const err = await refusal(apply(g));
+      expect(err.code).toBe('DF710');
+      expect(err.message).toContain(`another process is writing sqlite ${g.db}: process ${process.pid}`);
+      expect(customers(g.db)).toEqual(SEEDED);
+      // A dry run takes no lock, and still reports.
+      expect((await apply(g, { dryRun: true })).summary).toMatchObject({ applied: 3 });
+    } finally {
+      run.release();
+    }
+  });
+
+  it('checks where its journal goes before it opens the target: .datafix not a directory (DF740), --journal already there (DF701); a dry run needs neither', async () => {
+    const f = fixture();
+    await makePlan(f);
+    writeFileSync(f.dir.file('.datafix'), 'not a directory\n');
+    const before = dumpSqlite(f.db);
+    const state = await refusal(apply(f), 'config');
+    expect(state.code).toBe('DF740');
+    expect(state.message).toMatch(new RegExp(`^cannot keep run state in ${f.dir.file('.datafix')}: `));
+    expect((await apply(f, { dryRun: true })).summary).toMatchObject({ dryRun: true, applied: 3 });
+    rmSync(f.dir.file('.datafix'));
+
+    const journal = f.dir.write('kept.journal.jsonl', 'mine\n');
+    const taken = await refusal(apply(f, { journalPath: journal }));
+    expect([taken.code, taken.message]).toEqual([
+      'DF701',
+      `cannot create journal ${journal}: it already exists; journals are never overwritten. Give --journal a new file in a writable directory`,
+    ]);
+    expect(readFileSync(journal, 'utf8')).toBe('mine\n');
+    expect(dumpSqlite(f.db)).toEqual(before);
+    expect(leftBehind(f)).toEqual([]);
+  });
+
+  it('a planned key the database cannot look up fails that record alone, in the dry run and the live apply', async () => {
+    const f = fixture();
+    await makePlan(f);
+    const lines = jsonLines(f.out).map(({ sum: _s, ...l }) => l);
+    const bad = { ...(lines[2] as Record<string, unknown>), key: { id: { nested: 2 } } };
+    const path = f.dir.write('bad-key.plan.jsonl', sealedJournalText([...lines.slice(0, 2), bad, ...lines.slice(3)]));
+    const dry = await apply(f, { dryRun: true }, path);
+    expect(dry.events).toEqual([
+      applied(1),
+      { outcome: 'failed', table: 'customers', key: { id: { nested: 2 } }, message: 'key column `id`: a map is not a single SQLite value' },
+      applied(4),
+    ]);
+    const live = await apply(f, {}, path);
+    // Live, the write of a key no row can have changes nothing (SQLite finds no such row).
+    expect(live.events.map((e) => e.outcome)).toEqual(['applied', 'drifted', 'applied']);
+    expect(live.summary).toMatchObject({ total: 3, applied: 2 });
+    expect(customers(f.db)).toEqual([ACTIVATED[0], SEEDED[1], SEEDED[2], ACTIVATED[3]]);
+  });
+
+  it('stopped while another writer locks the database: the waiting batch is not counted, its writes stay journaled for undo to check', async () => {
+    const f = fixture(ACTIVATE.replace('path: "${DB}"', 'path: "${DB}", busyTimeoutMs: 300'));
+    await makePlan(f);
+    const stop = new AbortController();
+    const other = new Database(f.db);
+    try {
+      const summary = await applySavedPlan(f.out, {
+        ...applyOptions(f, { batchSize: 1, signal: stop.signal }),
+        onEvent: () => {
+          // Ctrl-C while the next batch waits on the lock: its handler runs once the wait ends.
+          other.exec('BEGIN EXCLUSIVE');
+          setTimeout(() => stop.abort(), 0);
+        },
+      });
+      expect(summary).toMatchObject({ total: 1, applied: 1, drifted: 0, failed: 0, interrupted: true, planned: 3 });
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(customers(f.db)).toEqual([ACTIVATED[0], SEEDED[1], SEEDED[2], SEEDED[3]]);
+    const runs = f.dir.file('.datafix', 'runs');
+    const journal = join(runs, readdirSync(runs).find((n) => n.endsWith('.journal.jsonl')) as string);
+    expect(journalWrites(journal).map((w) => w.key)).toEqual([key(1), key(2)]);
+    expect(journalResults(journal)).toHaveLength(1);
+  });
+
+  it('without a stop signal, a database locked past its busy timeout stops the apply with DF411 and releases the lock', async () => {
+    const f = fixture(ACTIVATE.replace('path: "${DB}"', 'path: "${DB}", busyTimeoutMs: 100'));
+    await makePlan(f);
+    const err = await whileWriteLocked(f.db, () => refusal(apply(f), 'connection'), { exclusive: true });
+    expect(err.code).toBe('DF411');
+    expect(customers(f.db)).toEqual(SEEDED);
+    expect(readdirSync(f.dir.path).filter((n) => n.endsWith('.lock'))).toEqual([]);
   });
 
   it('a listener that asks to wait is awaited before the next batch is read', async () => {
@@ -629,7 +767,8 @@ describe('applySavedPlan of whole-record deletes and creates, and of removed fie
     const f = fixture(RETIRE);
     await makePlan(f);
     sqliteExec(f.db, 'ALTER TABLE customers ADD COLUMN email TEXT');
-    const gained = [1, 2, 4].map((id) => drifted(id, 'it gained email since the plan was made'));
+    sqliteExec(f.db, 'ALTER TABLE customers ADD COLUMN phone TEXT');
+    const gained = [1, 2, 4].map((id) => drifted(id, 'it gained email, phone since the plan was made'));
     const before = dumpSqlite(f.db);
     expect((await apply(f, { dryRun: true })).events).toEqual(gained);
     const live = await apply(f);
@@ -640,9 +779,9 @@ describe('applySavedPlan of whole-record deletes and creates, and of removed fie
 
   it('creates the planned records; a key taken since is left, said to hold the planned record or another', async () => {
     const f = fixture(ARCHIVE);
-    sqliteExec(f.db, 'CREATE TABLE archive (id INTEGER PRIMARY KEY, status TEXT)');
+    sqliteExec(f.db, ARCHIVE_TABLE);
     await makePlan(f);
-    sqliteExec(f.db, "INSERT INTO archive VALUES (1, 'trial'), (2, 'someone else')");
+    sqliteExec(f.db, "INSERT INTO archive VALUES (1, 'trial', 'customers'), (2, 'trial', 'elsewhere')");
     const table = (id: number, outcome: ApplyEvent['outcome'], message?: string) => ({
       outcome,
       table: 'archive',
@@ -661,10 +800,10 @@ describe('applySavedPlan of whole-record deletes and creates, and of removed fie
     const live = await apply(f);
     expect(live.events).toEqual(expected);
     expect(sqliteAll(f.db, 'SELECT * FROM archive ORDER BY id')).toEqual([
-      { id: 1, status: 'trial' },
-      { id: 2, status: 'someone else' },
-      { id: 3, status: 'active' },
-      { id: 4, status: 'trial' },
+      { id: 1, status: 'trial', origin: 'customers' },
+      { id: 2, status: 'trial', origin: 'elsewhere' },
+      { id: 3, status: 'active', origin: 'customers' },
+      { id: 4, status: 'trial', origin: 'customers' },
     ]);
   });
 
@@ -762,7 +901,7 @@ describe('applySavedPlan refuses a plan it cannot trust, before writing anything
     ];
     for (const [spec, edit, message] of cases) {
       const f = fixture(spec);
-      if (spec === ARCHIVE) sqliteExec(f.db, 'CREATE TABLE archive (id INTEGER PRIMARY KEY, status TEXT)');
+      if (spec === ARCHIVE) sqliteExec(f.db, ARCHIVE_TABLE);
       const lines = await planned(f);
       const at = lines.findIndex((l) => l.type === 'change');
       await refusedApply(
@@ -840,3 +979,52 @@ function editCopy<T>(l: Record<string, unknown>, edit: (c: T) => void): Record<s
   edit(copy as T);
   return copy;
 }
+
+describe('applySavedPlan on DynamoDB', () => {
+  const dynamo = useDynaliteTables('saved-plan');
+  const media = (id: string, status: string) => ({ PK: `MEDIA#${id}`, SK: 'METADATA', id, status });
+  const MARK = `name: mark-done
+target: { dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 } }
+source: { as: m, scan: { pageSize: 10 } }
+update:
+  key: { PK: "{{ m.PK }}", SK: "{{ m.SK }}" }
+  set: { status: done }
+  overwrite: [status]
+`;
+
+  async function dynamoFixture(): Promise<Fixture & { table: string }> {
+    const table = await dynamo.table([media('a', 'new'), media('b', 'new')]);
+    const dir = tmp();
+    const fix = dynamoFix(dir, dynamo.endpoint(), table, MARK);
+    return { ...fix, out: dir.file('mark.plan.jsonl'), table };
+  }
+
+  it('writes the planned items of the target table, each reported by its key', async () => {
+    const f = await dynamoFixture();
+    await makePlan(f);
+    const { events, summary } = await apply(f);
+    // In the order the scan read them, which DynamoDB chooses.
+    expect([...events].sort((a, b) => String(a.key.PK).localeCompare(String(b.key.PK)))).toEqual([
+      { outcome: 'applied', key: { PK: 'MEDIA#a', SK: 'METADATA' } },
+      { outcome: 'applied', key: { PK: 'MEDIA#b', SK: 'METADATA' } },
+    ]);
+    expect(summary).toMatchObject({ total: 2, applied: 2 });
+    expect((await scanRaw(dynamo.endpoint(), f.table)).map((i) => i.status?.S)).toEqual(['done', 'done']);
+  });
+
+  it('a change edited to name another table is refused (DF734) though sealed again with valid checksums; neither table is written', async () => {
+    const f = await dynamoFixture();
+    const other = await dynamo.table([media('a', 'keep')]);
+    await makePlan(f);
+    const lines = jsonLines(f.out).map(({ sum: _s, ...l }) => l);
+    const forged = sealedJournalText(lines.map((l, i) => (i === 1 ? { ...l, table: other } : l)));
+    const path = f.dir.write('forged.plan.jsonl', forged);
+    const err = await refusal(apply(f, {}, path));
+    expect([err.code, err.message]).toEqual([
+      'DF734',
+      `${path}:2 changes table ${other}, which the spec does not update: the plan was edited, so nothing was applied. Make a new plan with datafix plan, and review it without editing it`,
+    ]);
+    expect((await scanRaw(dynamo.endpoint(), other)).map((i) => i.status?.S)).toEqual(['keep']);
+    expect((await scanRaw(dynamo.endpoint(), f.table)).map((i) => i.status?.S)).toEqual(['new', 'new']);
+  });
+});
