@@ -201,6 +201,12 @@ describe('taking and releasing the lock', () => {
     writeLease(file, lease({ pid: process.ppid }));
     expect(lockHolder(target).state).toBe('alive');
     expect(heldByThisProcess(target)).toBe(false);
+    // This pid on another host is another process.
+    writeLease(file, lease({ pid: process.pid, host: 'build-7' }));
+    expect(heldByThisProcess(target)).toBe(false);
+    // A process this user may not signal (pid 1, unless root) is running all the same.
+    writeLease(file, lease({ pid: 1 }));
+    expect(lockHolder(target)).toEqual({ state: 'alive', lease: lease({ pid: 1 }) });
   });
 });
 
@@ -258,6 +264,9 @@ describe('a stale lock: its holder is gone', () => {
     taken.release();
     expect(existsSync(file)).toBe(false);
     expect(refusal(() => taken.verify()).message).toContain(`(${file} was removed); it stopped before its next write`);
+    // Released again (or after \`unlock --force\` removed it): nothing to do, no error.
+    taken.release();
+    expect(existsSync(file)).toBe(false);
 
     // A lease without a token (an older datafix) is taken over with token 1.
     writeLease(file, JSON.stringify({ ...lease(), token: undefined }));
@@ -293,6 +302,17 @@ describe('a stale lock: its holder is gone', () => {
     expect(taken.lease.token).toBe(10);
     expect(lockLeftovers(dir.path)).toEqual(['shop.db.datafix.lock']);
     taken.release();
+  });
+  it('a takeover marker or temporary lease left by a killed process does not block a new lock', () => {
+    const dir = tmp();
+    const target = sqliteTarget(dir);
+    const file = lockFile(target);
+    writeFileSync(`${file}.takeover`, JSON.stringify({ pid: DEAD_PID, host: HOST, at: '2030-01-01T00:00:00.000Z' }));
+    writeLease(`${file}.0123456789abcdef.tmp`, lease());
+    const lock = TargetLock.acquire(target, run);
+    expect(lock.lease.token).toBe(1);
+    lock.release();
+    expect(lockLeftovers(dir.path).sort()).toEqual(['shop.db.datafix.lock.0123456789abcdef.tmp', 'shop.db.datafix.lock.takeover']);
   });
 });
 
@@ -420,8 +440,11 @@ describe('segments of a split scan (DynamoDB)', () => {
       expect(err.message).toMatch(hint);
       expect(lockLeftovers(dir.path).sort()).toEqual(held);
     }
-    seg0.release();
     seg1.release();
+    // Segment 1 of the same split, for another fix: not one split, so refused.
+    expect(refusal(() => TargetLock.acquire(target, { ...run, fix: 'other-fix', segment: { index: 1, total: 2 } })).code).toBe('DF710');
+    expect(lockLeftovers(dir.path)).toEqual([seg0.file.slice(dir.path.length + 1)]);
+    seg0.release();
 
     // A whole-table lock excludes every segment.
     const whole = TargetLock.acquire(target, run);
