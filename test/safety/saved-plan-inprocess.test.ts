@@ -27,6 +27,7 @@ import {
   writeSavedPlan,
 } from '../../src/safety/saved-plan.js';
 import { undoJournal } from '../../src/safety/undo.js';
+import { startCountingProxy } from '../helpers/proxy.js';
 import { type TempDir, useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
 import { dynamoFix, useDynaliteTables } from './library-runs.js';
@@ -992,10 +993,10 @@ update:
   overwrite: [status]
 `;
 
-  async function dynamoFixture(): Promise<Fixture & { table: string }> {
+  async function dynamoFixture(endpoint = dynamo.endpoint(), spec = MARK): Promise<Fixture & { table: string }> {
     const table = await dynamo.table([media('a', 'new'), media('b', 'new')]);
     const dir = tmp();
-    const fix = dynamoFix(dir, dynamo.endpoint(), table, MARK);
+    const fix = dynamoFix(dir, endpoint, table, spec);
     return { ...fix, out: dir.file('mark.plan.jsonl'), table };
   }
 
@@ -1003,8 +1004,8 @@ update:
     const f = await dynamoFixture();
     await makePlan(f);
     const { events, summary } = await apply(f);
-    // In the order the scan read them, which DynamoDB chooses.
-    expect([...events].sort((a, b) => String(a.key.PK).localeCompare(String(b.key.PK)))).toEqual([
+    // In the order the scan read them, which DynamoDB chooses; no table is named (the spec has one).
+    expect([...events].sort((a, b) => String(a.key.PK).localeCompare(String(b.key.PK)))).toStrictEqual([
       { outcome: 'applied', key: { PK: 'MEDIA#a', SK: 'METADATA' } },
       { outcome: 'applied', key: { PK: 'MEDIA#b', SK: 'METADATA' } },
     ]);
@@ -1026,5 +1027,57 @@ update:
     ]);
     expect((await scanRaw(dynamo.endpoint(), other)).map((i) => i.status?.S)).toEqual(['keep']);
     expect((await scanRaw(dynamo.endpoint(), f.table)).map((i) => i.status?.S)).toEqual(['new', 'new']);
+  });
+
+  it('reads only with consistent reads (the dry run, a drifted item re-read, the read before a delete), and only where it must', async () => {
+    const reads: { operation: string; consistent: unknown }[] = [];
+    const proxy = await startCountingProxy(dynamo.endpoint(), {
+      fault: (r) => {
+        const body = JSON.parse(r.body) as { ConsistentRead?: boolean; RequestItems?: Record<string, { ConsistentRead?: boolean }> };
+        if (r.operation === 'GetItem') reads.push({ operation: r.operation, consistent: body.ConsistentRead });
+        if (r.operation === 'BatchGetItem') {
+          for (const t of Object.values(body.RequestItems ?? {})) reads.push({ operation: r.operation, consistent: t.ConsistentRead });
+        }
+        return undefined;
+      },
+    });
+    try {
+      const f = await dynamoFixture(proxy.endpoint);
+      await makePlan(f);
+      // A clean live apply sends its writes and reads nothing.
+      reads.length = 0;
+      expect((await apply(f)).summary).toMatchObject({ applied: 2 });
+      expect(reads).toEqual([]);
+      // Applied again: every item drifted (it holds the planned values), each re-read consistently.
+      reads.length = 0;
+      expect((await apply(f, { dryRun: true })).summary).toMatchObject({ applied: 0, drifted: 2 });
+      // One batch of both keys, read consistently.
+      expect(reads).toEqual([{ operation: 'BatchGetItem', consistent: true }]);
+      reads.length = 0;
+      const again = await apply(f);
+      expect(again.events.map((e) => e.message)).toEqual([
+        'already holds the planned values (this plan was applied before)',
+        'already holds the planned values (this plan was applied before)',
+      ]);
+      // Each refused write is re-read by the adapter, then both items once more by apply, to say why.
+      expect(reads).toEqual([
+        { operation: 'GetItem', consistent: true },
+        { operation: 'GetItem', consistent: true },
+        { operation: 'BatchGetItem', consistent: true },
+      ]);
+
+      const d = await dynamoFixture(
+        proxy.endpoint,
+        MARK.replace(/update:[\s\S]*$/, 'delete:\n  key: { PK: "{{ m.PK }}", SK: "{{ m.SK }}" }\n'),
+      );
+      await makePlan(d);
+      reads.length = 0;
+      expect((await apply(d)).summary).toMatchObject({ applied: 2 });
+      // One batch of both keys, read consistently.
+      expect(reads).toEqual([{ operation: 'BatchGetItem', consistent: true }]);
+      expect(await scanRaw(dynamo.endpoint(), d.table)).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
