@@ -14,6 +14,7 @@ export default {
     'src/safety/session.ts',
     'src/safety/state.ts',
     'src/safety/saved-plan.ts',
+    'src/safety/lock.ts',
     'src/safety/jsonl.ts',
     'src/adapters/sqlite/index.ts',
     'src/adapters/sqlite/sql.ts',

@@ -171,6 +171,19 @@ export interface PlanScope {
   readonly touch: readonly string[];
 }
 
+/** What the spec compiled as `fix` lets a plan change: the scope `datafix apply` checks each planned change against. */
+export function planScope(fix: FixPlan): PlanScope {
+  const u = fix.update;
+  return {
+    ...(u.table !== undefined ? { table: u.table } : {}),
+    set: u.set.map((f) => ({ field: f.field, overwrite: f.overwrite })),
+    touch: u.touch.map((f) => f.field),
+    ...(u.action ? { action: u.action } : {}),
+    key: u.key.map(([k]) => k),
+    ...(u.remove ? { remove: u.remove } : {}),
+  };
+}
+
 /**
  * Reads the whole plan once before anything is applied (`readPlanHeader` has refused any format
  * but 2): every line must parse and match its checksum chained from the header, every change must be one the spec can make (its
@@ -222,7 +235,8 @@ async function checkPlan(path: string, scope: PlanScope | undefined): Promise<{ 
 
 /** Why a planned change is not one the spec can make, or undefined. */
 function outsideScope(c: PlanChange, scope: PlanScope): string | undefined {
-  if (scope.table !== undefined && c.table !== scope.table) return `changes table ${String(c.table)}, which the spec does not update`;
+  // A DynamoDB spec writes only its target table (no `table`): a change naming any table is outside it.
+  if (c.table !== scope.table) return `changes table ${String(c.table)}, which the spec does not update`;
   if (c.action !== scope.action) {
     return `${c.action ? `${c.action}s a record` : 'updates a record'}, but the spec ${scope.action ? `${scope.action}s records` : 'updates records'}`;
   }

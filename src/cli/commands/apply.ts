@@ -48,7 +48,7 @@ export class ApplyCommand extends Command {
     };
     try {
       const { loadPlan } = await import('../../api.js');
-      const { applySavedPlan, readPlanHeader } = await import('../../safety/saved-plan.js');
+      const { applySavedPlan, planScope, readPlanHeader } = await import('../../safety/saved-plan.js');
       const { formatApplyProgress, formatDuration, formatKey, summaryHeading } = await import('../format.js');
       const { boundedRecordLines } = await import('../progress.js');
       await (await import('../env.js')).loadEnvOption(this.env, stderr);
@@ -58,14 +58,7 @@ export class ApplyCommand extends Command {
         cwd: process.cwd(),
         currentTarget: current.target,
         currentChecksum: current.specChecksum,
-        scope: {
-          ...(current.update.table !== undefined ? { table: current.update.table } : {}),
-          set: current.update.set.map((f) => ({ field: f.field, overwrite: f.overwrite })),
-          touch: current.update.touch.map((f) => f.field),
-          ...(current.update.action ? { action: current.update.action } : {}),
-          key: current.update.key.map(([k]) => k),
-          ...(current.update.remove ? { remove: current.update.remove } : {}),
-        },
+        scope: planScope(current),
         signal: stop.signal,
         // Requests to DynamoDB still unanswered shortly after the stop signal are cut off.
         adapter: { dynamodb: { stopSignal: stop.signal } },
