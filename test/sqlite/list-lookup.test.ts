@@ -145,6 +145,38 @@ update:
     expect(run.requests.lookupMany).toBe(1);
   });
 
+  it("`beginsWith` and `contains` in its `where` compare by the column's collation, as in the source's `where`", async () => {
+    const dir = tempDir();
+    const db = dir.file('prefix.db');
+    // code is NOCASE, raw is BINARY, both holding the same text.
+    createDb(
+      db,
+      `CREATE TABLE users (id INTEGER PRIMARY KEY, by_code TEXT, by_raw TEXT, has_code TEXT);
+       CREATE TABLE tags (id INTEGER PRIMARY KEY, owner INTEGER, code TEXT COLLATE NOCASE, raw TEXT);
+       INSERT INTO users (id) VALUES (1), (2);
+       INSERT INTO tags VALUES (1, 1, 'ABC', 'ABC'), (2, 1, 'abd', 'abd'), (3, 1, 'xab', 'xab'), (4, 1, 'Ab', 'Ab'), (5, 1, 'b', 'b'),
+         (6, 2, 'aB', 'aB');`,
+    );
+    const lookup = (name: string, cond: string) =>
+      `  ${name}:\n    table: tags\n    where: { all: [ { equals: { owner: "{{ u.id }}" } }, ${cond} ] }\n    max: 10\n`;
+    await runYaml(`name: prefixes
+${sqliteTarget(db)}source: { as: u, table: users }
+lookups:
+${lookup('byCode', '{ beginsWith: { code: ab } }')}${lookup('byRaw', '{ beginsWith: { raw: ab } }')}${lookup('hasCode', '{ contains: { code: AB } }')}
+update:
+  key: { id: "{{ u.id }}" }
+  set: { by_code: "{{ byCode }}", by_raw: "{{ byRaw }}", has_code: "{{ hasCode }}" }
+`);
+    const ids = (json: string) => (JSON.parse(json) as { id: number }[]).map((t) => t.id);
+    const rows = query<{ by_code: string; by_raw: string; has_code: string }>(db, 'SELECT * FROM users ORDER BY id');
+    // NOCASE: 'ABC', 'abd' and 'Ab' start with "ab" ignoring case, 'xab' holds "AB" too; BINARY:
+    // only 'abd' starts with "ab".
+    expect(rows.map((r) => [ids(r.by_code), ids(r.by_raw), ids(r.has_code)])).toEqual([
+      [[1, 2, 4], [2], [1, 2, 3, 4]],
+      [[6], [], [6]],
+    ]);
+  });
+
   it('a column of the listed rows that the table lacks is refused before anything is read (DF405)', async () => {
     const dir = tempDir();
     const db = dir.file('typo.db');
