@@ -11,6 +11,13 @@ import { compileYaml, createDb, query, runYaml, sqliteTarget } from './fixtures.
 
 const tempDir = useTempDirs();
 
+/** A database file in a fresh temp dir, made from `sql`. */
+function dbOf(sql: string): string {
+  const db = tempDir().file('lookup.db');
+  createDb(db, sql);
+  return db;
+}
+
 /** Comment counts per post: 0, 1, 3, MAX and MAX + 1, cycling; bodies name their comment. */
 const MAX = 4;
 const POSTS = 10;
@@ -146,11 +153,8 @@ update:
   });
 
   it("`beginsWith` and `contains` in its `where` compare by the column's collation, as in the source's `where`", async () => {
-    const dir = tempDir();
-    const db = dir.file('prefix.db');
     // code is NOCASE, raw is BINARY, both holding the same text.
-    createDb(
-      db,
+    const db = dbOf(
       `CREATE TABLE users (id INTEGER PRIMARY KEY, by_code TEXT, by_raw TEXT, has_code TEXT);
        CREATE TABLE tags (id INTEGER PRIMARY KEY, owner INTEGER, code TEXT COLLATE NOCASE, raw TEXT);
        INSERT INTO users (id) VALUES (1), (2);
@@ -363,6 +367,53 @@ update:
       { id: 2, note: '300' },
     ]);
     expect(run.outcomes.get(1)).toMatchObject({ outcome: 'skipped', reason: 'level_200' });
+  });
+
+  it('a table without a primary key lists its rows in rowid order, each row as stored (no column of its own added)', async () => {
+    const db = dbOf(
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, notes TEXT);
+       CREATE TABLE notes (post_id INTEGER, body TEXT);
+       INSERT INTO posts (id) VALUES (1), (2);
+       INSERT INTO notes VALUES (2, 'z first'), (1, 'b'), (2, 'a second'), (1, 'a');`,
+    );
+    await runYaml(`name: rowid-notes
+${sqliteTarget(db)}source: { as: post, table: posts }
+lookups:
+  notes: { table: notes, where: { equals: { post_id: "{{ post.id }}" } }, max: 5 }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { notes: "{{ notes }}" }
+`);
+    expect(query(db, 'SELECT id, notes FROM posts ORDER BY id')).toEqual([
+      { id: 1, notes: '[{"post_id":1,"body":"b"},{"post_id":1,"body":"a"}]' },
+      { id: 2, notes: '[{"post_id":2,"body":"z first"},{"post_id":2,"body":"a second"}]' },
+    ]);
+  });
+
+  it('a `where` without a template gives every record the same rows, bounded by max', async () => {
+    const db = dbOf(
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, pinned TEXT);
+       CREATE TABLE notices (id INTEGER PRIMARY KEY, pinned INTEGER, body TEXT);
+       INSERT INTO posts (id) VALUES (1), (2);
+       INSERT INTO notices VALUES (30, 1, 'c'), (10, 1, 'a'), (20, 0, 'b');`,
+    );
+    const spec = (max: number) => `name: pinned
+${sqliteTarget(db)}source: { as: post, table: posts }
+lookups:
+  pins: { table: notices, where: { equals: { pinned: 1 } }, max: ${max} }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { pinned: "{{ pins }}" }
+`;
+    const over = await runYaml(spec(1));
+    expect(over.summary).toMatchObject({ total: 2, updated: 0, failed: 2, reasons: { lookup_over_max: 2 } });
+    expect(over.outcomes.get(1)?.message).toBe('more than 1 rows of `notices` match (max: 1)');
+    await runYaml(spec(2));
+    const pins = '[{"id":10,"pinned":1,"body":"a"},{"id":30,"pinned":1,"body":"c"}]';
+    expect(query(db, 'SELECT id, pinned FROM posts ORDER BY id')).toEqual([
+      { id: 1, pinned: pins },
+      { id: 2, pinned: pins },
+    ]);
   });
 
   it('datafix test infers the lookup table from the fix: its columns from `where`, rows in the order given', async () => {
