@@ -74,6 +74,48 @@ describe('a key that matches several rows when written (the schema changed since
   });
 });
 
+describe('a request naming a column the table does not have (a journal older than the schema, or edited)', () => {
+  const SCHEMA = "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c');";
+
+  it("fails that record alone with SQLite's reason; the other records of the batch are written", async () => {
+    const db = newDb(SCHEMA);
+    const results = await write(db, [
+      { table: 'items', key: { id: 1 }, fields: [{ name: 'gone', value: 'x', guard: 'unchanged', before: 'a' }] },
+      { action: 'delete', table: 'items', key: { id: 2 }, fields: [{ name: 'gone', value: undefined, guard: 'unchanged', before: 'b' }] },
+      { action: 'create', table: 'items', key: { id: 4 }, fields: [{ name: 'gone', value: 'd', guard: 'absent', before: undefined }] },
+      { table: 'items', key: { id: 3 }, fields: [{ name: 'note', value: 'C', guard: 'unchanged', before: 'c' }] },
+    ]);
+    expect(results).toEqual([
+      { status: 'failed', reason: 'write_rejected', message: 'no such column: gone' },
+      { status: 'failed', reason: 'write_failed', message: 'no such column: "gone" - should this be a string literal in single-quotes?' },
+      { status: 'failed', reason: 'write_failed', message: 'table items has no column named gone' },
+      { status: 'applied' },
+    ]);
+    expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
+      { id: 1, note: 'a' },
+      { id: 2, note: 'b' },
+      { id: 3, note: 'C' },
+    ]);
+  });
+
+  it('a name that is not a plain identifier is never put into SQL: write_rejected for an update, a delete and a create', async () => {
+    const db = newDb(SCHEMA);
+    const bad = 'note"; DROP TABLE items; --';
+    const results = await write(db, [
+      { table: 'items', key: { id: 1 }, fields: [{ name: bad, value: 'x', guard: 'none', before: 'a' }] },
+      { action: 'delete', table: 'items', key: { id: 2 }, fields: [{ name: bad, value: undefined, guard: 'unchanged', before: 'b' }] },
+      { action: 'create', table: 'items', key: { id: 4 }, fields: [{ name: bad, value: 'd', guard: 'absent', before: undefined }] },
+    ]);
+    const rejected = { status: 'failed', reason: 'write_rejected', message: `bad name ${JSON.stringify(bad)}` };
+    expect(results).toEqual([rejected, rejected, rejected]);
+    expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
+      { id: 1, note: 'a' },
+      { id: 2, note: 'b' },
+      { id: 3, note: 'c' },
+    ]);
+  });
+});
+
 describe('opening the database file', () => {
   it('a directory given as the database is DF410 saying it is not a file', () => {
     const dir = tmp();
