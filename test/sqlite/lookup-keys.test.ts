@@ -1,0 +1,50 @@
+/**
+ * A lookup's key is compared with a column by `=`, so it must be one SQLite value: a record whose
+ * key renders to a list or a map (a whole earlier lookup) fails with key_invalid, naming the
+ * column and why, and nothing of it is written. Lookups of one row (`get`) and of several
+ * (`where`) alike.
+ */
+import { describe, expect, it } from 'vitest';
+import { useTempDirs } from '../helpers/tmp.js';
+import { createDb, query, runYaml, sqliteTarget } from './fixtures.js';
+
+const tmp = useTempDirs();
+
+/** Runs a fix over two `src` rows whose lookup `o` is keyed by `key`: `{{ rel }}` (an earlier lookup of a list) or `{{ one }}` (of a row). */
+async function runWith(o: string, key: string) {
+  const db = tmp().file('keys.db');
+  createDb(
+    db,
+    `CREATE TABLE src (id INTEGER PRIMARY KEY, note TEXT);
+     CREATE TABLE others (id INTEGER PRIMARY KEY, v TEXT);
+     INSERT INTO src (id) VALUES (1), (2);
+     INSERT INTO others VALUES (1, 'one'), (2, 'two');`,
+  );
+  const lookup =
+    o === 'get' ? `{ table: others, get: { id: "${key}" } }` : `{ table: others, where: { equals: { id: "${key}" } }, max: 3 }`;
+  const run = await runYaml(`name: keys
+${sqliteTarget(db)}source: { as: s, table: src }
+lookups:
+  ${key.includes('rel') ? 'rel: { table: others, where: { equals: { id: "{{ s.id }}" } }, max: 3 }' : 'one: { table: others, get: { id: "{{ s.id }}" } }'}
+  o: ${lookup}
+update:
+  key: { id: "{{ s.id }}" }
+  set: { note: "{{ o }}" }
+`);
+  expect(query(db, 'SELECT note FROM src ORDER BY id')).toEqual([{ note: null }, { note: null }]);
+  return run.records.map((r) => [r.key.id, r.outcome, r.reason, r.message]);
+}
+
+describe('a lookup key that is not one SQLite value', () => {
+  it.each([
+    ['get', '{{ rel }}', 'key column `id`: a list is not a single SQLite value'],
+    ['get', '{{ one }}', 'key column `id`: a map is not a single SQLite value'],
+    ['where', '{{ rel }}', 'column `id`: a list is not a single SQLite value'],
+    ['where', '{{ one }}', 'column `id`: a map is not a single SQLite value'],
+  ])('%s keyed by %s fails each record with key_invalid: %s', async (o, key, message) => {
+    expect(await runWith(o, key)).toEqual([
+      [1, 'failed', 'key_invalid', message],
+      [2, 'failed', 'key_invalid', message],
+    ]);
+  });
+});
