@@ -20,10 +20,10 @@ function newDb(sql: string): string {
   return path;
 }
 
-async function write(db: string, requests: WriteRequest[]) {
+async function write(db: string, requests: WriteRequest[], checkpoint?: { id: string; cursor: string }) {
   const adapter = createSqliteAdapter(targetOf(db));
   try {
-    return await adapter.write(requests, { concurrency: 1 });
+    return await adapter.write(requests, { concurrency: 1, ...(checkpoint ? { checkpoint } : {}) });
   } finally {
     await adapter.close();
   }
@@ -37,10 +37,14 @@ describe('a key that matches several rows when written (the schema changed since
   it('an update stops the run with DF403 and nothing of the batch is written, the records before it included', async () => {
     const db = newDb(SCHEMA);
     const err = await refusal(
-      write(db, [
-        { table: 'items', key: { code: 'one' }, fields: [{ name: 'note', value: 'a', guard: 'absent', before: null }] },
-        { table: 'items', key: { code: 'dup' }, fields: [{ name: 'note', value: 'b', guard: 'absent', before: null }] },
-      ]),
+      write(
+        db,
+        [
+          { table: 'items', key: { code: 'one' }, fields: [{ name: 'note', value: 'a', guard: 'absent', before: null }] },
+          { table: 'items', key: { code: 'dup' }, fields: [{ name: 'note', value: 'b', guard: 'absent', before: null }] },
+        ],
+        { id: 'fix', cursor: '[3]' },
+      ),
     );
     expect(err.code).toBe('DF403');
     expect(err.message).toBe(
@@ -51,6 +55,8 @@ describe('a key that matches several rows when written (the schema changed since
       { id: 2, note: null },
       { id: 3, note: null },
     ]);
+    // Nor the page's checkpoint, which commits with its writes.
+    expect(query(db, "SELECT name FROM sqlite_master WHERE name = '_datafix_checkpoints'")).toEqual([]);
   });
 
   it('a delete stops the run with DF403 and no row is deleted, the records before it included', async () => {
@@ -113,6 +119,61 @@ describe('a request naming a column the table does not have (a journal older tha
       { id: 2, note: 'b' },
       { id: 3, note: 'c' },
     ]);
+  });
+});
+
+describe('checkpoints kept inside the database', () => {
+  const tables = (db: string) => query(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map((r) => r.name);
+
+  it('are stored per fix, replaced by the next page, and the table goes once the last fix clears its row', async () => {
+    const db = newDb('CREATE TABLE items (id INTEGER PRIMARY KEY)');
+    const adapter = createSqliteAdapter(targetOf(db));
+    try {
+      const cp = adapter.checkpoints;
+      if (!cp) throw new Error('the SQLite adapter keeps checkpoints');
+      expect(cp.read('fix-a')).toBeUndefined();
+      expect(tables(db)).toEqual(['items']);
+      cp.write('fix-a', '[1]');
+      cp.write('fix-b', '[7]');
+      cp.write('fix-a', '[2]');
+      expect([cp.read('fix-a'), cp.read('fix-b'), cp.read('fix-c')]).toEqual(['[2]', '[7]', undefined]);
+      expect(query(db, 'SELECT id, cursor FROM _datafix_checkpoints ORDER BY id')).toEqual([
+        { id: 'fix-a', cursor: '[2]' },
+        { id: 'fix-b', cursor: '[7]' },
+      ]);
+      cp.clear('fix-a');
+      expect(tables(db)).toEqual(['_datafix_checkpoints', 'items']);
+      expect(cp.read('fix-a')).toBeUndefined();
+      cp.clear('fix-b');
+      expect(tables(db)).toEqual(['items']);
+      cp.clear('fix-b');
+      expect(tables(db)).toEqual(['items']);
+    } finally {
+      await adapter.close();
+    }
+  });
+
+  it('a batch of writes stores its checkpoint in the same transaction, replacing the one before', async () => {
+    const db = newDb('CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO items VALUES (1, NULL), (2, NULL)');
+    const fill = (id: number): WriteRequest => ({
+      table: 'items',
+      key: { id },
+      fields: [{ name: 'note', value: 'x', guard: 'absent', before: null }],
+    });
+    expect(await write(db, [fill(1)], { id: 'fix', cursor: '[1]' })).toEqual([{ status: 'applied' }]);
+    expect(await write(db, [fill(2)], { id: 'fix', cursor: '[2]' })).toEqual([{ status: 'applied' }]);
+    expect(query(db, 'SELECT id, cursor FROM _datafix_checkpoints')).toEqual([{ id: 'fix', cursor: '[2]' }]);
+    expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
+      { id: 1, note: 'x' },
+      { id: 2, note: 'x' },
+    ]);
+    const adapter = createSqliteAdapter(targetOf(db));
+    try {
+      adapter.checkpoints?.clear('fix');
+      expect(tables(db)).toEqual(['items']);
+    } finally {
+      await adapter.close();
+    }
   });
 });
 
