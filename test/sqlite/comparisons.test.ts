@@ -106,6 +106,23 @@ describe('comparisons on SQLite mean what SQLite means, in where and in skip rul
   });
 });
 
+describe('beginsWith and contains with a numeric prefix on an INTEGER column', () => {
+  // n is INTEGER: 10 and 100 are numbers; '10 apples' and 'x10' are not numeric, so they stay text.
+  it.each([
+    ['beginsWith', { beginsWith: { n: '10' } }, [2]],
+    ['contains', { contains: { n: '10' } }, [2, 3]],
+  ])('%s holds for the text holding the digits, never for a number (the prefix takes no affinity)', async (_name, cond, expected) => {
+    const db = tmp().file('digits.db');
+    createDb(
+      db,
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, mark TEXT); INSERT INTO t (id, n) VALUES (1, 10), (2, '10 apples'), (3, 'x10'), (4, 100);",
+    );
+    const got = await selectedBy(db, cond);
+    expect(got.where).toEqual(expected);
+    expect(got.skip).toEqual(expected);
+  });
+});
+
 describe('a rule on a lookup row compares as that row’s own columns do', () => {
   it('applies the looked-up table’s affinity and collation', async () => {
     const dir = tmp();
