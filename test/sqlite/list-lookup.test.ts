@@ -310,7 +310,8 @@ describe('SQLite lookups of several rows: larger pages and rules', () => {
   it('a page with more keys than one statement may bind is split into statements under the limit', async () => {
     const dir = tempDir();
     const db = dir.file('wide.db');
-    // Two bound values per key: 16,383 keys (32,766 parameters) fit one statement, 20,000 do not.
+    // Two bound values per key, one for the constant part of `where` and one for max: 16,382 keys
+    // (32,766 parameters) fit one statement, 20,000 do not.
     const n = 20_000;
     const posts = Array.from({ length: n }, (_, i) => `(${i + 1}, 'g${i % 7}', ${i + 1})`).join(', ');
     createDb(
@@ -323,7 +324,7 @@ describe('SQLite lookups of several rows: larger pages and rules', () => {
     const run = await runYaml(`name: wide
 ${sqliteTarget(db)}source: { as: p, table: posts, pageSize: ${n} }
 lookups:
-  marks: { table: marks, where: { equals: { grp: "{{ p.grp }}", num: "{{ p.num }}" } }, max: 1 }
+  marks: { table: marks, where: { all: [ { equals: { grp: "{{ p.grp }}", num: "{{ p.num }}" } }, { not: { equals: { id: 0 } } } ] }, max: 1 }
 skip:
   - { reason: unmarked, when: { missing: "marks[0]" } }
 update:
@@ -339,6 +340,32 @@ update:
     ]);
     expect(run.summary).toMatchObject({ total: n, updated: 3, skipped: n - 3 });
     expect(run.requests.lookupMany).toBe(2);
+  });
+
+  it('records naming the same rows share one entry of the statement, and each gets all of them', async () => {
+    const db = dbOf(
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, ref TEXT, got TEXT);
+       CREATE TABLE comments (id INTEGER PRIMARY KEY, ref TEXT COLLATE NOCASE, body TEXT);
+       INSERT INTO posts (id, ref) VALUES (1, 'x'), (2, 'y'), (3, 'X'), (4, 'x');
+       INSERT INTO comments VALUES (10, 'x', 'a'), (11, 'Y', 'b'), (12, 'X', 'c');`,
+    );
+    const run = await runYaml(`name: shared
+${sqliteTarget(db)}source: { as: post, table: posts }
+lookups:
+  comments: { table: comments, where: { equals: { ref: "{{ post.ref }}" } }, max: 3 }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { got: "{{ comments }}" }
+`);
+    // ref is NOCASE: 'x' and 'X' name the same rows (10 and 12), 'y' row 11.
+    const bodies = (json: string) => (JSON.parse(json) as { body: string }[]).map((c) => c.body);
+    expect(query<{ got: string }>(db, 'SELECT got FROM posts ORDER BY id').map((r) => bodies(r.got))).toEqual([
+      ['a', 'c'],
+      ['b'],
+      ['a', 'c'],
+      ['a', 'c'],
+    ]);
+    expect(run.requests.lookupMany).toBe(1);
   });
 
   it('a skip rule on a field of a listed row compares as its column does (affinity)', async () => {
