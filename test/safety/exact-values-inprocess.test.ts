@@ -70,11 +70,12 @@ describe('SQLite values of every storage class, through the library', () => {
     expect(snapshot(db)).toEqual(before);
   });
 
-  it('a 19-digit id is written exactly; one beyond 64 bits, or text with a lone surrogate, fails alone with value_not_exact', async () => {
+  it('a 19-digit id and -0.0 are written exactly; beyond 64 bits, beyond a double, more digits than a double holds, or a lone surrogate fails alone with value_not_exact', async () => {
     const fix = fixFor(
       `CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, ext);
        INSERT INTO t (id, raw) VALUES (1, '{"data":{"id":1091482500479000001}}'), (2, '{"data":{"id":1234567890123456789012345}}'),
-         (3, '{"data":{"id":-9223372036854775808}}'), (4, '{"data":{"id":0.30000000000000004}}'), (5, '{"data":{"id":"\\ud800"}}');`,
+         (3, '{"data":{"id":-9223372036854775808}}'), (4, '{"data":{"id":0.30000000000000004}}'), (5, '{"data":{"id":"\\ud800"}}'),
+         (6, '{"data":{"id":1e400}}'), (7, '{"data":{"id":0.10000000000000000555}}'), (8, '{"data":{"id":-0.0}}'), (9, '{"data":{"id":-9223372036854775809}}');`,
       `name: json-ids
 target: { sqlite: { path: "\${DB}" } }
 source: { as: r, table: t }
@@ -86,10 +87,13 @@ update:
 `,
     );
     const { result, messages } = await runWithMessages(fix);
-    expect(result.summary).toMatchObject({ total: 5, updated: 3, failed: 2, reasons: { value_not_exact: 2 } });
+    expect(result.summary).toMatchObject({ total: 9, updated: 4, failed: 5, reasons: { value_not_exact: 5 } });
     expect(messages).toEqual([
       'ext: 1234567890123456789012345 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
       'ext: the new text has a lone UTF-16 surrogate, which SQLite cannot store as given',
+      'ext: 1e400 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
+      'ext: 0.10000000000000000555 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
+      'ext: -9223372036854775809 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
     ]);
     expect(exactRows(fix.db, 'SELECT id, ext, typeof(ext) AS type FROM t ORDER BY id')).toEqual([
       { id: 1n, ext: 1091482500479000001n, type: 'integer' },
@@ -97,6 +101,10 @@ update:
       { id: 3n, ext: -9223372036854775808n, type: 'integer' },
       { id: 4n, ext: 0.30000000000000004, type: 'real' },
       { id: 5n, ext: null, type: 'null' },
+      { id: 6n, ext: null, type: 'null' },
+      { id: 7n, ext: null, type: 'null' },
+      { id: 8n, ext: -0, type: 'real' },
+      { id: 9n, ext: null, type: 'null' },
     ]);
   });
 });
