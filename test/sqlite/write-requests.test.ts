@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
 import type { WriteRequest } from '../../src/adapters/types.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { createDb, query, refusal } from './fixtures.js';
+import { createDb, openDb, query, refusal } from './fixtures.js';
 
 const tmp = useTempDirs();
 
@@ -29,6 +29,114 @@ async function write(db: string, requests: WriteRequest[], checkpoint?: { id: st
   }
 }
 
+describe('guarded deletes and creates, as undo sends them', () => {
+  it('a delete holds only while every column still has its before-image (NULL as NULL); each statement is counted', async () => {
+    const db = newDb(
+      "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT, tag TEXT); INSERT INTO items VALUES (1, NULL, 'a'), (2, NULL, 'b'), (3, 'x', 'c');",
+    );
+    const del = (id: number, note: string | null, tag: string): WriteRequest => ({
+      action: 'delete',
+      table: 'items',
+      key: { id },
+      fields: [
+        { name: 'note', value: undefined, guard: 'unchanged', before: note },
+        { name: 'tag', value: undefined, guard: 'unchanged', before: tag },
+      ],
+    });
+    const other = openDb(db);
+    other.prepare("UPDATE items SET note = 'filled since' WHERE id = 2").run();
+    other.close();
+    const adapter = createSqliteAdapter(targetOf(db));
+    try {
+      expect(await adapter.write([del(1, null, 'a'), del(2, null, 'b'), del(3, 'x', 'c'), del(4, null, 'd')], { concurrency: 1 })).toEqual([
+        { status: 'applied' },
+        { status: 'conflict' },
+        { status: 'applied' },
+        { status: 'not_found' },
+      ]);
+      expect(adapter.stats()).toEqual({ delete: 4 });
+    } finally {
+      await adapter.close();
+    }
+    expect(query(db, 'SELECT id, note FROM items')).toEqual([{ id: 2, note: 'filled since' }]);
+  });
+
+  it('a create gives the row its key (a rowid too) and lets SQLite compute generated columns; the row is stored as SQLite made it', async () => {
+    const db = newDb(
+      `CREATE TABLE plain (name TEXT, n INTEGER, twice INTEGER GENERATED ALWAYS AS (n * 2), made TEXT DEFAULT 'by default');
+       INSERT INTO plain (rowid, name, n) VALUES (7, 'seven', 7);`,
+    );
+    const adapter = createSqliteAdapter(targetOf(db));
+    try {
+      const results = await adapter.write(
+        [
+          // As undo sends a deleted row back: its before-image, the generated column included.
+          {
+            action: 'create',
+            table: 'plain',
+            key: { rowid: 5 },
+            fields: [
+              { name: 'name', value: 'five', guard: 'absent', before: undefined },
+              { name: 'n', value: 5, guard: 'absent', before: undefined },
+              { name: 'twice', value: 10, guard: 'absent', before: undefined },
+            ],
+          },
+          {
+            action: 'create',
+            table: 'plain',
+            key: { rowid: 7 },
+            fields: [{ name: 'name', value: 'again', guard: 'absent', before: undefined }],
+          },
+          {
+            action: 'create',
+            table: 'plain',
+            key: { rowid: 8 },
+            fields: [{ name: 'name', value: 'bad \ud800', guard: 'absent', before: undefined }],
+          },
+        ],
+        { concurrency: 1 },
+      );
+      expect(results).toEqual([
+        { status: 'applied', stored: { name: 'five', n: 5, twice: 10, made: 'by default' } },
+        { status: 'conflict' },
+        {
+          status: 'failed',
+          reason: 'value_not_exact',
+          message: 'name: the new text has a lone UTF-16 surrogate, which SQLite cannot store as given',
+        },
+      ]);
+      expect(adapter.stats()).toEqual({ create: 1 });
+    } finally {
+      await adapter.close();
+    }
+    expect(query(db, 'SELECT rowid, name, n, twice FROM plain ORDER BY rowid')).toEqual([
+      { rowid: 5, name: 'five', n: 5, twice: 10 },
+      { rowid: 7, name: 'seven', n: 7, twice: 14 },
+    ]);
+  });
+});
+
+describe('text that holds U+FFFD', () => {
+  it('stored as valid text, it is a before-image like any other: written, and a row deleted since is not_found', async () => {
+    const db = newDb(
+      "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO items VALUES (1, 'a \uFFFD b'), (2, 'c \uFFFD d');",
+    );
+    const other = openDb(db);
+    other.prepare('DELETE FROM items WHERE id = 2').run();
+    other.close();
+    const overwrite = (id: number, before: string): WriteRequest => ({
+      table: 'items',
+      key: { id },
+      fields: [{ name: 'note', value: 'new', guard: 'unchanged', before }],
+    });
+    expect(await write(db, [overwrite(1, 'a \uFFFD b'), overwrite(2, 'c \uFFFD d')])).toEqual([
+      { status: 'applied' },
+      { status: 'not_found' },
+    ]);
+    expect(query(db, 'SELECT id, note FROM items')).toEqual([{ id: 1, note: 'new' }]);
+  });
+});
+
 describe('a key that matches several rows when written (the schema changed since the check)', () => {
   // `code` was unique when the fix was checked; its index is gone, and two rows now share 'dup'.
   const SCHEMA = `CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT, note TEXT);
@@ -46,7 +154,7 @@ describe('a key that matches several rows when written (the schema changed since
         { id: 'fix', cursor: '[3]' },
       ),
     );
-    expect(err.code).toBe('DF403');
+    expect(err).toMatchObject({ code: 'DF403', category: 'config' });
     expect(err.message).toBe(
       'the update of `items` by (code) changed 2 rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key',
     );
@@ -72,7 +180,7 @@ describe('a key that matches several rows when written (the schema changed since
         { action: 'delete', table: 'items', key: { code: 'dup' }, fields: [] },
       ]),
     );
-    expect(err.code).toBe('DF403');
+    expect(err).toMatchObject({ code: 'DF403', category: 'config' });
     expect(err.message).toBe(
       'the delete from `items` by (code) matched 2 rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key',
     );
