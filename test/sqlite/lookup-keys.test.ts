@@ -32,19 +32,27 @@ update:
   set: { note: "{{ o }}" }
 `);
   expect(query(db, 'SELECT note FROM src ORDER BY id')).toEqual([{ note: null }, { note: null }]);
-  return run.records.map((r) => [r.key.id, r.outcome, r.reason, r.message]);
+  return {
+    records: run.records.map((r) => [r.key.id, r.outcome, r.reason, r.message]),
+    statements: [run.requests.lookup, run.requests.lookupMany],
+  };
 }
 
 describe('a lookup key that is not one SQLite value', () => {
+  // The statements run: only the earlier lookup's (`one`: one per record; `rel`: one for the
+  // page), none for a key SQLite cannot compare.
   it.each([
-    ['get', '{{ rel }}', 'key column `id`: a list is not a single SQLite value'],
-    ['get', '{{ one }}', 'key column `id`: a map is not a single SQLite value'],
-    ['where', '{{ rel }}', 'column `id`: a list is not a single SQLite value'],
-    ['where', '{{ one }}', 'column `id`: a map is not a single SQLite value'],
-  ])('%s keyed by %s fails each record with key_invalid: %s', async (o, key, message) => {
-    expect(await runWith(o, key)).toEqual([
-      [1, 'failed', 'key_invalid', message],
-      [2, 'failed', 'key_invalid', message],
-    ]);
+    ['get', '{{ rel }}', 'key column `id`: a list is not a single SQLite value', [undefined, 1]],
+    ['get', '{{ one }}', 'key column `id`: a map is not a single SQLite value', [2, undefined]],
+    ['where', '{{ rel }}', 'column `id`: a list is not a single SQLite value', [undefined, 1]],
+    ['where', '{{ one }}', 'column `id`: a map is not a single SQLite value', [2, undefined]],
+  ])('%s keyed by %s fails each record with key_invalid: %s', async (o, key, message, statements) => {
+    expect(await runWith(o, key)).toEqual({
+      records: [
+        [1, 'failed', 'key_invalid', message],
+        [2, 'failed', 'key_invalid', message],
+      ],
+      statements,
+    });
   });
 });

@@ -20,13 +20,19 @@ function newDb(sql: string): string {
   return path;
 }
 
-async function write(db: string, requests: WriteRequest[], checkpoint?: { id: string; cursor: string }) {
+/** One batch of `requests` written through a new adapter: the results, and the statements it counted. */
+async function writeCounted(db: string, requests: WriteRequest[], checkpoint?: { id: string; cursor: string }) {
   const adapter = createSqliteAdapter(targetOf(db));
   try {
-    return await adapter.write(requests, { concurrency: 1, ...(checkpoint ? { checkpoint } : {}) });
+    const results = await adapter.write(requests, { concurrency: 1, ...(checkpoint ? { checkpoint } : {}) });
+    return { results, stats: adapter.stats() };
   } finally {
     await adapter.close();
   }
+}
+
+async function write(db: string, requests: WriteRequest[], checkpoint?: { id: string; cursor: string }) {
+  return (await writeCounted(db, requests, checkpoint)).results;
 }
 
 describe('guarded deletes and creates, as undo sends them', () => {
@@ -138,9 +144,9 @@ describe('text that holds U+FFFD', () => {
 });
 
 describe('a key that matches several rows when written (the schema changed since the check)', () => {
-  // `code` was unique when the fix was checked; its index is gone, and two rows now share 'dup'.
-  const SCHEMA = `CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT, note TEXT);
-    INSERT INTO items VALUES (1, 'one', NULL), (2, 'dup', NULL), (3, 'dup', NULL);`;
+  // (code, kind) was unique when the fix was checked; its index is gone, and two rows now share ('dup', 'k').
+  const SCHEMA = `CREATE TABLE items (id INTEGER PRIMARY KEY, code TEXT, kind TEXT, note TEXT);
+    INSERT INTO items VALUES (1, 'one', 'k', NULL), (2, 'dup', 'k', NULL), (3, 'dup', 'k', NULL);`;
 
   it('an update stops the run with DF403 and nothing of the batch is written, the records before it included', async () => {
     const db = newDb(SCHEMA);
@@ -148,15 +154,15 @@ describe('a key that matches several rows when written (the schema changed since
       write(
         db,
         [
-          { table: 'items', key: { code: 'one' }, fields: [{ name: 'note', value: 'a', guard: 'absent', before: null }] },
-          { table: 'items', key: { code: 'dup' }, fields: [{ name: 'note', value: 'b', guard: 'absent', before: null }] },
+          { table: 'items', key: { code: 'one', kind: 'k' }, fields: [{ name: 'note', value: 'a', guard: 'absent', before: null }] },
+          { table: 'items', key: { code: 'dup', kind: 'k' }, fields: [{ name: 'note', value: 'b', guard: 'absent', before: null }] },
         ],
         { id: 'fix', cursor: '[3]' },
       ),
     );
     expect(err).toMatchObject({ code: 'DF403', category: 'config' });
     expect(err.message).toBe(
-      'the update of `items` by (code) changed 2 rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key',
+      'the update of `items` by (code, kind) changed 2 rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key',
     );
     expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
       { id: 1, note: null },
@@ -177,12 +183,12 @@ describe('a key that matches several rows when written (the schema changed since
           key: { id: 1 },
           fields: [{ name: 'code', value: undefined, guard: 'unchanged', before: 'one' }],
         },
-        { action: 'delete', table: 'items', key: { code: 'dup' }, fields: [] },
+        { action: 'delete', table: 'items', key: { code: 'dup', kind: 'k' }, fields: [] },
       ]),
     );
     expect(err).toMatchObject({ code: 'DF403', category: 'config' });
     expect(err.message).toBe(
-      'the delete from `items` by (code) matched 2 rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key',
+      'the delete from `items` by (code, kind) matched 2 rows, not one; nothing of the current batch was written. The key is not unique as SQLite compares it: key by the primary key',
     );
     expect(query(db, 'SELECT id FROM items ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
   });
@@ -193,7 +199,7 @@ describe('a request naming a column the table does not have (a journal older tha
 
   it("fails that record alone with SQLite's reason; the other records of the batch are written", async () => {
     const db = newDb(SCHEMA);
-    const results = await write(db, [
+    const { results, stats } = await writeCounted(db, [
       { table: 'items', key: { id: 1 }, fields: [{ name: 'gone', value: 'x', guard: 'unchanged', before: 'a' }] },
       { action: 'delete', table: 'items', key: { id: 2 }, fields: [{ name: 'gone', value: undefined, guard: 'unchanged', before: 'b' }] },
       { action: 'create', table: 'items', key: { id: 4 }, fields: [{ name: 'gone', value: 'd', guard: 'absent', before: undefined }] },
@@ -205,6 +211,8 @@ describe('a request naming a column the table does not have (a journal older tha
       { status: 'failed', reason: 'write_failed', message: 'table items has no column named gone' },
       { status: 'applied' },
     ]);
+    // The update SQLite could not prepare ran no statement; the others each ran one.
+    expect(stats).toEqual({ update: 1, delete: 1, create: 1 });
     expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
       { id: 1, note: 'a' },
       { id: 2, note: 'b' },
