@@ -123,6 +123,35 @@ describe('beginsWith and contains with a numeric prefix on an INTEGER column', (
   });
 });
 
+describe('a rule on a value inside a JSON document (no column)', () => {
+  it('compares with no affinity, and a missing value satisfies nothing', async () => {
+    const db = tmp().file('json.db');
+    createDb(
+      db,
+      `CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, mark TEXT);
+       INSERT INTO t (id, raw) VALUES (1, '{"v":10}'), (2, '{"v":"10"}'), (3, '{"v":9}'), (4, '{}'), (5, '{"v":"b"}'), (6, '{"v":"B"}');`,
+    );
+    const run = await runYaml(
+      `name: json-rule
+${sqliteTarget(db)}source: { table: t, as: row }
+extract:
+  v: { from: row.raw, parse: json, path: "$.v" }
+skip:
+  - reason: hit
+    when: { gt: { v: 9 } }
+update:
+  key: { id: "{{ row.id }}" }
+  set: { mark: "{{ v }}" }
+`,
+      { dryRun: true },
+    );
+    // 10 > 9; every text ("10", "b", "B") is above every number: it takes no affinity here, so
+    // "10" stays text; 9 is not above 9, and a missing value satisfies nothing.
+    const hits = run.records.filter((r) => r.reason === 'hit').map((r) => Number(r.key.id));
+    expect(hits.sort((a, b) => a - b)).toEqual([1, 2, 5, 6]);
+  });
+});
+
 describe('a rule on a lookup row compares as that row’s own columns do', () => {
   it('applies the looked-up table’s affinity and collation', async () => {
     const dir = tmp();

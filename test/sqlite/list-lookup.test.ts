@@ -417,6 +417,27 @@ update:
     ]);
   });
 
+  it('a table with a composite primary key lists its rows in that key order', async () => {
+    const db = dbOf(
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, grp TEXT, got TEXT);
+       CREATE TABLE marks (grp TEXT, num INTEGER, PRIMARY KEY (grp, num));
+       INSERT INTO posts (id, grp) VALUES (1, 'a'), (2, 'b');
+       INSERT INTO marks VALUES ('a', 30), ('b', 5), ('a', 10), ('a', 20);`,
+    );
+    await runYaml(`name: composite
+${sqliteTarget(db)}source: { as: post, table: posts }
+lookups:
+  marks: { table: marks, where: { equals: { grp: "{{ post.grp }}" } }, max: 5 }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { got: "{{ marks }}" }
+`);
+    expect(query(db, 'SELECT id, got FROM posts ORDER BY id')).toEqual([
+      { id: 1, got: '[{"grp":"a","num":10},{"grp":"a","num":20},{"grp":"a","num":30}]' },
+      { id: 2, got: '[{"grp":"b","num":5}]' },
+    ]);
+  });
+
   it('a `where` without a template gives every record the same rows, bounded by max', async () => {
     const db = dbOf(
       `CREATE TABLE posts (id INTEGER PRIMARY KEY, pinned TEXT);
