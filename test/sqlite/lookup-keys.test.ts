@@ -56,3 +56,32 @@ describe('a lookup key that is not one SQLite value', () => {
     });
   });
 });
+
+describe('a lookup key that is a BLOB', () => {
+  it.each([
+    ['get', '{ table: blobs, get: { id: "{{ s.ref }}" } }', '{{ o.v }}'],
+    ['where', '{ table: blobs, where: { equals: { id: "{{ s.ref }}" } }, max: 2 }', '{{ o[0].v }}'],
+  ])('%s: finds the row whose key has the same bytes', async (_o, lookup, value) => {
+    const db = tmp().file('blobs.db');
+    createDb(
+      db,
+      `CREATE TABLE src (id INTEGER PRIMARY KEY, ref BLOB, note TEXT);
+       CREATE TABLE blobs (id BLOB PRIMARY KEY, v TEXT);
+       INSERT INTO src (id, ref) VALUES (1, x'00ff'), (2, x'0102');
+       INSERT INTO blobs VALUES (x'00ff', 'first'), (x'0102', 'second'), (x'01', 'prefix');`,
+    );
+    const run = await runYaml(`name: blob-keys
+${sqliteTarget(db)}source: { as: s, table: src }
+lookups:
+  o: ${lookup}
+update:
+  key: { id: "{{ s.id }}" }
+  set: { note: "${value}" }
+`);
+    expect(run.summary).toMatchObject({ total: 2, updated: 2, failed: 0 });
+    expect(query(db, 'SELECT id, note FROM src ORDER BY id')).toEqual([
+      { id: 1, note: 'first' },
+      { id: 2, note: 'second' },
+    ]);
+  });
+});
