@@ -85,3 +85,26 @@ update:
     ]);
   });
 });
+
+describe('a lookup key that is a boolean', () => {
+  it('is bound as SQLite stores it (true as 1, false as 0)', async () => {
+    const db = tmp().file('bools.db');
+    createDb(
+      db,
+      `CREATE TABLE src (id INTEGER PRIMARY KEY, yes TEXT, no TEXT);
+       CREATE TABLE modes (flag INTEGER PRIMARY KEY, label TEXT);
+       INSERT INTO src (id) VALUES (1);
+       INSERT INTO modes VALUES (1, 'on'), (0, 'off');`,
+    );
+    await runYaml(`name: bool-keys
+${sqliteTarget(db)}source: { as: s, table: src }
+lookups:
+  on: { table: modes, get: { flag: true } }
+  off: { table: modes, get: { flag: false } }
+update:
+  key: { id: "{{ s.id }}" }
+  set: { yes: "{{ on.label }}", no: "{{ off.label }}" }
+`);
+    expect(query(db, 'SELECT yes, no FROM src')).toEqual([{ yes: 'on', no: 'off' }]);
+  });
+});
