@@ -11,85 +11,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, TIME_SCALE } from '../helpers/cli.js';
 import { createMediaTable, type RunningDynalite, seedRawItems, startDynalite } from '../helpers/dynalite.js';
 import { useTempDirs } from '../helpers/tmp.js';
+import {
+  AFFINITY_RAWS,
+  affinityOracle,
+  affinitySnapshot,
+  createAffinityDb,
+  createValuesDb,
+  exactRows,
+  SPEC,
+  snapshot,
+  VALUES,
+} from './exact-values-data.js';
 import { dynamoEnv, jsonSummary, pkOf, type RawItem, scanRaw, show } from './support.js';
 
 const tmp = useTempDirs();
-
-/**
- * SQL literals of every storage class and the edge of each: INTEGER at ±2^63 and beyond 2^53,
- * REAL whole, negative zero, ±Infinity and a double that needs 17 digits, TEXT with NUL and with
- * a character outside the BMP, BLOB empty and with NUL/0xFF bytes, and NULL. The columns have no
- * declared type, so SQLite keeps each storage class exactly as given.
- */
-const VALUES = [
-  '9223372036854775807',
-  '-9223372036854775808',
-  '9007199254740993',
-  '7.0',
-  '-0.0',
-  '1e20',
-  '9e999',
-  '-9e999',
-  '0.30000000000000004',
-  "'a' || char(0) || 'b'",
-  "'smile 😀'",
-  "x''",
-  "x'00ff10'",
-  'NULL',
-  "'plain'",
-];
-
-/** The rows a query reads, read-only, integers as bigints (exact at any size). */
-function exactRows(path: string, sql: string): unknown[] {
-  const db = new Database(path, { readonly: true });
-  db.defaultSafeIntegers(true);
-  try {
-    return db.prepare(sql).all();
-  } finally {
-    db.close();
-  }
-}
-
-/** id, then storage class and exact content of each column: REALs as numbers (-0 kept), the rest as bytes. */
-function snapshot(path: string): unknown[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    const col = (c: string) => `typeof(${c}) AS t_${c}, CASE typeof(${c}) WHEN 'real' THEN ${c} ELSE hex(${c}) END AS x_${c}`;
-    return db.prepare(`SELECT id, ${col('v')}, ${col('v_new')} FROM vals ORDER BY id`).all();
-  } finally {
-    db.close();
-  }
-}
-
-function createValuesDb(path: string): void {
-  const db = new Database(path);
-  try {
-    db.exec('CREATE TABLE vals (id INTEGER PRIMARY KEY, v, v_new, touched_at TEXT)');
-    // Row i replaces VALUES[i] with VALUES[i + 1]: every value is once a before-image and once new.
-    VALUES.forEach((before, i) => {
-      const after = VALUES[(i + 1) % VALUES.length] as string;
-      db.exec(`INSERT INTO vals VALUES (${i + 1}, ${before}, ${after}, NULL)`);
-    });
-    // TEXT that is not valid UTF-8 reads back with U+FFFD: its before-image cannot restore it.
-    db.exec(`INSERT INTO vals VALUES (100, CAST(x'61ff62' AS TEXT), 'replacement', NULL)`);
-  } finally {
-    db.close();
-  }
-}
-
-const SPEC = `name: exact-values
-target:
-  sqlite: { path: "\${VALUES_DB}" }
-source:
-  as: row
-  table: vals
-update:
-  key: { id: "{{ row.id }}" }
-  set:
-    v: "{{ row.v_new }}"
-  overwrite: true
-  touch: { touched_at: "{{ now }}" }
-`;
 
 describe('SQLite values of every storage class', () => {
   it('survive run + undo, and plan + apply + undo, byte for byte; invalid UTF-8 text fails with value_not_exact', async () => {
@@ -331,36 +266,9 @@ describe("SQLite's type affinity", () => {
     const dir = tmp();
     const db = dir.file('affinity.db');
     const oracle = dir.file('oracle.db');
-    const w = new Database(db);
-    w.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, txt TEXT, num INTEGER, r REAL, nu NUMERIC, b)');
-    const ins = w.prepare('INSERT INTO t (id, raw) VALUES (?, ?)');
-    // (JSON 7.0 is left out: a JSON number is a value, so 7.0 reads as 7, where SQLite's JSON keeps a REAL.)
-    // Unicode spaces are not SQLite's spaces: "\u202f7" stays text everywhere; "12\u0000" is read up to its NUL.
-    const raws = [
-      '12345',
-      '0.1',
-      'true',
-      'false',
-      '"007"',
-      '"12"',
-      '"abc"',
-      '1.5e300',
-      '-3',
-      '"2.50"',
-      '9007199254740993',
-      '"\\u202f7"',
-      '"12\\u00a0"',
-      '"12\\u0000"',
-    ];
-    for (const [i, v] of raws.entries()) ins.run(i + 1, `{"v":${v}}`);
-    w.close();
-    copyFileSync(db, oracle);
-    // The expected table: SQLite itself stores each JSON value (json_extract) into each column.
-    const o = new Database(oracle);
-    o.exec(
-      "UPDATE t SET txt = json_extract(raw, '$.v'), num = json_extract(raw, '$.v'), r = json_extract(raw, '$.v'), nu = json_extract(raw, '$.v'), b = json_extract(raw, '$.v')",
-    );
-    o.close();
+    createAffinityDb(db);
+    const raws = AFFINITY_RAWS;
+    affinityOracle(db, oracle);
     const spec = dir.write(
       'affinity.yaml',
       `name: affinity
@@ -375,8 +283,7 @@ update:
   set: { txt: "{{ v }}", num: "{{ v }}", r: "{{ v }}", nu: "{{ v }}", b: "{{ v }}" }
 `,
     );
-    const snapshotOf = (path: string) =>
-      exactRows(path, 'SELECT id, txt, typeof(txt), num, typeof(num), r, typeof(r), nu, typeof(nu), b, typeof(b) FROM t ORDER BY id');
+    const snapshotOf = affinitySnapshot;
     const before = snapshotOf(db);
     const dry = await runCli(['run', spec, '--dry-run'], { cwd: dir.path });
     expect(dry.code, show(dry)).toBe(0);

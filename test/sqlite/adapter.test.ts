@@ -987,8 +987,10 @@ describe('writes SQLite would turn into changes datafix does not see', () => {
     const err = await rejection(
       runYaml(spec(rollback, 'source: { as: r, table: t }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { v: x }\n')),
     );
-    expect(err).toMatchObject({ code: 'DF418' });
-    expect(err.message).toContain('row 2 is frozen');
+    expect(err).toMatchObject({ code: 'DF418', category: 'config' });
+    expect(err.message).toBe(
+      "writing `t` (id=2): row 2 is frozen; SQLite rolled back the whole batch (a trigger's RAISE(ROLLBACK)), so nothing of it was written. Fix that record's data or the trigger, then --resume",
+    );
     expect(query(rollback, 'SELECT count(*) AS n FROM t WHERE v IS NOT NULL')).toEqual([{ n: 0 }]);
 
     const deferred = newDb(
@@ -999,8 +1001,10 @@ describe('writes SQLite would turn into changes datafix does not see', () => {
         spec(deferred, 'source: { as: o, table: orders }\nupdate:\n  key: { id: "{{ o.id }}" }\n  set: { user_code: "{{ o.want }}" }\n'),
       ),
     );
-    expect(fk).toMatchObject({ code: 'DF418' });
-    expect(fk.message).toContain('FOREIGN KEY constraint failed');
+    expect(fk).toMatchObject({ code: 'DF418', category: 'config' });
+    expect(fk.message).toBe(
+      `committing a batch of writes to ${deferred}: FOREIGN KEY constraint failed; SQLite rolled back the whole batch, so nothing of it was written. A record of it breaks a deferred constraint: find it with a smaller --limit or fix the data it points at, then --resume`,
+    );
     expect(query(deferred, 'SELECT count(*) AS n FROM orders WHERE user_code IS NOT NULL')).toEqual([{ n: 0 }]);
   });
 

@@ -106,6 +106,52 @@ describe('comparisons on SQLite mean what SQLite means, in where and in skip rul
   });
 });
 
+describe('beginsWith and contains with a numeric prefix on an INTEGER column', () => {
+  // n is INTEGER: 10 and 100 are numbers; '10 apples' and 'x10' are not numeric, so they stay text.
+  it.each([
+    ['beginsWith', { beginsWith: { n: '10' } }, [2]],
+    ['contains', { contains: { n: '10' } }, [2, 3]],
+  ])('%s holds for the text holding the digits, never for a number (the prefix takes no affinity)', async (_name, cond, expected) => {
+    const db = tmp().file('digits.db');
+    createDb(
+      db,
+      "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER, mark TEXT); INSERT INTO t (id, n) VALUES (1, 10), (2, '10 apples'), (3, 'x10'), (4, 100);",
+    );
+    const got = await selectedBy(db, cond);
+    expect(got.where).toEqual(expected);
+    expect(got.skip).toEqual(expected);
+  });
+});
+
+describe('a rule on a value inside a JSON document (no column)', () => {
+  it('compares with no affinity, and a missing value satisfies nothing', async () => {
+    const db = tmp().file('json.db');
+    createDb(
+      db,
+      `CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, mark TEXT);
+       INSERT INTO t (id, raw) VALUES (1, '{"v":10}'), (2, '{"v":"10"}'), (3, '{"v":9}'), (4, '{}'), (5, '{"v":"b"}'), (6, '{"v":"B"}');`,
+    );
+    const run = await runYaml(
+      `name: json-rule
+${sqliteTarget(db)}source: { table: t, as: row }
+extract:
+  v: { from: row.raw, parse: json, path: "$.v" }
+skip:
+  - reason: hit
+    when: { gt: { v: 9 } }
+update:
+  key: { id: "{{ row.id }}" }
+  set: { mark: "{{ v }}" }
+`,
+      { dryRun: true },
+    );
+    // 10 > 9; every text ("10", "b", "B") is above every number: it takes no affinity here, so
+    // "10" stays text; 9 is not above 9, and a missing value satisfies nothing.
+    const hits = run.records.filter((r) => r.reason === 'hit').map((r) => Number(r.key.id));
+    expect(hits.sort((a, b) => a - b)).toEqual([1, 2, 5, 6]);
+  });
+});
+
 describe('a rule on a lookup row compares as that row’s own columns do', () => {
   it('applies the looked-up table’s affinity and collation', async () => {
     const dir = tmp();

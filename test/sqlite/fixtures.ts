@@ -4,10 +4,12 @@
  * (load → compile → adapter.check → runFix) while recording every record event.
  */
 import Database from 'better-sqlite3';
+import { expect } from 'vitest';
 import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
 import type { Adapter } from '../../src/adapters/types.js';
 import type { EngineEvent, RecordEvent, RunSummary } from '../../src/engine/events.js';
 import { type RunOptions, runFix } from '../../src/engine/run.js';
+import { DatafixError } from '../../src/errors.js';
 import { compileSpec } from '../../src/language/compile.js';
 import type { EnvSource } from '../../src/language/env.js';
 import { loadSpecText } from '../../src/language/load.js';
@@ -106,4 +108,15 @@ export async function runYaml(yaml: string, options: SpecRunOptions = {}): Promi
 /** A SQLite spec header pointing at `dbPath`. */
 export function sqliteTarget(dbPath: string, extra = ''): string {
   return `target:\n  sqlite:\n    path: ${JSON.stringify(dbPath)}\n${extra}`;
+}
+
+/** The DatafixError `promise` rejects with (a test fails if it resolves or throws anything else). */
+export async function refusal(promise: Promise<unknown>): Promise<DatafixError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(DatafixError);
+    return err as DatafixError;
+  }
+  throw new Error('expected a refusal');
 }

@@ -11,6 +11,13 @@ import { compileYaml, createDb, query, runYaml, sqliteTarget } from './fixtures.
 
 const tempDir = useTempDirs();
 
+/** A database file in a fresh temp dir, made from `sql`. */
+function dbOf(sql: string): string {
+  const db = tempDir().file('lookup.db');
+  createDb(db, sql);
+  return db;
+}
+
 /** Comment counts per post: 0, 1, 3, MAX and MAX + 1, cycling; bodies name their comment. */
 const MAX = 4;
 const POSTS = 10;
@@ -145,6 +152,35 @@ update:
     expect(run.requests.lookupMany).toBe(1);
   });
 
+  it("`beginsWith` and `contains` in its `where` compare by the column's collation, as in the source's `where`", async () => {
+    // code is NOCASE, raw is BINARY, both holding the same text.
+    const db = dbOf(
+      `CREATE TABLE users (id INTEGER PRIMARY KEY, by_code TEXT, by_raw TEXT, has_code TEXT);
+       CREATE TABLE tags (id INTEGER PRIMARY KEY, owner INTEGER, code TEXT COLLATE NOCASE, raw TEXT);
+       INSERT INTO users (id) VALUES (1), (2);
+       INSERT INTO tags VALUES (1, 1, 'ABC', 'ABC'), (2, 1, 'abd', 'abd'), (3, 1, 'xab', 'xab'), (4, 1, 'Ab', 'Ab'), (5, 1, 'b', 'b'),
+         (6, 2, 'aB', 'aB');`,
+    );
+    const lookup = (name: string, cond: string) =>
+      `  ${name}:\n    table: tags\n    where: { all: [ { equals: { owner: "{{ u.id }}" } }, ${cond} ] }\n    max: 10\n`;
+    await runYaml(`name: prefixes
+${sqliteTarget(db)}source: { as: u, table: users }
+lookups:
+${lookup('byCode', '{ beginsWith: { code: ab } }')}${lookup('byRaw', '{ beginsWith: { raw: ab } }')}${lookup('hasCode', '{ contains: { code: AB } }')}
+update:
+  key: { id: "{{ u.id }}" }
+  set: { by_code: "{{ byCode }}", by_raw: "{{ byRaw }}", has_code: "{{ hasCode }}" }
+`);
+    const ids = (json: string) => (JSON.parse(json) as { id: number }[]).map((t) => t.id);
+    const rows = query<{ by_code: string; by_raw: string; has_code: string }>(db, 'SELECT * FROM users ORDER BY id');
+    // NOCASE: 'ABC', 'abd' and 'Ab' start with "ab" ignoring case, 'xab' holds "AB" too; BINARY:
+    // only 'abd' starts with "ab".
+    expect(rows.map((r) => [ids(r.by_code), ids(r.by_raw), ids(r.has_code)])).toEqual([
+      [[1, 2, 4], [2], [1, 2, 3, 4]],
+      [[6], [], [6]],
+    ]);
+  });
+
   it('a column of the listed rows that the table lacks is refused before anything is read (DF405)', async () => {
     const dir = tempDir();
     const db = dir.file('typo.db');
@@ -274,7 +310,8 @@ describe('SQLite lookups of several rows: larger pages and rules', () => {
   it('a page with more keys than one statement may bind is split into statements under the limit', async () => {
     const dir = tempDir();
     const db = dir.file('wide.db');
-    // Two bound values per key: 16,383 keys (32,766 parameters) fit one statement, 20,000 do not.
+    // Two bound values per key, one for the constant part of `where` and one for max: 16,382 keys
+    // (32,766 parameters) fit one statement, 20,000 do not.
     const n = 20_000;
     const posts = Array.from({ length: n }, (_, i) => `(${i + 1}, 'g${i % 7}', ${i + 1})`).join(', ');
     createDb(
@@ -287,7 +324,7 @@ describe('SQLite lookups of several rows: larger pages and rules', () => {
     const run = await runYaml(`name: wide
 ${sqliteTarget(db)}source: { as: p, table: posts, pageSize: ${n} }
 lookups:
-  marks: { table: marks, where: { equals: { grp: "{{ p.grp }}", num: "{{ p.num }}" } }, max: 1 }
+  marks: { table: marks, where: { all: [ { equals: { grp: "{{ p.grp }}", num: "{{ p.num }}" } }, { not: { equals: { id: 0 } } } ] }, max: 1 }
 skip:
   - { reason: unmarked, when: { missing: "marks[0]" } }
 update:
@@ -303,6 +340,32 @@ update:
     ]);
     expect(run.summary).toMatchObject({ total: n, updated: 3, skipped: n - 3 });
     expect(run.requests.lookupMany).toBe(2);
+  });
+
+  it('records naming the same rows share one entry of the statement, and each gets all of them', async () => {
+    const db = dbOf(
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, ref TEXT, got TEXT);
+       CREATE TABLE comments (id INTEGER PRIMARY KEY, ref TEXT COLLATE NOCASE, body TEXT);
+       INSERT INTO posts (id, ref) VALUES (1, 'x'), (2, 'y'), (3, 'X'), (4, 'x');
+       INSERT INTO comments VALUES (10, 'x', 'a'), (11, 'Y', 'b'), (12, 'X', 'c');`,
+    );
+    const run = await runYaml(`name: shared
+${sqliteTarget(db)}source: { as: post, table: posts }
+lookups:
+  comments: { table: comments, where: { equals: { ref: "{{ post.ref }}" } }, max: 3 }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { got: "{{ comments }}" }
+`);
+    // ref is NOCASE: 'x' and 'X' name the same rows (10 and 12), 'y' row 11.
+    const bodies = (json: string) => (JSON.parse(json) as { body: string }[]).map((c) => c.body);
+    expect(query<{ got: string }>(db, 'SELECT got FROM posts ORDER BY id').map((r) => bodies(r.got))).toEqual([
+      ['a', 'c'],
+      ['b'],
+      ['a', 'c'],
+      ['a', 'c'],
+    ]);
+    expect(run.requests.lookupMany).toBe(1);
   });
 
   it('a skip rule on a field of a listed row compares as its column does (affinity)', async () => {
@@ -331,6 +394,74 @@ update:
       { id: 2, note: '300' },
     ]);
     expect(run.outcomes.get(1)).toMatchObject({ outcome: 'skipped', reason: 'level_200' });
+  });
+
+  it('a table without a primary key lists its rows in rowid order, each row as stored (no column of its own added)', async () => {
+    const db = dbOf(
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, notes TEXT);
+       CREATE TABLE notes (post_id INTEGER, body TEXT);
+       INSERT INTO posts (id) VALUES (1), (2);
+       INSERT INTO notes VALUES (2, 'z first'), (1, 'b'), (2, 'a second'), (1, 'a');`,
+    );
+    await runYaml(`name: rowid-notes
+${sqliteTarget(db)}source: { as: post, table: posts }
+lookups:
+  notes: { table: notes, where: { equals: { post_id: "{{ post.id }}" } }, max: 5 }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { notes: "{{ notes }}" }
+`);
+    expect(query(db, 'SELECT id, notes FROM posts ORDER BY id')).toEqual([
+      { id: 1, notes: '[{"post_id":1,"body":"b"},{"post_id":1,"body":"a"}]' },
+      { id: 2, notes: '[{"post_id":2,"body":"z first"},{"post_id":2,"body":"a second"}]' },
+    ]);
+  });
+
+  it('a table with a composite primary key lists its rows in that key order', async () => {
+    const db = dbOf(
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, grp TEXT, got TEXT);
+       CREATE TABLE marks (grp TEXT, num INTEGER, PRIMARY KEY (grp, num));
+       INSERT INTO posts (id, grp) VALUES (1, 'a'), (2, 'b');
+       INSERT INTO marks VALUES ('a', 30), ('b', 5), ('a', 10), ('a', 20);`,
+    );
+    await runYaml(`name: composite
+${sqliteTarget(db)}source: { as: post, table: posts }
+lookups:
+  marks: { table: marks, where: { equals: { grp: "{{ post.grp }}" } }, max: 5 }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { got: "{{ marks }}" }
+`);
+    expect(query(db, 'SELECT id, got FROM posts ORDER BY id')).toEqual([
+      { id: 1, got: '[{"grp":"a","num":10},{"grp":"a","num":20},{"grp":"a","num":30}]' },
+      { id: 2, got: '[{"grp":"b","num":5}]' },
+    ]);
+  });
+
+  it('a `where` without a template gives every record the same rows, bounded by max', async () => {
+    const db = dbOf(
+      `CREATE TABLE posts (id INTEGER PRIMARY KEY, pinned TEXT);
+       CREATE TABLE notices (id INTEGER PRIMARY KEY, pinned INTEGER, body TEXT);
+       INSERT INTO posts (id) VALUES (1), (2);
+       INSERT INTO notices VALUES (30, 1, 'c'), (10, 1, 'a'), (20, 0, 'b');`,
+    );
+    const spec = (max: number) => `name: pinned
+${sqliteTarget(db)}source: { as: post, table: posts }
+lookups:
+  pins: { table: notices, where: { equals: { pinned: 1 } }, max: ${max} }
+update:
+  key: { id: "{{ post.id }}" }
+  set: { pinned: "{{ pins }}" }
+`;
+    const over = await runYaml(spec(1));
+    expect(over.summary).toMatchObject({ total: 2, updated: 0, failed: 2, reasons: { lookup_over_max: 2 } });
+    expect(over.outcomes.get(1)?.message).toBe('more than 1 rows of `notices` match (max: 1)');
+    await runYaml(spec(2));
+    const pins = '[{"id":10,"pinned":1,"body":"a"},{"id":30,"pinned":1,"body":"c"}]';
+    expect(query(db, 'SELECT id, pinned FROM posts ORDER BY id')).toEqual([
+      { id: 1, pinned: pins },
+      { id: 2, pinned: pins },
+    ]);
   });
 
   it('datafix test infers the lookup table from the fix: its columns from `where`, rows in the order given', async () => {

@@ -5,9 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Adapter } from '../../src/adapters/types.js';
-import { DatafixError } from '../../src/errors.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { createDb, openDb, query, runYaml, sqliteTarget } from './fixtures.js';
+import { createDb, openDb, query, refusal, runYaml, sqliteTarget } from './fixtures.js';
 
 const tmp = useTempDirs();
 const NOW = new Date('2030-01-02T03:04:05.000Z');
@@ -30,16 +29,6 @@ function withConcurrentWriter(db: string, sql: string): (a: Adapter) => Adapter 
       return a.write(requests, options);
     },
   });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<DatafixError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DatafixError);
-    return err as DatafixError;
-  }
-  throw new Error('expected a refusal');
 }
 
 const ITEMS =

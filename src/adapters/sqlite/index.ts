@@ -833,7 +833,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           if (entry) entry.owners.push(i);
           else wanted.set(id, { values, owners: [i] });
         }
-        const where = first.where ? compileWhere(first.where) : undefined;
+        const where = first.where ? compileWhere(first.where, (c) => knownCollation(table, c)) : undefined;
         const whereParams = (where?.params ?? []).map(toSqlValue);
         const keyList = (info.primaryKey.length ? info.primaryKey : ['rowid']).map(quoteIdent).join(', ');
         // Bound parameters per statement stay under SQLite's limit (SQLITE_MAX_VARIABLE_NUMBER,

@@ -77,12 +77,10 @@ export function valueTestSql(
 /**
  * Compiles a `where` condition (refs are bare column names) to SQL with bound parameters.
  * `collationOf` gives a column's collation, for the tests that compare a function's result
- * (`beginsWith`, `contains`); without it they compare by BINARY.
+ * (`beginsWith`, `contains`): SQLite applies a column's collation to the column itself, not to
+ * `substr()` or `instr()` over it, so every caller names it (no BINARY default to forget).
  */
-export function compileWhere(
-  cond: Condition,
-  collationOf: (column: string) => BuiltInCollation = () => 'BINARY',
-): { sql: string; params: unknown[] } {
+export function compileWhere(cond: Condition, collationOf: (column: string) => BuiltInCollation): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const walk = (c: Condition): string => {
     switch (c.op) {
