@@ -99,26 +99,34 @@ describe('DynamoDB reads', () => {
     }
   }
 
-  it('the record a write replaces, when it is not the source record, is read strongly consistent', async () => {
+  it('the record a write replaces, when it is not the source record, is read strongly consistent; the first source record naming it has it', async () => {
     const table = await mediaTable('media-fetch', [
       mediaItem('a', '2024-01-01T00:00:00Z', { copyOf: 'b' }),
       mediaItem('b', '2024-01-01T00:00:00Z'),
+      mediaItem('c', '2024-01-01T00:00:00Z', { copyOf: 'd' }),
+      mediaItem('d', '2024-01-01T00:00:00Z'),
+      mediaItem('e', '2024-01-01T00:00:00Z', { copyOf: 'b' }),
     ]);
     bodies.length = 0;
+    const updated: unknown[] = [];
     const summary = await run(
       spec(
         table,
         'source: { as: media, scan: { filter: { exists: copyOf } } }\n' +
           'update:\n  key: { PK: "MEDIA#{{ media.copyOf }}", SK: METADATA }\n  set: { copiedFrom: "{{ media.id }}" }\n',
       ),
+      (e) => e.type === 'record' && e.outcome === 'updated' && updated.push(e.key.PK),
     );
-    expect(summary).toMatchObject({ total: 1, updated: 1 });
+    expect(summary).toMatchObject({ total: 3, updated: 2, skipped: 1, reasons: { duplicate_target: 1 } });
     const reads = bodies.filter((b) => b.operation === 'BatchGetItem' || b.operation === 'GetItem');
     expect(reads).toHaveLength(1);
     const asked = reads[0]?.body as { RequestItems?: Record<string, { ConsistentRead?: boolean }>; ConsistentRead?: boolean };
     expect(asked.RequestItems?.[table]?.ConsistentRead ?? asked.ConsistentRead).toBe(true);
-    const items = await scanAll(dynamo.endpoint, table);
-    expect(items.find((i) => i.id === 'b')?.copiedFrom).toBe('a');
+    // a and e both name b: whichever the scan returned first wrote it, the other is a duplicate.
+    const items = new Map((await scanAll(dynamo.endpoint, table)).map((i) => [i.id, i.copiedFrom]));
+    const bWriter = updated.includes('MEDIA#a') ? 'a' : 'e';
+    expect(updated.filter((k) => k === 'MEDIA#a' || k === 'MEDIA#e')).toHaveLength(1);
+    expect(Object.fromEntries(items)).toEqual({ a: undefined, b: bWriter, c: undefined, d: 'c', e: undefined });
   });
 
   it('the pages of a parallel scan name their segment', async () => {
