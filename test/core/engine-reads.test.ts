@@ -35,6 +35,21 @@ describe('SQLite reads', () => {
     expect(query(db, 'SELECT id FROM items WHERE note IS NOT NULL ORDER BY id').map((r) => r.id)).toEqual([1, 2, 3]);
   });
 
+  it('a resumed run whose cursor is past the last page (null) reads nothing and writes nothing', async () => {
+    const db = tmp().file('done.db');
+    createDb(db, 'CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO items VALUES (1, NULL), (2, NULL)');
+    const run = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\n`,
+      { cursor: null },
+    );
+    expect(run.summary).toMatchObject({ total: 0, updated: 0, skipped: 0, failed: 0 });
+    expect(run.requests.select ?? 0).toBe(0);
+    expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
+      { id: 1, note: null },
+      { id: 2, note: null },
+    ]);
+  });
+
   it('a lookup of several records on a backend without them is DF790, naming the lookup; nothing is written', async () => {
     const db = tmp().file('posts.db');
     createDb(
