@@ -316,6 +316,23 @@ describe('what each record reports', () => {
     expect(run.events.at(-1)).toEqual({ type: 'done', summary: run.summary, interrupted: false });
   });
 
+  it('a record that fails does not claim its target record: the next source record naming it updates it', async () => {
+    const path = tmp().file('claim.db');
+    createDb(
+      path,
+      'CREATE TABLE src (id INTEGER PRIMARY KEY, json TEXT); CREATE TABLE dst (id TEXT PRIMARY KEY, label TEXT);' +
+        'INSERT INTO src VALUES (1, \'{"l":{"map":1}}\'), (2, \'{"l":"two"}\'); INSERT INTO dst VALUES (\'d1\', NULL)',
+    );
+    const run = await runYaml(
+      `name: claim\n${sqliteTarget(path)}source: { as: s, table: src }\n` +
+        'extract:\n  label: { from: s.json, parse: json, path: $.l }\n' +
+        'update:\n  table: dst\n  key: { id: d1 }\n  set: { label: "x{{ label }}" }\n',
+    );
+    expect(run.outcomes.get(1)).toMatchObject({ outcome: 'failed', reason: 'template_error' });
+    expect(run.outcomes.get(2)).toEqual({ outcome: 'updated' });
+    expect(query(path, 'SELECT id, label FROM dst')).toEqual([{ id: 'd1', label: 'xtwo' }]);
+  });
+
   it('a record whose write meets a conflict reports its reason alone, neither changes nor a target', async () => {
     const db = itemsDb(2);
     const run = await runYaml(renameSpec(db, 2), {
