@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoAdapter } from '../../src/adapters/dynamodb/index.js';
 import type { EngineEvent, RecordEvent } from '../../src/engine/events.js';
-import { runFix } from '../../src/engine/run.js';
+import { type CheckpointSink, type RunOptions, runFix } from '../../src/engine/run.js';
 import { DatafixError } from '../../src/errors.js';
 import { createMediaTable, mediaItem, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
@@ -33,6 +33,21 @@ describe('SQLite reads', () => {
     expect(pages).toEqual([2, 1]);
     expect(run.requests.select).toBe(2);
     expect(query(db, 'SELECT id FROM items WHERE note IS NOT NULL ORDER BY id').map((r) => r.id)).toEqual([1, 2, 3]);
+  });
+
+  it('a resumed run whose cursor is past the last page (null) reads nothing and writes nothing', async () => {
+    const db = tmp().file('done.db');
+    createDb(db, 'CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO items VALUES (1, NULL), (2, NULL)');
+    const run = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: x }\n`,
+      { cursor: null },
+    );
+    expect(run.summary).toMatchObject({ total: 0, updated: 0, skipped: 0, failed: 0 });
+    expect(run.requests.select ?? 0).toBe(0);
+    expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
+      { id: 1, note: null },
+      { id: 2, note: null },
+    ]);
   });
 
   it('a lookup of several records on a backend without them is DF790, naming the lookup; nothing is written', async () => {
@@ -62,13 +77,17 @@ describe('DynamoDB reads', () => {
   let dynamo: RunningDynalite;
   let proxy: CountingProxy;
   const bodies: { operation: string; body: Record<string, unknown> }[] = [];
+  const slowScans = { table: '', ms: 0, seen: 0 };
 
   beforeAll(async () => {
     dynamo = await startDynalite();
     proxy = await startCountingProxy(dynamo.endpoint, {
       fault: (r) => {
-        bodies.push({ operation: r.operation, body: JSON.parse(r.body) as Record<string, unknown> });
-        return undefined;
+        const body = JSON.parse(r.body) as Record<string, unknown>;
+        bodies.push({ operation: r.operation, body });
+        // Every Scan of `slowScans.table` after its first waits `slowScans.ms` before it is answered.
+        if (r.operation !== 'Scan' || body.TableName !== slowScans.table || slowScans.seen++ === 0) return undefined;
+        return { beforeForward: () => new Promise((resolve) => setTimeout(resolve, slowScans.ms)) };
       },
     });
   });
@@ -87,38 +106,46 @@ describe('DynamoDB reads', () => {
     return name;
   }
 
-  async function run(yaml: string, onEvent?: (e: EngineEvent) => void) {
+  async function run(yaml: string, onEvent?: (e: EngineEvent) => void, options: Partial<RunOptions> = {}) {
     const plan = compileYaml(yaml);
     if (plan.target.backend !== 'dynamodb') throw new Error('a DynamoDB spec');
     const adapter = await createDynamoAdapter(plan.target, { retryBaseMs: 1 });
     try {
       await adapter.check(plan);
-      return await runFix(plan, adapter, { dryRun: false, ...(onEvent ? { onEvent } : {}) });
+      return await runFix(plan, adapter, { dryRun: false, ...options, ...(onEvent ? { onEvent } : {}) });
     } finally {
       await adapter.close();
     }
   }
 
-  it('the record a write replaces, when it is not the source record, is read strongly consistent', async () => {
+  it('the record a write replaces, when it is not the source record, is read strongly consistent; the first source record naming it has it', async () => {
     const table = await mediaTable('media-fetch', [
       mediaItem('a', '2024-01-01T00:00:00Z', { copyOf: 'b' }),
       mediaItem('b', '2024-01-01T00:00:00Z'),
+      mediaItem('c', '2024-01-01T00:00:00Z', { copyOf: 'd' }),
+      mediaItem('d', '2024-01-01T00:00:00Z'),
+      mediaItem('e', '2024-01-01T00:00:00Z', { copyOf: 'b' }),
     ]);
     bodies.length = 0;
+    const updated: unknown[] = [];
     const summary = await run(
       spec(
         table,
         'source: { as: media, scan: { filter: { exists: copyOf } } }\n' +
           'update:\n  key: { PK: "MEDIA#{{ media.copyOf }}", SK: METADATA }\n  set: { copiedFrom: "{{ media.id }}" }\n',
       ),
+      (e) => e.type === 'record' && e.outcome === 'updated' && updated.push(e.key.PK),
     );
-    expect(summary).toMatchObject({ total: 1, updated: 1 });
+    expect(summary).toMatchObject({ total: 3, updated: 2, skipped: 1, reasons: { duplicate_target: 1 } });
     const reads = bodies.filter((b) => b.operation === 'BatchGetItem' || b.operation === 'GetItem');
     expect(reads).toHaveLength(1);
     const asked = reads[0]?.body as { RequestItems?: Record<string, { ConsistentRead?: boolean }>; ConsistentRead?: boolean };
     expect(asked.RequestItems?.[table]?.ConsistentRead ?? asked.ConsistentRead).toBe(true);
-    const items = await scanAll(dynamo.endpoint, table);
-    expect(items.find((i) => i.id === 'b')?.copiedFrom).toBe('a');
+    // a and e both name b: whichever the scan returned first wrote it, the other is a duplicate.
+    const items = new Map((await scanAll(dynamo.endpoint, table)).map((i) => [i.id, i.copiedFrom]));
+    const bWriter = updated.includes('MEDIA#a') ? 'a' : 'e';
+    expect(updated.filter((k) => k === 'MEDIA#a' || k === 'MEDIA#e')).toHaveLength(1);
+    expect(Object.fromEntries(items)).toEqual({ a: undefined, b: bWriter, c: undefined, d: 'c', e: undefined });
   });
 
   it('the pages of a parallel scan name their segment', async () => {
@@ -227,4 +254,60 @@ describe('DynamoDB reads', () => {
       ]);
     },
   );
+
+  it('a page the filter left empty is still a page: reported and checkpointed, so a resume does not read it again', async () => {
+    const table = await mediaTable(
+      'media-empty-pages',
+      ['a', 'b', 'c', 'd', 'e'].map((id) => mediaItem(id, '2024-01-01T00:00:00Z')),
+    );
+    bodies.length = 0;
+    const pages: number[] = [];
+    const saved: number[] = [];
+    const checkpoint: CheckpointSink = {
+      id: 'fix-1',
+      save: (_cursor, progress) => {
+        saved.push(progress.pages);
+      },
+      encode: () => '',
+    };
+    const summary = await run(
+      spec(
+        table,
+        'source: { as: media, scan: { filter: { equals: { type: image } } } }\nupdate:\n  key: { PK: "{{ media.PK }}", SK: "{{ media.SK }}" }\n  set: { seen: yes }\n',
+      ),
+      (e) => e.type === 'page' && pages.push(e.records),
+      { pageSize: 2, checkpoint },
+    );
+    // Five items, two a Scan: three Scans, none of whose items is an image.
+    const scans = bodies.filter((b) => b.operation === 'Scan' && b.body.TableName === table).length;
+    expect(scans).toBe(3);
+    expect(summary).toMatchObject({ total: 0, updated: 0 });
+    expect(pages).toEqual([0, 0, 0]);
+    expect(saved).toEqual([1, 2, 3]);
+  });
+
+  it('a stop while the next page is still being read ends the run as interrupted, with the pages before it', async () => {
+    const table = await mediaTable(
+      'media-stop-reading',
+      ['a', 'b', 'c', 'd'].map((id) => mediaItem(id, '2024-01-01T00:00:00Z')),
+    );
+    Object.assign(slowScans, { table, ms: 400, seen: 0 });
+    const stop = new AbortController();
+    const events: EngineEvent[] = [];
+    const summary = await run(
+      spec(
+        table,
+        'source: { as: media, scan: {} }\nupdate:\n  key: { PK: "{{ media.PK }}", SK: "{{ media.SK }}" }\n  set: { seen: yes }\n',
+      ),
+      (e) => {
+        events.push(e);
+        // Sent while the second Scan waits at the proxy: the reader ends quietly on it.
+        if (e.type === 'page') setTimeout(() => stop.abort(), 50);
+      },
+      { pageSize: 2, signal: stop.signal },
+    );
+    expect(summary).toMatchObject({ total: 2, updated: 2 });
+    expect(events.at(-1)).toMatchObject({ type: 'done', interrupted: true });
+    expect((await scanAll(dynamo.endpoint, table)).filter((i) => i.seen === 'yes')).toHaveLength(2);
+  });
 });

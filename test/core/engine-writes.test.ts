@@ -48,11 +48,18 @@ interface WriteCall {
  * DynamoDB request writes nothing) and passes the others to the real adapter; logs every call
  * into `log` and `calls`.
  */
-function throttling(throttledCalls: number, calls: WriteCall[], log: string[], message = 'throughput exceeded'): (a: Adapter) => Adapter {
+function throttling(
+  throttledCalls: number,
+  calls: WriteCall[],
+  log: string[],
+  message = 'throughput exceeded',
+  times: number[] = [],
+): (a: Adapter) => Adapter {
   return (a) => ({
     ...a,
     readPages: a.readPages.bind(a),
     write: async (requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> => {
+      times.push(performance.now());
       calls.push({ ids: requests.map((r) => r.key.id), concurrency: options.concurrency, resend: options.resend === true });
       log.push(`write ${requests.map((r) => r.key.id).join(',')}`);
       if (calls.length <= throttledCalls) return requests.map(() => ({ status: 'retry', message }));
@@ -78,11 +85,12 @@ describe('throttled writes', () => {
     const db = itemsDb(4);
     const calls: WriteCall[] = [];
     const log: string[] = [];
+    const times: number[] = [];
     const throttled: Extract<EngineEvent, { type: 'throttled' }>[] = [];
     const run = await runYaml(renameSpec(db, 2), {
       concurrency: 8,
-      retryBaseMs: 40,
-      wrap: throttling(2, calls, log),
+      retryBaseMs: 100,
+      wrap: throttling(2, calls, log, 'throughput exceeded', times),
       journal: loggingJournal(log),
       onEvent: (e) => e.type === 'throttled' && throttled.push(e),
     });
@@ -101,10 +109,14 @@ describe('throttled writes', () => {
     ]);
     // Backoff: base × 2^attempt, jittered down to no less than half of it.
     const [first, second] = throttled.map((e) => e.waitMs);
-    expect(first).toBeGreaterThanOrEqual(20);
-    expect(first).toBeLessThanOrEqual(40);
-    expect(second).toBeGreaterThanOrEqual(40);
-    expect(second).toBeLessThanOrEqual(80);
+    expect(first).toBeGreaterThanOrEqual(50);
+    expect(first).toBeLessThanOrEqual(100);
+    expect(second).toBeGreaterThanOrEqual(100);
+    expect(second).toBeLessThanOrEqual(200);
+    // …and each requeue is sent only after a wait. (Timers count from the event loop's cached
+    // clock, which lags under load, so a timer may end early by that lag: half the wait is asserted.)
+    expect((times[1] as number) - (times[0] as number)).toBeGreaterThanOrEqual((first as number) / 2);
+    expect((times[2] as number) - (times[1] as number)).toBeGreaterThanOrEqual((second as number) / 2);
     // Before-images are journaled once per batch, before its first attempt; every attempt's
     // answer is settled before the next is sent.
     expect(log).toEqual([
@@ -304,6 +316,23 @@ describe('what each record reports', () => {
     expect(run.events.at(-1)).toEqual({ type: 'done', summary: run.summary, interrupted: false });
   });
 
+  it('a record that fails does not claim its target record: the next source record naming it updates it', async () => {
+    const path = tmp().file('claim.db');
+    createDb(
+      path,
+      'CREATE TABLE src (id INTEGER PRIMARY KEY, json TEXT); CREATE TABLE dst (id TEXT PRIMARY KEY, label TEXT);' +
+        'INSERT INTO src VALUES (1, \'{"l":{"map":1}}\'), (2, \'{"l":"two"}\'); INSERT INTO dst VALUES (\'d1\', NULL)',
+    );
+    const run = await runYaml(
+      `name: claim\n${sqliteTarget(path)}source: { as: s, table: src }\n` +
+        'extract:\n  label: { from: s.json, parse: json, path: $.l }\n' +
+        'update:\n  table: dst\n  key: { id: d1 }\n  set: { label: "x{{ label }}" }\n',
+    );
+    expect(run.outcomes.get(1)).toMatchObject({ outcome: 'failed', reason: 'template_error' });
+    expect(run.outcomes.get(2)).toEqual({ outcome: 'updated' });
+    expect(query(path, 'SELECT id, label FROM dst')).toEqual([{ id: 'd1', label: 'xtwo' }]);
+  });
+
   it('a record whose write meets a conflict reports its reason alone, neither changes nor a target', async () => {
     const db = itemsDb(2);
     const run = await runYaml(renameSpec(db, 2), {
@@ -323,6 +352,27 @@ describe('what each record reports', () => {
     expect(statuses(db)).toEqual(['new', 'theirs']);
   });
 
+  it('a delete shows the whole record going, every field guarded on the value read', async () => {
+    const db = itemsDb(2);
+    const run = await runYaml(
+      `name: purge\n${sqliteTarget(db)}source: { as: item, table: items }\n` +
+        'skip:\n  - { reason: keep, when: { equals: { item.id: 2 } } }\n' +
+        'delete:\n  key: { id: "{{ item.id }}" }\n',
+    );
+    expect(run.summary).toMatchObject({ total: 2, updated: 1, skipped: 1, action: 'delete' });
+    expect(run.records.find((r) => r.key.id === 1)).toEqual({
+      type: 'record',
+      outcome: 'updated',
+      key: { id: 1 },
+      changes: [
+        { field: 'id', before: 1, after: undefined, guard: 'unchanged' },
+        { field: 'status', before: 'old', after: undefined, guard: 'unchanged' },
+      ],
+      target: { table: 'items', key: { id: 1 }, action: 'delete' },
+    });
+    expect(query(db, 'SELECT id FROM items')).toEqual([{ id: 2 }]);
+  });
+
   it('a create names its action on each record and in the summary', async () => {
     const path = tmp().file('create.db');
     createDb(
@@ -335,7 +385,14 @@ describe('what each record reports', () => {
         'create:\n  table: dst\n  key: { id: "{{ s.id }}" }\n  set: { name: "{{ s.name }}" }\n',
     );
     expect(run.summary).toMatchObject({ total: 2, updated: 1, skipped: 1, action: 'create', reasons: { exists: 1 } });
-    expect(run.records.find((r) => r.key.id === 1)?.target).toEqual({ table: 'dst', key: { id: 1 }, action: 'create' });
+    // The change shown (and saved in a plan) is the whole new record, every field absent before.
+    expect(run.records.find((r) => r.key.id === 1)).toMatchObject({
+      target: { table: 'dst', key: { id: 1 }, action: 'create' },
+      changes: [
+        { field: 'id', before: undefined, after: 1, guard: 'absent' },
+        { field: 'name', before: undefined, after: 'a', guard: 'absent' },
+      ],
+    });
     expect(query(path, 'SELECT id, name FROM dst ORDER BY id')).toEqual([
       { id: 1, name: 'a' },
       { id: 2, name: 'b' },

@@ -66,9 +66,11 @@ describe('when two values are the same (no change, an unchanged guard, a before-
     ['a SQLite REAL 7.0 and the integer 7', exact('7.0'), 7],
     ['a bigint and the same number', 5n, 5],
     ['15 significant digits written with a trailing zero', exact('123456789012345.0'), 123456789012345],
-    ['15 significant digits after leading zeros', exact('0.00123456789012345'), 0.00123456789012345],
-    ['a negative number of 15 digits', exact('-123456789012345'), -123456789012345],
+    ['15 significant digits written with two trailing zeros', exact('123456789012345.00'), 123456789012345],
+    ['15 significant digits after leading zeros, with a trailing zero', exact('0.001234567890123450'), 0.00123456789012345],
+    ['a negative number of 15 digits written with a trailing zero', exact('-123456789012345.0'), -123456789012345],
     ['15 digits with an exponent', exact('1.23456789012345e5'), 123456.789012345],
+    ['15 digits with a two-digit exponent', exact('1.23456789012345e10'), 12345678901.2345],
     ['15 digits with a capital exponent', exact('1.23456789012345E5'), 123456.789012345],
     ['the same 20 digits in two objects', exact('12345678901234567890'), NumberValue.from('12345678901234567890')],
   ])('%s are equal', (_what, a, b) => {
@@ -79,6 +81,7 @@ describe('when two values are the same (no change, an unchanged guard, a before-
   it.each([
     ['20 digits and the double nearest to them', exact('12345678901234567890'), 12345678901234567000],
     ['two numbers beyond a double, both read as Infinity', exact('1e400'), exact('2e400')],
+    ['a number a double cannot hold and the double it rounds to', exact('1.00000000000000001'), 1],
     ['a number and its text', exact('5'), '5'],
     ['a number and null', 5, null],
     ['an exact number and a map', exact('5'), { value: '5' }],
@@ -94,6 +97,9 @@ describe('when two values are the same (no change, an unchanged guard, a before-
     expect(deepEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2, 0]))).toBe(false);
     expect(deepEqual(new Uint8Array([1, 2]), [1, 2])).toBe(false);
     expect(deepEqual([1, 2], new Uint8Array([1, 2]))).toBe(false);
+    // Nor is a map whose keys are positions.
+    expect(deepEqual(new Uint8Array([1, 2]), { 0: 1, 1: 2 })).toBe(false);
+    expect(deepEqual({ 0: 1, 1: 2 }, new Uint8Array([1, 2]))).toBe(false);
   });
 
   it('sets are equal in any order, members compared by value (a DynamoDB binary set read twice)', () => {
@@ -103,12 +109,20 @@ describe('when two values are the same (no change, an unchanged guard, a before-
     expect(deepEqual(new Set(['a']), new Set(['a', 'b']))).toBe(false);
     expect(deepEqual(new Set(['a']), ['a'])).toBe(false);
     expect(deepEqual(['a'], new Set(['a']))).toBe(false);
+    // Nor is a set a map, even one with a `size`.
+    expect(deepEqual(new Set(['a']), {})).toBe(false);
+    expect(deepEqual({}, new Set(['a']))).toBe(false);
+    expect(deepEqual(new Set(['a']), { size: 1 })).toBe(false);
+    expect(deepEqual({ size: 1 }, new Set(['a']))).toBe(false);
   });
 
   it('lists are equal element by element, in order; a list is not a map with numbered keys', () => {
     expect(deepEqual([1, { a: [2] }], [1, { a: [2] }])).toBe(true);
     expect(deepEqual([1, 2], [2, 1])).toBe(false);
     expect(deepEqual([1, 2], [1, 2, 3])).toBe(false);
+    expect(deepEqual([1, 2], [1, 3])).toBe(false);
+    expect(deepEqual(['a'], { 0: 'a', length: 1 })).toBe(false);
+    expect(deepEqual({ 0: 'a', length: 1 }, ['a'])).toBe(false);
     expect(deepEqual(['a'], { 0: 'a' })).toBe(false);
     expect(deepEqual({ 0: 'a' }, ['a'])).toBe(false);
   });
@@ -175,7 +189,8 @@ describe('values written as JSON (journals, saved plans, --json) and read back',
     expect(fromJsonSafe({ $number: text })).toBe(number);
   });
 
-  it.each([['7.0'], ['9007199254740993'], ['100000000000000000000'], ['1e20'], ['0.10']])(
+  // An empty text is no number at all: kept as written, never read as 0.
+  it.each([['7.0'], ['9007199254740993'], ['100000000000000000000'], ['1e20'], ['0.10'], ['']])(
     'number text %s reads back as an exact number with its own text',
     (text) => {
       const back = fromJsonSafe({ $number: text });
@@ -202,6 +217,9 @@ describe('values written as JSON (journals, saved plans, --json) and read back',
     expect(fromJsonSafe({ $set: 'a' })).toEqual({ $set: 'a' });
     expect(fromJsonSafe({ $binary: 5 })).toEqual({ $binary: 5 });
     expect(fromJsonSafe({ $number: 5 })).toEqual({ $number: 5 });
+    // A tag beside other keys is a map key like any other.
+    expect(fromJsonSafe({ $number: '5', b: 1 })).toEqual({ $number: '5', b: 1 });
+    expect(fromJsonSafe({ $set: ['a'], b: 1 })).toEqual({ $set: ['a'], b: 1 });
     expect(fromJsonSafe({ $map: null })).toEqual({ $map: null });
     expect(fromJsonSafe({ $map: 'x' })).toEqual({ $map: 'x' });
     expect(fromJsonSafe({ $map: [1] })).toEqual({ $map: [1] });
@@ -241,6 +259,7 @@ describe('values shown in a diff', () => {
     ['a boolean', true, 'true'],
     ['a list', [1, 'a', exact('2.0')], '[1,"a",2.0]'],
     ['a map', { a: 1, 'b c': [null] }, '{"a":1,"b c":[null]}'],
+    ['a map holding exact numbers', { n: exact('7.0'), z: -0 }, '{"n":7.0,"z":-0}'],
     ['a set', new Set(['x']), '{"$set":["x"]}'],
     ['binary', new Uint8Array([1, 2]), '{"$binary":"AQI="}'],
   ])('%s', (_what, value, text) => {
