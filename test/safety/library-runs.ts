@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, expect } from 'vitest';
 import { loadPlan } from '../../src/api.js';
+import { DatafixError } from '../../src/errors.js';
 import type { TargetPlan } from '../../src/plan/types.js';
 import { TargetLock } from '../../src/safety/lock.js';
 import { runPlanSafely, type SafeRunOptions, type SafeRunResult } from '../../src/safety/session.js';
@@ -137,4 +138,15 @@ export function rejectionOf(p: Promise<unknown>): Promise<unknown> {
 export function takeLockOver(target: TargetPlan, spec: string): TargetLock {
   expect(TargetLock.clear(target, undefined, true)).toBe('cleared');
   return TargetLock.acquire(target, { fix: 'another-fix', spec, purpose: 'run' });
+}
+
+/**
+ * The error a refused call throws (fails the test when it does not throw one), of `category`:
+ * a refusal the person mends themselves is `usage` (exit 2, no stack).
+ */
+export async function refusal(p: Promise<unknown>, category = 'usage'): Promise<DatafixError> {
+  const err = await rejectionOf(p);
+  expect(err).toBeInstanceOf(DatafixError);
+  expect((err as DatafixError).category).toBe(category);
+  return err as DatafixError;
 }

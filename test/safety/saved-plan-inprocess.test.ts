@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { loadPlan } from '../../src/api.js';
-import { DatafixError } from '../../src/errors.js';
 import { lockHolder, TargetLock } from '../../src/safety/lock.js';
 import {
   type ApplyEvent,
@@ -30,7 +29,7 @@ import { undoJournal } from '../../src/safety/undo.js';
 import { startCountingProxy } from '../helpers/proxy.js';
 import { type TempDir, useTempDirs } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
-import { dynamoFix, useDynaliteTables } from './library-runs.js';
+import { dynamoFix, refusal, useDynaliteTables } from './library-runs.js';
 import {
   dumpSqlite,
   journalResults,
@@ -177,17 +176,6 @@ async function apply(f: Fixture, options: Partial<ApplyOptions> = {}, plan = f.o
     onNote: (n) => notes.push(n),
   });
   return { summary, events, notes };
-}
-
-/** The error a refused call throws (fails the test when it does not throw one), of `category`. */
-async function refusal(p: Promise<unknown>, category = 'usage'): Promise<DatafixError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DatafixError);
-  expect((err as DatafixError).category).toBe(category);
-  return err as DatafixError;
 }
 
 /** The lock files next to the database and the journals under `.datafix/`: what a refused apply must not leave. */

@@ -27,6 +27,7 @@ import {
   libraryFix,
   liveRun,
   type Order,
+  refusal,
   rejectionOf,
   renameSpec,
   stopAfterPages,
@@ -49,18 +50,6 @@ function ordersFix(rows: readonly Order[], spec = renameSpec(2)): LibraryFix {
 }
 
 const statuses = (db: string) => sqliteAll<{ status: string }>(db, 'SELECT status FROM orders ORDER BY id').map((r) => r.status);
-
-/** The error a refused call throws (fails the test when it does not throw one), of `category`. */
-async function refusal(p: Promise<unknown>, category = 'usage'): Promise<DatafixError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DatafixError);
-  // A refused resume is the person's to mend (usage: exit 2, no stack).
-  expect((err as DatafixError).category).toBe(category);
-  return err as DatafixError;
-}
 
 const stateOf = (fix: LibraryFix) =>
   new RunStateStore(fix.dir.path).read(runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } }));
