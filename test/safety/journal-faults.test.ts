@@ -553,6 +553,36 @@ describe('journal faults and undo checks on DynamoDB (fixes/i2v-thumbnails.yaml)
     return run;
   }
 
+  it('an fsync that fails (EIO) on the first batch stops the run before any of its writes is sent: no item changed', async () => {
+    const table = await freshTable();
+    const dir = tmp();
+    const before = await scanRaw(dynamo.endpoint, table);
+    const journal = dir.file('i2v.journal.jsonl');
+    // 1 header, 2 the journal's directory, 3 the first batch: DynamoDB makes each write durable
+    // as it lands, so nothing of that batch may be sent.
+    let syncs = 0;
+    const { fsyncSync } = journalFs;
+    vi.spyOn(journalFs, 'fsyncSync').mockImplementation((fd) => {
+      if (++syncs === 3) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' });
+      fsyncSync(fd);
+    });
+    const spec = smallPagesSpec(dir);
+    const run = runPlanSafely(loadPlan(spec, { env: dynamoEnv(table, dynamo.endpoint) }), {
+      dryRun: false,
+      cwd: dir.path,
+      specFile: spec,
+      journalPath: journal,
+    });
+    const err = (await run.catch((e: unknown) => e)) as DatafixError;
+    expect(err).toBeInstanceOf(DatafixError);
+    expect(err.code).toBe('DF704');
+    expect(err.message).toContain('the disk reported an I/O error (EIO)');
+    vi.restoreAllMocks();
+    expect(syncs).toBe(3);
+    expect(journaledKeys(journal, 'PK')).toEqual([]);
+    expect(await scanRaw(dynamo.endpoint, table)).toEqual(before);
+  });
+
   it('a journal that hits the file size limit stops the run: only journaled items changed, undo restores all', async () => {
     const table = await freshTable();
     const dir = tmp();
