@@ -150,6 +150,39 @@ update:
     const hits = run.records.filter((r) => r.reason === 'hit').map((r) => Number(r.key.id));
     expect(hits.sort((a, b) => a - b)).toEqual([1, 2, 5, 6]);
   });
+
+  it('equals compares exactly: the number 10 is not the text "10", and "b" is not "B"', async () => {
+    const db = tmp().file('json-equals.db');
+    createDb(
+      db,
+      `CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, mark TEXT);
+       INSERT INTO t (id, raw) VALUES (1, '{"v":10}'), (2, '{"v":"10"}'), (3, '{"v":"b"}'), (4, '{"v":"B"}'), (5, '{}');`,
+    );
+    const run = await runYaml(
+      `name: json-equals
+${sqliteTarget(db)}source: { table: t, as: row }
+extract:
+  v: { from: row.raw, parse: json, path: "$.v" }
+skip:
+  - reason: ten
+    when: { equals: { v: 10 } }
+  - reason: small_b
+    when: { equals: { v: b } }
+update:
+  key: { id: "{{ row.id }}" }
+  set: { mark: "{{ v }}" }
+`,
+      { dryRun: true },
+    );
+    expect(Object.fromEntries(run.records.map((r) => [Number(r.key.id), r.reason ?? r.outcome]))).toEqual({
+      1: 'ten',
+      2: 'updated',
+      3: 'small_b',
+      4: 'updated',
+      // No value: matches neither rule, and sets nothing.
+      5: 'no_change',
+    });
+  });
 });
 
 describe('a rule on a lookup row compares as that row’s own columns do', () => {
