@@ -980,6 +980,43 @@ describe('writes SQLite would turn into changes datafix does not see', () => {
     expect(query(db, 'SELECT user_code FROM orders')).toEqual([{ user_code: 'OLD' }]);
   });
 
+  it('a NULL key that another writer adds after the check stops the read there with DF416, nothing written', async () => {
+    const db = newDb("CREATE TABLE n (k TEXT PRIMARY KEY, note TEXT); INSERT INTO n VALUES ('x', NULL), ('y', NULL)");
+    const err = await rejection(
+      runYaml(
+        `name: t\n${sqliteTarget(db)}source: { as: r, table: n, pageSize: 1 }\nupdate:\n  key: { k: "{{ r.k }}" }\n  set: { note: n }\n`,
+        {
+          // After check() found no NULL key: SQLite sorts NULL first, so the first page ends on it.
+          wrap: (a) => ({
+            ...a,
+            readPages: (source, options) => {
+              const other = openDb(db);
+              other.prepare('INSERT INTO n VALUES (NULL, NULL)').run();
+              other.close();
+              return a.readPages(source, options);
+            },
+          }),
+        },
+      ),
+    );
+    expect(err).toMatchObject({ code: 'DF416', category: 'config', diagnostics: [{ path: '/source/table' }] });
+    expect(err.message).toMatch(/^source\.table: rows of `n` that the source selects hold NULL in primary key column `k` /);
+    expect(query(db, 'SELECT count(*) AS n FROM n WHERE note IS NOT NULL')).toEqual([{ n: 0 }]);
+  });
+
+  it('DF416 names every primary key column that can hold NULL, at source.table', async () => {
+    const db = newDb('CREATE TABLE n (a TEXT, b TEXT, note TEXT, PRIMARY KEY (a, b)); INSERT INTO n VALUES (NULL, NULL, NULL)');
+    const err = await rejection(
+      runYaml(
+        `name: t\n${sqliteTarget(db)}source: { as: r, table: n }\nupdate:\n  key: { a: "{{ r.a }}", b: "{{ r.b }}" }\n  set: { note: n }\n`,
+      ),
+    );
+    expect(err).toMatchObject({ code: 'DF416', category: 'config' });
+    expect(err.message).toBe(
+      'source.table: rows of `n` that the source selects hold NULL in primary key column `a`, `b` (SQLite allows it in a table with a rowid); datafix reads in primary key order and cannot page past them. Add `where: { notNull: a }` to the source, or fix those rows first',
+    );
+  });
+
   it("a trigger's RAISE(ROLLBACK) or a broken deferred foreign key undoes the batch: the run stops with DF418 and nothing of the batch is written", async () => {
     const rollback = newDb(
       "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, NULL), (2, NULL), (3, NULL); CREATE TRIGGER no_bad BEFORE UPDATE ON t WHEN NEW.id = 2 BEGIN SELECT RAISE(ROLLBACK, 'row 2 is frozen'); END",
@@ -992,6 +1029,16 @@ describe('writes SQLite would turn into changes datafix does not see', () => {
       "writing `t` (id=2): row 2 is frozen; SQLite rolled back the whole batch (a trigger's RAISE(ROLLBACK)), so nothing of it was written. Fix that record's data or the trigger, then --resume",
     );
     expect(query(rollback, 'SELECT count(*) AS n FROM t WHERE v IS NOT NULL')).toEqual([{ n: 0 }]);
+
+    // A composite key is named column by column.
+    const composite = newDb(
+      "CREATE TABLE c (a INTEGER, b TEXT, v TEXT, PRIMARY KEY (a, b)); INSERT INTO c VALUES (1, 'x', NULL), (2, 'y', NULL); CREATE TRIGGER no_bad BEFORE UPDATE ON c WHEN NEW.a = 2 BEGIN SELECT RAISE(ROLLBACK, 'frozen'); END",
+    );
+    const two = await rejection(
+      runYaml(spec(composite, 'source: { as: r, table: c }\nupdate:\n  key: { a: "{{ r.a }}", b: "{{ r.b }}" }\n  set: { v: x }\n')),
+    );
+    expect(two.message).toMatch(/^writing `c` \(a=2, b=y\): frozen; SQLite rolled back the whole batch/);
+    expect(query(composite, 'SELECT count(*) AS n FROM c WHERE v IS NOT NULL')).toEqual([{ n: 0 }]);
 
     const deferred = newDb(
       "CREATE TABLE users (code TEXT PRIMARY KEY); INSERT INTO users VALUES ('A'); CREATE TABLE orders (id INTEGER PRIMARY KEY, want TEXT, user_code TEXT REFERENCES users (code) DEFERRABLE INITIALLY DEFERRED); INSERT INTO orders VALUES (10, 'A', NULL), (11, 'ZZZ', NULL)",

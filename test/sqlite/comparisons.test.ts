@@ -90,6 +90,15 @@ const CASES: [string, unknown, number[]][] = [
   ['type binary', { type: { a: 'binary' } }, [3]],
   ['type null', { type: { s: 'null' } }, [5]],
   // `not` keeps the rows where the test is false, NULL rows included, in both.
+  // equals: the constant takes the column's affinity, text compares by the column's collation,
+  // and NULL equals nothing (row 5 holds NULL in every column).
+  ['equals numeric text vs INTEGER', { equals: { n: '10' } }, [2]],
+  ['equals REAL vs INTEGER column', { equals: { n: 2.5 } }, [7]],
+  ['equals 64-bit', { equals: { n: '9223372036854775807' } }, [6]],
+  ['equals NOCASE', { equals: { s: 'APPLE' } }, [1]],
+  ['equals RTRIM', { equals: { r: 'a' } }, [1, 2]],
+  ['equals BINARY', { equals: { b: 'banana' } }, [2]],
+  ['equals number vs no affinity: text is not a number', { equals: { a: 10 } }, []],
   ['not gt', { not: { gt: { n: 9 } } }, [1, 5, 7, 8]],
   ['not beginsWith', { not: { beginsWith: { b: 'USER#' } } }, [1, 2, 5, 6, 7, 8]],
   ['any of two', { any: [{ lt: { n: 0 } }, { contains: { b: 'user#' } }] }, [7, 8]],
