@@ -84,8 +84,11 @@ export interface CheckpointSink {
    * or throws, so saves never overlap and none is left running after the run.
    */
   save(cursor: unknown, progress: CheckpointProgress): void | Promise<void>;
-  /** The text an adapter with in-target checkpoints commits with a page's writes. */
-  encode(cursor: unknown, progress: { pages: number; records: number }): string;
+  /**
+   * The text an adapter with in-target checkpoints commits with a page's writes. `writes`: how
+   * many writes the page journals and sends (each is journaled once, before its batch).
+   */
+  encode(cursor: unknown, progress: { pages: number; records: number; writes: number }): string;
 }
 
 interface RecordState {
@@ -272,7 +275,10 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       // Pages that write nothing leave the target untouched; their position is in `save` alone.
       const inTarget =
         options.checkpoint && adapter.checkpoints && toWrite.length > 0
-          ? { id: options.checkpoint.id, cursor: options.checkpoint.encode(page.cursor, { pages: pageIndex + 1, records: counts.total }) }
+          ? {
+              id: options.checkpoint.id,
+              cursor: options.checkpoint.encode(page.cursor, { pages: pageIndex + 1, records: counts.total, writes: toWrite.length }),
+            }
           : undefined;
       const sink = { journal: options.journal, throttle, maxConcurrency, finish, emit };
       await saved();

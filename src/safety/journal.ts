@@ -144,6 +144,19 @@ function syncDirectories(dir: string, firstCreated: string | undefined): void {
   }
 }
 
+/**
+ * DF728: the journal at `path` ends at write `lastSeq`, but the interrupted run had journaled
+ * `recordedSeq` by its last checkpoint (in the state file, or committed inside the target): lines
+ * were cut from its end, at a line boundary that no checksum shows.
+ */
+export function journalCutError(path: string, lastSeq: number, recordedSeq: number): DatafixError {
+  return new DatafixError(
+    'usage',
+    'DF728',
+    `the journal ${path} holds writes up to ${lastSeq}, but the interrupted run had journaled ${recordedSeq} by its last checkpoint: lines were cut from its end, and the writes on them could not be undone. Nothing was resumed. Restore the journal from a copy and resume, or undo what it holds and run without --resume`,
+  );
+}
+
 /** DF704: the disk did not take the journal at `path` (`err`, from write or fsync), at `stage` of the run. */
 function journalDiskError(path: string, err: unknown, stage: string): DatafixError {
   const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -333,13 +346,7 @@ export class JournalWriter implements WriteJournal {
       // The state file saw writes up to `recordedSeq` journaled by its last checkpoint; a journal
       // that ends before them lost lines (cut at a line boundary, which no checksum shows), and
       // the writes on them could never be undone.
-      if (recordedSeq !== undefined && check.lastSeq < recordedSeq) {
-        throw new DatafixError(
-          'usage',
-          'DF728',
-          `the journal ${path} holds writes up to ${check.lastSeq}, but the interrupted run had journaled ${recordedSeq} by its last checkpoint: lines were cut from its end, and the writes on them could not be undone. Nothing was resumed. Restore the journal from a copy and resume, or undo what it holds and run without --resume`,
-        );
-      }
+      if (recordedSeq !== undefined && check.lastSeq < recordedSeq) throw journalCutError(path, check.lastSeq, recordedSeq);
       const w = new JournalWriter(path, fd, complete, check.lastSum, check.header.format);
       w.seq = check.lastSeq;
       w.append([{ type: 'resume', at: new Date().toISOString() }], 'before the resumed run wrote anything');

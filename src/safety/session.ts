@@ -10,7 +10,7 @@ import { type RunResult, type RunSpecOptions, runPlan } from '../api.js';
 import { DatafixError } from '../errors.js';
 import type { FixPlan, TargetPlan } from '../plan/types.js';
 import { VERSION } from '../version.js';
-import { JournalWriter, openJournal } from './journal.js';
+import { JournalWriter, journalCutError, openJournal } from './journal.js';
 import { TargetLock } from './lock.js';
 import { preflight } from './preflight.js';
 import { newRunId, type ResumedPart, type RunCounts, type RunState, RunStateStore, runKey, type Segment, targetIdentity } from './state.js';
@@ -50,7 +50,22 @@ interface StoredCheckpoint {
   readonly records: number;
   /** Absent in the row a run stores when it starts: it begins at the first page. */
   readonly cursor?: unknown;
+  /**
+   * The last write the journal holds once this page's writes are journaled (they are, before
+   * its transaction commits): a journal that ends before it was cut (DF728). Absent in the row
+   * a run starts with, and in rows an earlier datafix stored.
+   */
+  readonly journalSeq?: number;
 }
+
+/**
+ * How often, at most, a run whose target commits its position with each page's writes (SQLite)
+ * also saves its state file, in milliseconds: every page's save cost a light fix about a sixth of
+ * its run (docs/performance.md), and the target's checkpoint already holds where to go on and how
+ * far the journal reached. DynamoDB keeps its position only in the state file, which follows
+ * every page. Tests set 0 to see every page's save.
+ */
+export const stateSaves = { intervalMs: 1000 };
 
 /**
  * Refuses `--segment` on a source that cannot be split. Only a DynamoDB scan can be: anything
@@ -207,6 +222,9 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       else options.onNote?.(`resuming after ${base.records} record(s) in ${base.pages} page(s); journal ${writer.path}`);
     };
     let committed = running.committedPages ?? 0;
+    /** Whether the target keeps the run's position with each page's writes (SQLite). */
+    let positionInTarget = false;
+    let lastStateSave = Number.NEGATIVE_INFINITY;
     let encoded = committed;
     const result = await runPlan(plan, {
       ...options,
@@ -237,6 +255,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
           store.write(key, running);
         }
         const checkpoints = adapter.checkpoints;
+        positionInTarget = checkpoints !== undefined;
         if (!checkpoints) {
           if (!options.resume) return undefined;
           resumingAfter();
@@ -257,6 +276,11 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         const stored = checkpoints.read(key);
         const parsed = stored === undefined ? undefined : (JSON.parse(stored) as StoredCheckpoint);
         const ours = parsed !== undefined && parsed.runId === runId ? parsed : undefined;
+        // The state file may be up to a second behind the target; the target's checkpoint says
+        // how far the journal had reached when its page committed.
+        if (ours?.journalSeq !== undefined && writer.lastSeq < ours.journalSeq) {
+          throw journalCutError(writer.path, writer.lastSeq, ours.journalSeq);
+        }
         // The state saw the last page done (cursor null) and the run cleared its checkpoint on
         // finishing; only its end line or final state was lost (disk full, a kill in between).
         // Going over it again from the first page is safe: rows already fixed are skipped.
@@ -295,6 +319,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
             pages: base.pages + progress.pages,
             records: base.records + progress.records,
             cursor: pageCursor ?? null,
+            journalSeq: writer.lastSeq + progress.writes,
           } satisfies StoredCheckpoint);
         },
         save: (pageCursor, progress) => {
@@ -312,6 +337,12 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
             journalSeq: writer.lastSeq,
             updatedAt: new Date().toISOString(),
           };
+          // Where the target holds the position, at most once a second: a crash then leaves the
+          // state file behind the target, and resume goes on from the target's checkpoint (the
+          // run's end, or a stop, writes the state as it is).
+          const now = performance.now();
+          if (positionInTarget && now - lastStateSave < stateSaves.intervalMs) return undefined;
+          lastStateSave = now;
           // In the background: the engine reads and computes the next page meanwhile, and waits
           // for this before it journals or writes anything more (a crash then leaves the state
           // at most this page behind, as a crash just before this save always could).

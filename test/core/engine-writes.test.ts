@@ -236,13 +236,16 @@ describe('checkpoints', () => {
       { cursor: undefined, pages: 3, records: 5, updated: 3, skipped: 2, failed: 0, reasons: { no_change: 2 } },
     ]);
     // Page 2 writes nothing, so it leaves the target untouched; pages 1 and 3 commit their
-    // position in the transaction of their last write.
+    // position in the transaction of their last write, with how many writes the page sends
+    // (page 1: two, in batches of one).
     expect(writes).toEqual([
       { ids: [1], checkpoint: undefined },
-      { ids: [2], checkpoint: '{"cursor":[2],"pages":1,"records":2}' },
-      { ids: [5], checkpoint: '{"pages":3,"records":5}' },
+      { ids: [2], checkpoint: '{"cursor":[2],"pages":1,"records":2,"writes":2}' },
+      { ids: [5], checkpoint: '{"pages":3,"records":5,"writes":1}' },
     ]);
-    expect(query(db, 'SELECT id, cursor FROM _datafix_checkpoints')).toEqual([{ id: 'fix-1', cursor: '{"pages":3,"records":5}' }]);
+    expect(query(db, 'SELECT id, cursor FROM _datafix_checkpoints')).toEqual([
+      { id: 'fix-1', cursor: '{"pages":3,"records":5,"writes":1}' },
+    ]);
     expect(statuses(db)).toEqual(['new', 'new', 'new', 'new', 'new']);
   });
 

@@ -12,6 +12,7 @@ import { type RunningDynalite, startDynalite } from '../helpers/dynalite.js';
 import { type CountingProxy, startCountingProxy } from '../helpers/proxy.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import {
+  committedPages,
   createGeneratedVeo3Db,
   dumpSqlite,
   dynamoEnv,
@@ -36,8 +37,8 @@ const shared = useTempDirs({ scope: 'file' });
 killLeftoverProcesses();
 
 /**
- * Runs the fix live, killing it twice at random page counts (each later than the last), then
- * resumes to the end. Returns the journal path.
+ * Runs the fix live, killing it twice at random page counts (each later than the last, as
+ * `pagesDone` reads them), then resumes to the end. Returns the journal path.
  */
 async function killTwiceThenFinish(
   spec: string,
@@ -45,6 +46,7 @@ async function killTwiceThenFinish(
   env: Record<string, string | undefined>,
   pages: number,
   random: () => number,
+  pagesDone: () => number,
 ): Promise<string> {
   const first = 1 + Math.floor(random() * Math.max(1, pages / 2 - 1));
   const second = first + 1 + Math.floor(random() * Math.max(1, pages / 2 - 1));
@@ -52,7 +54,7 @@ async function killTwiceThenFinish(
   const codes: number[] = [];
   for (const killAt of [first, second]) {
     const victim = startCli(args, { cwd, env });
-    const reached = await waitFor(`page ${killAt}`, () => (onlyState(cwd)?.pages ?? 0) >= killAt || victim.child.exitCode !== null, {
+    const reached = await waitFor(`page ${killAt}`, () => pagesDone() >= killAt || victim.child.exitCode !== null, {
       timeoutMs: 60_000,
       intervalMs: 2,
     });
@@ -93,7 +95,7 @@ describe('SQLite: SIGKILL at random pages, resume, undo', () => {
       const db = dir.file('veo3.db');
       copyFileSync(template, db);
       const before = dumpSqlite(db);
-      const journal = await killTwiceThenFinish(SYNC_FIX, dir.path, { VEO3_DB_PATH: db }, ROWS / 200, lcg(seed));
+      const journal = await killTwiceThenFinish(SYNC_FIX, dir.path, { VEO3_DB_PATH: db }, ROWS / 200, lcg(seed), () => committedPages(db));
       const ids = generationIds(db);
       expect(ids.size).toBe(ROWS);
       for (const [id, want] of expected) expect(ids.get(id)?.mgid, id).toBe(want);
@@ -134,7 +136,14 @@ describe('DynamoDB: SIGKILL at random pages, resume, undo', () => {
     const dir = tmp();
     const table = await freshTable();
     const before = await scanRaw(dynamo.endpoint, table);
-    const journal = await killTwiceThenFinish(spec, dir.path, dynamoEnv(table, slow.endpoint), VIDEOS / 50, lcg(42));
+    const journal = await killTwiceThenFinish(
+      spec,
+      dir.path,
+      dynamoEnv(table, slow.endpoint),
+      VIDEOS / 50,
+      lcg(42),
+      () => onlyState(dir.path)?.pages ?? 0,
+    );
     // The i2v rules written independently of datafix; each of the three processes stamps its own time.
     const updated = expectOracleState(data.items, await scanAll(dynamo.endpoint, table), { runs: 3 });
     expect(updated).toBe(data.updatable.length);

@@ -4,12 +4,12 @@
  * CLI tests spawn. A small `orders` table on a real SQLite file is the data; every expected value
  * is written here.
  */
-import { afterAll, beforeAll, expect } from 'vitest';
+import { afterAll, beforeAll, expect, onTestFinished } from 'vitest';
 import { loadPlan } from '../../src/api.js';
 import { DatafixError } from '../../src/errors.js';
 import type { TargetPlan } from '../../src/plan/types.js';
 import { TargetLock } from '../../src/safety/lock.js';
-import { runPlanSafely, type SafeRunOptions, type SafeRunResult } from '../../src/safety/session.js';
+import { runPlanSafely, type SafeRunOptions, type SafeRunResult, stateSaves } from '../../src/safety/session.js';
 import { createMediaTable, type RunningDynalite, seedItems, startDynalite } from '../helpers/dynalite.js';
 import type { TempDir } from '../helpers/tmp.js';
 import { createDb } from '../sqlite/fixtures.js';
@@ -81,6 +81,18 @@ export function dynamoFix(dir: TempDir, endpoint: string, table: string, specTex
 export function liveRun(fix: LibraryFix, options: Partial<SafeRunOptions> = {}): Promise<SafeRunResult> {
   const plan = loadPlan(fix.spec, { env: fix.env });
   return runPlanSafely(plan, { cwd: fix.dir.path, specFile: fix.spec, dryRun: false, ...options });
+}
+
+/**
+ * For the calling test: a SQLite run saves its state file after every page, as a DynamoDB run
+ * does, instead of at most once a second (its position is committed in the database anyway).
+ */
+export function saveStateEveryPage(): void {
+  const { intervalMs } = stateSaves;
+  stateSaves.intervalMs = 0;
+  onTestFinished(() => {
+    stateSaves.intervalMs = intervalMs;
+  });
 }
 
 /** Options that stop a live run (as Ctrl-C does) once it has finished `pages` page(s). */

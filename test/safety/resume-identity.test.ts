@@ -323,6 +323,11 @@ describe('resume on SQLite checks the run it continues', () => {
     await consistentCopy(db, backup, victim.child);
     const [row] = sqliteAll<{ cursor: string }>(backup, 'SELECT cursor FROM _datafix_checkpoints');
     const backupPages = (JSON.parse((row as { cursor: string }).cursor) as { pages: number }).pages;
+    // The state file follows the database at most once a second: held still past that, the run
+    // saves it again with its next page.
+    victim.child.kill('SIGSTOP');
+    await sleep(1100);
+    victim.child.kill('SIGCONT');
     await waitFor('a later checkpoint', () => (onlyState(dir.path)?.pages ?? 0) > backupPages, { timeoutMs: 30_000, intervalMs: 5 });
     victim.child.kill('SIGKILL');
     await victim.done;

@@ -30,6 +30,7 @@ import {
   refusal,
   rejectionOf,
   renameSpec,
+  saveStateEveryPage,
   stopAfterPages,
   takeLockOver,
   useDynaliteTables,
@@ -255,6 +256,40 @@ describe('a live run and its resume on SQLite', () => {
     expect(dumpSqlite(fix.db)).toEqual(afterStop);
   });
 
+  it('a journal cut short while the state file is behind too (as after a crash): the checkpoint in the database still makes --resume DF728', async () => {
+    const fix = ordersFix(cancelledOrders(7));
+    const journalCopy = fix.dir.file('journal-after-page-1');
+    const stateCopy = fix.dir.file('state-after-page-1');
+    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
+    const statePath = fix.dir.file('.datafix', 'runs', `${key}.state.json`);
+    const stop = new AbortController();
+    let pages = 0;
+    const stopped = await liveRun(fix, {
+      signal: stop.signal,
+      onEvent: async (e) => {
+        if (e.type !== 'page') return;
+        if (++pages > 1) {
+          stop.abort();
+          return;
+        }
+        // Page 1's state (the first page's is always saved) and journal, as a crash right
+        // after page 2 committed would leave them once the state file is a second behind.
+        await vi.waitFor(() => expect(stateOf(fix)).toMatchObject({ pages: 1 }));
+        copyFileSync(statePath, stateCopy);
+        copyFileSync(stateOf(fix)?.journal as string, journalCopy);
+      },
+    });
+    expect(stopped.summary).toMatchObject({ total: 4, updated: 4 });
+    copyFileSync(stateCopy, statePath);
+    copyFileSync(journalCopy, stopped.journal as string);
+    expect(stateOf(fix)).toMatchObject({ pages: 1, journalSeq: 2 });
+    const afterStop = dumpSqlite(fix.db);
+    const refused = await refusal(liveRun(fix, { resume: true }));
+    expect(refused.code).toBe('DF728');
+    expect(refused.message).toContain('holds writes up to 2, but the interrupted run had journaled 4 by its last checkpoint');
+    expect(dumpSqlite(fix.db)).toEqual(afterStop);
+  });
+
   it('the journal deleted since the stop: --resume is refused (DF724) and writes nothing', async () => {
     const fix = ordersFix(cancelledOrders(5));
     const stopped = await liveRun(fix, stopAfterPages(1));
@@ -457,6 +492,7 @@ update:
   });
 
   it('a checkpoint save that fails stops the run before the next page writes anything', async () => {
+    saveStateEveryPage();
     const fix = ordersFix(cancelledOrders(6));
     const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
     let pages = 0;
@@ -501,6 +537,7 @@ update:
     expect(statuses(fix.db)).toEqual(Array(6).fill('cancelled'));
   });
   it('a run that finished every page but could not write its end line resumes from the first page', async () => {
+    saveStateEveryPage();
     const fix = ordersFix(cancelledOrders(5));
     const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
     const store = new RunStateStore(fix.dir.path);
@@ -523,6 +560,50 @@ update:
     expect(resumed.resumed).toMatchObject({ pages: 0, records: 0 });
     expect(resumed.wholeRun).toEqual({ total: 5, updated: 0, skipped: 5, failed: 0, reasons: { already_renamed: 5 } });
     expect(stateOf(fix)?.status).toBe('done');
+  });
+});
+
+describe('how often the state file is saved', () => {
+  const dynamo = useDynaliteTables('saves');
+
+  it('a SQLite run, whose position commits with each page, saves it at most once a second; it ends exact', async () => {
+    const fix = ordersFix(cancelledOrders(60));
+    const saves = vi.spyOn(RunStateStore.prototype, 'writeInBackground');
+    const started = performance.now();
+    const result = await liveRun(fix);
+    const seconds = (performance.now() - started) / 1000;
+    // 30 pages of 2: the first page's state is saved, then one a second at most.
+    expect(result.summary).toMatchObject({ total: 60, updated: 60 });
+    expect(saves.mock.calls.length).toBeGreaterThanOrEqual(1);
+    expect(saves.mock.calls.length).toBeLessThanOrEqual(1 + Math.floor(seconds));
+    expect(saves.mock.calls[0]?.[1]).toMatchObject({ pages: 1, records: 2 });
+    expect(stateOf(fix)).toMatchObject({ status: 'done', pages: 30, records: 60, cursor: [60], journalSeq: 60 });
+  });
+
+  it('a DynamoDB run, whose position is only in the state file, saves it after every page', async () => {
+    const table = await dynamo.table(Array.from({ length: 12 }, (_, i) => ({ PK: `ITEM#${i}`, SK: 'METADATA', n: i })));
+    const fix = dynamoFix(
+      tmp(),
+      dynamo.endpoint(),
+      table,
+      `name: mark
+target: { dynamodb: { table: "\${TABLE}", endpoint: "\${ENDPOINT}", region: us-east-1 } }
+source: { as: item, scan: { pageSize: 4 } }
+update:
+  key: { PK: "{{ item.PK }}", SK: "{{ item.SK }}" }
+  set: { copyOfN: "{{ item.n }}" }
+`,
+    );
+    const saves = vi.spyOn(RunStateStore.prototype, 'writeInBackground');
+    const result = await liveRun(fix);
+    expect(result.summary).toMatchObject({ total: 12, updated: 12 });
+    // Three pages of 4, and the empty last page that says the scan is done.
+    expect(saves.mock.calls.map(([, state]) => [state.pages, state.records])).toEqual([
+      [1, 4],
+      [2, 8],
+      [3, 12],
+      [4, 12],
+    ]);
   });
 });
 

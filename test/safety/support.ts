@@ -164,6 +164,25 @@ export function onlyState(dir: string): StateFile | undefined {
 }
 
 /**
+ * The pages a live SQLite run has committed, from its checkpoint row in `db` (0 before the first,
+ * or while the row cannot be read): its progress as the database holds it, which the state file
+ * follows at most once a second.
+ */
+export function committedPages(db: string): number {
+  try {
+    const reader = new Database(db, { readonly: true, fileMustExist: true, timeout: 0 });
+    try {
+      const row = reader.prepare('SELECT cursor FROM _datafix_checkpoints').get() as { cursor: string } | undefined;
+      return row ? ((JSON.parse(row.cursor) as { pages?: number }).pages ?? 0) : 0;
+    } finally {
+      reader.close();
+    }
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * The target lock files a test's runs can leave: next to SQLite databases in `dir`, and in the
  * test's DynamoDB lock directory (`DATAFIX_LOCK_DIR`, see test/helpers/lock-dir.ts).
  */
