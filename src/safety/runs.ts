@@ -284,7 +284,8 @@ function holderOf(state: RunState): { status: RunStatus; process?: RecordedRun['
 /**
  * What a run read and did, over all its processes: a resumed run's end line counts only its last
  * process's part, while its state counts the whole run (every checkpoint, resumes included) when
- * its outcome counts cover every record it read. Else the end line's, else the state's records.
+ * its outcome counts cover every record it read. When they do not and the run was resumed, only
+ * what it read; else the end line's, else the state's records.
  */
 function wholeRunCounts(
   state: RunState | undefined,
@@ -294,6 +295,9 @@ function wholeRunCounts(
   if (state && c && c.total === state.records) {
     return { read: state.records, summary: { updated: c.updated, skipped: c.skipped, failed: c.failed } };
   }
+  // A resumed run whose whole-run outcomes are not known (it went on from a checkpoint its state
+  // never saw): how much it read, not its last part's outcomes as if they were the whole run's.
+  if (state && end?.total !== undefined && end.total !== state.records) return { read: state.records };
   return {
     ...(end?.total !== undefined ? { read: end.total } : state ? { read: state.records } : {}),
     ...(end ? { summary: { updated: end.updated ?? 0, skipped: end.skipped ?? 0, failed: end.failed ?? 0 } } : {}),

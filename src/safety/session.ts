@@ -56,6 +56,8 @@ interface StoredCheckpoint {
    * a run starts with, and in rows an earlier datafix stored.
    */
   readonly journalSeq?: number;
+  /** When the page was written (ISO 8601): what a resume from this checkpoint says it goes on from. */
+  readonly at?: string;
 }
 
 /**
@@ -206,13 +208,15 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     };
     store.write(key, state);
     let running = state;
+    /** When the checkpoint a resume goes on from was committed, where the target's is newer than the state's. */
+    let checkpointAt: string | undefined;
     const writer = journal;
     let resumed: ResumedPart | undefined;
     /** Says where the resumed run goes on from: `onResume`, or a note when no one asked. */
     const resumingAfter = (): void => {
       resumed = {
         startedAt: running.startedAt,
-        savedAt: resumedFrom?.updatedAt ?? running.startedAt,
+        savedAt: checkpointAt ?? resumedFrom?.updatedAt ?? running.startedAt,
         pages: base.pages,
         records: base.records,
         journal: writer.path,
@@ -302,8 +306,14 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
           return undefined;
         }
         if (ours.pages > base.pages) {
-          // The state's outcome counts stop at its last page; the target committed later ones.
+          // The state's outcome counts stop at its last save; the target committed later pages,
+          // whose outcomes no file kept: the whole run's counts are unknown from here on, and
+          // the checkpoint resumed from is the target's, of its own time.
           base = { pages: ours.pages, records: ours.records };
+          baseCounts = undefined;
+          const { counts: _stale, ...rest } = running;
+          running = rest;
+          if (ours.at !== undefined) checkpointAt = ours.at;
           resumingAfter();
           return ours.cursor;
         }
@@ -320,6 +330,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
             records: base.records + progress.records,
             cursor: pageCursor ?? null,
             journalSeq: writer.lastSeq + progress.writes,
+            at: new Date().toISOString(),
           } satisfies StoredCheckpoint);
         },
         save: (pageCursor, progress) => {

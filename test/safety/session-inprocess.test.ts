@@ -12,7 +12,7 @@ import { loadPlan } from '../../src/api.js';
 import { DatafixError } from '../../src/errors.js';
 import { journalFs, openJournal } from '../../src/safety/journal.js';
 import type { TargetLock } from '../../src/safety/lock.js';
-import { recordUndo } from '../../src/safety/runs.js';
+import { listRuns, recordUndo } from '../../src/safety/runs.js';
 import type { ResumedPart } from '../../src/safety/state.js';
 import { RunStateStore, runKey } from '../../src/safety/state.js';
 import { undoJournal } from '../../src/safety/undo.js';
@@ -453,11 +453,28 @@ update:
     // As a kill between the database's commit of page 2 and the state file's save leaves it.
     copyFileSync(saved, stateFile);
     expect(stateOf(fix)).toMatchObject({ pages: 1, records: 2 });
+    const [row] = sqliteAll<{ cursor: string }>(fix.db, 'SELECT cursor FROM _datafix_checkpoints');
+    const committedAt = (JSON.parse(row?.cursor ?? '{}') as { at?: string }).at;
+    expect(committedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
     const resumed = await liveRun(fix, { resume: true });
-    expect(resumed.resumed).toMatchObject({ pages: 2, records: 4 });
+    // It goes on from the database's checkpoint, says when that was committed, and does not
+    // pass off the state's counts of page 1 as those of the pages it resumes after.
+    expect(resumed.resumed).toEqual({
+      startedAt: stateOf(fix)?.startedAt,
+      savedAt: committedAt,
+      pages: 2,
+      records: 4,
+      journal: resumed.journal,
+    });
     expect(resumed.summary).toMatchObject({ total: 3, updated: 3 });
     expect(resumed.wholeRun).toEqual({ total: 7 });
     expect(statuses(fix.db)).toEqual(Array(7).fill('cancelled'));
+    // The finished run's state and `datafix runs`: 7 records read, outcomes of the whole run unknown.
+    expect(stateOf(fix)).toMatchObject({ status: 'done', records: 7 });
+    expect(stateOf(fix)?.counts).toBeUndefined();
+    const [listed] = await listRuns(fix.dir.path);
+    expect(listed).toMatchObject({ status: 'done', read: 7 });
+    expect(listed?.summary).toBeUndefined();
   });
 
   it('a page whose writes fill its last batch exactly still commits its checkpoint: the stopped run resumes after it', async () => {
