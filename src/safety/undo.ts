@@ -80,6 +80,9 @@ type Current = Record<string, unknown> | undefined;
  * put as the backend stores them (`normalize`), as for a REAL read back exactly whose journaled
  * text a double cannot print, or a journal written before values were journaled as stored.
  */
+/** How many records a dry run remembers as its restores would leave them (see `restoredInDryRun`). */
+const DRY_RUN_MEMORY = 100_000;
+
 function holds(current: Current, w: JournalWrite, which: 'before' | 'after', normalize: (v: unknown) => unknown): boolean {
   if (!current) return false;
   return w.fields.every(
@@ -219,6 +222,38 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
   };
   const normalize = (v: unknown) => (adapter.normalize ? adapter.normalize(v) : v);
 
+  /**
+   * A dry run writes nothing, so a record the journal holds twice (a batch a killed run journaled
+   * but never committed, redone by its --resume) would be judged against its value before the
+   * newer write's restore: a conflict the real undo, restoring the newer write first, never meets.
+   * The dry run therefore judges it against the record as its own restores would leave it, for the
+   * last DRY_RUN_MEMORY records it restored (the newer write is near: journals are read newest
+   * first, and a resume redoes the interrupted page first). Kept per record: the fields a restore
+   * sets (undefined: removes), or that it deletes or creates the whole record.
+   */
+  const restoredInDryRun = new Map<string, { gone: true } | { fields: Record<string, unknown>; whole: boolean }>();
+  const idOf = (w: JournalWrite) => JSON.stringify([w.table ?? '', toJsonSafe(w.key)]);
+  const afterDryRestore = (w: JournalWrite, request: WriteRequest) => {
+    const id = idOf(w);
+    const fields: Record<string, unknown> = {};
+    for (const f of request.fields) fields[f.name] = f.value;
+    restoredInDryRun.delete(id);
+    restoredInDryRun.set(id, request.action === 'delete' ? { gone: true } : { fields, whole: request.action === 'create' });
+    if (restoredInDryRun.size > DRY_RUN_MEMORY) restoredInDryRun.delete(restoredInDryRun.keys().next().value as string);
+  };
+  /** The record as the dry run's earlier restores would leave it; `read` is what the target holds. */
+  const asRestored = (w: JournalWrite, read: Current): Current => {
+    const simulated = options.dryRun ? restoredInDryRun.get(idOf(w)) : undefined;
+    if (simulated === undefined) return read;
+    if ('gone' in simulated) return undefined;
+    const record: Record<string, unknown> = simulated.whole ? {} : { ...read };
+    for (const [name, value] of Object.entries(simulated.fields)) {
+      if (value === undefined) delete record[name];
+      else record[name] = value;
+    }
+    return record;
+  };
+
   const flush = async (batch: JournalWrite[]) => {
     if (batch.length === 0) return;
     const currents = await adapter.lookup(
@@ -231,7 +266,7 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
         emit('failed', w, answer.message);
         return;
       }
-      const current = answer;
+      const current = asRestored(w, answer);
       if (w.action) {
         const request = undoWholeRecord(w, current, normalize, journal.header.target.backend === 'dynamodb');
         if ('outcome' in request) emit(request.outcome, w, request.message);
@@ -258,7 +293,10 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
         );
     });
     if (options.dryRun) {
-      for (const r of restore) emit('restored', r.w);
+      for (const r of restore) {
+        afterDryRestore(r.w, r.request);
+        emit('restored', r.w);
+      }
       return;
     }
     if (restore.length > 0) await options.beforeRestore?.(restore.map((r) => r.w));

@@ -48,6 +48,8 @@ import {
 const tmp = useTempDirs();
 /** Preloaded into the CLI: killed (SIGKILL) half-way through a journal append. */
 const KILL_MID_APPEND = fileURLToPath(new URL('../helpers/kill-mid-journal-append.mjs', import.meta.url));
+/** Preloaded into the CLI: killed (SIGKILL) once a batch's journal line is durable, before its commit. */
+const KILL_AFTER_SYNC = fileURLToPath(new URL('../helpers/kill-after-journal-sync.mjs', import.meta.url));
 const shared = useTempDirs({ scope: 'file' });
 
 afterEach(() => {
@@ -322,6 +324,38 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(run.code, show(run)).toBe(0);
     return dumpSqlite(db);
   }
+
+  it('killed between a batch’s durable journal line and its commit, then resumed: undo --dry-run says exactly what undo then does', async () => {
+    const { dir, db, journal, spec } = fresh();
+    const before = dumpSqlite(db);
+    // fsyncs: 1 the header, 2 its directory, 3 the first batch, 4 the second: killed right after.
+    const killed = await runCli(['run', spec, '--journal', journal], {
+      cwd: dir.path,
+      env: { NODE_OPTIONS: `--import=${KILL_AFTER_SYNC}`, DATAFIX_TEST_JOURNAL_KILL_AFTER_SYNC: '4' },
+    });
+    expect(killed.code, show(killed)).toBe(137);
+    // SQLite rolled the second batch back: only the first batch changed rows, both are journaled.
+    expect(changedIds(before, dumpSqlite(db))).toEqual([...firstBatch].sort());
+    const inFlight = journaledKeys(journal, 'id').length - firstBatch.length;
+    expect(inFlight).toBeGreaterThan(0);
+
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path });
+    expect(resumed.code, show(resumed)).toBe(0);
+
+    const counts = (r: Awaited<ReturnType<typeof runCli>>) => {
+      const { total, restored, unchanged, conflicts, failed, notWritten } = jsonSummary(r);
+      return { total, restored, unchanged, conflicts, failed, notWritten };
+    };
+    const preview = await runCli(['undo', journal, '--dry-run', '--json'], { cwd: dir.path });
+    expect(preview.code, show(preview)).toBe(0);
+    const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
+    expect(undo.code, show(undo)).toBe(0);
+    // The writes the killed run journaled but never committed: the resumed run wrote those rows
+    // again, undo restores that newer write first, and they then hold their before-image.
+    expect(counts(undo)).toMatchObject({ unchanged: inFlight, conflicts: 0, failed: 0 });
+    expect(counts(preview)).toEqual(counts(undo));
+    expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
+  });
 
   it('a damaged line in the middle: undo refuses before its first restore and says nothing was restored', async () => {
     const { dir, db, journal, spec } = fresh();
