@@ -108,7 +108,10 @@ export async function runPlan(plan: FixPlan, options: RunSpecOptions): Promise<R
     // onEvent to learn it keeps the engine from building record events nobody listens to.
     const interrupted = options.signal?.aborted ?? false;
     // A finished run leaves no checkpoint behind in the target.
-    if (!interrupted && options.checkpoint && !options.dryRun) adapter.checkpoints?.clear(options.checkpoint.id);
+    if (!interrupted && options.checkpoint && !options.dryRun && adapter.checkpoints) {
+      options.checkpoint.finished?.();
+      adapter.checkpoints.clear(options.checkpoint.id);
+    }
     return { plan, summary, interrupted, requests: adapter.stats() };
   } finally {
     await adapter.close();

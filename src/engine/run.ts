@@ -85,6 +85,12 @@ export interface CheckpointSink {
    */
   save(cursor: unknown, progress: CheckpointProgress): void | Promise<void>;
   /**
+   * Optional: called once every page is done, before the run clears the checkpoint it kept
+   * inside the target, so that a crash in between cannot leave a position the target no longer
+   * holds as the run's last word.
+   */
+  finished?(): void;
+  /**
    * The text an adapter with in-target checkpoints commits with a page's writes. `writes`: how
    * many writes the page journals and sends (each is journaled once, before its batch).
    */

@@ -201,6 +201,9 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       records: base.records,
       ...(baseCounts ? { counts: baseCounts } : {}),
       committedPages: resumedFrom?.committedPages ?? 0,
+      // What the journal holds now (a resumed run's, checked against its state by `reopen`), so
+      // a state written before the first page keeps the mark a journal cut short is tested by.
+      journalSeq: journal.lastSeq,
       ...(runLimit !== undefined ? { limit: runLimit } : {}),
       ...(resumedFrom?.targetInstance !== undefined ? { targetInstance: resumedFrom.targetInstance } : {}),
       startedAt: resumedFrom ? resumedFrom.startedAt : startedAt,
@@ -310,6 +313,10 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
           // whose outcomes no file kept: the whole run's counts are unknown from here on, and
           // the checkpoint resumed from is the target's, of its own time.
           base = { pages: ours.pages, records: ours.records };
+          // The target committed these pages: a copy of it restored later must hold at least
+          // them, whatever the next pages write (DF726).
+          committed = Math.max(committed, ours.pages);
+          encoded = committed;
           baseCounts = undefined;
           const { counts: _stale, ...rest } = running;
           running = rest;
@@ -332,6 +339,14 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
             journalSeq: writer.lastSeq + progress.writes,
             at: new Date().toISOString(),
           } satisfies StoredCheckpoint);
+        },
+        // Every page is done and the target's checkpoint is about to be cleared: the state says
+        // so first (its last page's save may have been skipped within the second), so a crash
+        // in between resumes from the first page instead of missing the target's checkpoint.
+        finished: () => {
+          if (!state) return;
+          state = { ...state, cursor: null, committedPages: committed };
+          store.write(key, state);
         },
         save: (pageCursor, progress) => {
           lock.verify();

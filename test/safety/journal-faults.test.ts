@@ -357,6 +357,27 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(before.rows.veo3_video_generations);
   });
 
+  it('killed while writing the end line, after the run cleared its checkpoint in the database: --resume goes over it from the first page', async () => {
+    const { dir, db, journal, spec } = fresh();
+    // Journal appends: 1 the header, then a writes and a results line for each of the 3 pages,
+    // 8 the end line: half of it is written, then the process is killed.
+    const killed = await runCli(['run', spec, '--journal', journal], {
+      cwd: dir.path,
+      env: { NODE_OPTIONS: `--import=${KILL_MID_APPEND}`, DATAFIX_TEST_JOURNAL_KILL_AT: '8' },
+    });
+    expect(killed.code, show(killed)).toBe(137);
+    expect(readFileSync(journal, 'utf8')).toMatch(/\{"type":"end"[^\n]*$/);
+    // Every page was done: the database holds no checkpoint any more.
+    expect(sqliteAll(db, "SELECT name FROM sqlite_master WHERE name = '_datafix_checkpoints'")).toEqual([]);
+    const fixed = dumpSqlite(db);
+
+    const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path });
+    expect(resumed.code, show(resumed)).toBe(0);
+    expect(resumed.stderr).toContain(`resuming from the first page: sqlite ${db} holds no checkpoint of this run`);
+    expect(jsonSummary(resumed)).toMatchObject({ updated: 0, failed: 0 });
+    expect(dumpSqlite(db).rows.veo3_video_generations).toEqual(fixed.rows.veo3_video_generations);
+  });
+
   it('a damaged line in the middle: undo refuses before its first restore and says nothing was restored', async () => {
     const { dir, db, journal, spec } = fresh();
     const afterRun = await liveRun(dir, journal, spec, db);

@@ -52,8 +52,40 @@ function ordersFix(rows: readonly Order[], spec = renameSpec(2)): LibraryFix {
 
 const statuses = (db: string) => sqliteAll<{ status: string }>(db, 'SELECT status FROM orders ORDER BY id').map((r) => r.status);
 
-const stateOf = (fix: LibraryFix) =>
-  new RunStateStore(fix.dir.path).read(runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } }));
+const keyOf = (fix: LibraryFix) => runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
+const stateOf = (fix: LibraryFix) => new RunStateStore(fix.dir.path).read(keyOf(fix));
+/** Where the rename fix keeps its run state for `fix`. */
+const statePathOf = (fix: LibraryFix) => fix.dir.file('.datafix', 'runs', `${keyOf(fix)}.state.json`);
+
+/**
+ * A live run of `fix` stopped (as Ctrl-C stops it) once `pages` pages are done. Once page 1's
+ * state file has landed, it is copied to `stateCopy` and `afterPage1` runs; so a test can put back
+ * the state file as a crash a second or more later would have left it.
+ */
+async function runKeepingPage1State(
+  fix: LibraryFix,
+  pages: number,
+  stateCopy: string,
+  afterPage1?: () => void,
+  onPage?: (page: number) => void,
+) {
+  const stop = new AbortController();
+  let done = 0;
+  return liveRun(fix, {
+    signal: stop.signal,
+    onEvent: async (e) => {
+      if (e.type !== 'page') return;
+      done++;
+      if (done === 1) {
+        await vi.waitFor(() => expect(stateOf(fix)).toMatchObject({ pages: 1 }));
+        copyFileSync(statePathOf(fix), stateCopy);
+        afterPage1?.();
+      }
+      onPage?.(done);
+      if (done >= pages) stop.abort();
+    },
+  });
+}
 
 describe('a live run and its resume on SQLite', () => {
   it('says where its journal is; a stopped run resumed says where it goes on and counts the whole run, reasons sorted', async () => {
@@ -260,25 +292,10 @@ describe('a live run and its resume on SQLite', () => {
     const fix = ordersFix(cancelledOrders(7));
     const journalCopy = fix.dir.file('journal-after-page-1');
     const stateCopy = fix.dir.file('state-after-page-1');
-    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
-    const statePath = fix.dir.file('.datafix', 'runs', `${key}.state.json`);
-    const stop = new AbortController();
-    let pages = 0;
-    const stopped = await liveRun(fix, {
-      signal: stop.signal,
-      onEvent: async (e) => {
-        if (e.type !== 'page') return;
-        if (++pages > 1) {
-          stop.abort();
-          return;
-        }
-        // Page 1's state (the first page's is always saved) and journal, as a crash right
-        // after page 2 committed would leave them once the state file is a second behind.
-        await vi.waitFor(() => expect(stateOf(fix)).toMatchObject({ pages: 1 }));
-        copyFileSync(statePath, stateCopy);
-        copyFileSync(stateOf(fix)?.journal as string, journalCopy);
-      },
-    });
+    const statePath = statePathOf(fix);
+    // Page 1's state (the first page's is always saved) and journal, as a crash right after
+    // page 2 committed would leave them once the state file is a second behind.
+    const stopped = await runKeepingPage1State(fix, 2, stateCopy, () => copyFileSync(stateOf(fix)?.journal as string, journalCopy));
     expect(stopped.summary).toMatchObject({ total: 4, updated: 4 });
     copyFileSync(stateCopy, statePath);
     copyFileSync(journalCopy, stopped.journal as string);
@@ -288,6 +305,32 @@ describe('a live run and its resume on SQLite', () => {
     expect(refused.code).toBe('DF728');
     expect(refused.message).toContain('holds writes up to 2, but the interrupted run had journaled 4 by its last checkpoint');
     expect(dumpSqlite(fix.db)).toEqual(afterStop);
+  });
+
+  it('a resume that went on from the database’s checkpoint remembers it: the database restored from an older copy later is DF726', async () => {
+    // Orders 1–8 need the fix (pages 1–4 of 2), 9–12 are done already (pages 5–6 write nothing).
+    const rows = cancelledOrders(12).map((o) => (o.id > 8 ? { ...o, status: 'cancelled' } : o));
+    const fix = ordersFix(rows);
+    const statePath = statePathOf(fix);
+    const stateAfterPage1 = fix.dir.file('state-after-page-1');
+    const dbAfterPage2 = fix.dir.file('db-after-page-2');
+    await runKeepingPage1State(fix, 4, stateAfterPage1, undefined, (page) => {
+      if (page === 2) copyFileSync(fix.db, dbAfterPage2);
+    });
+    // As a crash after page 4 leaves it when the state file was last saved after page 1.
+    copyFileSync(stateAfterPage1, statePath);
+    // The resume goes on from the database's page 4; its pages write nothing, and it stops.
+    const second = await liveRun(fix, { resume: true, ...stopAfterPages(1) });
+    expect(second.resumed).toMatchObject({ pages: 4, records: 8 });
+    expect(stateOf(fix)).toMatchObject({ status: 'interrupted', pages: 5, committedPages: 4 });
+    // The database is put back to a copy taken after page 2: its checkpoint is older than what
+    // the run committed, and resuming from the state's position would skip orders 5–8.
+    copyFileSync(dbAfterPage2, fix.db);
+    const restored = dumpSqlite(fix.db);
+    const refused = await refusal(liveRun(fix, { resume: true }));
+    expect(refused.code).toBe('DF726');
+    expect(refused.message).toContain('it holds an older one (2 page(s))');
+    expect(dumpSqlite(fix.db)).toEqual(restored);
   });
 
   it('the journal deleted since the stop: --resume is refused (DF724) and writes nothing', async () => {
@@ -435,21 +478,9 @@ update:
 
   it('resumes from the checkpoint in the database when the state file lost its last page', async () => {
     const fix = ordersFix(cancelledOrders(7));
-    const key = runKey({ fix: 'rename-status', target: { backend: 'sqlite', path: fix.db, busyTimeoutMs: 5000 } });
-    const stateFile = fix.dir.file('.datafix', 'runs', `${key}.state.json`);
+    const stateFile = statePathOf(fix);
     const saved = fix.dir.file('state-after-page-1.json');
-    const stop = new AbortController();
-    let pages = 0;
-    await liveRun(fix, {
-      signal: stop.signal,
-      onEvent: async (e) => {
-        if (e.type !== 'page') return;
-        if (++pages > 1) return stop.abort();
-        // The state is saved in the background while the next page is read: wait until it lands.
-        await vi.waitFor(() => expect(stateOf(fix)).toMatchObject({ pages: 1 }));
-        copyFileSync(stateFile, saved);
-      },
-    });
+    await runKeepingPage1State(fix, 2, saved);
     // As a kill between the database's commit of page 2 and the state file's save leaves it.
     copyFileSync(saved, stateFile);
     expect(stateOf(fix)).toMatchObject({ pages: 1, records: 2 });
@@ -594,7 +625,7 @@ describe('how often the state file is saved', () => {
     expect(saves.mock.calls.length).toBeGreaterThanOrEqual(1);
     expect(saves.mock.calls.length).toBeLessThanOrEqual(1 + Math.floor(seconds));
     expect(saves.mock.calls[0]?.[1]).toMatchObject({ pages: 1, records: 2 });
-    expect(stateOf(fix)).toMatchObject({ status: 'done', pages: 30, records: 60, cursor: [60], journalSeq: 60 });
+    expect(stateOf(fix)).toMatchObject({ status: 'done', pages: 30, records: 60, cursor: null, journalSeq: 60 });
   });
 
   it('a DynamoDB run, whose position is only in the state file, saves it after every page', async () => {

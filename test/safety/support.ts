@@ -137,6 +137,8 @@ export interface StateFile {
   readonly records: number;
   readonly journal: string;
   readonly cursor?: unknown;
+  /** Pages the run committed inside the target (SQLite). */
+  readonly committedPages?: number;
   readonly specChecksum: string;
   readonly startedAt: string;
 }

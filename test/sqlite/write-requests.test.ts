@@ -291,6 +291,25 @@ describe('checkpoints kept inside the database', () => {
       await adapter.close();
     }
   });
+
+  it('a batch whose writes meet a conflict and a failure still stores its checkpoint: the page is done', async () => {
+    const db = newDb(
+      "CREATE TABLE items (id INTEGER PRIMARY KEY, note TEXT CHECK (note <> 'bad')); INSERT INTO items VALUES (1, 'theirs'), (2, NULL), (3, NULL)",
+    );
+    const fill = (id: number, value: string): WriteRequest => ({
+      table: 'items',
+      key: { id },
+      fields: [{ name: 'note', value, guard: 'absent', before: null }],
+    });
+    const results = await write(db, [fill(1, 'x'), fill(2, 'bad'), fill(3, 'x')], { id: 'fix', cursor: '[3]' });
+    expect(results.map((r) => r.status)).toEqual(['conflict', 'failed', 'applied']);
+    expect(query(db, 'SELECT id, cursor FROM _datafix_checkpoints')).toEqual([{ id: 'fix', cursor: '[3]' }]);
+    expect(query(db, 'SELECT id, note FROM items ORDER BY id')).toEqual([
+      { id: 1, note: 'theirs' },
+      { id: 2, note: null },
+      { id: 3, note: 'x' },
+    ]);
+  });
 });
 
 describe('opening the database file', () => {
