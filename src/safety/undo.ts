@@ -75,14 +75,14 @@ export interface UndoOptions {
 
 type Current = Record<string, unknown> | undefined;
 
+/** How many records a dry run remembers as its restores would leave them (see `restoredInDryRun`). */
+const DRY_RUN_MEMORY = 100_000;
+
 /**
  * Whether the record holds each field's journaled value: equal as read, or equal once both are
  * put as the backend stores them (`normalize`), as for a REAL read back exactly whose journaled
  * text a double cannot print, or a journal written before values were journaled as stored.
  */
-/** How many records a dry run remembers as its restores would leave them (see `restoredInDryRun`). */
-const DRY_RUN_MEMORY = 100_000;
-
 function holds(current: Current, w: JournalWrite, which: 'before' | 'after', normalize: (v: unknown) => unknown): boolean {
   if (!current) return false;
   return w.fields.every(
@@ -339,7 +339,7 @@ export async function undoJournal(path: string, options: UndoOptions): Promise<U
         continue;
       }
       // A record written twice is restored one step at a time: never twice in one batch.
-      const id = JSON.stringify([w.table ?? '', toJsonSafe(w.key)]);
+      const id = idOf(w);
       if (inBatch.has(id) || batch.length >= (options.batchSize ?? 100)) {
         await flushOrStop(batch);
         batch = [];
