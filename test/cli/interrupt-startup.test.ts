@@ -66,9 +66,7 @@ function nodeCpuMs(pid: number | undefined): number | undefined {
     // Node itself once the shell has exec'd it: its executable, not its name (Node 24 names its
     // main thread `MainThread`, which /proc shows as the process's name).
     if (readlinkSync(`/proc/${pid}/exe`) !== NODE_EXECUTABLE) return undefined;
-    // The main thread's CPU: V8's own threads (compiling, collecting) add to the process's
-    // total at a rate that varies with the machine's load, the main thread's work does not.
-    return (cpuTicks(pid, pid) * 1000) / CLK_TCK;
+    return (cpuTicks(pid) * 1000) / CLK_TCK;
   } catch {
     return undefined;
   }
@@ -112,11 +110,10 @@ describe('plan while it waits for a DynamoDB endpoint that does not answer', () 
 describe('datafix run', () => {
   // The entry installs its stop handler right after Node's own start-up; the CLI's modules and the
   // run command's own handler come some 60 ms of CPU later. Ctrl-C in between once ended the
-  // process silently. The main thread's CPU once a process has loaded and installed that handler
-  // as the entry does is measured here (the most of three, in the same clock ticks), on this
-  // machine and this Node version, and Ctrl-C lands 20 and 40 ms of CPU after it. Before it,
-  // Ctrl-C is Node's own and ends the process as it ends any; on some machines that moment is
-  // over 20 ms of CPU after `node -e 0`.
+  // process silently. The CPU a process has used once it has loaded and installed that handler as
+  // the entry does is measured here (the most of three), on this machine and this Node version,
+  // and Ctrl-C lands 20 and 40 ms of CPU after it. Before it, Ctrl-C is Node's own and ends the
+  // process as it ends any; on some machines that moment is over 20 ms of CPU after `node -e 0`.
   const installedMs = (() => {
     let most = 0;
     for (let i = 0; i < 3; i++) {
@@ -125,7 +122,7 @@ describe('datafix run', () => {
         [
           '--input-type=module',
           '-e',
-          `const { installEarlyStop } = await import(${JSON.stringify(EARLY_STOP)}); installEarlyStop([]); const { readFileSync } = await import('node:fs'); const stat = readFileSync('/proc/self/task/' + process.pid + '/stat', 'utf8'); const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); console.log(((Number(f[11]) + Number(f[12])) * 1000) / ${CLK_TCK})`,
+          `const { installEarlyStop } = await import(${JSON.stringify(EARLY_STOP)}); installEarlyStop([]); const u = process.cpuUsage(); console.log((u.user + u.system) / 1000)`,
         ],
         { encoding: 'utf8' },
       );
