@@ -67,3 +67,17 @@ export function inTerminal(
     },
   };
 }
+
+/**
+ * Presses Ctrl-C in `run` and checks the words of a stop before anything was written: exit 130,
+ * `interrupted: nothing was written.`, no internal error. Returns the screen for further checks.
+ */
+export async function ctrlCNothingWritten(run: TerminalCli): Promise<string> {
+  run.press(CTRL_C);
+  const r = await run.done;
+  const screen = run.screen();
+  if (r.code !== 130) throw new Error(`expected exit 130, got ${r.code}; the screen:\n${screen}`);
+  if (!screen.includes('interrupted: nothing was written.')) throw new Error(`the screen does not say nothing was written:\n${screen}`);
+  if (screen.includes('internal error')) throw new Error(`the screen shows an internal error:\n${screen}`);
+  return screen;
+}
