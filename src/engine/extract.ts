@@ -176,20 +176,45 @@ export function runExtract(ex: CompiledExtract, ctx: Context): unknown {
 }
 
 function extractValue(ex: CompiledExtract, ctx: Context): unknown {
-  let input = resolveRef(ctx, ex.plan.from);
+  const input = resolveRef(ctx, ex.plan.from);
   if (isMissing(input)) return undefined;
-  if (ex.plan.parse === 'json') {
-    if (typeof input !== 'string') {
-      throw new ExtractFailure('invalid_json', `${ex.plan.from.text} is not JSON text`);
-    }
-    try {
-      input = parseJsonExactly(input);
-    } catch (err) {
-      // Deeply nested JSON overflows the parser's stack: it is as unusable as malformed JSON.
-      const why = err instanceof RangeError ? 'nested too deeply' : 'not valid JSON';
-      throw new ExtractFailure('invalid_json', `${ex.plan.from.text} is ${why}`);
-    }
+  if (ex.plan.parse !== 'json') return firstMatch(ex, input);
+  if (typeof input !== 'string') {
+    throw new ExtractFailure('invalid_json', `${ex.plan.from.text} is not JSON text`);
   }
+  // JSON.parse first, the exact parser only when the match holds a number and the text may hold
+  // one a double cannot: both parsers give the same strings, booleans, nulls and shapes, so a
+  // match without numbers is the same either way, and most records skip the slower parser and
+  // the scan of their text.
+  const found = firstMatch(ex, parsedJson(ex, input, JSON.parse));
+  if (!holdsNumber(found) || !mayHoldInexactNumber(input)) return found;
+  return firstMatch(ex, parsedJson(ex, input, parseJsonExactly));
+}
+
+/** `text` parsed by `parse`, or the record's `invalid_json` failure. @throws ExtractFailure */
+function parsedJson(ex: CompiledExtract, text: string, parse: (text: string) => unknown): unknown {
+  try {
+    return parse(text);
+  } catch (err) {
+    // Deeply nested JSON overflows the exact parser's stack: as unusable as malformed JSON.
+    const why = err instanceof RangeError ? 'nested too deeply' : 'not valid JSON';
+    throw new ExtractFailure('invalid_json', `${ex.plan.from.text} is ${why}`);
+  }
+}
+
+/** Whether `value` is a number or holds one at any depth (iterative: documents may nest 100 000 deep). */
+function holdsNumber(value: unknown): boolean {
+  const stack = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number') return true;
+    if (v !== null && typeof v === 'object') for (const k in v) stack.push((v as Record<string, unknown>)[k]);
+  }
+  return false;
+}
+
+/** The first match of the extract's paths in `input` that is not missing; undefined if none. */
+function firstMatch(ex: CompiledExtract, input: unknown): unknown {
   if (input === null || typeof input !== 'object') return undefined;
   for (const [i, path] of ex.paths.entries()) {
     const steps = ex.walks[i];

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Context, evaluate, MISSING, render } from '../../src/engine/context.js';
 import { ExtractFailure, prepareExtract, runExtract } from '../../src/engine/extract.js';
+import { ExactNumber } from '../../src/plan/values.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { compileYaml, createDb, query, type Row, rowsById, runYaml, sqliteTarget } from '../sqlite/fixtures.js';
 
@@ -578,6 +579,47 @@ describe('extraction fast path', () => {
     });
     expect(wildcard.walks[0]).toBeUndefined();
     expect(runExtract(wildcard, new Map<string, unknown>([['row', { doc: docs.raw }]]))).toBe('C');
+  });
+});
+
+describe('parse: json reads numbers exactly where the value found holds one', () => {
+  const extract = (text: string, path: string) =>
+    runExtract(
+      prepareExtract({ name: 'v', from: { root: 'row', path: ['doc'], text: 'row.doc' }, paths: [path], parse: 'json', needs: ['row'] }),
+      new Map<string, unknown>([['row', { doc: text }]]),
+    );
+  const failure = (text: string, path: string) => {
+    try {
+      extract(text, path);
+    } catch (err) {
+      return { reason: (err as ExtractFailure).reason, message: (err as Error).message };
+    }
+    throw new Error('expected an extract failure');
+  };
+  const BIG = '{"id":"gen-1","seq":1091482500479000001,"meta":{"n":1234567890123456789012,"k":"x"}}';
+
+  it('a string found beside a 19-digit number is that string; the number found is its exact digits', () => {
+    expect(extract(BIG, '$.id')).toBe('gen-1');
+    expect(extract(BIG, '$.seq')).toEqual(new ExactNumber('1091482500479000001'));
+    expect(extract(BIG, '$.meta')).toEqual({ n: new ExactNumber('1234567890123456789012'), k: 'x' });
+  });
+
+  it('a key held twice gives its last value, as JSON.parse does, unless the exact reading is needed: then invalid_json', () => {
+    const dup = '{"id":"first","id":"second","seq":1091482500479000001,"n":{"a":1,"a":2}}';
+    expect(extract(dup, '$.id')).toBe('second');
+    // The value found holds a number and the text one a double cannot hold: lossless-json reads
+    // it and refuses the duplicate key.
+    expect(failure(dup, '$.n')).toEqual({ reason: 'invalid_json', message: 'row.doc is not valid JSON' });
+    // Without such a number anywhere, JSON.parse alone reads it: the last value.
+    expect(extract('{"n":{"a":1,"a":2}}', '$.n')).toEqual({ a: 2 });
+  });
+
+  it('text that is not JSON fails with invalid_json whatever it holds', () => {
+    expect(failure('{"id":"gen-1","seq":1091482500479000001', '$.id')).toEqual({
+      reason: 'invalid_json',
+      message: 'row.doc is not valid JSON',
+    });
+    expect(failure('{"id":"unterminated', '$.id')).toEqual({ reason: 'invalid_json', message: 'row.doc is not valid JSON' });
   });
 });
 
