@@ -78,6 +78,22 @@ describe('type affinity from a declared type', () => {
     expect(affinityOf(type)).toBe(affinity);
     expect(storedKinds(type)).toEqual(STORES[affinity]);
   });
+
+  it('a quoted declared type of only spaces is a type, not "no type": NUMERIC, as SQLite stores it', () => {
+    const quoted: [string, string][] = [
+      ['" "', ' '],
+      ['"\t"', '\t'],
+    ];
+    for (const [declared, reported] of quoted) {
+      const db = new Database(':memory:');
+      db.exec(`CREATE TABLE t (c ${declared})`);
+      const { type } = db.prepare("SELECT type FROM pragma_table_xinfo('t')").get() as { type: string };
+      db.close();
+      expect(type).toBe(reported);
+      expect(affinityOf(type)).toBe('NUMERIC');
+      expect(storedKinds(declared)).toEqual(STORES.NUMERIC);
+    }
+  });
 });
 
 // Texts SQLite takes as a number in a column with numeric affinity, and texts it keeps as text:

@@ -4,7 +4,7 @@
  * https://www.sqlite.org/datatype3.html, 7. Collating Sequences.
  */
 import type Database from 'better-sqlite3';
-import { quoteIdent } from './sql.js';
+import { quoteIdent, SQL_IDENT } from './sql.js';
 
 /** The collations SQLite defines itself; any other is an application's, unknown to datafix. */
 export type BuiltInCollation = 'BINARY' | 'NOCASE' | 'RTRIM';
@@ -15,7 +15,11 @@ export type BuiltInCollation = 'BINARY' | 'NOCASE' | 'RTRIM';
  * is the text 'a' takes the column's collation, so comparing its one row with 'A' and with 'a '
  * tells NOCASE (case folded) and RTRIM (trailing spaces ignored) from BINARY (neither).
  *
- * @param table, column checked identifiers.
+ * A column whose name is not a plain identifier is never named in SQL: the probe reads the
+ * table's columns by position (`WITH x(c0, c1, …) AS (SELECT * …)`), which keeps each column's
+ * collation.
+ *
+ * @param table a checked identifier; column a column of the table.
  * @returns the collation, or an `Error` when SQLite cannot compare the column at all (an
  *   application-defined collation, which this connection does not have: "no such collation
  *   sequence").
@@ -23,11 +27,19 @@ export type BuiltInCollation = 'BINARY' | 'NOCASE' | 'RTRIM';
  */
 export function columnCollation(db: Database.Database, table: string, column: string): BuiltInCollation | Error {
   try {
-    const probe = db
-      .prepare(
-        `SELECT v = 'A' AS folds, v = 'a ' AS trims FROM (SELECT ${quoteIdent(column)} AS v FROM ${quoteIdent(table)} WHERE 0 UNION ALL SELECT 'a')`,
-      )
-      .get() as { folds: number; trims: number };
+    let sql: string;
+    if (SQL_IDENT.test(column) || column === 'rowid') {
+      sql = `SELECT v = 'A' AS folds, v = 'a ' AS trims FROM (SELECT ${quoteIdent(column)} AS v FROM ${quoteIdent(table)} WHERE 0 UNION ALL SELECT 'a')`;
+    } else {
+      const names = db
+        .prepare(`SELECT * FROM ${quoteIdent(table)} WHERE 0`)
+        .columns()
+        .map((c) => c.name);
+      const v = `c${names.indexOf(column)}`;
+      const all = names.map((_, i) => `c${i}`).join(', ');
+      sql = `WITH x(${all}) AS (SELECT * FROM ${quoteIdent(table)} WHERE 0 UNION ALL SELECT ${names.map(() => "'a'").join(', ')}) SELECT ${v} = 'A' AS folds, ${v} = 'a ' AS trims FROM x`;
+    }
+    const probe = db.prepare(sql).get() as { folds: number; trims: number };
     return probe.folds ? 'NOCASE' : probe.trims ? 'RTRIM' : 'BINARY';
   } catch (err) {
     // Anything else (a locked database) is not about the column; the caller handles it.

@@ -104,7 +104,7 @@ export function affinityOf(declared: string): Affinity {
   const t = declared.toUpperCase();
   if (t.includes('INT')) return 'INTEGER';
   if (t.includes('CHAR') || t.includes('CLOB') || t.includes('TEXT')) return 'TEXT';
-  if (t.includes('BLOB') || t.trim() === '') return 'BLOB';
+  if (t.includes('BLOB') || t === '') return 'BLOB'; // a quoted type of spaces is a type: NUMERIC
   if (t.includes('REAL') || t.includes('FLOA') || t.includes('DOUB')) return 'REAL';
   return 'NUMERIC';
 }
@@ -268,9 +268,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         uniqueKeys.unshift(primaryKey);
         primaryKeyCollations = primaryKey.map(() => 'BINARY');
       }
-      // A table without a primary key is addressed by its rowid, which reads like a column.
+      // A table without a primary key is addressed by its rowid, unless a column of that name in any case hides it.
       const names = cols.map((c) => c.name);
-      if (!listing.wr && primaryKey.length === 0 && !names.includes('rowid')) {
+      if (!listing.wr && primaryKey.length === 0 && !names.some((n) => n.toLowerCase() === 'rowid')) {
         names.push('rowid');
         uniqueKeys.push(['rowid']);
       }
@@ -390,7 +390,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
   /** A column's collation, or an Error when SQLite cannot compare it (an application's collation). */
   const collationOf = (table: string, column: string): BuiltInCollation | Error => {
     const info = tableInfo(table);
-    if (!info || !SQL_IDENT.test(column)) return 'BINARY';
+    if (!info?.columns.has(column)) return 'BINARY'; // a missing column is refused by its own check
     let coll = info.collations.get(column);
     if (coll === undefined) {
       coll = wrapBusy(() => columnCollation(db, table, column));
@@ -423,6 +423,11 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     const exact = exactNumberText(value);
     if (exact !== undefined && !sqliteHoldsExactly(exact)) return value; // fails in the write with value_not_exact
     const got = (prepare(sql).get(toSqlValue(value)) as { v: unknown }).v;
+    // A NUMERIC or INTEGER column stores a whole REAL as an INTEGER wherever one holds it, while
+    // CAST keeps it REAL from 2^51 up (SQLite's sqlite3VdbeIntegerAffinity and sqlite3RealSameAsInt).
+    if (purpose === 'store' && (affinity === 'NUMERIC' || affinity === 'INTEGER') && typeof got === 'number' && Number.isInteger(got)) {
+      if (got > -(2 ** 63) && got < 2 ** 63) return fromSqlValue(BigInt(got));
+    }
     return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
   };
 
@@ -1411,5 +1416,7 @@ function referencedColumns(plan: FixPlan, info: TableInfo): string[] | undefined
     for (const f of plan.update.remove ?? []) cols.add(f);
   }
   for (const k of info.primaryKey) cols.add(k);
-  return [...cols].filter((c) => info.columns.has(c) && SQL_IDENT.test(c));
+  const list = [...cols].filter((c) => info.columns.has(c));
+  // Only plain identifiers are ever named in SQL: a column named otherwise is read with the whole row.
+  return list.every((c) => SQL_IDENT.test(c)) ? list : undefined;
 }
