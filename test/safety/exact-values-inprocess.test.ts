@@ -70,13 +70,13 @@ describe('SQLite values of every storage class, through the library', () => {
     expect(snapshot(db)).toEqual(before);
   });
 
-  it('a 19-digit id and -0.0 are written exactly; beyond 64 bits, beyond a double, more digits than a double holds, or a lone surrogate fails alone with value_not_exact', async () => {
+  it('a 19-digit id and -0.0 are written exactly; beyond 64 bits, beyond a double, more digits than a double holds, a number too small for a double (-1e-400) or a lone surrogate fails alone with value_not_exact', async () => {
     const fix = fixFor(
       `CREATE TABLE t (id INTEGER PRIMARY KEY, raw TEXT, ext);
        INSERT INTO t (id, raw) VALUES (1, '{"data":{"id":1091482500479000001}}'), (2, '{"data":{"id":1234567890123456789012345}}'),
          (3, '{"data":{"id":-9223372036854775808}}'), (4, '{"data":{"id":0.30000000000000004}}'), (5, '{"data":{"id":"\\ud800"}}'),
          (6, '{"data":{"id":1e400}}'), (7, '{"data":{"id":0.10000000000000000555}}'), (8, '{"data":{"id":-0.0}}'), (9, '{"data":{"id":-9223372036854775809}}'),
-         (10, '{"data":{"id":9223372036854775808}}');`,
+         (10, '{"data":{"id":9223372036854775808}}'), (11, '{"data":{"id":-1e-400}}'), (12, '{"data":{"id":-0e5}}');`,
       `name: json-ids
 target: { sqlite: { path: "\${DB}" } }
 source: { as: r, table: t }
@@ -88,7 +88,7 @@ update:
 `,
     );
     const { result, messages } = await runWithMessages(fix);
-    expect(result.summary).toMatchObject({ total: 10, updated: 4, failed: 6, reasons: { value_not_exact: 6 } });
+    expect(result.summary).toMatchObject({ total: 12, updated: 5, failed: 7, reasons: { value_not_exact: 7 } });
     expect(messages).toEqual([
       'ext: 1234567890123456789012345 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
       'ext: the new text has a lone UTF-16 surrogate, which SQLite cannot store as given',
@@ -96,6 +96,7 @@ update:
       'ext: 0.10000000000000000555 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
       'ext: -9223372036854775809 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
       'ext: 9223372036854775808 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
+      'ext: -1e-400 is beyond what SQLite stores exactly (a 64-bit INTEGER, or a REAL that reads back as the same number)',
     ]);
     expect(exactRows(fix.db, 'SELECT id, ext, typeof(ext) AS type FROM t ORDER BY id')).toEqual([
       { id: 1n, ext: 1091482500479000001n, type: 'integer' },
@@ -108,6 +109,8 @@ update:
       { id: 8n, ext: -0, type: 'real' },
       { id: 9n, ext: null, type: 'null' },
       { id: 10n, ext: null, type: 'null' },
+      { id: 11n, ext: null, type: 'null' },
+      { id: 12n, ext: -0, type: 'real' },
     ]);
   });
 });

@@ -304,7 +304,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     if (!info) {
       throw targetMismatch(
         'DF401',
-        `${at.join('.')}: table \`${table}\` does not exist in ${target.path}; check the name against the database's tables`,
+        `${at.length ? `${at.join('.')}: ` : ''}table \`${table}\` does not exist in ${target.path}; check the name against the database's tables`,
         at,
       );
     }
@@ -511,6 +511,13 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // Where in the spec the write is: update, delete or create.
       const section = plan.update.action ?? 'update';
       const removed = plan.update.remove ?? [];
+      /** Where the update writes `field`, for a refusal's message and location: set, touch or remove. */
+      const writtenAt = (field: string): (string | number)[] =>
+        plan.update.set.some((f) => f.field === field)
+          ? [section, 'set', field]
+          : plan.update.touch.some((f) => f.field === field)
+            ? [section, 'touch', field]
+            : [section, 'remove', removed.indexOf(field)];
       if (src.kind !== 'table') {
         throw new DatafixError('config', 'DF205', 'a SQLite target reads with source.table');
       }
@@ -560,7 +567,13 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           const at = ['lookups', l.name, l.kind === 'list' ? 'where' : 'get'];
           const cols =
             l.kind === 'list'
-              ? [...l.match.map(([k]) => k), ...(l.where ? conditionRefs(l.where, true).map((r) => r.root) : [])]
+              ? [
+                  ...l.match.map(([k]) => k),
+                  ...(l.where ? conditionRefs(l.where, true).map((r) => r.root) : []),
+                  // Numbering each key's rows (at most max + 1 read) makes SQLite hold every column
+                  // of the table with its collation, compared or not.
+                  ...(tableInfo(l.table ?? '')?.columns ?? []),
+                ]
               : l.key.map(([k]) => k);
           return cols.map((k) => [l.table ?? '', k, at] as const);
         }),
@@ -592,8 +605,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         if (rewritten !== undefined && plan.update.action !== 'create') {
           throw targetMismatch(
             'DF419',
-            `update.set.${rewritten}: \`${rewritten}\` is the primary key datafix reads \`${src.table}\` in order of; rewriting it would move rows past the cursor to be read and rewritten again, without end. Write the new value to another column (and swap the columns in a later step), or change the key outside datafix`,
-            plan.update.set.some((f) => f.field === rewritten) ? ['update', 'set', rewritten] : ['update', 'touch', rewritten],
+            `${writtenAt(rewritten).join('.')}: \`${rewritten}\` is the primary key datafix reads \`${src.table}\` in order of; rewriting it would move rows past the cursor to be read and rewritten again, without end. Write the new value to another column (and swap the columns in a later step), or change the key outside datafix`,
+            writtenAt(rewritten),
           );
         }
       }
@@ -677,8 +690,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           const field = hit.toCol ?? (ui.primaryKey[0] as string);
           throw targetMismatch(
             'DF420',
-            `update.set.${field}: \`${hit.child}\`.\`${hit.fromCol}\` references \`${table}\`.\`${field}\` ON UPDATE ${hit.action}, so writing it would also change rows of \`${hit.child}\`, which datafix neither shows, journals nor undoes. Change those rows with their own fix, or write another column`,
-            plan.update.set.some((f) => f.field === field) ? ['update', 'set', field] : ['update', 'touch', field],
+            `${writtenAt(field).join('.')}: \`${hit.child}\`.\`${hit.fromCol}\` references \`${table}\`.\`${field}\` ON UPDATE ${hit.action}, so writing it would also change rows of \`${hit.child}\`, which datafix neither shows, journals nor undoes. Change those rows with their own fix, or write another column`,
+            writtenAt(field),
           );
         }
       }
@@ -784,7 +797,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           }),
         ]);
         if (cache.has(memo)) return cache.get(memo);
-        requireTable(table, ['lookups']);
+        // After check(), only a table gone since (or undo's journal of one) gets here: no spec place.
+        requireTable(table, []);
         for (const c of cols)
           if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF205', `lookup column \`${c}\` must be a plain identifier`);
         const sql = `SELECT * FROM ${quoteIdent(table)} WHERE ${cols.map((c) => `${quoteIdent(c)} = ?`).join(' AND ')} LIMIT 1`;
@@ -817,7 +831,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       for (const indexes of groups.values()) {
         const first = requests[indexes[0] as number] as ListLookupRequest;
         const table = first.table ?? '';
-        const info = requireTable(table, ['lookups']);
+        const info = requireTable(table, []);
         const cols = Object.keys(first.match);
         for (const c of cols)
           if (!SQL_IDENT.test(c)) throw new DatafixError('config', 'DF205', `lookup column \`${c}\` must be a plain identifier`);
@@ -1310,7 +1324,8 @@ export function sqliteHoldsExactly(text: string): boolean {
   }
   const double = Number(text);
   if (!Number.isFinite(double)) return false;
-  if (Object.is(double, -0)) return true;
+  // -0.0 is held (a REAL keeps its sign); a nonzero number too small for a double is not.
+  if (Object.is(double, -0)) return decimalParts(text)?.digits === '0';
   const a = decimalParts(text);
   const b = decimalParts(String(double));
   return a !== undefined && b !== undefined && a.neg === b.neg && a.digits === b.digits && a.exp === b.exp;
