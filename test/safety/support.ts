@@ -197,9 +197,14 @@ export function lockFiles(dir: string): string[] {
   );
 }
 
-/** Parses a JSON Lines file (journal, plan). */
-export function jsonLines(file: string): Record<string, unknown>[] {
-  return readFileSync(file, 'utf8')
+/**
+ * Parses a JSON Lines file (journal, plan). `completeOnly`: leaves out a last line without its
+ * newline, as a SIGKILL mid-write leaves it (resume cuts it off the same way).
+ */
+export function jsonLines(file: string, options: { completeOnly?: boolean } = {}): Record<string, unknown>[] {
+  let text = readFileSync(file, 'utf8');
+  if (options.completeOnly) text = text.slice(0, text.lastIndexOf('\n') + 1);
+  return text
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
