@@ -3,7 +3,7 @@
  * look like SQL, guarded writes (conflict, not_found), schema checks, locks, big integers and
  * read-only dry runs. Assertions are on the rows, read back through an independent connection.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
@@ -13,30 +13,14 @@ import { evaluate } from '../../src/engine/context.js';
 import { DatafixError } from '../../src/errors.js';
 import { TIME_SCALE } from '../helpers/time-scale.js';
 import { sha256File, useTempDirs } from '../helpers/tmp.js';
-import { compileYaml, createDb, openDb, query, type Row, rowsById, runYaml, sqliteTarget } from './fixtures.js';
+import { compileYaml, createAppDb, createDb, openDb, query, type Row, rowsById, runYaml, sqliteTarget } from './fixtures.js';
 
 const tmp = useTempDirs();
 
-/**
- * A database made as an application makes it, with a collation (`app_order`) and a function
- * (`app_fn`) only that application defines: better-sqlite3 cannot register a collation, Python's
- * sqlite3 module can.
- */
+/** A database made as an application makes it, with its own collation and function (`createAppDb`). */
 function appDb(sql: string): string {
   const db = tmp().file('app.db');
-  const made = spawnSync('python3', [
-    '-c',
-    'import sqlite3, sys\n' +
-      'c = sqlite3.connect(sys.argv[1])\n' +
-      'c.create_collation("app_order", lambda a, b: (a > b) - (a < b))\n' +
-      'c.create_function("app_fn", 1, lambda v: v)\n' +
-      'c.executescript(sys.argv[2])\n' +
-      'c.commit()\n' +
-      'c.close()\n',
-    db,
-    sql,
-  ]);
-  expect(made.status, `python3 with its sqlite3 module is needed to make the database: ${made.error ?? made.stderr}`).toBe(0);
+  createAppDb(db, sql);
   return db;
 }
 const NOW = new Date('2030-01-02T03:04:05.000Z');

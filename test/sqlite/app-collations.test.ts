@@ -4,23 +4,16 @@
  * order such a column is refused at check with DF413, naming the column, before anything is read
  * or written, also where the column is never compared by the fix itself.
  */
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { useTempDirs } from '../helpers/tmp.js';
-import { query, refusal, runYaml, sqliteTarget } from './fixtures.js';
+import { createAppDb, query, refusal, runYaml, sqliteTarget } from './fixtures.js';
 
 const tmp = useTempDirs();
 
 /** A database whose script uses the collation `app_order`, as its application would make it. */
 function appDb(sql: string): string {
   const db = tmp().file('app.db');
-  const made = spawnSync('python3', [
-    '-c',
-    'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.create_collation("app_order", lambda a, b: (a > b) - (a < b))\nc.executescript(sys.argv[2])\nc.commit()\nc.close()\n',
-    db,
-    sql,
-  ]);
-  expect(made.status, `python3 with its sqlite3 module is needed to make the database: ${made.error ?? made.stderr}`).toBe(0);
+  createAppDb(db, sql);
   return db;
 }
 

@@ -8,10 +8,8 @@
  * SQLite.
  */
 import { describe, expect, it } from 'vitest';
-import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
-import type { Adapter } from '../../src/adapters/types.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { createDb, query, refusal, runYaml, sqliteTarget } from './fixtures.js';
+import { createDb, query, refusal, runYaml, sqliteTarget, withAdapter } from './fixtures.js';
 
 const tmp = useTempDirs();
 
@@ -19,16 +17,6 @@ function newDb(sql: string): string {
   const path = tmp().file('lookups.db');
   createDb(path, sql);
   return path;
-}
-
-/** An adapter on `db` for the duration of `fn`. */
-async function withAdapter<T>(db: string, fn: (adapter: Adapter) => Promise<T>): Promise<T> {
-  const adapter = createSqliteAdapter({ backend: 'sqlite', path: db, busyTimeoutMs: 1000 });
-  try {
-    return await fn(adapter);
-  } finally {
-    await adapter.close();
-  }
 }
 
 describe('lookups of one row (get)', () => {

@@ -8,11 +8,10 @@
  * Expected rows and counts are written here or asked of SQLite itself.
  */
 import { describe, expect, it } from 'vitest';
-import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
 import type { Adapter, SourcePage } from '../../src/adapters/types.js';
 import type { SourcePlan } from '../../src/plan/types.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { compileYaml, createDb, openDb, query, refusal, sqliteTarget } from './fixtures.js';
+import { compileYaml, createDb, openDb, query, refusal, sqliteTarget, withAdapter } from './fixtures.js';
 
 const tmp = useTempDirs();
 
@@ -20,16 +19,6 @@ function newDb(sql: string): string {
   const path = tmp().file('pages.db');
   createDb(path, sql);
   return path;
-}
-
-/** An adapter on `db` for the duration of `fn`. */
-async function withAdapter<T>(db: string, fn: (adapter: Adapter) => Promise<T>): Promise<T> {
-  const adapter = createSqliteAdapter({ backend: 'sqlite', path: db, busyTimeoutMs: 1000 });
-  try {
-    return await fn(adapter);
-  } finally {
-    await adapter.close();
-  }
 }
 
 /** The plan of an update of `table` keyed by `keys`, reading `table` as `r`. */

@@ -4,31 +4,16 @@
  * DF413 at that lookup's `where`, and nothing is written. A column with such a collation that the
  * source's `where` only tests for NULL needs no collation: the fix runs and writes what it should.
  */
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { useTempDirs } from '../helpers/tmp.js';
-import { query, refusal, runYaml, sqliteTarget } from './fixtures.js';
+import { createAppDb, query, refusal, runYaml, sqliteTarget } from './fixtures.js';
 
 const tmp = useTempDirs();
 
-/**
- * A database made as an application makes it, with a collation (`app_order`) only that
- * application defines: better-sqlite3 cannot register one, Python's sqlite3 module can.
- */
+/** A database made as an application makes it, with its own collation and function (`createAppDb`). */
 function appDb(sql: string): string {
   const db = tmp().file('app.db');
-  const made = spawnSync('python3', [
-    '-c',
-    'import sqlite3, sys\n' +
-      'c = sqlite3.connect(sys.argv[1])\n' +
-      'c.create_collation("app_order", lambda a, b: (a > b) - (a < b))\n' +
-      'c.executescript(sys.argv[2])\n' +
-      'c.commit()\n' +
-      'c.close()\n',
-    db,
-    sql,
-  ]);
-  expect(made.status, `python3 with its sqlite3 module is needed to make the database: ${made.error ?? made.stderr}`).toBe(0);
+  createAppDb(db, sql);
   return db;
 }
 

@@ -3,6 +3,7 @@
  * read rows back with an independent connection, and run a YAML spec through the library
  * (load → compile → adapter.check → runFix) while recording every record event.
  */
+import { spawnSync } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { expect } from 'vitest';
 import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
@@ -24,6 +25,37 @@ export function createDb(path: string, sql: string): void {
     db.exec(sql);
   } finally {
     db.close();
+  }
+}
+
+/**
+ * Creates a database file at `path` as an application makes it, with a collation (`app_order`)
+ * and a function (`app_fn`) only that application defines: better-sqlite3 cannot register a
+ * collation, Python's sqlite3 module can (python3 is needed).
+ */
+export function createAppDb(path: string, sql: string): void {
+  const made = spawnSync('python3', [
+    '-c',
+    'import sqlite3, sys\n' +
+      'c = sqlite3.connect(sys.argv[1])\n' +
+      'c.create_collation("app_order", lambda a, b: (a > b) - (a < b))\n' +
+      'c.create_function("app_fn", 1, lambda v: v)\n' +
+      'c.executescript(sys.argv[2])\n' +
+      'c.commit()\n' +
+      'c.close()\n',
+    path,
+    sql,
+  ]);
+  expect(made.status, `python3 with its sqlite3 module is needed to make the database: ${made.error ?? made.stderr}`).toBe(0);
+}
+
+/** Runs `fn` with a SQLite adapter on `db` (busy timeout 1 s), closing it afterwards. */
+export async function withAdapter<T>(db: string, fn: (adapter: Adapter) => Promise<T>): Promise<T> {
+  const adapter = createSqliteAdapter({ backend: 'sqlite', path: db, busyTimeoutMs: 1000 });
+  try {
+    return await fn(adapter);
+  } finally {
+    await adapter.close();
   }
 }
 
