@@ -67,6 +67,21 @@ describe('lookups of one row (get)', () => {
     });
   });
 
+  it('a lookup of several rows in a table that does not exist is DF401, named without a spec place', async () => {
+    const db = newDb('CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT)');
+    const err = await withAdapter(db, (a) =>
+      refusal(
+        (a.lookupMany as NonNullable<typeof a.lookupMany>)([{ table: 'nope', match: { id: 1 }, max: 3, consistentRead: false }], {
+          concurrency: 1,
+        }),
+      ),
+    );
+    expect([err.code, err.message]).toEqual([
+      'DF401',
+      `table \`nope\` does not exist in ${db}; check the name against the database's tables`,
+    ]);
+  });
+
   it('a key column that is not a plain identifier is DF205, a config error, and nothing is looked up', async () => {
     const db = newDb("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO items VALUES (1, 'one')");
     const { err, stats } = await withAdapter(db, async (a) => ({

@@ -20,6 +20,12 @@ describe('DF420: a column another table references ON UPDATE CASCADE', () => {
   it.each([
     ['touch', 'set: { note: checked }\n  touch: { code: "{{ u.fixed_code }}" }', 'update.touch.code', '/update/touch/code'],
     ['remove', 'set: { note: checked }\n  remove: [fixed_code, code]', 'update.remove.1', '/update/remove/1'],
+    [
+      'remove, beside a touch',
+      'set: { note: checked }\n  touch: { fixed_code: done }\n  remove: [code]',
+      'update.remove.0',
+      '/update/remove/0',
+    ],
     ['set', 'set: { code: "{{ u.fixed_code }}" }', 'update.set.code', '/update/set/code'],
   ])('written by update.%s: the message and location name it there', async (_part, writes, where, path) => {
     const db = tmp().file('fk.db');

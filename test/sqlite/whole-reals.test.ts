@@ -24,6 +24,7 @@ const CASES: [string, unknown, string, string][] = [
   ['9.2e18', 9200000000000000000n, 'integer', '9200000000000000000'],
   // 2^63 and beyond: no 64-bit integer holds it, so it stays REAL.
   ['9.3e18', new ExactNumber('9300000000000000000.0'), 'real', '9.3e+18'],
+  ['9223372036854775808.0', new ExactNumber('9223372036854776000.0'), 'real', '9.2233720368547758e+18'],
   ['-9223372036854775808.0', new ExactNumber('-9223372036854776000.0'), 'real', '-9.2233720368547758e+18'],
 ];
 

@@ -567,13 +567,9 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           const at = ['lookups', l.name, l.kind === 'list' ? 'where' : 'get'];
           const cols =
             l.kind === 'list'
-              ? [
-                  ...l.match.map(([k]) => k),
-                  ...(l.where ? conditionRefs(l.where, true).map((r) => r.root) : []),
-                  // Numbering each key's rows (at most max + 1 read) makes SQLite hold every column
-                  // of the table with its collation, compared or not.
-                  ...(tableInfo(l.table ?? '')?.columns ?? []),
-                ]
+              ? // Numbering each key's rows (at most max + 1 read) makes SQLite hold every column of
+                // the table with its collation, compared or not: the matched ones and the rest.
+                [...(tableInfo(l.table ?? '')?.columns ?? [])]
               : l.key.map(([k]) => k);
           return cols.map((k) => [l.table ?? '', k, at] as const);
         }),
@@ -1324,8 +1320,6 @@ export function sqliteHoldsExactly(text: string): boolean {
   }
   const double = Number(text);
   if (!Number.isFinite(double)) return false;
-  // -0.0 is held (a REAL keeps its sign); a nonzero number too small for a double is not.
-  if (Object.is(double, -0)) return decimalParts(text)?.digits === '0';
   const a = decimalParts(text);
   const b = decimalParts(String(double));
   return a !== undefined && b !== undefined && a.neg === b.neg && a.digits === b.digits && a.exp === b.exp;
