@@ -223,7 +223,9 @@ describe('resume on SQLite checks the run it continues', () => {
     const { dir, db, spec, env } = copy();
     const killed = await killAfterFirstPage(dir.path, spec, env);
     // The journal as datafix wrote it before format 5, with its checksums.
-    const old = perRecordJournalLines(jsonLines(killed.journal, { completeOnly: true })).map((l) => (l.type === 'header' ? { ...l, format: 4 } : l));
+    const old = perRecordJournalLines(jsonLines(killed.journal, { completeOnly: true })).map((l) =>
+      l.type === 'header' ? { ...l, format: 4 } : l,
+    );
     writeFileSync(killed.journal, sealedJournalText(old));
     const r = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path, env, timeoutMs: 60_000 });
     expect(r.code, show(r)).toBe(0);
