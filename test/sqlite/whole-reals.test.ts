@@ -58,3 +58,17 @@ describe.each(['NUMERIC', 'INTEGER'])('whole REALs into a %s column', (type) => 
     ]);
   });
 });
+
+describe('-0.0 into a REAL column', () => {
+  it('is shown as the 0.0 SQLite stores there: a whole REAL is kept as an integer on disk', async () => {
+    const db = tmp().file('zero.db');
+    createDb(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, r REAL); INSERT INTO t (id, v) VALUES (1, '-0.0')");
+    const spec = `name: t\n${sqliteTarget(db)}source: { as: row, table: t }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { r: "{{ row.v }}" }\n`;
+    const dry = await runYaml(spec, { dryRun: true });
+    expect(dry.records[0]?.changes?.map((c) => [c.field, c.after])).toEqual([['r', new ExactNumber('0.0')]]);
+    await runYaml(spec);
+    expect(query(db, 'SELECT quote(r) AS r, typeof(r) AS tr FROM t')).toEqual([{ r: '0.0', tr: 'real' }]);
+    const [row] = query<{ r: number }>(db, 'SELECT r FROM t');
+    expect(Object.is(row?.r, 0)).toBe(true);
+  });
+});

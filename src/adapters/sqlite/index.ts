@@ -423,10 +423,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     const exact = exactNumberText(value);
     if (exact !== undefined && !sqliteHoldsExactly(exact)) return value; // fails in the write with value_not_exact
     const got = (prepare(sql).get(toSqlValue(value)) as { v: unknown }).v;
-    // A NUMERIC or INTEGER column stores a whole REAL as an INTEGER wherever one holds it, while
-    // CAST keeps it REAL from 2^51 up (SQLite's sqlite3VdbeIntegerAffinity and sqlite3RealSameAsInt).
-    if (purpose === 'store' && (affinity === 'NUMERIC' || affinity === 'INTEGER') && typeof got === 'number' && Number.isInteger(got)) {
-      if (got > -(2 ** 63) && got < 2 ** 63) return fromSqlValue(BigInt(got));
+    if (purpose === 'store' && typeof got === 'number' && Number.isInteger(got)) {
+      // A NUMERIC or INTEGER column stores a whole REAL as an INTEGER wherever one holds it, while
+      // CAST keeps it REAL from 2^51 up (SQLite's sqlite3VdbeIntegerAffinity and sqlite3RealSameAsInt).
+      if ((affinity === 'NUMERIC' || affinity === 'INTEGER') && got > -(2 ** 63) && got < 2 ** 63) return fromSqlValue(BigInt(got));
+      // A REAL column keeps a whole REAL as an integer on disk, so -0.0 reads back as 0.0.
+      if (affinity === 'REAL' && Object.is(got, -0)) return fromReal(0);
     }
     return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
   };
