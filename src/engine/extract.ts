@@ -227,8 +227,13 @@ function firstMatch(ex: CompiledExtract, input: unknown): unknown {
     if (steps) matches = walk(input, steps);
     else {
       try {
-        // eval: false — no filter or script evaluation, whatever the path says.
-        matches = JSONPath({ path, json: input as object, eval: false, wrap: true }) as unknown[];
+        // eval: false — no filter or script evaluation, whatever the path says. An exact number
+        // is a value, not an object to search: nothing inside one (its digits' field) matches.
+        const found = JSONPath({ path, json: input as object, eval: false, wrap: true, resultType: 'all' }) as {
+          value: unknown;
+          parent: unknown;
+        }[];
+        matches = found.filter((m) => !(m.parent instanceof ExactNumber)).map((m) => m.value);
       } catch (err) {
         // A search (`$..`) through a document nested deeper than the stack overflows it: say so
         // in the user's terms, not the engine's.

@@ -614,6 +614,13 @@ describe('parse: json reads numbers exactly where the value found holds one', ()
     expect(extract('{"n":{"a":1,"a":2}}', '$.n')).toEqual({ a: 2 });
   });
 
+  it('a search ($..) finds values, never the digits inside an exact number', () => {
+    expect(extract('{"id":12345678901234567890,"x":{"value":3}}', '$..value')).toBe(3);
+    expect(extract('{"id":12345678901234567890,"x":{"value":12345678901234567891}}', '$..value')).toEqual(
+      new ExactNumber('12345678901234567891'),
+    );
+  });
+
   it('text that is not JSON fails with invalid_json whatever it holds', () => {
     expect(failure('{"id":"gen-1","seq":1091482500479000001', '$.id')).toEqual({
       reason: 'invalid_json',

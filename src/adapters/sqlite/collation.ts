@@ -10,14 +10,42 @@ import { quoteIdent, SQL_IDENT } from './sql.js';
 export type BuiltInCollation = 'BINARY' | 'NOCASE' | 'RTRIM';
 
 /**
- * The collation of column `column` of `table`, asked of SQLite itself (it has no pragma for a
- * column's collation): a compound SELECT whose first arm is the column (no rows) and whose second
- * is the text 'a' takes the column's collation, so comparing its one row with 'A' and with 'a '
- * tells NOCASE (case folded) and RTRIM (trailing spaces ignored) from BINARY (neither).
+ * Asks SQLite how column `column` of `table` treats a value: `select` (an expression over `v`) is
+ * evaluated on one row holding the SQL literal `value` in a column that takes `column`'s declared
+ * collation and affinity (a compound SELECT's column takes its first arm's, here the column with
+ * no rows). SQLite has no pragma for either.
  *
  * A column whose name is not a plain identifier is never named in SQL: the probe reads the
- * table's columns by position (`WITH x(c0, c1, …) AS (SELECT * …)`), which keeps each column's
- * collation.
+ * table's columns by position (`WITH "datafix:probe"(c0, c1, …) AS (SELECT * …)`), which keeps
+ * each column's collation and affinity, and needs every column's collation: in a table that also
+ * has a column of an application's collation it fails as that column would.
+ *
+ * @param table a checked identifier; column a column of the table; value and select SQL of the
+ *   caller's own, never from a spec.
+ * @throws the driver's error ("no such collation sequence", a locked database).
+ */
+export function probeColumn(db: Database.Database, table: string, column: string, value: string, select: string): Record<string, unknown> {
+  let sql: string;
+  if (SQL_IDENT.test(column) || column === 'rowid') {
+    sql = `SELECT ${select} FROM (SELECT ${quoteIdent(column)} AS v FROM ${quoteIdent(table)} WHERE 0 UNION ALL SELECT ${value})`;
+  } else {
+    const names = db
+      .prepare(`SELECT * FROM ${quoteIdent(table)} WHERE 0`)
+      .columns()
+      .map((c) => c.name);
+    const all = names.map((_, i) => `c${i}`).join(', ');
+    // The CTE's name cannot be a table's: table names are plain identifiers.
+    sql = `WITH "datafix:probe"(${all}) AS (SELECT * FROM ${quoteIdent(table)} WHERE 0 UNION ALL SELECT ${names.map(() => value).join(', ')}) SELECT ${select} FROM (SELECT c${names.indexOf(column)} AS v FROM "datafix:probe")`;
+  }
+  return db.prepare(sql).get() as Record<string, unknown>;
+}
+
+/**
+ * The collation of column `column` of `table`, asked of SQLite itself (`probeColumn`): comparing
+ * the text 'a' in the column's collation with 'A' and with 'a ' tells NOCASE (case folded) and
+ * RTRIM (trailing spaces ignored) from BINARY (neither). A column whose name is not a plain
+ * identifier, in a table that also has a column of an application's collation, answers that
+ * collation's error (DF413: the safe side).
  *
  * @param table a checked identifier; column a column of the table.
  * @returns the collation, or an `Error` when SQLite cannot compare the column at all (an
@@ -27,19 +55,7 @@ export type BuiltInCollation = 'BINARY' | 'NOCASE' | 'RTRIM';
  */
 export function columnCollation(db: Database.Database, table: string, column: string): BuiltInCollation | Error {
   try {
-    let sql: string;
-    if (SQL_IDENT.test(column) || column === 'rowid') {
-      sql = `SELECT v = 'A' AS folds, v = 'a ' AS trims FROM (SELECT ${quoteIdent(column)} AS v FROM ${quoteIdent(table)} WHERE 0 UNION ALL SELECT 'a')`;
-    } else {
-      const names = db
-        .prepare(`SELECT * FROM ${quoteIdent(table)} WHERE 0`)
-        .columns()
-        .map((c) => c.name);
-      const v = `c${names.indexOf(column)}`;
-      const all = names.map((_, i) => `c${i}`).join(', ');
-      sql = `WITH x(${all}) AS (SELECT * FROM ${quoteIdent(table)} WHERE 0 UNION ALL SELECT ${names.map(() => "'a'").join(', ')}) SELECT ${v} = 'A' AS folds, ${v} = 'a ' AS trims FROM x`;
-    }
-    const probe = db.prepare(sql).get() as { folds: number; trims: number };
+    const probe = probeColumn(db, table, column, "'a'", "v = 'A' AS folds, v = 'a ' AS trims");
     return probe.folds ? 'NOCASE' : probe.trims ? 'RTRIM' : 'BINARY';
   } catch (err) {
     // Anything else (a locked database) is not about the column; the caller handles it.

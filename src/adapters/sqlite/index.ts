@@ -25,7 +25,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../types.js';
-import { type BuiltInCollation, collationKey, columnCollation } from './collation.js';
+import { type BuiltInCollation, collationKey, columnCollation, probeColumn } from './collation.js';
 import { compileWhere, quoteIdent, SQL_IDENT, valueTestSql } from './sql.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
@@ -278,6 +278,17 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const affinity = new Map(
         cols.map((c) => [c.name, listing.strict && (c.type ?? '').toUpperCase() === 'ANY' ? ('BLOB' as const) : affinityOf(c.type ?? '')]),
       );
+      // The pragma gives no type ('') also for a quoted empty one (`c ""`), which is a type to
+      // SQLite: NUMERIC. Asked of SQLite, which takes the text '12' as equal to 12 only then.
+      for (const c of cols) {
+        if ((c.type ?? '') !== '' || listing.strict) continue;
+        try {
+          if (probeColumn(db, table, c.name, '12', "v = '12' AS numeric").numeric) affinity.set(c.name, 'NUMERIC');
+        } catch (err) {
+          // A table with a column of an application's collation cannot be probed by position.
+          if (!(err instanceof Error && /no such collation sequence/.test(err.message))) throw err;
+        }
+      }
       const info: TableInfo = {
         columns: new Set(names),
         primaryKey,
@@ -337,6 +348,20 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
    * exist (DF405), cannot hold NULL (NOT NULL: DF262), or is the primary key (DF263; NULL into an
    * INTEGER PRIMARY KEY would give the row a new rowid, not remove a value).
    */
+  /**
+   * DF205 when a primary key column of `table` has a name that is not a plain identifier: datafix
+   * `does` something in key order, which names the key in SQL, and it names only plain identifiers.
+   */
+  const requirePlainKey = (info: TableInfo, table: string, at: readonly string[], does: string): void => {
+    const odd = info.primaryKey.find((k) => !SQL_IDENT.test(k));
+    if (odd === undefined) return;
+    throw targetMismatch(
+      'DF205',
+      `${at.join('.')}: the primary key column \`${odd}\` of \`${table}\` is not a plain identifier; datafix ${does} and names only plain identifiers in SQL. Rename the column`,
+      at,
+    );
+  };
+
   const checkRemovable = (info: TableInfo, table: string, columns: readonly string[]): void => {
     columns.forEach((c, i) => {
       const at = ['update', 'remove', i];
@@ -524,6 +549,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         throw new DatafixError('config', 'DF205', 'a SQLite target reads with source.table');
       }
       const info = requireTable(src.table, ['source', 'table']);
+      requirePlainKey(info, src.table, ['source', 'table'], 'reads a table in the order of its primary key');
       sourceColumns.set(src.table, referencedColumns(plan, info));
       if (src.where)
         requireColumns(
@@ -539,6 +565,12 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           // Any columns may select several rows; they need only exist.
           const cols = [...l.match.map(([k]) => k), ...(l.where ? conditionRefs(l.where).map((r) => r.root) : [])];
           requireColumns(li, table, cols, ['lookups', l.name, 'where']);
+          requirePlainKey(
+            li,
+            table,
+            ['lookups', l.name, 'table'],
+            'returns the rows of a lookup of several rows in the order of its primary key',
+          );
           continue;
         }
         const cols = l.key.map(([k]) => k);
@@ -673,7 +705,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // A foreign key whose ON UPDATE action changes other rows (CASCADE, SET NULL, SET DEFAULT)
       // would change rows datafix neither shows, journals nor undoes (this connection enforces
       // foreign keys, as better-sqlite3 does by default).
-      if (db.pragma('foreign_keys', { simple: true })) {
+      // An INSERT fires no ON UPDATE action: a create writes nothing else.
+      if (plan.update.action !== 'create' && db.pragma('foreign_keys', { simple: true })) {
         const written = new Set([...plan.update.set.map((f) => f.field), ...plan.update.touch.map((f) => f.field), ...removed]);
         const refs = wrapBusy(
           () =>
@@ -729,13 +762,24 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         const pageBytes = options.pageBytes ?? PAGE_BYTES;
         const rows: Item[] = [];
         let bytes = 0;
-        wrapBusy(() => {
-          for (const raw of prepare(cursor ? afterSql : firstSql).iterate(...params) as IterableIterator<Item>) {
-            rows.push(raw);
-            bytes += rowBytes(raw);
-            if (bytes >= pageBytes) break;
-          }
-        });
+        try {
+          wrapBusy(() => {
+            for (const raw of prepare(cursor ? afterSql : firstSql).iterate(...params) as IterableIterator<Item>) {
+              rows.push(raw);
+              bytes += rowBytes(raw);
+              if (bytes >= pageBytes) break;
+            }
+          });
+        } catch (err) {
+          // A locked database is DF411 already; anything else is a row SQLite cannot read (a
+          // generated column it cannot compute for it): the run stops here, said in its terms.
+          if (err instanceof DatafixError) throw err;
+          throw new DatafixError(
+            'config',
+            'DF421',
+            `source.table: SQLite cannot read the next rows of \`${table}\` (${(err as Error).message}); a generated column it cannot compute for a row is the usual cause. Rows before were handled; fix that row (or read only the columns the fix needs), then --resume continues from the last checkpoint`,
+          );
+        }
         count('select');
         if (rows.length === 0) return;
         const records = rows.map((raw) => {
@@ -857,8 +901,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         // 32766 since SQLite 3.32, which better-sqlite3 bundles).
         const perChunk = Math.max(1, Math.floor((MAX_BOUND - whereParams.length - 1) / Math.max(1, cols.length)));
         const entries = [...wanted.values()];
-        for (let at = 0; at < entries.length; at += perChunk) {
-          const chunk = entries.slice(at, at + perChunk);
+        /** Answers the requests of `chunk` (keys of one lookup) with one statement. */
+        const readChunk = (chunk: typeof entries): void => {
           const tests: string[] = [];
           const params: unknown[] = [...whereParams];
           if (where) tests.push(`(${where.sql})`);
@@ -883,6 +927,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           let rows: Item[];
           try {
             rows = wrapBusy(() => prepare(sql).all(...params)) as Item[];
+          } catch (err) {
+            // As for one row: a locked database is the environment's problem; anything else (a
+            // generated column SQLite cannot compute for a matched row) fails these keys' records.
+            if (err instanceof DatafixError) throw err;
+            // Each key alone, so that only the records of the key whose rows fail fail.
+            if (chunk.length > 1) {
+              for (const e of chunk) readChunk([e]);
+              return;
+            }
+            const rejected = new LookupRejected('key_invalid', `SQLite cannot look up the rows of this key: ${(err as Error).message}`);
+            for (const e of chunk) for (const i of e.owners) answers[i] = rejected;
+            return;
           } finally {
             count('lookupMany');
           }
@@ -900,7 +956,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
                 : items;
             for (const i of e.owners) answers[i] = answer;
           }
-        }
+        };
+        for (let at = 0; at < entries.length; at += perChunk) readChunk(entries.slice(at, at + perChunk));
       }
       return answers.map((a) => a ?? []);
     },
