@@ -59,3 +59,15 @@ describe('a skip rule on a column of the application collation whose name is not
     expect(query(db, 'SELECT note FROM people')).toEqual([{ note: null }]);
   });
 });
+
+describe('an untyped column whose name is not a plain identifier, beside a column of the application collation', () => {
+  it('does not stop a fix of the table: its affinity stays that of no type (SQLite cannot be asked with the other column there)', async () => {
+    const db = appDb(`CREATE TABLE t (id INTEGER PRIMARY KEY, "odd col", other TEXT COLLATE app_order, note TEXT);
+      INSERT INTO t VALUES (1, NULL, 'o', NULL);`);
+    const run = await runYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: r, table: t }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { note: hello }\n`,
+    );
+    expect(run.summary).toMatchObject({ total: 1, updated: 1, failed: 0 });
+    expect(query(db, 'SELECT note FROM t')).toEqual([{ note: 'hello' }]);
+  });
+});

@@ -8,8 +8,9 @@
  * SQLite.
  */
 import { describe, expect, it } from 'vitest';
+import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { createDb, query, refusal, runYaml, sqliteTarget, withAdapter } from './fixtures.js';
+import { createDb, openDb, query, refusal, runYaml, sqliteTarget, withAdapter } from './fixtures.js';
 
 const tmp = useTempDirs();
 
@@ -65,6 +66,25 @@ describe('lookups of one row (get)', () => {
       code: 'DF401',
       message: `table \`nope\` does not exist in ${db}; check the name against the database's tables`,
     });
+  });
+
+  it('a lock another process holds while rows of several keys are looked up is DF411 (retry), not a failure of those records', async () => {
+    const db = newDb("CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO items VALUES (1, 'one')");
+    const adapter = createSqliteAdapter({ backend: 'sqlite', path: db, busyTimeoutMs: 50 });
+    const other = openDb(db);
+    try {
+      const lookupMany = adapter.lookupMany as NonNullable<typeof adapter.lookupMany>;
+      const request = { table: 'items', match: { id: 1 }, max: 3, consistentRead: false };
+      // The table's schema is read by the first lookup, before the lock.
+      expect(await lookupMany([request], { concurrency: 1 })).toEqual([[{ id: 1, v: 'one' }]]);
+      other.exec('BEGIN EXCLUSIVE');
+      const err = await refusal(lookupMany([request], { concurrency: 1 }));
+      expect([err.code, err.category]).toEqual(['DF411', 'connection']);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await adapter.close();
+    }
   });
 
   it('a lookup of several rows in a table that does not exist is DF401, named without a spec place', async () => {

@@ -8,7 +8,9 @@
  * Expected rows and counts are written here or asked of SQLite itself.
  */
 import { describe, expect, it } from 'vitest';
+import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
 import type { Adapter, SourcePage } from '../../src/adapters/types.js';
+import type { DatafixError } from '../../src/errors.js';
 import type { SourcePlan } from '../../src/plan/types.js';
 import { useTempDirs } from '../helpers/tmp.js';
 import { compileYaml, createDb, openDb, query, refusal, sqliteTarget, withAdapter } from './fixtures.js';
@@ -51,6 +53,31 @@ async function pagesOf(
 
 const keysOf = (pages: readonly SourcePage[], ...cols: string[]) =>
   pages.map((p) => p.records.map((r) => cols.map((c) => r.key[c]).join('/')));
+
+describe('a lock another process takes between pages', () => {
+  it('is DF411 (retry), not a row SQLite cannot read: the pages before were read', async () => {
+    const db = newDb(`CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c')`);
+    const plan = planOf(db, 'items', ['id']);
+    const adapter = createSqliteAdapter({ backend: 'sqlite', path: db, busyTimeoutMs: 50 });
+    const other = openDb(db);
+    try {
+      await adapter.check(plan);
+      const pages = adapter.readPages(plan.source, { pageSize: 1 })[Symbol.asyncIterator]();
+      const first = await pages.next();
+      expect(first.done).toBe(false);
+      other.exec('BEGIN EXCLUSIVE');
+      const err = await pages.next().then(
+        () => undefined,
+        (e: unknown) => e as DatafixError,
+      );
+      expect([err?.code, err?.category]).toEqual(['DF411', 'connection']);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await adapter.close();
+    }
+  });
+});
 
 describe('where a page ends', () => {
   // Each row is 100 bytes as read: its INTEGER id counts 8, its text 92 characters.

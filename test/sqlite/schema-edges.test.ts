@@ -111,8 +111,9 @@ describe('a generated column SQLite cannot compute for one row', () => {
           'update:\n  key: { id: "{{ row.id }}" }\n  set: { note: n }\n',
       ),
     );
-    expect([err.code, err.message]).toEqual([
+    expect([err.code, err.category, err.message]).toEqual([
       'DF421',
+      'config',
       'source.table: SQLite cannot read the next rows of `t` (integer overflow); a generated column it cannot compute for a row is the usual cause. Rows before were handled; fix that row (or read only the columns the fix needs), then --resume continues from the last checkpoint',
     ]);
     expect(query(db, 'SELECT id, note FROM t ORDER BY id')).toEqual([
