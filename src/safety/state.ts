@@ -206,8 +206,9 @@ export class RunStateStore {
   /**
    * `write` whose disk work (temp file, fsync, rename) runs off the calling thread: a run saves
    * its state after pages (every page on DynamoDB, at most once a second on SQLite), and waiting
-   * for that disk there cost as much as a quarter of a light run's time. The directory must exist (a `write` made it). One at a time per id: the
-   * caller awaits the previous one before the next, and before any `write` of the same id.
+   * for that disk there cost as much as a quarter of a light run's time. The directory must exist
+   * (a `write` made it). One at a time per id: the caller awaits the previous one before the next,
+   * and before any `write` of the same id.
    */
   writeInBackground(id: string, state: RunState): Promise<void> {
     return writeAtomicallyAsync(this.path(id), `${JSON.stringify(state)}\n`);

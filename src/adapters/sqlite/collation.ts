@@ -40,6 +40,11 @@ export function probeColumn(db: Database.Database, table: string, column: string
   return db.prepare(sql).get() as Record<string, unknown>;
 }
 
+/** Whether `err` is SQLite's "no such collation sequence": a collation only the application defines. */
+export function isMissingCollation(err: unknown): err is Error {
+  return err instanceof Error && /no such collation sequence/.test(err.message);
+}
+
 /**
  * The collation of column `column` of `table`, asked of SQLite itself (`probeColumn`): comparing
  * the text 'a' in the column's collation with 'A' and with 'a ' tells NOCASE (case folded) and
@@ -59,7 +64,7 @@ export function columnCollation(db: Database.Database, table: string, column: st
     return probe.folds ? 'NOCASE' : probe.trims ? 'RTRIM' : 'BINARY';
   } catch (err) {
     // Anything else (a locked database) is not about the column; the caller handles it.
-    if (err instanceof Error && /no such collation sequence/.test(err.message)) return err;
+    if (isMissingCollation(err)) return err;
     throw err;
   }
 }

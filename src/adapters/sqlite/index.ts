@@ -25,7 +25,7 @@ import {
   type WriteRequest,
   type WriteResult,
 } from '../types.js';
-import { type BuiltInCollation, collationKey, columnCollation, probeColumn } from './collation.js';
+import { type BuiltInCollation, collationKey, columnCollation, isMissingCollation, probeColumn } from './collation.js';
 import { compileWhere, quoteIdent, SQL_IDENT, valueTestSql } from './sql.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
@@ -286,7 +286,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           if (probeColumn(db, table, c.name, '12', "v = '12' AS numeric").numeric) affinity.set(c.name, 'NUMERIC');
         } catch (err) {
           // A table with a column of an application's collation cannot be probed by position.
-          if (!(err instanceof Error && /no such collation sequence/.test(err.message))) throw err;
+          if (!isMissingCollation(err)) throw err;
         }
       }
       const info: TableInfo = {
@@ -344,11 +344,6 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
   };
 
   /**
-   * `update.remove` sets a column NULL, SQLite's only "absent": refused where the column does not
-   * exist (DF405), cannot hold NULL (NOT NULL: DF262), or is the primary key (DF263; NULL into an
-   * INTEGER PRIMARY KEY would give the row a new rowid, not remove a value).
-   */
-  /**
    * DF205 when a primary key column of `table` has a name that is not a plain identifier: datafix
    * `does` something in key order, which names the key in SQL, and it names only plain identifiers.
    */
@@ -362,6 +357,11 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     );
   };
 
+  /**
+   * `update.remove` sets a column NULL, SQLite's only "absent": refused where the column does not
+   * exist (DF405), cannot hold NULL (NOT NULL: DF262), or is the primary key (DF263; NULL into an
+   * INTEGER PRIMARY KEY would give the row a new rowid, not remove a value).
+   */
   const checkRemovable = (info: TableInfo, table: string, columns: readonly string[]): void => {
     columns.forEach((c, i) => {
       const at = ['update', 'remove', i];
