@@ -774,10 +774,10 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           // A locked database is DF411 already; anything else is a row SQLite cannot read (a
           // generated column it cannot compute for it): the run stops here, said in its terms.
           if (err instanceof DatafixError) throw err;
-          throw new DatafixError(
-            'config',
+          throw targetMismatch(
             'DF421',
             `source.table: SQLite cannot read the next rows of \`${table}\` (${(err as Error).message}); a generated column it cannot compute for a row is the usual cause. Rows before were handled; fix that row (or read only the columns the fix needs), then --resume continues from the last checkpoint`,
+            ['source', 'table'],
           );
         }
         count('select');
