@@ -52,16 +52,15 @@ function lockedError(path: string, timeoutMs: number, next: string): DatafixErro
  */
 export const PAGE_BYTES = 8 * 2 ** 20;
 
-/** A row's size as read: text by its length, blobs by their bytes, anything else 8 bytes. */
-function rowBytes(row: Item): number {
-  let n = 0;
-  // for…in, not Object.values: no array per row (rows are plain objects, nothing inherited).
-  for (const k in row) {
-    const v = row[k];
-    n += typeof v === 'string' ? v.length : v instanceof Uint8Array ? v.byteLength : 8;
-  }
-  return n;
-}
+/**
+ * How much of a database file a read-only connection maps (`PRAGMA mmap_size`, bytes). Reading a
+ * database of 100 000 light rows by its text key took 323 ms with SQLite's reads and 219 ms
+ * mapped; a larger file is read through the map up to here and by read(2) beyond. Mapped pages
+ * count in the process's resident memory while the kernel keeps them, but are the page cache,
+ * given back under pressure.
+ */
+export const READ_MMAP_BYTES = 256 * 2 ** 20;
+
 export interface SqliteAdapterOptions {
   /** Open read-only: a dry run cannot write even by mistake. */
   readonly readonly?: boolean;
@@ -760,13 +759,16 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         // A page ends at pageSize rows or once its rows hold pageBytes, whichever comes first (at
         // least one row), so a table of very large rows cannot multiply memory by the page size.
         const pageBytes = options.pageBytes ?? PAGE_BYTES;
-        const rows: Item[] = [];
+        const records: { key: Item; item: Item }[] = [];
         let bytes = 0;
         try {
           wrapBusy(() => {
-            for (const raw of prepare(cursor ? afterSql : firstSql).iterate(...params) as IterableIterator<Item>) {
-              rows.push(raw);
-              bytes += rowBytes(raw);
+            for (const item of prepare(cursor ? afterSql : firstSql).iterate(...params) as IterableIterator<Item>) {
+              // Converted as read, in the same pass that sizes it: one walk of each row, not three.
+              bytes += convertRow(item);
+              const key: Item = {};
+              for (const k of keyCols) key[k] = item[k];
+              records.push({ key, item });
               if (bytes >= pageBytes) break;
             }
           });
@@ -781,16 +783,10 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           );
         }
         count('select');
-        if (rows.length === 0) return;
-        const records = rows.map((raw) => {
-          const item = fromRow(raw);
-          const key: Item = {};
-          for (const k of keyCols) key[k] = item[k];
-          return { key, item };
-        });
+        if (records.length === 0) return;
         const lastRecord = records[records.length - 1] as { key: Item };
         cursor = keyCols.map((k) => lastRecord.key[k]);
-        const done = rows.length < options.pageSize && bytes < pageBytes;
+        const done = records.length < options.pageSize && bytes < pageBytes;
         // NULL compares as unknown: a keyset after it would silently end the read here.
         if (!done && cursor.some((v) => v === null || v === undefined)) throw nullKeyError(table, keyCols);
         // Text read back with U+FFFD was not valid in the database's encoding: bound again it is
@@ -1310,6 +1306,12 @@ function openDatabase(target: Target, readonly: boolean): Database.Database {
     db = new Database(path, { fileMustExist: true, readonly, timeout: target.busyTimeoutMs });
     // Opening reads nothing; the first read of the header tells a database from any other file.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
+    // A connection that only reads (a dry run, a plan, undo --dry-run) reads its pages through a
+    // memory map: no read(2) and copy per page, which a keyset read in key order makes for nearly
+    // every row of a table whose key is not its rowid. SQLite maps only for reading
+    // (https://www.sqlite.org/mmap.html); a connection that writes keeps the default, so a
+    // failing disk stays an error SQLite reports, and a live run's memory stays its pages.
+    if (readonly) db.pragma(`mmap_size = ${READ_MMAP_BYTES}`);
   } catch (err) {
     if (isLockedError(err)) throw lockedError(path, target.busyTimeoutMs, 'retry');
     const code = (err as { code?: string }).code ?? '';
@@ -1464,12 +1466,28 @@ function fromReal(value: number): unknown {
  * never becomes one (better-sqlite3 assigns it through the prototype setter, which drops it).
  */
 function fromRow(row: Item): Item {
-  for (const k of Object.keys(row)) {
-    const v = row[k];
-    if (typeof v === 'bigint') row[k] = fromSqlValue(v);
-    else if (typeof v === 'number') row[k] = fromReal(v);
-  }
+  convertRow(row);
   return row;
+}
+
+/**
+ * `fromRow`'s conversion, returning the row's size as a page counts it: text by its length,
+ * blobs by their bytes, anything else 8 bytes. for…in, not Object.keys: no array per row (rows
+ * are plain objects, nothing inherited).
+ */
+function convertRow(row: Item): number {
+  let bytes = 0;
+  for (const k in row) {
+    const v = row[k];
+    if (typeof v === 'string') bytes += v.length;
+    else if (v instanceof Uint8Array) bytes += v.byteLength;
+    else {
+      bytes += 8;
+      if (typeof v === 'bigint') row[k] = fromSqlValue(v);
+      else if (typeof v === 'number') row[k] = fromReal(v);
+    }
+  }
+  return bytes;
 }
 
 /**
