@@ -43,13 +43,16 @@ export function expressionValue(e: ExprPlan, ctx: Context): unknown {
 /** Follows a reference through own properties only, so `constructor` or a prototype is never reached. */
 export function resolveRef(ctx: Context, ref: Ref): unknown {
   let value: unknown = ctx.get(ref.root);
-  for (const [i, seg] of ref.path.entries()) {
+  const { path, indexes } = ref;
+  // An index loop: this runs several times per record, and an entries() iterator per call showed.
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i] as string;
     if (value === null || typeof value !== 'object' || value instanceof Set || value instanceof Uint8Array) {
       return undefined;
     }
     // `[N]` reads a list element and nothing else; a name reads a map key and nothing else, as
     // the same reference in a DynamoDB filter does.
-    if (ref.indexes?.includes(i)) value = Array.isArray(value) ? value[Number(seg)] : undefined;
+    if (indexes?.includes(i)) value = Array.isArray(value) ? value[Number(seg)] : undefined;
     else if (Array.isArray(value)) value = undefined;
     else value = Object.hasOwn(value, seg) ? (value as Record<string, unknown>)[seg] : undefined;
   }
