@@ -33,8 +33,12 @@ let cpuStart;
 if (side.startsWith('datafix')) {
   const { loadPlan, runSpecFile } = await import('../dist/index.js');
   const { runPlanSafely } = await import('../dist/safety/session.js');
-  // datafix loads better-sqlite3 lazily; load it before the clock starts, as the other side does.
+  // datafix loads better-sqlite3, its SQLite adapter and the spec's standalone validator lazily
+  // (for the CLI's start-up); load them before the clock starts, as the other side loads its
+  // modules: module loading is left out of both sides.
   await import('better-sqlite3');
+  await import('../dist/adapters/sqlite/index.js');
+  (await import('../dist/language/schema-validator.js')).schemaValidator('fix');
   const compile = { env: { ...process.env, VEO3_DB_PATH: dbPath } };
   started = performance.now();
   cpuStart = process.cpuUsage();
