@@ -17,6 +17,7 @@ import { UndoCommand } from './commands/undo.js';
 import { UnlockCommand } from './commands/unlock.js';
 import { ValidateCommand } from './commands/validate.js';
 import { EXIT, reportError } from './exit.js';
+import { helpInColor } from './help-text.js';
 import { bindNegativeValues, commandLineError, DatafixCli } from './usage.js';
 
 /**
@@ -28,10 +29,8 @@ function dropOutputErrors(stream: NodeJS.WriteStream): void {
   stream.on('error', () => {});
 }
 
-export async function main(argv: string[]): Promise<number> {
-  dropOutputErrors(process.stdout);
-  dropOutputErrors(process.stderr);
-  const colors = Boolean(process.stdout.isTTY) && !process.env.CI && !process.env.NO_COLOR;
+/** The CLI with every command registered; `colors` as clipanion's `enableColors`. */
+export function createCli(colors: boolean): DatafixCli {
   const cli = new DatafixCli({ binaryLabel: 'datafix', binaryName: 'datafix', binaryVersion: VERSION, enableColors: colors });
   cli.register(RunCommand);
   cli.register(NewCommand);
@@ -48,6 +47,22 @@ export async function main(argv: string[]): Promise<number> {
   cli.register(RunsPruneCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
+  return cli;
+}
+
+/** The top-level help as `datafix --help` prints it (clipanion's HelpCommand: `cli.usage()`). */
+export function renderHelp(colors: boolean): string {
+  return createCli(colors).usage();
+}
+
+/**
+ * Runs the CLI on `argv` (without node and the script) and resolves to the exit code.
+ * The top-level help alone is printed from its prebuilt text where the build made one.
+ */
+export async function main(argv: string[]): Promise<number> {
+  dropOutputErrors(process.stdout);
+  dropOutputErrors(process.stderr);
+  const cli = createCli(helpInColor());
   const context = { ...Cli.defaultContext };
   let command: ReturnType<typeof cli.process>;
   const args = bindNegativeValues(cli, argv.length ? argv : ['--help']);
