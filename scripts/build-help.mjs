@@ -1,9 +1,11 @@
 // Renders the top-level help (`datafix`, `--help`, `-h`) of the built CLI, plain and in colour,
-// into dist/cli/help-text.json, which bin/datafix.js prints without loading the CLI
-// (src/cli/help-text.ts). Runs after `tsc -b tsconfig.build.json`.
-import { readFileSync, writeFileSync } from 'node:fs';
+// into dist/cli/help-text.json with a digest of what it was rendered from; bin/datafix.js prints
+// it without loading the CLI while the digest still matches (src/cli/help-text.ts). Runs after
+// `tsc -b tsconfig.build.json`.
+import { writeFileSync } from 'node:fs';
+import { helpSourcesDigest } from '../dist/cli/help-text.js';
 import { renderHelp } from '../dist/cli/main.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const file = { version, plain: renderHelp(false), colored: renderHelp(true) };
-writeFileSync(new URL('../dist/cli/help-text.json', import.meta.url), `${JSON.stringify(file)}\n`);
+const cliDir = new URL('../dist/cli/', import.meta.url);
+const file = { sources: helpSourcesDigest(cliDir), plain: renderHelp(false), colored: renderHelp(true) };
+writeFileSync(new URL('help-text.json', cliDir), `${JSON.stringify(file)}\n`);

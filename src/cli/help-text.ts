@@ -3,13 +3,16 @@
  * build time (scripts/build-help.mjs, from the very commands `main` registers) into
  * `help-text.json` beside this module, and printed from there. Loading clipanion and every
  * command module to print a fixed text was most of the CLI's start-up. Kept free of imports
- * besides node:fs, so that it is loaded in a moment.
+ * besides node built-ins, so that it is loaded in a moment.
  */
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
-/** The file the build writes: the package version it was made for and both renderings. */
+/** The file the build writes: a digest of what the text was rendered from, and both renderings. */
 export interface HelpTextFile {
-  readonly version: string;
+  /** `helpSourcesDigest` of the build the text was rendered from. */
+  readonly sources: string;
   readonly plain: string;
   readonly colored: string;
 }
@@ -25,19 +28,45 @@ export function asksForHelpOnly(argv: readonly string[]): boolean {
 }
 
 /**
- * The prebuilt top-level help (from `path`, the build's file by default), or undefined when the
- * build made none, or made it for another version of the package: the caller then renders it
- * with clipanion, as every other usage text.
+ * SHA-256 (hex) of everything the top-level help is rendered from, as built beside `cliDir`
+ * (the URL of the directory holding main.js): the CLI's entry, its usage formatting, every
+ * command module, the package's version and clipanion's. A rebuild that changed any of them
+ * (`tsc` alone, without the script that renders the text) makes the text stale.
+ * @throws the file system's error when one of them cannot be read.
  */
-export function prebuiltHelp(colored: boolean, path: URL = new URL('./help-text.json', import.meta.url)): string | undefined {
-  let file: HelpTextFile;
-  let version: string;
+export function helpSourcesDigest(cliDir: URL): string {
+  const hash = createHash('sha256');
+  const version = (file: URL) => (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  hash.update(`datafix ${version(new URL('../../package.json', cliDir))}\n`);
+  // Wherever the installation put clipanion (beside datafix or hoisted above it).
+  const clipanion = createRequire(new URL('main.js', cliDir)).resolve('clipanion/package.json');
+  hash.update(`clipanion ${(JSON.parse(readFileSync(clipanion, 'utf8')) as { version: string }).version}\n`);
+  const commands = readdirSync(new URL('commands/', cliDir))
+    .filter((f) => f.endsWith('.js'))
+    .sort()
+    .map((f) => `commands/${f}`);
+  for (const name of ['main.js', 'usage.js', ...commands]) {
+    hash.update(`${name}\n`);
+    hash.update(readFileSync(new URL(name, cliDir)));
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The prebuilt top-level help (from `path`, the build's file by default), or undefined when the
+ * build made none, or made it from other sources than those built beside `cliDir` now: the
+ * caller then renders it with clipanion, as every other usage text.
+ */
+export function prebuiltHelp(
+  colored: boolean,
+  path: URL = new URL('./help-text.json', import.meta.url),
+  cliDir: URL = new URL('./', import.meta.url),
+): string | undefined {
   try {
-    file = JSON.parse(readFileSync(path, 'utf8')) as HelpTextFile;
-    version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    const file = JSON.parse(readFileSync(path, 'utf8')) as HelpTextFile;
+    if (file.sources !== helpSourcesDigest(cliDir)) return undefined;
+    return colored ? file.colored : file.plain;
   } catch {
     return undefined;
   }
-  if (file.version !== version) return undefined;
-  return colored ? file.colored : file.plain;
 }
