@@ -746,6 +746,41 @@ describe('a locked database', () => {
     }
   });
 
+  it('a dry run’s read-only connection kept out by a writer: DF411 says it only reads (no batch) and that WAL mode lets readers in', async () => {
+    const db = newDb(SAMPLE);
+    const plan = compileYaml(
+      `name: t\n${sqliteTarget(db)}source: { as: row, table: items, where: { isNull: note } }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { note: filled }\n`,
+    );
+    const reader = createSqliteAdapter(sqliteTargetOf(db, 100), { readonly: true });
+    const writer = createSqliteAdapter(sqliteTargetOf(db, 100));
+    const holder = openDb(db);
+    try {
+      await reader.check(plan);
+      await writer.check(plan);
+      // Taken after the reader opened and checked the table: the wait is its read of the rows.
+      holder.exec('BEGIN EXCLUSIVE');
+      const read = async (adapter: Adapter) => {
+        for await (const _ of adapter.readPages(plan.source, { pageSize: 10 })) {
+          // nothing: the first page is the read that waits
+        }
+      };
+      const dry = await rejection(read(reader));
+      expect(dry.code).toBe('DF411');
+      expect(dry.message).toBe(
+        `${db} is locked by another process and stayed locked for 100 ms; this run only reads, so nothing was written. A process committing without pause can keep readers out of a database in rollback-journal mode (WAL mode lets them read meanwhile). Retry when it is free, or raise target.sqlite.busyTimeoutMs`,
+      );
+      // A connection that writes keeps speaking of its batch.
+      const live = await rejection(read(writer));
+      expect(live.code).toBe('DF411');
+      expect(live.message).toContain('; nothing of the current batch was written. Retry when it is free');
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+      await reader.close();
+      await writer.close();
+    }
+  });
+
   it('write-locked (BEGIN IMMEDIATE) by another connection: reads work, the write fails with DF411 and nothing is half-written', async () => {
     const db = newDb(SAMPLE);
     const holder = openDb(db);

@@ -193,7 +193,15 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     try {
       return fn();
     } catch (err) {
-      if (isLockedError(err)) throw lockedError(target.path, target.busyTimeoutMs, 'nothing of the current batch was written. Retry');
+      if (isLockedError(err)) {
+        // A connection that only reads (a dry run, a plan) has no batch to speak of. A writer that
+        // commits without pause can keep a reader of a database in rollback-journal mode waiting;
+        // in WAL mode readers never wait for writers (https://www.sqlite.org/wal.html).
+        const next = options.readonly
+          ? 'this run only reads, so nothing was written. A process committing without pause can keep readers out of a database in rollback-journal mode (WAL mode lets them read meanwhile). Retry'
+          : 'nothing of the current batch was written. Retry';
+        throw lockedError(target.path, target.busyTimeoutMs, next);
+      }
       throw err;
     }
   };
