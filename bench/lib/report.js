@@ -83,7 +83,7 @@ export function renderMarkdown(summary, meta) {
   const lines = [];
   const m = meta.machine;
   lines.push(
-    `Last full run: ${m.date.slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node} (${m.os}); ` +
+    `${meta.mode === 'full' ? 'Last full run' : 'Run'}: ${m.date.slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node} (${m.os}); ` +
       `mode \`${meta.mode}\`, whole benchmark ${s(meta.totalMs)}. SQLite files on ${meta.diskFs}. Every ratio below compares two measurements of this one run.`,
   );
   lines.push('');

@@ -25,7 +25,7 @@ export class RunCommand extends Command {
       changed and failed records are printed; \`--diff-file\` writes every one as JSON Lines.
 
       Exit codes: 0 finished with no failed record; 1 some records failed; 2 invalid spec,
-      configuration, connection or usage; 130 interrupted.
+      configuration, connection or usage; 3 internal error (a bug in datafix); 130 interrupted.
     `,
     examples: [
       ['Preview the changes, writing nothing', 'datafix run fixes/sync-media-generation-ids.yaml --dry-run'],
