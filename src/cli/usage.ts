@@ -259,6 +259,8 @@ export class DatafixCli extends Cli {
         text = text.replace(new RegExp(`^( {2}${o.names.join(',')} #0 {2,})`, 'm'), '$1(required) ');
       }
     }
+    // clipanion shows a list of arguments as a bare `...`; datafix's are paths (see commandsOf).
+    text = text.replace(/^( *(?:\$ )?datafix [^\n]*) \.\.\.$/gm, '$1 [PATH ...]');
     // Named values change the width of option definitions: the option list is aligned again.
     text = alignOptions(text);
     return nameValues(text);

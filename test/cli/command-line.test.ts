@@ -33,12 +33,17 @@ describe('usage text', () => {
     // Every option that takes a value names it; none falls back to the option's own name.
     expect(overview.stdout).toContain('[--diff-file PATH]');
     expect(overview.stdout).toContain('[--segment I] [--total-segments N]');
+    // A list of paths is named as one, not clipanion's bare `...`.
+    expect(overview.stdout).toContain('  datafix test [PATH ...]\n');
+    expect(overview.stdout).toContain('  datafix validate [--format FORMAT] [PATH ...]\n');
+    expect(overview.stdout).not.toMatch(/ \.\.\.$/m);
     const names = await commands();
     expect(names).toEqual(expect.arrayContaining(['apply', 'new', 'plan', 'run', 'undo', 'unlock', 'validate']));
     for (const name of names) {
       const help = await runCli([...name.split(' '), '--help']);
       expect(help.code, name).toBe(0);
       expect(help.stdout, name).not.toContain('#0');
+      expect(help.stdout, name).not.toMatch(/ \.\.\.$/m);
     }
   });
 
