@@ -7,7 +7,7 @@
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runCli, TIME_SCALE } from '../helpers/cli.js';
 import { type RunningDynalite, startDynalite } from '../helpers/dynalite.js';
 import { expectOracleState, scanAll } from '../helpers/i2v-oracle.js';
@@ -43,10 +43,11 @@ it('util-linux `script` is installed, to give the CLI a pseudo-terminal', () => 
   expect(HAS_SCRIPT, NO_SCRIPT).toBe(true);
 });
 
-/** A temp directory for the CLI's TMPDIR, to see whether it leaves files there. */
+/** A temp directory for the CLI's TMPDIR, to see whether it leaves files there; removed when the test ends. */
 function ownTmpdir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'datafix-own-tmp-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // Inside a test, afterAll registers nothing: the directory was left behind by every run.
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
