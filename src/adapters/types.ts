@@ -158,13 +158,6 @@ export interface WriteOptions {
    * errors): a failed guard may be their own earlier landing, to be checked, not a conflict.
    */
   readonly resend?: boolean;
-  /**
-   * Settles once the journal holds these writes' before-images durably. Nothing of the batch
-   * may be sent, nor committed, before it resolves; when it rejects, nothing of the batch may
-   * be written at all, and the adapter throws its error. A transactional adapter may run its
-   * statements meanwhile, inside the transaction it then commits.
-   */
-  readonly journaled?: Promise<void>;
 }
 
 export interface Adapter {

@@ -55,8 +55,8 @@ export interface RunOptions {
 }
 
 /**
- * Before-images reach the journal before the writes do: what `intend` returns settles once what
- * it recorded is durable (or throws), and the adapter sends or commits nothing of the batch before.
+ * Before-images reach the journal before the writes do: `intend` is awaited before a batch is
+ * sent, and must not return until what it recorded is durable.
  */
 export interface WriteJournal {
   intend(requests: readonly WriteRequest[]): void | Promise<void>;
@@ -665,28 +665,15 @@ async function writeBatch(
   checkpoint: { id: string; cursor: string } | undefined,
 ): Promise<void> {
   const { journal, throttle, maxConcurrency, finish, emit } = sink;
-  // The journal's fsync is in flight while the adapter prepares the batch (SQLite runs its
-  // statements in the open transaction); the adapter commits or sends nothing before it resolves.
-  const intended = journal?.intend(batch.map((s) => s.write as WriteRequest));
-  const journaled = intended instanceof Promise ? intended : undefined;
-  // Awaited below whatever the write does; this only keeps a rejection from counting as unhandled.
-  journaled?.catch(() => undefined);
+  await journal?.intend(batch.map((s) => s.write as WriteRequest));
   let pending = batch;
   for (let attempt = 0; pending.length > 0; attempt++) {
     const requests = pending.map((s) => s.write as WriteRequest);
-    let results: WriteResult[];
-    try {
-      results = await adapter.write(requests, {
-        concurrency: throttle.concurrency,
-        ...(attempt === 0 && checkpoint ? { checkpoint } : {}),
-        ...(attempt === 0 && journaled ? { journaled } : {}),
-        ...(attempt > 0 ? { resend: true } : {}),
-      });
-    } finally {
-      // A journal that did not become durable (DF704) is the batch's error, whatever the write
-      // did: the adapter, which waited for it, committed nothing.
-      if (attempt === 0) await journaled;
-    }
+    const results: WriteResult[] = await adapter.write(requests, {
+      concurrency: throttle.concurrency,
+      ...(attempt === 0 && checkpoint ? { checkpoint } : {}),
+      ...(attempt > 0 ? { resend: true } : {}),
+    });
     const retry: RecordState[] = [];
     let throttled = 0;
     pending.forEach((s, i) => {

@@ -4,19 +4,7 @@
  * what each touched field held. Values are exact: DynamoDB big numbers, sets and binary, and
  * SQLite integers beyond 2^53 are tagged (`$number`, `$set`, `$binary`), absent fields `$absent`.
  */
-import {
-  closeSync,
-  existsSync,
-  fstatSync,
-  fsync,
-  fsyncSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { WriteRequest, WriteResult } from '../adapters/types.js';
 import type { RunSummary } from '../engine/events.js';
@@ -125,7 +113,7 @@ type Line =
  * The file operations the journal's durability rests on. Tests replace them to produce the
  * faults no real filesystem here produces on demand (ENOSPC, EIO, EDQUOT); nothing else does.
  */
-export const journalFs = { writeSync, fsyncSync, fsync };
+export const journalFs = { writeSync, fsyncSync };
 
 /**
  * Makes a new journal's directory entry durable: fsyncs its directory and, when mkdir created
@@ -243,11 +231,7 @@ function batchEntries(line: Extract<Line, { type: 'writes' }>): WriteEntry[] | u
   return entries;
 }
 
-/**
- * Appends to a journal. Every `intend` is durable once its promise resolves; the caller sends
- * (SQLite: commits) nothing of the batch before then, and calls nothing else of the writer while
- * it is pending.
- */
+/** Appends to a journal; every `intend` is durable before it returns, or it throws. */
 export class JournalWriter implements WriteJournal {
   private readonly fd: number;
   private seq = 0;
@@ -405,41 +389,18 @@ export class JournalWriter implements WriteJournal {
     this.lastSum = sum;
   }
 
-  /**
-   * Journals a batch's before-images: one write now, and one fsync, which runs on libuv's thread
-   * pool so that the caller can prepare the batch's writes meanwhile (SQLite runs its statements
-   * in the open transaction) and commit them once the promise resolves. A failed write throws
-   * DF704 at once; a failed fsync cuts the file back to before the batch and rejects with DF704.
-   * Either way no write of the batch may be sent or committed.
-   */
-  intend(requests: readonly WriteRequest[]): Promise<void> {
-    if (requests.length === 0) return Promise.resolve();
-    const stage = 'before sending this batch (none of its writes were sent)';
+  intend(requests: readonly WriteRequest[]): void {
+    if (requests.length === 0) return;
+    // One write and one fsync per batch: every before-image of the batch is durable before any
+    // of its writes is sent. Seqs are assigned only once the batch is on disk.
     const first = this.seq + 1;
     const lines: Line[] = this.batched
       ? [writesLine(first, requests)]
       : requests.map((r, i) => ({ type: 'write', seq: first + i, ...writeEntry(r) }));
-    const { size, lastSum } = this;
-    this.append(lines, stage, false);
+    this.append(lines, 'before sending this batch (none of its writes were sent)');
     this.seqOf.clear();
     for (const [i, r] of requests.entries()) this.seqOf.set(r, first + i);
     this.seq += requests.length;
-    return new Promise((resolve, reject) => {
-      journalFs.fsync(this.fd, (err) => {
-        if (!err) return resolve();
-        // The batch is not durable, so it does not count as journaled: its writes are never sent.
-        try {
-          ftruncateSync(this.fd, size);
-        } catch {
-          // The file keeps lines that were never sent; undo checks each against the target.
-        }
-        this.size = size;
-        this.lastSum = lastSum;
-        this.seq = first - 1;
-        this.seqOf.clear();
-        reject(journalDiskError(this.path, err, stage));
-      });
-    });
   }
 
   settle(requests: readonly WriteRequest[], results: readonly WriteResult[]): void {

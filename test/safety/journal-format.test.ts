@@ -83,23 +83,23 @@ function diskFailsWith(code: string): void {
 }
 
 /** A finished journal of two batches: users 1 and 2 (1 applied, 2 a conflict), then user 3 (failed). */
-async function twoBatchJournal(path: string): Promise<void> {
+function twoBatchJournal(path: string): void {
   const w = JournalWriter.create(path, HEADER);
   const first = [update(1, null, 'Ada'), update(2, 'Bob', 'Robert')];
-  await w.intend(first);
+  w.intend(first);
   w.settle(first, [{ status: 'applied' }, { status: 'conflict' }]);
   const second = [update(3, undefined, 'Cy')];
-  await w.intend(second);
+  w.intend(second);
   w.settle(second, [{ status: 'failed', reason: 'write_failed', message: 'CHECK constraint failed' }]);
   w.end(SUMMARY, false);
   w.close();
 }
 
 describe('the journal on disk (format 5)', () => {
-  it('a header, then per batch one writes line before its writes and one results line after, then the end; every line chained by its checksum', async () => {
+  it('a header, then per batch one writes line before its writes and one results line after, then the end; every line chained by its checksum', () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const text = readFileSync(path, 'utf8');
     const lines = text.trimEnd().split('\n');
     expect(lines.map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['header', 'writes', 'results', 'writes', 'results', 'end']);
@@ -157,7 +157,7 @@ describe('the journal on disk (format 5)', () => {
     const path = dir.file('run.journal.jsonl');
     const w = JournalWriter.create(path, HEADER);
     const batch = [update(1, null, 'Ada'), update(2, 'Bob', 'Robert'), update(3, 'Cy', 'Cyrus')];
-    await w.intend(batch);
+    w.intend(batch);
     // The third was throttled (retry): it has no outcome yet when the run stops.
     const results: WriteResult[] = [{ status: 'applied' }, { status: 'not_found' }, { status: 'retry', message: 'throttled' }];
     w.settle(batch, results);
@@ -181,10 +181,10 @@ describe('the journal on disk (format 5)', () => {
       update(1, null, 'Ada'),
       { table: 'users', key: { id: 2 }, fields: [{ name: 'email', value: 'b@example.com', guard: 'absent', before: null }] },
     ];
-    await w.intend(mixed);
+    w.intend(mixed);
     w.settle(mixed, [{ status: 'applied' }, { status: 'applied' }]);
     const uniform = [update(3, 'Cy', 'Cyrus')];
-    await w.intend(uniform);
+    w.intend(uniform);
     w.settle(uniform, [{ status: 'applied' }]);
     w.close();
     const [, mixedLine, , uniformLine] = jsonLines(path);
@@ -210,7 +210,7 @@ describe('the journal on disk (format 5)', () => {
     const path = dir.file('run.journal.jsonl');
     const w = JournalWriter.create(path, HEADER);
     const create: WriteRequest = { action: 'create', table: 'users', key: { id: 9 }, fields: [{ name: 'id', value: 9, guard: 'absent' }] };
-    await w.intend([create]);
+    w.intend([create]);
     w.settle([create], [{ status: 'applied', stored: { id: 9, name: null, plan: 'free' } }]);
     w.end(SUMMARY, false);
     w.close();
@@ -225,11 +225,11 @@ describe('the journal on disk (format 5)', () => {
     expect((await openJournal(path)).ended).toBe(true);
   });
 
-  it('a batch’s writes are fsynced before intend resolves; its outcomes are written without an fsync of their own, and the end line is fsynced', async () => {
+  it('a batch’s writes are fsynced before intend returns; its outcomes are written without an fsync of their own, and the end line is fsynced', () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
     const events: string[] = [];
-    const { writeSync, fsyncSync, fsync } = journalFs;
+    const { writeSync, fsyncSync } = journalFs;
     vi.spyOn(journalFs, 'writeSync').mockImplementation(((fd: number, buffer: Uint8Array, ...rest: unknown[]) => {
       events.push(`write ${JSON.parse(Buffer.from(buffer).toString('utf8').split('\n')[0] as string).type}`);
       return (writeSync as (...a: unknown[]) => number)(fd, buffer, ...rest);
@@ -238,67 +238,24 @@ describe('the journal on disk (format 5)', () => {
       events.push('fsync');
       fsyncSync(fd);
     });
-    vi.spyOn(journalFs, 'fsync').mockImplementation(((fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
-      events.push('fsync started');
-      fsync(fd, (err) => {
-        events.push('fsync done');
-        callback(err);
-      });
-    }) as typeof fsync);
     const w = JournalWriter.create(path, HEADER);
     const batch = [update(1, null, 'Ada')];
-    const durable = w.intend(batch);
+    w.intend(batch);
     events.push('intend returned');
-    await durable;
-    events.push('intend resolved');
     w.settle(batch, [{ status: 'applied' }]);
     w.end(SUMMARY, false);
     w.close();
-    // The header, then the journal's directory entry, are made durable before any batch. The
-    // batch's fsync runs while the caller prepares its writes, and resolves only once done.
+    // The header, then the journal's directory entry, are made durable before any batch.
     expect(events).toEqual([
       'write header',
       'fsync',
       'fsync',
       'write writes',
-      'fsync started',
+      'fsync',
       'intend returned',
-      'fsync done',
-      'intend resolved',
       'write results',
       'write end',
       'fsync',
-    ]);
-  });
-
-  it('an fsync of a batch that fails: DF704, the file cut back to before the batch, and the next batch numbered as if it never was', async () => {
-    const dir = tmp();
-    const path = dir.file('run.journal.jsonl');
-    const w = JournalWriter.create(path, HEADER);
-    const first = [update(1, null, 'Ada')];
-    await w.intend(first);
-    w.settle(first, [{ status: 'applied' }]);
-    const sizeAfterFirst = statSync(path).size;
-    vi.spyOn(journalFs, 'fsync').mockImplementationOnce(((_fd: number, callback: (err: NodeJS.ErrnoException | null) => void) => {
-      callback(Object.assign(new Error('EIO: injected'), { code: 'EIO' }));
-    }) as typeof journalFs.fsync);
-    await refused(() => w.intend([update(2, 'Bob', 'Robert')]), 'DF704', 'the disk reported an I/O error (EIO)');
-    vi.restoreAllMocks();
-    expect(statSync(path).size).toBe(sizeAfterFirst);
-    const third = [update(3, undefined, 'Cy')];
-    await w.intend(third);
-    w.end(SUMMARY, false);
-    w.close();
-    const lines = readFileSync(path, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string });
-    expect(lines.map((l) => l.type)).toEqual(['header', 'writes', 'results', 'writes', 'end']);
-    // Checksums still chain: the journal reads back whole, user 2 in no line.
-    const writes = (await allWrites(path)).sort((a, b) => a.seq - b.seq);
-    expect(writes.map((x) => [x.seq, x.key, x.outcome])).toEqual([
-      [1, { id: 1 }, 'applied'],
-      [2, { id: 3 }, 'unknown'],
     ]);
   });
 
@@ -316,10 +273,10 @@ describe('the journal on disk (format 5)', () => {
     expect(await allWrites(path)).toEqual([]);
   });
 
-  it('refuses to overwrite a journal that exists (DF701)', async () => {
+  it('refuses to overwrite a journal that exists (DF701)', () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const before = readFileSync(path, 'utf8');
     expect(() => JournalWriter.create(path, HEADER)).toThrow(expect.objectContaining({ code: 'DF701' }));
     expect(readFileSync(path, 'utf8')).toBe(before);
@@ -332,7 +289,7 @@ describe('reopening a journal for a resumed run', () => {
     const path = dir.file('run.journal.jsonl');
     const w = JournalWriter.create(path, HEADER);
     const batch = [update(1, null, 'Ada'), update(2, 'Bob', 'Robert')];
-    await w.intend(batch);
+    w.intend(batch);
     w.settle(batch, [{ status: 'applied' }, { status: 'conflict' }]);
     w.close();
     appendFileSync(path, '{"type":"writes","seq":3,"count":1,"writes":[{"table":"users","key":{"id":'); // a crash mid-append
@@ -341,7 +298,7 @@ describe('reopening a journal for a resumed run', () => {
     expect(applied).toEqual([{ id: 1 }]);
     expect(again.lastSeq).toBe(2);
     const next = [update(3, null, 'Cy')];
-    await again.intend(next);
+    again.intend(next);
     again.settle(next, [{ status: 'applied' }]);
     again.close();
     const types = jsonLines(path).map((l) => l.type);
@@ -356,7 +313,7 @@ describe('reopening a journal for a resumed run', () => {
   it('a journal that ends before the writes the state recorded was cut: DF728, nothing appended', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const before = readFileSync(path, 'utf8');
     await refused(
       () => JournalWriter.reopen(path, { recordedSeq: 5 }),
@@ -374,12 +331,12 @@ describe('reopening a journal for a resumed run', () => {
   it('an older journal (format 4, a line per write) is continued with a line per write', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const old = perRecordJournalLines(jsonLines(path).slice(0, -1)).map((l) => (l.type === 'header' ? { ...l, format: 4 } : l));
     writeFileSync(path, sealedJournalText(old));
     const again = await JournalWriter.reopen(path, { recordedSeq: 3 });
     const next = [update(4, null, 'Di')];
-    await again.intend(next);
+    again.intend(next);
     again.settle(next, [{ status: 'applied' }]);
     again.close();
     expect(jsonLines(path).map((l) => [l.type, l.seq])).toEqual([
@@ -404,10 +361,10 @@ describe('reopening a journal for a resumed run', () => {
 });
 
 /** The two-batch journal's lines, edited by `edit`, then sealed again so every checksum matches. */
-async function edited(edit: (lines: Record<string, unknown>[]) => Record<string, unknown>[] | undefined): Promise<string> {
+function edited(edit: (lines: Record<string, unknown>[]) => Record<string, unknown>[] | undefined): string {
   const dir = tmp();
   const path = dir.file('run.journal.jsonl');
-  await twoBatchJournal(path);
+  twoBatchJournal(path);
   const lines = jsonLines(path);
   writeFileSync(path, sealedJournalText(edit(lines) ?? lines));
   return path;
@@ -490,14 +447,14 @@ describe('what undo refuses before restoring anything', () => {
       'an outcome for write 1, which is not journaled before it',
     ],
   ])('%s (DF703)', async (_what, edit, why) => {
-    const path = await edited(edit);
+    const path = edited(edit);
     await refused(() => openJournal(path), 'DF703', `is damaged (${why})`);
   });
 
   it('a line that is JSON but not an object (DF703), before any checksum is looked at', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const lines = readFileSync(path, 'utf8').split('\n');
     lines.splice(2, 0, '[1,2]');
     writeFileSync(path, lines.join('\n'));
@@ -507,7 +464,7 @@ describe('what undo refuses before restoring anything', () => {
   it('a line edited without its checksum made to match (DF705), naming the line', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const lines = readFileSync(path, 'utf8').split('\n');
     lines[1] = (lines[1] as string).replace('"Ada"', '"Eve"');
     writeFileSync(path, lines.join('\n'));
@@ -527,7 +484,7 @@ describe('what undo refuses before restoring anything', () => {
   it('a format-1 journal reads unverified; one whose lines carry checksums anyway had its header edited (DF705)', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const v1 = perRecordJournalLines(jsonLines(path)).map((l) => JSON.stringify(l.type === 'header' ? { ...l, format: 1 } : l));
     const plain = dir.write('v1.jsonl', `${v1.join('\n')}\n`);
     const reading = await openJournal(plain);
@@ -545,7 +502,7 @@ describe('what undo refuses before restoring anything', () => {
   it('only the last line may be torn: it is ignored; a torn line before it is damage (DF703)', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     appendFileSync(path, '{"type":"writes","seq":4,"co');
     expect((await openJournal(path)).writeCount).toBe(3);
     const lines = readFileSync(path, 'utf8').split('\n');
@@ -572,7 +529,7 @@ describe('the journal at its edges', () => {
 
     const w = JournalWriter.create(path, HEADER);
     const batch = [update(1, null, 'Ada')];
-    await w.intend(batch);
+    w.intend(batch);
     diskFailsWith(code);
     // An outcome line the disk refused stops the run before the next batch.
     await refused(
@@ -592,7 +549,7 @@ describe('the journal at its edges', () => {
   it('a journal path that cannot be created says why and what to do (DF701)', async () => {
     const dir = tmp();
     const existing = dir.file('run.journal.jsonl');
-    await twoBatchJournal(existing);
+    twoBatchJournal(existing);
     await refused(
       () => JournalWriter.create(existing, HEADER),
       'DF701',
@@ -611,13 +568,13 @@ describe('the journal at its edges', () => {
     expect(message).not.toContain('already exists; journals are never overwritten');
   });
 
-  it('a batch of no writes writes nothing; outcomes of writes it never journaled, or still to be retried, write no line', async () => {
+  it('a batch of no writes writes nothing; outcomes of writes it never journaled, or still to be retried, write no line', () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
     const w = JournalWriter.create(path, HEADER);
-    await w.intend([]);
+    w.intend([]);
     const batch = [update(1, null, 'Ada')];
-    await w.intend(batch);
+    w.intend(batch);
     w.settle(batch, [{ status: 'retry', message: 'throttled' }]);
     w.settle([update(2, null, 'Bob')], [{ status: 'applied' }]);
     w.settle(batch, []);
@@ -630,7 +587,7 @@ describe('the journal at its edges', () => {
     const path = dir.file('run.journal.jsonl');
     const w = JournalWriter.create(path, HEADER);
     const create: WriteRequest = { action: 'create', table: 'users', key: { id: 9 }, fields: [{ name: 'id', value: 9, guard: 'absent' }] };
-    await w.intend([create]);
+    w.intend([create]);
     // Only `applied` carries `stored`; an outcome shaped otherwise must not make undo compare with it.
     w.settle([create], [{ status: 'conflict', stored: { id: 9, name: 'someone else' } } as unknown as WriteResult]);
     w.close();
@@ -642,7 +599,7 @@ describe('the journal at its edges', () => {
     for (const text of ['null', '7', '"a string"', 'true']) {
       const dir = tmp();
       const path = dir.file('run.journal.jsonl');
-      await twoBatchJournal(path);
+      twoBatchJournal(path);
       const lines = readFileSync(path, 'utf8').split('\n');
       lines.splice(1, 0, text);
       writeFileSync(path, lines.join('\n'));
@@ -709,14 +666,14 @@ describe('the journal at its edges', () => {
       'a writes line without a valid seq, count or writes',
     ],
   ])('%s (DF703)', async (_what, edit, why) => {
-    const path = await edited(edit);
+    const path = edited(edit);
     await refused(() => openJournal(path), 'DF703', `is damaged (${why})`);
   });
 
   it('per-write lines in a batched journal, and batch lines in an older one, are damage (DF703)', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const batched = jsonLines(path);
     const mixed = dir.write('mixed.jsonl', sealedJournalText([...batched.slice(0, 3), ...perRecordJournalLines(batched.slice(3))]));
     await refused(() => openJournal(mixed), 'DF703', `${mixed}:4 is damaged (a write line in a journal of format 5)`);
@@ -748,7 +705,7 @@ describe('the journal at its edges', () => {
   it('a format-2 journal (the first with checksums) is verified, and reopened it is continued with checksums', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const v2 = perRecordJournalLines(jsonLines(path).slice(0, -1)).map((l) => (l.type === 'header' ? { ...l, format: 2 } : l));
     writeFileSync(path, sealedJournalText(v2));
     expect(await openJournal(path)).toMatchObject({ verified: true, writeCount: 3, ended: false });
@@ -764,7 +721,7 @@ describe('the journal at its edges', () => {
   it('a format-1 journal (no checksums) reopened for a resume is continued without checksums, and still reads', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const v1 = perRecordJournalLines(jsonLines(path).slice(0, -1)).map((l) =>
       JSON.stringify(l.type === 'header' ? { ...l, format: 1 } : l),
     );
@@ -773,7 +730,7 @@ describe('the journal at its edges', () => {
     const again = await JournalWriter.reopen(path, { onWrite: (key) => applied.push(key) });
     expect(applied).toEqual([{ id: 1 }]);
     const next = [update(4, null, 'Di'), update(5, null, 'Ed')];
-    await again.intend(next);
+    again.intend(next);
     again.settle(next, [{ status: 'applied' }, { status: 'applied' }]);
     again.close();
     expect(readFileSync(path, 'utf8')).not.toContain('"sum"');
@@ -789,7 +746,7 @@ describe('the journal at its edges', () => {
   it('a journal that changes while undo reads it stops undo at the changed line (DF703); a torn last line is skipped', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     appendFileSync(path, '{"type":"writes","seq":4,"co');
     const reading = await openJournal(path);
     // Read back from the end: the torn line is skipped, the last batch comes first.
@@ -859,7 +816,7 @@ describe('the journal at its edges', () => {
       },
       update(7, null, 'Gus'),
     ];
-    for (const batch of [twoTables, withDelete, partlyShared, prefix]) await w.intend(batch);
+    for (const batch of [twoTables, withDelete, partlyShared, prefix]) w.intend(batch);
     w.close();
     const writesLines = jsonLines(path).filter((l) => l.type === 'writes');
     expect(writesLines.map((l) => Array.isArray(l.writes) && !('rows' in l))).toEqual([true, true, true, true]);
@@ -886,7 +843,7 @@ describe('reading a journal back from its end', () => {
     const value = (id: number) => `${String(id).padStart(6, '0')}-${'v'.repeat(393)}`;
     for (let b = 0; b < 3; b++) {
       const batch = Array.from({ length: 300 }, (_, i) => update(b * 300 + i + 1, null, value(b * 300 + i + 1)));
-      await w.intend(batch);
+      w.intend(batch);
       w.settle(
         batch,
         batch.map(() => ({ status: 'applied' as const })),
@@ -904,7 +861,7 @@ describe('reading a journal back from its end', () => {
   it('blank lines, which the check passes over, are passed over when the writes are read too', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const lines = readFileSync(path, 'utf8').split('\n');
     lines.splice(3, 0, '', '   ');
     writeFileSync(path, lines.join('\n'));
@@ -925,7 +882,7 @@ describe('the journal of a target with one table, and more damage', () => {
       key: { PK: `VIDEO#${n}` },
       fields: [{ name: 'thumb', value: `t${n}`, guard: 'absent', before: undefined }],
     }));
-    await w.intend(batch);
+    w.intend(batch);
     w.settle(batch, [{ status: 'applied' }, { status: 'applied' }]);
     w.close();
     const line = jsonLines(path)[1];
@@ -950,7 +907,7 @@ describe('the journal of a target with one table, and more damage', () => {
   it('a results line in a journal of format 4, and a result line in one of format 5, are damage (DF703)', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const batched = jsonLines(path);
     // Format 5, its first outcomes as a per-write line.
     const v5 = dir.write(
@@ -972,7 +929,7 @@ describe('the journal of a target with one table, and more damage', () => {
   it('a writes line whose count disagrees with its rows is damage (DF703); a resumed run names what it did not do', async () => {
     const dir = tmp();
     const path = dir.file('run.journal.jsonl');
-    await twoBatchJournal(path);
+    twoBatchJournal(path);
     const lines = jsonLines(path).map((l) => (l.type === 'writes' && l.seq === 1 ? { ...l, count: 3 } : l));
     writeFileSync(path, sealedJournalText(lines));
     await refused(

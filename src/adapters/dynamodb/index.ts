@@ -227,8 +227,6 @@ class DynamoAdapter implements Adapter {
   }
 
   async write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]> {
-    // Each write is durable as it lands, so none is sent before the journal holds the batch.
-    await options.journaled;
     const results = await write(this.ctx, requests, options);
     // Writes cut off by the stop signal have no outcome: none of this call's results is reported
     // as made or failed. The caller stops; the journal keeps them as writes of unknown outcome.

@@ -969,7 +969,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     async write(requests: readonly WriteRequest[], options?: WriteOptions): Promise<WriteResult[]> {
       const results: WriteResult[] = [];
       const checkpoint = options?.checkpoint;
-      const applyAll = () => {
+      const applyAll = db.transaction(() => {
         for (const r of requests) results.push(writeOne(r));
         if (checkpoint) {
           db.exec(CHECKPOINT_TABLE_SQL);
@@ -977,7 +977,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
             `INSERT INTO ${CHECKPOINT_TABLE} (id, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
           ).run(checkpoint.id, checkpoint.cursor, new Date().toISOString());
         }
-      };
+      });
       /**
        * Why this write could not keep a value exactly, or undefined. Checked in the write's own
        * transaction, before anything of the record is written: text SQLite cannot store as given
@@ -1149,18 +1149,8 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         return stored ? { status: 'applied', stored: fromRow(stored) } : { status: 'applied' };
       };
       // IMMEDIATE takes the write lock up front, so a busy database fails before any row changes.
-      // The statements run while the journal's fsync is in flight; COMMIT waits for it, so no
-      // change is durable before its before-image, and a journal that failed rolls all back.
       try {
-        wrapBusy(() => db.exec('BEGIN IMMEDIATE'));
-        try {
-          applyAll();
-          await options?.journaled;
-          wrapBusy(() => db.exec('COMMIT'));
-        } finally {
-          // Still open after a throw, or after a COMMIT SQLite refused (busy, a deferred constraint).
-          if (db.inTransaction) db.exec('ROLLBACK');
-        }
+        wrapBusy(() => applyAll.immediate());
       } catch (err) {
         if (err instanceof DatafixError) throw err;
         // COMMIT itself failed (a DEFERRABLE foreign key the batch broke): SQLite rolled it back.
