@@ -33,6 +33,28 @@ function newDb(sql: string): string {
 
 const sqliteTargetOf = (path: string, busyTimeoutMs = 5000) => ({ backend: 'sqlite' as const, path, busyTimeoutMs });
 
+/** Row sizes (characters of text, bytes of a blob) for the tests of pages bounded by bytes. */
+const PAGE_SIZES = [1000, 3000, 500, 2500, 4000, 10];
+
+/** The ids of each page of `items` read with pages of `pageBytes` bytes, and every row's body. */
+async function pagesOf(db: string, pageBytes: number): Promise<{ pages: unknown[][]; bodies: unknown[] }> {
+  const plan = compileYaml(
+    `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { body: 1 }\n`,
+  );
+  const adapter = createSqliteAdapter(sqliteTargetOf(db), { readonly: true });
+  try {
+    const pages: unknown[][] = [];
+    const bodies: unknown[] = [];
+    for await (const p of adapter.readPages(plan.source, { pageSize: 100, pageBytes })) {
+      pages.push(p.records.map((r) => r.key.id));
+      bodies.push(...p.records.map((r) => r.item.body));
+    }
+    return { pages, bodies };
+  } finally {
+    await adapter.close();
+  }
+}
+
 /** Expects `promise` to reject with a DatafixError and returns it. */
 async function rejection(promise: Promise<unknown>): Promise<DatafixError> {
   try {
@@ -97,13 +119,24 @@ describe('keyset paging', () => {
     }
   });
 
+  it('BLOB rows count by their bytes toward pageBytes, as text counts by its length', async () => {
+    // Blobs of the same sizes as the text below: the pages end at the same rows.
+    const db = newDb(
+      `CREATE TABLE items (id INTEGER PRIMARY KEY, body BLOB); INSERT INTO items VALUES ${PAGE_SIZES.map((n, i) => `(${i + 1}, zeroblob(${n}))`).join(', ')}`,
+    );
+    const { pages, bodies } = await pagesOf(db, 4000);
+    expect(pages).toEqual([[1, 2], [3, 4, 5], [6]]);
+    expect(bodies.every((b) => b instanceof Uint8Array)).toBe(true);
+  });
+
   it('a page ends once its rows hold pageBytes, so large rows are read a few at a time, and none is lost', async () => {
     // Rows of 1000, 3000, 500, 2500, 4000 and 10 characters; pages end at 4000 bytes as read.
-    const sizes = [1000, 3000, 500, 2500, 4000, 10];
+    const sizes = PAGE_SIZES;
     const db = newDb(
       `CREATE TABLE items (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO items VALUES ${sizes.map((n, i) => `(${i + 1}, printf('%.${n}c', 'x'))`).join(', ')}`,
     );
     expect(query(db, 'SELECT length(body) AS n FROM items ORDER BY id').map((r) => r.n)).toEqual(sizes);
+    expect((await pagesOf(db, 4000)).pages).toEqual([[1, 2], [3, 4, 5], [6]]);
     const plan = compileYaml(
       `name: t\n${sqliteTarget(db)}source: { as: row, table: items }\nupdate:\n  key: { id: "{{ row.id }}" }\n  set: { body: 1 }\n`,
     );
@@ -112,7 +145,6 @@ describe('keyset paging', () => {
       const pages = [];
       for await (const p of adapter.readPages(plan.source, { pageSize: 100, pageBytes: 4000 })) pages.push(p);
       // 1000+3000 reaches 4000; 500+2500+4000 passes it; 10 is the rest. A row over the bound is a page alone.
-      expect(pages.map((p) => p.records.map((r) => r.key.id))).toEqual([[1, 2], [3, 4, 5], [6]]);
       expect(pages.at(-1)?.cursor).toBeUndefined();
       const resumed = [];
       for await (const p of adapter.readPages(plan.source, { pageSize: 100, pageBytes: 4000, cursor: pages[0]?.cursor }))

@@ -52,15 +52,6 @@ function lockedError(path: string, timeoutMs: number, next: string): DatafixErro
  */
 export const PAGE_BYTES = 8 * 2 ** 20;
 
-/**
- * How much of a database file a read-only connection maps (`PRAGMA mmap_size`, bytes). Reading a
- * database of 100 000 light rows by its text key took 323 ms with SQLite's reads and 219 ms
- * mapped; a larger file is read through the map up to here and by read(2) beyond. Mapped pages
- * count in the process's resident memory while the kernel keeps them, but are the page cache,
- * given back under pressure.
- */
-export const READ_MMAP_BYTES = 256 * 2 ** 20;
-
 export interface SqliteAdapterOptions {
   /** Open read-only: a dry run cannot write even by mistake. */
   readonly readonly?: boolean;
@@ -1304,12 +1295,6 @@ function openDatabase(target: Target, readonly: boolean): Database.Database {
     db = new Database(path, { fileMustExist: true, readonly, timeout: target.busyTimeoutMs });
     // Opening reads nothing; the first read of the header tells a database from any other file.
     db.prepare('SELECT count(*) FROM sqlite_master').get();
-    // A connection that only reads (a dry run, a plan, undo --dry-run) reads its pages through a
-    // memory map: no read(2) and copy per page, which a keyset read in key order makes for nearly
-    // every row of a table whose key is not its rowid. SQLite maps only for reading
-    // (https://www.sqlite.org/mmap.html); a connection that writes keeps the default, so a
-    // failing disk stays an error SQLite reports, and a live run's memory stays its pages.
-    if (readonly) db.pragma(`mmap_size = ${READ_MMAP_BYTES}`);
   } catch (err) {
     if (isLockedError(err)) throw lockedError(path, target.busyTimeoutMs, 'retry');
     const code = (err as { code?: string }).code ?? '';
