@@ -158,15 +158,20 @@ export function journalCutError(path: string, lastSeq: number, recordedSeq: numb
 }
 
 /** DF704: the disk did not take the journal at `path` (`err`, from write or fsync), at `stage` of the run. */
-function journalDiskError(path: string, err: unknown, stage: string): DatafixError {
+function journalDiskError(path: string, err: unknown, stage: string, again = RUN_AGAIN): DatafixError {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   const cause = DISK_CODES[code] ?? (err as Error).message;
   return new DatafixError(
     'config',
     'DF704',
-    `cannot write the journal ${path}: ${cause}. The run stopped ${stage}; every write made so far is journaled and can be undone. Free space (or raise the limit), then continue with --resume or undo with: datafix undo ${path}`,
+    `cannot write the journal ${path}: ${cause}. The run stopped ${stage}; every write made so far is journaled and can be undone. Free space (or raise the limit), then ${again} or undo with: datafix undo ${path}`,
   );
 }
+
+/** How a stopped run goes on (its journal's header has a run id). */
+const RUN_AGAIN = 'continue with --resume';
+/** How a stopped apply of a saved plan goes on: the same apply, which leaves what it wrote as drifted. */
+const APPLY_AGAIN = 'apply the plan again';
 
 /** Errors that mean the disk cannot take the journal: the run must stop before writing data. */
 const DISK_CODES: Record<string, string> = {
@@ -266,6 +271,9 @@ export class JournalWriter implements WriteJournal {
     this.batched = format >= JOURNAL_FORMAT_BATCHED;
   }
 
+  /** What DF704 tells the user to do next: resume a run, or apply a saved plan again. */
+  private again = RUN_AGAIN;
+
   /**
    * Starts a new journal; refuses to overwrite one that exists (DF701).
    * @throws DatafixError DF704 when the header cannot be written in full.
@@ -292,12 +300,14 @@ export class JournalWriter implements WriteJournal {
       );
     }
     const w = new JournalWriter(path, fd, 0, '', JOURNAL_FORMAT);
+    // A saved plan's apply has no run to resume (`apply` takes no --resume).
+    if (header.runId === undefined) w.again = APPLY_AGAIN;
     try {
       w.append([{ type: 'header', format: JOURNAL_FORMAT, ...header }], 'before the run wrote anything');
       try {
         syncDirectories(dirname(path), firstCreated);
       } catch (err) {
-        throw journalDiskError(path, err, 'before the run wrote anything');
+        throw journalDiskError(path, err, 'before the run wrote anything', w.again);
       }
     } catch (err) {
       // An empty journal would only block a rerun with the same --journal path (DF701).
@@ -383,7 +393,7 @@ export class JournalWriter implements WriteJournal {
       } catch {
         // The file keeps a torn last line; reopening and undo both recognise and ignore it.
       }
-      throw journalDiskError(this.path, err, stage);
+      throw journalDiskError(this.path, err, stage, this.again);
     }
     this.size += bytes.length;
     this.lastSum = sum;

@@ -53,6 +53,9 @@ it('a journal that cannot take a batch’s before-images (disk full) stops apply
   );
   expect(err).toBeInstanceOf(DatafixError);
   expect((err as DatafixError).code).toBe('DF704');
+  // An apply is continued by applying the plan again: `apply` takes no --resume.
+  expect((err as DatafixError).message).toContain('Free space (or raise the limit), then apply the plan again or undo with: datafix undo ');
+  expect((err as DatafixError).message).not.toContain('--resume');
   expect(dumpSqlite(db)).toEqual(before);
 });
 

@@ -145,6 +145,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
       expect(err.message).toContain(`cannot write the journal ${journal}: `);
       expect(err.message).toContain(`(${code})`);
       expect(err.message).toContain('none of its writes were sent');
+      expect(err.message).toContain(`then continue with --resume or undo with: datafix undo ${journal}`);
       vi.restoreAllMocks();
 
       // The half-written batch was cut off: every line is whole, and exactly the first batch is
