@@ -36,11 +36,10 @@ export function asksForHelpOnly(argv: readonly string[]): boolean {
  */
 export function helpSourcesDigest(cliDir: URL): string {
   const hash = createHash('sha256');
-  const version = (file: URL) => (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+  const version = (file: URL | string) => (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
   hash.update(`datafix ${version(new URL('../../package.json', cliDir))}\n`);
   // Wherever the installation put clipanion (beside datafix or hoisted above it).
-  const clipanion = createRequire(new URL('main.js', cliDir)).resolve('clipanion/package.json');
-  hash.update(`clipanion ${(JSON.parse(readFileSync(clipanion, 'utf8')) as { version: string }).version}\n`);
+  hash.update(`clipanion ${version(createRequire(new URL('main.js', cliDir)).resolve('clipanion/package.json'))}\n`);
   const commands = readdirSync(new URL('commands/', cliDir))
     .filter((f) => f.endsWith('.js'))
     .sort()

@@ -56,8 +56,8 @@ export function renderHelp(colors: boolean): string {
 }
 
 /**
- * Runs the CLI on `argv` (without node and the script) and resolves to the exit code.
- * The top-level help alone is printed from its prebuilt text where the build made one.
+ * Runs the CLI on `argv` (without node and the script) and resolves to the exit code. (The entry
+ * script prints the top-level help alone from its prebuilt text, without calling this.)
  */
 export async function main(argv: string[]): Promise<number> {
   dropOutputErrors(process.stdout);
