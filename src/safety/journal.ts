@@ -246,11 +246,12 @@ export class JournalWriter implements WriteJournal {
     return this.seq;
   }
   /**
-   * The seq of each write of the batch being written (`settle` may come once per attempt, for
-   * the writes a throttled attempt left); a plain Map, emptied per batch: a WeakMap's ephemeron
-   * bookkeeping cost more than the journal line itself.
+   * The seq of each write of the batches that may still be settled: the last one, and the one
+   * before it, which a pipelined run settles after journaling the next (`settle` may come once
+   * per attempt, for the writes a throttled attempt left). Plain Maps, one per batch: a
+   * WeakMap's ephemeron bookkeeping cost more than the journal line itself.
    */
-  private readonly seqOf = new Map<WriteRequest, number>();
+  private seqOf: Map<WriteRequest, number>[] = [];
   /** Bytes known to be complete lines on disk: a failed append is cut back to here. */
   private size: number;
   /** The last line's checksum (format 2); undefined for a format-1 journal, which has none. */
@@ -408,15 +409,17 @@ export class JournalWriter implements WriteJournal {
       ? [writesLine(first, requests)]
       : requests.map((r, i) => ({ type: 'write', seq: first + i, ...writeEntry(r) }));
     this.append(lines, 'before sending this batch (none of its writes were sent)');
-    this.seqOf.clear();
-    for (const [i, r] of requests.entries()) this.seqOf.set(r, first + i);
+    const seqs = new Map<WriteRequest, number>();
+    for (const [i, r] of requests.entries()) seqs.set(r, first + i);
+    this.seqOf = [this.seqOf.at(-1) ?? new Map(), seqs];
     this.seq += requests.length;
   }
 
   settle(requests: readonly WriteRequest[], results: readonly WriteResult[]): void {
     const entries: ResultEntry[] = [];
     for (let i = 0; i < requests.length; i++) {
-      const seq = this.seqOf.get(requests[i] as WriteRequest);
+      const request = requests[i] as WriteRequest;
+      const seq = this.seqOf[1]?.get(request) ?? this.seqOf[0]?.get(request);
       const result = results[i];
       const status = result?.status;
       if (seq === undefined || !status || status === 'retry') continue;
