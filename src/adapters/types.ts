@@ -196,6 +196,16 @@ export interface Adapter {
    * Absent: the backend has no lookups of several records.
    */
   lookupMany?(requests: readonly ListLookupRequest[], options: { readonly concurrency: number }): Promise<(Item[] | LookupRejected)[]>;
+  /**
+   * Asked once before a live run whose every write goes to the source record it came from, and
+   * which looks nothing up: whether the engine may read and compute page N+1 while page N's
+   * writes are still in flight (their journal lines and outcomes stay in order). True only where
+   * page N's writes cannot change what page N+1 reads: the update key is the source's keyset key
+   * read from the row, and no trigger writes elsewhere. An adapter that says yes makes `write`
+   * leave the thread that calls it (SQLite: a connection of its own in a worker thread).
+   * Absent or false: one page at a time.
+   */
+  overlapWrites?(plan: FixPlan): boolean;
   /** Applies conditional writes; the answer is in request order. Never called in a dry run. */
   write(requests: readonly WriteRequest[], options: WriteOptions): Promise<WriteResult[]>;
   /**

@@ -49,6 +49,13 @@ export type EngineEvent =
       readonly cursor: unknown;
       readonly segment?: number;
     }
+  /**
+   * Page `index` (0-based) is being written: its `writes` records go to the journal and then to
+   * the target, ahead of its `record` events and its `page` event. Where pages overlap, page
+   * N+1's comes before page N's `page` event. A stop asked from here on still lets this page
+   * finish, and no later page is written.
+   */
+  | { readonly type: 'writing'; readonly index: number; readonly writes: number }
   | { readonly type: 'throttled'; readonly records: number; readonly concurrency: number; readonly waitMs: number }
   | { readonly type: 'done'; readonly summary: RunSummary; readonly interrupted: boolean };
 

@@ -52,6 +52,14 @@ export interface RunOptions {
   readonly updatedTargets?: readonly Item[];
   /** Live runs: where the position after each fully processed page is kept (resume). */
   readonly checkpoint?: CheckpointSink;
+  /**
+   * Live runs: false writes one page at a time, so that every event of a page (its `page` event
+   * last) comes before anything of the next page is read, journaled or written: for a caller
+   * that acts between pages (copies the database, inspects it). Default true: pages overlap
+   * where the adapter's `overlapWrites` allows it (docs/performance.md), and a stop lets the
+   * pages being written finish (at most two).
+   */
+  readonly overlapPages?: boolean;
 }
 
 /**
@@ -211,7 +219,10 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     });
   };
 
-  const processPage = async (page: SourcePage, records: SourcePage['records']): Promise<void> => {
+  /** Records of the pages being committed, counted in `counts.total` before their outcomes are known. */
+  let inPage = 0;
+  /** A page's records, read and computed: every step, and the diff that makes each one's write. */
+  const preparePage = async (records: SourcePage['records']): Promise<RecordState[]> => {
     const states: RecordState[] = records.map((r) => {
       // Set one by one: the constructor's entry arrays and iterator cost more per record.
       const ctx: Context = new Map<string, unknown>();
@@ -271,8 +282,23 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
       // of letting a later record of the same target change it back and forth.
       if (targetId !== undefined && (s.write || s.reason === 'no_change')) written?.add(targetId);
     }
+    return states;
+  };
 
-    const toWrite = alive();
+  /**
+   * A prepared page's writes (journaled first), outcomes, checkpoint and events. Its records
+   * count toward the total from its start; `inPage` holds them until it ends. `sent` is called
+   * once its last batch is in the adapter's hands; `after` (the commit of the page before,
+   * still running) must end before this page's outcomes are journaled, counted and reported,
+   * so they keep page order.
+   */
+  const commitPage = async (page: SourcePage, states: RecordState[], sent?: () => void, after?: Promise<void>): Promise<void> => {
+    const index = pageIndex++;
+    counts.total += states.length;
+    const recordsThrough = counts.total;
+    inPage += states.length;
+    const toWrite = states.filter((s) => !s.outcome);
+    if (!options.dryRun) emit({ type: 'writing', index, writes: toWrite.length });
     if (options.dryRun) {
       for (const s of toWrite) finish(s, 'updated');
     } else {
@@ -283,22 +309,24 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
         options.checkpoint && adapter.checkpoints && toWrite.length > 0
           ? {
               id: options.checkpoint.id,
-              cursor: options.checkpoint.encode(page.cursor, { pages: pageIndex + 1, records: counts.total, writes: toWrite.length }),
+              cursor: options.checkpoint.encode(page.cursor, { pages: index + 1, records: recordsThrough, writes: toWrite.length }),
             }
           : undefined;
-      const sink = { journal: options.journal, throttle, maxConcurrency, finish, emit };
       await saved();
       for (let i = 0; i < toWrite.length; i += batchSize) {
         const last = i + batchSize >= toWrite.length;
+        const sink = { journal: options.journal, throttle, maxConcurrency, finish, emit, ...(last ? { sent, after } : {}) };
         await writeBatch(adapter, toWrite.slice(i, i + batchSize), sink, last ? inTarget : undefined);
       }
     }
+    // A page without writes has nothing in flight to wait for; its outcomes still come in order.
+    await after;
     for (const s of states) report(s);
     if (!options.dryRun && options.checkpoint) {
       await saved();
       const save = options.checkpoint.save(page.cursor, {
-        pages: pageIndex + 1,
-        records: counts.total,
+        pages: index + 1,
+        records: recordsThrough,
         updated: counts.updated,
         skipped: counts.skipped,
         failed: counts.failed,
@@ -315,43 +343,143 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     await new Promise<void>((resolve) => setImmediate(resolve));
     await emit({
       type: 'page',
-      index: pageIndex,
-      records: records.length,
+      index,
+      records: states.length,
       cursor: page.cursor,
       ...(page.segment !== undefined ? { segment: page.segment } : {}),
     });
+    inPage -= states.length;
   };
 
   // Reading ahead hides a remote source's latency; a synchronous one has none to hide.
+  const pageSize = options.pageSize ?? plan.run.pageSize;
   const pages = (adapter.readsAhead === false ? <T>(x: AsyncIterable<T>) => x : prefetch)(
     adapter.readPages(plan.source, {
-      pageSize: options.pageSize ?? plan.run.pageSize,
+      pageSize,
       ...(options.cursor !== undefined ? { cursor: options.cursor } : {}),
       ...(options.segment ? { segment: options.segment } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     }),
   );
-  /** Records of the page being processed, counted in `counts.total` before their outcomes are known. */
-  let inPage = 0;
+  // Pages overlap where the adapter says nothing page N writes can change what page N+1 reads
+  // (each write goes to its own source record, nothing is looked up) and writes off the main
+  // thread: page N+1 is read and computed, and journaled and handed over too, while page N's
+  // writes run, so the writing thread always has the next batch waiting and the COMMIT's fsyncs
+  // no longer stop the rest. Journal lines keep before-images ahead of their writes; outcomes,
+  // counts, checkpoints and events keep page order.
+  const overlap =
+    !options.dryRun &&
+    options.overlapPages !== false &&
+    ownRecord &&
+    plan.update.action === undefined &&
+    plan.lookups.length === 0 &&
+    !plan.steps.some((s) => s.kind === 'lookup' || s.kind === 'fetchTarget') &&
+    // One batch a page: a page's batches are sent one after the other, so only its last can
+    // be under way while the next page's is sent, and the journal settles a batch that late.
+    batchSize >= pageSize &&
+    adapter.overlapWrites?.(plan) === true;
+  /** Commits of pages still running, oldest first: at most two where pages overlap, else none. */
+  const commits: Promise<void>[] = [];
+  /** A commit has failed (its error not necessarily thrown yet). */
+  let aCommitFailed = false;
+  /** A commit's error was thrown: those still running are of later pages. */
+  let commitFailed = false;
+  /** Waits until at most `keep` commits run; the first error among those ended throws. */
+  const committed = async (keep: number): Promise<void> => {
+    try {
+      while (commits.length > keep) await commits.shift();
+    } catch (err) {
+      commitFailed = true;
+      throw err;
+    }
+  };
+  /** Waits for every commit; returns the first error among them instead of throwing it. */
+  const allCommitted = async (): Promise<unknown> => {
+    let first: unknown;
+    while (commits.length > 0) await (commits.shift() as Promise<void>).catch((err: unknown) => (first ??= err));
+    return first;
+  };
+  /** Records taken from the source so far, for `limit`. */
+  let taken = 0;
+  const full = () => limit !== undefined && taken >= limit;
+  // A null cursor is the position after the last page: a resumed run that has nothing left.
+  const iterator = (options.cursor === null ? noPages() : pages)[Symbol.asyncIterator]();
+  /** The source has no more pages (or failed): nothing to end. */
+  let sourceEnded = false;
   try {
-    // A null cursor is the position after the last page: a resumed run that has nothing left.
-    for await (const page of options.cursor === null ? [] : pages) {
-      const room = limit === undefined ? page.records.length : Math.max(0, limit - counts.total);
+    let next: Promise<IteratorResult<SourcePage>> | undefined = iterator.next();
+    while (next) {
+      let step: IteratorResult<SourcePage>;
+      try {
+        step = await next;
+      } catch (err) {
+        sourceEnded = true;
+        throw err;
+      }
+      next = undefined;
+      if (step.done) {
+        sourceEnded = true;
+        break;
+      }
+      const page = step.value;
+      const room = limit === undefined ? page.records.length : Math.max(0, limit - taken);
       const records = page.records.slice(0, room);
       if (records.length > 0 || page.records.length === 0) {
-        counts.total += records.length;
-        inPage = records.length;
-        await processPage(page, records);
-        inPage = 0;
-        pageIndex++;
+        taken += records.length;
+        let states: RecordState[];
+        try {
+          states = await preparePage(records);
+        } finally {
+          // The page two before has ended (its error throws here) before this one is journaled.
+          await committed(overlap ? 1 : 0);
+        }
+        if (!overlap) await commitPage(page, states);
+        else {
+          // A page that failed stops every later one from being journaled or written: its error
+          // throws here. (One already in the adapter's hands is not run: see `overlapWrites`.)
+          if (aCommitFailed) await committed(0);
+          // Stopped while this page was prepared: it is not written, as if never read.
+          if (options.signal?.aborted) {
+            interrupted = true;
+            break;
+          }
+          // The next page is read once this one's writes are in the adapter's hands, not while
+          // this page is journaled: the journal's fsync holds the main thread.
+          let handedOver = () => {};
+          const inHands = new Promise<void>((resolve) => {
+            handedOver = resolve;
+          });
+          const commit = commitPage(page, states, handedOver, commits.at(-1));
+          // Marked handled now; `committed()` still throws its error when it is awaited.
+          commit.then(handedOver, () => {
+            aCommitFailed = true;
+            handedOver();
+          });
+          commits.push(commit);
+          await inHands;
+          // Read while the writes run: in rollback-journal mode a COMMIT needs every reader gone
+          // and a new reader waits for a COMMIT (https://www.sqlite.org/lockingv3.html); the
+          // SQLite adapter hands its lock over between the two without the busy handler's sleeps.
+          if (!full()) {
+            next = iterator.next();
+            // Marked handled now; its error throws when it is awaited, at the loop's head.
+            next.catch(() => undefined);
+          }
+        }
       }
-      if (limit !== undefined && counts.total >= limit) break;
-      if (options.signal?.aborted) {
+      if (full()) break;
+      if (!overlap && options.signal?.aborted) {
         interrupted = true;
         break;
       }
+      next ??= iterator.next();
     }
-  } catch (err) {
+    await committed(0);
+  } catch (caught) {
+    // Commits still running end before the run does, whatever stopped the loop; the earliest
+    // page's error is the one to tell (a page prepared or read comes after every commit running).
+    const later = await allCommitted();
+    const err = commitFailed ? caught : (later ?? caught);
     // A wait the stop signal ended (a request cut off, a locked database still waited for): the
     // page's outcome is unknown, so it is neither counted nor checkpointed. Its writes stay in
     // the journal without an outcome, for undo to check; a resumed run does the page again.
@@ -362,6 +490,9 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
     }
     counts.total -= inPage;
     interrupted = true;
+  } finally {
+    // As `for await` does when a loop ends early: the source releases what it holds.
+    if (!sourceEnded) await iterator.return?.()?.catch(() => undefined);
   }
   await saved();
 
@@ -661,19 +792,26 @@ async function writeBatch(
     maxConcurrency: number;
     finish: Finish;
     emit: (e: EngineEvent) => void;
+    /** Called once a batch is in the adapter's hands (its `write` called, not yet answered). */
+    sent?: () => void;
+    /** Ends before this batch's outcomes are journaled: the commit of the page before. */
+    after?: Promise<void>;
   },
   checkpoint: { id: string; cursor: string } | undefined,
 ): Promise<void> {
-  const { journal, throttle, maxConcurrency, finish, emit } = sink;
+  const { journal, throttle, maxConcurrency, finish, emit, sent, after } = sink;
   await journal?.intend(batch.map((s) => s.write as WriteRequest));
   let pending = batch;
   for (let attempt = 0; pending.length > 0; attempt++) {
     const requests = pending.map((s) => s.write as WriteRequest);
-    const results: WriteResult[] = await adapter.write(requests, {
+    const answer = adapter.write(requests, {
       concurrency: throttle.concurrency,
       ...(attempt === 0 && checkpoint ? { checkpoint } : {}),
       ...(attempt > 0 ? { resend: true } : {}),
     });
+    sent?.();
+    const results: WriteResult[] = await answer;
+    await after;
     const retry: RecordState[] = [];
     let throttled = 0;
     pending.forEach((s, i) => {
@@ -704,6 +842,9 @@ async function writeBatch(
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** A source without pages. */
+async function* noPages(): AsyncGenerator<SourcePage> {}
 
 /** Reads page N+1 while page N is processed, so the source's latency overlaps the work. */
 async function* prefetch<T>(source: AsyncIterable<T>): AsyncGenerator<T> {

@@ -532,6 +532,8 @@ describe('a stop signal during a wait for a locked database', () => {
     const stop = new AbortController();
     const events: EngineEvent[] = [];
     let calls = 0;
+    /** The write before, which must have ended before the lock is taken (pages may overlap). */
+    let previous: Promise<unknown> = Promise.resolve();
     const spec = renameSpec(db, 2)
       .replace('source: { as: item, table: items }', 'source: { as: item, table: items, pageSize: 2 }')
       .replace(`path: ${JSON.stringify(db)}\n`, `path: ${JSON.stringify(db)}\n    busyTimeoutMs: 100\n`);
@@ -543,7 +545,12 @@ describe('a stop signal during a wait for a locked database', () => {
           ...a,
           readPages: a.readPages.bind(a),
           write: async (requests, options) => {
-            if (++calls < 2) return a.write(requests, options);
+            if (++calls < 2) {
+              const first = a.write(requests, options);
+              previous = first.catch(() => undefined);
+              return first;
+            }
+            await previous;
             const other = openDb(db);
             other.exec('BEGIN IMMEDIATE');
             try {

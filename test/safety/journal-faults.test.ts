@@ -81,16 +81,27 @@ function syncSpecFor(dir: TempDir, db: string): string {
 }
 
 /**
- * Makes the journal's `call`-th write (1-based: 1 is the header, 2 the first batch, 3 its outcomes,
- * …) write only half its bytes and then fail with `code`, as a filling disk does.
+ * Makes the journal's `nth` line of `kind` (`writes`: a batch's before-images, `results`: its
+ * outcomes) reach the disk only half written, and every journal write from then on fail with
+ * `code`, as a filling disk does. By kind, not by position: where pages overlap, the next batch's
+ * line may come before the outcomes of the one before it.
  */
-function failJournalWrite(call: number, code: string): void {
-  let calls = 0;
+function failJournalAppend(kind: 'writes' | 'results', nth: number, code: string): void {
+  let seen = 0;
+  let failed = false;
   vi.spyOn(journalFs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number, pos: number) => {
-    calls++;
-    if (calls < call) return writeSync(fd, buf, off, len, pos);
-    if (calls === call) return writeSync(fd, buf, off, Math.max(1, Math.floor(len / 2)), pos);
-    throw Object.assign(new Error(`${code}: injected`), { code });
+    if (failed) throw Object.assign(new Error(`${code}: injected`), { code });
+    if (
+      buf
+        .subarray(off, off + len)
+        .toString('utf8')
+        .startsWith(`{"type":"${kind}"`) &&
+      ++seen === nth
+    ) {
+      failed = true;
+      return writeSync(fd, buf, off, Math.max(1, Math.floor(len / 2)), pos);
+    }
+    return writeSync(fd, buf, off, len, pos);
   }) as typeof journalFs.writeSync);
 }
 
@@ -130,29 +141,39 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
   }
   const replacer = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
 
-  it.each(['ENOSPC', 'EIO', 'EDQUOT'])(
-    '%s on the second batch: the run stops with DF704 before sending it; only journaled rows changed; undo restores all',
-    async (code) => {
+  it.each([
+    ['ENOSPC', true],
+    ['EIO', true],
+    ['EDQUOT', true],
+    ['ENOSPC', false],
+  ] as const)(
+    '%s on the second batch (pages overlap: %s): the run stops with DF704 before sending it; only journaled rows changed; undo restores all',
+    async (code, overlapPages) => {
       const { dir, db, journal, spec } = fresh();
       const before = dumpSqlite(db);
-      // 1 header, 2 first batch, 3 its outcomes, 4 second batch.
-      failJournalWrite(4, code);
-      const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal });
+      // The second batch's line: half of it reaches the disk, then every write fails.
+      failJournalAppend('writes', 2, code);
+      const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal, overlapPages });
       await expect(run).rejects.toThrow(DatafixError);
       const err = (await run.catch((e: unknown) => e)) as DatafixError;
       expect(err.code).toBe('DF704');
       expect(err.category).toBe('config');
       expect(err.message).toContain(`cannot write the journal ${journal}: `);
       expect(err.message).toContain(`(${code})`);
-      expect(err.message).toContain('none of its writes were sent');
+      // One page at a time, the first batch's outcomes are on disk before the second batch's
+      // line fails. Where pages overlap, those outcomes are due after it and fail on the same
+      // full disk: the first batch's error is the one told.
+      const outcomes = journalResults(journal).length;
+      if (!overlapPages) expect(err.message).toContain('none of its writes were sent');
+      else expect(err.message).toMatch(/none of its writes were sent|The run stopped after a batch was written, before the next one/);
       expect(err.message).toContain(`then continue with --resume or undo with: datafix undo ${journal}`);
       vi.restoreAllMocks();
 
       // The half-written batch was cut off: every line is whole, and exactly the first batch is
-      // journaled, with its outcomes.
+      // journaled (with its outcomes, unless they came after the failure).
       const keys = journaledKeys(journal, 'id');
       expect(keys).toEqual(firstBatch);
-      expect(journalResults(journal)).toHaveLength(firstBatch.length);
+      expect([firstBatch.length, ...(overlapPages ? [0] : [])]).toContain(outcomes);
       // The database: exactly the journaled rows changed, nothing else.
       expect(changedIds(before, dumpSqlite(db))).toEqual([...keys].sort());
 
@@ -194,9 +215,11 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     const { dir, db, journal, spec } = fresh();
     const before = dumpSqlite(db);
     const beforeIds = generationIds(db);
-    // 1 header, 2 first batch, 3 its outcomes: the batch is written, its outcomes never journaled.
-    failJournalWrite(3, 'ENOSPC');
-    const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal });
+    // The first batch's outcomes: the batch is written, its outcomes never journaled.
+    failJournalAppend('results', 1, 'ENOSPC');
+    // One page at a time: where pages overlap, the second batch may be journaled and sent
+    // before the first one's outcomes are written.
+    const run = runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal, overlapPages: false });
     await expect(run).rejects.toThrow(/after a batch was written/);
     vi.restoreAllMocks();
     const keys = journaledKeys(journal, 'id');
@@ -259,7 +282,7 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
   it('a torn last line longer than 64 KiB is cut off on resume; the resumed run finishes and undo restores everything', async () => {
     const { dir, db, journal, spec } = fresh();
     const before = dumpSqlite(db);
-    failJournalWrite(4, 'ENOSPC');
+    failJournalAppend('writes', 2, 'ENOSPC');
     await expect(runPlanSafely(loadPlan(spec), { dryRun: false, cwd: dir.path, specFile: spec, journalPath: journal })).rejects.toThrow(
       /DF704|cannot write the journal/,
     );
@@ -287,17 +310,19 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
   it('a run killed in the middle of a journal append (half the line on disk) resumes after cutting the torn line off; undo restores its writes', async () => {
     const { dir, db, journal, spec } = fresh();
     const before = dumpSqlite(db);
-    // 1 header, 2 first batch, 3 its outcomes, 4 second batch: killed with half of it written.
+    // Killed with half of the second batch's line written.
     const killed = await runCli(['run', spec, '--journal', journal, '--json'], {
       cwd: dir.path,
-      env: { NODE_OPTIONS: `--import=${KILL_MID_APPEND}`, DATAFIX_TEST_JOURNAL_KILL_AT: '4' },
+      env: { NODE_OPTIONS: `--import=${KILL_MID_APPEND}`, DATAFIX_TEST_JOURNAL_KILL_AT: 'writes:2' },
     });
     expect(killed.code, show(killed)).toBe(137);
     const torn = readFileSync(journal, 'utf8');
     expect(torn.endsWith('\n'), 'the kill left a torn last line').toBe(false);
     expect(torn.slice(torn.lastIndexOf('\n') + 1)).toMatch(new RegExp(`^\\{"type":"writes","seq":${firstBatch.length + 1},`));
-    // Only the first batch was sent; the torn batch never was.
-    expect(changedIds(before, dumpSqlite(db))).toEqual([...firstBatch].sort());
+    // The torn batch was never sent. The first one is committed whole, or (where pages overlap
+    // and its COMMIT was still running) rolled back whole.
+    const committed = changedIds(before, dumpSqlite(db));
+    expect([[], [...firstBatch].sort()]).toContainEqual(committed);
     // Meanwhile the application fills every row the run had not reached: the resumed run has
     // nothing left to write, so its few lines are far shorter than the torn fragment.
     sqliteExec(db, "UPDATE veo3_video_generations SET media_generation_id = 'APP-' || id WHERE media_generation_id IS NULL");
@@ -313,10 +338,16 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
     expect(journaledKeys(journal, 'id').sort()).toEqual([...firstBatch].sort());
 
     const undo = await runCli(['undo', journal, '--json'], { cwd: dir.path });
-    expect(undo.code, show(undo)).toBe(0);
-    expect(jsonSummary(undo)).toMatchObject({ total: firstBatch.length, restored: firstBatch.length, conflicts: 0, failed: 0 });
+    if (committed.length > 0) {
+      expect(undo.code, show(undo)).toBe(0);
+      expect(jsonSummary(undo)).toMatchObject({ total: firstBatch.length, restored: firstBatch.length, conflicts: 0, failed: 0 });
+    } else {
+      // Rolled back, then filled by the application: undo leaves the application's values.
+      expect(undo.code, show(undo)).toBe(1);
+      expect(jsonSummary(undo)).toMatchObject({ total: firstBatch.length, restored: 0, conflicts: firstBatch.length, failed: 0 });
+    }
     // The run's writes are undone; the application's are kept.
-    expect(changedIds(before, dumpSqlite(db))).toEqual(changedIds(before, filled).filter((id) => !firstBatch.includes(id)));
+    expect(changedIds(before, dumpSqlite(db))).toEqual(changedIds(before, filled).filter((id) => !committed.includes(id)));
   });
 
   /** A finished live run through the CLI; returns the dump after it. */
@@ -335,9 +366,11 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
       env: { NODE_OPTIONS: `--import=${KILL_AFTER_SYNC}`, DATAFIX_TEST_JOURNAL_KILL_AFTER_SYNC: '4' },
     });
     expect(killed.code, show(killed)).toBe(137);
-    // SQLite rolled the second batch back: only the first batch changed rows, both are journaled.
-    expect(changedIds(before, dumpSqlite(db))).toEqual([...firstBatch].sort());
-    const inFlight = journaledKeys(journal, 'id').length - firstBatch.length;
+    // SQLite rolled the second batch back, and the first one too where pages overlap and its
+    // COMMIT was still running: a batch's rows change all together or not at all.
+    const committed = changedIds(before, dumpSqlite(db));
+    expect([[], [...firstBatch].sort()]).toContainEqual(committed);
+    const inFlight = journaledKeys(journal, 'id').length - committed.length;
     expect(inFlight).toBeGreaterThan(0);
 
     const resumed = await runCli(['run', spec, '--resume', '--json'], { cwd: dir.path });
@@ -360,11 +393,11 @@ describe('journal faults and undo checks on SQLite (fixes/sync-media-generation-
 
   it('killed while writing the end line, after the run cleared its checkpoint in the database: --resume goes over it from the first page', async () => {
     const { dir, db, journal, spec } = fresh();
-    // Journal appends: 1 the header, then a writes and a results line for each of the 3 pages,
-    // 8 the end line: half of it is written, then the process is killed.
+    // The end line (after a writes and a results line for each of the 3 pages): half of it is
+    // written, then the process is killed.
     const killed = await runCli(['run', spec, '--journal', journal], {
       cwd: dir.path,
-      env: { NODE_OPTIONS: `--import=${KILL_MID_APPEND}`, DATAFIX_TEST_JOURNAL_KILL_AT: '8' },
+      env: { NODE_OPTIONS: `--import=${KILL_MID_APPEND}`, DATAFIX_TEST_JOURNAL_KILL_AT: 'end:1' },
     });
     expect(killed.code, show(killed)).toBe(137);
     expect(readFileSync(journal, 'utf8')).toMatch(/\{"type":"end"[^\n]*$/);

@@ -95,14 +95,16 @@ export function saveStateEveryPage(): void {
   });
 }
 
-/** Options that stop a live run (as Ctrl-C does) once it has finished `pages` page(s). */
+/** Options that stop a live run (as Ctrl-C does) once its `pages`th page is being written: that page still finishes, no later one is written. */
 export function stopAfterPages(pages: number): Pick<SafeRunOptions, 'signal' | 'onEvent'> {
   const stop = new AbortController();
   let seen = 0;
   return {
     signal: stop.signal,
     onEvent: (e) => {
-      if (e.type === 'page' && ++seen >= pages) stop.abort();
+      // Once the page is being written: where pages overlap, the next one is then already
+      // read, and its `page` event would come after the page after it is being written too.
+      if (e.type === 'writing' && ++seen >= pages) stop.abort();
     },
   };
 }

@@ -1,0 +1,200 @@
+/**
+ * Pages that overlap: a SQLite run whose every write goes to its own source row writes on a
+ * connection of its own in a worker thread, while the next page is read and computed. Checked
+ * here: which runs overlap, that values cross the thread exactly (the database and undo agree
+ * with a run of one page at a time, byte for byte), that a failed page stops the one queued
+ * behind it, and that an exiting process waits for the batch the worker holds.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
+import type { Adapter } from '../../src/adapters/types.js';
+import type { DatafixError } from '../../src/errors.js';
+import { undoJournal } from '../../src/safety/undo.js';
+import { useTempDirs } from '../helpers/tmp.js';
+import { libraryFix, liveRun } from '../safety/library-runs.js';
+import { compileYaml, createDb, openDb, query, runYaml, sqliteTarget } from './fixtures.js';
+
+const tmp = useTempDirs();
+
+/** Every row of `v` with each column's storage class and exact SQL literal (REAL digits, BLOB bytes). */
+const exactRows = (db: string) =>
+  query(db, 'SELECT id, typeof(src) AS ts, quote(src) AS src, typeof(dst) AS td, quote(dst) AS dst, note FROM v ORDER BY id');
+
+/** Values that lose something when carried carelessly: 64-bit integers, whole and signed REALs, text beyond the BMP, bytes. */
+const TRICKY = [
+  '9223372036854775807',
+  '-9223372036854775808',
+  '9007199254740993',
+  '1e20',
+  '-0.0',
+  '7.0',
+  '0.1',
+  "'𝄞 text'",
+  "x'00ff10'",
+  "'9007199254740993'",
+  'NULL',
+  '3',
+];
+
+function trickyDb(path: string): void {
+  // No declared type: BLOB affinity stores each value as given, so nothing is converted on the way in.
+  const rows = TRICKY.map((v, i) => `(${i + 1}, ${v}, ${TRICKY[(i + 5) % TRICKY.length]}, 'n${i}')`);
+  createDb(path, `CREATE TABLE v (id INTEGER PRIMARY KEY, src, dst, note TEXT); INSERT INTO v VALUES ${rows.join(', ')};`);
+}
+
+const COPY_SPEC = `name: copy-src
+target: { sqlite: { path: "\${DB}" } }
+source: { as: r, table: v, pageSize: 2 }
+update:
+  table: v
+  key: { id: "{{ r.id }}" }
+  set: { dst: "{{ r.src }}", note: "copied {{ r.id }}" }
+  overwrite: true
+`;
+
+describe('pages that overlap on SQLite', () => {
+  it('write the same bytes as one page at a time, and undo restores every value exactly', async () => {
+    const results: { after: unknown[]; undone: unknown[] }[] = [];
+    let original: unknown[] = [];
+    for (const overlapPages of [true, false]) {
+      const dir = tmp();
+      const db = dir.file('v.db');
+      trickyDb(db);
+      original = exactRows(db);
+      const fix = libraryFix(dir, db, COPY_SPEC);
+      const run = await liveRun(fix, { overlapPages });
+      expect(run.summary).toMatchObject({ total: TRICKY.length, failed: 0 });
+      const after = exactRows(db);
+      const undo = await undoJournal(run.journal as string, { dryRun: false });
+      expect(undo).toMatchObject({ conflicts: 0, failed: 0 });
+      results.push({ after, undone: exactRows(db) });
+    }
+    const [overlapped, onePage] = results as [(typeof results)[0], (typeof results)[0]];
+    expect(overlapped.after).toEqual(onePage.after);
+    // What the copy wrote is the source value, storage class and digits alike (a NULL source
+    // renders as missing, which is never written: that row keeps its value).
+    for (const row of overlapped.after as { ts: string; src: string; td: string; dst: string }[]) {
+      if (row.ts !== 'null') expect({ td: row.td, dst: row.dst }).toEqual({ td: row.ts, dst: row.src });
+    }
+    expect(overlapped.undone).toEqual(original);
+    expect(onePage.undone).toEqual(original);
+  });
+
+  it('a page that fails at COMMIT stops the page handed over behind it: DF418 is the error, and no later row is written', async () => {
+    const dir = tmp();
+    const db = dir.file('fk.db');
+    // Order 2 points at a user that does not exist: its page fails when SQLite checks the
+    // deferred key at COMMIT, after page 2 may already be in the worker's queue.
+    createDb(
+      db,
+      "CREATE TABLE users (code TEXT PRIMARY KEY); INSERT INTO users VALUES ('A'); CREATE TABLE orders (id INTEGER PRIMARY KEY, want TEXT, user_code TEXT REFERENCES users (code) DEFERRABLE INITIALLY DEFERRED); INSERT INTO orders VALUES (1, 'A', NULL), (2, 'ZZZ', NULL), (3, 'A', NULL), (4, 'A', NULL), (5, 'A', NULL), (6, 'A', NULL);",
+    );
+    const spec = `name: fk\n${sqliteTarget(db)}source: { as: o, table: orders, pageSize: 2 }\nupdate:\n  key: { id: "{{ o.id }}" }\n  set: { user_code: "{{ o.want }}" }\n`;
+    const err = await runYaml(spec).then(
+      () => undefined,
+      (e: unknown) => e as DatafixError,
+    );
+    expect(err).toMatchObject({ code: 'DF418' });
+    expect(query(db, 'SELECT id FROM orders WHERE user_code IS NOT NULL')).toEqual([]);
+  });
+
+  it('only where no page can read what the page before writes: its own row, by its own key, no trigger, no lookup, one batch a page', async () => {
+    const dir = tmp();
+    const db = dir.file('w.db');
+    createDb(
+      db,
+      'CREATE TABLE t (id INTEGER PRIMARY KEY, other INTEGER, v TEXT); INSERT INTO t VALUES (1, 2, NULL), (2, 1, NULL); CREATE TABLE u (id INTEGER PRIMARY KEY, v TEXT);',
+    );
+    const head = `name: own\n${sqliteTarget(db)}source: { as: r, table: t }\n`;
+    const asks = async (spec: string, readonly = false) => {
+      const plan = compileYaml(spec);
+      if (plan.target.backend !== 'sqlite') throw new Error('sqlite only');
+      const adapter = createSqliteAdapter(plan.target, { readonly });
+      try {
+        await adapter.check(plan);
+        return adapter.overlapWrites?.(plan);
+      } finally {
+        await adapter.close();
+      }
+    };
+    const own = `${head}update:\n  key: { id: "{{ r.id }}" }\n  set: { v: x }\n`;
+    expect(await asks(own)).toBe(true);
+    // A dry run writes nothing.
+    expect(await asks(own, true)).toBe(false);
+    // Another row of the same table, by a column that is not the key read.
+    expect(await asks(`${head}update:\n  key: { id: "{{ r.other }}" }\n  set: { v: x }\n`)).toBe(false);
+    // Another table.
+    expect(await asks(`${head}update:\n  table: u\n  key: { id: "{{ r.id }}" }\n  set: { v: x }\n`)).toBe(false);
+    // A trigger may write any row, of this page or the next.
+    const withTrigger = dir.file('trigger.db');
+    createDb(
+      withTrigger,
+      'CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, NULL), (2, NULL); CREATE TRIGGER next AFTER UPDATE ON t BEGIN UPDATE t SET v = NEW.v WHERE id = NEW.id + 1 AND v IS NULL; END;',
+    );
+    expect(await asks(own.replace(JSON.stringify(db), JSON.stringify(withTrigger)))).toBe(false);
+
+    // The engine does not even ask for a fix that looks something up.
+    let asked = 0;
+    const counting = (a: Adapter): Adapter => ({
+      ...a,
+      readPages: a.readPages.bind(a),
+      overlapWrites: (plan) => {
+        asked++;
+        return a.overlapWrites?.(plan) ?? false;
+      },
+    });
+    await runYaml(
+      `${head}lookups:\n  peer: { table: t, get: { id: "{{ r.other }}" } }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { v: "{{ peer.id }}" }\n`,
+      {
+        wrap: counting,
+      },
+    );
+    expect(asked).toBe(0);
+    // Nor for pages of several batches: only a page's last batch can be under way with the next page's.
+    await runYaml(own, { wrap: counting, batchSize: 1, pageSize: 2 });
+    expect(asked).toBe(0);
+    await runYaml(own, { wrap: counting });
+    expect(asked).toBe(1);
+  });
+
+  it('a process that exits while the worker holds a batch waits for that batch to commit', async () => {
+    const dir = tmp();
+    const db = dir.file('exit.db');
+    createDb(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'old'), (2, 'old'), (3, 'old'), (4, 'old');");
+    const spec = dir.write(
+      'fix.yaml',
+      `name: mark\ntarget: { sqlite: { path: ${JSON.stringify(db)}, busyTimeoutMs: 10000 } }\nsource: { as: r, table: t, pageSize: 2 }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { v: new }\n  overwrite: true\n`,
+    );
+    // Another connection holds the write lock: page 1's batch waits for it in the worker, and the
+    // process exits meanwhile. Page 1 must still commit whole before the process ends.
+    const other = openDb(db);
+    other.exec('BEGIN IMMEDIATE');
+    const script = fileURLToPath(new URL('../helpers/exit-mid-batch.mjs', import.meta.url));
+    const child = spawn(process.execPath, [script, spec, dir.path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
+    let exitedEarly = false;
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    void exited.then(() => {
+      exitedEarly = true;
+    });
+    // Long enough for the child to load, hand page 1 over and call process.exit.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const waited = !exitedEarly;
+    other.exec('ROLLBACK');
+    other.close();
+    const code = await exited;
+    expect(code, stderr).toBe(7);
+    expect(waited, 'the process waited for its batch instead of exiting at once').toBe(true);
+    expect(query(db, 'SELECT id, v FROM t ORDER BY id')).toEqual([
+      { id: 1, v: 'new' },
+      { id: 2, v: 'new' },
+      { id: 3, v: 'old' },
+      { id: 4, v: 'old' },
+    ]);
+  });
+});
