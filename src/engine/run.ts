@@ -86,10 +86,12 @@ export interface CheckpointSink {
   /** Identifies this fix on this target, for adapters that keep checkpoints inside the target. */
   readonly id: string;
   /**
-   * Called once a page is fully processed (after its writes committed). A returned promise may
-   * still be pending while the engine reads and computes the next page; the engine waits for it
-   * before that page's journal entries and writes, before the next save, and before it returns
-   * or throws, so saves never overlap and none is left running after the run.
+   * Called once a page is fully processed (after its writes committed), pages in order. A
+   * returned promise may still be pending while the engine reads and computes the next page;
+   * the engine waits for it before the journal entries and writes of the page after the one
+   * under way (where pages overlap, page N+1's are already sent when page N is saved), before
+   * the next save, and before it returns or throws, so saves never overlap and none is left
+   * running after the run.
    */
   save(cursor: unknown, progress: CheckpointProgress): void | Promise<void>;
   /**
@@ -100,7 +102,8 @@ export interface CheckpointSink {
   finished?(): void;
   /**
    * The text an adapter with in-target checkpoints commits with a page's writes. `writes`: how
-   * many writes the page journals and sends (each is journaled once, before its batch).
+   * many writes the page journals and sends (each is journaled once, before its batch). Where
+   * pages overlap, page N+1's is made before page N's `save`.
    */
   encode(cursor: unknown, progress: { pages: number; records: number; writes: number }): string;
 }

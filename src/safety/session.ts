@@ -232,7 +232,11 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
     /** Whether the target keeps the run's position with each page's writes (SQLite). */
     let positionInTarget = false;
     let lastStateSave = Number.NEGATIVE_INFINITY;
-    let encoded = committed;
+    /**
+     * The page counts of checkpoints handed to the target and not yet known committed, oldest
+     * first: where pages overlap, page N+1's is made before page N's save.
+     */
+    const encoded: number[] = [];
     const result = await runPlan(plan, {
       ...options,
       ...(updatedTargets ? { updatedTargets } : {}),
@@ -316,7 +320,6 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
           // The target committed these pages: a copy of it restored later must hold at least
           // them, whatever the next pages write (DF726).
           committed = Math.max(committed, ours.pages);
-          encoded = committed;
           baseCounts = undefined;
           const { counts: _stale, ...rest } = running;
           running = rest;
@@ -330,7 +333,7 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
       checkpoint: {
         id: key,
         encode: (pageCursor, progress) => {
-          encoded = base.pages + progress.pages;
+          encoded.push(base.pages + progress.pages);
           return JSON.stringify({
             runId,
             pages: base.pages + progress.pages,
@@ -350,7 +353,8 @@ export async function runPlanSafely(plan: FixPlan, options: SafeRunOptions): Pro
         },
         save: (pageCursor, progress) => {
           lock.verify();
-          committed = encoded;
+          // This page's checkpoint and those before it are committed; a later page's may not be.
+          while ((encoded[0] ?? Number.POSITIVE_INFINITY) <= base.pages + progress.pages) committed = encoded.shift() as number;
           const counts = baseCounts ? addCounts(baseCounts, progress) : undefined;
           state = {
             ...running,

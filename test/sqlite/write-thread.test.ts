@@ -7,13 +7,15 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { CHECKPOINT_TABLE, createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
 import type { Adapter } from '../../src/adapters/types.js';
+import { loadPlan } from '../../src/api.js';
 import type { DatafixError } from '../../src/errors.js';
+import { RunStateStore, runKey } from '../../src/safety/state.js';
 import { undoJournal } from '../../src/safety/undo.js';
 import { useTempDirs } from '../helpers/tmp.js';
-import { libraryFix, liveRun } from '../safety/library-runs.js';
+import { libraryFix, liveRun, renameSpec, saveStateEveryPage } from '../safety/library-runs.js';
 import { compileYaml, createDb, openDb, query, runYaml, sqliteTarget } from './fixtures.js';
 
 const tmp = useTempDirs();
@@ -159,6 +161,69 @@ describe('pages that overlap on SQLite', () => {
     expect(asked).toBe(1);
   });
 
+  it('the state file never says a page is committed before the database holds its checkpoint', async () => {
+    saveStateEveryPage();
+    const dir = tmp();
+    const db = dir.file('orders.db');
+    // Rows of 60 KB: each page's COMMIT takes long enough that when a page's state lands, the
+    // page handed over behind it is still being written.
+    const big = 'x'.repeat(60_000);
+    createDb(
+      db,
+      `CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT, note TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 480) INSERT INTO orders SELECT i, 'canceled', '${big}' FROM n;`,
+    );
+    const fix = libraryFix(dir, db, renameSpec(40));
+    const plan = loadPlan(fix.spec, { env: fix.env });
+    const key = runKey({ fix: plan.fix, target: plan.target });
+    /** The pages the checkpoint row in the database holds (0 before the first). */
+    const inDatabase = () => {
+      if (query(db, 'SELECT 1 FROM sqlite_master WHERE name = ?', [CHECKPOINT_TABLE]).length === 0) return 0;
+      const rows = query<{ cursor: string }>(db, `SELECT cursor FROM ${CHECKPOINT_TABLE}`);
+      return rows[0] ? (JSON.parse(rows[0].cursor) as { pages: number }).pages : 0;
+    };
+    const seen: [inState: number, inDatabase: number][] = [];
+    await liveRun(fix, {
+      onEvent: async (e) => {
+        if (e.type !== 'page') return;
+        await vi.waitFor(() => expect(new RunStateStore(dir.path).read(key)?.pages).toBe(e.index + 1), { interval: 1 });
+        // The state first, then the database, whose checkpoint only moves on meanwhile.
+        const inState = new RunStateStore(dir.path).read(key)?.committedPages ?? 0;
+        seen.push([inState, inDatabase()]);
+      },
+    });
+    expect(seen).toHaveLength(12);
+    // A crash at any of these moments resumes from the database's checkpoint, never DF726 ("does
+    // not hold the checkpoint this run committed to it").
+    expect(seen.filter(([inState, held]) => inState > held)).toEqual([]);
+  });
+
+  it("another application's writes are not starved: once one is seen, the lock is left free between batches", async () => {
+    const dir = tmp();
+    const db = dir.file('shared.db');
+    const rows = Array.from({ length: 30_000 }, (_, i) => `(${i + 1}, 'canceled', 'note ${i + 1}')`);
+    createDb(
+      db,
+      `CREATE TABLE orders (id INTEGER PRIMARY KEY, status TEXT, note TEXT); INSERT INTO orders VALUES ${rows.join(',')}; CREATE TABLE app_log (id INTEGER PRIMARY KEY, hits INTEGER, at TEXT); INSERT INTO app_log VALUES (1, 0, NULL);`,
+    );
+    const fix = libraryFix(dir, db, renameSpec(200));
+    const script = fileURLToPath(new URL('../helpers/app-writer.mjs', import.meta.url));
+    // The application writes every 20 ms and gives up on a write after 500 ms. Batches back to
+    // back keep the lock held nearly all the time: its busy handler, polling at growing
+    // intervals, then keeps finding it held.
+    const app = spawn(process.execPath, [script, db, '2500', '500', '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    app.stdout.on('data', (d) => {
+      out += String(d);
+    });
+    const appDone = new Promise((resolve) => app.on('exit', resolve));
+    const run = await liveRun(fix);
+    await appDone;
+    const seen = JSON.parse(out) as { writes: number; failures: number; maxWaitMs: number };
+    expect(run.summary).toMatchObject({ total: 30_000, updated: 30_000 });
+    expect(seen.failures, JSON.stringify(seen)).toBe(0);
+    expect(seen.writes).toBeGreaterThan(0);
+  });
+
   it('a process that exits while the worker holds a batch waits for that batch to commit', async () => {
     const dir = tmp();
     const db = dir.file('exit.db');
@@ -182,8 +247,9 @@ describe('pages that overlap on SQLite', () => {
     void exited.then(() => {
       exitedEarly = true;
     });
-    // Long enough for the child to load, hand page 1 over and call process.exit.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Once it has called process.exit, and a while after: it must still be there, waiting.
+    await new Promise<void>((resolve) => child.stdout.on('data', (d) => String(d).includes('exiting') && resolve()));
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const waited = !exitedEarly;
     other.exec('ROLLBACK');
     other.close();

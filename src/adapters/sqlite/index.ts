@@ -58,6 +58,11 @@ export interface SqliteAdapterOptions {
   readonly readonly?: boolean;
   /** Taken just before each batch's COMMIT and released after it (the write thread's connection). */
   readonly commitHandoff?: Handoff;
+  /**
+   * Told after each batch's transaction how long its BEGIN IMMEDIATE waited for the write lock
+   * (another connection held it) and how long the batch then held it, in ms.
+   */
+  readonly onTransaction?: (times: { readonly waitedMs: number; readonly heldMs: number }) => void;
 }
 
 interface TableInfo {
@@ -131,6 +136,7 @@ const CHECKPOINT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS ${CHECKPOINT_TABLE} (id
 export function createSqliteAdapter(target: Target, options: SqliteAdapterOptions = {}): Adapter {
   const db = openDatabase(target, options.readonly ?? false);
   const commitHandoff = options.commitHandoff;
+  const onTransaction = options.onTransaction;
   const stats: Record<string, number> = {};
   const count = (op: string) => {
     stats[op] = (stats[op] ?? 0) + 1;
@@ -1012,7 +1018,10 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       const results: WriteResult[] = [];
       const checkpoint = options?.checkpoint;
       let handedOff = false;
+      const asked = performance.now();
+      let began: number | undefined;
       const applyAll = db.transaction(() => {
+        began = performance.now();
         for (const r of requests) results.push(writeOne(r));
         if (checkpoint) {
           db.exec(CHECKPOINT_TABLE_SQL);
@@ -1206,6 +1215,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         );
       } finally {
         if (handedOff) commitHandoff?.release();
+        if (began !== undefined) onTransaction?.({ waitedMs: began - asked, heldMs: performance.now() - began });
       }
       return results;
     },

@@ -75,6 +75,8 @@ export interface WireError {
   readonly category?: ErrorCategory;
   readonly code?: string;
   readonly diagnostics?: readonly Diagnostic[];
+  /** Any other error's stack, as the worker saw it. */
+  readonly stack?: string;
 }
 
 /** `value` with every `ExactNumber` (at any depth) replaced by `{ [tag]: digits }`. */
@@ -200,13 +202,15 @@ export function errorToWire(err: unknown): WireError {
     return { name: err.name, message: err.message, category: err.category, code: err.code, diagnostics: err.diagnostics };
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  return { name: e.name, message: e.message };
+  return { name: e.name, message: e.message, ...(e.stack !== undefined ? { stack: e.stack } : {}) };
 }
 
 function errorFromWire(w: WireError): Error {
   if (w.code !== undefined && w.category !== undefined) return new DatafixError(w.category, w.code, w.message, w.diagnostics ?? []);
   const e = new Error(w.message);
   e.name = w.name;
+  // A bug's report points into the worker, where it happened.
+  if (w.stack !== undefined) e.stack = w.stack;
   return e;
 }
 
