@@ -11,6 +11,27 @@
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /**
+ * A stop signal this soon (ms) after the first is the same stop, not a second one: GNU `timeout`
+ * signals the command and then its whole process group, so the command gets the signal twice
+ * within microseconds; a person's second Ctrl-C comes far later.
+ */
+export const SAME_STOP_MS = 100;
+
+/**
+ * Tells a second stop from the first delivered again: `echo()` is true within `SAME_STOP_MS`
+ * (performance.now() time) of the last `first()`.
+ */
+export function stopEcho(): { first(): void; echo(): boolean } {
+  let at = Number.NEGATIVE_INFINITY;
+  return {
+    first: () => {
+      at = performance.now();
+    },
+    echo: () => performance.now() - at < SAME_STOP_MS,
+  };
+}
+
+/**
  * Installs the handler for the CLI invoked with `argv` (`--json` before `--` makes it print one
  * JSON object on stdout too, as every ending of such a command does).
  */

@@ -77,7 +77,7 @@ export function cancelledJson(message: string, preview: unknown): string {
   return `${JSON.stringify({ cancelled: { message, preview } })}\n`;
 }
 
-export { STOP_SIGNALS } from './early-stop.js';
+export { STOP_SIGNALS, stopEcho } from './early-stop.js';
 
 /**
  * While `body` runs, Ctrl-C, SIGTERM and SIGHUP end the command after removing the temporary

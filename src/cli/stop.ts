@@ -4,7 +4,7 @@
  * after the writes in flight, with their outcomes journaled and the lock released); a second one
  * stops at once, leaving what a crash leaves.
  */
-import { EXIT, STOP_SIGNALS } from './exit.js';
+import { EXIT, STOP_SIGNALS, stopEcho } from './exit.js';
 
 export interface CommandStop {
   /** Aborted by the first stop signal (or Ctrl-C typed at a question, through `interrupt`). */
@@ -24,11 +24,15 @@ export interface CommandStop {
 export function stopOnSignals(stderr: NodeJS.WritableStream): CommandStop {
   const abort = new AbortController();
   let atOnce: string | undefined;
+  /** The first stop signal delivered again (GNU timeout signals the process group too) is no second stop. */
+  const stops = stopEcho();
   const interrupt = () => {
+    if (abort.signal.aborted && stops.echo()) return;
     if (abort.signal.aborted) {
       stderr.write(`\nstopped at once: ${atOnce ?? 'nothing was written.'}\n`);
       process.exit(EXIT.interrupted);
     }
+    stops.first();
     abort.abort();
     stderr.write(
       atOnce === undefined

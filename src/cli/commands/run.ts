@@ -1,7 +1,7 @@
 import { Command, Option } from 'clipanion';
 import * as t from 'typanion';
 import { DatafixError } from '../../errors.js';
-import { cancelledJson, EXIT, reportError, STOP_SIGNALS } from '../exit.js';
+import { cancelledJson, EXIT, reportError, STOP_SIGNALS, stopEcho } from '../exit.js';
 
 export class RunCommand extends Command {
   static override paths = [['run']];
@@ -107,7 +107,10 @@ export class RunCommand extends Command {
     const live = !this.dryRun;
     /** Whether the run holds its target's lock now: only then does stopping at once leave it. */
     let holdsLock = () => false;
+    /** The first stop signal delivered again (GNU timeout signals the process group too) is no second stop. */
+    const stops = stopEcho();
     const onSigint = () => {
+      if (abort.signal.aborted && stops.echo()) return;
       if (abort.signal.aborted) {
         try {
           reporter?.abandon();
@@ -122,6 +125,7 @@ export class RunCommand extends Command {
         );
         process.exit(EXIT.interrupted);
       }
+      stops.first();
       abort.abort();
       if (phase === 'question') return; // the question itself says what happened
       const text =
