@@ -8,6 +8,7 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { SAME_STOP_MS } from '../../src/cli/early-stop.js';
 import { runCli, TIME_SCALE } from '../helpers/cli.js';
 import { type RunningDynalite, startDynalite } from '../helpers/dynalite.js';
 import { expectOracleState, scanAll } from '../helpers/i2v-oracle.js';
@@ -257,6 +258,8 @@ describe('DynamoDB (fixes/i2v-thumbnails.yaml, pages of 10 behind a slow endpoin
       await waitFor('the lookups of the first page', () => lookups() > earlier, { timeoutMs: 30_000 });
       run.press(CTRL_C);
       await waitFor('the first Ctrl-C to be taken', () => run.screen().includes('interrupt: stopping before anything is written'));
+      // A person's second Ctrl-C: one sooner is the first delivered again (SAME_STOP_MS).
+      await sleep(SAME_STOP_MS + 50);
       const second = Date.now();
       run.press(CTRL_C);
       const r = await run.done;
@@ -286,6 +289,7 @@ describe('DynamoDB (fixes/i2v-thumbnails.yaml, pages of 10 behind a slow endpoin
       await waitFor('the first writes to be in flight', () => proxy.counts().UpdateItem ?? 0, { timeoutMs: 30_000 });
       run.press(CTRL_C);
       await waitFor('the first Ctrl-C to be taken', () => run.screen().includes('interrupt: finishing the records in flight'));
+      await sleep(SAME_STOP_MS + 50);
       const second = Date.now();
       run.press(CTRL_C);
       r = await run.done;

@@ -6,6 +6,7 @@
  * behind it, and that an exiting process waits for the batch the worker holds.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { CHECKPOINT_TABLE, createSqliteAdapter } from '../../src/adapters/sqlite/index.js';
@@ -227,15 +228,12 @@ describe('pages that overlap on SQLite', () => {
   it('a process that exits while the worker holds a batch waits for that batch to commit', async () => {
     const dir = tmp();
     const db = dir.file('exit.db');
-    createDb(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'old'), (2, 'old'), (3, 'old'), (4, 'old');");
+    const rows = Array.from({ length: 60 }, (_, i) => `(${i + 1}, 'old')`);
+    createDb(db, `CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES ${rows.join(', ')};`);
     const spec = dir.write(
       'fix.yaml',
-      `name: mark\ntarget: { sqlite: { path: ${JSON.stringify(db)}, busyTimeoutMs: 10000 } }\nsource: { as: r, table: t, pageSize: 2 }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { v: new }\n  overwrite: true\n`,
+      `name: mark\ntarget: { sqlite: { path: ${JSON.stringify(db)}, busyTimeoutMs: 20000 } }\nsource: { as: r, table: t, pageSize: 2 }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { v: new }\n  overwrite: true\n`,
     );
-    // Another connection holds the write lock: page 1's batch waits for it in the worker, and the
-    // process exits meanwhile. Page 1 must still commit whole before the process ends.
-    const other = openDb(db);
-    other.exec('BEGIN IMMEDIATE');
     const script = fileURLToPath(new URL('../helpers/exit-mid-batch.mjs', import.meta.url));
     const child = spawn(process.execPath, [script, spec, dir.path], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -247,8 +245,19 @@ describe('pages that overlap on SQLite', () => {
     void exited.then(() => {
       exitedEarly = true;
     });
-    // Once it has called process.exit, and a while after: it must still be there, waiting.
-    await new Promise<void>((resolve) => child.stdout.on('data', (d) => String(d).includes('exiting') && resolve()));
+    const saidExiting = new Promise<void>((resolve) => child.stdout.on('data', (d) => String(d).includes('exiting') && resolve()));
+    // Once page 1 is committed (the write thread is up), another connection takes the write
+    // lock: the next batch waits for it in the write thread, and the process exits meanwhile.
+    const other = openDb(db);
+    for (;;) {
+      const done = query<{ n: number }>(db, "SELECT count(*) AS n FROM t WHERE v = 'new'")[0]?.n ?? 0;
+      if (done >= 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    other.exec('BEGIN IMMEDIATE');
+    const heldAt = query<{ n: number }>(db, "SELECT count(*) AS n FROM t WHERE v = 'new'")[0]?.n ?? 0;
+    await saidExiting;
+    // A while after it called process.exit, it must still be there, waiting for its batch.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const waited = !exitedEarly;
     other.exec('ROLLBACK');
@@ -256,11 +265,10 @@ describe('pages that overlap on SQLite', () => {
     const code = await exited;
     expect(code, stderr).toBe(7);
     expect(waited, 'the process waited for its batch instead of exiting at once').toBe(true);
-    expect(query(db, 'SELECT id, v FROM t ORDER BY id')).toEqual([
-      { id: 1, v: 'new' },
-      { id: 2, v: 'new' },
-      { id: 3, v: 'old' },
-      { id: 4, v: 'old' },
-    ]);
+    // The batch that waited committed whole before the process ended (one page more than when
+    // the lock was taken); the one queued behind it was not run. Nothing half-done is left.
+    const marked = query<{ v: string }>(db, 'SELECT v FROM t ORDER BY id').map((r) => r.v);
+    expect(marked).toEqual([...Array(heldAt + 2).fill('new'), ...Array(60 - heldAt - 2).fill('old')]);
+    expect(existsSync(`${db}-journal`)).toBe(false);
   });
 });
