@@ -184,9 +184,17 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
   let saving: Promise<void> | undefined;
   /** Waits for that save; a failed save throws here, before anything more is written. */
   const saved = async (): Promise<void> => {
-    const pending = saving;
-    saving = undefined;
-    await pending;
+    // Every caller waits for the save under way: where pages overlap, a page's commit and the
+    // page before's outcomes both ask, and a caller that found none must not start a save while
+    // another still writes the same file.
+    while (saving) {
+      const pending = saving;
+      try {
+        await pending;
+      } finally {
+        if (saving === pending) saving = undefined;
+      }
+    }
   };
 
   emit({ type: 'start', fix: plan.fix, dryRun: options.dryRun, backend: plan.target.backend });

@@ -607,8 +607,16 @@ update:
     const store = new RunStateStore(fix.dir.path);
     // The disk fills once the state says the last page is done: the journal's end line fails.
     const write = journalFs.writeSync;
+    /** The state as saved, or undefined while a save is landing (a read can meet its rename). */
+    const saved = () => {
+      try {
+        return store.read(key);
+      } catch {
+        return undefined;
+      }
+    };
     vi.spyOn(journalFs, 'writeSync').mockImplementation(((...args: Parameters<typeof write>) => {
-      if (store.read(key)?.cursor === null) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      if (saved()?.cursor === null) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
       return (write as (...a: Parameters<typeof write>) => number)(...args);
     }) as typeof write);
     const err = await refusal(liveRun(fix), 'config');
