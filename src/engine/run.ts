@@ -469,8 +469,8 @@ export async function runFix(plan: FixPlan, adapter: Adapter, options: RunOption
           commits.push(commit);
           await inHands;
           // Read while the writes run: in rollback-journal mode a COMMIT needs every reader gone
-          // and a new reader waits for a COMMIT (https://www.sqlite.org/lockingv3.html); the
-          // SQLite adapter hands its lock over between the two without the busy handler's sleeps.
+          // and a new reader waits for a COMMIT (https://www.sqlite.org/lockingv3.html); SQLite's
+          // busy handlers settle which goes first.
           if (!full()) {
             next = iterator.next();
             // Marked handled now; its error throws when it is awaited, at the loop's head.

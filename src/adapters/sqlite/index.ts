@@ -27,7 +27,7 @@ import {
 } from '../types.js';
 import { type BuiltInCollation, collationKey, columnCollation, isMissingCollation, probeColumn } from './collation.js';
 import { compileWhere, quoteIdent, SQL_IDENT, valueTestSql } from './sql.js';
-import { type Handoff, WriteThread } from './write-thread.js';
+import { WriteThread } from './write-thread.js';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection held the lock past the busy timeout. */
 function isLockedError(err: unknown): boolean {
@@ -56,8 +56,6 @@ export const PAGE_BYTES = 8 * 2 ** 20;
 export interface SqliteAdapterOptions {
   /** Open read-only: a dry run cannot write even by mistake. */
   readonly readonly?: boolean;
-  /** Taken just before each batch's COMMIT and released after it (the write thread's connection). */
-  readonly commitHandoff?: Handoff;
   /**
    * Told after each batch's transaction how long its BEGIN IMMEDIATE waited for the write lock
    * (another connection held it) and how long the batch then held it, in ms.
@@ -135,7 +133,6 @@ const CHECKPOINT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS ${CHECKPOINT_TABLE} (id
 
 export function createSqliteAdapter(target: Target, options: SqliteAdapterOptions = {}): Adapter {
   const db = openDatabase(target, options.readonly ?? false);
-  const commitHandoff = options.commitHandoff;
   const onTransaction = options.onTransaction;
   const stats: Record<string, number> = {};
   const count = (op: string) => {
@@ -800,9 +797,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
                 if (bytes >= pageBytes) break;
               }
             });
-          // While writes run on their own thread, a page is read between its COMMITs.
-          if (thread) thread.handoff.run(read);
-          else read();
+          read();
         } catch (err) {
           // A locked database is DF411 already; anything else is a row SQLite cannot read (a
           // generated column it cannot compute for it): the run stops here, said in its terms.
@@ -991,7 +986,6 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
 
     overlapWrites(plan: FixPlan): boolean {
       if (options.readonly) return false;
-      if (thread) return true;
       const source = plan.source;
       if (source.kind !== 'table' || plan.update.table !== source.table || plan.update.action !== undefined) return false;
       const info = tableInfo(source.table);
@@ -1009,7 +1003,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // A trigger can write other rows (of later pages, or of tables read) as a batch runs.
       const trigger = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE").get(source.table);
       if (trigger) return false;
-      thread = new WriteThread(target);
+      thread ??= new WriteThread(target);
       return true;
     },
 
@@ -1017,7 +1011,6 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       if (thread) return thread.write(requests, options ?? { concurrency: 1 });
       const results: WriteResult[] = [];
       const checkpoint = options?.checkpoint;
-      let handedOff = false;
       const asked = performance.now();
       let began: number | undefined;
       const applyAll = db.transaction(() => {
@@ -1029,8 +1022,6 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
             `INSERT INTO ${CHECKPOINT_TABLE} (id, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
           ).run(checkpoint.id, checkpoint.cursor, new Date().toISOString());
         }
-        // The COMMIT follows this function's return.
-        handedOff = commitHandoff?.hold() ?? false;
       });
       /**
        * Why this write could not keep a value exactly, or undefined. Checked in the write's own
@@ -1214,7 +1205,6 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           `committing a batch of writes to ${target.path}: ${(err as Error).message}; SQLite rolled back the whole batch, so nothing of it was written. A record of it breaks a deferred constraint: find it with a smaller --limit or fix the data it points at, then --resume`,
         );
       } finally {
-        if (handedOff) commitHandoff?.release();
         if (began !== undefined) onTransaction?.({ waitedMs: began - asked, heldMs: performance.now() - began });
       }
       return results;

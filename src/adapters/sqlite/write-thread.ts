@@ -25,9 +25,8 @@ export interface WriteThreadData {
   /** The key that tags an exact number on the wire. */
   readonly tag: string;
   /**
-   * Three 32-bit cells: [0] batches handed to the worker and not yet finished (committed, rolled
-   * back or not run); [1] the `Handoff` between the main thread's page reads and the worker's
-   * COMMIT; [2] 1 once the process is exiting: batches not yet started are not run.
+   * Two 32-bit cells: [0] batches handed to the worker and not yet finished (committed, rolled
+   * back or not run); [1] 1 once the process is exiting: batches not yet started are not run.
    */
   readonly shared: SharedArrayBuffer;
 }
@@ -37,7 +36,7 @@ export type ToWorker =
   | {
       readonly type: 'write';
       readonly id: number;
-      /** The batch this one was sent behind, unanswered then (0: none): if it failed, this one is not run. */
+      /** The batch sent before this one (0: none): if it failed, this one is not run. */
       readonly after: number;
       readonly batch: WireBatch;
       readonly options: WriteOptions;
@@ -223,58 +222,9 @@ function workerUrl(): URL {
   return import.meta.url.endsWith('.ts') ? new URL(own.href.replace(/\/src\/adapters\/sqlite\//, '/dist/adapters/sqlite/')) : own;
 }
 
-/**
- * An in-process lock between the main thread's page reads and the write thread's COMMIT, over a
- * cell of shared memory. SQLite's own locks still decide what may run
- * (https://www.sqlite.org/lockingv3.html): in rollback-journal mode a COMMIT needs every reader
- * gone, and a new reader waits for a COMMIT; but each side waits by its busy handler, which
- * sleeps 1, 2, 5, 10 … ms between tries. Taking this lock first, the other side wakes the moment
- * it is free. Held only around one synchronous read or one COMMIT, never while waiting for the
- * other thread, so the two cannot deadlock; a wait longer than `maxWaitMs` (the other side stuck
- * behind another process's lock) goes on without it, and SQLite's busy timeout decides.
- */
-export class Handoff {
-  constructor(
-    private readonly cells: Int32Array,
-    private readonly maxWaitMs: number,
-  ) {}
-
-  /** Takes the lock; false when `maxWaitMs` passed first (then nothing is to be released). */
-  hold(): boolean {
-    const until = Date.now() + this.maxWaitMs;
-    while (Atomics.compareExchange(this.cells, HANDOFF, 0, 1) !== 0) {
-      const left = until - Date.now();
-      if (left <= 0) return false;
-      Atomics.wait(this.cells, HANDOFF, 1, left);
-    }
-    return true;
-  }
-
-  release(): void {
-    Atomics.store(this.cells, HANDOFF, 0);
-    Atomics.notify(this.cells, HANDOFF, 1);
-  }
-
-  /** `fn()` with the lock held (or after `maxWaitMs` without it). */
-  run<T>(fn: () => T): T {
-    const held = this.hold();
-    try {
-      return fn();
-    } finally {
-      if (held) this.release();
-    }
-  }
-}
-
 /** The cells of `WriteThreadData.shared`. */
 export const IN_FLIGHT = 0;
-const HANDOFF = 1;
-export const EXITING = 2;
-
-/** The longest a `Handoff` waits for the other thread: its busy timeout, and a second more. */
-export function handoffWaitMs(busyTimeoutMs: number): number {
-  return busyTimeoutMs + 1000;
-}
+export const EXITING = 1;
 
 /** How long an exiting process waits at most for a batch the worker is running to end, in ms. */
 const EXIT_WAIT_MS = 60_000;
@@ -290,9 +240,7 @@ const EXIT_WAIT_MS = 60_000;
 export class WriteThread {
   private readonly worker: Worker;
   private readonly tag = `\u0000${randomUUID()}`;
-  private readonly cells = new Int32Array(new SharedArrayBuffer(12));
-  /** Taken around the main thread's page reads (the worker takes it around its COMMIT). */
-  readonly handoff: Handoff;
+  private readonly cells = new Int32Array(new SharedArrayBuffer(8));
   private readonly waiting = new Map<number, { resolve: (r: WriteResult[]) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   /** The last batch handed over, settled or not: the worker runs batches in order. */
@@ -314,7 +262,6 @@ export class WriteThread {
       tag: this.tag,
       shared: this.cells.buffer as SharedArrayBuffer,
     };
-    this.handoff = new Handoff(this.cells, handoffWaitMs(target.busyTimeoutMs));
     this.worker = new Worker(workerUrl(), { workerData: data });
     // An idle worker does not keep the process alive; one with a batch does (see `write`).
     this.worker.unref();
@@ -331,8 +278,8 @@ export class WriteThread {
 
   /**
    * Runs one batch in the worker: the adapter's `write`, in one IMMEDIATE transaction there.
-   * Batches run in the order sent; one sent while the one before was unanswered is not run if
-   * that one failed (as if sent one after the other: a failed batch stops the writes after it).
+   * Batches run in the order sent; one is not run if the one sent before it failed, whether or
+   * not that failure was known when it was sent (a failed batch stops the writes after it).
    * @throws DatafixError as the adapter's `write` does (DF411, DF418, DF403 …); Error when the
    *   worker itself stopped (the batch's outcome is then unknown: the journal keeps it for undo).
    */
@@ -342,7 +289,7 @@ export class WriteThread {
     const message: ToWorker = {
       type: 'write',
       id,
-      after: this.waiting.size > 0 ? id - 1 : 0,
+      after: id - 1,
       batch: batchToWire(requests, this.tag),
       options,
     };

@@ -10,8 +10,6 @@ import {
   EXITING,
   errorToWire,
   type FromWorker,
-  Handoff,
-  handoffWaitMs,
   IN_FLIGHT,
   mapResult,
   type ToWorker,
@@ -58,7 +56,6 @@ async function handle(m: ToWorker): Promise<void> {
     }
     if (Atomics.load(cells, EXITING) === 1) throw new Error('not written: the process is exiting');
     adapter ??= createSqliteAdapter(target, {
-      commitHandoff: new Handoff(cells, handoffWaitMs(target.busyTimeoutMs)),
       onTransaction: ({ waitedMs, heldMs }) => {
         // The busy handler's first sleep is 1 ms: a BEGIN that took that long found the lock held.
         if (waitedMs >= 1) sharing = true;
