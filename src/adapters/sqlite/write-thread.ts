@@ -107,10 +107,10 @@ export function fromWire(value: unknown, tag: string): unknown {
 /** `requests` as they cross to the worker, values through `toWire`. */
 export function batchToWire(requests: readonly WriteRequest[], tag: string): WireBatch {
   const first = requests[0];
-  const shape = first ? shapeOf(first) : undefined;
-  if (!first || !shape || !requests.every((r) => r === first || sameShape(first, r))) {
+  if (!first || !requests.every((r) => r === first || sameShape(first, r))) {
     return { requests: requests.map((r) => mapRequest(r, (v) => toWire(v, tag))) };
   }
+  const shape = shapeOf(first);
   const rows = requests.map((r) => {
     const row: unknown[] = [];
     for (const k of shape.keys) row.push(toWire(r.key[k], tag));
@@ -146,8 +146,8 @@ export function batchFromWire(batch: WireBatch, tag: string): WriteRequest[] {
   });
 }
 
-/** The shape of `r`, or undefined when it has properties a shape cannot carry. */
-function shapeOf(r: WriteRequest): WireShape | undefined {
+/** The shape of `r`: all but its values. */
+function shapeOf(r: WriteRequest): WireShape {
   const { key, fields, ...head } = r;
   return {
     head,
