@@ -53,6 +53,20 @@ function lockedError(path: string, timeoutMs: number, next: string): DatafixErro
  */
 export const PAGE_BYTES = 8 * 2 ** 20;
 
+/**
+ * How much of the database file a read-only connection (a dry run, a plan's check, a fix test's
+ * dry run) reads through memory-mapped I/O (`PRAGMA mmap_size`,
+ * https://www.sqlite.org/pragma.html#pragma_mmap_size): SQLite then reads pages in place
+ * instead of copying each through a read() system call, which on a light dry run of 100k rows
+ * halved the time spent reading (bench/, docs/performance.md). Beyond it the file is read as
+ * before. SQLite's own caveat (https://www.sqlite.org/mmap.html): an I/O error on a mapped page
+ * (a failing disk, a network share cut off) ends the process with a signal instead of an error;
+ * a read-only run has nothing half-written to lose. Pages read count in the process's resident
+ * memory, as page cache the system can take back. Connections that write keep SQLite's default
+ * (no mapping).
+ */
+export const READ_ONLY_MMAP_BYTES = 256 * 2 ** 20;
+
 export interface SqliteAdapterOptions {
   /** Open read-only: a dry run cannot write even by mistake. */
   readonly readonly?: boolean;
@@ -132,7 +146,11 @@ export const CHECKPOINT_TABLE = '_datafix_checkpoints';
 const CHECKPOINT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS ${CHECKPOINT_TABLE} (id TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at TEXT NOT NULL)`;
 
 export function createSqliteAdapter(target: Target, options: SqliteAdapterOptions = {}): Adapter {
-  const db = openDatabase(target, options.readonly ?? false);
+  const readOnly = options.readonly ?? false;
+  const db = openDatabase(target, readOnly);
+  // A connection that only reads maps the file instead of copying each page through a read()
+  // (see READ_ONLY_MMAP_BYTES); one that writes keeps SQLite's default.
+  if (readOnly) db.pragma(`mmap_size = ${READ_ONLY_MMAP_BYTES}`);
   const onTransaction = options.onTransaction;
   const stats: Record<string, number> = {};
   const count = (op: string) => {
@@ -205,7 +223,45 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     return st;
   };
 
+  /**
+   * A read-only connection's mapping (READ_ONLY_MMAP_BYTES), and the file's size when last seen.
+   * SQLite maps the file up to its size at a transaction's start and learns of changes other
+   * SQLite connections make; a file cut shorter by anything else (a copy over it, a truncate)
+   * leaves mapped pages without bytes behind them, and reading one ends the process with SIGBUS
+   * (https://www.sqlite.org/mmap.html). Before each page the file's size is looked at: once it
+   * shrank, the mapping is dropped, and SQLite's reads say what they find (DF421). Every read
+   * goes through `wrapBusy`, which looks first.
+   */
+  let mapped = readOnly;
+  let lastSize = readOnly ? fileSize(target.path) : 0;
+  const unmapIfShrunk = (): void => {
+    if (!mapped) return;
+    const size = fileSize(target.path);
+    if (size < lastSize) {
+      db.pragma('mmap_size = 0');
+      mapped = false;
+    }
+    lastSize = size;
+  };
+
+  const rowStatements = new Map<string, { statement: Database.Statement; names: string[] }>();
+  /**
+   * A source page's SELECT, reading rows as arrays (`raw`), with its column names: datafix builds
+   * each row's object itself, converting its values in the same pass. Objects better-sqlite3 makes
+   * cost more per row than the arrays and the assignments together.
+   */
+  const prepareRows = (sql: string): { statement: Database.Statement; names: string[] } => {
+    let prepared = rowStatements.get(sql);
+    if (!prepared) {
+      const statement = db.prepare(sql).safeIntegers(true).raw(true);
+      prepared = { statement, names: statement.columns().map((c) => c.name) };
+      rowStatements.set(sql, prepared);
+    }
+    return prepared;
+  };
+
   const wrapBusy = <T>(fn: () => T): T => {
+    unmapIfShrunk();
     try {
       return fn();
     } catch (err) {
@@ -213,7 +269,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         // A connection that only reads (a dry run, a plan) has no batch to speak of. A writer that
         // commits without pause can keep a reader of a database in rollback-journal mode waiting;
         // in WAL mode readers never wait for writers (https://www.sqlite.org/wal.html).
-        const next = options.readonly
+        const next = readOnly
           ? 'this run only reads, so nothing was written. A process committing without pause can keep readers out of a database in rollback-journal mode (WAL mode lets them read meanwhile). Retry'
           : 'nothing of the current batch was written. Retry';
         throw lockedError(target.path, target.busyTimeoutMs, next);
@@ -777,27 +833,28 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // The cursor leaves the adapter JSON-safe (checkpoints and state files are JSON): a key
       // beyond 2^53 or a whole REAL keeps its exact value and type through a resume.
       let cursor = Array.isArray(options.cursor) ? (fromJsonSafe(options.cursor) as unknown[]) : undefined;
+      // A page ends at pageSize rows or once its rows hold pageBytes, whichever comes first (at
+      // least one row), so a table of very large rows cannot multiply memory by the page size.
+      const pageBytes = options.pageBytes ?? PAGE_BYTES;
       for (;;) {
         if (options.signal?.aborted) return;
+        const sql = cursor ? afterSql : firstSql;
         const params = [...(where?.params ?? []), ...(cursor ?? []).map(toSqlValue), options.pageSize];
-        // A page ends at pageSize rows or once its rows hold pageBytes, whichever comes first (at
-        // least one row), so a table of very large rows cannot multiply memory by the page size.
-        const pageBytes = options.pageBytes ?? PAGE_BYTES;
         const records: { key: Item; item: Item }[] = [];
         let bytes = 0;
         try {
-          const read = () =>
-            wrapBusy(() => {
-              for (const item of prepare(cursor ? afterSql : firstSql).iterate(...params) as IterableIterator<Item>) {
-                // Converted as read, in the same pass that sizes it: one walk of each row, not three.
-                bytes += convertRow(item);
-                const key: Item = {};
-                for (const k of keyCols) key[k] = item[k];
-                records.push({ key, item });
-                if (bytes >= pageBytes) break;
-              }
-            });
-          read();
+          wrapBusy(() => {
+            const { statement, names } = prepareRows(sql);
+            for (const values of statement.iterate(...params) as IterableIterator<unknown[]>) {
+              // Converted as read, in the same pass that sizes it: one walk of each row.
+              const item: Item = {};
+              bytes += rowOf(names, values, item);
+              const key: Item = {};
+              for (const k of keyCols) key[k] = item[k];
+              records.push({ key, item });
+              if (bytes >= pageBytes) break;
+            }
+          });
         } catch (err) {
           // A locked database is DF411 already; anything else is a row SQLite cannot read (a
           // generated column it cannot compute for it): the run stops here, said in its terms.
@@ -1383,6 +1440,11 @@ function openDatabase(target: Target, readonly: boolean): Database.Database {
   return db;
 }
 
+/** The size of the file at `path` in bytes; 0 when it is gone. */
+function fileSize(path: string): number {
+  return statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+}
+
 function writable(dir: string): boolean {
   return canAccess(dir, constants.W_OK | constants.X_OK);
 }
@@ -1516,6 +1578,29 @@ function fromReal(value: number): unknown {
 function fromRow(row: Item): Item {
   convertRow(row);
   return row;
+}
+
+/**
+ * A row read as an array (`names` its columns in order) made into `item`, its values converted
+ * as `convertRow` does; returns its size as a page counts it. A later column of the same name
+ * wins, as in better-sqlite3's own objects, and `__proto__` never becomes a key (a BLOB assigned
+ * to it would become the object's prototype).
+ */
+function rowOf(names: readonly string[], values: readonly unknown[], item: Item): number {
+  let bytes = 0;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    let v = values[i];
+    if (typeof v === 'string') bytes += v.length;
+    else if (v instanceof Uint8Array) bytes += v.byteLength;
+    else {
+      bytes += 8;
+      if (typeof v === 'bigint') v = fromSqlValue(v);
+      else if (typeof v === 'number') v = fromReal(v);
+    }
+    if (name !== '__proto__') item[name] = v;
+  }
+  return bytes;
 }
 
 /**
