@@ -39,7 +39,7 @@ const { values: opts } = parseArgs({
 
 const quick = opts.quick;
 const LIVE = ['datafix', 'baseline'];
-const DRY = ['datafix-dry', 'baseline-dry'];
+const DRY = ['datafix-dry', 'baseline-dry', 'baseline-dry-mapped'];
 const firstRounds = Number(opts.rounds ?? (quick ? 2 : 3));
 /**
  * The SQLite workloads, in order: { shape, rows, rounds, pairs }. The first is the primary one

@@ -1,13 +1,15 @@
 /**
  * Runs one side of the SQLite comparison in its own process, so its peak RSS is its own.
  *
- *   node bench/sqlite-worker.js datafix|datafix-dry|baseline|baseline-dry <db-file>
+ *   node bench/sqlite-worker.js datafix|datafix-dry|baseline|baseline-dry|baseline-dry-mapped <db-file>
  *
  * - `datafix`: a live run as the CLI makes it, with the target lock, the journal (before-images
  *   for undo) and checkpoints, through the library (`runPlanSafely`); its `.datafix/` goes next
  *   to the database file;
  * - `datafix-dry`: a dry run (read-only, nothing written, no journal);
- * - `baseline` / `baseline-dry`: the hand-written script, writing or only reading and computing.
+ * - `baseline` / `baseline-dry`: the hand-written script, writing or only reading and computing;
+ * - `baseline-dry-mapped`: the reading script with the memory map datafix's read-only connection
+ *   uses (`PRAGMA mmap_size`), for reference: what the same I/O setting gives the script.
  *
  * Prints one JSON line: { side, wallMs, cpuMs, maxRssKb, counts, journalBytes }. wallMs covers
  * the work only (open the database → last commit → close; for datafix, load + compile the spec
@@ -18,7 +20,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SIDES = ['datafix', 'datafix-dry', 'baseline', 'baseline-dry'];
+const SIDES = ['datafix', 'datafix-dry', 'baseline', 'baseline-dry', 'baseline-dry-mapped'];
 const [side, dbPath] = process.argv.slice(2);
 if (!SIDES.includes(side) || !dbPath) {
   process.stderr.write(`usage: node bench/sqlite-worker.js ${SIDES.join('|')} <db-file>\n`);
@@ -53,7 +55,7 @@ if (side.startsWith('datafix')) {
   const { runBaseline } = await import('./lib/sqlite-baseline.js');
   started = performance.now();
   cpuStart = process.cpuUsage();
-  counts = runBaseline(dbPath, { write: side === 'baseline' });
+  counts = runBaseline(dbPath, { write: side === 'baseline', mapped: side === 'baseline-dry-mapped' });
 }
 const wallMs = performance.now() - started;
 const cpu = process.cpuUsage(cpuStart);

@@ -9,9 +9,12 @@
  * top-level → nested, direct shape → raw-wrapped; invalid JSON is a failure; no id is a skip.
  *
  * With `write: false` it is the dry-run baseline: the database opened read-only, the same reads
- * and the same computation, and each row that would be written counted as updated.
+ * and the same computation, and each row that would be written counted as updated. `mapped`
+ * reads it through a memory map of `READ_ONLY_MMAP_BYTES`, as datafix's read-only connection
+ * does: the reference for what that setting alone gives.
  */
 import Database from 'better-sqlite3';
+import { READ_ONLY_MMAP_BYTES } from '../../dist/adapters/sqlite/index.js';
 
 // The fix's source.pageSize: both sides hold the write lock for the same number of rows.
 const PAGE = 200;
@@ -36,9 +39,10 @@ export function mediaGenerationIdOf(parsed) {
   return undefined;
 }
 
-export function runBaseline(path, { now = new Date(), write = true } = {}) {
+export function runBaseline(path, { now = new Date(), write = true, mapped = false } = {}) {
   const stamp = now.toISOString();
   const db = new Database(path, { fileMustExist: true, readonly: !write });
+  if (mapped) db.pragma(`mmap_size = ${READ_ONLY_MMAP_BYTES}`);
   const where = 'raw_response IS NOT NULL AND media_generation_id IS NULL';
   const first = db.prepare(`SELECT id, raw_response FROM veo3_video_generations WHERE ${where} ORDER BY id LIMIT ${PAGE}`);
   const after = db.prepare(`SELECT id, raw_response FROM veo3_video_generations WHERE ${where} AND id > ? ORDER BY id LIMIT ${PAGE}`);

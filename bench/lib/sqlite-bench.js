@@ -119,7 +119,7 @@ export async function benchSqlite({ source, expected, dir, rounds, cli, log, pai
     verification.ok &&= verification.live.ok;
     log(`    verify datafix vs baseline: ${verification.live.ok ? 'identical' : 'DIFFERENT'} (${JSON.stringify(verification.live)})`);
   }
-  for (const side of ['datafix-dry', 'baseline-dry'].filter((s) => runs[s])) {
+  for (const side of ['datafix-dry', 'baseline-dry', 'baseline-dry-mapped'].filter((s) => runs[s])) {
     verification[side] = verifyUntouched(file(side), expected);
     verification.ok &&= verification[side].ok;
     log(`    verify ${side} left the table untouched: ${verification[side].ok ? 'yes' : 'NO'}`);
