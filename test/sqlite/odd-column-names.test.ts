@@ -99,3 +99,22 @@ describe('checks of names', () => {
     expect(query(db, 'SELECT note FROM src')).toEqual([{ note: null }]);
   });
 });
+
+describe('a column named __proto__', () => {
+  it('a delete from its table is DF422 before anything is read, dry run and live; an update of another column works', async () => {
+    const db = tmp().file('proto.db');
+    createDb(db, `CREATE TABLE plain (id INTEGER PRIMARY KEY, x TEXT, "__proto__" BLOB); INSERT INTO plain VALUES (1, NULL, x'0a0b');`);
+    const del = `name: del\n${sqliteTarget(db)}source: { as: r, table: plain }\ndelete:\n  key: { id: "{{ r.id }}" }\n`;
+    for (const dryRun of [true, false]) {
+      const err = await refusal(runYaml(del, { dryRun }));
+      expect(err.code).toBe('DF422');
+      expect(err.message).toMatch(/`plain` has a column named `__proto__`/);
+    }
+    expect(query(db, 'SELECT id, quote("__proto__") AS p FROM plain')).toEqual([{ id: 1, p: "X'0A0B'" }]);
+    const run = await runYaml(
+      `name: set\n${sqliteTarget(db)}source: { as: r, table: plain }\nupdate:\n  key: { id: "{{ r.id }}" }\n  set: { x: filled }\n`,
+    );
+    expect(run.summary).toMatchObject({ total: 1, updated: 1 });
+    expect(query(db, 'SELECT x, quote("__proto__") AS p FROM plain')).toEqual([{ x: 'filled', p: "X'0A0B'" }]);
+  });
+});

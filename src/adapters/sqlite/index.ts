@@ -244,20 +244,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     lastSize = size;
   };
 
-  const rowStatements = new Map<string, { statement: Database.Statement; names: string[] }>();
+  const rowStatements = new Map<string, Database.Statement>();
   /**
-   * A source page's SELECT, reading rows as arrays (`raw`), with its column names: datafix builds
-   * each row's object itself, converting its values in the same pass. Objects better-sqlite3 makes
-   * cost more per row than the arrays and the assignments together.
+   * A source page's SELECT, reading rows as arrays (`raw`): datafix builds each row's object
+   * itself (`rowOf`), which costs less per row than better-sqlite3's own objects.
    */
-  const prepareRows = (sql: string): { statement: Database.Statement; names: string[] } => {
-    let prepared = rowStatements.get(sql);
-    if (!prepared) {
-      const statement = db.prepare(sql).safeIntegers(true).raw(true);
-      prepared = { statement, names: statement.columns().map((c) => c.name) };
-      rowStatements.set(sql, prepared);
+  const prepareRows = (sql: string): Database.Statement => {
+    let statement = rowStatements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql).safeIntegers(true).raw(true);
+      rowStatements.set(sql, statement);
     }
-    return prepared;
+    return statement;
   };
 
   const wrapBusy = <T>(fn: () => T): T => {
@@ -768,7 +766,18 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
           );
         }
       }
-      if (plan.update.action === 'delete') checkDeleteCascades(table);
+      if (plan.update.action === 'delete') {
+        checkDeleteCascades(table);
+        // A row is held as a JavaScript object, in which `__proto__` cannot be an ordinary key:
+        // the delete's before-image, its guard and its undo would all go without that column.
+        if (ui.columns.has('__proto__')) {
+          throw targetMismatch(
+            'DF422',
+            `delete: \`${table}\` has a column named \`__proto__\`, which datafix cannot hold in a row, so a delete could neither guard on it nor journal it for undo. Rename the column, or delete these rows another way`,
+            ['delete'],
+          );
+        }
+      }
       if (plan.update.action === 'create') {
         // Every created row would fail on a NOT NULL column without a default that `create` never writes.
         const given = new Set([...keyCols, ...plan.update.set.map((f) => f.field)]);
@@ -844,15 +853,23 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
         let bytes = 0;
         try {
           wrapBusy(() => {
-            const { statement, names } = prepareRows(sql);
+            const statement = prepareRows(sql);
+            const rows: unknown[][] = [];
             for (const values of statement.iterate(...params) as IterableIterator<unknown[]>) {
-              // Converted as read, in the same pass that sizes it: one walk of each row.
+              rows.push(values);
+              for (const v of values) bytes += typeof v === 'string' ? v.length : v instanceof Uint8Array ? v.byteLength : 8;
+              if (bytes >= pageBytes) break;
+            }
+            // The names as of this page's rows: another connection's schema change (a column
+            // dropped or renamed) makes SQLite prepare the statement again as it steps, and a
+            // `*` then gives other columns than the page before.
+            const names = statement.columns().map((c) => c.name);
+            for (const values of rows) {
               const item: Item = {};
-              bytes += rowOf(names, values, item);
+              rowOf(names, values, item);
               const key: Item = {};
               for (const k of keyCols) key[k] = item[k];
               records.push({ key, item });
-              if (bytes >= pageBytes) break;
             }
           });
         } catch (err) {
