@@ -532,7 +532,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
       // A REAL column keeps a whole REAL as an integer on disk, so -0.0 reads back as 0.0.
       if (affinity === 'REAL' && Object.is(got, -0)) return fromReal(0);
     }
-    return typeof got === 'bigint' ? fromSqlValue(got) : typeof got === 'number' ? fromReal(got) : got;
+    return fromStored(got);
   };
 
   /** A column's built-in collation; check() refused comparing one SQLite cannot apply. */
@@ -857,7 +857,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
             const rows: unknown[][] = [];
             for (const values of statement.iterate(...params) as IterableIterator<unknown[]>) {
               rows.push(values);
-              for (const v of values) bytes += typeof v === 'string' ? v.length : v instanceof Uint8Array ? v.byteLength : 8;
+              for (const v of values) bytes += valueBytes(v);
               if (bytes >= pageBytes) break;
             }
             // The names as of this page's rows: another connection's schema change (a column
@@ -1059,7 +1059,7 @@ export function createSqliteAdapter(target: Target, options: SqliteAdapterOption
     },
 
     overlapWrites(plan: FixPlan): boolean {
-      if (options.readonly) return false;
+      if (readOnly) return false;
       const source = plan.source;
       if (source.kind !== 'table' || plan.update.table !== source.table || plan.update.action !== undefined) return false;
       const info = tableInfo(source.table);
@@ -1587,57 +1587,43 @@ function fromReal(value: number): unknown {
 }
 
 /**
- * A row as datafix holds it: INTEGERs (read as bigint) and REALs converted (see `fromSqlValue`,
- * `fromReal`). In place: better-sqlite3 makes a fresh object per row, and a copy per row was a
- * tenth of a light fix's read time. Its keys are own data properties; a column named `__proto__`
- * never becomes one (better-sqlite3 assigns it through the prototype setter, which drops it).
+ * A value as datafix holds it, read with safe integers on: an INTEGER (a bigint) as
+ * `fromSqlValue` gives it, a REAL as `fromReal` does, anything else as it is.
+ */
+function fromStored(value: unknown): unknown {
+  return typeof value === 'bigint' ? fromSqlValue(value) : typeof value === 'number' ? fromReal(value) : value;
+}
+
+/** A row value's size as a page counts it: text by its length, blobs by their bytes, anything else 8. */
+function valueBytes(value: unknown): number {
+  return typeof value === 'string' ? value.length : value instanceof Uint8Array ? value.byteLength : 8;
+}
+
+/**
+ * A row as datafix holds it: its values through `fromStored`. In place: better-sqlite3 makes a
+ * fresh object per row, and a copy per row was a tenth of a light fix's read time. Its keys are
+ * own data properties; a column named `__proto__` never becomes one (better-sqlite3 assigns it
+ * through the prototype setter, which drops it). for…in, not Object.keys: no array per row (rows
+ * are plain objects, nothing inherited).
  */
 function fromRow(row: Item): Item {
-  convertRow(row);
+  for (const k in row) {
+    const v = row[k];
+    if (typeof v === 'bigint' || typeof v === 'number') row[k] = fromStored(v);
+  }
   return row;
 }
 
 /**
- * A row read as an array (`names` its columns in order) made into `item`, its values converted
- * as `convertRow` does; returns its size as a page counts it. A later column of the same name
- * wins, as in better-sqlite3's own objects, and `__proto__` never becomes a key (a BLOB assigned
- * to it would become the object's prototype).
+ * A row read as an array (`names` its columns in order) made into `item`, its values through
+ * `fromStored`. A later column of the same name wins, as in better-sqlite3's own objects, and
+ * `__proto__` never becomes a key (a BLOB assigned to it would become the object's prototype).
  */
-function rowOf(names: readonly string[], values: readonly unknown[], item: Item): number {
-  let bytes = 0;
+function rowOf(names: readonly string[], values: readonly unknown[], item: Item): void {
   for (let i = 0; i < names.length; i++) {
     const name = names[i] as string;
-    let v = values[i];
-    if (typeof v === 'string') bytes += v.length;
-    else if (v instanceof Uint8Array) bytes += v.byteLength;
-    else {
-      bytes += 8;
-      if (typeof v === 'bigint') v = fromSqlValue(v);
-      else if (typeof v === 'number') v = fromReal(v);
-    }
-    if (name !== '__proto__') item[name] = v;
+    if (name !== '__proto__') item[name] = fromStored(values[i]);
   }
-  return bytes;
-}
-
-/**
- * `fromRow`'s conversion, returning the row's size as a page counts it: text by its length,
- * blobs by their bytes, anything else 8 bytes. for…in, not Object.keys: no array per row (rows
- * are plain objects, nothing inherited).
- */
-function convertRow(row: Item): number {
-  let bytes = 0;
-  for (const k in row) {
-    const v = row[k];
-    if (typeof v === 'string') bytes += v.length;
-    else if (v instanceof Uint8Array) bytes += v.byteLength;
-    else {
-      bytes += 8;
-      if (typeof v === 'bigint') row[k] = fromSqlValue(v);
-      else if (typeof v === 'number') row[k] = fromReal(v);
-    }
-  }
-  return bytes;
 }
 
 /**
